@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Client: the requesting side of a LISAFS connection.
+//
+//   auto channels = VEIL_TRY(Channel::CreatePair());
+//   auto client = VEIL_TRY(Client::Create(std::move(channels.first)));
+//   auto walked = VEIL_TRY(client->Call(WalkReq{client->root().control_fd,
+//                                               {"etc", "passwd"}}));
+//
+// Create performs the Mount handshake and starts a receiver thread. After
+// that any number of threads may Call at once: each request gets a fresh
+// tag, the receiver routes every reply to the thread waiting on its tag, so
+// replies may come back in any order.
+//
+// Trust: the server's replies are untrusted input. They are decoded with
+// the bounds-checked codec and checked against their request
+// (internal/reply_checks.h); a malformed reply fails that call with EPROTO,
+// and a reply with an unknown tag or an unparsable header ends the
+// connection (every pending and later call fails with EPROTO).
+//
+// Ownership: a Client owns its channel and receiver thread. Thread-safety:
+// Call and the accessors are thread-safe. Destroying the client shuts the
+// channel down, wakes pending calls with ECONNRESET and joins the receiver;
+// no call may start after destruction begins.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "lisafs/channel.h"
+#include "lisafs/codec.h"
+#include "lisafs/internal/reply_checks.h"
+#include "lisafs/message.h"
+
+namespace veil::lisafs {
+
+// A reply with the host descriptor that came with it (invalid if none).
+template <typename T>
+struct Reply {
+  T message;
+  UniqueFd fd;
+};
+
+class Client final {
+ public:
+  // Mounts over `channel`. Errors: EPROTONOSUPPORT if the server speaks
+  // another protocol version (the Errno says so); EPROTO for a malformed
+  // reply; the server's Mount errno; the channel's errors.
+  static Result<std::unique_ptr<Client>> Create(Channel channel);
+
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // The export's root, as Mount returned it.
+  const Inode& root() const { return root_; }
+  // Request ids the server implements.
+  const std::vector<MessageId>& supported() const { return supported_; }
+  // The largest PRead count / PWrite payload that fits both directions.
+  size_t max_io_size() const { return max_io_size_; }
+
+  // Sends `request` and waits for its reply. Errors: the server's errno;
+  // EPROTO for a malformed or inconsistent reply; ECONNRESET once the
+  // connection is gone; the codec's errors if `request` cannot be encoded
+  // (EINVAL, EBADF, ENAMETOOLONG, EMSGSIZE); the channel's send errors.
+  template <typename Req>
+  Result<Reply<typename Req::Response>> Call(const Req& request) {
+    using Resp = typename Req::Response;
+    std::vector<uint8_t> bytes = VEIL_TRY(Encode(request, 0));
+    Frame frame = VEIL_TRY(RoundTrip(std::move(bytes)));
+    if (Result<Header> header = ParseReplyHeader(frame, Req::kId); !header) {
+      return header.error();
+    }
+    Result<Resp> message = DecodePayload<Resp>(
+        std::span<const uint8_t>(frame.bytes).subspan(kHeaderSize),
+        frame.fds.size());
+    if (!message) return MalformedReply(message.error());
+    VEIL_TRY_VOID(internal::CheckReply(request, *message));
+    Reply<Resp> reply{std::move(*message), UniqueFd()};
+    if (!frame.fds.empty()) reply.fd = std::move(frame.fds.front());
+    return reply;
+  }
+
+ private:
+  struct Frame {
+    std::vector<uint8_t> bytes;
+    std::vector<UniqueFd> fds;
+  };
+  // One call waiting for its reply; lives on the caller's stack.
+  struct Pending {
+    std::condition_variable done_cv;
+    bool done = false;  // Guarded by mu_.
+    Errno error{0};     // Guarded by mu_; 0 if `frame` holds the reply.
+    Frame frame;        // Guarded by mu_.
+  };
+
+  explicit Client(Channel channel) : channel_(std::move(channel)) {}
+
+  Result<void> Mount();
+  // Tags `request`, sends it and blocks until its reply (or a failure).
+  Result<Frame> RoundTrip(std::vector<uint8_t> request);
+  // Checks the reply's header: an Error reply becomes its errno; any id
+  // other than `expected` is EPROTO.
+  static Result<Header> ParseReplyHeader(const Frame& frame,
+                                         MessageId expected);
+  static Errno MalformedReply(Errno decode_error);
+  void ReceiveLoop();
+  // Hands a reply to the call waiting on `tag`; false if there is none.
+  bool Deliver(uint64_t tag, std::span<const uint8_t> bytes,
+               std::vector<UniqueFd> fds);
+  // Ends the connection: every pending and future call fails with `error`.
+  void Fail(Errno error);
+
+  Channel channel_;
+  Inode root_;
+  std::vector<MessageId> supported_;
+  size_t max_io_size_ = 0;
+
+  std::mutex mu_;
+  uint64_t next_tag_ = 1;                     // Guarded by mu_.
+  std::map<uint64_t, Pending*> pending_;      // Guarded by mu_.
+  Errno broken_{0};                           // Guarded by mu_.
+  std::thread receiver_;
+};
+
+}  // namespace veil::lisafs

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Inode attributes (the statx subset veil keeps) and attribute changes.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <cstdint>
+
+namespace veil::vfs {
+
+struct Attr {
+  uint32_t mode = 0;  // S_IFMT | permission bits
+  uint32_t nlink = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units actually allocated
+  uint64_t ino = 0;
+  uint64_t dev = 0;   // st_dev of the filesystem
+  uint64_t rdev = 0;  // device number of a device node
+  uint32_t blksize = 4096;
+  timespec atime{}, mtime{}, ctime{}, btime{};
+
+  uint32_t type() const { return mode & S_IFMT; }
+  bool IsDir() const { return S_ISDIR(mode); }
+  bool IsRegular() const { return S_ISREG(mode); }
+  bool IsSymlink() const { return S_ISLNK(mode); }
+};
+
+// Which fields of SetAttr to apply. Mirrors Linux ATTR_* (iattr).
+enum SetAttrMask : uint32_t {
+  kSetMode = 1u << 0,
+  kSetUid = 1u << 1,
+  kSetGid = 1u << 2,
+  kSetSize = 1u << 3,
+  kSetAtime = 1u << 4,     // to `atime`
+  kSetMtime = 1u << 5,     // to `mtime`
+  kSetAtimeNow = 1u << 6,  // to the current time
+  kSetMtimeNow = 1u << 7,
+  kSetCtimeNow = 1u << 8,  // ctime to the current time
+};
+
+struct SetAttr {
+  uint32_t mask = 0;
+  uint32_t mode = 0;  // permission bits only (07777)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  timespec atime{}, mtime{};
+};
+
+// The clock the VFS stamps times with (CLOCK_REALTIME, full resolution).
+timespec Now();
+
+inline bool operator==(const timespec& a, const timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+inline bool operator<=(const timespec& a, const timespec& b) {
+  return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+}
+
+}  // namespace veil::vfs

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Dentry: a name in a filesystem's tree bound to an inode. Linux analogue:
+// struct dentry. The VFS keeps a tree of dentries per filesystem as the
+// cache of names it has resolved; it gives `..` its meaning, carries mount
+// points, and names files for getcwd and /proc/<pid>/fd.
+//
+// Ownership: refcounted. A dentry holds its inode and its parent (strongly,
+// as Linux's d_parent does), and the parent's child cache holds the child;
+// the cycle is broken when a name is removed (unlink, rmdir, rename over)
+// and, for a whole tree, by PruneTree() when a filesystem goes away. An open
+// file keeps its dentry, so an unlinked file stays readable.
+//
+// Thread-safety: name_, parent_, children_ and dead_ are guarded by the
+// filesystem's mutex (inode().fs().mutex()); mount_count_ is atomic.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "base/ref.h"
+#include "vfs/inode.h"
+
+namespace veil::vfs {
+
+class Dentry final : public RefCounted<Dentry> {
+ public:
+  static Ref<Dentry> CreateRoot(Ref<Inode> inode);
+
+  Inode& inode() const { return *inode_; }
+  const Ref<Inode>& inode_ref() const { return inode_; }
+  Filesystem& fs() const { return inode_->fs(); }
+
+  // Guarded by the filesystem mutex.
+  const std::string& name() const { return name_; }
+  Dentry* parent() const { return parent_.get(); }
+  bool is_root() const { return !parent_; }
+  // True once the name was removed from its directory (Linux: unhashed).
+  bool dead() const { return dead_; }
+
+  // Cached child, or nullptr. Caller holds the filesystem mutex.
+  Dentry* FindChildLocked(std::string_view name) const;
+  // Caches and returns a new child. Caller holds the filesystem mutex.
+  Ref<Dentry> AddChildLocked(std::string_view name, Ref<Inode> inode);
+  // Drops `name` from the cache and marks that dentry dead.
+  void RemoveChildLocked(std::string_view name);
+  // Moves this dentry under `new_parent` as `new_name` (rename).
+  void MoveLocked(Dentry& new_parent, std::string_view new_name);
+  // Swaps two dentries' places (RENAME_EXCHANGE).
+  static void ExchangeLocked(Dentry& a, Dentry& b);
+  // True if `this` is `other` or one of its ancestors.
+  bool IsAncestorOfLocked(const Dentry& other) const;
+
+  // Releases every cached descendant (breaks the parent/child cycles).
+  void PruneTree();
+
+  int mount_count() const { return mount_count_.load(); }
+  void AddMount() { mount_count_.fetch_add(1); }
+  void RemoveMount() { mount_count_.fetch_sub(1); }
+
+ private:
+  friend class RefCounted<Dentry>;
+  Dentry(Ref<Inode> inode, RefPtr<Dentry> parent, std::string name);
+  ~Dentry() = default;
+
+  const Ref<Inode> inode_;
+  RefPtr<Dentry> parent_;
+  std::string name_;
+  std::map<std::string, Ref<Dentry>, std::less<>> children_;
+  bool dead_ = false;
+  std::atomic<int> mount_count_{0};
+};
+
+}  // namespace veil::vfs

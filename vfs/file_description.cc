@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vfs/file_description.h"
+
+#include <dirent.h>
+#include <linux/falloc.h>
+
+#include <cstring>
+
+namespace veil::vfs {
+
+// --- FileImpl defaults (Linux with the file_operations hook NULL) ---------
+
+Result<size_t> FileImpl::PRead(std::span<uint8_t>, int64_t) {
+  return Errno(EINVAL);
+}
+Result<size_t> FileImpl::PWrite(const Credentials&, std::span<const uint8_t>,
+                                int64_t*, bool) {
+  return Errno(EINVAL);
+}
+Result<int64_t> FileImpl::Seek(int64_t offset, int whence, int64_t current) {
+  // Like noop/default llseek without a size: SET and CUR only.
+  switch (whence) {
+    case SEEK_SET: break;
+    case SEEK_CUR: offset += current; break;
+    default: return Errno(EINVAL);
+  }
+  if (offset < 0) return Errno(EINVAL);
+  return offset;
+}
+Result<void> FileImpl::ReadDir(uint64_t*, const DirEmitter&) {
+  return Errno(ENOTDIR);
+}
+Result<void> FileImpl::Truncate(uint64_t) { return Errno(EINVAL); }
+Result<void> FileImpl::Allocate(int, int64_t, int64_t) {
+  return Errno(EOPNOTSUPP);
+}
+Result<HostMemory> FileImpl::GetHostMemory() { return Errno(ENODEV); }
+
+// --- FileDescription ------------------------------------------------------
+
+FileDescription::FileDescription(Location location, int flags,
+                                 Credentials creds,
+                                 std::unique_ptr<FileImpl> impl)
+    : location_(std::move(location)),
+      flags_(flags),
+      creds_(std::move(creds)),
+      impl_(std::move(impl)) {}
+
+bool FileDescription::readable() const {
+  if (flags_ & O_PATH) return false;
+  int acc = flags_ & O_ACCMODE;
+  return acc == O_RDONLY || acc == O_RDWR;
+}
+
+bool FileDescription::writable() const {
+  if (flags_ & O_PATH) return false;
+  int acc = flags_ & O_ACCMODE;
+  return acc == O_WRONLY || acc == O_RDWR;
+}
+
+Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
+  if (!readable()) return Errno(EBADF);  // FMODE_READ missing
+  std::lock_guard lock(offset_mutex_);
+  size_t n = VEIL_TRY(impl_->PRead(buf, offset_));
+  offset_ += static_cast<int64_t>(n);
+  return n;
+}
+
+Result<size_t> FileDescription::Write(std::span<const uint8_t> buf) {
+  if (!writable()) return Errno(EBADF);  // FMODE_WRITE missing
+  std::lock_guard lock(offset_mutex_);
+  int64_t offset = offset_;
+  size_t n = VEIL_TRY(impl_->PWrite(creds_, buf, &offset, flags_ & O_APPEND));
+  offset_ = offset;
+  return n;
+}
+
+Result<size_t> FileDescription::PRead(std::span<uint8_t> buf, int64_t offset) {
+  if (!readable()) return Errno(EBADF);
+  if (offset < 0) return Errno(EINVAL);
+  return impl_->PRead(buf, offset);
+}
+
+Result<size_t> FileDescription::PWrite(std::span<const uint8_t> buf,
+                                       int64_t offset) {
+  if (!writable()) return Errno(EBADF);
+  if (offset < 0) return Errno(EINVAL);
+  // NOTE: as Linux, pwrite on an O_APPEND file appends.
+  return impl_->PWrite(creds_, buf, &offset, flags_ & O_APPEND);
+}
+
+Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {
+  if (flags_ & O_PATH) return Errno(EBADF);
+  std::lock_guard lock(offset_mutex_);
+  offset_ = VEIL_TRY(impl_->Seek(offset, whence, offset_));
+  return offset_;
+}
+
+Result<size_t> FileDescription::Getdents64(std::span<uint8_t> buf) {
+  if (flags_ & O_PATH) return Errno(EBADF);
+  std::lock_guard lock(offset_mutex_);
+  size_t used = 0;
+  uint64_t cookie = static_cast<uint64_t>(offset_);
+  bool too_small = false;
+  Result<void> r = impl_->ReadDir(&cookie, [&](const DirEntry& e) {
+    // struct linux_dirent64: ino, off, reclen, type, name + NUL, 8-aligned.
+    constexpr size_t kHeader = 8 + 8 + 2 + 1;
+    size_t reclen = (kHeader + e.name.size() + 1 + 7) & ~size_t{7};
+    if (used + reclen > buf.size()) {
+      too_small = used == 0;
+      return false;
+    }
+    uint8_t* p = buf.data() + used;
+    std::memset(p, 0, reclen);
+    uint64_t ino = e.ino;
+    int64_t off = static_cast<int64_t>(e.next_cookie);
+    uint16_t len16 = static_cast<uint16_t>(reclen);
+    std::memcpy(p, &ino, 8);
+    std::memcpy(p + 8, &off, 8);
+    std::memcpy(p + 16, &len16, 2);
+    p[18] = e.type;
+    std::memcpy(p + kHeader, e.name.data(), e.name.size());
+    used += reclen;
+    return true;
+  });
+  if (!r) return r.error();
+  // getdents64: a buffer too small for even one entry is EINVAL.
+  if (too_small) return Errno(EINVAL);
+  offset_ = static_cast<int64_t>(cookie);
+  return used;
+}
+
+Result<void> FileDescription::Allocate(int mode, int64_t offset,
+                                       int64_t length) {
+  if (flags_ & O_PATH) return Errno(EBADF);
+  // vfs_fallocate, in Linux's order of checks.
+  if (offset < 0 || length <= 0) return Errno(EINVAL);
+  constexpr int kModeMask = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
+                            FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+                            FALLOC_FL_UNSHARE_RANGE | 0x80 /* WRITE_ZEROES */;
+  if (mode & ~(kModeMask | FALLOC_FL_KEEP_SIZE)) return Errno(EOPNOTSUPP);
+  switch (mode & kModeMask) {
+    case 0:
+    case FALLOC_FL_UNSHARE_RANGE:
+    case FALLOC_FL_ZERO_RANGE:
+      break;
+    case FALLOC_FL_PUNCH_HOLE:
+      if (!(mode & FALLOC_FL_KEEP_SIZE)) return Errno(EOPNOTSUPP);
+      break;
+    case FALLOC_FL_COLLAPSE_RANGE:
+    case FALLOC_FL_INSERT_RANGE:
+    case 0x80:
+      if (mode & FALLOC_FL_KEEP_SIZE) return Errno(EOPNOTSUPP);
+      break;
+    default:
+      return Errno(EOPNOTSUPP);
+  }
+  if (!writable()) return Errno(EBADF);
+  Inode& node = inode();
+  if (node.type() == S_IFIFO) return Errno(ESPIPE);
+  if (node.IsDir()) return Errno(EISDIR);
+  if (!node.IsRegular() && node.type() != S_IFBLK) return Errno(ENODEV);
+  if (offset + length < 0) return Errno(EFBIG);  // wrapped through zero
+  return impl_->Allocate(mode, offset, length);
+}
+
+Result<Attr> FileDescription::Stat() {
+  std::lock_guard lock(inode().fs().mutex());
+  return inode().GetAttrLocked();
+}
+
+Result<HostMemory> FileDescription::GetHostMemory() {
+  if (flags_ & O_PATH) return Errno(EBADF);
+  return impl_->GetHostMemory();
+}
+
+}  // namespace veil::vfs

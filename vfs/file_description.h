@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FileDescription: one open file — what open(2) creates and dup(2) shares.
+// Linux analogue: struct file. FileImpl is the filesystem's per-open part
+// (struct file_operations plus private_data).
+//
+// Ownership: refcounted; fd tables hold references. A description holds its
+// Location (so the mount stays busy and the dentry alive) and its inode.
+// Thread-safety: the offset is guarded by an internal mutex, so concurrent
+// read(2)s on a shared description are serialised as Linux does with
+// f_pos_lock. FileImpl hooks are called without any VFS lock held.
+#pragma once
+
+#include <fcntl.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "vfs/attr.h"
+#include "vfs/credentials.h"
+#include "vfs/inode.h"
+#include "vfs/mount.h"
+
+namespace veil::vfs {
+
+class FileDescription;
+
+// A host fd and the range of it that holds a file's bytes, for mapping
+// them into a task (the sentry's data plane).
+struct HostMemory {
+  int fd = -1;          // borrowed; valid while the description is open
+  uint64_t offset = 0;  // file offset 0 is this offset in fd
+};
+
+class FileImpl {
+ public:
+  virtual ~FileImpl() = default;
+
+  // Defaults match Linux when the file_operations hook is NULL.
+  // Linux: read on a file without ->read/->read_iter is EINVAL; on a
+  // directory, generic_read_dir gives EISDIR (filesystems override).
+  virtual Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset);
+  // Writes at `*offset`, or at end of file when `append`; on success
+  // `*offset` is the position after the data. `creds` decide whether a
+  // setuid/setgid bit survives the write (file_remove_privs).
+  virtual Result<size_t> PWrite(const Credentials& creds,
+                                std::span<const uint8_t> buf, int64_t* offset,
+                                bool append);
+  // lseek(2). `current` is the description's offset.
+  virtual Result<int64_t> Seek(int64_t offset, int whence, int64_t current);
+  // getdents: emits from `*cookie` and advances it. ENOTDIR by default.
+  virtual Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit);
+  // ftruncate(2) length change; permission checks done by the VFS.
+  virtual Result<void> Truncate(uint64_t length);
+  // fallocate(2). Linux: EOPNOTSUPP without ->fallocate.
+  virtual Result<void> Allocate(int mode, int64_t offset, int64_t length);
+  virtual Result<void> Sync() { return Ok(); }
+  // EINVAL (not mappable) unless memory-backed.
+  virtual Result<HostMemory> GetHostMemory();
+};
+
+class FileDescription final : public RefCounted<FileDescription> {
+ public:
+  // `creds` are the opener's (Linux f_cred); writes through this
+  // description judge setuid/setgid removal by them.
+  FileDescription(Location location, int flags, Credentials creds,
+                  std::unique_ptr<FileImpl> impl);
+
+  const Location& location() const { return location_; }
+  Inode& inode() const { return location_.dentry->inode(); }
+  // open(2) flags as F_GETFL reports them.
+  int flags() const { return flags_; }
+  bool readable() const;
+  bool writable() const;
+  bool is_path() const { return flags_ & O_PATH; }
+  FileImpl& impl() const { return *impl_; }
+
+  // read(2)/write(2)/pread(2)/pwrite(2)/lseek(2)/getdents64(2)/fstat(2).
+  // EBADF when the access mode does not allow the operation or the
+  // description is O_PATH.
+  Result<size_t> Read(std::span<uint8_t> buf);
+  Result<size_t> Write(std::span<const uint8_t> buf);
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset);
+  Result<size_t> PWrite(std::span<const uint8_t> buf, int64_t offset);
+  Result<int64_t> Seek(int64_t offset, int whence);
+  // Fills `buf` with linux_dirent64 records, as getdents64(2).
+  Result<size_t> Getdents64(std::span<uint8_t> buf);
+  Result<void> Allocate(int mode, int64_t offset, int64_t length);
+  Result<Attr> Stat();
+  Result<HostMemory> GetHostMemory();
+
+  int64_t offset() {
+    std::lock_guard lock(offset_mutex_);
+    return offset_;
+  }
+
+ private:
+  const Location location_;
+  const int flags_;
+  const Credentials creds_;
+  const std::unique_ptr<FileImpl> impl_;
+  std::mutex offset_mutex_;
+  int64_t offset_ = 0;  // guarded by offset_mutex_
+};
+
+}  // namespace veil::vfs

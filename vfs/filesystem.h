@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Filesystem: one instance of a file system type (a tmpfs, a gofer-backed
+// tree, an overlay). Linux analogue: struct super_block.
+//
+// Locking: every Filesystem owns one mutex, `mutex()`, that serialises all
+// namespace and metadata operations on its inodes and on the dentries of its
+// tree. The VFS takes it around each operation (check and act under one
+// lock, so a permission check cannot be raced by a concurrent chmod); inode
+// hooks suffixed `Locked` run with it held. File data I/O on memory-backed
+// files does not need it. Lock order: a Filesystem mutex is never held while
+// taking another Filesystem's mutex (cross-filesystem operations fail with
+// EXDEV before locking), and the VFS mount-table lock is taken before any
+// Filesystem mutex.
+//
+// Ownership: refcounted. Inodes hold a reference to their Filesystem; mounts
+// hold one too.
+#pragma once
+
+#include <sys/statfs.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "base/ref.h"
+#include "base/result.h"
+
+namespace veil::vfs {
+
+class Inode;
+
+class Filesystem : public RefCounted<Filesystem> {
+ public:
+  virtual ~Filesystem();
+
+  std::mutex& mutex() { return mutex_; }
+  // The st_dev every inode of this filesystem reports.
+  uint64_t dev() const { return dev_; }
+  // A short type name ("tmpfs"), for /proc/mounts and messages.
+  virtual const char* TypeName() const = 0;
+
+  // The root directory inode.
+  virtual Ref<Inode> Root() = 0;
+
+  // statfs(2). Caller holds mutex().
+  virtual Result<struct statfs> StatFsLocked() = 0;
+
+  // Allocates a fresh anonymous device number, as Linux's get_anon_bdev.
+  static uint64_t AllocateAnonDev();
+
+ protected:
+  Filesystem();
+
+ private:
+  std::mutex mutex_;
+  const uint64_t dev_;
+};
+
+}  // namespace veil::vfs

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vfs/inode.h"
+
+#include <linux/limits.h>
+#include <sys/sysmacros.h>
+
+#include <atomic>
+
+#include "vfs/file_description.h"
+
+namespace veil::vfs {
+
+Filesystem::Filesystem() : dev_(AllocateAnonDev()) {}
+Filesystem::~Filesystem() = default;
+
+uint64_t Filesystem::AllocateAnonDev() {
+  // Linux hands out anonymous devices as major 0, minor 1, 2, ...; veil
+  // starts high so its numbers never look like a real disk's.
+  static std::atomic<uint64_t> next_minor{0x100};
+  return makedev(0, next_minor.fetch_add(1));
+}
+
+Inode::Inode(Filesystem& fs, uint64_t ino, uint32_t type)
+    : fs_(fs), ino_(ino), type_(type) {}
+Inode::~Inode() = default;
+
+// Linux: a node with no file_operations to open (a socket) gives ENXIO.
+Result<std::unique_ptr<FileImpl>> Inode::OpenLocked(int) {
+  return Errno(ENXIO);
+}
+// Linux: lookup and friends on a non-directory fail with ENOTDIR.
+Result<Ref<Inode>> Inode::LookupLocked(std::string_view) {
+  return Errno(ENOTDIR);
+}
+Result<Ref<Inode>> Inode::CreateLocked(std::string_view, const CreateSpec&) {
+  return Errno(ENOTDIR);
+}
+Result<void> Inode::LinkLocked(std::string_view, Inode&) {
+  return Errno(ENOTDIR);
+}
+Result<void> Inode::UnlinkLocked(std::string_view, Inode&) {
+  return Errno(ENOTDIR);
+}
+Result<void> Inode::RenameLocked(std::string_view, Inode&, Inode&,
+                                 std::string_view, Inode*, unsigned) {
+  return Errno(ENOTDIR);
+}
+Result<void> Inode::ReadDirLocked(uint64_t, const DirEmitter&) {
+  return Errno(ENOTDIR);
+}
+// Linux: readlink on something that is not a symlink is EINVAL.
+Result<std::string> Inode::ReadlinkLocked() { return Errno(EINVAL); }
+// Linux: a filesystem without xattr handlers answers EOPNOTSUPP.
+Result<std::string> Inode::GetXattrLocked(std::string_view) {
+  return Errno(EOPNOTSUPP);
+}
+Result<void> Inode::SetXattrLocked(std::string_view, std::string_view, int) {
+  return Errno(EOPNOTSUPP);
+}
+Result<std::vector<std::string>> Inode::ListXattrLocked() {
+  return std::vector<std::string>{};
+}
+Result<void> Inode::RemoveXattrLocked(std::string_view) {
+  return Errno(EOPNOTSUPP);
+}
+
+Result<void> CheckName(std::string_view name) {
+  if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
+  if (name.empty() || name == "." || name == ".." ||
+      name.find('/') != std::string_view::npos)
+    return Errno(EINVAL);
+  return Ok();
+}
+
+}  // namespace veil::vfs

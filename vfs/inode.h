@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Inode: one file of a filesystem. Linux analogue: struct inode plus its
+// inode_operations. Filesystems (tmpfs, gofer client, overlay) subclass it.
+//
+// Every `...Locked` hook is called by the VFS with fs().mutex() held, after
+// the VFS has done the generic checks (permissions, sticky bits, name
+// validity, existence); a hook does the filesystem's part: change its
+// structures, link counts and the timestamps Linux's filesystem code would
+// change. Defaults return what Linux returns when the corresponding
+// inode_operations hook is NULL.
+//
+// Names passed to hooks have passed IsValidName(): non-empty, not "." or
+// "..", no '/', at most NAME_MAX bytes.
+//
+// Ownership: refcounted; an inode holds a reference to its Filesystem.
+// Dentries and open files hold references to inodes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "vfs/attr.h"
+#include "vfs/filesystem.h"
+
+namespace veil::vfs {
+
+class FileImpl;
+
+// What to create: the type and permission bits, owner, device number and
+// for symlinks the target.
+struct CreateSpec {
+  uint32_t mode = 0;  // S_IFMT | permission bits, umask already applied
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  std::string_view symlink_target;
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = 0;         // DT_*
+  uint64_t next_cookie = 0;  // d_off: where to resume after this entry
+};
+
+// Called for each entry by ReadDirLocked; returning false stops early (the
+// entry is not consumed).
+using DirEmitter = std::function<bool(const DirEntry&)>;
+
+// setxattr flags and limits as Linux.
+inline constexpr size_t kXattrNameMax = 255;
+inline constexpr size_t kXattrSizeMax = 65536;
+
+class Inode : public RefCounted<Inode> {
+ public:
+  virtual ~Inode();
+
+  Filesystem& fs() const { return *fs_; }
+  uint64_t ino() const { return ino_; }
+  // S_IFMT bits; a file's type never changes.
+  uint32_t type() const { return type_; }
+  bool IsDir() const { return type_ == S_IFDIR; }
+  bool IsSymlink() const { return type_ == S_IFLNK; }
+  bool IsRegular() const { return type_ == S_IFREG; }
+
+  // --- Any inode ---------------------------------------------------------
+
+  virtual Attr GetAttrLocked() = 0;
+  // Applies `attr` as given (the VFS computed modes and did the checks).
+  // A size change also sets mtime and ctime to now (as shmem_setattr);
+  // other times change only as the mask says.
+  virtual Result<void> SetAttrLocked(const SetAttr& attr) = 0;
+  // Marks an access (atime), following the relatime rule. Data-path
+  // callers hold the lock too.
+  virtual void TouchAtimeLocked() {}
+
+  // Open: per-open state. `flags` are the open(2) flags. Linux: ENXIO for
+  // a node nobody serves (a socket), the default here.
+  virtual Result<std::unique_ptr<FileImpl>> OpenLocked(int flags);
+
+  // --- Directories (defaults: ENOTDIR, as lookup on a non-directory) ----
+
+  virtual Result<Ref<Inode>> LookupLocked(std::string_view name);
+  // Creates `name`, which does not exist.
+  virtual Result<Ref<Inode>> CreateLocked(std::string_view name,
+                                          const CreateSpec& spec);
+  // Adds `name` as a new link to `target` (not a directory).
+  virtual Result<void> LinkLocked(std::string_view name, Inode& target);
+  // Removes `name`, which refers to `child`. For a directory child the
+  // filesystem checks emptiness (ENOTEMPTY).
+  virtual Result<void> UnlinkLocked(std::string_view name, Inode& child);
+  // Moves `name` (-> `child`) to `new_dir`/`new_name`, replacing
+  // `replaced` if non-null (already checked compatible; the filesystem
+  // checks emptiness of a replaced directory). `flags` may hold
+  // RENAME_EXCHANGE (swap the two); for RENAME_WHITEOUT the VFS creates the
+  // whiteout itself afterwards.
+  virtual Result<void> RenameLocked(std::string_view name, Inode& child,
+                                    Inode& new_dir, std::string_view new_name,
+                                    Inode* replaced, unsigned flags);
+  // Emits entries from `cookie` on, "." and ".." first (cookies 0 and 1).
+  virtual Result<void> ReadDirLocked(uint64_t cookie, const DirEmitter& emit);
+  virtual bool IsEmptyDirLocked() { return false; }
+
+  // --- Symlinks (default: EINVAL, as readlink on a non-symlink) --------
+
+  virtual Result<std::string> ReadlinkLocked();
+
+  // --- Extended attributes (default: EOPNOTSUPP) ------------------------
+
+  virtual Result<std::string> GetXattrLocked(std::string_view name);
+  virtual Result<void> SetXattrLocked(std::string_view name,
+                                      std::string_view value, int flags);
+  virtual Result<std::vector<std::string>> ListXattrLocked();
+  virtual Result<void> RemoveXattrLocked(std::string_view name);
+
+ protected:
+  Inode(Filesystem& fs, uint64_t ino, uint32_t type);
+
+ private:
+  const Ref<Filesystem> fs_;
+  const uint64_t ino_;
+  const uint32_t type_;
+};
+
+// Fails with the errno Linux gives for a bad path component name:
+// ENAMETOOLONG over NAME_MAX; EINVAL for "", ".", ".." or a '/'.
+Result<void> CheckName(std::string_view name);
+
+}  // namespace veil::vfs

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// filename_create (fs/namei.c): resolve the parent of a name to be created
+// and check that the name is free, in Linux's order.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "vfs/internal/util.h"
+
+namespace veil::vfs::internal {
+
+// Called with the parent's filesystem mutex held, after the name was found
+// free: EEXIST (".", "..", "/" or an existing name), EROFS, ENAMETOOLONG and
+// ENOENT (trailing slash on a non-directory create) are already handled.
+using CreateFn = std::function<Result<void>(const Location& parent,
+                                            std::string_view name)>;
+
+// `want_dir`: mkdir, where a trailing slash is allowed.
+Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
+                            std::string_view path, bool want_dir,
+                            const CreateFn& fn);
+
+// The owner, group and mode of a new inode (inode_init_owner +
+// vfs_prepare_mode): umask applied unless `apply_umask` is false, group
+// inherited from a setgid directory (and S_ISGID for new directories), and
+// S_ISGID stripped from group-executable files the caller could not set it
+// on.
+CreateSpec MakeCreateSpec(const Context& ctx, const Attr& dir, uint32_t mode,
+                          bool apply_umask);
+
+// may_create + the filesystem's create + caching the new dentry.
+Result<Ref<Dentry>> CreateChildLocked(const Context& ctx, Dentry& parent,
+                                      std::string_view name,
+                                      const CreateSpec& spec);
+
+}  // namespace veil::vfs::internal

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Helpers shared by the Vfs operation files.
+#pragma once
+
+#include <string_view>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "vfs/dentry.h"
+#include "vfs/internal/resolver.h"
+
+namespace veil::vfs::internal {
+
+// The child `name` of `parent` (cached or looked up), or null when it does
+// not exist. Caller holds parent's filesystem mutex. ENAMETOOLONG for a name
+// over NAME_MAX, as a filesystem's ->lookup.
+Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name);
+
+// mnt_want_write: EROFS on a read-only mount.
+inline Result<void> WantWrite(const Location& loc) {
+  if (loc.mount->read_only()) return Errno(EROFS);
+  return Ok();
+}
+
+// Resolves `path` (AT_SYMLINK_NOFOLLOW / AT_EMPTY_PATH in `at_flags`).
+Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
+                           std::string_view path, int at_flags);
+
+// may_create: EEXIST handled by the caller; ENOENT for a removed directory;
+// write and search permission on the directory.
+Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir);
+
+// may_delete(dir, victim, is_dir), Linux's order of checks.
+Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
+                             Dentry& victim, bool is_dir);
+
+}  // namespace veil::vfs::internal

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Tmpfs open files: regular files over a memfd, directories over the entry
+// map (mm/shmem.c shmem_file_operations, fs/libfs.c offset_dir_operations).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "vfs/tmpfs/inode.h"
+
+namespace veil::vfs::tmpfs {
+namespace {
+
+class RegularFile final : public FileImpl {
+ public:
+  explicit RegularFile(Ref<TmpfsInode> inode) : inode_(std::move(inode)) {}
+
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    size_t done = 0;
+    if (int fd = inode_->memfd(); fd >= 0) {
+      while (done < buf.size()) {
+        ssize_t n = pread(fd, buf.data() + done, buf.size() - done,
+                          offset + static_cast<int64_t>(done));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (done > 0) break;
+          return Errno::FromErrno();
+        }
+        if (n == 0) break;
+        done += static_cast<size_t>(n);
+      }
+    }
+    inode_->TouchAtimeLocked();
+    return done;
+  }
+
+  Result<size_t> PWrite(const Credentials& creds, std::span<const uint8_t> buf,
+                        int64_t* offset, bool append) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    if (append) *offset = static_cast<int64_t>(inode_->SizeLocked());
+    if (buf.empty()) return size_t{0};
+    int fd = VEIL_TRY(inode_->MemfdLocked());
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n = pwrite(fd, buf.data() + done, buf.size() - done,
+                         *offset + static_cast<int64_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (done > 0) break;
+        return Errno::FromErrno();
+      }
+      done += static_cast<size_t>(n);
+    }
+    *offset += static_cast<int64_t>(done);
+    inode_->DataModifiedLocked(creds);
+    return done;
+  }
+
+  Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    int64_t size = static_cast<int64_t>(inode_->SizeLocked());
+    switch (whence) {
+      case SEEK_SET:
+        break;
+      case SEEK_CUR:
+        offset += current;
+        break;
+      case SEEK_END:
+        offset += size;
+        break;
+      case SEEK_DATA:
+      case SEEK_HOLE: {
+        // shmem_file_llseek: negative or past-EOF offsets are ENXIO.
+        if (offset < 0 || offset >= size) return Errno(ENXIO);
+        off_t r = lseek(inode_->memfd(), offset, whence);
+        if (r < 0) return Errno::FromErrno();
+        return static_cast<int64_t>(r);
+      }
+      default:
+        return Errno(EINVAL);
+    }
+    if (offset < 0) return Errno(EINVAL);
+    return offset;
+  }
+
+  Result<void> Allocate(int mode, int64_t offset, int64_t length) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    int fd = VEIL_TRY(inode_->MemfdLocked());
+    // The memfd is a host tmpfs file: its fallocate is exactly shmem's.
+    if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
+    inode_->DataModifiedLocked(Credentials::Root());
+    return Ok();
+  }
+
+  Result<HostMemory> GetHostMemory() override {
+    std::lock_guard lock(inode_->fs().mutex());
+    int fd = VEIL_TRY(inode_->MemfdLocked());
+    return HostMemory{fd, 0};
+  }
+
+ private:
+  const Ref<TmpfsInode> inode_;
+};
+
+class Directory final : public FileImpl {
+ public:
+  explicit Directory(Ref<TmpfsInode> inode) : inode_(std::move(inode)) {}
+
+  // Linux generic_read_dir.
+  Result<size_t> PRead(std::span<uint8_t>, int64_t) override {
+    return Errno(EISDIR);
+  }
+  Result<size_t> PWrite(const Credentials&, std::span<const uint8_t>,
+                        int64_t*, bool) override {
+    return Errno(EISDIR);
+  }
+
+  Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    VEIL_TRY_VOID(inode_->ReadDirLocked(*cookie, [&](const DirEntry& e) {
+      if (!emit(e)) return false;
+      *cookie = e.next_cookie;
+      return true;
+    }));
+    inode_->TouchAtimeLocked();
+    return Ok();
+  }
+
+ private:
+  const Ref<TmpfsInode> inode_;
+};
+
+// A FIFO opened without a reader/writer pairing: veil's pipes come with the
+// sentry. TODO(#2): back FIFOs with host pipes.
+class Fifo final : public FileImpl {};
+
+}  // namespace
+
+Result<int> TmpfsInode::MemfdLocked() {
+  if (!IsRegular()) return Errno(EINVAL);
+  if (!memfd_) {
+    int fd = memfd_create("veil-tmpfs", MFD_CLOEXEC);
+    if (fd < 0) return Errno::FromErrno();
+    memfd_.reset(fd);
+  }
+  return memfd_.get();
+}
+
+Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int) {
+  Ref<TmpfsInode> self(*this);
+  switch (type()) {
+    case S_IFREG:
+      return std::unique_ptr<FileImpl>(new RegularFile(self));
+    case S_IFDIR:
+      return std::unique_ptr<FileImpl>(new Directory(self));
+    case S_IFIFO:
+      return std::unique_ptr<FileImpl>(new Fifo());
+    case S_IFLNK:
+      // Only O_PATH opens a symlink; it does no I/O.
+      return std::unique_ptr<FileImpl>(new Fifo());
+    default:
+      // Device nodes without a driver, and sockets: ENXIO.
+      return Errno(ENXIO);
+  }
+}
+
+}  // namespace veil::vfs::tmpfs

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// TmpfsInode: every tmpfs file type in one class (Linux: shmem inode).
+// Internal to vfs/tmpfs. All members are guarded by the filesystem mutex,
+// except that memfd_, once set, never changes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "vfs/file_description.h"
+#include "vfs/tmpfs/tmpfs.h"
+
+namespace veil::vfs::tmpfs {
+
+// Linux tmpfs counts directory sizes in fake 20-byte entries.
+inline constexpr uint64_t kBogoDirentSize = 20;
+// Symlink targets up to this length (with NUL) are stored in the inode.
+inline constexpr size_t kShortSymlinkLen = 128;
+
+class TmpfsInode final : public Inode {
+ public:
+  TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec, timespec now);
+  ~TmpfsInode() override;
+
+  Attr GetAttrLocked() override;
+  Result<void> SetAttrLocked(const SetAttr& attr) override;
+  void TouchAtimeLocked() override;
+  Result<std::unique_ptr<FileImpl>> OpenLocked(int flags) override;
+
+  Result<Ref<Inode>> LookupLocked(std::string_view name) override;
+  Result<Ref<Inode>> CreateLocked(std::string_view name,
+                                  const CreateSpec& spec) override;
+  Result<void> LinkLocked(std::string_view name, Inode& target) override;
+  Result<void> UnlinkLocked(std::string_view name, Inode& child) override;
+  Result<void> RenameLocked(std::string_view name, Inode& child,
+                            Inode& new_dir, std::string_view new_name,
+                            Inode* replaced, unsigned flags) override;
+  Result<void> ReadDirLocked(uint64_t cookie, const DirEmitter& emit) override;
+  bool IsEmptyDirLocked() override { return entries_.empty(); }
+
+  Result<std::string> ReadlinkLocked() override;
+
+  Result<std::string> GetXattrLocked(std::string_view name) override;
+  Result<void> SetXattrLocked(std::string_view name, std::string_view value,
+                              int flags) override;
+  Result<std::vector<std::string>> ListXattrLocked() override;
+  Result<void> RemoveXattrLocked(std::string_view name) override;
+
+  // Regular files: the memfd holding the data, created on first need.
+  Result<int> MemfdLocked();
+  int memfd() const { return memfd_.get(); }  // -1 while the file is empty
+  // Bumps mtime and ctime after a data change; drops setuid/setgid as
+  // file_remove_privs would for `creds`.
+  void DataModifiedLocked(const Credentials& creds);
+  uint64_t SizeLocked();
+
+ private:
+  Tmpfs& tmpfs() const { return static_cast<Tmpfs&>(fs()); }
+  void AddEntryLocked(std::string_view name, Ref<TmpfsInode> child);
+  void RemoveEntryLocked(std::string_view name);
+  static uint8_t DirentType(uint32_t mode);
+
+  uint32_t mode_;
+  uint32_t uid_, gid_;
+  uint32_t nlink_;
+  uint64_t rdev_;
+  timespec atime_, mtime_, ctime_, btime_;
+  std::map<std::string, std::string, std::less<>> xattrs_;
+
+  // Directories: entries by cookie (creation order), and names to cookies.
+  struct Entry {
+    std::string name;
+    Ref<TmpfsInode> inode;
+  };
+  std::map<uint64_t, Entry> entries_;
+  std::map<std::string, uint64_t, std::less<>> index_;
+  uint64_t next_cookie_ = 2;  // 0 and 1 are "." and ".."
+  uint64_t dir_size_ = 2 * kBogoDirentSize;
+  TmpfsInode* parent_ = nullptr;  // directories: never dangles, a parent
+                                  // outlives its entries (it holds them)
+
+  // Symlinks.
+  std::string target_;
+
+  // Regular files.
+  UniqueFd memfd_;
+};
+
+}  // namespace veil::vfs::tmpfs

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The mount namespace: construction, the mount table, mount and unmount,
+// and the helpers every operation file uses.
+#include "vfs/vfs.h"
+
+#include <linux/limits.h>
+
+#include <mutex>
+#include <vector>
+
+#include "vfs/internal/util.h"
+
+namespace veil::vfs {
+
+timespec Now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+// --- MountTable -----------------------------------------------------------
+
+Mount* MountTable::FindChild(const Mount& mount, const Dentry& dentry) const {
+  auto it = children_.find({&mount, &dentry});
+  return it == children_.end() ? nullptr : it->second.get();
+}
+
+void MountTable::Attach(Ref<Mount> child, Ref<Mount> parent,
+                        Ref<Dentry> mountpoint) {
+  mountpoint->AddMount();
+  child->parent_ = RefPtr<Mount>(parent);
+  child->mountpoint_ = RefPtr<Dentry>(mountpoint);
+  // NOTE: mounting on a mount point stacks; the newest mount is seen, as in
+  // Linux. The older one stays reachable through the stack on unmount.
+  auto key = std::make_pair(parent.get(), mountpoint.get());
+  auto it = children_.find(key);
+  if (it != children_.end()) {
+    // Re-parent the older mount under the new one's root.
+    Ref<Mount> older = it->second;
+    children_.erase(it);
+    older->parent_ = RefPtr<Mount>(child);
+    older->mountpoint_ = RefPtr<Dentry>(child->root());
+    child->root()->AddMount();
+    mountpoint->RemoveMount();
+    children_.emplace(std::make_pair(child.get(), child->root().get()), older);
+  }
+  children_.emplace(key, std::move(child));
+}
+
+Result<void> MountTable::Detach(Mount& child) {
+  auto key = std::make_pair(static_cast<const Mount*>(child.parent()),
+                            static_cast<const Dentry*>(child.mountpoint()));
+  auto it = children_.find(key);
+  if (it == children_.end() || it->second.get() != &child)
+    return Errno(EINVAL);
+  Ref<Mount> keep = it->second;
+  children_.erase(it);
+  child.mountpoint()->RemoveMount();
+  child.parent_ = nullptr;
+  child.mountpoint_ = nullptr;
+  return Ok();
+}
+
+std::vector<Ref<Mount>> MountTable::All() const {
+  std::shared_lock lock(mutex_);
+  std::vector<Ref<Mount>> all;
+  for (const auto& [key, mount] : children_) all.push_back(mount);
+  return all;
+}
+
+bool MountTable::HasChildren(const Mount& mount) const {
+  auto it = children_.lower_bound({&mount, nullptr});
+  return it != children_.end() && it->first.first == &mount;
+}
+
+// --- Vfs ------------------------------------------------------------------
+
+Vfs::Vfs(Ref<Filesystem> root_fs, VfsOptions options)
+    : options_(options),
+      root_mount_(MakeRef<Mount>(root_fs, Dentry::CreateRoot(root_fs->Root()),
+                                 0)) {}
+
+Vfs::~Vfs() {
+  // Break the dentry trees' parent/child cycles of every mount. Pruning
+  // only drops cached names; anyone still holding a dentry keeps its chain.
+  std::vector<Ref<Mount>> all = mounts_.All();
+  all.push_back(root_mount_);
+  for (const Ref<Mount>& mount : all) {
+    std::lock_guard lock(mount->fs().mutex());
+    mount->root()->PruneTree();
+  }
+}
+
+Location Vfs::RootLocation() const {
+  return Location{root_mount_, root_mount_->root()};
+}
+
+Context Vfs::RootContext() const {
+  return Context{Credentials::Root(), RootLocation(), RootLocation(), 022};
+}
+
+std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
+  std::vector<std::string> parts;
+  Location cur = loc;
+  bool reachable = true;
+  for (;;) {
+    if (cur == ctx.root) break;
+    if (cur.dentry.get() == cur.mount->root().get()) {
+      Mount* parent = cur.mount->parent();
+      if (!parent) {
+        reachable = false;  // outside the caller's root
+        break;
+      }
+      cur = Location{Ref<Mount>(*parent), Ref<Dentry>(*cur.mount->mountpoint())};
+      continue;
+    }
+    std::lock_guard lock(cur.dentry->fs().mutex());
+    parts.push_back(cur.dentry->name());
+    cur = Location{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    path.push_back('/');
+    path.append(*it);
+  }
+  if (path.empty()) path = "/";
+  if (!reachable) path.insert(0, "(unreachable)");
+  return path;
+}
+
+Result<void> Vfs::MountAt(const Context& ctx, Ref<Filesystem> fs,
+                          const Location& dir, std::string_view path,
+                          uint32_t mount_flags) {
+  Location target = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));
+  // mount(2) needs CAP_SYS_ADMIN and a directory to mount a directory on.
+  if (!ctx.creds.HasCap(Capability::kSysAdmin)) return Errno(EPERM);
+  if (!target.dentry->inode().IsDir()) return Errno(ENOTDIR);
+  Ref<Dentry> root = Dentry::CreateRoot(fs->Root());
+  auto mount = MakeRef<Mount>(std::move(fs), std::move(root), mount_flags);
+  std::unique_lock lock(mounts_.mutex());
+  mounts_.Attach(std::move(mount), target.mount, target.dentry);
+  return Ok();
+}
+
+Result<void> Vfs::BindMountAt(const Context& ctx, const Location& src_dir,
+                              std::string_view source, const Location& dst_dir,
+                              std::string_view target, uint32_t mount_flags) {
+  Location src = VEIL_TRY(internal::ResolveAt(*this, ctx, src_dir, source, 0));
+  Location dst = VEIL_TRY(internal::ResolveAt(*this, ctx, dst_dir, target, 0));
+  if (!ctx.creds.HasCap(Capability::kSysAdmin)) return Errno(EPERM);
+  // A directory binds only on a directory, a file only on a non-directory.
+  if (src.dentry->inode().IsDir() != dst.dentry->inode().IsDir())
+    return Errno(src.dentry->inode().IsDir() ? ENOTDIR : EISDIR);
+  auto mount = MakeRef<Mount>(Ref<Filesystem>(src.dentry->fs()), src.dentry,
+                              mount_flags);
+  std::unique_lock lock(mounts_.mutex());
+  mounts_.Attach(std::move(mount), dst.mount, dst.dentry);
+  return Ok();
+}
+
+Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
+                            std::string_view path) {
+  Mount* mount;
+  {
+    Location target =
+        VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));
+    if (!ctx.creds.HasCap(Capability::kSysAdmin)) return Errno(EPERM);
+    // umount(2): EINVAL unless the path is the root of a mount.
+    if (target.dentry.get() != target.mount->root().get() ||
+        !target.mount->parent())
+      return Errno(EINVAL);
+    mount = target.mount.get();
+  }
+  std::unique_lock lock(mounts_.mutex());
+  // Busy: submounts, or a reference beyond the table's (open files, cwds,
+  // roots, resolutions in progress). Our `target` was released above.
+  if (mounts_.HasChildren(*mount) || mount->RefCountForTesting() > 1)
+    return Errno(EBUSY);
+  return mounts_.Detach(*mount);
+}
+
+// --- internal helpers -----------------------------------------------------
+
+namespace internal {
+
+Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name) {
+  if (Dentry* cached = parent.FindChildLocked(name))
+    return RefPtr<Dentry>(cached);
+  if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
+  Result<Ref<Inode>> inode = parent.inode().LookupLocked(name);
+  if (!inode) {
+    if (inode.error().code() == ENOENT) return RefPtr<Dentry>();
+    return inode.error();
+  }
+  return RefPtr<Dentry>(parent.AddChildLocked(name, std::move(*inode)));
+}
+
+Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
+                           std::string_view path, int at_flags) {
+  Resolver r = VEIL_TRY(Resolver::Create(vfs, ctx, dir, path, 0,
+                                         at_flags & AT_EMPTY_PATH));
+  return r.ResolveFull(!(at_flags & AT_SYMLINK_NOFOLLOW));
+}
+
+Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir) {
+  if (dir.dead()) return Errno(ENOENT);  // IS_DEADDIR
+  return CheckPermission(creds, dir.inode().GetAttrLocked(),
+                         kMayWrite | kMayExec);
+}
+
+Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
+                             Dentry& victim, bool is_dir) {
+  Attr dir_attr = dir.inode().GetAttrLocked();
+  Attr victim_attr = victim.inode().GetAttrLocked();
+  VEIL_TRY_VOID(CheckPermission(creds, dir_attr, kMayWrite | kMayExec));
+  if (StickyForbids(creds, dir_attr, victim_attr)) return Errno(EPERM);
+  if (is_dir) {
+    if (!victim_attr.IsDir()) return Errno(ENOTDIR);
+    if (victim.is_root()) return Errno(EBUSY);
+  } else if (victim_attr.IsDir()) {
+    return Errno(EISDIR);
+  }
+  if (dir.dead()) return Errno(ENOENT);
+  return Ok();
+}
+
+}  // namespace internal
+}  // namespace veil::vfs

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Vfs: the mount namespace and the syscall-level file operations on it.
+// Linux analogue: fs/namei.c, fs/open.c, fs/stat.c, fs/xattr.c and
+// fs/namespace.c for one mount namespace.
+//
+// Every operation takes a Context (who asks, their root, cwd and umask) and
+// a starting directory: `ctx.cwd` for AT_FDCWD or a dirfd's Location. Paths
+// are resolved with Linux's openat2(2) semantics (path_resolution.cc);
+// failures are the errno Linux returns for the same call, in Linux's order
+// of checks. fd-based calls (fchmod, fstat, ...) are the path calls with an
+// empty path and AT_EMPTY_PATH on the description's Location.
+//
+// Thread-safety: all methods may be called concurrently. Lock order: the
+// mount table lock, then at most one Filesystem mutex (see filesystem.h).
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <cstdint>
+#include <map>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "vfs/attr.h"
+#include "vfs/credentials.h"
+#include "vfs/file_description.h"
+#include "vfs/mount.h"
+
+namespace veil::vfs {
+
+struct Context {
+  Credentials creds = Credentials::Root();
+  Location root;
+  Location cwd;
+  mode_t umask = 022;
+};
+
+// openat2(2)'s struct open_how.
+struct OpenHow {
+  int flags = O_RDONLY;
+  mode_t mode = 0;
+  uint64_t resolve = 0;  // RESOLVE_* bits
+};
+
+// Tunables Linux exposes as sysctls (fs.protected_*).
+struct VfsOptions {
+  bool protected_hardlinks = true;  // Debian default: 1
+  bool protected_symlinks = false;
+};
+
+class MountTable final {
+ public:
+  // The mount attached at (mount, dentry), or null.
+  Mount* FindChild(const Mount& mount, const Dentry& dentry) const;
+  void Attach(Ref<Mount> child, Ref<Mount> parent, Ref<Dentry> mountpoint);
+  Result<void> Detach(Mount& child);
+  bool HasChildren(const Mount& mount) const;
+  // Every attached mount (takes the lock).
+  std::vector<Ref<Mount>> All() const;
+
+  std::shared_mutex& mutex() const { return mutex_; }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::map<std::pair<const Mount*, const Dentry*>, Ref<Mount>> children_;
+};
+
+class Vfs final {
+ public:
+  // A namespace whose root is `root_fs`'s root directory.
+  Vfs(Ref<Filesystem> root_fs, VfsOptions options = {});
+  ~Vfs();
+  Vfs(const Vfs&) = delete;
+  Vfs& operator=(const Vfs&) = delete;
+
+  // The root Location, and a root context for tools and tests.
+  Location RootLocation() const;
+  Context RootContext() const;
+
+  // --- Names --------------------------------------------------------------
+  Result<Ref<FileDescription>> OpenAt(const Context& ctx, const Location& dir,
+                                      std::string_view path,
+                                      const OpenHow& how);
+  Result<void> MkdirAt(const Context& ctx, const Location& dir,
+                       std::string_view path, mode_t mode);
+  Result<void> MknodAt(const Context& ctx, const Location& dir,
+                       std::string_view path, mode_t mode, dev_t dev);
+  Result<void> SymlinkAt(const Context& ctx, std::string_view target,
+                         const Location& dir, std::string_view path);
+  // linkat(2); flags: AT_SYMLINK_FOLLOW, AT_EMPTY_PATH.
+  Result<void> LinkAt(const Context& ctx, const Location& old_dir,
+                      std::string_view old_path, const Location& new_dir,
+                      std::string_view new_path, int flags);
+  // unlinkat(2); flags: AT_REMOVEDIR.
+  Result<void> UnlinkAt(const Context& ctx, const Location& dir,
+                        std::string_view path, int flags);
+  // renameat2(2); flags: RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT.
+  Result<void> RenameAt(const Context& ctx, const Location& old_dir,
+                        std::string_view old_path, const Location& new_dir,
+                        std::string_view new_path, unsigned flags);
+  Result<std::string> ReadlinkAt(const Context& ctx, const Location& dir,
+                                 std::string_view path);
+  // Resolves a directory for chdir(2)/chroot(2)/fchdir (needs search
+  // permission on it).
+  Result<Location> ResolveDirectory(const Context& ctx, const Location& dir,
+                                    std::string_view path);
+  // The path of `loc` as seen from `ctx.root` (getcwd(2), /proc fd links).
+  std::string PathOf(const Context& ctx, const Location& loc);
+
+  // --- Metadata (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) ----------------
+  Result<Attr> StatAt(const Context& ctx, const Location& dir,
+                      std::string_view path, int flags);
+  Result<void> ChmodAt(const Context& ctx, const Location& dir,
+                       std::string_view path, mode_t mode, int flags);
+  // uid/gid of -1 leave the field unchanged.
+  Result<void> ChownAt(const Context& ctx, const Location& dir,
+                       std::string_view path, uid_t uid, gid_t gid, int flags);
+  // times == nullptr: both now. UTIME_NOW / UTIME_OMIT honoured.
+  Result<void> UtimensAt(const Context& ctx, const Location& dir,
+                         std::string_view path, const timespec* times,
+                         int flags);
+  Result<void> TruncateAt(const Context& ctx, const Location& dir,
+                          std::string_view path, int64_t length);
+  Result<void> Ftruncate(const Context& ctx, FileDescription& file,
+                         int64_t length);
+  // faccessat2(2); flags: AT_EACCESS (ignored: fs ids are used),
+  // AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH.
+  Result<void> AccessAt(const Context& ctx, const Location& dir,
+                        std::string_view path, int mode, int flags);
+  Result<struct statfs> StatFsAt(const Context& ctx, const Location& dir,
+                                 std::string_view path, int flags);
+
+  // --- Extended attributes (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) -----
+  Result<void> SetXattrAt(const Context& ctx, const Location& dir,
+                          std::string_view path, std::string_view name,
+                          std::string_view value, int xattr_flags, int flags);
+  Result<std::string> GetXattrAt(const Context& ctx, const Location& dir,
+                                 std::string_view path, std::string_view name,
+                                 int flags);
+  Result<std::vector<std::string>> ListXattrAt(const Context& ctx,
+                                               const Location& dir,
+                                               std::string_view path,
+                                               int flags);
+  Result<void> RemoveXattrAt(const Context& ctx, const Location& dir,
+                             std::string_view path, std::string_view name,
+                             int flags);
+
+  // --- Mounts --------------------------------------------------------------
+  // Mounts `fs` on the directory at `path`.
+  Result<void> MountAt(const Context& ctx, Ref<Filesystem> fs,
+                       const Location& dir, std::string_view path,
+                       uint32_t mount_flags);
+  // Bind-mounts the tree at `source` on the directory at `target`.
+  Result<void> BindMountAt(const Context& ctx, const Location& src_dir,
+                           std::string_view source, const Location& dst_dir,
+                           std::string_view target, uint32_t mount_flags);
+  // EINVAL if `path` is not a mount root; EBUSY while it has submounts or
+  // anyone holds a Location on it.
+  Result<void> UnmountAt(const Context& ctx, const Location& dir,
+                         std::string_view path);
+
+  const VfsOptions& options() const { return options_; }
+  MountTable& mounts() { return mounts_; }
+
+ private:
+  friend class Resolver;
+  const VfsOptions options_;
+  Ref<Mount> root_mount_;
+  MountTable mounts_;
+};
+
+}  // namespace veil::vfs
