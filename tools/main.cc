@@ -1,1 +1,97 @@
-int main(){return 0;}
+// SPDX-License-Identifier: Apache-2.0
+//
+// veil: the command-line entry point. One verb per job (DESIGN.md, "The
+// CLI"); a verb that is not built yet says so and exits with status 2.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "tools/verbs.h"
+
+namespace veil::tools {
+namespace {
+
+struct Verb {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  int (*run)(int argc, char** argv);  // nullptr: not built yet
+  const char* issue;                  // where it is being built
+};
+
+constexpr Verb kVerbs[] = {
+    {"do", "do [--rootfs DIR] [--snapshot-out IMG] [--restore IMG] -- CMD...",
+     "run CMD in a sandbox over an overlay of DIR (default: host /)", nullptr,
+     "the sentry"},
+    {"run", "run [OCI options] ID", "OCI: create and start a container",
+     nullptr, "the sentry"},
+    {"create", "create [OCI options] ID", "OCI: create a container", nullptr,
+     "the sentry"},
+    {"start", "start ID", "OCI: start a created container", nullptr,
+     "the sentry"},
+    {"state", "state ID", "OCI: print a container's state", nullptr,
+     "the sentry"},
+    {"kill", "kill ID [SIGNAL]", "OCI: signal a container", nullptr,
+     "the sentry"},
+    {"delete", "delete ID", "OCI: delete a container", nullptr, "the sentry"},
+    {"spec", "spec", "OCI: write a default config.json", nullptr,
+     "the sentry"},
+    {"gofer", "gofer --root DIR --fd N [--ro]",
+     "serve DIR over LISAFS on fd N", nullptr, "issue #3"},
+    {"fuse", "fuse --tmpfs MNT | --gofer DIR MNT | SANDBOX|IMG MNT",
+     "mount a veil filesystem on MNT through FUSE", RunFuse, "issue #3"},
+    {"snapshot", "snapshot SANDBOX IMG", "write a sandbox's rootfs upper layer",
+     nullptr, "issue #4"},
+    {"restore", "restore IMG DIR", "verify and unpack a rootfs snapshot",
+     nullptr, "issue #4"},
+    {"ps", "ps", "list running sandboxes", nullptr, "the sentry"},
+    {"bench", "bench [NAME]", "run benchmarks against native and runsc",
+     nullptr, "the sentry"},
+};
+
+void PrintHelp(FILE* out) {
+  std::fprintf(out,
+               "usage: veil VERB [ARGS...]\n"
+               "\n"
+               "veil is an application kernel for containers: programs run "
+               "in a sandbox whose\nfiles are served by veil's own VFS.\n"
+               "\n"
+               "verbs:\n");
+  for (const Verb& v : kVerbs) {
+    std::fprintf(out, "  %-9s %s%s\n", v.name, v.summary,
+                 v.run ? "" : "  [not built yet]");
+  }
+  std::fprintf(out,
+               "\n"
+               "`veil VERB --help` shows a verb's usage. Environment: "
+               "VEIL_LOG=error|warning|info|debug.\n");
+}
+
+}  // namespace
+}  // namespace veil::tools
+
+int main(int argc, char** argv) {
+  using veil::tools::kVerbs;
+  if (argc < 2) {
+    veil::tools::PrintHelp(stderr);
+    return 2;
+  }
+  std::string_view verb = argv[1];
+  if (verb == "--help" || verb == "-h" || verb == "help") {
+    veil::tools::PrintHelp(stdout);
+    return 0;
+  }
+  for (const auto& v : kVerbs) {
+    if (verb != v.name) continue;
+    if (!v.run) {
+      std::fprintf(stderr,
+                   "veil %s: not built yet (planned with %s)\nusage: veil %s\n",
+                   v.name, v.issue, v.usage);
+      return 2;
+    }
+    return v.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "veil: unknown verb '%s' (see veil --help)\n",
+               argv[1]);
+  return 2;
+}

@@ -61,6 +61,13 @@ bool Generator::TreeFull() const {
   return static_cast<int>(tree_.size()) >= options_.max_entries;
 }
 
+uint32_t Generator::TypeOf(const std::string& canonical) const {
+  auto it = std::lower_bound(
+      tree_.begin(), tree_.end(), canonical,
+      [](const TreeEntry& e, const std::string& p) { return e.path < p; });
+  return it != tree_.end() && it->path == canonical ? it->mode & S_IFMT : 0;
+}
+
 std::string Generator::NewName() {
   int roll = Uniform(0, 99);
   if (roll < 90) return kNames[Uniform(0, 7)];
@@ -88,6 +95,9 @@ std::string Generator::PickCanonical(Want want) {
   switch (want) {
     case Want::kDir:
       pool = &dirs_;
+      break;
+    case Want::kEmptyDir:
+      pool = &empty_dirs_;
       break;
     case Want::kFile:
       pool = &files_;
@@ -153,7 +163,10 @@ std::string Generator::Render(const std::string& canonical) {
   std::string path = JoinComponents(parts, 0, parts.size());
   if (Chance(12)) {
     size_t slash = path.find('/', Uniform(0, static_cast<int>(path.size())));
-    if (slash != std::string::npos) path.insert(slash, "/");
+    // Concatenation rather than insert(): g++ 12 misreports -Wrestrict there.
+    if (slash != std::string::npos) {
+      path = path.substr(0, slash) + "/" + path.substr(slash);
+    }
   }
   // Absolute or relative to the cwd, which is the root.
   if (Chance(60) || path.empty()) {
@@ -233,26 +246,32 @@ bool Generator::HasOpenSlot() const {
   return false;
 }
 
-int Generator::PickSlot() {
-  std::vector<int> open;
+int Generator::PickSlot(uint32_t type) {
+  std::vector<int> open, typed;
   for (int i = 0; i < options_.max_fds; ++i) {
-    if (slot_open_[i]) open.push_back(i);
+    if (!slot_open_[i]) continue;
+    open.push_back(i);
+    if (slot_type_[i] == type) typed.push_back(i);
   }
   // Now and then a closed slot: EBADF paths.
-  if (open.empty() || Chance(5)) return Uniform(0, options_.max_fds - 1);
+  if (open.empty() || Chance(4)) return Uniform(0, options_.max_fds - 1);
+  if (type != 0 && !typed.empty() && Chance(85)) return PickOf(typed);
   return PickOf(open);
 }
 
 Op Generator::Next(const std::vector<TreeEntry>& tree) {
   tree_ = tree;
   dirs_.clear();
+  empty_dirs_.clear();
+  closed_dirs_.clear();
   files_.clear();
   symlinks_.clear();
   others_.clear();
   for (const TreeEntry& e : tree_) {
-    switch (e.type & S_IFMT) {
+    switch (e.mode & S_IFMT) {
       case S_IFDIR:
         dirs_.push_back(e.path);
+        if ((e.mode & 0111) != 0111) closed_dirs_.push_back(e.path);
         break;
       case S_IFREG:
         files_.push_back(e.path);
@@ -265,6 +284,20 @@ Op Generator::Next(const std::vector<TreeEntry>& tree) {
     }
   }
   if (dirs_.empty()) dirs_.push_back("/");
+  // The tree is sorted, so a directory is empty iff the next path is not
+  // inside it.
+  for (size_t i = 0; i < tree_.size(); ++i) {
+    if ((tree_[i].mode & S_IFMT) != S_IFDIR) continue;
+    const std::string prefix = tree_[i].path == "/" ? "/" : tree_[i].path + "/";
+    bool empty = true;
+    for (size_t j = i + 1; j < tree_.size() && empty; ++j) {
+      if (tree_[j].path.compare(0, prefix.size(), prefix) == 0) empty = false;
+    }
+    if (empty) empty_dirs_.push_back(tree_[i].path);
+  }
+  if (creds_index_ == 0 && !closed_dirs_.empty() && Chance(10)) {
+    return MakeRepair();
+  }
 
   if (Chance(3)) return MakeSetCreds();
   // Relative weights of the operations.
@@ -277,7 +310,7 @@ Op Generator::Next(const std::vector<TreeEntry>& tree) {
       {OpKind::kReadlink, 2},  {OpKind::kChmod, 4},
       {OpKind::kChown, 3},     {OpKind::kUtimens, 3},
       {OpKind::kTruncate, 2},  {OpKind::kAccess, 3},
-      {OpKind::kSetXattr, 3},  {OpKind::kGetXattr, 2},
+      {OpKind::kSetXattr, 5},  {OpKind::kGetXattr, 2},
       {OpKind::kListXattr, 1}, {OpKind::kRemoveXattr, 2},
       {OpKind::kRead, 3},      {OpKind::kPread, 3},
       {OpKind::kWrite, 3},     {OpKind::kPwrite, 5},
@@ -325,7 +358,10 @@ Op Generator::Next(const std::vector<TreeEntry>& tree) {
 
 void Generator::Observe(const Op& op, int64_t result) {
   if (op.slot < 0 || op.slot >= kMaxFdSlots) return;
-  if (op.kind == OpKind::kOpen && result >= 0) slot_open_[op.slot] = true;
+  if (op.kind == OpKind::kOpen && result >= 0) {
+    slot_open_[op.slot] = true;
+    slot_type_[op.slot] = pending_open_type_;
+  }
   // close() releases the descriptor whatever it returns.
   if (op.kind == OpKind::kClose) slot_open_[op.slot] = false;
 }

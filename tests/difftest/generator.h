@@ -17,7 +17,7 @@ namespace veil::difftest {
 // One name in the expected backend's tree, as the runner last walked it.
 struct TreeEntry {
   std::string path;   // canonical: "/", "/a", "/a/b" (no symlinks inside)
-  uint32_t type = 0;  // S_IFMT bits of lstat
+  uint32_t mode = 0;  // st_mode of lstat (type and permission bits)
 };
 
 struct GeneratorOptions {
@@ -56,7 +56,7 @@ class Generator final {
 
  private:
   // Target selection for path arguments.
-  enum class Want { kAny, kDir, kFile, kSymlink, kNonDir, kNew };
+  enum class Want { kAny, kDir, kEmptyDir, kFile, kSymlink, kNonDir, kNew };
   enum class OpenKind { kCreate, kExisting };
 
   // Path construction (generator.cc).
@@ -68,13 +68,16 @@ class Generator final {
   }
   std::string PickCanonical(Want want);
   std::string NewName();
+  uint32_t TypeOf(const std::string& canonical) const;  // 0: not in tree
   std::string NewCanonical();
   std::string Render(const std::string& canonical);
   std::string PathArg(Want want);
   std::string SymlinkTarget(const std::string& link_path);
   std::string RandomData(int max_len);
   int FreeSlot() const;
-  int PickSlot();
+  // A slot for an fd op: mostly open ones, preferring those whose file had
+  // type `type` when opened (0: any).
+  int PickSlot(uint32_t type = 0);
   bool HasOpenSlot() const;
   bool TreeFull() const;
 
@@ -89,6 +92,7 @@ class Generator final {
   Op MakeXattr(OpKind kind);
   Op MakeFdOp(OpKind kind);
   Op MakeSetCreds();
+  Op MakeRepair();
   Op MakePathOp(OpKind kind);
   uint32_t RandomMode();
   int64_t RandomOffset();
@@ -98,10 +102,16 @@ class Generator final {
   GeneratorOptions options_;
   std::mt19937_64 rng_;
   std::array<bool, kMaxFdSlots> slot_open_ = {};
+  // S_IFMT of what each slot's open targeted (a guess: the path may have been
+  // spelled through symlinks); steers getdents to directories.
+  std::array<uint32_t, kMaxFdSlots> slot_type_ = {};
+  uint32_t pending_open_type_ = 0;
   int creds_index_ = 0;  // 0 root, 1 user A, 2 user B
   // The tree passed to the current Next() call, split by type.
   std::vector<TreeEntry> tree_;
-  std::vector<std::string> dirs_, files_, symlinks_, others_;
+  std::vector<std::string> dirs_, empty_dirs_, files_, symlinks_, others_;
+  // Directories some identity cannot search (no x for "other").
+  std::vector<std::string> closed_dirs_;
 };
 
 }  // namespace veil::difftest

@@ -78,8 +78,15 @@ Op Generator::MakeOpen(OpenKind open_kind) {
   }
   op.kind = OpKind::kOpen;
   bool create = open_kind == OpenKind::kCreate;
-  op.path = PathArg(create ? (Chance(70) ? Want::kNew : Want::kAny)
-                           : (Chance(50) ? Want::kFile : Want::kAny));
+  bool want_dir = !create && Chance(25);
+  std::string canonical =
+      create ? PickCanonical(Chance(70) ? Want::kNew : Want::kAny)
+             : PickCanonical(want_dir        ? Want::kDir
+                             : Chance(60)    ? Want::kFile
+                                             : Want::kAny);
+  pending_open_type_ = TypeOf(canonical);
+  if (pending_open_type_ == 0) pending_open_type_ = S_IFREG;  // if created
+  op.path = Chance(55) ? canonical : Render(canonical);
   int roll = Uniform(0, 99);
   int flags = roll < 35 ? O_RDONLY : roll < 60 ? O_WRONLY : roll < 95 ? O_RDWR
                                                                      : O_ACCMODE;
@@ -97,7 +104,8 @@ Op Generator::MakeOpen(OpenKind open_kind) {
   } else {
     if (Chance(10)) flags |= O_TRUNC;
     if (Chance(10)) flags |= O_APPEND;
-    if (Chance(15)) flags |= O_DIRECTORY;
+    if (want_dir && Chance(80)) flags = O_RDONLY | O_NONBLOCK;
+    if (Chance(want_dir ? 60 : 10)) flags |= O_DIRECTORY;
     if (Chance(15)) flags |= O_NOFOLLOW;
     if (Chance(8)) flags |= O_PATH;
     if (Chance(5)) op.mode = 0644;  // ignored without O_CREAT
@@ -119,6 +127,17 @@ Op Generator::MakeMknod() {
   // Majors 60..63 are reserved for local experiments: never a real driver.
   if (type == S_IFCHR || type == S_IFBLK) op.dev = makedev(Uniform(60, 63),
                                                            Uniform(0, 3));
+  return op;
+}
+
+Op Generator::MakeRepair() {
+  // Root reopens a directory that blocks searching, so that a locked-down
+  // tree does not turn most later operations into EACCES.
+  static const uint32_t kOpenModes[] = {0777, 01777, 0755, 0711, 02777};
+  Op op;
+  op.kind = OpKind::kChmod;
+  op.path = PickOf(closed_dirs_);
+  op.mode = kOpenModes[Uniform(0, 4)];
   return op;
 }
 
@@ -245,7 +264,18 @@ Op Generator::MakeXattr(OpKind kind) {
 Op Generator::MakeFdOp(OpKind kind) {
   Op op;
   op.kind = kind;
-  op.slot = PickSlot();
+  switch (kind) {
+    case OpKind::kGetdents:
+      op.slot = PickSlot(S_IFDIR);
+      break;
+    case OpKind::kClose:
+    case OpKind::kLseek:
+    case OpKind::kFstat:
+      op.slot = PickSlot();
+      break;
+    default:
+      op.slot = PickSlot(S_IFREG);
+  }
   switch (kind) {
     case OpKind::kRead:
       op.count = Chance(90) ? Uniform(0, 300) : Uniform(0, 9000);
@@ -288,7 +318,9 @@ Op Generator::MakeFdOp(OpKind kind) {
           {FALLOC_FL_INSERT_RANGE, 2},
           {0x100, 2},
       };
-      int roll = Uniform(0, 96);
+      int total = 0;
+      for (const auto& [mode, weight] : kModes) total += weight;
+      int roll = Uniform(0, total - 1);
       for (const auto& [mode, weight] : kModes) {
         if (roll < weight) {
           op.flags = mode;
@@ -327,7 +359,9 @@ Op Generator::MakePathOp(OpKind kind) {
       op.path = PathArg(Chance(75) ? Want::kNonDir : Want::kAny);
       break;
     case OpKind::kRmdir:
-      op.path = PathArg(Chance(80) ? Want::kDir : Want::kAny);
+      op.path = PathArg(Chance(50)   ? Want::kEmptyDir
+                        : Chance(60) ? Want::kDir
+                                     : Want::kAny);
       break;
     case OpKind::kStat:
       op.path = PathArg(Want::kAny);

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "lisafs/server.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/logging.h"
+#include "lisafs/codec.h"
+#include "lisafs/internal/connection.h"
+
+namespace veil::lisafs {
+namespace {
+
+using internal::Connection;
+using internal::Outgoing;
+
+// The client went away; not an error of the server's.
+bool PeerGone(Errno error) {
+  return error.code() == ECONNRESET || error.code() == EPIPE;
+}
+
+// The threads serving a connection's extra channels (Channel requests).
+// Thread-safe. Each channel is owned here, not by its thread, so that
+// StopAll can shut it down without racing the thread's exit.
+class ExtraChannels final {
+ public:
+  explicit ExtraChannels(size_t max) : max_(max) {}
+
+  // Starts a thread running `serve` on the server end of a new channel and
+  // returns the client end. EMFILE past the limit or once stopping.
+  Result<Channel> Open(std::function<void(const Channel&)> serve) {
+    std::lock_guard lock(mu_);
+    if (stopping_ || served_.size() >= max_) return Errno(EMFILE);
+    auto pair = VEIL_TRY(Channel::CreatePair());
+    auto served = std::make_unique<Served>(Served{std::move(pair.first), {}});
+    served->thread = std::thread(
+        [serve = std::move(serve), channel = &served->channel] {
+          serve(*channel);
+        });
+    served_.push_back(std::move(served));
+    return std::move(pair.second);
+  }
+
+  // Wakes every channel thread (shutdown of its socket) and joins them.
+  void StopAll() {
+    std::vector<std::unique_ptr<Served>> taken;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      taken = std::move(served_);
+    }
+    for (auto& served : taken) served->channel.Shutdown();
+    for (auto& served : taken) served->thread.join();
+  }
+
+ private:
+  struct Served {
+    Channel channel;
+    std::thread thread;
+  };
+
+  const size_t max_;
+  std::mutex mu_;
+  bool stopping_ = false;                         // Guarded by mu_.
+  std::vector<std::unique_ptr<Served>> served_;   // Guarded by mu_.
+};
+
+// Serves one channel of a connection. Borrowed references all outlive it:
+// the Connection and ExtraChannels live in Server::Serve's frame until
+// every channel thread has been joined.
+class ChannelServer final {
+ public:
+  ChannelServer(Connection& connection, ExtraChannels& extras,
+                const ServerOptions& options, const Channel& channel)
+      : connection_(connection),
+        extras_(extras),
+        options_(options),
+        channel_(channel) {}
+
+  // Until the peer leaves (Ok) or the connection must end (its errno).
+  Result<void> Run() {
+    return options_.workers_per_channel <= 1 ? RunInline() : RunPooled();
+  }
+
+ private:
+  struct Frame {
+    std::vector<uint8_t> bytes;
+    std::vector<UniqueFd> fds;
+  };
+
+  Result<void> RunInline();
+  Result<void> RunPooled();
+  // Handles one datagram, replying to it. Fails only when the connection
+  // must end: the peer is gone, or the datagram has no readable header.
+  Result<void> Handle(std::span<const uint8_t> bytes,
+                      std::vector<UniqueFd> fds);
+  Result<void> OpenChannel(uint64_t tag);
+  Result<void> SendReply(uint64_t tag, Outgoing out);
+  Result<void> SendError(uint64_t tag, Errno error);
+
+  Connection& connection_;
+  ExtraChannels& extras_;
+  const ServerOptions& options_;
+  const Channel& channel_;
+};
+
+Result<void> ChannelServer::RunInline() {
+  std::vector<uint8_t> buffer(kMaxMessageSize);
+  while (true) {
+    Result<Channel::Received> got = channel_.Recv(buffer);
+    if (!got) return PeerGone(got.error()) ? Ok() : got.error();
+    Result<void> handled =
+        Handle(std::span<const uint8_t>(buffer.data(), got->size),
+               std::move(got->fds));
+    if (!handled) return PeerGone(handled.error()) ? Ok() : handled.error();
+  }
+}
+
+Result<void> ChannelServer::RunPooled() {
+  // One reader (this thread) feeds a bounded queue; workers handle and
+  // reply. The bound gives backpressure: a client flooding requests blocks
+  // in its own sendmsg instead of growing our memory.
+  const size_t capacity = options_.workers_per_channel * 4;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Frame> queue;   // Guarded by mu.
+  bool closing = false;      // Guarded by mu.
+  Errno failure(0);          // Guarded by mu.
+
+  auto work = [&] {
+    while (true) {
+      Frame frame;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || closing; });
+        // Requests already received still run after the peer left: the
+        // client asked for them, and may not have waited for a reply.
+        if (queue.empty()) return;
+        frame = std::move(queue.front());
+        queue.pop_front();
+      }
+      cv.notify_all();  // Room for the reader.
+      Result<void> handled = Handle(frame.bytes, std::move(frame.fds));
+      if (!handled && !PeerGone(handled.error())) {
+        std::lock_guard lock(mu);
+        if (failure.code() == 0) failure = handled.error();
+        closing = true;
+        channel_.Shutdown();  // Wakes the reader.
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < options_.workers_per_channel; ++i) {
+    workers.emplace_back(work);
+  }
+
+  std::vector<uint8_t> buffer(kMaxMessageSize);
+  Errno read_error(0);
+  while (true) {
+    Result<Channel::Received> got = channel_.Recv(buffer);
+    if (!got) {
+      read_error = got.error();
+      break;
+    }
+    Frame frame{std::vector<uint8_t>(buffer.begin(), buffer.begin() + got->size),
+                std::move(got->fds)};
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return queue.size() < capacity || closing; });
+    if (closing) break;
+    queue.push_back(std::move(frame));
+    lock.unlock();
+    cv.notify_all();
+  }
+  {
+    std::lock_guard lock(mu);
+    closing = true;
+  }
+  cv.notify_all();
+  for (std::thread& worker : workers) worker.join();
+
+  if (failure.code() != 0) return failure;
+  if (read_error.code() != 0 && !PeerGone(read_error)) return read_error;
+  return Ok();
+}
+
+Result<void> ChannelServer::Handle(std::span<const uint8_t> bytes,
+                                   std::vector<UniqueFd> fds) {
+  Result<Decoded<Request>> decoded = DecodeRequest(bytes, fds.size());
+  // No request carries descriptors; whatever came is closed unread.
+  fds.clear();
+  if (!decoded) {
+    Result<Header> header = DecodeHeader(bytes);
+    if (!header) {
+      // Without a tag we cannot answer; a client this confused is cut off.
+      VEIL_LOG(kWarning) << "lisafs: datagram without a valid header, "
+                            "closing connection";
+      return Errno(EPROTO);
+    }
+    if (decoded.error().code() == EPROTONOSUPPORT) {
+      VEIL_LOG(kWarning) << "lisafs: client speaks another protocol version "
+                            "(ours is "
+                         << kProtocolVersion << ")";
+    } else {
+      VEIL_LOG(kDebug) << "lisafs: malformed "
+                       << MessageName(header->id) << " request, errno "
+                       << decoded.error().code();
+    }
+    return SendError(header->tag, decoded.error());
+  }
+  const uint64_t tag = decoded->header.tag;
+  if (std::holds_alternative<ChannelReq>(decoded->message)) {
+    return OpenChannel(tag);
+  }
+  Result<Outgoing> out =
+      connection_.Handle(decoded->message, channel_.max_send_size());
+  if (!out) return SendError(tag, out.error());
+  return SendReply(tag, std::move(*out));
+}
+
+Result<void> ChannelServer::OpenChannel(uint64_t tag) {
+  if (!connection_.mounted()) return SendError(tag, Errno(EINVAL));
+  Connection& connection = connection_;
+  ExtraChannels& extras = extras_;
+  const ServerOptions& options = options_;
+  Result<Channel> client_end =
+      extras_.Open([&connection, &extras, &options](const Channel& channel) {
+        Result<void> done =
+            ChannelServer(connection, extras, options, channel).Run();
+        if (!done) {
+          VEIL_LOG(kInfo) << "lisafs: extra channel ended, errno "
+                          << done.error().code();
+        }
+      });
+  if (!client_end) return SendError(tag, client_end.error());
+  std::vector<uint8_t> bytes = VEIL_MUST(Encode(ChannelResp{}, tag));
+  const int fd = client_end->fd();
+  // Our copy of the client end closes when client_end goes out of scope.
+  return channel_.Send(bytes, std::span<const int>(&fd, 1));
+}
+
+Result<void> ChannelServer::SendReply(uint64_t tag, Outgoing out) {
+  Result<std::vector<uint8_t>> bytes = EncodeResponse(out.message, tag);
+  if (!bytes || bytes->size() > channel_.max_send_size()) {
+    // The backend produced something the wire cannot carry (an unsafe name
+    // in a dirent, an over-long reply): withdraw what the reply would have
+    // handed out and report EIO rather than send it.
+    VEIL_LOG(kError) << "lisafs: cannot encode "
+                     << MessageName(IdOf(out.message)) << " reply";
+    connection_.Forget(out.new_fds);
+    return SendError(tag, Errno(EIO));
+  }
+  const int fd = out.fd.get();
+  std::span<const int> fds;
+  if (out.fd.valid()) fds = std::span<const int>(&fd, 1);
+  Result<void> sent = channel_.Send(*bytes, fds);
+  if (!sent) connection_.Forget(out.new_fds);
+  return sent;
+}
+
+Result<void> ChannelServer::SendError(uint64_t tag, Errno error) {
+  ErrorResp reply;
+  const int code = error.code();
+  reply.error = code >= 1 && code <= 4095 ? static_cast<uint32_t>(code) : EIO;
+  std::vector<uint8_t> bytes = VEIL_MUST(Encode(reply, tag));
+  return channel_.Send(bytes, {});
+}
+
+}  // namespace
+
+Result<void> Server::Serve(Channel channel) {
+  Connection connection(backend_, options_);
+  ExtraChannels extras(options_.max_channels);
+  Result<void> result =
+      ChannelServer(connection, extras, options_, channel).Run();
+  // The main channel is the connection: when it ends, so do the others.
+  extras.StopAll();
+  return result;
+}
+
+}  // namespace veil::lisafs

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Tests of the differential harness itself, host against host: two tmpfs
+// scratch directories must never diverge (else the comparison rules are
+// wrong), and a backend with an injected fault must be caught.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/difftest/generator.h"
+#include "tests/difftest/host_backend.h"
+#include "tests/difftest/runner.h"
+
+namespace veil::difftest {
+namespace {
+
+// Two fresh host backends, or a skip reason.
+struct HostPair {
+  std::unique_ptr<HostBackend> expected, actual;
+  std::string skip_reason;
+};
+
+HostPair MakeHostPair() {
+  HostPair pair;
+  auto e = HostBackend::Create();
+  if (!e) {
+    pair.skip_reason = std::string("HostBackend unavailable: ") +
+                       (e.error().message() ? e.error().message() : "") +
+                       " (" + strerror(e.error().code()) + ")";
+    return pair;
+  }
+  auto a = HostBackend::Create();
+  if (!a) {
+    pair.skip_reason = "second HostBackend unavailable";
+    return pair;
+  }
+  pair.expected = std::move(*e);
+  pair.actual = std::move(*a);
+  return pair;
+}
+
+uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* v = getenv(name);
+  return v != nullptr ? strtoull(v, nullptr, 0) : fallback;
+}
+
+// Forwards to another backend, misbehaving in one chosen way.
+class FaultyBackend final : public Backend {
+ public:
+  enum class Fault {
+    kMkdirEaccesEvery97th,  // every 97th mkdir fails without doing anything
+    kStatFlipsOtherExec,    // stat/fstat of regular files flip S_IXOTH
+  };
+  FaultyBackend(Backend& inner, Fault fault) : inner_(inner), fault_(fault) {}
+
+  const char* Name() const override { return "faulty-host"; }
+  void SetCreds(const Creds& creds) override { inner_.SetCreds(creds); }
+  int Open(const std::string& p, int f, mode_t m) override {
+    return inner_.Open(p, f, m);
+  }
+  int Close(int fd) override { return inner_.Close(fd); }
+  int Mkdir(const std::string& p, mode_t m) override {
+    if (fault_ == Fault::kMkdirEaccesEvery97th && ++mkdirs_ % 97 == 0) {
+      return -EACCES;
+    }
+    return inner_.Mkdir(p, m);
+  }
+  int Mknod(const std::string& p, mode_t m, dev_t d) override {
+    return inner_.Mknod(p, m, d);
+  }
+  int Symlink(const std::string& t, const std::string& p) override {
+    return inner_.Symlink(t, p);
+  }
+  int Link(const std::string& o, const std::string& n, int f) override {
+    return inner_.Link(o, n, f);
+  }
+  int Unlink(const std::string& p) override { return inner_.Unlink(p); }
+  int Rmdir(const std::string& p) override { return inner_.Rmdir(p); }
+  int Rename(const std::string& o, const std::string& n,
+             unsigned f) override {
+    return inner_.Rename(o, n, f);
+  }
+  int Stat(const std::string& p, int f, StatResult* out) override {
+    int rc = inner_.Stat(p, f, out);
+    if (rc == 0) Mangle(out);
+    return rc;
+  }
+  int Readlink(const std::string& p, std::string* out) override {
+    return inner_.Readlink(p, out);
+  }
+  int Chmod(const std::string& p, mode_t m) override {
+    return inner_.Chmod(p, m);
+  }
+  int Chown(const std::string& p, uid_t u, gid_t g, int f) override {
+    return inner_.Chown(p, u, g, f);
+  }
+  int Utimens(const std::string& p, const struct timespec t[2],
+              int f) override {
+    return inner_.Utimens(p, t, f);
+  }
+  int Truncate(const std::string& p, off_t l) override {
+    return inner_.Truncate(p, l);
+  }
+  int Access(const std::string& p, int m, int f) override {
+    return inner_.Access(p, m, f);
+  }
+  int SetXattr(const std::string& p, const std::string& n,
+               const std::string& v, int f) override {
+    return inner_.SetXattr(p, n, v, f);
+  }
+  int GetXattr(const std::string& p, const std::string& n,
+               std::string* v) override {
+    return inner_.GetXattr(p, n, v);
+  }
+  int ListXattr(const std::string& p, std::vector<std::string>* n) override {
+    return inner_.ListXattr(p, n);
+  }
+  int RemoveXattr(const std::string& p, const std::string& n) override {
+    return inner_.RemoveXattr(p, n);
+  }
+  int Pread(int fd, size_t c, off_t o, std::string* out) override {
+    return inner_.Pread(fd, c, o, out);
+  }
+  int Pwrite(int fd, const std::string& d, off_t o) override {
+    return inner_.Pwrite(fd, d, o);
+  }
+  int Read(int fd, size_t c, std::string* out) override {
+    return inner_.Read(fd, c, out);
+  }
+  int Write(int fd, const std::string& d) override {
+    return inner_.Write(fd, d);
+  }
+  off_t Lseek(int fd, off_t o, int w) override {
+    return inner_.Lseek(fd, o, w);
+  }
+  int Ftruncate(int fd, off_t l) override { return inner_.Ftruncate(fd, l); }
+  int Fallocate(int fd, int m, off_t o, off_t l) override {
+    return inner_.Fallocate(fd, m, o, l);
+  }
+  int Fstat(int fd, StatResult* out) override {
+    int rc = inner_.Fstat(fd, out);
+    if (rc == 0) Mangle(out);
+    return rc;
+  }
+  int Fchmod(int fd, mode_t m) override { return inner_.Fchmod(fd, m); }
+  int Getdents(int fd, std::vector<DirEntry>* out) override {
+    return inner_.Getdents(fd, out);
+  }
+
+ private:
+  void Mangle(StatResult* st) const {
+    if (fault_ == Fault::kStatFlipsOtherExec && S_ISREG(st->mode)) {
+      st->mode ^= S_IXOTH;
+    }
+  }
+
+  Backend& inner_;  // outlives this wrapper (both live in the test body)
+  const Fault fault_;
+  int mkdirs_ = 0;
+};
+
+TEST(DifftestGeneratorTest, SameSeedSameOperations) {
+  std::vector<TreeEntry> tree = {{"/", S_IFDIR | 0777},
+                                 {"/a", S_IFREG | 0644},
+                                 {"/d", S_IFDIR | 0700},
+                                 {"/d/s", S_IFLNK | 0777}};
+  Generator g1(42), g2(42);
+  for (int i = 0; i < 500; ++i) {
+    Op o1 = g1.Next(tree), o2 = g2.Next(tree);
+    ASSERT_EQ(FormatOp(o1), FormatOp(o2)) << "at op " << i;
+    g1.Observe(o1, 3);
+    g2.Observe(o2, 3);
+  }
+}
+
+TEST(DifftestHostTest, HostAgainstHostAgrees) {
+  HostPair pair = MakeHostPair();
+  if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
+  const uint64_t seed = EnvOr("VEIL_DIFFTEST_SEED", 1);
+  const int steps = static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", 2000));
+  RunOptions options;
+  if (getenv("VEIL_DIFFTEST_TRACE") != nullptr) options.trace = stderr;
+  std::string report;
+  auto start = std::chrono::steady_clock::now();
+  bool ok = RunDifferential(*pair.expected, *pair.actual, seed, steps, &report,
+                            options);
+  double secs = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+  EXPECT_TRUE(ok) << report;
+  std::cout << report << steps << " steps in " << secs << " s\n";
+}
+
+TEST(DifftestHostTest, HostAgainstHostAgreesManySeeds) {
+  for (uint64_t seed = 100; seed < 106; ++seed) {
+    HostPair pair = MakeHostPair();
+    if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
+    std::string report;
+    EXPECT_TRUE(
+        RunDifferential(*pair.expected, *pair.actual, seed, 400, &report))
+        << report;
+  }
+}
+
+TEST(DifftestHostTest, DetectsFailingMkdir) {
+  HostPair pair = MakeHostPair();
+  if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
+  FaultyBackend faulty(*pair.actual,
+                       FaultyBackend::Fault::kMkdirEaccesEvery97th);
+  std::string report;
+  EXPECT_FALSE(RunDifferential(*pair.expected, faulty, 1, 2000, &report));
+  EXPECT_NE(report.find("DIVERGENCE"), std::string::npos) << report;
+  EXPECT_NE(report.find("mkdir"), std::string::npos) << report;
+  EXPECT_NE(report.find("-EACCES"), std::string::npos) << report;
+  std::cout << report;
+}
+
+TEST(DifftestHostTest, DetectsWrongStatMode) {
+  HostPair pair = MakeHostPair();
+  if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
+  FaultyBackend faulty(*pair.actual, FaultyBackend::Fault::kStatFlipsOtherExec);
+  std::string report;
+  EXPECT_FALSE(RunDifferential(*pair.expected, faulty, 1, 2000, &report));
+  EXPECT_NE(report.find("mode expected"), std::string::npos) << report;
+  std::cout << report;
+}
+
+}  // namespace
+}  // namespace veil::difftest

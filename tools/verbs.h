@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The verbs of the veil CLI that are built. Each takes the verb's own
+// argc/argv (argv[0] is the verb) and returns the process exit status.
+#pragma once
+
+namespace veil::tools {
+
+int RunFuse(int argc, char** argv);
+
+}  // namespace veil::tools
