@@ -56,8 +56,8 @@ Result<Channel> Channel::Adopt(UniqueFd fd) {
   const int wanted = static_cast<int>(kMaxMessageSize + kSendBufferSlack);
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &wanted, sizeof(wanted));
   const int sndbuf = VEIL_TRY(GetIntOption(fd.get(), SO_SNDBUF));
-  if (sndbuf < 0 || static_cast<size_t>(sndbuf) <
-                        kMinMessageSize + kSendBufferSlack) {
+  if (sndbuf < 0 ||
+      static_cast<size_t>(sndbuf) < kMinMessageSize + kSendBufferSlack) {
     return Errno(ENOBUFS);
   }
   const size_t max_send =

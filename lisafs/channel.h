@@ -56,8 +56,8 @@ class Channel final {
                     std::span<const int> fds) const;
 
   struct Received {
-    size_t size = 0;              // Bytes stored at the buffer's start.
-    std::vector<UniqueFd> fds;    // Descriptors that came with them.
+    size_t size = 0;            // Bytes stored at the buffer's start.
+    std::vector<UniqueFd> fds;  // Descriptors that came with them.
   };
 
   // Receives one message into `buffer`. Errors: ECONNRESET when the peer

@@ -60,8 +60,8 @@ Result<void> Client::Mount() {
 
   root_ = reply->root;
   supported_ = std::move(reply->supported);
-  const size_t limit = std::min<size_t>(channel_.max_send_size(),
-                                        reply->max_message_size);
+  const size_t limit =
+      std::min<size_t>(channel_.max_send_size(), reply->max_message_size);
   max_io_size_ = std::min(kMaxIoSize, limit - kIoOverhead);
   return Ok();
 }

@@ -124,9 +124,9 @@ class Client final {
   size_t max_io_size_ = 0;
 
   std::mutex mu_;
-  uint64_t next_tag_ = 1;                     // Guarded by mu_.
-  std::map<uint64_t, Pending*> pending_;      // Guarded by mu_.
-  Errno broken_{0};                           // Guarded by mu_.
+  uint64_t next_tag_ = 1;                 // Guarded by mu_.
+  std::map<uint64_t, Pending*> pending_;  // Guarded by mu_.
+  Errno broken_{0};                       // Guarded by mu_.
   std::thread receiver_;
 };
 

@@ -66,8 +66,7 @@ struct WalkStatResp {
   std::vector<Statx> stats;
   template <typename Io, typename Self>
   static void Schema(Io& io, Self& m) {
-    io.List(m.stats, kMaxWalkComponents + 1,
-            [&io](auto& s) { io.Struct(s); });
+    io.List(m.stats, kMaxWalkComponents + 1, [&io](auto& s) { io.Struct(s); });
   }
   bool operator==(const WalkStatResp&) const = default;
 };

@@ -41,8 +41,8 @@ class ExtraChannels final {
     if (stopping_ || served_.size() >= max_) return Errno(EMFILE);
     auto pair = VEIL_TRY(Channel::CreatePair());
     auto served = std::make_unique<Served>(Served{std::move(pair.first), {}});
-    served->thread = std::thread(
-        [serve = std::move(serve), channel = &served->channel] {
+    served->thread =
+        std::thread([serve = std::move(serve), channel = &served->channel] {
           serve(*channel);
         });
     served_.push_back(std::move(served));
@@ -69,8 +69,8 @@ class ExtraChannels final {
 
   const size_t max_;
   std::mutex mu_;
-  bool stopping_ = false;                         // Guarded by mu_.
-  std::vector<std::unique_ptr<Served>> served_;   // Guarded by mu_.
+  bool stopping_ = false;                        // Guarded by mu_.
+  std::vector<std::unique_ptr<Served>> served_;  // Guarded by mu_.
 };
 
 // Serves one channel of a connection. Borrowed references all outlive it:
@@ -131,9 +131,9 @@ Result<void> ChannelServer::RunPooled() {
   const size_t capacity = options_.workers_per_channel * 4;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Frame> queue;   // Guarded by mu.
-  bool closing = false;      // Guarded by mu.
-  Errno failure(0);          // Guarded by mu.
+  std::deque<Frame> queue;  // Guarded by mu.
+  bool closing = false;     // Guarded by mu.
+  Errno failure(0);         // Guarded by mu.
 
   auto work = [&] {
     while (true) {
@@ -170,8 +170,9 @@ Result<void> ChannelServer::RunPooled() {
       read_error = got.error();
       break;
     }
-    Frame frame{std::vector<uint8_t>(buffer.begin(), buffer.begin() + got->size),
-                std::move(got->fds)};
+    Frame frame{
+        std::vector<uint8_t>(buffer.begin(), buffer.begin() + got->size),
+        std::move(got->fds)};
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return queue.size() < capacity || closing; });
     if (closing) break;
@@ -209,9 +210,8 @@ Result<void> ChannelServer::Handle(std::span<const uint8_t> bytes,
                             "(ours is "
                          << kProtocolVersion << ")";
     } else {
-      VEIL_LOG(kDebug) << "lisafs: malformed "
-                       << MessageName(header->id) << " request, errno "
-                       << decoded.error().code();
+      VEIL_LOG(kDebug) << "lisafs: malformed " << MessageName(header->id)
+                       << " request, errno " << decoded.error().code();
     }
     return SendError(header->tag, decoded.error());
   }

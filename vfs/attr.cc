@@ -136,12 +136,17 @@ Result<void> Vfs::UtimensAt(const Context& ctx, const Location& dir,
   auto valid_nsec = [](long ns) {
     return (ns >= 0 && ns <= 999999999) || ns == UTIME_NOW || ns == UTIME_OMIT;
   };
+  // utimensat: both UTIME_OMIT is "nothing to do"; not even the path or
+  // the flags are checked.
+  if (times && times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
+    return Ok();
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
+  Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
+  // vfs_utimes: the times are checked after the lookup.
   if (times && (!valid_nsec(times[0].tv_nsec) || !valid_nsec(times[1].tv_nsec)))
     return Errno(EINVAL);
-  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
   if (times && times[0].tv_nsec == UTIME_NOW && times[1].tv_nsec == UTIME_NOW)
     times = nullptr;
-  Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
   std::lock_guard lock(inode.fs().mutex());

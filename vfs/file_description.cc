@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <linux/falloc.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace veil::vfs {
@@ -38,6 +39,21 @@ Result<HostMemory> FileImpl::GetHostMemory() { return Errno(ENODEV); }
 
 // --- FileDescription ------------------------------------------------------
 
+namespace {
+
+// rw_verify_area: a negative position, or one that would pass the largest
+// file offset, is EINVAL. Returns the count clamped to MAX_RW_COUNT.
+Result<size_t> VerifyArea(int64_t pos, size_t count) {
+  constexpr size_t kMaxRwCount = 0x7ffff000;  // INT_MAX & PAGE_MASK
+  if (count > kMaxRwCount) count = kMaxRwCount;
+  if (pos < 0) return Errno(EINVAL);
+  if (static_cast<uint64_t>(pos) + count > uint64_t{INT64_MAX})
+    return Errno(EINVAL);
+  return count;
+}
+
+}  // namespace
+
 FileDescription::FileDescription(Location location, int flags,
                                  Credentials creds,
                                  std::unique_ptr<FileImpl> impl)
@@ -61,7 +77,8 @@ bool FileDescription::writable() const {
 Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
   if (!readable()) return Errno(EBADF);  // FMODE_READ missing
   std::lock_guard lock(offset_mutex_);
-  size_t n = VEIL_TRY(impl_->PRead(buf, offset_));
+  size_t count = VEIL_TRY(VerifyArea(offset_, buf.size()));
+  size_t n = VEIL_TRY(impl_->PRead(buf.first(count), offset_));
   offset_ += static_cast<int64_t>(n);
   return n;
 }
@@ -70,23 +87,25 @@ Result<size_t> FileDescription::Write(std::span<const uint8_t> buf) {
   if (!writable()) return Errno(EBADF);  // FMODE_WRITE missing
   std::lock_guard lock(offset_mutex_);
   int64_t offset = offset_;
-  size_t n = VEIL_TRY(impl_->PWrite(creds_, buf, &offset, flags_ & O_APPEND));
+  size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
+  size_t n = VEIL_TRY(
+      impl_->PWrite(creds_, buf.first(count), &offset, flags_ & O_APPEND));
   offset_ = offset;
   return n;
 }
 
 Result<size_t> FileDescription::PRead(std::span<uint8_t> buf, int64_t offset) {
   if (!readable()) return Errno(EBADF);
-  if (offset < 0) return Errno(EINVAL);
-  return impl_->PRead(buf, offset);
+  size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
+  return impl_->PRead(buf.first(count), offset);
 }
 
 Result<size_t> FileDescription::PWrite(std::span<const uint8_t> buf,
                                        int64_t offset) {
   if (!writable()) return Errno(EBADF);
-  if (offset < 0) return Errno(EINVAL);
+  size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   // NOTE: as Linux, pwrite on an O_APPEND file appends.
-  return impl_->PWrite(creds_, buf, &offset, flags_ & O_APPEND);
+  return impl_->PWrite(creds_, buf.first(count), &offset, flags_ & O_APPEND);
 }
 
 Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {

@@ -17,7 +17,9 @@ namespace {
 // rounded up.
 constexpr size_t kReadReplyOverhead = 64;
 
-Outgoing Reply(Response message) { return Outgoing{std::move(message), {}, {}}; }
+Outgoing Reply(Response message) {
+  return Outgoing{std::move(message), {}, {}};
+}
 
 // The backend broke the protocol's contract (a bug, not a client error):
 // log it and give the client an errno it can live with.
@@ -279,9 +281,9 @@ Result<Outgoing> Connection::Do(const PReadReq& req, size_t max_reply_size) {
   PReadReq capped = req;
   // A short read is always allowed, so cap the count at what one reply on
   // this channel can carry rather than failing.
-  const size_t room =
-      max_reply_size > kReadReplyOverhead ? max_reply_size - kReadReplyOverhead
-                                          : 0;
+  const size_t room = max_reply_size > kReadReplyOverhead
+                          ? max_reply_size - kReadReplyOverhead
+                          : 0;
   capped.count = static_cast<uint32_t>(std::min<size_t>(req.count, room));
   PReadResp resp{VEIL_TRY(backend_.PRead(*file, capped))};
   if (!CheckReply(capped, resp)) return BackendBug("read more than asked");

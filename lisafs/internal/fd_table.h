@@ -85,8 +85,8 @@ class FdTable final {
 
   const size_t max_entries_;
   mutable std::mutex mu_;
-  FdId next_id_ = 1;                            // Guarded by mu_.
-  std::unordered_map<FdId, Entry> entries_;     // Guarded by mu_.
+  FdId next_id_ = 1;                         // Guarded by mu_.
+  std::unordered_map<FdId, Entry> entries_;  // Guarded by mu_.
 };
 
 }  // namespace veil::lisafs::internal

@@ -63,7 +63,8 @@ inline size_t DirentRecordSize(size_t name_length) {
 inline Result<void> CheckReply(const Getdents64Req& req,
                                const Getdents64Resp& resp) {
   size_t total = 0;
-  for (const Dirent64& d : resp.dirents) total += DirentRecordSize(d.name.size());
+  for (const Dirent64& d : resp.dirents)
+    total += DirentRecordSize(d.name.size());
   return Protocol(total <= req.count);
 }
 

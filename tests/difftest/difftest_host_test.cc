@@ -4,6 +4,7 @@
 // scratch directories must never diverge (else the comparison rules are
 // wrong), and a backend with an injected fault must be caught.
 #include <gtest/gtest.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -55,8 +56,10 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
 class FaultyBackend final : public Backend {
  public:
   enum class Fault {
-    kMkdirEaccesEvery97th,  // every 97th mkdir fails without doing anything
-    kStatFlipsOtherExec,    // stat/fstat of regular files flip S_IXOTH
+    kMkdirEaccesEvery17th,    // every 17th mkdir fails without doing anything
+    kStatFlipsOtherExec,      // stat/fstat of regular files flip S_IXOTH
+    kRenameIgnoresNoreplace,  // RENAME_NOREPLACE silently replaces
+    kStatInoUnstable,         // each stat reports a fresh inode number
   };
   FaultyBackend(Backend& inner, Fault fault) : inner_(inner), fault_(fault) {}
 
@@ -67,7 +70,7 @@ class FaultyBackend final : public Backend {
   }
   int Close(int fd) override { return inner_.Close(fd); }
   int Mkdir(const std::string& p, mode_t m) override {
-    if (fault_ == Fault::kMkdirEaccesEvery97th && ++mkdirs_ % 97 == 0) {
+    if (fault_ == Fault::kMkdirEaccesEvery17th && ++mkdirs_ % 17 == 0) {
       return -EACCES;
     }
     return inner_.Mkdir(p, m);
@@ -85,6 +88,7 @@ class FaultyBackend final : public Backend {
   int Rmdir(const std::string& p) override { return inner_.Rmdir(p); }
   int Rename(const std::string& o, const std::string& n,
              unsigned f) override {
+    if (fault_ == Fault::kRenameIgnoresNoreplace) f &= ~RENAME_NOREPLACE;
     return inner_.Rename(o, n, f);
   }
   int Stat(const std::string& p, int f, StatResult* out) override {
@@ -155,15 +159,17 @@ class FaultyBackend final : public Backend {
   }
 
  private:
-  void Mangle(StatResult* st) const {
+  void Mangle(StatResult* st) {
     if (fault_ == Fault::kStatFlipsOtherExec && S_ISREG(st->mode)) {
       st->mode ^= S_IXOTH;
     }
+    if (fault_ == Fault::kStatInoUnstable) st->ino += 1000000 * ++stats_;
   }
 
   Backend& inner_;  // outlives this wrapper (both live in the test body)
   const Fault fault_;
   int mkdirs_ = 0;
+  uint64_t stats_ = 0;
 };
 
 TEST(DifftestGeneratorTest, SameSeedSameOperations) {
@@ -209,27 +215,47 @@ TEST(DifftestHostTest, HostAgainstHostAgreesManySeeds) {
   }
 }
 
-TEST(DifftestHostTest, DetectsFailingMkdir) {
+// Runs host against a faulty host; returns the report, which must describe a
+// divergence.
+std::string RunAgainstFault(FaultyBackend::Fault fault) {
   HostPair pair = MakeHostPair();
-  if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
-  FaultyBackend faulty(*pair.actual,
-                       FaultyBackend::Fault::kMkdirEaccesEvery97th);
+  if (!pair.expected) return "SKIP: " + pair.skip_reason;
+  FaultyBackend faulty(*pair.actual, fault);
   std::string report;
   EXPECT_FALSE(RunDifferential(*pair.expected, faulty, 1, 2000, &report));
   EXPECT_NE(report.find("DIVERGENCE"), std::string::npos) << report;
-  EXPECT_NE(report.find("mkdir"), std::string::npos) << report;
-  EXPECT_NE(report.find("-EACCES"), std::string::npos) << report;
-  std::cout << report;
+  std::cout << report.substr(0, report.find("  last operations")) << "\n";
+  return report;
+}
+
+#define SKIP_IF_NO_HOST(report)                                 \
+  if ((report).rfind("SKIP: ", 0) == 0) GTEST_SKIP() << (report)
+
+TEST(DifftestHostTest, DetectsFailingMkdir) {
+  std::string report =
+      RunAgainstFault(FaultyBackend::Fault::kMkdirEaccesEvery17th);
+  SKIP_IF_NO_HOST(report);
+  EXPECT_NE(report.find("mkdir("), std::string::npos) << report;
+  EXPECT_NE(report.find("-EACCES on actual"), std::string::npos) << report;
 }
 
 TEST(DifftestHostTest, DetectsWrongStatMode) {
-  HostPair pair = MakeHostPair();
-  if (!pair.expected) GTEST_SKIP() << pair.skip_reason;
-  FaultyBackend faulty(*pair.actual, FaultyBackend::Fault::kStatFlipsOtherExec);
-  std::string report;
-  EXPECT_FALSE(RunDifferential(*pair.expected, faulty, 1, 2000, &report));
+  std::string report = RunAgainstFault(FaultyBackend::Fault::kStatFlipsOtherExec);
+  SKIP_IF_NO_HOST(report);
   EXPECT_NE(report.find("mode expected"), std::string::npos) << report;
-  std::cout << report;
+}
+
+TEST(DifftestHostTest, DetectsIgnoredRenameFlag) {
+  std::string report =
+      RunAgainstFault(FaultyBackend::Fault::kRenameIgnoresNoreplace);
+  SKIP_IF_NO_HOST(report);
+  EXPECT_NE(report.find("RENAME_NOREPLACE"), std::string::npos) << report;
+}
+
+TEST(DifftestHostTest, DetectsUnstableInodeNumbers) {
+  std::string report = RunAgainstFault(FaultyBackend::Fault::kStatInoUnstable);
+  SKIP_IF_NO_HOST(report);
+  EXPECT_NE(report.find("object"), std::string::npos) << report;
 }
 
 }  // namespace

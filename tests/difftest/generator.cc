@@ -362,6 +362,10 @@ void Generator::Observe(const Op& op, int64_t result) {
     slot_open_[op.slot] = true;
     slot_type_[op.slot] = pending_open_type_;
   }
+  if (op.kind == OpKind::kSetXattr && result == 0) {
+    xattrs_set_.emplace_back(op.path, op.name);
+    if (xattrs_set_.size() > 16) xattrs_set_.erase(xattrs_set_.begin());
+  }
   // close() releases the descriptor whatever it returns.
   if (op.kind == OpKind::kClose) slot_open_[op.slot] = false;
 }

@@ -106,6 +106,9 @@ class Generator final {
   // spelled through symlinks); steers getdents to directories.
   std::array<uint32_t, kMaxFdSlots> slot_type_ = {};
   uint32_t pending_open_type_ = 0;
+  // Recent successful lsetxattr (path, name) pairs, so that get and remove
+  // often find a value.
+  std::vector<std::pair<std::string, std::string>> xattrs_set_;
   int creds_index_ = 0;  // 0 root, 1 user A, 2 user B
   // The tree passed to the current Next() call, split by type.
   std::vector<TreeEntry> tree_;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <tuple>
 
 #include "tests/difftest/generator.h"
 
@@ -145,6 +146,7 @@ Op Generator::MakeRename() {
   Op op;
   op.kind = OpKind::kRename;
   std::string src = PickCanonical(Chance(30) ? Want::kDir : Want::kAny);
+  if (src == "/" && Chance(85)) src = PickCanonical(Want::kNonDir);  // EBUSY
   std::string dst;
   int roll = Uniform(0, 99);
   if (roll < 20) {
@@ -245,6 +247,9 @@ Op Generator::MakeXattr(OpKind kind) {
   }
   if (op.name == "long255") op.name = "user." + std::string(250, 'n');
   if (op.name == "long256") op.name = "user." + std::string(251, 'n');
+  if (kind != OpKind::kSetXattr && !xattrs_set_.empty() && Chance(60)) {
+    std::tie(op.path, op.name) = PickOf(xattrs_set_);
+  }
   if (kind == OpKind::kSetXattr) {
     roll = Uniform(0, 99);
     op.data = roll < 5    ? ""

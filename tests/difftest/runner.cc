@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <array>
 #include <deque>
@@ -26,6 +27,17 @@ constexpr struct timespec kOldMtime = {1000000100, 0};
 
 bool SameTime(int64_t sec, int64_t nsec, const struct timespec& ts) {
   return sec == ts.tv_sec && nsec == ts.tv_nsec;
+}
+
+// See RunOptions::settle_ctime.
+void WaitForCoarseClockPast(int64_t sec, int64_t nsec) {
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec > sec || (now.tv_sec == sec && now.tv_nsec > nsec)) return;
+    struct timespec nap = {0, 500000};
+    nanosleep(&nap, nullptr);
+  }
 }
 
 std::string CredsTag(const Creds& creds) {
@@ -262,6 +274,20 @@ bool Runner::Step() {
       (op.flags == SEEK_SET || op.flags == SEEK_CUR)) {
     op.flags = SEEK_SET;
     op.offset = 0;
+  }
+  if (options_.settle_ctime &&
+      (op.kind == OpKind::kUnlink || op.kind == OpKind::kRmdir ||
+       op.kind == OpKind::kLink || op.kind == OpKind::kRename)) {
+    int64_t sec = 0, nsec = 0;
+    for (const InodeTimes* side : {&before_e_, &before_a_}) {
+      for (const auto& [ino, st] : *side) {
+        if (st.ctime_sec > sec || (st.ctime_sec == sec && st.ctime_nsec > nsec)) {
+          sec = st.ctime_sec;
+          nsec = st.ctime_nsec;
+        }
+      }
+    }
+    WaitForCoarseClockPast(sec, nsec);
   }
   const bool fd_live =
       IsFdOp(op.kind) && op.kind != OpKind::kClose && slot->open;

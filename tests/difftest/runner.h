@@ -25,6 +25,13 @@ struct RunOptions {
   // Timestamp classes and change flags.
   bool compare_times = true;
   GeneratorOptions generator;
+  // Before unlink, rmdir, link and rename, wait until the coarse clock is
+  // past every ctime in the tree (at most one tick, 4 ms at HZ=250). Host
+  // tmpfs stamps the parent directory of an unlinked or linked name with
+  // the *child's* new ctime, which under multigrain timestamps may equal the
+  // directory's previous ctime, so without the wait "ctime changed" would
+  // depend on timing. Harmless for backends with fine clocks.
+  bool settle_ctime = true;
   // When set, every operation's log line is also written here as it runs.
   std::FILE* trace = nullptr;
 };

@@ -143,6 +143,7 @@ Result<void> TmpfsInode::ReadDirLocked(uint64_t cookie,
                                        const DirEmitter& emit) {
   if (!IsDir()) return Errno(ENOTDIR);
   if (nlink_ == 0) return Errno(ENOENT);  // iterate_dir on a removed dir
+  if (cookie >= kEndOfDirCookie) return Ok();
   if (cookie == 0) {
     if (!emit(DirEntry{".", ino(), DT_DIR, 1})) return Ok();
     cookie = 1;

@@ -119,11 +119,18 @@ class Directory final : public FileImpl {
 
   Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit) override {
     std::lock_guard lock(inode_->fs().mutex());
+    bool stopped = false;
     VEIL_TRY_VOID(inode_->ReadDirLocked(*cookie, [&](const DirEntry& e) {
-      if (!emit(e)) return false;
+      if (!emit(e)) {
+        stopped = true;
+        return false;
+      }
       *cookie = e.next_cookie;
       return true;
     }));
+    // offset_iterate_dir: once the end is reached the position stays at
+    // "end of directory"; entries created later need a seek to be seen.
+    if (!stopped) *cookie = kEndOfDirCookie;
     inode_->TouchAtimeLocked();
     return Ok();
   }

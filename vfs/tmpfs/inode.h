@@ -17,6 +17,8 @@ namespace veil::vfs::tmpfs {
 
 // Linux tmpfs counts directory sizes in fake 20-byte entries.
 inline constexpr uint64_t kBogoDirentSize = 20;
+// The directory position after the last entry (Linux DIR_OFFSET_EOD).
+inline constexpr uint64_t kEndOfDirCookie = 0x7fffffff;
 // Symlink targets up to this length (with NUL) are stored in the inode.
 inline constexpr size_t kShortSymlinkLen = 128;
 

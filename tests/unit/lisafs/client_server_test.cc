@@ -33,8 +33,8 @@ class LisafsClientServerTest : public ::testing::TestWithParam<size_t> {
     ServerOptions options;
     options.workers_per_channel = GetParam();
     server_ = std::make_unique<Server>(backend_, options);
-    serve_thread_ = std::thread(
-        [this, channel = std::move(pair.second)]() mutable {
+    serve_thread_ =
+        std::thread([this, channel = std::move(pair.second)]() mutable {
           serve_result_ = server_->Serve(std::move(channel));
         });
     auto client = Client::Create(std::move(pair.first));
@@ -212,8 +212,7 @@ TEST_P(LisafsClientServerTest, SlowRequestDoesNotBlockOthers) {
   if (GetParam() < 2) GTEST_SKIP() << "requests are serial with one worker";
   const FdId slow = WalkOne("slow");
   Result<Reply<FStatResp>> slow_result = Errno(EINPROGRESS);
-  std::thread waiter(
-      [&] { slow_result = client_->Call(FStatReq{slow}); });
+  std::thread waiter([&] { slow_result = client_->Call(FStatReq{slow}); });
   while (backend_.gate_waiters() == 0) ::usleep(1000);
   for (int i = 0; i < 20; ++i) {
     EXPECT_TRUE(client_->Call(FStatReq{Root()}).has_value());
@@ -240,8 +239,7 @@ TEST_P(LisafsClientServerTest, ExtraChannelSharesTheFdTable) {
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(decoded->header.tag, 77u);
   ASSERT_TRUE(std::holds_alternative<FStatResp>(decoded->message));
-  EXPECT_EQ(std::get<FStatResp>(decoded->message).stat.mode & S_IFMT,
-            S_IFDIR);
+  EXPECT_EQ(std::get<FStatResp>(decoded->message).stat.mode & S_IFMT, S_IFDIR);
   // Closing the main connection ends the extra channel too.
   client_.reset();
   serve_thread_.join();

@@ -76,9 +76,8 @@ TEST(LisafsCodecTest, TruncationAtEveryOffsetFails) {
   for (const Response& response : SampleResponses()) {
     SCOPED_TRACE(MessageName(IdOf(response)));
     const size_t fds = RequiredFds(IdOf(response));
-    check(*EncodeResponse(response, 1), [fds](std::span<const uint8_t> b) {
-      return DecodeResponse(b, fds);
-    });
+    check(*EncodeResponse(response, 1),
+          [fds](std::span<const uint8_t> b) { return DecodeResponse(b, fds); });
   }
 }
 
@@ -107,8 +106,8 @@ TEST(LisafsCodecTest, HeaderChecks) {
 }
 
 TEST(LisafsCodecTest, UnknownIdsFail) {
-  for (uint16_t id : {uint16_t{30}, uint16_t{31}, uint16_t{0x7fff},
-                      uint16_t{0xffff}}) {
+  for (uint16_t id :
+       {uint16_t{30}, uint16_t{31}, uint16_t{0x7fff}, uint16_t{0xffff}}) {
     auto bytes = RawFrame(static_cast<MessageId>(id), [](Writer&) {});
     EXPECT_EQ(ErrnoOf(DecodeRequest(bytes, 0)), EINVAL) << id;
     EXPECT_EQ(ErrnoOf(DecodeResponse(bytes, 0)), EINVAL) << id;
@@ -167,7 +166,8 @@ TEST(LisafsCodecTest, OversizedCountsAndLengthsFail) {
 
 TEST(LisafsCodecTest, BadFdIdsFail) {
   EXPECT_EQ(ErrnoOf(Encode(FStatReq{kNoFdId}, 1)), EBADF);
-  auto zero = RawFrame(MessageId::kFStat, [](Writer& w) { w.Num(uint64_t{0}); });
+  auto zero =
+      RawFrame(MessageId::kFStat, [](Writer& w) { w.Num(uint64_t{0}); });
   EXPECT_EQ(ErrnoOf(DecodeRequest(zero, 0)), EBADF);
   auto zero_in_batch = RawFrame(MessageId::kClose, [](Writer& w) {
     w.Num(uint32_t{2});
@@ -234,14 +234,13 @@ TEST(LisafsCodecTest, UnsafeNamesFail) {
   }
   // Text fields: NUL refused, length capped, emptiness per field.
   EXPECT_EQ(ErrnoOf(Encode(SymlinkAtReq{1, "l", "", 0, 0}, 1)), EINVAL);
-  EXPECT_EQ(ErrnoOf(Encode(SymlinkAtReq{1, "l", std::string("a\0", 2), 0, 0},
-                           1)),
-            EINVAL);
-  EXPECT_EQ(ErrnoOf(Encode(
-                SymlinkAtReq{1, "l", std::string(kMaxPathLength + 1, 'a'), 0,
-                             0},
-                1)),
-            ENAMETOOLONG);
+  EXPECT_EQ(
+      ErrnoOf(Encode(SymlinkAtReq{1, "l", std::string("a\0", 2), 0, 0}, 1)),
+      EINVAL);
+  EXPECT_EQ(
+      ErrnoOf(Encode(
+          SymlinkAtReq{1, "l", std::string(kMaxPathLength + 1, 'a'), 0, 0}, 1)),
+      ENAMETOOLONG);
   EXPECT_EQ(ErrnoOf(Encode(FGetXattrReq{1, "", 0}, 1)), EINVAL);
 }
 
@@ -256,10 +255,10 @@ TEST(LisafsCodecTest, FieldValueChecks) {
   EXPECT_EQ(ErrnoOf(Encode(ConnectReq{1, SOCK_RAW}, 1)), EINVAL);
   EXPECT_EQ(ErrnoOf(Encode(UnlinkAtReq{1, "x", AT_SYMLINK_NOFOLLOW}, 1)),
             EINVAL);
-  EXPECT_EQ(ErrnoOf(Encode(
-                RenameAtReq{1, "a", 1, "b", RENAME_NOREPLACE | RENAME_EXCHANGE},
-                1)),
-            EINVAL);
+  EXPECT_EQ(
+      ErrnoOf(Encode(
+          RenameAtReq{1, "a", 1, "b", RENAME_NOREPLACE | RENAME_EXCHANGE}, 1)),
+      EINVAL);
   EXPECT_EQ(ErrnoOf(Encode(FSetXattrReq{1, "user.x", {}, 3}, 1)), EINVAL);
   EXPECT_EQ(ErrnoOf(Encode(ErrorResp{0}, 1)), EINVAL);
   EXPECT_EQ(ErrnoOf(Encode(ErrorResp{4096}, 1)), EINVAL);

@@ -31,7 +31,8 @@ std::vector<uint8_t> RawFrame(MessageId id, F&& fill, uint64_t tag = 1) {
 // Makes the header's payload size agree with the frame's length again.
 inline void PatchPayloadSize(std::vector<uint8_t>& frame) {
   const uint32_t size = static_cast<uint32_t>(frame.size() - kHeaderSize);
-  for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<uint8_t>(size >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    frame[4 + i] = static_cast<uint8_t>(size >> (8 * i));
 }
 
 }  // namespace veil::lisafs::testing

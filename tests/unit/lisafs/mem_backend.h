@@ -121,7 +121,8 @@ class MemBackend final : public ServerBackend {
     std::shared_ptr<Node> node = Unwrap(fd);
     std::lock_guard lock(mu_);
     if (req.offset >= node->data.size()) return std::vector<uint8_t>();
-    const size_t n = std::min<size_t>(req.count, node->data.size() - req.offset);
+    const size_t n =
+        std::min<size_t>(req.count, node->data.size() - req.offset);
     auto begin = node->data.begin() + static_cast<ptrdiff_t>(req.offset);
     return std::vector<uint8_t>(begin, begin + static_cast<ptrdiff_t>(n));
   }

@@ -47,8 +47,14 @@ inline std::vector<Request> SampleRequests() {
   r.push_back(MountReq{kProtocolVersion, 200'000});
   r.push_back(ChannelReq{});
   r.push_back(FStatReq{7});
-  r.push_back(SetStatReq{7, kSetStatMode | kSetStatAtime | kSetStatAtimeNow,
-                         0644, 5, 6, 1234, {1, 2}, {3, 4}});
+  r.push_back(SetStatReq{7,
+                         kSetStatMode | kSetStatAtime | kSetStatAtimeNow,
+                         0644,
+                         5,
+                         6,
+                         1234,
+                         {1, 2},
+                         {3, 4}});
   r.push_back(WalkReq{1, {"usr", "lib", "x86_64-linux-gnu"}});
   r.push_back(WalkStatReq{1, WalkStatStart::kInclude, {"etc", "passwd"}});
   r.push_back(OpenAtReq{9, O_RDWR | O_APPEND});
@@ -80,7 +86,9 @@ inline std::vector<Request> SampleRequests() {
 inline std::vector<Response> SampleResponses() {
   std::vector<Response> r;
   r.push_back(ErrorResp{ENOENT});
-  r.push_back(MountResp{kProtocolVersion, SampleInode(1), 300'000,
+  r.push_back(MountResp{kProtocolVersion,
+                        SampleInode(1),
+                        300'000,
                         {MessageId::kWalk, MessageId::kBindAt}});
   r.push_back(ChannelResp{});
   r.push_back(FStatResp{SampleStat(3)});
@@ -105,8 +113,8 @@ inline std::vector<Response> SampleResponses() {
   r.push_back(ConnectResp{});
   r.push_back(UnlinkAtResp{});
   r.push_back(RenameAtResp{});
-  r.push_back(Getdents64Resp{{Dirent64{5, 1, 2, 100, 4, "a"},
-                              Dirent64{6, 1, 2, -1, 8, "file.txt"}}});
+  r.push_back(Getdents64Resp{
+      {Dirent64{5, 1, 2, 100, 4, "a"}, Dirent64{6, 1, 2, -1, 8, "file.txt"}}});
   r.push_back(FGetXattrResp{{'v', 0, 1}});
   r.push_back(FSetXattrResp{});
   r.push_back(FListXattrResp{{"user.a", "security.selinux"}});

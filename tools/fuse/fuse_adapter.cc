@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FuseAdapter core: the operation table, the node table, per-request
+// credentials, and the operations on a node's attributes (lookup, forget,
+// getattr, setattr, readlink, statfs, access).
+#include "tools/fuse/fuse_adapter.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <vector>
+
+#include "base/logging.h"
+
+namespace veil::tools {
+namespace {
+
+// The fd-style form of a Vfs call: the node itself, never what it points
+// to (the kernel has already followed every symlink it meant to follow).
+constexpr int kThisNode = AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW;
+
+// The groups list is read from /proc/PID/task/TID/status by libfuse; most
+// callers have a handful of groups.
+constexpr int kInlineGroups = 32;
+
+}  // namespace
+
+// --- The operation table ---------------------------------------------------
+
+// Trampolines from libfuse's C callbacks to the adapter's members. Each
+// one either forwards (the member replies) or replies itself.
+struct FuseAdapter::Dispatch {
+  static FuseAdapter& Self(fuse_req_t req) {
+    return *static_cast<FuseAdapter*>(fuse_req_userdata(req));
+  }
+  static void Init(void* userdata, fuse_conn_info* conn) {
+    static_cast<FuseAdapter*>(userdata)->Init(conn);
+  }
+  static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Self(req).Lookup(req, parent, name);
+  }
+  static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    Self(req).Forget(ino, nlookup);
+    fuse_reply_none(req);
+  }
+  static void ForgetMulti(fuse_req_t req, size_t count,
+                          fuse_forget_data* forgets) {
+    for (size_t i = 0; i < count; ++i)
+      Self(req).Forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+  }
+  static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Self(req).GetAttr(req, ino, fi);
+  }
+  static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr,
+                      int to_set, fuse_file_info* fi) {
+    Self(req).SetAttr(req, ino, attr, to_set, fi);
+  }
+  static void Readlink(fuse_req_t req, fuse_ino_t ino) {
+    Self(req).Readlink(req, ino);
+  }
+  static void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
+                    mode_t mode, dev_t rdev) {
+    Self(req).Mknod(req, parent, name, mode, rdev);
+  }
+  static void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
+                    mode_t mode) {
+    Self(req).Mkdir(req, parent, name, mode);
+  }
+  static void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Self(req).Unlink(req, parent, name, 0);
+  }
+  static void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Self(req).Unlink(req, parent, name, AT_REMOVEDIR);
+  }
+  static void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
+                      const char* name) {
+    Self(req).Symlink(req, target, parent, name);
+  }
+  static void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
+                     fuse_ino_t new_parent, const char* new_name,
+                     unsigned flags) {
+    Self(req).Rename(req, parent, name, new_parent, new_name, flags);
+  }
+  static void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
+                   const char* new_name) {
+    Self(req).Link(req, ino, new_parent, new_name);
+  }
+  static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Self(req).Open(req, ino, fi);
+  }
+  static void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
+                   fuse_file_info* fi) {
+    Self(req).Read(req, size, off, fi);
+  }
+  static void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
+                    off_t off, fuse_file_info* fi) {
+    Self(req).Write(req, buf, size, off, fi);
+  }
+  // No file locks or write-back state live here: a close has nothing to
+  // flush (POSIX locks are the kernel's, as no getlk/setlk is offered).
+  static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+  }
+  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete &FileOf(fi);
+    fuse_reply_err(req, 0);
+  }
+  static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+    Self(req).Fsync(req, fi);
+  }
+  static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Self(req).OpenDir(req, ino, fi);
+  }
+  static void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
+                      fuse_file_info* fi) {
+    Self(req).ReadDir(req, size, off, fi);
+  }
+  static void StatFs(fuse_req_t req, fuse_ino_t ino) {
+    Self(req).StatFs(req, ino);
+  }
+  static void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
+                       const char* value, size_t size, int flags) {
+    Self(req).SetXattr(req, ino, name, value, size, flags);
+  }
+  static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
+                       size_t size) {
+    Self(req).GetXattr(req, ino, name, size);
+  }
+  static void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    Self(req).ListXattr(req, ino, size);
+  }
+  static void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    Self(req).RemoveXattr(req, ino, name);
+  }
+  static void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+    Self(req).Access(req, ino, mask);
+  }
+  static void Create(fuse_req_t req, fuse_ino_t parent, const char* name,
+                     mode_t mode, fuse_file_info* fi) {
+    Self(req).Create(req, parent, name, mode, fi);
+  }
+  static void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off,
+                        off_t len, fuse_file_info* fi) {
+    Self(req).Fallocate(req, mode, off, len, fi);
+  }
+  static void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence,
+                    fuse_file_info* fi) {
+    Self(req).Lseek(req, off, whence, fi);
+  }
+};
+
+const fuse_lowlevel_ops& FuseAdapter::Ops() {
+  // Every member is named, in declaration order; nullptr leaves an
+  // operation to the kernel or to libfuse's fallback.
+  static const fuse_lowlevel_ops kOps = {
+      .init = Dispatch::Init,
+      .destroy = nullptr,  // RunFuse tears down after the session ends
+      .lookup = Dispatch::Lookup,
+      .forget = Dispatch::Forget,
+      .getattr = Dispatch::GetAttr,
+      .setattr = Dispatch::SetAttr,
+      .readlink = Dispatch::Readlink,
+      .mknod = Dispatch::Mknod,
+      .mkdir = Dispatch::Mkdir,
+      .unlink = Dispatch::Unlink,
+      .rmdir = Dispatch::Rmdir,
+      .symlink = Dispatch::Symlink,
+      .rename = Dispatch::Rename,
+      .link = Dispatch::Link,
+      .open = Dispatch::Open,
+      .read = Dispatch::Read,
+      .write = Dispatch::Write,
+      .flush = Dispatch::Flush,
+      .release = Dispatch::Release,
+      .fsync = Dispatch::Fsync,
+      .opendir = Dispatch::OpenDir,
+      .readdir = Dispatch::ReadDir,
+      .releasedir = Dispatch::Release,
+      .fsyncdir = Dispatch::Fsync,
+      .statfs = Dispatch::StatFs,
+      .setxattr = Dispatch::SetXattr,
+      .getxattr = Dispatch::GetXattr,
+      .listxattr = Dispatch::ListXattr,
+      .removexattr = Dispatch::RemoveXattr,
+      .access = Dispatch::Access,
+      .create = Dispatch::Create,
+      // Without getlk/setlk/flock the kernel keeps POSIX and BSD locks
+      // itself, which is right while the mount is the only client.
+      .getlk = nullptr,
+      .setlk = nullptr,
+      .bmap = nullptr,       // no block device behind the files
+      .ioctl = nullptr,      // ENOSYS, as for a file without ->unlocked_ioctl
+      .poll = nullptr,       // the kernel's default: always ready
+      .write_buf = nullptr,  // libfuse falls back to .write
+      .retrieve_reply = nullptr,  // no notify_retrieve requests are sent
+      .forget_multi = Dispatch::ForgetMulti,
+      .flock = nullptr,
+      .fallocate = Dispatch::Fallocate,
+      // With zero timeouts readdirplus would add a lookup per entry that
+      // the kernel repeats anyway at the next access.
+      .readdirplus = nullptr,
+      .copy_file_range = nullptr,  // the kernel falls back to read/write
+      .lseek = Dispatch::Lseek,
+  };
+  return kOps;
+}
+
+// --- Node table ------------------------------------------------------------
+
+FuseAdapter::FuseAdapter(vfs::Vfs& vfs)
+    : vfs_(vfs), root_(vfs.RootLocation()), root_ctx_(vfs.RootContext()) {
+  // The kernel holds the root without ever looking it up; it is never
+  // forgotten (Forget keeps it).
+  nodes_.emplace(FUSE_ROOT_ID, Node{root_, 1});
+  by_inode_.emplace(std::make_pair(root_.mount.get(), &root_.dentry->inode()),
+                    FUSE_ROOT_ID);
+}
+
+FuseAdapter::~FuseAdapter() = default;
+
+size_t FuseAdapter::NodeCountForTesting() {
+  std::lock_guard lock(mutex_);
+  return nodes_.size();
+}
+
+Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
+  std::lock_guard lock(mutex_);
+  auto it = nodes_.find(ino);
+  // The kernel only sends ids it holds; anything else is a stale handle.
+  if (it == nodes_.end()) return Errno(ESTALE);
+  return it->second.location;
+}
+
+fuse_ino_t FuseAdapter::Remember(const vfs::Location& loc) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(loc.mount.get(), &loc.dentry->inode());
+  auto [it, inserted] = by_inode_.try_emplace(key, next_ino_);
+  if (inserted) {
+    nodes_.emplace(next_ino_, Node{loc, 1});
+    return next_ino_++;
+  }
+  Node& node = nodes_.at(it->second);
+  ++node.lookups;
+  // Keep the newest name: after `mv a b` or `rm` of one hard link the
+  // kernel looks the inode up again under the name that still exists, and
+  // reopening by name (Reopen) needs a live one. The root stays the root.
+  if (it->second != FUSE_ROOT_ID) node.location = loc;
+  return it->second;
+}
+
+void FuseAdapter::Forget(fuse_ino_t ino, uint64_t count) {
+  // Declared before the lock so the Location (and perhaps the last
+  // reference to its dentry and inode) goes after mutex_ is released.
+  std::optional<vfs::Location> dropped;
+  std::lock_guard lock(mutex_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  Node& node = it->second;
+  node.lookups -= std::min(count, node.lookups);
+  if (node.lookups > 0 || ino == FUSE_ROOT_ID) return;
+  by_inode_.erase(std::make_pair(node.location.mount.get(),
+                                 &node.location.dentry->inode()));
+  dropped.emplace(std::move(node.location));
+  nodes_.erase(it);
+}
+
+// --- Helpers ---------------------------------------------------------------
+
+vfs::Context FuseAdapter::MakeContext(fuse_req_t req) {
+  const fuse_ctx* caller = fuse_req_ctx(req);
+  std::vector<gid_t> groups(kInlineGroups);
+  int n = fuse_req_getgroups(req, kInlineGroups, groups.data());
+  if (n > kInlineGroups) {
+    groups.resize(static_cast<size_t>(n));
+    n = fuse_req_getgroups(req, n, groups.data());
+  }
+  // A request without a live caller (pid 0, or the task already exited)
+  // has no readable group list: fall back to the primary group alone.
+  groups.resize(n > 0 ? std::min(static_cast<size_t>(n), groups.size()) : 0);
+  vfs::Credentials creds;
+  if (caller->uid == 0) {
+    // NOTE: the kernel tells us ids, not capabilities; fsuid 0 is taken to
+    // be a full root, as it is for a host process that did not drop caps.
+    creds = vfs::Credentials::Root();
+    creds.fsgid = caller->gid;
+    creds.groups = std::move(groups);
+  } else {
+    creds = vfs::Credentials::User(caller->uid, caller->gid, std::move(groups));
+  }
+  // With FUSE_CAP_DONT_MASK the kernel leaves the umask to us and sends it
+  // with create, mkdir and mknod; it is 0 for every other request.
+  return vfs::Context{std::move(creds), root_, root_, caller->umask};
+}
+
+Result<vfs::Location> FuseAdapter::LookupChild(const vfs::Context& ctx,
+                                               const vfs::Location& dir,
+                                               std::string_view name) {
+  // An O_PATH open is the Vfs's one public "resolve and hand me the
+  // Location" call; it checks search permission on `dir` as a path walk
+  // does and opens nothing.
+  vfs::OpenHow how;
+  how.flags = O_PATH | O_NOFOLLOW;
+  Result<Ref<vfs::FileDescription>> file = vfs_.OpenAt(ctx, dir, name, how);
+  if (file) return (*file)->location();
+  if (file.error().code() != ENXIO) return file.error();
+  // FIXME(vfs): the Vfs asks the filesystem to open even for O_PATH, and
+  // tmpfs refuses device nodes and sockets with ENXIO, where Linux's O_PATH
+  // open never calls ->open. Until that is fixed, take the dentry the Vfs
+  // just cached for `name`, after a stat that did the walk's checks.
+  // (A mount stacked on a device node is not crossed here.)
+  vfs::Attr attr = VEIL_TRY(vfs_.StatAt(ctx, dir, name, AT_SYMLINK_NOFOLLOW));
+  std::lock_guard lock(dir.dentry->fs().mutex());
+  vfs::Dentry* child = dir.dentry->FindChildLocked(name);
+  if (!child || child->inode().ino() != attr.ino) return Errno(ENXIO);
+  return vfs::Location{dir.mount, Ref<vfs::Dentry>(*child)};
+}
+
+Result<vfs::Attr> FuseAdapter::StatLocation(const vfs::Context& ctx,
+                                            const vfs::Location& loc) {
+  return vfs_.StatAt(ctx, loc, "", kThisNode);
+}
+
+void FuseAdapter::ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
+                             const vfs::Location& loc) {
+  vfs::Attr attr = VEIL_FUSE_TRY(req, StatLocation(ctx, loc));
+  fuse_entry_param entry{};
+  entry.ino = Remember(loc);
+  // Node ids are never reused, so one generation number serves them all.
+  entry.generation = 0;
+  entry.attr = ToStat(attr);
+  entry.attr_timeout = kTimeout;
+  entry.entry_timeout = kTimeout;
+  // An interrupted request never reached the kernel: undo its lookup.
+  if (fuse_reply_entry(req, &entry) != 0) Forget(entry.ino, 1);
+}
+
+void FuseAdapter::ReplyChildEntry(fuse_req_t req, const vfs::Context& ctx,
+                                  const vfs::Location& parent,
+                                  std::string_view name) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, LookupChild(ctx, parent, name));
+  ReplyEntry(req, ctx, loc);
+}
+
+Result<std::pair<vfs::Location, std::string>> FuseAdapter::ParentAndName(
+    const vfs::Location& loc) {
+  vfs::Location cur = loc;
+  {
+    // A mount's root is named in its parent mount, at its mount point.
+    std::shared_lock mounts(vfs_.mounts().mutex());
+    while (cur.dentry.get() == cur.mount->root().get()) {
+      vfs::Mount* parent = cur.mount->parent();
+      if (!parent) return Errno(ENOENT);  // the root, or an unmounted tree
+      cur = vfs::Location{Ref<vfs::Mount>(*parent),
+                          Ref<vfs::Dentry>(*cur.mount->mountpoint())};
+    }
+  }
+  std::lock_guard lock(cur.dentry->fs().mutex());
+  // An unlinked name cannot be opened again (as /proc/PID/fd of a deleted
+  // file could be on Linux; see Reopen).
+  if (cur.dentry->dead() || !cur.dentry->parent()) return Errno(ENOENT);
+  return std::make_pair(
+      vfs::Location{cur.mount, Ref<vfs::Dentry>(*cur.dentry->parent())},
+      cur.dentry->name());
+}
+
+Result<Ref<vfs::FileDescription>> FuseAdapter::Reopen(const vfs::Context& ctx,
+                                                      const vfs::Location& loc,
+                                                      int flags) {
+  vfs::OpenHow how;
+  how.flags = flags | O_NOFOLLOW;
+  // A rename can move the name between ParentAndName and OpenAt; the
+  // identity check catches that, and the retry uses the new name.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::optional<Ref<vfs::FileDescription>> file;
+    if (loc == root_) {
+      // "/" rather than ".": opening a directory needs read permission on
+      // it, not search permission.
+      file.emplace(VEIL_TRY(vfs_.OpenAt(ctx, root_, "/", how)));
+    } else {
+      auto [dir, name] = VEIL_TRY(ParentAndName(loc));
+      file.emplace(VEIL_TRY(vfs_.OpenAt(ctx, dir, name, how)));
+    }
+    const vfs::Location& got = (*file)->location();
+    if (got.dentry.get() == loc.dentry.get() ||
+        (&got.dentry->inode() == &loc.dentry->inode() &&
+         got.mount.get() == loc.mount.get()))
+      return std::move(*file);
+  }
+  return Errno(ESTALE);
+}
+
+bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
+                             mode_t mode) {
+  // file_remove_privs → fuse_setattr, without FUSE_HANDLE_KILLPRIV: the
+  // kernel sends mode = current mode minus S_ISUID and/or S_ISGID, as
+  // the writer, before a write, truncate or chown. A chmod(2) by a
+  // non-owner looks the same; letting it through is safe because it only
+  // removes privileges, and only for a caller who may write the file and
+  // so could have removed them by writing to it anyway.
+  Result<vfs::Attr> cur = StatLocation(ctx, loc);
+  if (!cur || !cur->IsRegular()) return false;
+  if (cur->uid == ctx.creds.fsuid || ctx.creds.HasCap(vfs::Capability::kFowner))
+    return false;  // the ordinary chmod path allows it
+  uint32_t old_mode = cur->mode & 07777;
+  uint32_t cleared = old_mode & ~mode;
+  if ((mode & ~old_mode) != 0 || cleared == 0 ||
+      (cleared & ~uint32_t{S_ISUID | S_ISGID}) != 0)
+    return false;
+  return vfs_.AccessAt(ctx, loc, "", W_OK, kThisNode).has_value();
+}
+
+struct stat ToStat(const vfs::Attr& attr) {
+  struct stat st {};
+  st.st_dev = attr.dev;
+  st.st_ino = attr.ino;
+  st.st_mode = attr.mode;
+  st.st_nlink = attr.nlink;
+  st.st_uid = attr.uid;
+  st.st_gid = attr.gid;
+  st.st_rdev = attr.rdev;
+  st.st_size = static_cast<off_t>(attr.size);
+  st.st_blksize = attr.blksize;
+  st.st_blocks = static_cast<blkcnt_t>(attr.blocks);
+  st.st_atim = attr.atime;
+  st.st_mtim = attr.mtime;
+  st.st_ctim = attr.ctime;
+  return st;
+}
+
+// --- Operations ------------------------------------------------------------
+
+void FuseAdapter::Init(fuse_conn_info* conn) {
+  // Let the Vfs apply the caller's umask (the kernel would otherwise apply
+  // it first and send a pre-masked mode).
+  if (conn->capable & FUSE_CAP_DONT_MASK) conn->want |= FUSE_CAP_DONT_MASK;
+  // open(O_TRUNC) arrives as one open, truncated by the Vfs's open path.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+    conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // The Vfs drops setuid/setgid on write, truncate and chown itself.
+  // NOTE: libfuse 3.14 does not pass this flag on to the kernel, so the
+  // kernel still sends its own chmod for the writer; see IsKillPriv.
+  if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+    conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+  // Writes go through to the Vfs at once; no cached dirty pages whose
+  // mtime and size the kernel would own.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  VEIL_LOG(kDebug) << "fuse: init, protocol " << conn->proto_major << "."
+                   << conn->proto_minor << ", want 0x" << std::hex
+                   << conn->want;
+}
+
+Result<std::string_view> FuseName(const char* name) {
+  if (std::strchr(name, '/')) return Errno(EINVAL);
+  return std::string_view(name);
+}
+
+void FuseAdapter::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  vfs::Context ctx = MakeContext(req);
+  ReplyChildEntry(req, ctx, dir, child);
+}
+
+void FuseAdapter::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  vfs::Attr attr;
+  if (fi) {
+    attr = VEIL_FUSE_TRY(req, FileOf(fi).file->Stat());
+  } else {
+    vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+    attr = VEIL_FUSE_TRY(req, StatLocation(MakeContext(req), loc));
+  }
+  struct stat st = ToStat(attr);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
+                          const struct stat* attr, int to_set,
+                          fuse_file_info* fi) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  vfs::Context ctx = MakeContext(req);
+  // One syscall sets one group of fields; apply owner before mode (a
+  // chown drops setuid, an explicit mode must win) and size before times
+  // (a truncate stamps mtime, an explicit time must win).
+  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
+    VEIL_FUSE_TRY_VOID(req, vfs_.ChownAt(ctx, loc, "", uid, gid, kThisNode));
+  }
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    mode_t mode = attr->st_mode & 07777;
+    // The kernel's own setuid/setgid removal runs as the writer, who may
+    // not own the file; Linux forces it past the owner check (ATTR_FORCE).
+    const vfs::Context& chmod_ctx =
+        IsKillPriv(ctx, loc, mode) ? root_ctx_ : ctx;
+    VEIL_FUSE_TRY_VOID(req, vfs_.ChmodAt(chmod_ctx, loc, "", mode, kThisNode));
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (fi) {
+      // ftruncate(2): the description decides (it must be writable).
+      VEIL_FUSE_TRY_VOID(req,
+                         vfs_.Ftruncate(ctx, *FileOf(fi).file, attr->st_size));
+    } else {
+      // truncate(2) has no AT_EMPTY_PATH form: truncate the node's name.
+      // NOTE: a rename racing with this request could put another file
+      // under that name; the kernel holds no lock that would prevent it.
+      auto [dir, name] = VEIL_FUSE_TRY(req, ParentAndName(loc));
+      VEIL_FUSE_TRY_VOID(req, vfs_.TruncateAt(ctx, dir, name, attr->st_size));
+    }
+  }
+  constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                         FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+  if (to_set & kTimes) {
+    timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+      times[0].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME)
+      times[0] = attr->st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+      times[1].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME)
+      times[1] = attr->st_mtim;
+    // Both "now" becomes a null `times` in the Vfs, so touch(1) by a
+    // non-owner with write permission works as utimensat(NULL) does.
+    VEIL_FUSE_TRY_VOID(req, vfs_.UtimensAt(ctx, loc, "", times, kThisNode));
+  }
+  vfs::Attr now =
+      VEIL_FUSE_TRY(req, fi ? FileOf(fi).file->Stat() : StatLocation(ctx, loc));
+  struct stat st = ToStat(now);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void FuseAdapter::Readlink(fuse_req_t req, fuse_ino_t ino) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  std::string target =
+      VEIL_FUSE_TRY(req, vfs_.ReadlinkAt(MakeContext(req), loc, ""));
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void FuseAdapter::StatFs(fuse_req_t req, fuse_ino_t ino) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  struct statfs st = VEIL_FUSE_TRY(
+      req, vfs_.StatFsAt(MakeContext(req), loc, "", AT_EMPTY_PATH));
+  struct statvfs sv {};
+  sv.f_bsize = static_cast<unsigned long>(st.f_bsize);
+  sv.f_frsize =
+      static_cast<unsigned long>(st.f_frsize ? st.f_frsize : st.f_bsize);
+  sv.f_blocks = st.f_blocks;
+  sv.f_bfree = st.f_bfree;
+  sv.f_bavail = st.f_bavail;
+  sv.f_files = st.f_files;
+  sv.f_ffree = st.f_ffree;
+  sv.f_favail = st.f_ffree;
+  std::memcpy(&sv.f_fsid, &st.f_fsid,
+              std::min(sizeof(sv.f_fsid), sizeof(st.f_fsid)));
+  sv.f_flag = static_cast<unsigned long>(st.f_flags);
+  sv.f_namemax = static_cast<unsigned long>(st.f_namelen);
+  fuse_reply_statfs(req, &sv);
+}
+
+void FuseAdapter::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  VEIL_FUSE_TRY_VOID(req,
+                     vfs_.AccessAt(MakeContext(req), loc, "", mask, kThisNode));
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace veil::tools

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FuseAdapter: serves one veil Vfs to the host kernel through the libfuse3
+// low-level API, so people can look at a veil filesystem with ordinary
+// tools (DESIGN.md, "The CLI": `veil fuse`). Linux analogue: none; it is
+// the user-space half of fs/fuse, with veil's VFS as the file system.
+//
+// The Vfs is the only authority. The mount does not use
+// `default_permissions`: every request runs with the caller's credentials
+// (uid, gid, supplementary groups, umask from fuse_req_ctx) through the
+// Vfs's own permission checks, and the reply is exactly the errno the Vfs
+// returned. Attribute and entry timeouts are 0, so the kernel asks again
+// instead of trusting a cache the Vfs could have invalidated.
+//
+// Node ids: FUSE_ROOT_ID is the Vfs root. Every other node id stands for
+// one vfs::Inode on one mount (so two hard-link names share one node id
+// and the kernel sees one inode) and holds the Location it was last seen at
+// plus the kernel's lookup count; forget/forget_multi drop the count and the
+// node goes at zero (libfuse's lookup-count lifetime). Replies carry the Vfs's
+// inode numbers as st_ino.
+//
+// Open files and directories: fi->fh holds a heap OpenFile owning a
+// Ref<vfs::FileDescription>; release/releasedir free it.
+//
+// Thread-safety: requests arrive on several threads (fuse_session_loop_mt);
+// the node table is guarded by mutex_, the Vfs is thread-safe itself.
+#pragma once
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
+#endif
+#include <fuse_lowlevel.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "vfs/file_description.h"
+#include "vfs/mount.h"
+#include "vfs/vfs.h"
+
+namespace veil::tools {
+
+class FuseAdapter final {
+ public:
+  // `vfs` is borrowed: the caller keeps it alive until the session that
+  // uses this adapter is destroyed (RunFuse owns both, in that order).
+  explicit FuseAdapter(vfs::Vfs& vfs);
+  ~FuseAdapter();
+  FuseAdapter(const FuseAdapter&) = delete;
+  FuseAdapter& operator=(const FuseAdapter&) = delete;
+
+  // The operation table to pass to fuse_session_new with `this` as the
+  // session's userdata.
+  static const fuse_lowlevel_ops& Ops();
+
+  // The attribute/entry timeout in seconds (0: the Vfs is the authority).
+  static constexpr double kTimeout = 0.0;
+
+  // Number of node ids the kernel currently holds, root included (tests).
+  size_t NodeCountForTesting();
+
+ private:
+  struct Dispatch;  // the fuse_lowlevel_ops trampolines (fuse_adapter.cc)
+
+  struct Node {
+    vfs::Location location;  // where the inode was last looked up
+    uint64_t lookups = 0;    // the kernel's lookup count
+  };
+
+  // What fi->fh points at.
+  struct OpenFile {
+    Ref<vfs::FileDescription> file;
+  };
+
+  // --- Node table (fuse_adapter.cc) --------------------------------------
+  // The Location of `ino`; ESTALE for an id the kernel should not hold.
+  Result<vfs::Location> Find(fuse_ino_t ino);
+  // Counts one kernel lookup of `loc` and returns its node id.
+  fuse_ino_t Remember(const vfs::Location& loc);
+  void Forget(fuse_ino_t ino, uint64_t count);
+
+  // --- Helpers (fuse_adapter.cc) ------------------------------------------
+  // The caller's Vfs context: credentials, root and cwd, umask.
+  vfs::Context MakeContext(fuse_req_t req);
+  // The child `name` of `dir` without following a final symlink (a path
+  // walk step, with its search-permission check).
+  Result<vfs::Location> LookupChild(const vfs::Context& ctx,
+                                    const vfs::Location& dir,
+                                    std::string_view name);
+  // Stats `loc`, counts a lookup and replies with the entry. On a failed
+  // reply (interrupted request) the lookup is undone.
+  void ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
+                  const vfs::Location& loc);
+  // Looks `name` up in `parent` and replies with it: the tail of every
+  // create-like operation.
+  void ReplyChildEntry(fuse_req_t req, const vfs::Context& ctx,
+                       const vfs::Location& parent, std::string_view name);
+  // The directory holding `loc`'s current name, and the name. open(2) has
+  // no AT_EMPTY_PATH, so a node is reopened by name in its parent.
+  Result<std::pair<vfs::Location, std::string>> ParentAndName(
+      const vfs::Location& loc);
+  // Opens the inode at `loc` again with `flags`, checking that the name
+  // still leads to that inode (ESTALE/ENOENT when it was replaced).
+  Result<Ref<vfs::FileDescription>> Reopen(const vfs::Context& ctx,
+                                           const vfs::Location& loc, int flags);
+  // True if a setattr mode change is the kernel removing setuid/setgid
+  // for a writer (see the definition), to be applied with root rights.
+  bool IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
+                  mode_t mode);
+  Result<vfs::Attr> StatLocation(const vfs::Context& ctx,
+                                 const vfs::Location& loc);
+
+  // --- Operations ----------------------------------------------------------
+  // fuse_adapter.cc: lookup, attributes, links, statfs.
+  void Init(fuse_conn_info* conn);
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr,
+               int to_set, fuse_file_info* fi);
+  void Readlink(fuse_req_t req, fuse_ino_t ino);
+  void StatFs(fuse_req_t req, fuse_ino_t ino);
+  void Access(fuse_req_t req, fuse_ino_t ino, int mask);
+  // fuse_ops_dir.cc: names and directories.
+  void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+             dev_t rdev);
+  void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, int flags);
+  void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
+               const char* name);
+  void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
+              fuse_ino_t new_parent, const char* new_name, unsigned flags);
+  void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
+            const char* new_name);
+  void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
+  // fuse_ops_file.cc: open files and extended attributes.
+  void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi);
+  void Read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
+  void Write(fuse_req_t req, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi);
+  void Fsync(fuse_req_t req, fuse_file_info* fi);
+  void Fallocate(fuse_req_t req, int mode, off_t off, off_t len,
+                 fuse_file_info* fi);
+  void Lseek(fuse_req_t req, off_t off, int whence, fuse_file_info* fi);
+  void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
+                const char* value, size_t size, int flags);
+  void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+
+  static OpenFile& FileOf(const fuse_file_info* fi) {
+    return *reinterpret_cast<OpenFile*>(fi->fh);
+  }
+
+  vfs::Vfs& vfs_;  // borrowed; see the constructor
+  const vfs::Location root_;
+  const vfs::Context root_ctx_;  // full root, for forced changes
+
+  std::mutex mutex_;
+  // Guarded by mutex_. nodes_ owns the Locations (and so keeps each
+  // inode alive); by_inode_'s keys are the inodes those Locations hold.
+  // by_inode_ is keyed by (mount, inode): the same inode seen through two
+  // bind mounts keeps each mount's flags (read-only, noexec).
+  std::unordered_map<fuse_ino_t, Node> nodes_;
+  std::map<std::pair<const vfs::Mount*, const vfs::Inode*>, fuse_ino_t>
+      by_inode_;
+  fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;
+};
+
+// Converts Vfs attributes to the struct stat libfuse sends.
+struct stat ToStat(const vfs::Attr& attr);
+
+// A name from the kernel as a single path component: EINVAL if it holds a
+// '/', which would make the Vfs walk further than the kernel asked.
+Result<std::string_view> FuseName(const char* name);
+
+}  // namespace veil::tools
+
+// VEIL_FUSE_TRY(req, expr): evaluates a Result<T>; on failure replies to
+// `req` with its errno and returns from the (void) operation, otherwise
+// yields the value. Keeps "exactly one reply per request" visible: every
+// early exit of an operation is a reply.
+#define VEIL_FUSE_TRY(req, expr)                          \
+  __extension__({                                         \
+    auto _veil_result = (expr);                           \
+    if (!_veil_result.has_value()) {                      \
+      fuse_reply_err((req), _veil_result.error().code()); \
+      return;                                             \
+    }                                                     \
+    std::move(_veil_result).value();                      \
+  })
+
+#define VEIL_FUSE_TRY_VOID(req, expr)                     \
+  do {                                                    \
+    auto _veil_result = (expr);                           \
+    if (!_veil_result.has_value()) {                      \
+      fuse_reply_err((req), _veil_result.error().code()); \
+      return;                                             \
+    }                                                     \
+  } while (0)

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FuseAdapter: operations on names and directories (mknod, mkdir, unlink,
+// rmdir, symlink, rename, link, opendir, readdir). Each resolves the name
+// relative to its parent node's Location, so the Vfs does the walk step's
+// permission checks as it would for the *at() syscall.
+#include <fcntl.h>
+
+#include <memory>
+
+#include "tools/fuse/fuse_adapter.h"
+
+namespace veil::tools {
+
+void FuseAdapter::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
+                        mode_t mode, dev_t rdev) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  vfs::Context ctx = MakeContext(req);
+  VEIL_FUSE_TRY_VOID(req, vfs_.MknodAt(ctx, dir, child, mode, rdev));
+  ReplyChildEntry(req, ctx, dir, child);
+}
+
+void FuseAdapter::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
+                        mode_t mode) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  vfs::Context ctx = MakeContext(req);
+  VEIL_FUSE_TRY_VOID(req, vfs_.MkdirAt(ctx, dir, child, mode));
+  ReplyChildEntry(req, ctx, dir, child);
+}
+
+void FuseAdapter::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name,
+                         int flags) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  // The node (if the kernel holds one) keeps its Location: its dentry is
+  // now dead, and the kernel forgets the node or looks it up again under
+  // another hard-link name.
+  VEIL_FUSE_TRY_VOID(req, vfs_.UnlinkAt(MakeContext(req), dir, child, flags));
+  fuse_reply_err(req, 0);
+}
+
+void FuseAdapter::Symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
+                          const char* name) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  vfs::Context ctx = MakeContext(req);
+  VEIL_FUSE_TRY_VOID(req, vfs_.SymlinkAt(ctx, target, dir, child));
+  ReplyChildEntry(req, ctx, dir, child);
+}
+
+void FuseAdapter::Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
+                         fuse_ino_t new_parent, const char* new_name,
+                         unsigned flags) {
+  std::string_view from = VEIL_FUSE_TRY(req, FuseName(name));
+  std::string_view to = VEIL_FUSE_TRY(req, FuseName(new_name));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
+  vfs::Location new_dir = VEIL_FUSE_TRY(req, Find(new_parent));
+  // Nodes need no update: the Vfs moves the renamed dentry itself, so a
+  // node's Location follows its file (RENAME_EXCHANGE swaps both).
+  VEIL_FUSE_TRY_VOID(
+      req, vfs_.RenameAt(MakeContext(req), dir, from, new_dir, to, flags));
+  fuse_reply_err(req, 0);
+}
+
+void FuseAdapter::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
+                       const char* new_name) {
+  std::string_view child = VEIL_FUSE_TRY(req, FuseName(new_name));
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  vfs::Location dir = VEIL_FUSE_TRY(req, Find(new_parent));
+  vfs::Context ctx = MakeContext(req);
+  // link(2) names its source by path. linkat(AT_EMPTY_PATH) would need
+  // CAP_DAC_READ_SEARCH, which an ordinary `ln` does not have, so the
+  // source is named by its current name in its directory.
+  auto [old_dir, old_name] = VEIL_FUSE_TRY(req, ParentAndName(loc));
+  VEIL_FUSE_TRY_VOID(
+      req, vfs_.LinkAt(ctx, old_dir, old_name, dir, child, /*flags=*/0));
+  ReplyChildEntry(req, ctx, dir, child);
+}
+
+void FuseAdapter::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
+  int flags = O_RDONLY | O_DIRECTORY | (fi->flags & O_NOATIME);
+  Ref<vfs::FileDescription> file =
+      VEIL_FUSE_TRY(req, Reopen(MakeContext(req), loc, flags));
+  auto open = std::make_unique<OpenFile>(OpenFile{std::move(file)});
+  fi->fh = reinterpret_cast<uint64_t>(open.get());
+  // The kernel must not cache entries: the Vfs can change under it.
+  fi->cache_readdir = 0;
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) == 0) open.release();  // releasedir frees it
+}
+
+void FuseAdapter::ReadDir(fuse_req_t req, size_t size, off_t off,
+                          fuse_file_info* fi) {
+  vfs::FileDescription& dir = *FileOf(fi).file;
+  auto buf = std::make_unique_for_overwrite<char[]>(size);
+  size_t used = 0;
+  // The FUSE offset of an entry is the Vfs cookie to resume after it
+  // (getdents64's d_off), so a seekdir/telldir round trip is exact and a
+  // concurrent unlink neither repeats nor skips a surviving entry.
+  uint64_t cookie = static_cast<uint64_t>(off);
+  Result<void> r = dir.impl().ReadDir(&cookie, [&](const vfs::DirEntry& e) {
+    struct stat st {};
+    st.st_ino = e.ino;
+    st.st_mode = static_cast<mode_t>(e.type) << 12;  // DTTOIF
+    size_t need =
+        fuse_add_direntry(req, buf.get() + used, size - used, e.name.c_str(),
+                          &st, static_cast<off_t>(e.next_cookie));
+    if (need > size - used) return false;  // full; resume here next time
+    used += need;
+    return true;
+  });
+  // As getdents64: entries already gathered win over a later error.
+  if (!r && used == 0) {
+    fuse_reply_err(req, r.error().code());
+    return;
+  }
+  fuse_reply_buf(req, buf.get(), used);
+}
+
+}  // namespace veil::tools
