@@ -158,14 +158,16 @@ bool Client::Deliver(uint64_t tag, std::span<const uint8_t> bytes,
 }
 
 void Client::Fail(Errno error) {
-  std::lock_guard lock(mu_);
-  if (broken_.code() == 0) broken_ = error;
-  for (auto& [tag, pending] : pending_) {
-    pending->error = broken_;
-    pending->done = true;
-    pending->done_cv.notify_one();
+  {
+    std::lock_guard lock(mu_);
+    if (broken_.code() == 0) broken_ = error;
+    for (auto& [tag, pending] : pending_) {
+      pending->error = broken_;
+      pending->done = true;
+      pending->done_cv.notify_one();
+    }
+    pending_.clear();
   }
-  pending_.clear();
   // Stop the server from sending more to a client that gave up.
   channel_.Shutdown();
 }

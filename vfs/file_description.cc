@@ -32,7 +32,7 @@ Result<void> FileImpl::ReadDir(uint64_t*, const DirEmitter&) {
   return Errno(ENOTDIR);
 }
 Result<void> FileImpl::Truncate(uint64_t) { return Errno(EINVAL); }
-Result<void> FileImpl::Allocate(int, int64_t, int64_t) {
+Result<void> FileImpl::Allocate(const Credentials&, int, int64_t, int64_t) {
   return Errno(EOPNOTSUPP);
 }
 Result<HostMemory> FileImpl::GetHostMemory() { return Errno(ENODEV); }
@@ -83,33 +83,39 @@ Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
   return n;
 }
 
-Result<size_t> FileDescription::Write(std::span<const uint8_t> buf) {
+Result<size_t> FileDescription::Write(const Credentials& creds,
+                                      std::span<const uint8_t> buf) {
   if (!writable()) return Errno(EBADF);  // FMODE_WRITE missing
   std::lock_guard lock(offset_mutex_);
   int64_t offset = offset_;
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   size_t n = VEIL_TRY(
-      impl_->PWrite(creds_, buf.first(count), &offset, flags_ & O_APPEND));
+      impl_->PWrite(creds, buf.first(count), &offset, flags_ & O_APPEND));
   offset_ = offset;
   return n;
 }
 
 Result<size_t> FileDescription::PRead(std::span<uint8_t> buf, int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);  // ksys_pread64, before the fd
   if (!readable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   return impl_->PRead(buf.first(count), offset);
 }
 
-Result<size_t> FileDescription::PWrite(std::span<const uint8_t> buf,
+Result<size_t> FileDescription::PWrite(const Credentials& creds,
+                                       std::span<const uint8_t> buf,
                                        int64_t offset) {
+  if (offset < 0) return Errno(EINVAL);  // ksys_pwrite64, before the fd
   if (!writable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   // NOTE: as Linux, pwrite on an O_APPEND file appends.
-  return impl_->PWrite(creds_, buf.first(count), &offset, flags_ & O_APPEND);
+  return impl_->PWrite(creds, buf.first(count), &offset, flags_ & O_APPEND);
 }
 
 Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {
   if (flags_ & O_PATH) return Errno(EBADF);
+  // ksys_lseek: an unknown whence is EINVAL before the file is asked.
+  if (whence < SEEK_SET || whence > SEEK_HOLE) return Errno(EINVAL);
   std::lock_guard lock(offset_mutex_);
   offset_ = VEIL_TRY(impl_->Seek(offset, whence, offset_));
   return offset_;
@@ -149,8 +155,8 @@ Result<size_t> FileDescription::Getdents64(std::span<uint8_t> buf) {
   return used;
 }
 
-Result<void> FileDescription::Allocate(int mode, int64_t offset,
-                                       int64_t length) {
+Result<void> FileDescription::Allocate(const Credentials& creds, int mode,
+                                       int64_t offset, int64_t length) {
   if (flags_ & O_PATH) return Errno(EBADF);
   // vfs_fallocate, in Linux's order of checks.
   if (offset < 0 || length <= 0) return Errno(EINVAL);
@@ -180,7 +186,7 @@ Result<void> FileDescription::Allocate(int mode, int64_t offset,
   if (node.IsDir()) return Errno(EISDIR);
   if (!node.IsRegular() && node.type() != S_IFBLK) return Errno(ENODEV);
   if (offset + length < 0) return Errno(EFBIG);  // wrapped through zero
-  return impl_->Allocate(mode, offset, length);
+  return impl_->Allocate(creds, mode, offset, length);
 }
 
 Result<Attr> FileDescription::Stat() {

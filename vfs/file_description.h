@@ -56,8 +56,10 @@ class FileImpl {
   virtual Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit);
   // ftruncate(2) length change; permission checks done by the VFS.
   virtual Result<void> Truncate(uint64_t length);
-  // fallocate(2). Linux: EOPNOTSUPP without ->fallocate.
-  virtual Result<void> Allocate(int mode, int64_t offset, int64_t length);
+  // fallocate(2). Linux: EOPNOTSUPP without ->fallocate. `creds` as for
+  // PWrite.
+  virtual Result<void> Allocate(const Credentials& creds, int mode,
+                                int64_t offset, int64_t length);
   virtual Result<void> Sync() { return Ok(); }
   // EINVAL (not mappable) unless memory-backed.
   virtual Result<HostMemory> GetHostMemory();
@@ -81,15 +83,27 @@ class FileDescription final : public RefCounted<FileDescription> {
 
   // read(2)/write(2)/pread(2)/pwrite(2)/lseek(2)/getdents64(2)/fstat(2).
   // EBADF when the access mode does not allow the operation or the
-  // description is O_PATH.
+  // description is O_PATH. `creds` are the calling task's: they decide
+  // whether a write drops setuid/setgid (without them, the opener's).
   Result<size_t> Read(std::span<uint8_t> buf);
-  Result<size_t> Write(std::span<const uint8_t> buf);
+  Result<size_t> Write(std::span<const uint8_t> buf) {
+    return Write(creds_, buf);
+  }
+  Result<size_t> Write(const Credentials& creds, std::span<const uint8_t> buf);
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset);
-  Result<size_t> PWrite(std::span<const uint8_t> buf, int64_t offset);
+  Result<size_t> PWrite(std::span<const uint8_t> buf, int64_t offset) {
+    return PWrite(creds_, buf, offset);
+  }
+  Result<size_t> PWrite(const Credentials& creds,
+                        std::span<const uint8_t> buf, int64_t offset);
   Result<int64_t> Seek(int64_t offset, int whence);
   // Fills `buf` with linux_dirent64 records, as getdents64(2).
   Result<size_t> Getdents64(std::span<uint8_t> buf);
-  Result<void> Allocate(int mode, int64_t offset, int64_t length);
+  Result<void> Allocate(int mode, int64_t offset, int64_t length) {
+    return Allocate(creds_, mode, offset, length);
+  }
+  Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
+                        int64_t length);
   Result<Attr> Stat();
   Result<HostMemory> GetHostMemory();
 

@@ -145,7 +145,9 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
       if ((acc_mode & kMayWrite) && (inode.IsRegular() || inode.IsDir()))
         VEIL_TRY_VOID(internal::WantWrite(loc));
     }
-    impl = VEIL_TRY(inode.OpenLocked(flags));
+    // O_PATH opens nothing: no driver, no pipe end, no I/O.
+    impl = (flags & O_PATH) ? std::make_unique<FileImpl>()
+                            : VEIL_TRY(inode.OpenLocked(flags));
     if (truncate) {
       // handle_truncate: size 0 and, as do_truncate from open, mtime and
       // ctime now; a setuid/setgid bit goes as on any write.

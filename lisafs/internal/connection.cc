@@ -38,7 +38,9 @@ Result<Outgoing> Connection::Handle(const Request& request,
   if (!is_mount && !mounted()) return Errno(EINVAL);
   return std::visit(
       [&](const auto& req) -> Result<Outgoing> {
-        if constexpr (std::is_same_v<std::decay_t<decltype(req)>, PReadReq>) {
+        using Req = std::decay_t<decltype(req)>;
+        if constexpr (std::is_same_v<Req, PReadReq> ||
+                      std::is_same_v<Req, MountReq>) {
           return Do(req, max_reply_size);
         } else {
           return Do(req);
@@ -71,7 +73,7 @@ Result<FdId> Connection::RegisterOpen(OpenedFile& file, Outgoing& out) {
 
 // ---- Session ----
 
-Result<Outgoing> Connection::Do(const MountReq&) {
+Result<Outgoing> Connection::Do(const MountReq&, size_t max_reply_size) {
   if (mounted_.exchange(true)) return Errno(EBUSY);  // Already mounted.
   Result<NewNode> root = backend_.Mount();
   if (!root) {
@@ -81,7 +83,9 @@ Result<Outgoing> Connection::Do(const MountReq&) {
   MountResp resp;
   Outgoing out;
   resp.root = VEIL_TRY(Register(std::move(*root), out));
-  resp.max_message_size = static_cast<uint32_t>(kMaxMessageSize);
+  // What this side can send; Channel guarantees at least kMinMessageSize.
+  resp.max_message_size = static_cast<uint32_t>(
+      std::clamp(max_reply_size, kMinMessageSize, kMaxMessageSize));
   for (uint16_t id = 1; id <= kMaxMessageIdValue; ++id) {
     resp.supported.push_back(static_cast<MessageId>(id));
   }

@@ -38,7 +38,8 @@ class Connection final {
 
   // Runs `request` (anything but ChannelReq, which needs the serving
   // machinery) against the backend. `max_reply_size` is the largest
-  // message the replying channel can send; PRead is capped to fit it.
+  // message the replying channel can send: Mount announces it, and PRead is
+  // capped to fit it.
   // Errors: EINVAL before Mount; EBUSY for a second Mount; EBADF for an
   // unknown FDID or one of the wrong kind; EIO if the backend answers
   // something the protocol cannot carry; otherwise the backend's errno.
@@ -58,7 +59,7 @@ class Connection final {
   template <typename Resp, typename Call>
   Result<Outgoing> CreateChild(FdId dir_fd, Call&& call);
 
-  Result<Outgoing> Do(const MountReq& req);
+  Result<Outgoing> Do(const MountReq& req, size_t max_reply_size);
   Result<Outgoing> Do(const ChannelReq& req);
   Result<Outgoing> Do(const FStatReq& req);
   Result<Outgoing> Do(const SetStatReq& req);

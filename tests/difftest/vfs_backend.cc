@@ -163,7 +163,7 @@ int VfsBackend::Pread(int fd, size_t count, off_t offset, std::string* out) {
 int VfsBackend::Pwrite(int fd, const std::string& data, off_t offset) {
   vfs::FileDescription* f = Lookup(fd);
   if (!f) return -EBADF;
-  auto r = f->PWrite(std::span<const uint8_t>(
+  auto r = f->PWrite(ctx_.creds, std::span<const uint8_t>(
                          reinterpret_cast<const uint8_t*>(data.data()),
                          data.size()),
                      offset);
@@ -183,7 +183,7 @@ int VfsBackend::Read(int fd, size_t count, std::string* out) {
 int VfsBackend::Write(int fd, const std::string& data) {
   vfs::FileDescription* f = Lookup(fd);
   if (!f) return -EBADF;
-  auto r = f->Write(std::span<const uint8_t>(
+  auto r = f->Write(ctx_.creds, std::span<const uint8_t>(
       reinterpret_cast<const uint8_t*>(data.data()), data.size()));
   return r ? static_cast<int>(*r) : -r.error().code();
 }
@@ -201,7 +201,7 @@ int VfsBackend::Ftruncate(int fd, off_t length) {
 int VfsBackend::Fallocate(int fd, int mode, off_t offset, off_t length) {
   vfs::FileDescription* f = Lookup(fd);
   if (!f) return -EBADF;
-  return Ret(f->Allocate(mode, offset, length));
+  return Ret(f->Allocate(ctx_.creds, mode, offset, length));
 }
 int VfsBackend::Fstat(int fd, StatResult* out) {
   vfs::FileDescription* f = Lookup(fd);

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// FuseAdapter core: the operation table, the node table, per-request
-// credentials, and the operations on a node's attributes (lookup, forget,
-// getattr, setattr, readlink, statfs, access).
+// FuseAdapter core: the operation table, the node table (lookup, forget),
+// per-request credentials, and the helpers the operation files share.
 #include "tools/fuse/fuse_adapter.h"
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -394,26 +393,6 @@ Result<Ref<vfs::FileDescription>> FuseAdapter::Reopen(const vfs::Context& ctx,
   return Errno(ESTALE);
 }
 
-bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
-                             mode_t mode) {
-  // file_remove_privs → fuse_setattr, without FUSE_HANDLE_KILLPRIV: the
-  // kernel sends mode = current mode minus S_ISUID and/or S_ISGID, as
-  // the writer, before a write, truncate or chown. A chmod(2) by a
-  // non-owner looks the same; letting it through is safe because it only
-  // removes privileges, and only for a caller who may write the file and
-  // so could have removed them by writing to it anyway.
-  Result<vfs::Attr> cur = StatLocation(ctx, loc);
-  if (!cur || !cur->IsRegular()) return false;
-  if (cur->uid == ctx.creds.fsuid || ctx.creds.HasCap(vfs::Capability::kFowner))
-    return false;  // the ordinary chmod path allows it
-  uint32_t old_mode = cur->mode & 07777;
-  uint32_t cleared = old_mode & ~mode;
-  if ((mode & ~old_mode) != 0 || cleared == 0 ||
-      (cleared & ~uint32_t{S_ISUID | S_ISGID}) != 0)
-    return false;
-  return vfs_.AccessAt(ctx, loc, "", W_OK, kThisNode).has_value();
-}
-
 struct stat ToStat(const vfs::Attr& attr) {
   struct stat st {};
   st.st_dev = attr.dev;
@@ -464,109 +443,6 @@ void FuseAdapter::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Context ctx = MakeContext(req);
   ReplyChildEntry(req, ctx, dir, child);
-}
-
-void FuseAdapter::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  vfs::Attr attr;
-  if (fi) {
-    attr = VEIL_FUSE_TRY(req, FileOf(fi).file->Stat());
-  } else {
-    vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
-    attr = VEIL_FUSE_TRY(req, StatLocation(MakeContext(req), loc));
-  }
-  struct stat st = ToStat(attr);
-  fuse_reply_attr(req, &st, kTimeout);
-}
-
-void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
-                          const struct stat* attr, int to_set,
-                          fuse_file_info* fi) {
-  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
-  vfs::Context ctx = MakeContext(req);
-  // One syscall sets one group of fields; apply owner before mode (a
-  // chown drops setuid, an explicit mode must win) and size before times
-  // (a truncate stamps mtime, an explicit time must win).
-  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
-    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
-    VEIL_FUSE_TRY_VOID(req, vfs_.ChownAt(ctx, loc, "", uid, gid, kThisNode));
-  }
-  if (to_set & FUSE_SET_ATTR_MODE) {
-    mode_t mode = attr->st_mode & 07777;
-    // The kernel's own setuid/setgid removal runs as the writer, who may
-    // not own the file; Linux forces it past the owner check (ATTR_FORCE).
-    const vfs::Context& chmod_ctx =
-        IsKillPriv(ctx, loc, mode) ? root_ctx_ : ctx;
-    VEIL_FUSE_TRY_VOID(req, vfs_.ChmodAt(chmod_ctx, loc, "", mode, kThisNode));
-  }
-  if (to_set & FUSE_SET_ATTR_SIZE) {
-    if (fi) {
-      // ftruncate(2): the description decides (it must be writable).
-      VEIL_FUSE_TRY_VOID(req,
-                         vfs_.Ftruncate(ctx, *FileOf(fi).file, attr->st_size));
-    } else {
-      // truncate(2) has no AT_EMPTY_PATH form: truncate the node's name.
-      // NOTE: a rename racing with this request could put another file
-      // under that name; the kernel holds no lock that would prevent it.
-      auto [dir, name] = VEIL_FUSE_TRY(req, ParentAndName(loc));
-      VEIL_FUSE_TRY_VOID(req, vfs_.TruncateAt(ctx, dir, name, attr->st_size));
-    }
-  }
-  constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-                         FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
-  if (to_set & kTimes) {
-    timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
-    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-      times[0].tv_nsec = UTIME_NOW;
-    else if (to_set & FUSE_SET_ATTR_ATIME)
-      times[0] = attr->st_atim;
-    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-      times[1].tv_nsec = UTIME_NOW;
-    else if (to_set & FUSE_SET_ATTR_MTIME)
-      times[1] = attr->st_mtim;
-    // Both "now" becomes a null `times` in the Vfs, so touch(1) by a
-    // non-owner with write permission works as utimensat(NULL) does.
-    VEIL_FUSE_TRY_VOID(req, vfs_.UtimensAt(ctx, loc, "", times, kThisNode));
-  }
-  vfs::Attr now =
-      VEIL_FUSE_TRY(req, fi ? FileOf(fi).file->Stat() : StatLocation(ctx, loc));
-  struct stat st = ToStat(now);
-  fuse_reply_attr(req, &st, kTimeout);
-}
-
-void FuseAdapter::Readlink(fuse_req_t req, fuse_ino_t ino) {
-  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
-  std::string target =
-      VEIL_FUSE_TRY(req, vfs_.ReadlinkAt(MakeContext(req), loc, ""));
-  fuse_reply_readlink(req, target.c_str());
-}
-
-void FuseAdapter::StatFs(fuse_req_t req, fuse_ino_t ino) {
-  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
-  struct statfs st = VEIL_FUSE_TRY(
-      req, vfs_.StatFsAt(MakeContext(req), loc, "", AT_EMPTY_PATH));
-  struct statvfs sv {};
-  sv.f_bsize = static_cast<unsigned long>(st.f_bsize);
-  sv.f_frsize =
-      static_cast<unsigned long>(st.f_frsize ? st.f_frsize : st.f_bsize);
-  sv.f_blocks = st.f_blocks;
-  sv.f_bfree = st.f_bfree;
-  sv.f_bavail = st.f_bavail;
-  sv.f_files = st.f_files;
-  sv.f_ffree = st.f_ffree;
-  sv.f_favail = st.f_ffree;
-  std::memcpy(&sv.f_fsid, &st.f_fsid,
-              std::min(sizeof(sv.f_fsid), sizeof(st.f_fsid)));
-  sv.f_flag = static_cast<unsigned long>(st.f_flags);
-  sv.f_namemax = static_cast<unsigned long>(st.f_namelen);
-  fuse_reply_statfs(req, &sv);
-}
-
-void FuseAdapter::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
-  VEIL_FUSE_TRY_VOID(req,
-                     vfs_.AccessAt(MakeContext(req), loc, "", mask, kThisNode));
-  fuse_reply_err(req, 0);
 }
 
 }  // namespace veil::tools

@@ -118,9 +118,10 @@ class FuseAdapter final {
                                  const vfs::Location& loc);
 
   // --- Operations ----------------------------------------------------------
-  // fuse_adapter.cc: lookup, attributes, links, statfs.
+  // fuse_adapter.cc: init and lookup (forget is Forget above).
   void Init(fuse_conn_info* conn);
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  // fuse_ops_attr.cc: attributes.
   void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr,
                int to_set, fuse_file_info* fi);

@@ -93,8 +93,11 @@ void FuseAdapter::Write(fuse_req_t req, const char* buf, size_t size, off_t off,
                         fuse_file_info* fi) {
   // O_APPEND lives in the description: the Vfs appends at its own end of
   // file whatever offset the kernel computed.
+  // The writer's credentials (not the opener's) decide whether setuid and
+  // setgid go, as file_remove_privs judges the current task.
   std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(buf), size);
-  size_t n = VEIL_FUSE_TRY(req, FileOf(fi).file->PWrite(data, off));
+  size_t n = VEIL_FUSE_TRY(
+      req, FileOf(fi).file->PWrite(MakeContext(req).creds, data, off));
   fuse_reply_write(req, n);
 }
 
@@ -105,7 +108,8 @@ void FuseAdapter::Fsync(fuse_req_t req, fuse_file_info* fi) {
 
 void FuseAdapter::Fallocate(fuse_req_t req, int mode, off_t off, off_t len,
                             fuse_file_info* fi) {
-  VEIL_FUSE_TRY_VOID(req, FileOf(fi).file->Allocate(mode, off, len));
+  VEIL_FUSE_TRY_VOID(
+      req, FileOf(fi).file->Allocate(MakeContext(req).creds, mode, off, len));
   fuse_reply_err(req, 0);
 }
 

@@ -85,12 +85,13 @@ class RegularFile final : public FileImpl {
     return offset;
   }
 
-  Result<void> Allocate(int mode, int64_t offset, int64_t length) override {
+  Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
+                        int64_t length) override {
     std::lock_guard lock(inode_->fs().mutex());
     int fd = VEIL_TRY(inode_->MemfdLocked());
     // The memfd is a host tmpfs file: its fallocate is exactly shmem's.
     if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
-    inode_->DataModifiedLocked(Credentials::Root());
+    inode_->DataModifiedLocked(creds);
     return Ok();
   }
 
@@ -139,9 +140,8 @@ class Directory final : public FileImpl {
   const Ref<TmpfsInode> inode_;
 };
 
-// A FIFO opened without a reader/writer pairing: veil's pipes come with the
-// sentry. TODO(#2): back FIFOs with host pipes.
-class Fifo final : public FileImpl {};
+// An O_PATH open of a symlink: no I/O at all.
+class NoIo final : public FileImpl {};
 
 }  // namespace
 
@@ -155,7 +155,7 @@ Result<int> TmpfsInode::MemfdLocked() {
   return memfd_.get();
 }
 
-Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int) {
+Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int flags) {
   Ref<TmpfsInode> self(*this);
   switch (type()) {
     case S_IFREG:
@@ -163,10 +163,11 @@ Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int) {
     case S_IFDIR:
       return std::unique_ptr<FileImpl>(new Directory(self));
     case S_IFIFO:
-      return std::unique_ptr<FileImpl>(new Fifo());
+      if (flags & O_PATH) return std::unique_ptr<FileImpl>(new NoIo());
+      return OpenFifoLocked(flags);
     case S_IFLNK:
       // Only O_PATH opens a symlink; it does no I/O.
-      return std::unique_ptr<FileImpl>(new Fifo());
+      return std::unique_ptr<FileImpl>(new NoIo());
     default:
       // Device nodes without a driver, and sockets: ENXIO.
       return Errno(ENXIO);

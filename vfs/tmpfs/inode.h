@@ -22,6 +22,13 @@ inline constexpr uint64_t kEndOfDirCookie = 0x7fffffff;
 // Symlink targets up to this length (with NUL) are stored in the inode.
 inline constexpr size_t kShortSymlinkLen = 128;
 
+// A FIFO's pipe, shared by every open of the inode (fifo.cc).
+struct FifoState {
+  UniqueFd read_end, write_end;
+  int readers = 0;
+  int writers = 0;
+};
+
 class TmpfsInode final : public Inode {
  public:
   TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec, timespec now);
@@ -58,6 +65,9 @@ class TmpfsInode final : public Inode {
   // file_remove_privs would for `creds`.
   void DataModifiedLocked(const Credentials& creds);
   uint64_t SizeLocked();
+  // FIFOs: the pipe shared by all opens (fifo.cc).
+  FifoState& FifoLocked();
+  Result<std::unique_ptr<FileImpl>> OpenFifoLocked(int flags);
 
  private:
   Tmpfs& tmpfs() const { return static_cast<Tmpfs&>(fs()); }
@@ -89,6 +99,9 @@ class TmpfsInode final : public Inode {
 
   // Regular files.
   UniqueFd memfd_;
+
+  // FIFOs, while open.
+  std::unique_ptr<FifoState> fifo_;
 };
 
 }  // namespace veil::vfs::tmpfs

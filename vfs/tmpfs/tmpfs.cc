@@ -113,10 +113,16 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   timespec now = Now();
   if (attr.mask & kSetSize) {
     if (!IsRegular()) return Errno(EINVAL);
-    if (attr.size != SizeLocked()) {
+    uint64_t old_size = SizeLocked();
+    // shmem_setattr truncates past the new size even when the size stays
+    // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
+    // memfd's ftruncate.
+    if (attr.size != old_size || memfd_) {
       int fd = VEIL_TRY(MemfdLocked());
       if (ftruncate(fd, static_cast<off_t>(attr.size)) != 0)
         return Errno::FromErrno();
+    }
+    if (attr.size != old_size) {
       mtime_ = now;  // shmem_setattr: a size change stamps mtime and ctime
       ctime_ = now;
     }

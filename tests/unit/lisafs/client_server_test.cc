@@ -247,8 +247,10 @@ TEST_P(LisafsClientServerTest, ExtraChannelSharesTheFdTable) {
   EXPECT_EQ(ErrnoOf(extra->Recv(buffer)), ECONNRESET);
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, LisafsClientServerTest,
-                         ::testing::Values(size_t{1}, size_t{4}));
+INSTANTIATE_TEST_SUITE_P(Serial, LisafsClientServerTest,
+                         ::testing::Values(size_t{1}));
+INSTANTIATE_TEST_SUITE_P(Pooled, LisafsClientServerTest,
+                         ::testing::Values(size_t{4}));
 
 }  // namespace
 }  // namespace veil::lisafs

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FIFOs on tmpfs (Linux fs/pipe.c fifo_open): one host pipe per FIFO inode
+// while anyone has it open, so the sentry can later hand the pipe's ends to
+// tasks as their data plane.
+//
+// NOTE: the VFS never blocks. Where Linux would sleep (a blocking open
+// without a peer, a blocking read of an empty pipe with writers, a write
+// to a full pipe) this answers EAGAIN; the sentry's event loop parks the
+// task and retries. TODO(#2): an explicit "would block" result for that.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "vfs/tmpfs/inode.h"
+
+namespace veil::vfs::tmpfs {
+
+namespace {
+
+class FifoFile final : public FileImpl {
+ public:
+  FifoFile(Ref<TmpfsInode> inode, bool reads, bool writes)
+      : inode_(std::move(inode)), reads_(reads), writes_(writes) {}
+
+  ~FifoFile() override {
+    std::lock_guard lock(inode_->fs().mutex());
+    FifoState& st = inode_->FifoLocked();
+    if (reads_) --st.readers;
+    if (writes_) --st.writers;
+    if (st.readers == 0 && st.writers == 0) {
+      // pipe_release: the last close frees the buffer.
+      st.read_end.reset();
+      st.write_end.reset();
+    }
+  }
+
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    FifoState& st = inode_->FifoLocked();
+    if (buf.empty()) return size_t{0};
+    ssize_t n = read(st.read_end.get(), buf.data(), buf.size());
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EAGAIN && st.writers == 0) return size_t{0};  // EOF
+    return Errno::FromErrno();
+  }
+
+  Result<size_t> PWrite(const Credentials&, std::span<const uint8_t> buf,
+                        int64_t*, bool) override {
+    std::lock_guard lock(inode_->fs().mutex());
+    FifoState& st = inode_->FifoLocked();
+    // pipe_write: no reader left is EPIPE (the sentry raises SIGPIPE).
+    if (st.readers == 0) return Errno(EPIPE);
+    if (buf.empty()) return size_t{0};
+    ssize_t n = write(st.write_end.get(), buf.data(), buf.size());
+    if (n < 0) return Errno::FromErrno();
+    return static_cast<size_t>(n);
+  }
+
+  // Pipes cannot seek.
+  Result<int64_t> Seek(int64_t, int, int64_t) override { return Errno(ESPIPE); }
+
+ private:
+  const Ref<TmpfsInode> inode_;
+  const bool reads_;
+  const bool writes_;
+};
+
+}  // namespace
+
+FifoState& TmpfsInode::FifoLocked() {
+  if (!fifo_) fifo_ = std::make_unique<FifoState>();
+  return *fifo_;
+}
+
+Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenFifoLocked(int flags) {
+  FifoState& st = FifoLocked();
+  int acc = flags & O_ACCMODE;
+  bool reads = acc == O_RDONLY || acc == O_RDWR;
+  bool writes = acc == O_WRONLY || acc == O_RDWR;
+  // fifo_open: a non-blocking writer without readers is ENXIO.
+  if (writes && !reads && st.readers == 0) return Errno(ENXIO);
+  if (!st.read_end) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return Errno::FromErrno();
+    st.read_end.reset(fds[0]);
+    st.write_end.reset(fds[1]);
+  }
+  if (reads) ++st.readers;
+  if (writes) ++st.writers;
+  return std::unique_ptr<FileImpl>(new FifoFile(Ref<TmpfsInode>(*this), reads, writes));
+}
+
+}  // namespace veil::vfs::tmpfs
