@@ -97,6 +97,8 @@ Result<size_t> FileDescription::Write(const Credentials& creds,
 
 Result<size_t> FileDescription::PRead(std::span<uint8_t> buf, int64_t offset) {
   if (offset < 0) return Errno(EINVAL);  // ksys_pread64, before the fd
+  if (is_path()) return Errno(EBADF);
+  if (!impl_->Positional()) return Errno(ESPIPE);
   if (!readable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   return impl_->PRead(buf.first(count), offset);
@@ -106,6 +108,8 @@ Result<size_t> FileDescription::PWrite(const Credentials& creds,
                                        std::span<const uint8_t> buf,
                                        int64_t offset) {
   if (offset < 0) return Errno(EINVAL);  // ksys_pwrite64, before the fd
+  if (is_path()) return Errno(EBADF);
+  if (!impl_->Positional()) return Errno(ESPIPE);
   if (!writable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   // NOTE: as Linux, pwrite on an O_APPEND file appends.

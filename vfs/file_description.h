@@ -61,6 +61,9 @@ class FileImpl {
   virtual Result<void> Allocate(const Credentials& creds, int mode,
                                 int64_t offset, int64_t length);
   virtual Result<void> Sync() { return Ok(); }
+  // False for pipes and FIFOs: pread/pwrite fail with ESPIPE (Linux: no
+  // FMODE_PREAD/FMODE_PWRITE).
+  virtual bool Positional() const { return true; }
   // EINVAL (not mappable) unless memory-backed.
   virtual Result<HostMemory> GetHostMemory();
 };

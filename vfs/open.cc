@@ -56,15 +56,17 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
                                          std::string_view path,
                                          const OpenHow& how) {
   int flags = how.flags;
+  // build_open_how (open/openat): O_PATH beats everything else.
+  // NOTE: openat2 instead rejects other flags with O_PATH (EINVAL); the
+  // sentry checks that before calling here.
+  if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
   // build_open_flags.
-  if ((flags & O_TMPFILE) == O_TMPFILE)
-    return Errno(EOPNOTSUPP);  // TODO(#2): O_TMPFILE
   if ((flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
     return Errno(EINVAL);
+  if ((flags & O_TMPFILE) == O_TMPFILE)
+    return Errno(EOPNOTSUPP);  // TODO(#2): O_TMPFILE
   int acc_mode = 0;
-  if (flags & O_PATH) {
-    flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
-  } else {
+  if (!(flags & O_PATH)) {
     static constexpr int kAccMode[4] = {kMayRead, kMayWrite,
                                         kMayRead | kMayWrite,
                                         kMayRead | kMayWrite};

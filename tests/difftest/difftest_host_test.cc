@@ -33,8 +33,8 @@ HostPair MakeHostPair() {
   auto e = HostBackend::Create();
   if (!e) {
     pair.skip_reason = std::string("HostBackend unavailable: ") +
-                       (e.error().message() ? e.error().message() : "") +
-                       " (" + strerror(e.error().code()) + ")";
+                       (e.error().message() ? e.error().message() : "") + " (" +
+                       strerror(e.error().code()) + ")";
     return pair;
   }
   auto a = HostBackend::Create();
@@ -86,8 +86,7 @@ class FaultyBackend final : public Backend {
   }
   int Unlink(const std::string& p) override { return inner_.Unlink(p); }
   int Rmdir(const std::string& p) override { return inner_.Rmdir(p); }
-  int Rename(const std::string& o, const std::string& n,
-             unsigned f) override {
+  int Rename(const std::string& o, const std::string& n, unsigned f) override {
     if (fault_ == Fault::kRenameIgnoresNoreplace) f &= ~RENAME_NOREPLACE;
     return inner_.Rename(o, n, f);
   }
@@ -115,8 +114,8 @@ class FaultyBackend final : public Backend {
   int Access(const std::string& p, int m, int f) override {
     return inner_.Access(p, m, f);
   }
-  int SetXattr(const std::string& p, const std::string& n,
-               const std::string& v, int f) override {
+  int SetXattr(const std::string& p, const std::string& n, const std::string& v,
+               int f) override {
     return inner_.SetXattr(p, n, v, f);
   }
   int GetXattr(const std::string& p, const std::string& n,
@@ -197,9 +196,9 @@ TEST(DifftestHostTest, HostAgainstHostAgrees) {
   auto start = std::chrono::steady_clock::now();
   bool ok = RunDifferential(*pair.expected, *pair.actual, seed, steps, &report,
                             options);
-  double secs = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   EXPECT_TRUE(ok) << report;
   std::cout << report << steps << " steps in " << secs << " s\n";
 }
@@ -228,7 +227,7 @@ std::string RunAgainstFault(FaultyBackend::Fault fault) {
   return report;
 }
 
-#define SKIP_IF_NO_HOST(report)                                 \
+#define SKIP_IF_NO_HOST(report) \
   if ((report).rfind("SKIP: ", 0) == 0) GTEST_SKIP() << (report)
 
 TEST(DifftestHostTest, DetectsFailingMkdir) {
@@ -240,7 +239,8 @@ TEST(DifftestHostTest, DetectsFailingMkdir) {
 }
 
 TEST(DifftestHostTest, DetectsWrongStatMode) {
-  std::string report = RunAgainstFault(FaultyBackend::Fault::kStatFlipsOtherExec);
+  std::string report =
+      RunAgainstFault(FaultyBackend::Fault::kStatFlipsOtherExec);
   SKIP_IF_NO_HOST(report);
   EXPECT_NE(report.find("mode expected"), std::string::npos) << report;
 }

@@ -100,10 +100,9 @@ Outcome Execute(Backend& b, const Op& op, int fd) {
       break;
     case OpKind::kGetdents:
       out.rc = b.Getdents(fd, &out.dents);
-      std::sort(out.dents.begin(), out.dents.end(),
-                [](const DirEntry& x, const DirEntry& y) {
-                  return x.name < y.name;
-                });
+      std::sort(
+          out.dents.begin(), out.dents.end(),
+          [](const DirEntry& x, const DirEntry& y) { return x.name < y.name; });
       break;
   }
   return out;
@@ -124,8 +123,8 @@ std::string DiffOutcome(const Op& op, const Outcome& e, const Outcome& a,
   }
   if (e.rc < 0) return "";
   if (e.data != a.data) {
-    return "returned data " + Quote(e.data) + " on expected, " +
-           Quote(a.data) + " on actual";
+    return "returned data " + Quote(e.data) + " on expected, " + Quote(a.data) +
+           " on actual";
   }
   if (op.kind == OpKind::kStat || op.kind == OpKind::kFstat) {
     std::string d = DiffStat(e.st, a.st, NowSeconds(), options, match);

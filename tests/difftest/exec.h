@@ -15,7 +15,7 @@ namespace veil::difftest {
 
 // Everything an operation returned.
 struct Outcome {
-  int64_t rc = 0;  // >= 0 or -errno; for Open, the backend's fd
+  int64_t rc = 0;                  // >= 0 or -errno; for Open, the backend's fd
   std::string data;                // read, pread, readlink, getxattr
   StatResult st;                   // stat, fstat
   std::vector<std::string> names;  // listxattr, sorted

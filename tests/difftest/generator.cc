@@ -73,7 +73,8 @@ std::string Generator::NewName() {
   if (roll < 90) return kNames[Uniform(0, 7)];
   if (roll < 93) return std::string(254, 'L') + kNames[Uniform(0, 1)];  // 255
   if (roll < 95) return std::string(256, 'M');  // one over NAME_MAX
-  static const char* const kOdd[] = {"...", ".a", "a b", "-", "x.y", "\xc3\xa9"};
+  static const char* const kOdd[] = {"...", ".a",  "a b",
+                                     "-",   "x.y", "\xc3\xa9"};
   return kOdd[Uniform(0, 5)];
 }
 

@@ -48,9 +48,8 @@ int64_t Generator::RandomSize() {
 }
 
 struct timespec Generator::RandomTime() {
-  static const int64_t kSecs[] = {0,          1,           123456789,
-                                  1500000000, 2000000000,  -1,
-                                  -31536000,  4102444800};
+  static const int64_t kSecs[] = {0,          1,  123456789, 1500000000,
+                                  2000000000, -1, -31536000, 4102444800};
   static const long kNsecs[] = {0, 1, 500000000, 999999999};
   int roll = Uniform(0, 99);
   if (roll < 45) return {kSecs[Uniform(0, 7)], kNsecs[Uniform(0, 3)]};
@@ -82,15 +81,17 @@ Op Generator::MakeOpen(OpenKind open_kind) {
   bool want_dir = !create && Chance(25);
   std::string canonical =
       create ? PickCanonical(Chance(70) ? Want::kNew : Want::kAny)
-             : PickCanonical(want_dir        ? Want::kDir
-                             : Chance(60)    ? Want::kFile
-                                             : Want::kAny);
+             : PickCanonical(want_dir     ? Want::kDir
+                             : Chance(60) ? Want::kFile
+                                          : Want::kAny);
   pending_open_type_ = TypeOf(canonical);
   if (pending_open_type_ == 0) pending_open_type_ = S_IFREG;  // if created
   op.path = Chance(55) ? canonical : Render(canonical);
   int roll = Uniform(0, 99);
-  int flags = roll < 35 ? O_RDONLY : roll < 60 ? O_WRONLY : roll < 95 ? O_RDWR
-                                                                     : O_ACCMODE;
+  int flags = roll < 35   ? O_RDONLY
+              : roll < 60 ? O_WRONLY
+              : roll < 95 ? O_RDWR
+                          : O_ACCMODE;
   // Always non-blocking: opening a FIFO would otherwise wait for a peer.
   flags |= O_NONBLOCK;
   if (create) {
@@ -119,15 +120,15 @@ Op Generator::MakeMknod() {
   Op op;
   op.kind = OpKind::kMknod;
   op.path = PathArg(Chance(85) ? Want::kNew : Want::kAny);
-  static const uint32_t kTypes[] = {S_IFIFO, S_IFIFO, S_IFIFO, S_IFSOCK,
-                                    S_IFSOCK, S_IFCHR, S_IFCHR, S_IFBLK,
-                                    0,        S_IFREG, S_IFDIR, S_IFLNK,
-                                    0030000};
+  static const uint32_t kTypes[] = {
+      S_IFIFO, S_IFIFO, S_IFIFO, S_IFSOCK, S_IFSOCK, S_IFCHR, S_IFCHR,
+      S_IFBLK, 0,       S_IFREG, S_IFDIR,  S_IFLNK,  0030000};
   uint32_t type = kTypes[Uniform(0, 12)];
   op.mode = type | RandomMode();
   // Majors 60..63 are reserved for local experiments: never a real driver.
-  if (type == S_IFCHR || type == S_IFBLK) op.dev = makedev(Uniform(60, 63),
-                                                           Uniform(0, 3));
+  if (type == S_IFCHR || type == S_IFBLK) {
+    op.dev = makedev(Uniform(60, 63), Uniform(0, 3));
+  }
   return op;
 }
 
@@ -188,7 +189,9 @@ Op Generator::MakeLink() {
   op.path = PathArg(Chance(70) ? Want::kFile : Want::kAny);
   op.path2 = PathArg(Chance(75) ? Want::kNew : Want::kAny);
   int roll = Uniform(0, 99);
-  op.flags = roll < 60 ? 0 : roll < 97 ? AT_SYMLINK_FOLLOW : AT_SYMLINK_NOFOLLOW;
+  op.flags = roll < 60   ? 0
+             : roll < 97 ? AT_SYMLINK_FOLLOW
+                         : AT_SYMLINK_NOFOLLOW;
   return op;
 }
 
@@ -232,9 +235,9 @@ Op Generator::MakeXattr(OpKind kind) {
   op.kind = kind;
   op.path = PathArg(Chance(85) ? Want::kAny : Want::kSymlink);
   static const std::pair<const char*, int> kNameMix[] = {
-      {"user.a", 30},  {"user.b", 20},   {"trusted.t", 15}, {"trusted.u", 5},
-      {"foo.x", 5},    {"user.", 3},     {"", 2},           {"system.x", 2},
-      {"long255", 3},  {"long256", 2}};
+      {"user.a", 30}, {"user.b", 20}, {"trusted.t", 15}, {"trusted.u", 5},
+      {"foo.x", 5},   {"user.", 3},   {"", 2},           {"system.x", 2},
+      {"long255", 3}, {"long256", 2}};
   int total = 0;
   for (const auto& [name, weight] : kNameMix) total += weight;
   int roll = Uniform(0, total - 1);
@@ -252,10 +255,10 @@ Op Generator::MakeXattr(OpKind kind) {
   }
   if (kind == OpKind::kSetXattr) {
     roll = Uniform(0, 99);
-    op.data = roll < 5    ? ""
-              : roll < 8  ? RandomData(3000)
-              : roll < 9  ? std::string(65537, 'v')  // E2BIG
-                          : RandomData(32);
+    op.data = roll < 5   ? ""
+              : roll < 8 ? RandomData(3000)
+              : roll < 9 ? std::string(65537, 'v')  // E2BIG
+                         : RandomData(32);
     roll = Uniform(0, 99);
     op.flags = roll < 60   ? 0
                : roll < 78 ? XATTR_CREATE
@@ -380,9 +383,9 @@ Op Generator::MakePathOp(OpKind kind) {
       op.offset = RandomSize();
       break;
     case OpKind::kAccess: {
-      static const int kModes[] = {F_OK,        R_OK,        W_OK,
-                                   X_OK,        R_OK | W_OK, R_OK | W_OK | X_OK,
-                                   R_OK | X_OK, 8};
+      static const int kModes[] = {
+          F_OK,        R_OK, W_OK, X_OK, R_OK | W_OK, R_OK | W_OK | X_OK,
+          R_OK | X_OK, 8};
       op.path = PathArg(Want::kAny);
       op.flags = kModes[Uniform(0, 7)];
       op.at_flags = Chance(30) ? AT_SYMLINK_NOFOLLOW : 0;

@@ -3,9 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/magic.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,154 +18,27 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "tests/difftest/host_thread.h"
 
 namespace veil::difftest {
 namespace {
 
+using internal::CapState;
+using internal::Die;
+using internal::EnterRoot;
+using internal::GetCaps;
+using internal::HasEffective;
+using internal::IsPlainRoot;
+using internal::LeaveRoot;
+using internal::PrepareThread;
+using internal::RemoveTreeAt;
+using internal::RestoreCreds;
+using internal::SavedCreds;
+using internal::SwitchCreds;
+
 // The syscall's result, or -errno; must run before anything else can clobber
 // errno (in particular before a CallScope is destroyed).
 inline int Ret(long rc) { return rc < 0 ? -errno : static_cast<int>(rc); }
-
-[[noreturn]] void Die(const char* what) {
-  int saved = errno;
-  VEIL_LOG(kError) << "HostBackend: " << what << ": " << strerror(saved);
-  std::abort();
-}
-
-// Per-thread state for entering and leaving backend roots.
-struct ThreadFs {
-  bool unshared = false;
-  UniqueFd host_root;  // the thread's root before any backend call
-};
-
-ThreadFs& CurrentThreadFs() {
-  thread_local ThreadFs fs;
-  return fs;
-}
-
-// Gives the calling thread its own root/cwd/umask (once per thread), so the
-// chroot below cannot leak into other threads.
-Result<void> PrepareThread() {
-  ThreadFs& fs = CurrentThreadFs();
-  if (fs.unshared) return Ok();
-  UniqueFd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return Errno(errno, "open(\"/\") failed");
-  if (unshare(CLONE_FS) != 0) return Errno(errno, "unshare(CLONE_FS) failed");
-  fs.host_root = std::move(root);
-  fs.unshared = true;
-  return Ok();
-}
-
-bool EnterRoot(int root_fd) {
-  return fchdir(root_fd) == 0 && chroot(".") == 0;
-}
-
-bool LeaveRoot(int saved_cwd) {
-  return fchdir(CurrentThreadFs().host_root.get()) == 0 && chroot(".") == 0 &&
-         fchdir(saved_cwd) == 0;
-}
-
-struct CapState {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-};
-
-bool GetCaps(CapState* caps) {
-  caps->header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  return syscall(SYS_capget, &caps->header, caps->data) == 0;
-}
-
-bool SetCaps(CapState caps) {
-  caps.header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  return syscall(SYS_capset, &caps.header, caps.data) == 0;
-}
-
-bool HasEffective(const CapState& caps, int cap) {
-  return (caps.data[cap / 32].effective >> (cap % 32)) & 1;
-}
-
-bool IsPlainRoot(const Creds& creds) {
-  return creds.uid == 0 && creds.gid == 0 && creds.groups.empty();
-}
-
-// The thread's credentials before a call, to restore afterwards.
-struct SavedCreds {
-  uid_t fsuid = 0;
-  gid_t fsgid = 0;
-  std::vector<gid_t> groups;
-  CapState caps;
-};
-
-void SwitchCreds(const Creds& creds, SavedCreds* saved) {
-  // setfs[ug]id(-1) changes nothing and returns the current id.
-  saved->fsuid = static_cast<uid_t>(syscall(SYS_setfsuid, -1));
-  saved->fsgid = static_cast<gid_t>(syscall(SYS_setfsgid, -1));
-  long n = syscall(SYS_getgroups, 0, nullptr);
-  if (n < 0) Die("getgroups");
-  saved->groups.resize(n);
-  if (syscall(SYS_getgroups, n, saved->groups.data()) != n) Die("getgroups");
-  if (!GetCaps(&saved->caps)) Die("capget");
-  // Raw syscalls: glibc's wrappers would apply these to every thread.
-  if (syscall(SYS_setgroups, creds.groups.size(), creds.groups.data()) != 0) {
-    Die("setgroups");
-  }
-  syscall(SYS_setfsgid, creds.gid);
-  syscall(SYS_setfsuid, creds.uid);
-  if (static_cast<uid_t>(syscall(SYS_setfsuid, -1)) != creds.uid ||
-      static_cast<gid_t>(syscall(SYS_setfsgid, -1)) != creds.gid) {
-    Die("setfsuid/setfsgid did not take effect");
-  }
-  if (creds.uid != 0) {
-    // The fsuid change already dropped the file capabilities; drop the rest
-    // (CAP_SYS_ADMIN guards trusted.* xattrs) so non-root means no privilege.
-    CapState none = saved->caps;
-    for (auto& d : none.data) d.effective = 0;
-    if (!SetCaps(none)) Die("capset (drop)");
-  }
-}
-
-void RestoreCreds(const SavedCreds& saved) {
-  // Effective capabilities first: the id changes below need CAP_SET[UG]ID.
-  if (!SetCaps(saved.caps)) Die("capset (restore)");
-  syscall(SYS_setfsuid, saved.fsuid);
-  syscall(SYS_setfsgid, saved.fsgid);
-  if (syscall(SYS_setgroups, saved.groups.size(), saved.groups.data()) != 0) {
-    Die("setgroups (restore)");
-  }
-  // Crossing fsuid 0 adjusts the effective set; put it back exactly.
-  if (!SetCaps(saved.caps)) Die("capset (restore)");
-}
-
-// Removes `name` in `parent_fd` and everything below it. Descriptor-relative
-// so that trees deeper than PATH_MAX are removed too.
-void RemoveTreeAt(int parent_fd, const char* name) {
-  if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT) return;
-  UniqueFd dir(openat(parent_fd, name,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir) {
-    VEIL_LOG(kWarning) << "HostBackend: cannot remove " << name << ": "
-                       << strerror(errno);
-    return;
-  }
-  std::vector<std::string> names;
-  alignas(8) char buf[16384];
-  for (;;) {
-    long n = syscall(SYS_getdents64, dir.get(), buf, sizeof(buf));
-    if (n <= 0) break;
-    for (long pos = 0; pos < n;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + pos);
-      pos += d->d_reclen;
-      if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0) {
-        names.emplace_back(d->d_name);
-      }
-    }
-  }
-  for (const std::string& child : names) RemoveTreeAt(dir.get(), child.c_str());
-  if (unlinkat(parent_fd, name, AT_REMOVEDIR) != 0) {
-    VEIL_LOG(kWarning) << "HostBackend: cannot remove directory " << name
-                       << ": " << strerror(errno);
-  }
-}
 
 void ToStatResult(const struct stat& st, StatResult* out) {
   out->mode = st.st_mode;
@@ -240,9 +111,10 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
                   CAP_FSETID, CAP_MKNOD, CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN,
                   CAP_SYS_CHROOT}) {
     if (!HasEffective(caps, cap)) {
-      return Errno(EPERM, "HostBackend needs CAP_CHOWN, CAP_DAC_*, "
-                          "CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_SET[UG]ID, "
-                          "CAP_SYS_ADMIN and CAP_SYS_CHROOT");
+      return Errno(EPERM,
+                   "HostBackend needs CAP_CHOWN, CAP_DAC_*, "
+                   "CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_SET[UG]ID, "
+                   "CAP_SYS_ADMIN and CAP_SYS_CHROOT");
     }
   }
   struct statfs fs;
@@ -317,7 +189,8 @@ int HostBackend::Mkdir(const std::string& path, mode_t mode) {
 }
 
 int HostBackend::Mknod(const std::string& path, mode_t mode, dev_t dev) {
-  if ((S_ISCHR(mode) || S_ISBLK(mode)) && (major(dev) < 60 || major(dev) > 63)) {
+  if ((S_ISCHR(mode) || S_ISBLK(mode)) &&
+      (major(dev) < 60 || major(dev) > 63)) {
     VEIL_LOG(kError) << "HostBackend: refusing to create a device node for "
                      << major(dev) << ":" << minor(dev)
                      << " (only majors 60..63 are safe on the host)";
@@ -335,8 +208,8 @@ int HostBackend::Symlink(const std::string& target, const std::string& path) {
 int HostBackend::Link(const std::string& oldpath, const std::string& newpath,
                       int flags) {
   CallScope scope(*this, Enter::kRootAndCreds);
-  return Ret(linkat(AT_FDCWD, oldpath.c_str(), AT_FDCWD, newpath.c_str(),
-                    flags));
+  return Ret(
+      linkat(AT_FDCWD, oldpath.c_str(), AT_FDCWD, newpath.c_str(), flags));
 }
 
 int HostBackend::Unlink(const std::string& path) {
@@ -403,8 +276,8 @@ int HostBackend::Access(const std::string& path, int mode, int at_flags) {
 int HostBackend::SetXattr(const std::string& path, const std::string& name,
                           const std::string& value, int flags) {
   CallScope scope(*this, Enter::kRootAndCreds);
-  return Ret(lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(),
-                       flags));
+  return Ret(
+      lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags));
 }
 
 int HostBackend::GetXattr(const std::string& path, const std::string& name,

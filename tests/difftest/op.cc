@@ -75,8 +75,8 @@ std::string Octal(uint32_t mode) {
 
 std::string FormatMknodMode(uint32_t mode) {
   static const std::pair<uint32_t, const char*> kTypes[] = {
-      {S_IFIFO, "S_IFIFO"}, {S_IFCHR, "S_IFCHR"}, {S_IFDIR, "S_IFDIR"},
-      {S_IFBLK, "S_IFBLK"}, {S_IFREG, "S_IFREG"}, {S_IFLNK, "S_IFLNK"},
+      {S_IFIFO, "S_IFIFO"},  {S_IFCHR, "S_IFCHR"}, {S_IFDIR, "S_IFDIR"},
+      {S_IFBLK, "S_IFBLK"},  {S_IFREG, "S_IFREG"}, {S_IFLNK, "S_IFLNK"},
       {S_IFSOCK, "S_IFSOCK"}};
   uint32_t type = mode & S_IFMT;
   for (const auto& [bits, name] : kTypes) {
@@ -123,12 +123,11 @@ bool IsFdOp(OpKind kind) {
 
 const char* OpKindName(OpKind kind) {
   static const char* const kNames[] = {
-      "setcreds", "open",     "close",     "mkdir",     "mknod",
-      "symlink",  "link",     "unlink",    "rmdir",     "rename",
-      "stat",     "readlink", "chmod",     "chown",     "utimensat",
-      "truncate", "access",   "setxattr",  "getxattr",  "listxattr",
-      "removexattr", "read",  "pread",     "write",     "pwrite",
-      "lseek",    "ftruncate", "fallocate", "fstat",    "fchmod",
+      "setcreds", "open",      "close",       "mkdir",     "mknod",  "symlink",
+      "link",     "unlink",    "rmdir",       "rename",    "stat",   "readlink",
+      "chmod",    "chown",     "utimensat",   "truncate",  "access", "setxattr",
+      "getxattr", "listxattr", "removexattr", "read",      "pread",  "write",
+      "pwrite",   "lseek",     "ftruncate",   "fallocate", "fstat",  "fchmod",
       "getdents"};
   return kNames[static_cast<int>(kind)];
 }
@@ -174,8 +173,8 @@ std::string FormatOp(const Op& op) {
              "})";
     }
     case OpKind::kOpen:
-      return Fd(op) + " = open(" + p + ", " + FormatOpenFlags(op.flags) +
-             ", " + Octal(op.mode) + ")";
+      return Fd(op) + " = open(" + p + ", " + FormatOpenFlags(op.flags) + ", " +
+             Octal(op.mode) + ")";
     case OpKind::kClose:
       return "close(" + Fd(op) + ")";
     case OpKind::kMkdir:
@@ -215,8 +214,9 @@ std::string FormatOp(const Op& op) {
       return "truncate(" + p + ", " + std::to_string(op.offset) + ")";
     case OpKind::kAccess:
       return "faccessat(" + p + ", " +
-             FormatBits(op.flags, {{R_OK, "R_OK"}, {W_OK, "W_OK"},
-                                   {X_OK, "X_OK"}}, "F_OK") +
+             FormatBits(op.flags,
+                        {{R_OK, "R_OK"}, {W_OK, "W_OK"}, {X_OK, "X_OK"}},
+                        "F_OK") +
              ", " + FormatAtFlags(op.at_flags) + ")";
     case OpKind::kSetXattr:
       return "lsetxattr(" + p + ", " + Quote(op.name) + ", " + Quote(op.data) +

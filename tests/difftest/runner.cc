@@ -112,12 +112,13 @@ void Runner::Log(const std::string& line) {
 }
 
 bool Runner::Fail(const std::string& what) {
-  report_ = "DIVERGENCE seed=" + std::to_string(seed_) +
-            " step=" + std::to_string(step_) + "\n  " + what +
-            "\n  expected: " + e_.Name() + "\n  actual:   " + a_.Name() +
-            "\n  reproduce: RunDifferential(..., seed=" +
-            std::to_string(seed_) + ", steps>=" + std::to_string(step_ + 1) +
-            ")\n  last operations (root = uid 0; results expected [/ actual]):\n";
+  report_ =
+      "DIVERGENCE seed=" + std::to_string(seed_) +
+      " step=" + std::to_string(step_) + "\n  " + what +
+      "\n  expected: " + e_.Name() + "\n  actual:   " + a_.Name() +
+      "\n  reproduce: RunDifferential(..., seed=" + std::to_string(seed_) +
+      ", steps>=" + std::to_string(step_ + 1) +
+      ")\n  last operations (root = uid 0; results expected [/ actual]):\n";
   for (const std::string& line : log_) report_ += "    " + line + "\n";
   return false;
 }
@@ -148,12 +149,12 @@ bool Runner::Start() {
   SetRoot();
   for (Backend* b : {&e_, &a_}) {
     if (int rc = b->Chown("/", 0, 0, 0); rc != 0) {
-      return Fail(std::string(b->Name()) + ": chown(\"/\") failed: " +
-                  FormatResult(rc));
+      return Fail(std::string(b->Name()) +
+                  ": chown(\"/\") failed: " + FormatResult(rc));
     }
     if (int rc = b->Chmod("/", 0777); rc != 0) {
-      return Fail(std::string(b->Name()) + ": chmod(\"/\") failed: " +
-                  FormatResult(rc));
+      return Fail(std::string(b->Name()) +
+                  ": chmod(\"/\") failed: " + FormatResult(rc));
     }
   }
   return WalkAndCompare(WalkDepth::kFull);
@@ -231,9 +232,8 @@ bool Runner::PresetTimes() {
     int src_a = a_.Stat(path, AT_SYMLINK_NOFOLLOW, &st_a);
     if (rc_e != rc_a || src_e != src_a) {
       return Fail("resetting times of " + Quote(path) + " as root: expected " +
-                  FormatResult(rc_e) + "/" + FormatResult(src_e) +
-                  ", actual " + FormatResult(rc_a) + "/" +
-                  FormatResult(src_a));
+                  FormatResult(rc_e) + "/" + FormatResult(src_e) + ", actual " +
+                  FormatResult(rc_a) + "/" + FormatResult(src_a));
     }
     if (src_e != 0) continue;
     InodeMatch scratch;
@@ -271,7 +271,7 @@ bool Runner::Step() {
   Slot* slot = has_slot ? &slots_[op.slot] : nullptr;
   // Directory offsets are cookies (tmpfs: indices into a per-directory
   // offset map), so for directories only rewinds are compared.
-  if (op.kind == OpKind::kLseek && slot->open && slot->is_dir &&
+  if (op.kind == OpKind::kLseek && has_slot && slot->open && slot->is_dir &&
       (op.flags == SEEK_SET || op.flags == SEEK_CUR)) {
     op.flags = SEEK_SET;
     op.offset = 0;
@@ -282,7 +282,8 @@ bool Runner::Step() {
     int64_t sec = 0, nsec = 0;
     for (const InodeTimes* side : {&before_e_, &before_a_}) {
       for (const auto& [ino, st] : *side) {
-        if (st.ctime_sec > sec || (st.ctime_sec == sec && st.ctime_nsec > nsec)) {
+        if (st.ctime_sec > sec ||
+            (st.ctime_sec == sec && st.ctime_nsec > nsec)) {
           sec = st.ctime_sec;
           nsec = st.ctime_nsec;
         }
@@ -291,7 +292,7 @@ bool Runner::Step() {
     WaitForCoarseClockPast(sec, nsec);
   }
   const bool fd_live =
-      IsFdOp(op.kind) && op.kind != OpKind::kClose && slot->open;
+      IsFdOp(op.kind) && op.kind != OpKind::kClose && has_slot && slot->open;
   StatResult fd_before_e, fd_before_a;
   if (fd_live && !FdStats(*slot, &fd_before_e, &fd_before_a)) return false;
 
@@ -342,8 +343,9 @@ bool Runner::Step() {
     if (d.empty() && options_.compare_times) {
       d = DiffTimeChanges(fd_before_e, after_e, fd_before_a, after_a, now);
     }
-    if (!d.empty()) return Fail("fstat(fd" + std::to_string(op.slot) +
-                                ") after the operation: " + d);
+    if (!d.empty())
+      return Fail("fstat(fd" + std::to_string(op.slot) +
+                  ") after the operation: " + d);
   }
   generator_.Observe(op, oe.rc);
   bool full = options_.full_compare_every > 0 &&

@@ -31,8 +31,8 @@ void ReadFull(Backend& b, const std::string& path, Node* node) {
     for (const std::string& name : names) {
       std::string value;
       int rc = b.GetXattr(path, name, &value);
-      node->xattrs.emplace_back(name, rc < 0 ? "<" + FormatResult(rc) + ">"
-                                             : value);
+      node->xattrs.emplace_back(name,
+                                rc < 0 ? "<" + FormatResult(rc) + ">" : value);
     }
   }
   if (S_ISREG(node->st.mode)) {
@@ -44,8 +44,8 @@ void ReadFull(Backend& b, const std::string& path, Node* node) {
     }
     while (node->contents.size() < kMaxContents) {
       std::string chunk;
-      int n = b.Pread(fd, 65536, static_cast<off_t>(node->contents.size()),
-                      &chunk);
+      int n =
+          b.Pread(fd, 65536, static_cast<off_t>(node->contents.size()), &chunk);
       if (n <= 0) {
         node->content_rc = n;
         break;
@@ -83,8 +83,8 @@ std::string DiffBytes(const char* what, const std::string& e,
   while (at < e.size() && at < a.size() && e[at] == a[at]) ++at;
   return std::string(what) + " differ at byte " + std::to_string(at) +
          " (sizes " + std::to_string(e.size()) + " vs " +
-         std::to_string(a.size()) + "): expected " +
-         Quote(e.substr(at, 32)) + ", actual " + Quote(a.substr(at, 32));
+         std::to_string(a.size()) + "): expected " + Quote(e.substr(at, 32)) +
+         ", actual " + Quote(a.substr(at, 32));
 }
 
 }  // namespace
@@ -108,8 +108,9 @@ void WalkTree(Backend& b, WalkDepth depth, Tree* out) {
     std::vector<DirEntry> entries;
     node.list_rc = b.Getdents(fd, &entries);
     b.Close(fd);
-    std::sort(entries.begin(), entries.end(),
-              [](const DirEntry& x, const DirEntry& y) { return x.name < y.name; });
+    std::sort(
+        entries.begin(), entries.end(),
+        [](const DirEntry& x, const DirEntry& y) { return x.name < y.name; });
     for (const DirEntry& entry : entries) {
       if (entry.name == "." || entry.name == "..") continue;
       std::string path = Child(dir, entry.name);
@@ -216,8 +217,9 @@ std::string DiffTimeChanges(const StatResult& be, const StatResult& ae,
   auto verdict = [&](const char* name, bool ce, bool ca) {
     auto span = [](int64_t s0, int64_t n0, int64_t s1, int64_t n1) {
       char buf[96];
-      snprintf(buf, sizeof(buf), " (%" PRId64 ".%09" PRId64 " -> %" PRId64
-               ".%09" PRId64 ")", s0, n0, s1, n1);
+      snprintf(buf, sizeof(buf),
+               " (%" PRId64 ".%09" PRId64 " -> %" PRId64 ".%09" PRId64 ")", s0,
+               n0, s1, n1);
       return std::string(buf);
     };
     std::string e, a;
@@ -318,11 +320,12 @@ std::string DiffTrees(const TreeDiffInput& in, const CompareOptions& options,
       } else if (old_e != old_a) {
         uint64_t partner = old_e ? in.before_match->ActualFor(e.st.ino)
                                  : in.before_match->ExpectedFor(a.st.ino);
-        bool partner_alive = old_e ? alive_a.count(partner) != 0
-                                   : alive_e.count(partner) != 0;
+        bool partner_alive =
+            old_e ? alive_a.count(partner) != 0 : alive_e.count(partner) != 0;
         if (partner_alive || old_e) {
           return at + "is the pre-existing object on the " +
-                 (old_e ? "expected" : "actual") + " side but a new one on the " +
+                 (old_e ? "expected" : "actual") +
+                 " side but a new one on the " +
                  (old_e ? "actual" : "expected") + " side";
         }
       }
@@ -343,8 +346,7 @@ std::string DiffTrees(const TreeDiffInput& in, const CompareOptions& options,
       std::string list_e, list_a;
       for (const auto& [n, v] : e.xattrs) list_e += " " + n + "=" + Quote(v);
       for (const auto& [n, v] : a.xattrs) list_a += " " + n + "=" + Quote(v);
-      return at + "xattrs expected {" + list_e + " }, actual {" + list_a +
-             " }";
+      return at + "xattrs expected {" + list_e + " }, actual {" + list_a + " }";
     }
     if (e.content_rc != a.content_rc) {
       return at + "reading contents expected " + FormatResult(e.content_rc) +

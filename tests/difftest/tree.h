@@ -22,7 +22,7 @@ struct Node {
   StatResult st;
   uint8_t dirent_type = 0;  // d_type in the parent's listing (not for "/")
   bool dirent_ino_matches = true;  // d_ino == st_ino
-  int list_rc = 0;  // directories: open + getdents
+  int list_rc = 0;                 // directories: open + getdents
   // The walk itself may have moved atime (it read the directory, file or
   // link after the lstat above), so the runner must reset this node's times.
   bool perturbed = false;

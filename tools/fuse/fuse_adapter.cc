@@ -222,11 +222,6 @@ FuseAdapter::FuseAdapter(vfs::Vfs& vfs)
 
 FuseAdapter::~FuseAdapter() = default;
 
-size_t FuseAdapter::NodeCountForTesting() {
-  std::lock_guard lock(mutex_);
-  return nodes_.size();
-}
-
 Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
   std::lock_guard lock(mutex_);
   auto it = nodes_.find(ino);

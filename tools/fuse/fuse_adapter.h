@@ -63,9 +63,6 @@ class FuseAdapter final {
   // The attribute/entry timeout in seconds (0: the Vfs is the authority).
   static constexpr double kTimeout = 0.0;
 
-  // Number of node ids the kernel currently holds, root included (tests).
-  size_t NodeCountForTesting();
-
  private:
   struct Dispatch;  // the fuse_lowlevel_ops trampolines (fuse_adapter.cc)
 

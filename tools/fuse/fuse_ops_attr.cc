@@ -138,8 +138,12 @@ bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
     return false;  // the ordinary chmod path allows it
   uint32_t old_mode = cur->mode & 07777;
   uint32_t cleared = old_mode & ~mode;
-  if ((mode & ~old_mode) != 0 || cleared == 0 ||
-      (cleared & ~uint32_t{S_ISUID | S_ISGID}) != 0)
+  // Only the bits a write by this caller would drop (Linux
+  // setattr_should_drop_suidgid): S_ISUID always, S_ISGID when the file
+  // is group-executable or the caller is outside its group.
+  uint32_t killable = S_ISUID;
+  if ((old_mode & S_IXGRP) || !ctx.creds.InGroup(cur->gid)) killable |= S_ISGID;
+  if ((mode & ~old_mode) != 0 || cleared == 0 || (cleared & ~killable) != 0)
     return false;
   return vfs_.AccessAt(ctx, loc, "", W_OK, kThisNode).has_value();
 }

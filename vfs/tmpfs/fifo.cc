@@ -41,6 +41,7 @@ class FifoFile final : public FileImpl {
     FifoState& st = inode_->FifoLocked();
     if (buf.empty()) return size_t{0};
     ssize_t n = read(st.read_end.get(), buf.data(), buf.size());
+    if (n > 0) inode_->TouchAtimeLocked();  // pipe_read: file_accessed
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EAGAIN && st.writers == 0) return size_t{0};  // EOF
     return Errno::FromErrno();
@@ -55,11 +56,13 @@ class FifoFile final : public FileImpl {
     if (buf.empty()) return size_t{0};
     ssize_t n = write(st.write_end.get(), buf.data(), buf.size());
     if (n < 0) return Errno::FromErrno();
+    if (n > 0) inode_->StampModifiedLocked();  // pipe_write: file_update_time
     return static_cast<size_t>(n);
   }
 
-  // Pipes cannot seek.
+  // Pipes cannot seek, nor read or write at a position.
   Result<int64_t> Seek(int64_t, int, int64_t) override { return Errno(ESPIPE); }
+  bool Positional() const override { return false; }
 
  private:
   const Ref<TmpfsInode> inode_;
@@ -77,6 +80,8 @@ FifoState& TmpfsInode::FifoLocked() {
 Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenFifoLocked(int flags) {
   FifoState& st = FifoLocked();
   int acc = flags & O_ACCMODE;
+  // fifo_open: O_ACCMODE (3) opens for neither reading nor writing: EINVAL.
+  if (acc == O_ACCMODE) return Errno(EINVAL);
   bool reads = acc == O_RDONLY || acc == O_RDWR;
   bool writes = acc == O_WRONLY || acc == O_RDWR;
   // fifo_open: a non-blocking writer without readers is ENXIO.

@@ -64,6 +64,8 @@ class TmpfsInode final : public Inode {
   // Bumps mtime and ctime after a data change; drops setuid/setgid as
   // file_remove_privs would for `creds`.
   void DataModifiedLocked(const Credentials& creds);
+  // mtime and ctime to now (file_update_time).
+  void StampModifiedLocked();
   uint64_t SizeLocked();
   // FIFOs: the pipe shared by all opens (fifo.cc).
   FifoState& FifoLocked();

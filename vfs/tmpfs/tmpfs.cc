@@ -147,10 +147,14 @@ void TmpfsInode::TouchAtimeLocked() {
     atime_ = now;
 }
 
-void TmpfsInode::DataModifiedLocked(const Credentials& creds) {
+void TmpfsInode::StampModifiedLocked() {
   timespec now = Now();
   mtime_ = now;
   ctime_ = now;
+}
+
+void TmpfsInode::DataModifiedLocked(const Credentials& creds) {
+  StampModifiedLocked();
   // file_remove_privs for a regular file without CAP_FSETID.
   if (!creds.HasCap(Capability::kFsetid)) {
     if (mode_ & S_ISUID) mode_ &= ~S_ISUID;

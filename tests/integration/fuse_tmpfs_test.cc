@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// `veil fuse --tmpfs MNT` end to end: ordinary tools (cp -a, tar, diff,
+// find, chmod, mv, ln, rm) run through the host kernel's FUSE client
+// against veil's VFS, and the results must match the same commands on a
+// host directory.
+//
+// Needs root (the mount uses allow_other, and one test acts as another
+// user), /dev/fuse and a kernel that lets us mount; skips otherwise.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef VEIL_BINARY
+#error "VEIL_BINARY must name the veil executable"
+#endif
+
+namespace {
+
+constexpr long kFuseSuperMagic = 0x65735546;  // FUSE_SUPER_MAGIC
+constexpr auto kMountTimeout = std::chrono::seconds(10);
+constexpr auto kExitTimeout = std::chrono::seconds(10);
+
+struct ShellResult {
+  int status = -1;     // exit status, or -1 if it did not exit normally
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `script` with /bin/sh -c and captures its output.
+ShellResult Shell(const std::string& script) {
+  ShellResult r;
+  std::string cmd = "/bin/sh -c '";
+  for (char c : script) {
+    if (c == '\'')
+      cmd += "'\\''";
+    else
+      cmd += c;
+  }
+  cmd += "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int st = pclose(p);
+  if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
+  return r;
+}
+
+bool IsFuseMount(const std::string& path) {
+  struct statfs st;
+  return statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Doc directories to copy: a few that every Debian-like host has, plus
+// any of them that are symlinks (cp -a keeps those as symlinks).
+std::string DocDirs() {
+  std::string dirs;
+  for (const char* name : {"bash", "coreutils", "dpkg", "findutils", "tar",
+                           "gzip", "sed", "libcc1-0"}) {
+    std::string path = std::string("/usr/share/doc/") + name;
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) dirs += " " + path;
+  }
+  return dirs;
+}
+
+// A tree listing that two filesystems of different types agree on: type
+// and mode, link count, size (not for directories: their size is the
+// filesystem's business), owner, path and symlink target. With `times`,
+// also the mtime of everything but symlinks, for trees whose times were
+// all copied from a source (cp -a, tar -p).
+std::string Listing(bool times) {
+  std::string t = times ? " %TY%Tm%Td%TT" : "";
+  return "find . -mindepth 1 \\( -type d -printf '%M %n - %u:%g" + t +
+         " %P\\n' \\) -o \\( -type l -printf '%M %n %s %u:%g %P -> "
+         "%l\\n' \\) -o -printf '%M %n %s %u:%g" +
+         t + " %P\\n' | LC_ALL=C sort";
+}
+
+class FuseTmpfsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (allow_other, setpriv)";
+    if (access("/dev/fuse", R_OK | W_OK) != 0)
+      GTEST_SKIP() << "/dev/fuse is not usable: " << strerror(errno);
+    char tmpl[] = "/tmp/veil-fuse-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
+    base_ = tmpl;
+    mnt_ = base_ + "/mnt";
+    host_ = base_ + "/host";
+    // Other users must reach the mount point (OtherUsers... test).
+    ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(mnt_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(host_.c_str(), 0755), 0);
+    std::string log = base_ + "/veil.log";
+
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execl(VEIL_BINARY, "veil", "fuse", "-f", "--tmpfs", mnt_.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + kMountTimeout;
+    while (!IsFuseMount(mnt_)) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        GTEST_SKIP() << "veil fuse could not mount (status " << status
+                     << "): " << ReadFile(log);
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        FAIL() << "no FUSE mount on " << mnt_
+               << " after 10 s: " << ReadFile(log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      // SIGTERM must unmount cleanly and exit 0.
+      EXPECT_EQ(kill(pid_, SIGTERM), 0);
+      int status = 0;
+      auto deadline = std::chrono::steady_clock::now() + kExitTimeout;
+      pid_t got = 0;
+      while ((got = waitpid(pid_, &status, WNOHANG)) == 0 &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (got != pid_) {
+        ADD_FAILURE() << "veil fuse did not exit after SIGTERM";
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+      } else {
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << "status " << status << ": " << ReadFile(base_ + "/veil.log");
+      }
+      EXPECT_FALSE(IsFuseMount(mnt_)) << "still mounted after exit";
+      if (IsFuseMount(mnt_)) umount2(mnt_.c_str(), MNT_DETACH);
+    }
+    if (!base_.empty()) Shell("rm -rf " + base_);
+  }
+
+  // Runs `script` in the host directory and in the mount; both must
+  // succeed with the same output.
+  void RunInBoth(const std::string& script) {
+    ShellResult host = Shell("cd " + host_ + " && " + script);
+    ShellResult mnt = Shell("cd " + mnt_ + " && " + script);
+    EXPECT_EQ(host.status, 0) << host.output;
+    EXPECT_EQ(mnt.status, 0) << mnt.output;
+    EXPECT_EQ(host.output, mnt.output);
+  }
+
+  enum class Times { kCompare, kIgnore };
+  void ExpectSameTree(Times times) {
+    std::string listing = Listing(times == Times::kCompare);
+    ShellResult host = Shell("cd " + host_ + " && " + listing);
+    ShellResult mnt = Shell("cd " + mnt_ + " && " + listing);
+    ASSERT_EQ(host.status, 0) << host.output;
+    ASSERT_EQ(mnt.status, 0) << mnt.output;
+    EXPECT_FALSE(host.output.empty());
+    EXPECT_EQ(host.output, mnt.output);
+    ShellResult diff = Shell("diff -r --no-dereference " + host_ + " " + mnt_);
+    EXPECT_EQ(diff.status, 0) << diff.output;
+  }
+
+  std::string base_, mnt_, host_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(FuseTmpfsTest, RootIsOwnedByCallerWithMode0755) {
+  struct stat st;
+  ASSERT_EQ(stat(mnt_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFDIR | 0755u);
+  EXPECT_EQ(st.st_uid, getuid());
+  EXPECT_EQ(st.st_gid, getgid());
+  ShellResult mounts = Shell("grep ' " + mnt_ + " ' /proc/mounts");
+  EXPECT_NE(mounts.output.find("veil " + mnt_ + " fuse.veil-tmpfs"),
+            std::string::npos)
+      << mounts.output;
+}
+
+TEST_F(FuseTmpfsTest, CopyArchiveMatchesHost) {
+  std::string docs = DocDirs();
+  ASSERT_FALSE(docs.empty()) << "no /usr/share/doc directories to copy";
+  RunInBoth("cp -a" + docs + " .");
+  ExpectSameTree(Times::kCompare);
+  // Reading back through the mount gives the original bytes.
+  for (const char* name : {"bash", "tar", "dpkg"}) {
+    std::string src = std::string("/usr/share/doc/") + name;
+    if (access(src.c_str(), F_OK) != 0) continue;
+    ShellResult d = Shell("diff -r " + src + " " + mnt_ + "/" + name);
+    EXPECT_EQ(d.status, 0) << d.output;
+  }
+}
+
+TEST_F(FuseTmpfsTest, TarRoundTripMatchesHost) {
+  std::string docs = DocDirs();
+  ASSERT_FALSE(docs.empty());
+  RunInBoth("tar -C /usr/share/doc -cf - " +
+            Shell("cd /usr/share/doc && ls -d" + docs +
+                  " | sed 's,.*/,,' | tr '\\n' ' '")
+                .output +
+            " | tar -xpf - && tar -cf - . | tar -tvf - | "
+            // The top directory's own mtime is the test's, not the tar's.
+            "grep -v ' \\./$' | LC_ALL=C sort");
+  ExpectSameTree(Times::kCompare);
+}
+
+TEST_F(FuseTmpfsTest, InodeNumbersAreTheVfsOwn) {
+  if (Shell("command -v python3").status != 0) GTEST_SKIP() << "no python3";
+  // A whiteout (rename with RENAME_WHITEOUT) takes a VFS inode number the
+  // kernel never looks up, so the next file's VFS inode number and its
+  // FUSE node id differ. stat(2) (st_ino), getdents (d_ino) and `find
+  // -ls` must all show the VFS's number.
+  ShellResult r = Shell("cd " + mnt_ + R"( && python3 - <<'EOF'
+import ctypes, os, stat, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+open('a', 'w').close()
+assert libc.renameat2(-100, b'a', -100, b'b', 4) == 0, ctypes.get_errno()
+st = os.lstat('a')
+assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0, st
+open('c', 'w').close()
+os.mkdir('d')
+os.link('c', 'd/c2')
+for e in list(os.scandir('.')) + list(os.scandir('d')):
+    assert e.inode() == os.lstat(e.path).st_ino, (e.path, e.inode())
+ls = subprocess.run(['find', '.', '-ls'], capture_output=True, text=True,
+                    check=True).stdout
+for line in ls.splitlines():
+    ino, name = int(line.split()[0]), line.split()[-1]
+    assert ino == os.lstat(name).st_ino, line
+assert os.lstat('c').st_ino == os.lstat('d/c2').st_ino
+print('ok')
+EOF
+)");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "ok\n");
+}
+
+TEST_F(FuseTmpfsTest, SyscallResultsMatchHost) {
+  if (Shell("command -v python3").status != 0) GTEST_SKIP() << "no python3";
+  // errnos and data for the calls the adapter maps one to one.
+  RunInBoth(R"(python3 - <<'EOF'
+import ctypes, errno, hashlib, mmap, os, random
+libc = ctypes.CDLL(None, use_errno=True)
+def e(f, *a, **k):
+    try:
+        r = f(*a, **k)
+        return 'ok' if r is None else r
+    except OSError as x:
+        return errno.errorcode[x.errno]
+def rn(a, b, flags):
+    r = libc.renameat2(-100, a.encode(), -100, b.encode(), flags)
+    return 'ok' if r == 0 else errno.errorcode[ctypes.get_errno()]
+out = []
+fd = os.open('f', os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+out.append(e(os.open, 'f', os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640))
+os.write(fd, b'hello world')
+os.ftruncate(fd, 5)
+out.append(os.pread(fd, 100, 0))
+m = mmap.mmap(fd, 5)
+m[0:1] = b'J'
+m.flush()
+m.close()
+out.append(os.pread(fd, 5, 0))
+os.close(fd)
+fd = os.open('f', os.O_WRONLY | os.O_APPEND)
+os.lseek(fd, 0, os.SEEK_SET)
+os.write(fd, b'!')
+os.close(fd)
+out.append(open('f', 'rb').read())
+os.truncate('f', 3)
+out.append(os.stat('f').st_size)
+fd = os.open('f', os.O_WRONLY | os.O_TRUNC)
+os.close(fd)
+out.append(os.stat('f').st_size)
+data = random.Random(1).randbytes(3000123)
+with open('big', 'wb') as b:
+    b.write(data)
+with open('big', 'r+b') as b:
+    b.seek(1000000)
+    b.write(b'x' * 70000)
+out.append(hashlib.sha256(open('big', 'rb').read()).hexdigest())
+out.append(e(os.setxattr, 'f', 'user.a', b'1'))
+out.append(e(os.setxattr, 'f', 'user.a', b'2', os.XATTR_CREATE))
+out.append(e(os.setxattr, 'f', 'user.b', b'2', os.XATTR_REPLACE))
+out.append(e(os.getxattr, 'f', 'user.a'))
+out.append(e(os.getxattr, 'f', 'user.zz'))
+out.append(sorted(os.listxattr('f')))
+out.append(e(os.removexattr, 'f', 'user.a'))
+out.append(e(os.removexattr, 'f', 'user.a'))
+os.symlink('f', 'l')
+out.append(e(os.setxattr, 'l', 'user.a', b'1', follow_symlinks=False))
+out.append(e(os.open, 'l', os.O_RDONLY | os.O_NOFOLLOW))
+open('g', 'w').write('g')
+out += [rn('f', 'g', 1), rn('f', 'g', 2), open('g').read(), rn('f', 'no', 2)]
+os.mkdir('d')
+open('d/x', 'w').close()
+out += [e(os.rmdir, 'd'), e(os.unlink, 'd'), e(os.mkdir, 'd'),
+        e(os.rename, 'd', 'g'), e(os.rename, 'g', 'd'),
+        e(os.rename, 'd', 'd/sub'), e(os.link, 'd', 'dl'),
+        e(os.readlink, 'g'), e(os.open, 'd/x/y', os.O_RDONLY),
+        e(os.mkdir, 'd/x/y'), e(os.unlink, 'd/'), e(os.rmdir, 'd/x')]
+os.chmod('d', 0o2755)
+os.mkdir('d/sub')
+out.append(oct(os.stat('d/sub').st_mode))
+os.utime('f', ns=(1000000001, 2000000002))
+out.append((os.stat('f').st_atime_ns, os.stat('f').st_mtime_ns))
+os.utime('l', ns=(3, 4), follow_symlinks=False)
+out.append(os.lstat('l').st_mtime_ns)
+os.mkfifo('p', 0o600)
+out.append(oct(os.lstat('p').st_mode))
+print(out)
+EOF
+)");
+}
+
+TEST_F(FuseTmpfsTest, HardLinksShareOneInode) {
+  std::string script =
+      "mkdir d && echo data > d/f && ln d/f d/g && ln d/f h && "
+      "stat -c '%h' d/f && "
+      "test \"$(stat -c %i d/f)\" = \"$(stat -c %i d/g)\" && "
+      "test \"$(stat -c %i d/f)\" = \"$(stat -c %i h)\" && "
+      "echo more >> d/g && cat h && rm d/f && stat -c '%h' h && "
+      // cp -a must see the links and keep them.
+      "cp -a d e && test \"$(stat -c %i d/g)\" != \"$(stat -c %i e/g)\" && "
+      "mkdir l && ln h l/1 && ln h l/2 && cp -a l m && "
+      "test \"$(stat -c %i m/1)\" = \"$(stat -c %i m/2)\" && "
+      "stat -c '%h' m/1";
+  RunInBoth(script);
+  ExpectSameTree(Times::kIgnore);
+}
+
+TEST_F(FuseTmpfsTest, ChmodMoveLinkRemoveMatchHost) {
+  std::string docs = DocDirs();
+  ASSERT_FALSE(docs.empty());
+  RunInBoth(
+      "cp -a" + docs +
+      " . && chmod -R go-rwx,u+rwX . && chmod -R a+rX bash && "
+      "mkdir -p moved/deeper && mv tar moved/deeper/ && mv dpkg moved/pkg && "
+      "ln -s moved/deeper/tar tarlink && ln -s ../nowhere dangling && "
+      "ln -s tarlink chain && ls chain/ >/dev/null && "
+      "mv moved/pkg moved/deeper/tar/ && rm -rf coreutils && "
+      "mkdir -p x/y/z && touch x/y/z/f && chmod 0 x/y/z/f && "
+      "chmod 1777 x && chmod 2750 x/y && rm -rf x/y/z && "
+      "readlink tarlink dangling chain");
+  ExpectSameTree(Times::kIgnore);
+}
+
+TEST_F(FuseTmpfsTest, OtherUsersGetTheirOwnPermissions) {
+  // The VFS, not the kernel, checks permissions, with the caller's ids.
+  ASSERT_EQ(Shell("cd " + mnt_ +
+                  " && mkdir pub priv && chmod 1777 pub && chmod 0700 priv && "
+                  "touch pub/rootfile")
+                .status,
+            0);
+  std::string as_nobody =
+      "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c ";
+  ShellResult r = Shell(as_nobody + "'cd " + mnt_ +
+                        " && umask 027 && touch pub/mine && mkdir pub/dir && "
+                        "stat -c \"%U %a\" pub/mine pub/dir && "
+                        "if touch denied 2>/dev/null; then echo BAD1; fi && "
+                        "if ls priv 2>/dev/null; then echo BAD2; fi && "
+                        "if rm -f pub/rootfile 2>/dev/null; then echo BAD3; "
+                        "fi && rm pub/mine && echo done'");
+  if (r.output.find("setpriv") != std::string::npos &&
+      r.output.find("not found") != std::string::npos)
+    GTEST_SKIP() << "setpriv is not installed";
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "nobody 640\nnobody 750\ndone\n");
+}
+
+}  // namespace
