@@ -55,9 +55,11 @@ Result<Ref<Dentry>> CreateChildLocked(const Context& ctx, Dentry& parent,
                                       std::string_view name,
                                       const CreateSpec& spec) {
   VEIL_TRY_VOID(MayCreateLocked(ctx.creds, parent));
-  if ((S_ISCHR(spec.mode) || S_ISBLK(spec.mode)) &&
+  // vfs_mknod: device nodes need CAP_MKNOD, except a whiteout (0:0 char).
+  bool whiteout = S_ISCHR(spec.mode) && spec.rdev == 0;
+  if ((S_ISCHR(spec.mode) || S_ISBLK(spec.mode)) && !whiteout &&
       !ctx.creds.HasCap(Capability::kMknod))
-    return Errno(EPERM);  // vfs_mknod: device nodes need CAP_MKNOD
+    return Errno(EPERM);
   Ref<Inode> inode = VEIL_TRY(parent.inode().CreateLocked(name, spec));
   return parent.AddChildLocked(name, std::move(inode));
 }

@@ -6,7 +6,10 @@
 namespace veil::vfs {
 
 Dentry::Dentry(Ref<Inode> inode, RefPtr<Dentry> parent, std::string name)
-    : inode_(std::move(inode)), parent_(std::move(parent)), name_(std::move(name)) {}
+    : fs_(inode->fs()),
+      inode_(std::move(inode)),
+      parent_(std::move(parent)),
+      name_(std::move(name)) {}
 
 Ref<Dentry> Dentry::CreateRoot(Ref<Inode> inode) {
   return AdoptRef(*new Dentry(std::move(inode), nullptr, "/"));

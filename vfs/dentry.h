@@ -5,7 +5,8 @@
 // cache of names it has resolved; it gives `..` its meaning, carries mount
 // points, and names files for getcwd and /proc/<pid>/fd.
 //
-// Ownership: refcounted. A dentry holds its inode and its parent (strongly,
+// Ownership: refcounted. A dentry holds its filesystem, its inode and its
+// parent (strongly,
 // as Linux's d_parent does), and the parent's child cache holds the child;
 // the cycle is broken when a name is removed (unlink, rmdir, rename over)
 // and, for a whole tree, by PruneTree() when a filesystem goes away. An open
@@ -65,6 +66,7 @@ class Dentry final : public RefCounted<Dentry> {
   Dentry(Ref<Inode> inode, RefPtr<Dentry> parent, std::string name);
   ~Dentry() = default;
 
+  const Ref<Filesystem> fs_;  // keeps inode_'s filesystem alive; see inode.h
   const Ref<Inode> inode_;
   RefPtr<Dentry> parent_;
   std::string name_;

@@ -13,8 +13,11 @@
 // Names passed to hooks have passed IsValidName(): non-empty, not "." or
 // "..", no '/', at most NAME_MAX bytes.
 //
-// Ownership: refcounted; an inode holds a reference to its Filesystem.
-// Dentries and open files hold references to inodes.
+// Ownership: refcounted. Dentries and open files hold references to
+// inodes. An inode does NOT hold its Filesystem (a filesystem owns its root
+// inode, which would make a cycle); instead everything that holds an inode
+// reference from outside the filesystem also holds the filesystem: a Dentry
+// holds both, and an open file holds its dentry.
 #pragma once
 
 #include <cstdint>
@@ -62,7 +65,7 @@ class Inode : public RefCounted<Inode> {
  public:
   virtual ~Inode();
 
-  Filesystem& fs() const { return *fs_; }
+  Filesystem& fs() const { return fs_; }
   uint64_t ino() const { return ino_; }
   // S_IFMT bits; a file's type never changes.
   uint32_t type() const { return type_; }
@@ -124,7 +127,8 @@ class Inode : public RefCounted<Inode> {
   Inode(Filesystem& fs, uint64_t ino, uint32_t type);
 
  private:
-  const Ref<Filesystem> fs_;
+  // Borrowed: see "Ownership" above for why the filesystem outlives us.
+  Filesystem& fs_;
   const uint64_t ino_;
   const uint32_t type_;
 };

@@ -49,6 +49,24 @@ Result<void> MayOpen(const Context& ctx, const Location& loc, int acc_mode,
   return Ok();
 }
 
+// may_create_in_sticky: O_CREAT finding someone else's file in a sticky
+// directory. Regular files and FIFOs are protected only as the
+// fs.protected_regular/fifos sysctls say; everything else always is.
+Result<void> MayCreateInSticky(const Context& ctx, const VfsOptions& options,
+                               const Attr& dir, const Attr& file) {
+  if (!(dir.mode & S_ISVTX) ||
+      (S_ISREG(file.mode) && !options.protected_regular) ||
+      (S_ISFIFO(file.mode) && !options.protected_fifos) ||
+      dir.uid == file.uid || file.uid == ctx.creds.fsuid)
+    return Ok();
+  if (dir.mode & 0002) return Errno(EACCES);
+  if ((dir.mode & 0020) &&
+      ((S_ISFIFO(file.mode) && options.protected_fifos >= 2) ||
+       (S_ISREG(file.mode) && options.protected_regular >= 2)))
+    return Errno(EACCES);
+  return Ok();
+}
+
 }  // namespace
 
 Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
@@ -127,6 +145,13 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
   if (flags & O_CREAT) {
     if ((flags & O_EXCL) && !created) return Errno(EEXIST);
     if (inode.IsDir()) return Errno(EISDIR);
+    if (!created && last.type == internal::LastType::kNormal &&
+        &last.parent.dentry->fs() == &inode.fs()) {
+      std::lock_guard lock(inode.fs().mutex());
+      VEIL_TRY_VOID(MayCreateInSticky(ctx, options_,
+                                      last.parent.dentry->inode().GetAttrLocked(),
+                                      inode.GetAttrLocked()));
+    }
   }
   if ((last.must_be_dir || (flags & O_DIRECTORY)) && !inode.IsDir())
     return Errno(ENOTDIR);

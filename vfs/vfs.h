@@ -53,6 +53,8 @@ struct OpenHow {
 struct VfsOptions {
   bool protected_hardlinks = true;  // Debian default: 1
   bool protected_symlinks = false;
+  int protected_regular = 0;  // 0, 1 or 2, as the sysctl
+  int protected_fifos = 0;
 };
 
 class MountTable final {

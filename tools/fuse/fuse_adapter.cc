@@ -299,19 +299,8 @@ Result<vfs::Location> FuseAdapter::LookupChild(const vfs::Context& ctx,
   // does and opens nothing.
   vfs::OpenHow how;
   how.flags = O_PATH | O_NOFOLLOW;
-  Result<Ref<vfs::FileDescription>> file = vfs_.OpenAt(ctx, dir, name, how);
-  if (file) return (*file)->location();
-  if (file.error().code() != ENXIO) return file.error();
-  // FIXME(vfs): the Vfs asks the filesystem to open even for O_PATH, and
-  // tmpfs refuses device nodes and sockets with ENXIO, where Linux's O_PATH
-  // open never calls ->open. Until that is fixed, take the dentry the Vfs
-  // just cached for `name`, after a stat that did the walk's checks.
-  // (A mount stacked on a device node is not crossed here.)
-  vfs::Attr attr = VEIL_TRY(vfs_.StatAt(ctx, dir, name, AT_SYMLINK_NOFOLLOW));
-  std::lock_guard lock(dir.dentry->fs().mutex());
-  vfs::Dentry* child = dir.dentry->FindChildLocked(name);
-  if (!child || child->inode().ino() != attr.ino) return Errno(ENXIO);
-  return vfs::Location{dir.mount, Ref<vfs::Dentry>(*child)};
+  Ref<vfs::FileDescription> file = VEIL_TRY(vfs_.OpenAt(ctx, dir, name, how));
+  return file->location();
 }
 
 Result<vfs::Attr> FuseAdapter::StatLocation(const vfs::Context& ctx,

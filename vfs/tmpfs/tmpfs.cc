@@ -114,6 +114,7 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   if (attr.mask & kSetSize) {
     if (!IsRegular()) return Errno(EINVAL);
     uint64_t old_size = SizeLocked();
+    bool has_pages = memfd_ && GetAttrLocked().blocks > 0;
     // shmem_setattr truncates past the new size even when the size stays
     // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
     // memfd's ftruncate.
@@ -122,8 +123,10 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
       if (ftruncate(fd, static_cast<off_t>(attr.size)) != 0)
         return Errno::FromErrno();
     }
-    if (attr.size != old_size) {
-      mtime_ = now;  // shmem_setattr: a size change stamps mtime and ctime
+    // A size change stamps mtime and ctime; so does shmem_truncate_range,
+    // which runs for any shrink-or-same of a file that has pages.
+    if (attr.size != old_size || (attr.size <= old_size && has_pages)) {
+      mtime_ = now;
       ctime_ = now;
     }
   }
