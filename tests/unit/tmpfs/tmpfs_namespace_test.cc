@@ -167,3 +167,60 @@ TEST_F(TmpfsNamespaceTest, DirectorySizesCountEntriesLikeLinux) {
 
 }  // namespace
 }  // namespace veil::vfs::testing
+
+namespace veil::vfs::testing {
+namespace {
+
+TEST_F(TmpfsNamespaceTest, FifosAreHostPipes) {
+  ASSERT_THAT(vfs_.MknodAt(root_, Root(), "/p", S_IFIFO | 0666, 0), IsOk());
+  // A non-blocking writer without a reader: ENXIO (fifo_open).
+  EXPECT_THAT(Open("/p", O_WRONLY | O_NONBLOCK), ErrnoIs(ENXIO));
+  auto r = Open("/p", O_RDONLY | O_NONBLOCK);
+  ASSERT_THAT(r, IsOk());
+  uint8_t buf[8];
+  EXPECT_THAT((*r)->Read(buf), IsOkAndHolds(0u));  // no writer: EOF
+  auto w = Open("/p", O_WRONLY | O_NONBLOCK);
+  ASSERT_THAT(w, IsOk());
+  EXPECT_THAT((*r)->Read(buf), ErrnoIs(EAGAIN));  // a writer, no data
+  ASSERT_THAT((*w)->Write(Bytes("ping")), IsOkAndHolds(4u));
+  EXPECT_THAT((*r)->Read(buf), IsOkAndHolds(4u));
+  EXPECT_THAT((*r)->PRead(buf, 0), ErrnoIs(ESPIPE));
+  EXPECT_THAT((*r)->Seek(0, SEEK_SET), ErrnoIs(ESPIPE));
+  EXPECT_THAT(Open("/p", O_ACCMODE | O_NONBLOCK), ErrnoIs(EINVAL));
+  EXPECT_THAT(Open("/p", O_PATH), IsOk());
+}
+
+TEST_F(TmpfsNamespaceTest, OPathOpensNodesWithoutDrivers) {
+  ASSERT_THAT(vfs_.MknodAt(root_, Root(), "/dev", S_IFCHR | 0666,
+                           makedev(60, 0)),
+              IsOk());
+  EXPECT_THAT(Open("/dev", O_RDONLY), ErrnoIs(ENXIO));
+  EXPECT_THAT(Open("/dev", O_PATH), IsOk());
+}
+
+TEST_F(TmpfsNamespaceTest, WhiteoutNodesNeedNoCapMknod) {
+  ASSERT_THAT(vfs_.ChmodAt(root_, Root(), "/", 01777, 0), IsOk());
+  EXPECT_THAT(vfs_.MknodAt(alice_, Root(), "/wh", S_IFCHR | 0600, 0), IsOk());
+  EXPECT_THAT(vfs_.MknodAt(alice_, Root(), "/dev", S_IFCHR | 0600,
+                           makedev(60, 1)),
+              ErrnoIs(EPERM));
+}
+
+TEST_F(TmpfsNamespaceTest, OCreatOnOthersNodesInStickyDirectories) {
+  ASSERT_THAT(vfs_.ChmodAt(root_, Root(), "/", 01777, 0), IsOk());
+  ASSERT_THAT(vfs_.MknodAt(root_, Root(), "/dev", S_IFCHR | 0666,
+                           makedev(60, 2)),
+              IsOk());
+  WriteFile("/file", "", 0666);
+  // Owned by neither the directory's owner (root) nor the opener.
+  ASSERT_THAT(vfs_.ChownAt(root_, Root(), "/dev", 1001, 1001, 0), IsOk());
+  ASSERT_THAT(vfs_.ChownAt(root_, Root(), "/file", 1001, 1001, 0), IsOk());
+  // may_create_in_sticky: someone else's device in a sticky world-writable
+  // directory is refused to O_CREAT; regular files only with
+  // fs.protected_regular (off by default).
+  EXPECT_THAT(OpenAs(alice_, "/dev", O_CREAT | O_RDONLY), ErrnoIs(EACCES));
+  EXPECT_THAT(OpenAs(alice_, "/file", O_CREAT | O_RDONLY), IsOk());
+}
+
+}  // namespace
+}  // namespace veil::vfs::testing
