@@ -37,7 +37,7 @@ constexpr Verb kVerbs[] = {
     {"spec", "spec", "OCI: write a default config.json", nullptr,
      "the sentry"},
     {"gofer", "gofer --root DIR --fd N [--ro]",
-     "serve DIR over LISAFS on fd N", nullptr, "issue #3"},
+     "serve DIR over LISAFS on fd N", RunGofer, "issue #3"},
     {"fuse", "fuse --tmpfs MNT | --gofer DIR MNT | SANDBOX|IMG MNT",
      "mount a veil filesystem on MNT through FUSE", RunFuse, "issue #3"},
     {"snapshot", "snapshot SANDBOX IMG", "write a sandbox's rootfs upper layer",

@@ -7,5 +7,6 @@
 namespace veil::tools {
 
 int RunFuse(int argc, char** argv);
+int RunGofer(int argc, char** argv);
 
 }  // namespace veil::tools

@@ -61,15 +61,33 @@ bool Dentry::IsAncestorOfLocked(const Dentry& other) const {
 }
 
 void Dentry::PruneTree() {
-  // Iterative, so a deep tree cannot overflow the stack.
-  std::vector<Ref<Dentry>> pending;
-  for (auto& [name, child] : children_) pending.push_back(child);
-  children_.clear();
-  while (!pending.empty()) {
-    Ref<Dentry> d = std::move(pending.back());
-    pending.pop_back();
-    for (auto& [name, child] : d->children_) pending.push_back(child);
-    d->children_.clear();
+  // Post-order, iteratively (a deep tree must not overflow the stack): a
+  // child goes once its own children are gone, unless something is
+  // mounted on it. A mount point must stay the dentry lookups find, or its
+  // mount (held by another mount of the same filesystem) would vanish.
+  struct Frame {
+    Dentry* dentry;
+    std::vector<Dentry*> children;
+    size_t next = 0;
+  };
+  auto frame_of = [](Dentry* d) {
+    Frame f{d, {}};
+    for (auto& [name, child] : d->children_) f.children.push_back(child.get());
+    return f;
+  };
+  std::vector<Frame> stack{frame_of(this)};
+  while (!stack.empty()) {
+    Frame& top = stack.back();
+    if (top.next < top.children.size()) {
+      Dentry* child = top.children[top.next++];
+      stack.push_back(frame_of(child));
+      continue;
+    }
+    Dentry* done = top.dentry;
+    stack.pop_back();
+    if (stack.empty()) break;
+    if (done->children_.empty() && done->mount_count() == 0)
+      stack.back().dentry->children_.erase(done->name_);
   }
 }
 

@@ -85,6 +85,11 @@ Vfs::~Vfs() {
   // Break the dentry trees' parent/child cycles of every mount. Pruning
   // only drops cached names; anyone still holding a dentry keeps its chain.
   std::vector<Ref<Mount>> all = mounts_.All();
+  {
+    // Detach first: PruneTree keeps mount points cached.
+    std::unique_lock lock(mounts_.mutex());
+    for (const Ref<Mount>& mount : all) (void)mounts_.Detach(*mount);
+  }
   all.push_back(root_mount_);
   for (const Ref<Mount>& mount : all) {
     std::lock_guard lock(mount->fs().mutex());
@@ -177,7 +182,12 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
   // roots, resolutions in progress). Our `target` was released above.
   if (mounts_.HasChildren(*mount) || mount->RefCountForTesting() > 1)
     return Errno(EBUSY);
-  return mounts_.Detach(*mount);
+  Ref<Mount> detached(*mount);
+  VEIL_TRY_VOID(mounts_.Detach(*mount));
+  // Drop the unmounted tree's cached names (their parent/child cycles).
+  std::lock_guard fs_lock(detached->fs().mutex());
+  detached->root()->PruneTree();
+  return Ok();
 }
 
 // --- internal helpers -----------------------------------------------------

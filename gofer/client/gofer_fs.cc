@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// GoferFs: the filesystem object, the inode map and statfs.
+#include "gofer/client/gofer_fs.h"
+
+#include <sys/stat.h>
+
+#include "base/logging.h"
+#include "gofer/client/internal/fd_reaper.h"
+#include "gofer/client/internal/gofer_inode.h"
+#include "lisafs/client.h"
+
+namespace veil::gofer {
+
+using client::internal::CheckStatx;
+using client::internal::FdReaper;
+using client::internal::GoferInode;
+using client::internal::HostKey;
+using client::internal::KeyOf;
+
+namespace {
+// Numbers we hand out for files on other host devices carry this bit, so
+// they cannot collide with a host inode number of the root's device (no
+// Linux filesystem hands out inode numbers that large).
+constexpr uint64_t kForeignInoBit = uint64_t{1} << 63;
+}  // namespace
+
+GoferFs::GoferFs(std::unique_ptr<lisafs::Client> client,
+                 const GoferFsOptions& options)
+    : options_(options),
+      client_(std::move(client)),
+      reaper_(std::make_unique<FdReaper>(*client_)) {}
+
+GoferFs::~GoferFs() {
+  // The root is the last inode (everything else holds the filesystem), so
+  // after it every FDID is queued; the reaper closes them all before it
+  // stops, and only then does the connection go.
+  root_ = nullptr;
+  reaper_.reset();
+}
+
+Result<Ref<GoferFs>> GoferFs::Create(std::unique_ptr<lisafs::Client> client,
+                                     const GoferFsOptions& options) {
+  const lisafs::Inode root = client->root();
+  Ref<GoferFs> fs = AdoptRef(*new GoferFs(std::move(client), options));
+  if (!CheckStatx(root.stat) || (root.stat.mode & S_IFMT) != S_IFDIR) {
+    VEIL_LOG(kWarning) << "gofer client: the server's root is not a usable "
+                          "directory";
+    fs->ReleaseFd(root.control_fd);
+    return Errno(EIO, "gofer: the server's root is not a directory");
+  }
+  fs->root_dev_major_ = root.stat.dev_major;
+  fs->root_dev_minor_ = root.stat.dev_minor;
+  std::lock_guard lock(fs->mutex());
+  Ref<GoferInode> inode =
+      VEIL_TRY(fs->InodeForLocked(root, Freshness::kCreated));
+  // The root's ".." is itself, as at the root of any Linux mount.
+  inode->set_parent_ino(inode->ino());
+  fs->root_ = RefPtr<GoferInode>(inode);
+  return fs;
+}
+
+Ref<vfs::Inode> GoferFs::Root() { return root_.ToRef(); }
+
+Result<struct statfs> GoferFs::StatFsLocked() {
+  auto reply =
+      VEIL_TRY(client_->Call(lisafs::FStatFSReq{root_->control_fd()}));
+  const lisafs::FStatFSResp& r = reply.message;
+  struct statfs st {};
+  st.f_type = static_cast<__fsword_t>(r.type);
+  st.f_bsize = static_cast<__fsword_t>(r.block_size);
+  st.f_frsize = static_cast<__fsword_t>(r.block_size);
+  st.f_blocks = r.blocks;
+  st.f_bfree = r.blocks_free;
+  st.f_bavail = r.blocks_available;
+  st.f_files = r.files;
+  st.f_ffree = r.files_free;
+  st.f_namelen = static_cast<__fsword_t>(r.name_length);
+  // As tmpfs: the fsid is our device number, never the host's.
+  uint64_t dev = this->dev();
+  st.f_fsid.__val[0] = static_cast<int>(dev & 0xffffffff);
+  st.f_fsid.__val[1] = static_cast<int>(dev >> 32);
+  return st;
+}
+
+void GoferFs::ReleaseFd(lisafs::FdId fd) { reaper_->Release(fd); }
+
+void GoferFs::FlushReleasedFds() { reaper_->Flush(); }
+
+uint64_t GoferFs::InoFor(const HostKey& key) {
+  if (key.dev_major == root_dev_major_ && key.dev_minor == root_dev_minor_ &&
+      (key.ino & kForeignInoBit) == 0)
+    return key.ino;
+  std::lock_guard lock(map_mu_);
+  auto [it, added] = foreign_inos_.try_emplace(key, 0);
+  if (added) it->second = kForeignInoBit | next_foreign_ino_++;
+  return it->second;
+}
+
+Result<Ref<GoferInode>> GoferFs::InodeForLocked(const lisafs::Inode& reply,
+                                                Freshness freshness) {
+  if (Result<void> ok = CheckStatx(reply.stat); !ok) {
+    ReleaseFd(reply.control_fd);
+    return ok.error();
+  }
+  const HostKey key = KeyOf(reply.stat);
+  const uint64_t ino = InoFor(key);
+  RefPtr<GoferInode> existing;
+  {
+    std::lock_guard lock(map_mu_);
+    auto it = live_.find(key);
+    // A dying inode (count already 0) is gone for our purposes: TryAddRef
+    // fails and a new inode takes its place in the map.
+    if (it != live_.end() && it->second->TryAddRef())
+      existing = RefPtr<GoferInode>(AdoptRef(*it->second));
+  }
+  if (existing) {
+    const lisafs::Statx& old = existing->stat_locked();
+    // The host may reuse the number of a file that is gone; a different
+    // type or birth time, or a file we know was removed, means that the
+    // live inode is such a leftover, not this file.
+    bool same = freshness == Freshness::kExisting &&
+                (old.mode & S_IFMT) == (reply.stat.mode & S_IFMT) &&
+                !((old.mask & reply.stat.mask & lisafs::kStatxBtime) &&
+                  !(old.btime == reply.stat.btime));
+    if (same) {
+      ReleaseFd(reply.control_fd);
+      VEIL_TRY_VOID(existing->UpdateStatLocked(reply.stat));
+      return existing.ToRef();
+    }
+  }
+  Ref<GoferInode> inode =
+      MakeRef<GoferInode>(*this, ino, key, reply.control_fd, reply.stat);
+  std::lock_guard lock(map_mu_);
+  live_[key] = inode.get();
+  return inode;
+}
+
+void GoferFs::Forget(const GoferInode& inode) {
+  std::lock_guard lock(map_mu_);
+  auto it = live_.find(inode.key());
+  if (it != live_.end() && it->second == &inode) live_.erase(it);
+}
+
+size_t GoferFs::LiveInodesForTesting() {
+  std::lock_guard lock(map_mu_);
+  return live_.size();
+}
+
+}  // namespace veil::gofer

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// GoferFs: a vfs::Filesystem whose files live on a LISAFS server (the
+// gofer). Linux analogue: a network filesystem's super_block (v9fs, NFS);
+// gVisor analogue: pkg/sentry/fsimpl/gofer.
+//
+//   auto client = VEIL_TRY(lisafs::Client::Create(std::move(channel)));
+//   Ref<GoferFs> fs = VEIL_TRY(GoferFs::Create(std::move(client)));
+//   vfs::Vfs vfs(fs);
+//
+// Each inode names its file on the server by a control FDID (from Walk or
+// a create call); opening a regular file opens shared per-inode handles
+// (open FDIDs), reads go through a host descriptor the server donated when
+// there is one, else PRead; writes are PWrite. The VFS does every
+// permission check with the caller's credentials; the server acts as root,
+// and files are created with the caller's fsuid/fsgid through the create
+// messages' uid/gid fields.
+//
+// Caching. By default the tree is this sandbox's alone: every change goes
+// through this client, so the names the VFS caches stay true and cached
+// attributes are exact. A change whose reply carries no attributes (write,
+// unlink, setattr, ...) marks the inodes it touched stale and the next
+// GetAttr fetches them once; reads mark a file stale only when the host's
+// relatime rule says its atime moves. With `revalidate` (a tree the host
+// also changes) every attribute query and readlink asks the server again.
+// NOTE: names the VFS has cached are not revalidated (the VFS has no
+// d_revalidate hook yet), so a name removed on the host stays visible
+// until its dentry goes.
+//
+// Trust: the server's replies are untrusted. The lisafs client checks
+// their framing; GoferFs checks their meaning: a Statx must carry the
+// fields the VFS needs, a file may never change type or identity under the
+// same FDID, a created file must have the type asked for, a new link must
+// name its target, directory entries must be valid names. A reply that
+// fails is EIO, and an inode whose server lied is broken (EIO ever after).
+//
+// FDID lifetime: an FDID belongs to exactly one inode or open directory
+// stream and is closed (a batched Close, on a background thread so that no
+// inode destruction waits for the server) when that owner dies.
+//
+// Ownership: refcounted like every Filesystem. Owns the lisafs::Client;
+// destroying the filesystem closes every FDID and then the connection.
+//
+// Locking (lock order, outermost first):
+//   GoferInode::write_mutex (one file's writes, as i_rwsem)
+//   or a directory stream's mutex
+//     Filesystem::mutex()  (all cached names and attributes)
+//       GoferFs::map_mu_, FdReaper's mutex, lisafs::Client's mutex (leaves)
+// Server round trips happen with the filesystem mutex held only where the
+// VFS contract needs their answer under it (lookups, creates, setattr);
+// file data I/O runs without it.
+#pragma once
+
+#include <sys/statfs.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "lisafs/types.h"
+#include "vfs/filesystem.h"
+#include "vfs/inode.h"
+
+namespace veil::lisafs {
+class Client;
+}
+
+namespace veil::gofer {
+
+namespace client::internal {
+class FdReaper;
+class GoferInode;
+// (st_dev, st_ino) as the server reports them: a host file's identity.
+struct HostKey {
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t ino = 0;
+  auto operator<=>(const HostKey&) const = default;
+};
+}  // namespace client::internal
+
+struct GoferFsOptions {
+  // Ask the server again on every attribute query and readlink, for a tree
+  // that others change too. Off: the tree is this client's alone.
+  bool revalidate = false;
+};
+
+// Whether a reply's file may already have a live inode.
+enum class Freshness : uint8_t {
+  kExisting,  // a lookup: reuse the inode of the same host file
+  kCreated,   // just created: a live inode with its key is a leftover
+};
+
+class GoferFs final : public vfs::Filesystem {
+ public:
+  // Serves the tree `client` mounted. Errors: EIO if the server's root is
+  // not a directory or its attributes are unusable.
+  static Result<Ref<GoferFs>> Create(std::unique_ptr<lisafs::Client> client,
+                                     const GoferFsOptions& options = {});
+
+  const char* TypeName() const override { return "gofer"; }
+  Ref<vfs::Inode> Root() override;
+  // FStatFS of the root. Caller holds mutex().
+  Result<struct statfs> StatFsLocked() override;
+
+  const GoferFsOptions& options() const { return options_; }
+  lisafs::Client& client() const { return *client_; }
+
+  // Queues `fd` for Close. Never waits for the server, so it is safe from
+  // destructors and under any lock.
+  void ReleaseFd(lisafs::FdId fd);
+  // Waits until every FDID released so far is closed on the server.
+  void FlushReleasedFds();
+
+  // The inode for a file the server just named: the live inode of the same
+  // host file (whose attributes are refreshed from `reply`; the new control
+  // FDID is released), or a new one owning reply.control_fd. Errors: EIO
+  // for unusable attributes (the FDID is released). Caller holds mutex().
+  Result<Ref<client::internal::GoferInode>> InodeForLocked(
+      const lisafs::Inode& reply, Freshness freshness);
+  // st_ino for a host file: its own number on the root's device, a number
+  // of our own (bit 63 set) for files on other host devices.
+  uint64_t InoFor(const client::internal::HostKey& key);
+  // Called by a dying inode.
+  void Forget(const client::internal::GoferInode& inode);
+
+  size_t LiveInodesForTesting();
+
+ private:
+  friend class RefCounted<vfs::Filesystem>;
+  GoferFs(std::unique_ptr<lisafs::Client> client, const GoferFsOptions& options);
+  ~GoferFs() override;
+
+  const GoferFsOptions options_;
+  // Destroyed last: everything below may still talk to the server.
+  const std::unique_ptr<lisafs::Client> client_;
+  std::unique_ptr<client::internal::FdReaper> reaper_;
+  uint32_t root_dev_major_ = 0;
+  uint32_t root_dev_minor_ = 0;
+
+  std::mutex map_mu_;
+  // Live inodes by host identity (raw: an inode removes itself when it
+  // dies; a lookup only takes a reference with TryAddRef). Guarded by
+  // map_mu_.
+  std::map<client::internal::HostKey, client::internal::GoferInode*> live_;
+  // st_ino numbers handed out for files on other devices. Guarded by
+  // map_mu_.
+  std::map<client::internal::HostKey, uint64_t> foreign_inos_;
+  uint64_t next_foreign_ino_ = 1;  // Guarded by map_mu_.
+
+  RefPtr<client::internal::GoferInode> root_;
+};
+
+}  // namespace veil::gofer

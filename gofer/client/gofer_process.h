@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// GoferProcess: a `veil gofer` child process serving one host directory
+// over a socketpair, for whoever will be its LISAFS client.
+//
+//   GoferProcess gofer = VEIL_TRY(StartGofer("/proc/self/exe", dir,
+//                                            GoferAccess::kReadWrite));
+//   auto channel = VEIL_TRY(lisafs::Channel::Adopt(gofer.TakeSocket()));
+//   auto client = VEIL_TRY(lisafs::Client::Create(std::move(channel)));
+//
+// The gofer serves one connection and exits when the client hangs up, so
+// the normal shutdown is: destroy the client (GoferFs), then the
+// GoferProcess, whose destructor reaps the child, killing it if it has not
+// exited within a grace period. The child gets the server end of the
+// socketpair as descriptor 3 and nothing else of ours: every other
+// descriptor is close-on-exec in the child, and its signal mask is reset.
+//
+// A process that forks after starting the gofer (fuse_daemonize) is no
+// longer the gofer's parent in the child; the destructor then neither
+// waits for nor signals a pid that is not its own child.
+//
+// Ownership: owns the child (until reaped) and, until TakeSocket(), the
+// client end of the socket. Move-only. Not thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace veil::gofer {
+
+enum class GoferAccess : uint8_t {
+  kReadWrite,
+  kReadOnly,  // `veil gofer --ro`: every change fails with EROFS
+};
+
+class GoferProcess final {
+ public:
+  // Starts `veil_binary gofer --root dir --fd 3 [--ro]`. Errors: fork,
+  // socketpair errors; ENOENT/EACCES if `veil_binary` cannot be executed
+  // (reported by the child through a close-on-exec pipe).
+  static Result<GoferProcess> Start(const std::string& veil_binary,
+                                    const std::string& dir,
+                                    GoferAccess access);
+
+  GoferProcess(GoferProcess&& other) noexcept;
+  GoferProcess& operator=(GoferProcess&& other) noexcept;
+  GoferProcess(const GoferProcess&) = delete;
+  GoferProcess& operator=(const GoferProcess&) = delete;
+  ~GoferProcess();
+
+  pid_t pid() const { return pid_; }
+  // The client end of the socketpair (AF_UNIX, SOCK_SEQPACKET). Once.
+  UniqueFd TakeSocket() { return std::move(socket_); }
+
+  // Waits up to `grace` for the child to exit, then SIGKILLs and reaps it.
+  // Returns its wait(2) status. ECHILD if it was reaped already or is not
+  // our child.
+  Result<int> Stop(std::chrono::milliseconds grace);
+
+ private:
+  GoferProcess(pid_t pid, UniqueFd socket);
+
+  pid_t pid_ = -1;
+  pid_t parent_ = -1;  // getpid() at Start: only that process may reap
+  UniqueFd socket_;
+};
+
+// StartGofer: GoferProcess::Start.
+inline Result<GoferProcess> StartGofer(const std::string& veil_binary,
+                                       const std::string& dir,
+                                       GoferAccess access) {
+  return GoferProcess::Start(veil_binary, dir, access);
+}
+
+}  // namespace veil::gofer

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gofer/client/internal/fd_reaper.h"
+
+#include <algorithm>
+
+#include "base/logging.h"
+
+namespace veil::gofer::client::internal {
+
+FdReaper::FdReaper(lisafs::Client& client)
+    : client_(client), thread_([this] { Loop(); }) {}
+
+FdReaper::~FdReaper() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_one();
+  thread_.join();
+}
+
+void FdReaper::Release(lisafs::FdId fd) {
+  if (fd == lisafs::kNoFdId) return;
+  {
+    std::lock_guard lock(mu_);
+    pending_.push_back(fd);
+    ++queued_;
+  }
+  work_cv_.notify_one();
+}
+
+void FdReaper::Flush() {
+  std::unique_lock lock(mu_);
+  const uint64_t target = queued_;
+  done_cv_.wait(lock, [&] { return closed_ >= target; });
+}
+
+void FdReaper::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stop_, and nothing left to close
+    const size_t n = std::min(pending_.size(), lisafs::kMaxBatchFds);
+    lisafs::CloseReq req;
+    req.fds.assign(pending_.begin(),
+                   pending_.begin() + static_cast<ptrdiff_t>(n));
+    pending_.erase(pending_.begin(),
+                   pending_.begin() + static_cast<ptrdiff_t>(n));
+    lock.unlock();
+    auto reply = client_.Call(req);
+    // EBADF means we closed an FDID twice or never had it: a bug worth a
+    // line. A lost connection has released every FDID already.
+    if (!reply && reply.error().code() != ECONNRESET &&
+        reply.error().code() != EPIPE) {
+      VEIL_LOG(kWarning) << "gofer client: Close of " << n
+                         << " FDIDs failed, errno " << reply.error().code();
+    }
+    lock.lock();
+    closed_ += n;
+    done_cv_.notify_all();
+  }
+}
+
+}  // namespace veil::gofer::client::internal

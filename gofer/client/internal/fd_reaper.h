@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// FdReaper: closes FDIDs on the server in the background.
+//
+// Inodes and open files die wherever their last reference goes, often with
+// the filesystem mutex held (an unlink drops the dentry under it). Closing
+// their FDIDs there would make every such path wait for a round trip, so
+// Release() only queues the FDID; one thread sends the queue as batched
+// Close requests (up to lisafs::kMaxBatchFds each). FDIDs are never reused
+// within a connection, so a late Close can never hit someone else's file.
+//
+// Ownership: borrows the client, which outlives the reaper (GoferFs
+// destroys the reaper first). Destruction closes everything still queued,
+// then joins the thread. Thread-safety: all methods are thread-safe; mu_
+// is a leaf lock, never held across a server call.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lisafs/client.h"
+
+namespace veil::gofer::client::internal {
+
+class FdReaper final {
+ public:
+  explicit FdReaper(lisafs::Client& client);
+  ~FdReaper();
+  FdReaper(const FdReaper&) = delete;
+  FdReaper& operator=(const FdReaper&) = delete;
+
+  // Queues `fd` for Close; kNoFdId is ignored.
+  void Release(lisafs::FdId fd);
+  // Waits until every FDID queued before the call has been sent and
+  // answered.
+  void Flush();
+
+ private:
+  void Loop();
+
+  // Borrowed: GoferFs destroys this reaper before its client.
+  lisafs::Client& client_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // pending_ non-empty or stop_
+  std::condition_variable done_cv_;  // closed_ advanced
+  std::vector<lisafs::FdId> pending_;  // Guarded by mu_.
+  uint64_t queued_ = 0;                // Guarded by mu_.
+  uint64_t closed_ = 0;                // Guarded by mu_.
+  bool stop_ = false;                  // Guarded by mu_.
+  std::thread thread_;
+};
+
+}  // namespace veil::gofer::client::internal

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Open directories of a GoferFs: getdents64 over the server's Getdents64.
+//
+// The server's directory stream only goes forward, so each open directory
+// keeps the entries it has read, in the server's order, and hands out
+// cookies of its own: 0 and 1 are "." and "..", 2 + i is the i-th entry
+// read. Seeking back to any cookie replays the same entries; seeking to 0
+// (rewinddir) starts a fresh stream, so entries made since are seen, as on
+// Linux. Entries created or removed while a stream is being read are seen
+// or not as the host's directory iteration decides (tmpfs: a name is
+// neither repeated nor skipped).
+#include <dirent.h>
+
+#include <mutex>
+#include <vector>
+
+#include "base/logging.h"
+#include "gofer/client/internal/gofer_inode.h"
+
+namespace veil::gofer::client::internal {
+
+namespace {
+
+class GoferDirFile final : public vfs::FileImpl {
+ public:
+  explicit GoferDirFile(Ref<GoferInode> dir) : dir_(std::move(dir)) {}
+  ~GoferDirFile() override { dir_->gofer().ReleaseFd(stream_); }
+
+  // Linux generic_read_dir.
+  Result<size_t> PRead(std::span<uint8_t>, int64_t) override {
+    return Errno(EISDIR);
+  }
+  Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t>,
+                        int64_t*, bool) override {
+    return Errno(EISDIR);
+  }
+
+  Result<void> ReadDir(uint64_t* cookie, const vfs::DirEmitter& emit) override {
+    std::lock_guard lock(mu_);
+    {
+      std::lock_guard fs_lock(dir_->fs().mutex());
+      VEIL_TRY_VOID(dir_->CheckUsableLocked());
+      // iterate_dir on a removed directory (IS_DEADDIR).
+      if (dir_->removed_locked()) return Errno(ENOENT);
+    }
+    if (*cookie == 0 && (stream_ != lisafs::kNoFdId || eof_)) Rewind();
+    fetched_ = false;
+    uint64_t c = *cookie;
+    bool stopped = false;
+    if (c == 0) {
+      stopped = !emit(vfs::DirEntry{".", dir_->ino(), DT_DIR, 1});
+      if (!stopped) *cookie = c = 1;
+    }
+    if (!stopped && c == 1) {
+      stopped = !emit(vfs::DirEntry{"..", dir_->parent_ino(), DT_DIR, 2});
+      if (!stopped) *cookie = c = 2;
+    }
+    for (size_t i = c - 2; !stopped; ++i) {
+      while (i >= entries_.size() && !eof_) VEIL_TRY_VOID(FetchLocked());
+      if (i >= entries_.size()) break;
+      const Entry& e = entries_[i];
+      if (!emit(vfs::DirEntry{e.name, e.ino, e.type, i + 3})) break;
+      *cookie = i + 3;
+    }
+    // Every getdents64 marks the directory accessed on Linux (iterate_dir's
+    // file_accessed), even one answered from what we hold: let the host
+    // see a call whenever relatime would move the atime.
+    bool touch;
+    {
+      std::lock_guard fs_lock(dir_->fs().mutex());
+      touch = !fetched_ && dir_->AtimeWouldUpdateLocked();
+    }
+    if (touch) VEIL_TRY_VOID(FetchLocked());
+    if (fetched_) {
+      std::lock_guard fs_lock(dir_->fs().mutex());
+      dir_->NoteAccessLocked();
+    }
+    return Ok();
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    uint64_t ino;
+    uint8_t type;
+  };
+
+  void Rewind() {
+    dir_->gofer().ReleaseFd(stream_);
+    stream_ = lisafs::kNoFdId;
+    entries_.clear();
+    eof_ = false;
+  }
+
+  // Reads the next batch of entries from the server (mu_ held).
+  Result<void> FetchLocked() {
+    lisafs::Client& client = dir_->client();
+    if (stream_ == lisafs::kNoFdId) {
+      auto opened = VEIL_TRY(client.Call(lisafs::OpenAtReq{
+          dir_->control_fd(), O_RDONLY | O_DIRECTORY}));
+      // A donated descriptor of a directory is of no use: dropped.
+      stream_ = opened.message.open_fd;
+    }
+    fetched_ = true;
+    auto reply = VEIL_TRY(client.Call(lisafs::Getdents64Req{
+        stream_, static_cast<uint32_t>(lisafs::kMaxGetdentsBytes)}));
+    const std::vector<lisafs::Dirent64>& got = reply.message.dirents;
+    if (got.empty()) {
+      eof_ = true;
+      return Ok();
+    }
+    const HostKey& dir_key = dir_->key();
+    for (const lisafs::Dirent64& d : got) {
+      // The codec checked the name's shape; check it as the VFS does, so
+      // that nothing the VFS could not look up is ever listed.
+      if (!vfs::CheckName(d.name)) {
+        VEIL_LOG(kWarning) << "gofer client: server listed a bad name";
+        return Errno(EIO);
+      }
+      // getdents64 has no device; a server that leaves it 0:0 means the
+      // directory's own.
+      HostKey key{d.dev_major, d.dev_minor, d.ino};
+      if (d.dev_major == 0 && d.dev_minor == 0) {
+        key.dev_major = dir_key.dev_major;
+        key.dev_minor = dir_key.dev_minor;
+      }
+      entries_.push_back(Entry{d.name, dir_->gofer().InoFor(key), d.type});
+    }
+    return Ok();
+  }
+
+  const Ref<GoferInode> dir_;
+  std::mutex mu_;  // taken before the filesystem mutex
+  lisafs::FdId stream_ = lisafs::kNoFdId;  // Guarded by mu_.
+  std::vector<Entry> entries_;             // Guarded by mu_.
+  bool eof_ = false;                       // Guarded by mu_.
+  bool fetched_ = false;  // this ReadDir asked the server (mu_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenDirLocked() {
+  return std::unique_ptr<vfs::FileImpl>(
+      new GoferDirFile(Ref<GoferInode>(*this)));
+}
+
+}  // namespace veil::gofer::client::internal

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Open regular files of a GoferFs. Data never passes the filesystem
+// mutex: reads use the host descriptor the server donated (the sentry's
+// data plane, DESIGN.md) or PRead, writes use PWrite, both in chunks of the
+// client's max_io_size(); afterwards the inode's attributes are marked
+// stale (size, blocks, times moved on the host).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "gofer/client/internal/gofer_inode.h"
+
+namespace veil::gofer::client::internal {
+
+namespace {
+
+class GoferFile final : public vfs::FileImpl {
+ public:
+  // `read` and `write` are the inode's handles this open uses (null when
+  // the open does not read, or write); they live as long as the inode.
+  GoferFile(Ref<GoferInode> inode, int flags, const Handle* read,
+            const Handle* write)
+      : inode_(std::move(inode)),
+        flags_(flags),
+        read_fd_(read ? read->fd : lisafs::kNoFdId),
+        read_host_(read ? read->host.get() : -1),
+        write_fd_(write ? write->fd : lisafs::kNoFdId) {}
+
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
+    // Even an empty read reaches the host: shmem's read marks the file
+    // accessed whatever it returns, and so must ours.
+    Result<size_t> n = read_host_ >= 0 ? ReadHost(buf, offset)
+                                       : ReadRemote(buf, offset);
+    std::lock_guard lock(inode_->fs().mutex());
+    inode_->NoteAccessLocked();
+    return n;
+  }
+
+  Result<size_t> PWrite(const vfs::Credentials& creds,
+                        std::span<const uint8_t> buf, int64_t* offset,
+                        bool append) override {
+    std::lock_guard write_lock(inode_->write_mutex());
+    if (append) {
+      // The end of the file as the server knows it; no other write through
+      // us can move it while we hold the write mutex.
+      auto st = VEIL_TRY(
+          inode_->client().Call(lisafs::FStatReq{inode_->control_fd()}));
+      std::lock_guard lock(inode_->fs().mutex());
+      VEIL_TRY_VOID(inode_->UpdateStatLocked(st.message.stat));
+      *offset = static_cast<int64_t>(st.message.stat.size);
+    }
+    if (buf.empty()) return size_t{0};
+    {
+      // file_remove_privs comes before the data (generic_file_write_iter).
+      std::lock_guard lock(inode_->fs().mutex());
+      VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
+    }
+    const size_t chunk = inode_->client().max_io_size();
+    size_t done = 0;
+    while (done < buf.size()) {
+      lisafs::PWriteReq req;
+      req.fd = write_fd_;
+      req.offset = static_cast<uint64_t>(*offset) + done;
+      const size_t n = std::min(chunk, buf.size() - done);
+      req.data.assign(buf.begin() + static_cast<ptrdiff_t>(done),
+                      buf.begin() + static_cast<ptrdiff_t>(done + n));
+      auto reply = inode_->client().Call(req);
+      if (!reply) {
+        if (done > 0) break;  // a short write, as Linux reports it
+        inode_->MarkStale();
+        return reply.error();
+      }
+      // The lisafs client checked count <= n; 0 would loop forever.
+      if (reply->message.count == 0) break;
+      done += reply->message.count;
+    }
+    inode_->MarkStale();
+    if (done == 0) return Errno(EIO);
+    *offset += static_cast<int64_t>(done);
+    if (flags_ & (O_SYNC | O_DSYNC)) VEIL_TRY_VOID(Sync());
+    return done;
+  }
+
+  Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
+    switch (whence) {
+      case SEEK_SET:
+        break;
+      case SEEK_CUR:
+        if (__builtin_add_overflow(offset, current, &offset))
+          return Errno(EINVAL);
+        break;
+      case SEEK_END: {
+        int64_t size = VEIL_TRY(Size());
+        // Linux adds with wrap-around and then rejects the negative sum.
+        if (__builtin_add_overflow(offset, size, &offset))
+          return Errno(EINVAL);
+        break;
+      }
+      case SEEK_DATA:
+      case SEEK_HOLE:
+        return SeekData(offset, whence);
+      default:
+        return Errno(EINVAL);
+    }
+    if (offset < 0) return Errno(EINVAL);
+    return offset;
+  }
+
+  Result<void> Allocate(const vfs::Credentials& creds, int mode,
+                        int64_t offset, int64_t length) override {
+    // Modes LISAFS cannot carry are ones tmpfs does not have either.
+    if (static_cast<uint64_t>(mode) & ~lisafs::kFallocateModes)
+      return Errno(EOPNOTSUPP);
+    std::lock_guard write_lock(inode_->write_mutex());
+    lisafs::FAllocateReq req;
+    req.fd = write_fd_;
+    req.mode = static_cast<uint64_t>(mode);
+    req.offset = static_cast<uint64_t>(offset);
+    req.length = static_cast<uint64_t>(length);
+    auto reply = inode_->client().Call(req);
+    inode_->MarkStale();
+    if (!reply) return reply.error();
+    // shmem_fallocate: file_modified() after a successful change.
+    std::lock_guard lock(inode_->fs().mutex());
+    return inode_->RemovePrivsLocked(creds);
+  }
+
+  Result<void> Sync() override {
+    lisafs::FdId fd = write_fd_ != lisafs::kNoFdId ? write_fd_ : read_fd_;
+    if (fd == lisafs::kNoFdId) return Ok();
+    VEIL_TRY(inode_->client().Call(lisafs::FSyncReq{{fd}}));
+    return Ok();
+  }
+
+  Result<vfs::HostMemory> GetHostMemory() override {
+    // Only the read-only donated descriptor can be handed out; a mapping
+    // that writes needs the data plane the server does not donate.
+    if (read_host_ < 0 || write_fd_ != lisafs::kNoFdId) return Errno(ENODEV);
+    return vfs::HostMemory{read_host_, 0};
+  }
+
+ private:
+  Result<size_t> ReadHost(std::span<uint8_t> buf, int64_t offset) {
+    size_t done = 0;
+    do {
+      ssize_t n = pread(read_host_, buf.data() + done, buf.size() - done,
+                        offset + static_cast<int64_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (done > 0) break;
+        return Errno::FromErrno();
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    } while (done < buf.size());
+    return done;
+  }
+
+  Result<size_t> ReadRemote(std::span<uint8_t> buf, int64_t offset) {
+    if (read_fd_ == lisafs::kNoFdId) return Errno(EBADF);
+    const size_t chunk = inode_->client().max_io_size();
+    size_t done = 0;
+    do {
+      const size_t want = std::min(chunk, buf.size() - done);
+      lisafs::PReadReq req{read_fd_, static_cast<uint64_t>(offset) + done,
+                           static_cast<uint32_t>(want)};
+      auto reply = inode_->client().Call(req);
+      if (!reply) {
+        if (done > 0) break;
+        return reply.error();
+      }
+      const std::vector<uint8_t>& data = reply->message.data;
+      if (!data.empty()) std::memcpy(buf.data() + done, data.data(), data.size());
+      done += data.size();
+      // Short means the end of the file: the server sends as much as a
+      // reply can carry, and our chunks are no larger than that.
+      if (data.size() < want) break;
+    } while (done < buf.size());
+    return done;
+  }
+
+  Result<int64_t> Size() {
+    std::lock_guard lock(inode_->fs().mutex());
+    VEIL_TRY_VOID(inode_->RefreshLocked());
+    return static_cast<int64_t>(inode_->stat_locked().size);
+  }
+
+  // SEEK_DATA/SEEK_HOLE: the host's own answer through the donated
+  // descriptor (shmem_file_llseek knows the holes); without one, the
+  // generic answer (the whole file is data).
+  Result<int64_t> SeekData(int64_t offset, int whence) {
+    int host = -1;
+    {
+      std::lock_guard lock(inode_->fs().mutex());
+      Result<const Handle*> h = inode_->EnsureHandleLocked(HandleKind::kRead);
+      if (h && (*h)->host.valid()) host = (*h)->host.get();
+    }
+    if (host >= 0) {
+      off_t r = lseek(host, offset, whence);
+      if (r < 0) return Errno::FromErrno();
+      return static_cast<int64_t>(r);
+    }
+    int64_t size = VEIL_TRY(Size());
+    if (offset < 0 || offset >= size) return Errno(ENXIO);
+    return whence == SEEK_DATA ? offset : size;
+  }
+
+  const Ref<GoferInode> inode_;
+  const int flags_;
+  const lisafs::FdId read_fd_;
+  const int read_host_;  // borrowed from the inode's read handle
+  const lisafs::FdId write_fd_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenFileLocked(int flags) {
+  const int acc = flags & O_ACCMODE;
+  const Handle* read = nullptr;
+  const Handle* write = nullptr;
+  if (acc == O_RDONLY || acc == O_RDWR)
+    read = VEIL_TRY(EnsureHandleLocked(HandleKind::kRead));
+  if (acc == O_WRONLY || acc == O_RDWR)
+    write = VEIL_TRY(EnsureHandleLocked(HandleKind::kReadWrite));
+  return std::unique_ptr<vfs::FileImpl>(
+      new GoferFile(Ref<GoferInode>(*this), flags, read, write));
+}
+
+}  // namespace veil::gofer::client::internal

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// GoferInode: one file of a GoferFs (every type in one class, as tmpfs).
+// Linux analogue: a v9fs/NFS inode; gVisor: gofer.dentry.
+//
+// Identity: the control FDID this inode owns names one host file on the
+// server; `key()` is that file's (st_dev, st_ino), which never changes.
+// GoferFs keeps one live inode per key, so two hard links share one inode
+// as on Linux.
+//
+// Attributes: the server's Statx, cached. `stale_` says the server may have
+// changed them since (a write, an unlink, a setattr) and the next
+// RefreshLocked() fetches them; with GoferFsOptions::revalidate every
+// refresh asks. The type, mode and owner are exact without a refresh
+// unless revalidating: only this client changes them, and it records what
+// it set.
+//
+// Handles: the first open for reading opens a shared read-only handle
+// (an open FDID, with the host descriptor the server donates for regular
+// files), the first open for writing a read-write one. Each is set once
+// under the filesystem mutex and then never changes until the inode dies,
+// so open files capture its values and use them without any lock.
+//
+// Ownership: refcounted (vfs::Inode). Dies with its last dentry or open
+// file; its FDIDs are then queued for Close (FdReaper) and it leaves the
+// GoferFs map. Thread-safety: state is guarded by the filesystem mutex
+// except `stale_` and `parent_ino_` (atomics, set by I/O paths without the
+// lock) and `write_mu_` (see gofer_fs.h for the lock order).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "gofer/client/gofer_fs.h"
+#include "lisafs/client.h"
+#include "vfs/file_description.h"
+
+namespace veil::gofer::client::internal {
+
+// Fails with EIO unless `st` carries what the VFS needs (type, mode, link
+// count, owner, inode number, size) with a valid file type.
+Result<void> CheckStatx(const lisafs::Statx& st);
+HostKey KeyOf(const lisafs::Statx& st);
+timespec ToTimespec(const lisafs::Timestamp& t);
+
+// An open FDID and the host descriptor the server donated with it (checked:
+// a read-only regular file), or none.
+struct Handle {
+  lisafs::FdId fd = lisafs::kNoFdId;
+  UniqueFd host;
+};
+
+enum class HandleKind : uint8_t { kRead = 0, kReadWrite = 1 };
+
+// A FIFO's pipe, shared by every open of the inode while any is open. The
+// pipe is the sentry's own (as tmpfs does it): the gofer serves names, not
+// host pipes.
+struct FifoState {
+  UniqueFd read_end, write_end;
+  int readers = 0;
+  int writers = 0;
+};
+
+class GoferInode final : public vfs::Inode {
+ public:
+  GoferInode(GoferFs& fs, uint64_t ino, HostKey key, lisafs::FdId control,
+             const lisafs::Statx& stat);
+  ~GoferInode() override;
+
+  // ^vfs::Inode (gofer_inode.cc: attributes, symlinks, xattrs, open)
+  vfs::Attr GetAttrLocked() override;
+  Result<void> SetAttrLocked(const vfs::SetAttr& attr) override;
+  Result<std::unique_ptr<vfs::FileImpl>> OpenLocked(int flags) override;
+  Result<std::string> ReadlinkLocked() override;
+  Result<std::string> GetXattrLocked(std::string_view name) override;
+  Result<void> SetXattrLocked(std::string_view name, std::string_view value,
+                              int flags) override;
+  Result<std::vector<std::string>> ListXattrLocked() override;
+  Result<void> RemoveXattrLocked(std::string_view name) override;
+
+  // (gofer_dir.cc: the namespace)
+  Result<Ref<vfs::Inode>> LookupLocked(std::string_view name) override;
+  Result<Ref<vfs::Inode>> CreateLocked(std::string_view name,
+                                       const vfs::CreateSpec& spec) override;
+  Result<void> LinkLocked(std::string_view name, vfs::Inode& target) override;
+  Result<void> UnlinkLocked(std::string_view name, vfs::Inode& child) override;
+  Result<void> RenameLocked(std::string_view name, vfs::Inode& child,
+                            vfs::Inode& new_dir, std::string_view new_name,
+                            vfs::Inode* replaced, unsigned flags) override;
+
+  GoferFs& gofer() const { return static_cast<GoferFs&>(fs()); }
+  lisafs::Client& client() const { return gofer().client(); }
+  const HostKey& key() const { return key_; }
+  lisafs::FdId control_fd() const { return control_; }
+
+  // --- Attributes -------------------------------------------------------
+  // Fetches the attributes if stale (always when revalidating). EIO once
+  // the inode is broken; the server's errno if FStat fails.
+  Result<void> RefreshLocked();
+  // Takes a fresh Statx from a reply. EIO (and the inode is broken) if it
+  // is unusable or names another file.
+  Result<void> UpdateStatLocked(const lisafs::Statx& stat);
+  void MarkStale() { stale_.store(true, std::memory_order_relaxed); }
+  // After the host read the file (data, entries, link target): marks the
+  // attributes stale if the relatime rule moves its atime.
+  void NoteAccessLocked();
+  // Linux relatime: would an access now move the atime? (True whenever
+  // the cached attributes cannot tell.)
+  bool AtimeWouldUpdateLocked() const;
+  const lisafs::Statx& stat_locked() const { return stat_; }
+  Result<void> CheckUsableLocked() const;
+
+  // --- Open files (gofer_file.cc, gofer_dir_file.cc, gofer_fifo.cc) -----
+  // Opens the shared handle of `kind` unless it is open.
+  Result<const Handle*> EnsureHandleLocked(HandleKind kind);
+  // file_remove_privs: drops S_ISUID/S_ISGID after a data change by a
+  // caller without CAP_FSETID (the server writes as root and never would).
+  Result<void> RemovePrivsLocked(const vfs::Credentials& creds);
+  // Serialises writes to this file (Linux i_rwsem), so that an O_APPEND
+  // write lands at the end. Taken before the filesystem mutex.
+  std::mutex& write_mutex() { return write_mu_; }
+  FifoState& FifoLocked();
+
+  // --- Directories --------------------------------------------------------
+  // st_ino of the parent, for "..".
+  uint64_t parent_ino() const {
+    return parent_ino_.load(std::memory_order_relaxed);
+  }
+  void set_parent_ino(uint64_t ino) {
+    parent_ino_.store(ino, std::memory_order_relaxed);
+  }
+  // True once this directory was removed through us (getdents: ENOENT).
+  bool removed_locked() const { return removed_; }
+
+ private:
+  Result<std::unique_ptr<vfs::FileImpl>> OpenFileLocked(int flags);
+  Result<std::unique_ptr<vfs::FileImpl>> OpenDirLocked();
+  Result<std::unique_ptr<vfs::FileImpl>> OpenFifoLocked(int flags);
+  // Sends `req` (mask already filled) and records what changed.
+  Result<void> SetStatLocked(lisafs::SetStatReq req);
+  // A just-created child whose mode or owner the server did not apply as
+  // asked gets them set explicitly.
+  Result<void> FixCreatedLocked(GoferInode& child, const vfs::CreateSpec& spec);
+  Result<Ref<GoferInode>> CreateNodeLocked(std::string_view name,
+                                           const vfs::CreateSpec& spec);
+
+  const HostKey key_;
+  const lisafs::FdId control_;
+  std::atomic<bool> stale_{false};
+  std::atomic<uint64_t> parent_ino_{0};
+  std::mutex write_mu_;
+
+  // Guarded by the filesystem mutex.
+  lisafs::Statx stat_;
+  bool broken_ = false;  // the server lied about this file: EIO ever after
+  bool removed_ = false;
+  bool has_target_ = false;
+  std::string target_;  // symlinks: the target, once read (immutable)
+  Handle handles_[2];   // by HandleKind; write-once
+  std::unique_ptr<FifoState> fifo_;
+};
+
+}  // namespace veil::gofer::client::internal

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gofer/server/gofer.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <utility>
+#include <vector>
+
+#include "base/logging.h"
+#include "gofer/server/confine.h"
+#include "gofer/server/seccomp_filter.h"
+#include "lisafs/channel.h"
+#include "lisafs/server.h"
+
+namespace veil::gofer {
+namespace {
+
+// Closes every descriptor but stdin/stdout/stderr and `keep`.
+Result<void> CloseInheritedFds(int keep) {
+  std::vector<unsigned> kept = {0, 1, 2, static_cast<unsigned>(keep)};
+  std::sort(kept.begin(), kept.end());
+  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+  unsigned from = 0;
+  for (unsigned fd : kept) {
+    if (fd > from && ::close_range(from, fd - 1, 0) != 0) {
+      return Errno(errno, "gofer: close inherited descriptors");
+    }
+    from = fd + 1;
+  }
+  if (::close_range(from, UINT_MAX, 0) != 0) {
+    return Errno(errno, "gofer: close inherited descriptors");
+  }
+  return Ok();
+}
+
+void RaiseFdLimit() {
+  struct rlimit limit = {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      VEIL_LOG(kWarning) << "gofer: cannot raise RLIMIT_NOFILE, errno "
+                         << errno;
+    }
+  }
+}
+
+Result<void> CheckRoot(const std::string& root) {
+  struct stat st = {};
+  if (::stat(root.c_str(), &st) != 0) {
+    return Errno(errno, "gofer: cannot stat the root directory");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Errno(ENOTDIR, "gofer: the root is not a directory");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
+  VEIL_TRY_VOID(CheckRoot(options.root));
+  Result<lisafs::Channel> channel = lisafs::Channel::Adopt(std::move(socket));
+  if (!channel) {
+    return Errno(channel.error().code(),
+                 "gofer: the fd is not a usable AF_UNIX SOCK_SEQPACKET socket");
+  }
+  VEIL_TRY_VOID(CloseInheritedFds(channel->fd()));
+
+  // The root descriptor is opened after pivot_root, so that it is on the
+  // nosuid,nodev (and, with --ro, read-only) bind mount: those flags
+  // belong to a mount, and a descriptor opened earlier would keep the
+  // host's.
+  const bool confine = options.confinement == Confinement::kFull;
+  if (confine) VEIL_TRY_VOID(EnterRoot(options.root, options.access));
+  const char* root_path = confine ? "/" : options.root.c_str();
+  UniqueFd root(::open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return Errno(errno, "gofer: open the root directory");
+
+  ::umask(0);
+  RaiseFdLimit();
+  HostBackendOptions backend_options;
+  backend_options.access = options.access;
+  Result<std::unique_ptr<HostBackend>> backend =
+      HostBackend::Create(std::move(root), backend_options);
+  if (!backend) {
+    return Errno(backend.error().code(), "gofer: serve the root directory");
+  }
+  if (confine) VEIL_TRY_VOID(RestrictSelf());
+  VEIL_LOG(kInfo) << "gofer: serving " << options.root
+                  << (options.access == Access::kReadOnly ? " read-only" : "")
+                  << (confine ? "" : " WITHOUT confinement");
+
+  lisafs::Server server(**backend);
+  Result<void> served = server.Serve(std::move(*channel));
+  if (!served) {
+    return Errno(served.error().code(), "gofer: the connection broke");
+  }
+  return Ok();
+}
+
+}  // namespace veil::gofer

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// HostBackend: construction, lookups, opening and metadata reads.
+#include "gofer/server/host_backend.h"
+
+#include <fcntl.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace veil::gofer {
+namespace {
+
+const std::shared_ptr<HostNode>& NodeOf(lisafs::ServerFd& fd) {
+  // Every ServerFd this backend sees was created by it (server_backend.h).
+  return static_cast<HostFd&>(fd).node();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostBackend>> HostBackend::Create(
+    UniqueFd root, HostBackendOptions options) {
+  struct statx st = VEIL_TRY(StatFd(root.get()));
+  if ((st.stx_mode & S_IFMT) != S_IFDIR) return Errno(ENOTDIR);
+  // Re-open as O_PATH so that the root node is like every other node,
+  // whatever kind of descriptor the caller had.
+  UniqueFd path_fd = VEIL_TRY(OpenBeneath(root.get(), ".", O_PATH));
+  std::shared_ptr<NodeTable> table = NodeTable::Create();
+  std::shared_ptr<HostNode> node =
+      table->Intern(std::move(path_fd), st, nullptr, "");
+  return std::unique_ptr<HostBackend>(
+      new HostBackend(std::move(table), std::move(node), options));
+}
+
+Result<lisafs::NewNode> HostBackend::NewControl(
+    std::shared_ptr<HostNode> node) {
+  struct statx st = VEIL_TRY(StatFd(node->fd()));
+  return lisafs::NewNode{std::make_unique<HostFd>(std::move(node)),
+                         ToLisafs(st)};
+}
+
+Result<std::shared_ptr<HostNode>> HostBackend::Lookup(
+    const std::shared_ptr<HostNode>& dir, const std::string& name) {
+  VEIL_TRY_VOID(CheckName(name));
+  // lookup in a non-directory: ENOTDIR (path_lookupat's may_lookup).
+  if (!dir->is_dir()) return Errno(ENOTDIR);
+  UniqueFd fd = VEIL_TRY(OpenBeneath(dir->fd(), name.c_str(), O_PATH));
+  struct statx st = VEIL_TRY(StatFd(fd.get()));
+  return table_->Intern(std::move(fd), st, dir, name);
+}
+
+Result<lisafs::NewNode> HostBackend::Mount() { return NewControl(root_); }
+
+Result<lisafs::Statx> HostBackend::FStat(lisafs::ServerFd& fd) {
+  return ToLisafs(VEIL_TRY(StatFd(NodeOf(fd)->fd())));
+}
+
+Result<lisafs::FStatFSResp> HostBackend::FStatFS(lisafs::ServerFd& fd) {
+  struct statfs st = {};
+  // fstatfs(2) works on O_PATH descriptors (Linux >= 3.12).
+  if (::fstatfs(NodeOf(fd)->fd(), &st) != 0) return Errno::FromErrno();
+  lisafs::FStatFSResp resp;
+  resp.type = static_cast<uint64_t>(st.f_type);
+  resp.block_size = static_cast<uint64_t>(st.f_bsize);
+  resp.blocks = st.f_blocks;
+  resp.blocks_free = st.f_bfree;
+  resp.blocks_available = st.f_bavail;
+  resp.files = st.f_files;
+  resp.files_free = st.f_ffree;
+  resp.name_length = static_cast<uint64_t>(st.f_namelen);
+  return resp;
+}
+
+Result<lisafs::WalkResult> HostBackend::Walk(lisafs::ServerFd& dir,
+                                             const lisafs::WalkReq& req) {
+  lisafs::WalkResult result;
+  std::shared_ptr<HostNode> at = NodeOf(dir);
+  for (const std::string& name : req.names) {
+    Result<std::shared_ptr<HostNode>> next = Lookup(at, name);
+    if (!next) {
+      // A missing component ends the walk; the client decides (ENOENT).
+      if (next.error().code() == ENOENT) {
+        result.status = lisafs::WalkStatus::kComponentMissing;
+        break;
+      }
+      return next.error();
+    }
+    at = std::move(*next);
+    result.nodes.push_back(VEIL_TRY(NewControl(at)));
+    if (at->type() == S_IFLNK) {
+      // The client resolves symlinks itself; the server never follows one.
+      result.status = lisafs::WalkStatus::kComponentSymlink;
+      break;
+    }
+  }
+  return result;
+}
+
+Result<std::vector<lisafs::Statx>> HostBackend::WalkStat(
+    lisafs::ServerFd& dir, const lisafs::WalkStatReq& req) {
+  std::vector<lisafs::Statx> stats;
+  const std::shared_ptr<HostNode>& start = NodeOf(dir);
+  if (req.start == lisafs::WalkStatStart::kInclude) {
+    stats.push_back(ToLisafs(VEIL_TRY(StatFd(start->fd()))));
+  }
+  // Descending needs a descriptor per directory, but none is interned: no
+  // FDIDs are handed out.
+  UniqueFd owned;
+  int at = start->fd();
+  bool at_dir = start->is_dir();
+  for (size_t i = 0; i < req.names.size(); ++i) {
+    const std::string& name = req.names[i];
+    VEIL_TRY_VOID(CheckName(name));
+    if (!at_dir) return Errno(ENOTDIR);
+    Result<struct statx> st = StatAt(at, name.c_str());
+    if (!st) {
+      if (st.error().code() == ENOENT) break;  // Stops silently.
+      return st.error();
+    }
+    stats.push_back(ToLisafs(*st));
+    const uint32_t type = st->stx_mode & S_IFMT;
+    if (type == S_IFLNK || i + 1 == req.names.size()) break;
+    at_dir = type == S_IFDIR;
+    if (!at_dir) continue;  // The next step reports ENOTDIR.
+    owned = VEIL_TRY(OpenBeneath(at, name.c_str(), O_PATH | O_DIRECTORY));
+    at = owned.get();
+  }
+  return stats;
+}
+
+Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
+                                               const lisafs::OpenAtReq& req) {
+  const std::shared_ptr<HostNode>& node = NodeOf(fd);
+  const int flags = static_cast<int>(req.flags);
+  const int accmode = flags & O_ACCMODE;
+  // open(2) for writing or truncation on a read-only mount: EROFS.
+  if (read_only() && (accmode != O_RDONLY || (flags & O_TRUNC) != 0)) {
+    return Errno(EROFS);
+  }
+  switch (node->type()) {
+    case S_IFCHR:
+    case S_IFBLK:
+      // Device nodes are not served: open(2) on a nodev mount is EACCES.
+      return Errno(EACCES);
+    case S_IFSOCK:
+      return Errno(ENXIO);  // open(2) of a unix socket.
+    default:
+      break;
+  }
+  UniqueFd opened = VEIL_TRY(node->Reopen(flags));
+  lisafs::OpenedFile file;
+  if (options_.donation == Donation::kReadOnlyFiles &&
+      node->type() == S_IFREG && accmode == O_RDONLY) {
+    // The client gets its own descriptor for the same open file; ours
+    // serves PRead for clients that prefer round trips.
+    const int dup = ::fcntl(opened.get(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return Errno::FromErrno();
+    file.host_fd = UniqueFd(dup);
+  }
+  file.fd = std::make_unique<HostOpenFd>(node, std::move(opened));
+  return file;
+}
+
+Result<std::string> HostBackend::ReadLinkAt(lisafs::ServerFd& fd) {
+  const std::shared_ptr<HostNode>& node = NodeOf(fd);
+  // readlink(2) of something that is not a symlink: EINVAL.
+  if (node->type() != S_IFLNK) return Errno(EINVAL);
+  char buffer[lisafs::kMaxPathLength + 1];
+  const ssize_t n = ::readlinkat(node->fd(), "", buffer, sizeof(buffer));
+  if (n < 0) return Errno::FromErrno();
+  // A target longer than PATH_MAX - 1 cannot be sent (nor created by
+  // symlink(2) on Linux): ENAMETOOLONG.
+  if (static_cast<size_t>(n) > lisafs::kMaxPathLength) {
+    return Errno(ENAMETOOLONG);
+  }
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+}  // namespace veil::gofer

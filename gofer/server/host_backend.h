@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// HostBackend: a lisafs::ServerBackend serving one host directory — the
+// gofer's file server (gVisor's runsc/fsgofer, libfuse's passthrough_ll).
+//
+//   auto backend = VEIL_TRY(HostBackend::Create(std::move(root_dir), {}));
+//   lisafs::Server server(*backend);
+//   VEIL_TRY_VOID(server.Serve(std::move(channel)));
+//
+// Containment. Every operation is relative to a descriptor the backend holds
+// (a HostNode, host_node.h): lookups are openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS) of one
+// checked component, creation and removal are the *at() calls on the
+// parent's descriptor with a single name, and metadata calls use
+// AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW. The backend never follows a symlink
+// (the client resolves them itself), never builds a path and never touches
+// /proc. Device nodes are never opened (EACCES, as on a nodev mount) and
+// only the overlay whiteout (a 0:0 character device) may be created, so a
+// device node cannot reach past the export either. Confinement (confine.h)
+// adds a mount namespace, pivot_root and seccomp on top; this class is safe
+// without them, and the escape tests run it both ways.
+//
+// Policy, and why:
+//  - Read-only exports (Access::kReadOnly) fail every change with EROFS.
+//  - Opening a regular file read-only donates the host descriptor to the
+//    client (SCM_RIGHTS) so its reads need no round trip (DESIGN.md);
+//    writable descriptors are never donated.
+//  - Xattrs: only "user." and "trusted.overlay." names are served; others
+//    are EOPNOTSUPP, as a filesystem without that handler. A "security."
+//    write (file capabilities, SELinux labels) would change what the file
+//    means to the host. Like Linux's rule for user.*, only regular files
+//    and directories carry them: other types read as having none and
+//    refuse changes with EPERM (they cannot be opened without side
+//    effects, and the gofer will not use /proc to reach them).
+//  - FIFOs are opened O_NONBLOCK: the gofer never waits on a peer.
+//  - Unix sockets (Connect, BindAt) are not served (EOPNOTSUPP): reaching
+//    host services from the sandbox needs its own policy.
+//  - New files get exactly the client's mode bits if the process umask is
+//    0 (`veil gofer` sets it) and the client's uid/gid when they are not
+//    kNoId; if that chown fails the new entry is removed and the chown's
+//    errno returned, as if creating as that user had failed.
+//
+// Errors are the host's errno, which is Linux's.
+//
+// Ownership: the backend owns the root node; FDIDs own their nodes through
+// the lisafs server's table. Thread-safety: all methods are thread-safe, as
+// lisafs::ServerBackend requires; per-file state is the kernel's.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "gofer/server/host_node.h"
+#include "lisafs/server_backend.h"
+
+namespace veil::gofer {
+
+enum class Access : uint8_t { kReadWrite, kReadOnly };
+enum class Donation : uint8_t { kReadOnlyFiles, kNever };
+
+struct HostBackendOptions {
+  Access access = Access::kReadWrite;
+  Donation donation = Donation::kReadOnlyFiles;
+};
+
+class HostBackend final : public lisafs::ServerBackend {
+ public:
+  // Serves the directory `root` names (any descriptor of it; O_PATH is
+  // enough). Errors: ENOTDIR if it is not a directory; statx(2) errors.
+  static Result<std::unique_ptr<HostBackend>> Create(
+      UniqueFd root, HostBackendOptions options);
+
+  HostBackend(const HostBackend&) = delete;
+  HostBackend& operator=(const HostBackend&) = delete;
+
+  // Host inodes with an FDID (or a child with one) right now; for tests.
+  size_t live_nodes() const { return table_->size(); }
+
+  // ^lisafs::ServerBackend (host_backend.cc: lookups and metadata)
+  Result<lisafs::NewNode> Mount() override;
+  Result<lisafs::Statx> FStat(lisafs::ServerFd& fd) override;
+  Result<lisafs::FStatFSResp> FStatFS(lisafs::ServerFd& fd) override;
+  Result<lisafs::WalkResult> Walk(lisafs::ServerFd& dir,
+                                  const lisafs::WalkReq& req) override;
+  Result<std::vector<lisafs::Statx>> WalkStat(
+      lisafs::ServerFd& dir, const lisafs::WalkStatReq& req) override;
+  Result<lisafs::OpenedFile> OpenAt(lisafs::ServerFd& node,
+                                    const lisafs::OpenAtReq& req) override;
+  Result<std::string> ReadLinkAt(lisafs::ServerFd& link) override;
+
+  // (host_backend_dir.cc: directory changes)
+  Result<lisafs::CreatedFile> OpenCreateAt(
+      lisafs::ServerFd& dir, const lisafs::OpenCreateAtReq& req) override;
+  Result<lisafs::NewNode> MkdirAt(lisafs::ServerFd& dir,
+                                  const lisafs::MkdirAtReq& req) override;
+  Result<lisafs::NewNode> MknodAt(lisafs::ServerFd& dir,
+                                  const lisafs::MknodAtReq& req) override;
+  Result<lisafs::NewNode> SymlinkAt(lisafs::ServerFd& dir,
+                                    const lisafs::SymlinkAtReq& req) override;
+  Result<lisafs::NewNode> LinkAt(lisafs::ServerFd& dir,
+                                 lisafs::ServerFd& target,
+                                 const lisafs::LinkAtReq& req) override;
+  Result<void> UnlinkAt(lisafs::ServerFd& dir,
+                        const lisafs::UnlinkAtReq& req) override;
+  Result<void> RenameAt(lisafs::ServerFd& old_dir, lisafs::ServerFd& new_dir,
+                        const lisafs::RenameAtReq& req) override;
+
+  // (host_backend_attr.cc: attribute changes and xattrs)
+  Result<lisafs::SetStatResp> SetStat(lisafs::ServerFd& fd,
+                                      const lisafs::SetStatReq& req) override;
+  Result<std::vector<uint8_t>> FGetXattr(
+      lisafs::ServerFd& fd, const lisafs::FGetXattrReq& req) override;
+  Result<void> FSetXattr(lisafs::ServerFd& fd,
+                         const lisafs::FSetXattrReq& req) override;
+  Result<std::vector<std::string>> FListXattr(
+      lisafs::ServerFd& fd, const lisafs::FListXattrReq& req) override;
+  Result<void> FRemoveXattr(lisafs::ServerFd& fd,
+                            const lisafs::FRemoveXattrReq& req) override;
+
+  // (host_backend_io.cc: open files)
+  Result<std::vector<uint8_t>> PRead(lisafs::ServerFd& fd,
+                                     const lisafs::PReadReq& req) override;
+  Result<uint64_t> PWrite(lisafs::ServerFd& fd,
+                          const lisafs::PWriteReq& req) override;
+  Result<void> FSync(lisafs::ServerFd& fd) override;
+  Result<void> FAllocate(lisafs::ServerFd& fd,
+                         const lisafs::FAllocateReq& req) override;
+  Result<std::vector<lisafs::Dirent64>> Getdents64(
+      lisafs::ServerFd& fd, const lisafs::Getdents64Req& req) override;
+
+ private:
+  HostBackend(std::shared_ptr<NodeTable> table, std::shared_ptr<HostNode> root,
+              HostBackendOptions options)
+      : table_(std::move(table)), root_(std::move(root)), options_(options) {}
+
+  bool read_only() const { return options_.access == Access::kReadOnly; }
+
+  // A control FDID for `node`, with its attributes now.
+  Result<lisafs::NewNode> NewControl(std::shared_ptr<HostNode> node);
+  // Looks up `name` in `dir` (one openat2 step) and interns it.
+  Result<std::shared_ptr<HostNode>> Lookup(
+      const std::shared_ptr<HostNode>& dir, const std::string& name);
+  // After creating `name` in `dir`: looks it up, applies the requested
+  // owner, and removes the entry again if either fails.
+  Result<lisafs::NewNode> FinishCreate(const std::shared_ptr<HostNode>& dir,
+                                       const std::string& name, uint32_t uid,
+                                       uint32_t gid);
+  // A readable descriptor for xattr calls (regular files and directories).
+  Result<UniqueFd> OpenForXattr(const HostNode& node);
+
+  const std::shared_ptr<NodeTable> table_;
+  const std::shared_ptr<HostNode> root_;
+  const HostBackendOptions options_;
+};
+
+// The backend's ServerFd: every FDID names a HostNode; open FDIDs also own
+// an opened host descriptor.
+class HostFd : public lisafs::ServerFd {
+ public:
+  explicit HostFd(std::shared_ptr<HostNode> node) : node_(std::move(node)) {}
+  const std::shared_ptr<HostNode>& node() const { return node_; }
+
+ private:
+  const std::shared_ptr<HostNode> node_;
+};
+
+class HostOpenFd final : public HostFd {
+ public:
+  HostOpenFd(std::shared_ptr<HostNode> node, UniqueFd fd)
+      : HostFd(std::move(node)), fd_(std::move(fd)) {}
+  int fd() const { return fd_.get(); }
+
+ private:
+  const UniqueFd fd_;
+};
+
+}  // namespace veil::gofer

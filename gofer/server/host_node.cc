@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gofer/server/host_node.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace veil::gofer {
+
+Result<UniqueFd> OpenBeneath(int dirfd, const char* name, int flags,
+                             mode_t mode) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | O_NOFOLLOW;
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  // RESOLVE_BENEATH: ".." or an absolute symlink cannot leave dirfd (EXDEV).
+  // RESOLVE_NO_MAGICLINKS: /proc/self/fd/N-style links are refused (ELOOP).
+  // RESOLVE_NO_XDEV: no mount point is crossed (EXDEV).
+  // RESOLVE_NO_SYMLINKS: nothing is ever followed; a trailing symlink with
+  // O_PATH|O_NOFOLLOW still yields the link itself.
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
+                RESOLVE_NO_SYMLINKS;
+  long fd;
+  do {
+    fd = ::syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Errno::FromErrno();
+  return UniqueFd(static_cast<int>(fd));
+}
+
+Result<struct statx> StatAt(int dirfd, const char* name) {
+  struct statx st = {};
+  const int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT |
+                    (name[0] == '\0' ? AT_EMPTY_PATH : 0);
+  if (::statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &st) != 0) {
+    return Errno::FromErrno();
+  }
+  return st;
+}
+
+Result<struct statx> StatFd(int fd) { return StatAt(fd, ""); }
+
+InodeKey KeyOf(const struct statx& st) {
+  return InodeKey{makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino};
+}
+
+lisafs::Statx ToLisafs(const struct statx& st) {
+  auto time = [](const struct statx_timestamp& t) {
+    return lisafs::Timestamp{t.tv_sec, t.tv_nsec};
+  };
+  lisafs::Statx out;
+  out.mask = st.stx_mask & lisafs::kStatxAll;
+  out.blksize = st.stx_blksize;
+  out.attributes = st.stx_attributes;
+  out.nlink = st.stx_nlink;
+  out.uid = st.stx_uid;
+  out.gid = st.stx_gid;
+  out.mode = st.stx_mode;
+  out.ino = st.stx_ino;
+  out.size = st.stx_size;
+  out.blocks = st.stx_blocks;
+  out.attributes_mask = st.stx_attributes_mask;
+  out.atime = time(st.stx_atime);
+  out.btime = time(st.stx_btime);
+  out.ctime = time(st.stx_ctime);
+  out.mtime = time(st.stx_mtime);
+  out.rdev_major = st.stx_rdev_major;
+  out.rdev_minor = st.stx_rdev_minor;
+  out.dev_major = st.stx_dev_major;
+  out.dev_minor = st.stx_dev_minor;
+  return out;
+}
+
+Result<void> CheckName(std::string_view name) {
+  if (name.size() > lisafs::kMaxNameLength) return Errno(ENAMETOOLONG);
+  if (!lisafs::IsSafeName(name)) return Errno(EINVAL);
+  return Ok();
+}
+
+// ---- HostNode ----
+
+HostNode::~HostNode() { table_->Forget(key_); }
+
+void HostNode::SetLocation(std::shared_ptr<HostNode> parent,
+                           std::string name) {
+  if (is_dir() || parent == nullptr) return;
+  std::lock_guard lock(mu_);
+  parent_ = std::move(parent);
+  name_ = std::move(name);
+}
+
+Result<UniqueFd> HostNode::Reopen(int flags) const {
+  if (type_ == S_IFLNK) return Errno(ELOOP);  // open(2) with O_NOFOLLOW.
+  const bool truncate = (flags & O_TRUNC) != 0;
+  const int accmode = flags & O_ACCMODE;
+  if (is_dir()) {
+    // "." names the directory itself: no name can be swapped under us.
+    return OpenBeneath(fd(), ".", flags | O_DIRECTORY);
+  }
+  std::shared_ptr<HostNode> parent;
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    parent = parent_;
+    name = name_;
+  }
+  if (parent == nullptr) return Errno(ESTALE);
+  // O_NONBLOCK: if the name was swapped for a FIFO, opening it must not
+  // hang this thread. It is cleared again below for everything but FIFOs,
+  // which the gofer never lets block (a client cannot make it wait on a
+  // writer that may never come).
+  Result<UniqueFd> opened =
+      OpenBeneath(parent->fd(), name.c_str(), (flags & ~O_TRUNC) | O_NONBLOCK);
+  if (!opened) {
+    // The name is gone or is now a symlink: the inode is not reachable.
+    if (opened.error().code() == ENOENT || opened.error().code() == ELOOP) {
+      return Errno(ESTALE);
+    }
+    return opened.error();
+  }
+  struct statx st = VEIL_TRY(StatFd(opened->get()));
+  if (KeyOf(st) != key_) return Errno(ESTALE);  // Another file by now.
+  if ((flags & O_NONBLOCK) == 0 && type_ != S_IFIFO) {
+    const int fl = ::fcntl(opened->get(), F_GETFL);
+    if (fl < 0 || ::fcntl(opened->get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+      return Errno::FromErrno();
+    }
+  }
+  if (truncate && accmode != O_RDONLY && type_ == S_IFREG) {
+    if (::ftruncate(opened->get(), 0) != 0) return Errno::FromErrno();
+  }
+  return opened;
+}
+
+// ---- NodeTable ----
+
+std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd,
+                                            const struct statx& st,
+                                            std::shared_ptr<HostNode> parent,
+                                            std::string name) {
+  const InodeKey key = KeyOf(st);
+  std::shared_ptr<HostNode> node;
+  UniqueFd duplicate;  // Closed after the lock is dropped.
+  {
+    std::lock_guard lock(mu_);
+    std::weak_ptr<HostNode>& slot = nodes_[key];
+    node = slot.lock();
+    if (node != nullptr) {
+      duplicate = std::move(fd);
+    } else {
+      node.reset(new HostNode(shared_from_this(), std::move(fd),
+                              st.stx_mode & S_IFMT, key));
+      slot = node;
+    }
+  }
+  node->SetLocation(std::move(parent), std::move(name));
+  return node;
+}
+
+std::shared_ptr<HostNode> NodeTable::Find(const InodeKey& key) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(key);
+  return it == nodes_.end() ? nullptr : it->second.lock();
+}
+
+size_t NodeTable::size() {
+  std::lock_guard lock(mu_);
+  return nodes_.size();
+}
+
+void NodeTable::Forget(const InodeKey& key) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(key);
+  // A newer node for the same inode may have taken the slot already.
+  if (it != nodes_.end() && it->second.expired()) nodes_.erase(it);
+}
+
+}  // namespace veil::gofer

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Encoding and bounds-checked decoding of the header, trailer and manifest
+// (overlay/FORMAT.md).
+//
+// The decoder's input is untrusted (a damaged or hostile image; it is
+// fuzzed): every count, length and offset is checked against the bytes that
+// remain before it is used, nothing is allocated from a count that the
+// remaining bytes cannot back, and a decoded manifest is validated as a
+// whole (a tree rooted at entry 0, valid names, no duplicate names,
+// extents inside their file and on existing chunks, chunks laid out back
+// to back inside the data region) so that the restore code can trust it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "overlay/snapshot/error.h"
+#include "overlay/snapshot/format.h"
+
+namespace veil::snapshot {
+
+std::string EncodeHeader(const Header& header);
+std::string EncodeTrailer(const Trailer& trailer);
+std::string EncodeManifest(const Manifest& manifest);
+
+// `bytes` must be kHeaderSize / kTrailerSize long. Checks magic, checksum
+// and version, in that order (so a genuine newer image says "unsupported
+// format version N" and a damaged one "checksum mismatch").
+SnapshotResult<Header> DecodeHeader(std::span<const uint8_t> bytes);
+SnapshotResult<Trailer> DecodeTrailer(std::span<const uint8_t> bytes);
+
+// Decodes and validates a manifest whose checksum was already checked.
+// The chunk data region is [kHeaderSize, data_end).
+SnapshotResult<Manifest> DecodeManifest(std::span<const uint8_t> bytes,
+                                        const Header& header,
+                                        uint64_t data_end);
+
+// XXH3-64 of `bytes` (the checksum used everywhere in the format).
+uint64_t Checksum(std::span<const uint8_t> bytes);
+Hash128 ContentHash(std::span<const uint8_t> bytes);
+
+}  // namespace veil::snapshot
