@@ -6,15 +6,21 @@
 # Builds veil and runs every test: the layering check, then ctest (unit,
 # differential, protocol, integration, fuzz-corpus replay). Exits non-zero
 # on any failure. --sanitize builds into build-asan/ with AddressSanitizer
-# and UndefinedBehaviorSanitizer and runs the same suite there.
+# and UndefinedBehaviorSanitizer and runs the same suite there. Under CI
+# (CI=true) both run: first the plain suite, then the sanitized one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 case "${1:-}" in
-  "") ;;
+  "")
+    if [[ "${CI:-}" == true ]]; then
+      "$0" --plain
+      exec "$0" --sanitize
+    fi ;;
+  --plain) ;;
   --sanitize) build=build-asan ;;
   -h|--help)
-    sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac
