@@ -47,6 +47,12 @@ class Filesystem : public RefCounted<Filesystem> {
   // statfs(2). Caller holds mutex().
   virtual Result<struct statfs> StatFsLocked() = 0;
 
+  // Whether setxattr/removexattr hooks get names of any namespace and
+  // answer EOPNOTSUPP/EINVAL themselves (after their side effects), rather
+  // than the VFS rejecting unknown namespaces first. overlayfs does: its
+  // catch-all handler copies the file up, then the upper layer rejects.
+  virtual bool ResolvesXattrNamespaces() const { return false; }
+
   // Allocates a fresh anonymous device number, as Linux's get_anon_bdev.
   static uint64_t AllocateAnonDev();
 

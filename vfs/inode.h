@@ -83,6 +83,8 @@ class Inode : public RefCounted<Inode> {
   // Marks an access (atime), following the relatime rule. Data-path
   // callers hold the lock too.
   virtual void TouchAtimeLocked() {}
+  // Marks a data change: mtime and ctime to now (file_update_time).
+  virtual void StampModifiedLocked() {}
 
   // Open: per-open state. `flags` are the open(2) flags. Linux: ENXIO for
   // a node nobody serves (a socket), the default here.
@@ -101,9 +103,10 @@ class Inode : public RefCounted<Inode> {
   virtual Result<void> UnlinkLocked(std::string_view name, Inode& child);
   // Moves `name` (-> `child`) to `new_dir`/`new_name`, replacing
   // `replaced` if non-null (already checked compatible; the filesystem
-  // checks emptiness of a replaced directory). `flags` may hold
-  // RENAME_EXCHANGE (swap the two); for RENAME_WHITEOUT the VFS creates the
-  // whiteout itself afterwards.
+  // checks emptiness of a replaced directory). `flags` are renameat2's:
+  // RENAME_EXCHANGE (swap the two); RENAME_NOREPLACE (already checked);
+  // RENAME_WHITEOUT, for which the VFS creates the whiteout itself
+  // afterwards, unless the filesystem refuses the flag (overlayfs: EINVAL).
   virtual Result<void> RenameLocked(std::string_view name, Inode& child,
                                     Inode& new_dir, std::string_view new_name,
                                     Inode* replaced, unsigned flags);

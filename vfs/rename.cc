@@ -91,7 +91,7 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
     return Errno(EBUSY);
   VEIL_TRY_VOID(old_parent.inode().RenameLocked(
       old_last.name, source->inode(), new_parent.inode(), new_last.name,
-      target ? &target->inode() : nullptr, flags & RENAME_EXCHANGE));
+      target ? &target->inode() : nullptr, flags));
 
   if (flags & RENAME_EXCHANGE) {
     Dentry::ExchangeLocked(*source, *target);

@@ -75,7 +75,8 @@ Result<void> Vfs::SetXattrAt(const Context& ctx, const Location& dir,
   Inode& inode = loc.dentry->inode();
   std::lock_guard lock(inode.fs().mutex());
   VEIL_TRY_VOID(XattrPermission(ctx.creds, inode.GetAttrLocked(), name, true));
-  VEIL_TRY_VOID(ResolveXattrNamespace(name));
+  if (!inode.fs().ResolvesXattrNamespaces())
+    VEIL_TRY_VOID(ResolveXattrNamespace(name));
   return inode.SetXattrLocked(name, value, xattr_flags);
 }
 
@@ -117,7 +118,8 @@ Result<void> Vfs::RemoveXattrAt(const Context& ctx, const Location& dir,
   Inode& inode = loc.dentry->inode();
   std::lock_guard lock(inode.fs().mutex());
   VEIL_TRY_VOID(XattrPermission(ctx.creds, inode.GetAttrLocked(), name, true));
-  VEIL_TRY_VOID(ResolveXattrNamespace(name));
+  if (!inode.fs().ResolvesXattrNamespaces())
+    VEIL_TRY_VOID(ResolveXattrNamespace(name));
   return inode.RemoveXattrLocked(name);
 }
 

@@ -14,7 +14,9 @@ namespace {
 
 class RegularFile final : public FileImpl {
  public:
-  explicit RegularFile(Ref<TmpfsInode> inode) : inode_(std::move(inode)) {}
+  // O_NOATIME: reads leave atime alone (file_accessed).
+  RegularFile(Ref<TmpfsInode> inode, int flags)
+      : inode_(std::move(inode)), noatime_(flags & O_NOATIME) {}
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
     std::lock_guard lock(inode_->fs().mutex());
@@ -32,7 +34,7 @@ class RegularFile final : public FileImpl {
         done += static_cast<size_t>(n);
       }
     }
-    inode_->TouchAtimeLocked();
+    if (!noatime_) inode_->TouchAtimeLocked();
     return done;
   }
 
@@ -103,6 +105,7 @@ class RegularFile final : public FileImpl {
 
  private:
   const Ref<TmpfsInode> inode_;
+  const bool noatime_;
 };
 
 class Directory final : public FileImpl {
@@ -140,8 +143,6 @@ class Directory final : public FileImpl {
   const Ref<TmpfsInode> inode_;
 };
 
-// An O_PATH open of a symlink: no I/O at all.
-class NoIo final : public FileImpl {};
 
 }  // namespace
 
@@ -159,17 +160,15 @@ Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int flags) {
   Ref<TmpfsInode> self(*this);
   switch (type()) {
     case S_IFREG:
-      return std::unique_ptr<FileImpl>(new RegularFile(self));
+      return std::unique_ptr<FileImpl>(new RegularFile(self, flags));
     case S_IFDIR:
       return std::unique_ptr<FileImpl>(new Directory(self));
     case S_IFIFO:
-      if (flags & O_PATH) return std::unique_ptr<FileImpl>(new NoIo());
-      return OpenFifoLocked(flags);
-    case S_IFLNK:
-      // Only O_PATH opens a symlink; it does no I/O.
-      return std::unique_ptr<FileImpl>(new NoIo());
+      if (!fifo_) fifo_ = std::make_unique<FifoPipe>();
+      return OpenFifoLocked(*this, *fifo_, flags);
     default:
-      // Device nodes without a driver, and sockets: ENXIO.
+      // Device nodes without a driver, and sockets: ENXIO. (Symlinks never
+      // get here: the VFS opens them only with O_PATH, which needs no hook.)
       return Errno(ENXIO);
   }
 }

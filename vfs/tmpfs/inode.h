@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/unique_fd.h"
+#include "vfs/fifo.h"
 #include "vfs/file_description.h"
 #include "vfs/tmpfs/tmpfs.h"
 
@@ -21,13 +22,6 @@ inline constexpr uint64_t kBogoDirentSize = 20;
 inline constexpr uint64_t kEndOfDirCookie = 0x7fffffff;
 // Symlink targets up to this length (with NUL) are stored in the inode.
 inline constexpr size_t kShortSymlinkLen = 128;
-
-// A FIFO's pipe, shared by every open of the inode (fifo.cc).
-struct FifoState {
-  UniqueFd read_end, write_end;
-  int readers = 0;
-  int writers = 0;
-};
 
 class TmpfsInode final : public Inode {
  public:
@@ -64,12 +58,8 @@ class TmpfsInode final : public Inode {
   // Bumps mtime and ctime after a data change; drops setuid/setgid as
   // file_remove_privs would for `creds`.
   void DataModifiedLocked(const Credentials& creds);
-  // mtime and ctime to now (file_update_time).
-  void StampModifiedLocked();
+  void StampModifiedLocked() override;
   uint64_t SizeLocked();
-  // FIFOs: the pipe shared by all opens (fifo.cc).
-  FifoState& FifoLocked();
-  Result<std::unique_ptr<FileImpl>> OpenFifoLocked(int flags);
 
  private:
   Tmpfs& tmpfs() const { return static_cast<Tmpfs&>(fs()); }
@@ -102,8 +92,8 @@ class TmpfsInode final : public Inode {
   // Regular files.
   UniqueFd memfd_;
 
-  // FIFOs, while open.
-  std::unique_ptr<FifoState> fifo_;
+  // FIFOs: the pipe every open shares.
+  std::unique_ptr<FifoPipe> fifo_;
 };
 
 }  // namespace veil::vfs::tmpfs
