@@ -125,7 +125,8 @@ int RunGofer(int argc, char** argv) {
     } else if (arg == "--fd") {
       if (++i == argc) return UsageError("--fd needs a number");
       std::string_view text = argv[i];
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
+      auto [end, ec] =
+          std::from_chars(text.data(), text.data() + text.size(), fd);
       if (ec != std::errc() || end != text.data() + text.size() || fd < 0) {
         return UsageError("--fd needs a non-negative number");
       }

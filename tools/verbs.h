@@ -7,6 +7,9 @@
 namespace veil::tools {
 
 int RunFuse(int argc, char** argv);
+// snapshot_main.cc: rootfs snapshot images of host directories.
+int RunSnapshot(int argc, char** argv);
+int RunRestore(int argc, char** argv);
 int RunGofer(int argc, char** argv);
 
 }  // namespace veil::tools

@@ -63,8 +63,7 @@ Result<Ref<GoferFs>> GoferFs::Create(std::unique_ptr<lisafs::Client> client,
 Ref<vfs::Inode> GoferFs::Root() { return root_.ToRef(); }
 
 Result<struct statfs> GoferFs::StatFsLocked() {
-  auto reply =
-      VEIL_TRY(client_->Call(lisafs::FStatFSReq{root_->control_fd()}));
+  auto reply = VEIL_TRY(client_->Call(lisafs::FStatFSReq{root_->control_fd()}));
   const lisafs::FStatFSResp& r = reply.message;
   struct statfs st {};
   st.f_type = static_cast<__fsword_t>(r.type);

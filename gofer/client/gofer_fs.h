@@ -131,7 +131,8 @@ class GoferFs final : public vfs::Filesystem {
 
  private:
   friend class RefCounted<vfs::Filesystem>;
-  GoferFs(std::unique_ptr<lisafs::Client> client, const GoferFsOptions& options);
+  GoferFs(std::unique_ptr<lisafs::Client> client,
+          const GoferFsOptions& options);
   ~GoferFs() override;
 
   const GoferFsOptions options_;

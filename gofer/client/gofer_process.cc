@@ -79,8 +79,8 @@ Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
   UniqueFd report_read(report_pipe[0]), report_write(report_pipe[1]);
 
   // Everything the child needs, built before fork.
-  std::vector<std::string> args = {"veil", "gofer", "--root", dir, "--fd",
-                                   std::to_string(kChildSocketFd)};
+  std::vector<std::string> args = {
+      "veil", "gofer", "--root", dir, "--fd", std::to_string(kChildSocketFd)};
   if (access == GoferAccess::kReadOnly) args.push_back("--ro");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

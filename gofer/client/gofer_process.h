@@ -44,8 +44,7 @@ class GoferProcess final {
   // socketpair errors; ENOENT/EACCES if `veil_binary` cannot be executed
   // (reported by the child through a close-on-exec pipe).
   static Result<GoferProcess> Start(const std::string& veil_binary,
-                                    const std::string& dir,
-                                    GoferAccess access);
+                                    const std::string& dir, GoferAccess access);
 
   GoferProcess(GoferProcess&& other) noexcept;
   GoferProcess& operator=(GoferProcess&& other) noexcept;

@@ -41,14 +41,14 @@ Result<lisafs::NewNode> HostBackend::NewControl(
                          ToLisafs(st)};
 }
 
-Result<std::shared_ptr<HostNode>> HostBackend::Lookup(
+Result<HostBackend::Found> HostBackend::Lookup(
     const std::shared_ptr<HostNode>& dir, const std::string& name) {
   VEIL_TRY_VOID(CheckName(name));
   // lookup in a non-directory: ENOTDIR (path_lookupat's may_lookup).
   if (!dir->is_dir()) return Errno(ENOTDIR);
   UniqueFd fd = VEIL_TRY(OpenBeneath(dir->fd(), name.c_str(), O_PATH));
   struct statx st = VEIL_TRY(StatFd(fd.get()));
-  return table_->Intern(std::move(fd), st, dir, name);
+  return Found{table_->Intern(std::move(fd), st, dir, name), st};
 }
 
 Result<lisafs::NewNode> HostBackend::Mount() { return NewControl(root_); }
@@ -78,7 +78,7 @@ Result<lisafs::WalkResult> HostBackend::Walk(lisafs::ServerFd& dir,
   lisafs::WalkResult result;
   std::shared_ptr<HostNode> at = NodeOf(dir);
   for (const std::string& name : req.names) {
-    Result<std::shared_ptr<HostNode>> next = Lookup(at, name);
+    Result<Found> next = Lookup(at, name);
     if (!next) {
       // A missing component ends the walk; the client decides (ENOENT).
       if (next.error().code() == ENOENT) {
@@ -87,8 +87,9 @@ Result<lisafs::WalkResult> HostBackend::Walk(lisafs::ServerFd& dir,
       }
       return next.error();
     }
-    at = std::move(*next);
-    result.nodes.push_back(VEIL_TRY(NewControl(at)));
+    at = next->node;
+    result.nodes.push_back(lisafs::NewNode{
+        std::make_unique<HostFd>(std::move(next->node)), ToLisafs(next->stat)});
     if (at->type() == S_IFLNK) {
       // The client resolves symlinks itself; the server never follows one.
       result.status = lisafs::WalkStatus::kComponentSymlink;

@@ -138,11 +138,15 @@ class HostBackend final : public lisafs::ServerBackend {
 
   bool read_only() const { return options_.access == Access::kReadOnly; }
 
+  struct Found {
+    std::shared_ptr<HostNode> node;
+    struct statx stat;
+  };
   // A control FDID for `node`, with its attributes now.
   Result<lisafs::NewNode> NewControl(std::shared_ptr<HostNode> node);
   // Looks up `name` in `dir` (one openat2 step) and interns it.
-  Result<std::shared_ptr<HostNode>> Lookup(
-      const std::shared_ptr<HostNode>& dir, const std::string& name);
+  Result<Found> Lookup(const std::shared_ptr<HostNode>& dir,
+                       const std::string& name);
   // After creating `name` in `dir`: looks it up, applies the requested
   // owner, and removes the entry again if either fails.
   Result<lisafs::NewNode> FinishCreate(const std::shared_ptr<HostNode>& dir,

@@ -50,19 +50,18 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
   lisafs::SetStatResp resp;
   auto fail = [&resp](uint32_t bits, int error) {
     resp.failure_mask |= bits;
-    if (resp.failure_errno == 0) resp.failure_errno = static_cast<uint32_t>(error);
+    if (resp.failure_errno == 0)
+      resp.failure_errno = static_cast<uint32_t>(error);
   };
 
   // Owner first: chown(2) clears set-id bits, and a mode asked for in the
   // same call must win, as in one notify_change().
   const uint32_t ids = changes & (lisafs::kSetStatUid | lisafs::kSetStatGid);
   if (ids != 0) {
-    const uid_t uid = (changes & lisafs::kSetStatUid) != 0
-                          ? req.uid
-                          : static_cast<uid_t>(-1);
-    const gid_t gid = (changes & lisafs::kSetStatGid) != 0
-                          ? req.gid
-                          : static_cast<gid_t>(-1);
+    const uid_t uid =
+        (changes & lisafs::kSetStatUid) != 0 ? req.uid : static_cast<uid_t>(-1);
+    const gid_t gid =
+        (changes & lisafs::kSetStatGid) != 0 ? req.gid : static_cast<gid_t>(-1);
     if (::fchownat(node->fd(), "", uid, gid,
                    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
       fail(ids, errno);
@@ -104,7 +103,8 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
     }
   }
   // Times last: a truncate above would have set mtime.
-  const uint32_t times = changes & (lisafs::kSetStatAtime | lisafs::kSetStatMtime);
+  const uint32_t times =
+      changes & (lisafs::kSetStatAtime | lisafs::kSetStatMtime);
   if (times != 0) {
     auto stamp = [&](uint32_t bit, uint32_t now_bit,
                      const lisafs::Timestamp& t) {
@@ -158,8 +158,8 @@ Result<void> HostBackend::FSetXattr(lisafs::ServerFd& fd,
   if (read_only()) return Errno(EROFS);
   if (!IsFileOrDir(node)) return Errno(EPERM);  // user.* on a special.
   UniqueFd file = VEIL_TRY(OpenForXattr(node));
-  return FromSyscall(::fsetxattr(file.get(), req.name.c_str(),
-                                 req.value.data(), req.value.size(),
+  return FromSyscall(::fsetxattr(file.get(), req.name.c_str(), req.value.data(),
+                                 req.value.size(),
                                  static_cast<int>(req.flags)));
 }
 

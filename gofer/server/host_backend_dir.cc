@@ -4,8 +4,9 @@
 // parent directory's own descriptor with a single checked name, so nothing
 // a client names can resolve outside the export.
 #include <fcntl.h>
-#include <stdio.h>  // renameat2
+#include <stdio.h>  // RENAME_*
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -32,10 +33,10 @@ Result<const std::shared_ptr<HostNode>*> DirOf(lisafs::ServerFd& fd) {
 }  // namespace
 
 Result<lisafs::NewNode> HostBackend::FinishCreate(
-    const std::shared_ptr<HostNode>& dir, const std::string& name,
-    uint32_t uid, uint32_t gid) {
+    const std::shared_ptr<HostNode>& dir, const std::string& name, uint32_t uid,
+    uint32_t gid) {
   Result<lisafs::NewNode> made = [&]() -> Result<lisafs::NewNode> {
-    std::shared_ptr<HostNode> node = VEIL_TRY(Lookup(dir, name));
+    std::shared_ptr<HostNode> node = VEIL_TRY(Lookup(dir, name)).node;
     if (uid != lisafs::kNoId || gid != lisafs::kNoId) {
       // -1 leaves an id unchanged, as chown(2) does.
       const uid_t u = uid == lisafs::kNoId ? static_cast<uid_t>(-1) : uid;
@@ -49,7 +50,7 @@ Result<lisafs::NewNode> HostBackend::FinishCreate(
   }();
   if (!made) {
     // Leave no half-made entry behind (gVisor's fsgofer does the same).
-    const int is_dir = [&] {
+    const bool is_dir = [&] {
       Result<struct statx> st = StatAt(dir->fd(), name.c_str());
       return st && (st->stx_mode & S_IFMT) == S_IFDIR;
     }();
@@ -84,8 +85,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
     if (dup < 0) return Errno::FromErrno();
     file.host_fd = UniqueFd(dup);
   }
-  file.fd = std::make_unique<HostOpenFd>(std::move(host_node),
-                                         std::move(opened));
+  file.fd =
+      std::make_unique<HostOpenFd>(std::move(host_node), std::move(opened));
   return lisafs::CreatedFile{std::move(node), std::move(file)};
 }
 
@@ -106,8 +107,8 @@ Result<lisafs::NewNode> HostBackend::MknodAt(lisafs::ServerFd& dir_fd,
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);
   const uint32_t type = req.mode & S_IFMT;
-  const bool whiteout = type == S_IFCHR && req.rdev_major == 0 &&
-                        req.rdev_minor == 0;
+  const bool whiteout =
+      type == S_IFCHR && req.rdev_major == 0 && req.rdev_minor == 0;
   // Device nodes would let the host (and anything opening them) reach past
   // the export; only the overlay whiteout, 0:0, which no driver backs, is
   // allowed. mknod(2) of a device without CAP_MKNOD: EPERM.
@@ -143,11 +144,11 @@ Result<lisafs::NewNode> HostBackend::LinkAt(lisafs::ServerFd& dir_fd,
   // The target is a node the client walked to, so inside the export; with
   // AT_EMPTY_PATH the O_PATH descriptor itself is linked (a symlink is
   // linked as a symlink, never followed). This needs CAP_DAC_READ_SEARCH.
-  if (::linkat(target->fd(), "", dir->fd(), req.name.c_str(),
-               AT_EMPTY_PATH) != 0) {
+  if (::linkat(target->fd(), "", dir->fd(), req.name.c_str(), AT_EMPTY_PATH) !=
+      0) {
     return Errno::FromErrno();
   }
-  std::shared_ptr<HostNode> node = VEIL_TRY(Lookup(dir, req.name));
+  std::shared_ptr<HostNode> node = VEIL_TRY(Lookup(dir, req.name)).node;
   if (node != target) {
     // Only a host process racing us could make the name another file.
     return Errno(ESTALE);
@@ -160,8 +161,8 @@ Result<void> HostBackend::UnlinkAt(lisafs::ServerFd& dir_fd,
   const std::shared_ptr<HostNode>& dir = *VEIL_TRY(DirOf(dir_fd));
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);
-  return FromSyscall(::unlinkat(dir->fd(), req.name.c_str(),
-                                static_cast<int>(req.flags)));
+  return FromSyscall(
+      ::unlinkat(dir->fd(), req.name.c_str(), static_cast<int>(req.flags)));
 }
 
 Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
@@ -177,8 +178,10 @@ Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
   // the real error.
   Result<struct statx> moved = StatAt(old_dir->fd(), req.old_name.c_str());
   Result<struct statx> displaced = StatAt(new_dir->fd(), req.new_name.c_str());
-  if (::renameat2(old_dir->fd(), req.old_name.c_str(), new_dir->fd(),
-                  req.new_name.c_str(), req.flags) != 0) {
+  // The system call itself: glibc's renameat2() turns flags == 0 into
+  // renameat(2), which the seccomp filter does not need to allow.
+  if (::syscall(SYS_renameat2, old_dir->fd(), req.old_name.c_str(),
+                new_dir->fd(), req.new_name.c_str(), req.flags) != 0) {
     return Errno::FromErrno();
   }
   if (moved) {

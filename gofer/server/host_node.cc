@@ -84,11 +84,12 @@ Result<void> CheckName(std::string_view name) {
 
 HostNode::~HostNode() { table_->Forget(key_); }
 
-void HostNode::SetLocation(std::shared_ptr<HostNode> parent,
-                           std::string name) {
+void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
   if (is_dir() || parent == nullptr) return;
   std::lock_guard lock(mu_);
-  parent_ = std::move(parent);
+  // The old parent is left in `parent` and so released after the lock is
+  // dropped: its destructor takes the table's lock.
+  parent_.swap(parent);
   name_ = std::move(name);
 }
 
@@ -137,8 +138,7 @@ Result<UniqueFd> HostNode::Reopen(int flags) const {
 
 // ---- NodeTable ----
 
-std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd,
-                                            const struct statx& st,
+std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd, const struct statx& st,
                                             std::shared_ptr<HostNode> parent,
                                             std::string name) {
   const InodeKey key = KeyOf(st);

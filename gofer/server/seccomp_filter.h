@@ -26,8 +26,9 @@
 //   threads:  clone (only with CLONE_THREAD|CLONE_VM|CLONE_SIGHAND: a new
 //             thread, never a new process), futex, set_robust_list, rseq,
 //             sched_yield, gettid, getpid, exit, exit_group,
-//             rt_sigprocmask, rt_sigreturn, tgkill (own process only, for
-//             abort), restart_syscall
+//             rt_sigprocmask, rt_sigreturn, rt_sigaction (glibc's two
+//             internal signals only, set up with the first thread), tgkill
+//             (own process only, for abort), restart_syscall
 //   misc:     write, writev (stderr logging), clock_gettime, gettimeofday,
 //             nanosleep, clock_nanosleep, getrandom
 // Answered with an errno instead of killing, because glibc calls them on

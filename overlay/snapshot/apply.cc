@@ -31,11 +31,16 @@ timespec ToTimespec(const Timestamp& t) {
 
 mode_t TypeBits(EntryType type) {
   switch (type) {
-    case EntryType::kCharDevice: return S_IFCHR;
-    case EntryType::kBlockDevice: return S_IFBLK;
-    case EntryType::kFifo: return S_IFIFO;
-    case EntryType::kSocket: return S_IFSOCK;
-    default: return S_IFREG;
+    case EntryType::kCharDevice:
+      return S_IFCHR;
+    case EntryType::kBlockDevice:
+      return S_IFBLK;
+    case EntryType::kFifo:
+      return S_IFIFO;
+    case EntryType::kSocket:
+      return S_IFSOCK;
+    default:
+      return S_IFREG;
   }
 }
 
@@ -87,9 +92,10 @@ class Applier {
 };
 
 SnapshotResult<void> Applier::CheckEmpty(const vfs::Location& target) {
-  auto dir = VEIL_SNAP_TRY(WithContext(
-      vfs_.OpenAt(ctx_, target, ".", vfs::OpenHow{O_RDONLY | O_DIRECTORY, 0, 0}),
-      [] { return std::string("opening the restore target"); }));
+  auto dir = VEIL_SNAP_TRY(
+      WithContext(vfs_.OpenAt(ctx_, target, ".",
+                              vfs::OpenHow{O_RDONLY | O_DIRECTORY, 0, 0}),
+                  [] { return std::string("opening the restore target"); }));
   std::vector<uint8_t> buf(4096);
   for (;;) {
     size_t n = VEIL_SNAP_TRY(WithContext(dir->Getdents64(buf), [] {
@@ -100,7 +106,8 @@ SnapshotResult<void> Applier::CheckEmpty(const vfs::Location& target) {
       uint16_t reclen;
       std::memcpy(&reclen, buf.data() + pos + 16, 2);
       if (reclen == 0) break;
-      std::string_view name(reinterpret_cast<const char*>(buf.data() + pos + 19));
+      std::string_view name(
+          reinterpret_cast<const char*>(buf.data() + pos + 19));
       if (name != "." && name != "..")
         return SnapshotError{ENOTEMPTY, "the restore target is not empty"};
       pos += reclen;
@@ -113,15 +120,15 @@ SnapshotResult<void> Applier::WriteData(uint32_t index,
                                         const std::string& name) {
   const Entry& e = m_.entries[index];
   auto file = VEIL_SNAP_TRY(Check(
-      vfs_.OpenAt(ctx_, dir, name,
-                  vfs::OpenHow{O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0600,
-                               0}),
+      vfs_.OpenAt(
+          ctx_, dir, name,
+          vfs::OpenHow{O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0600, 0}),
       index, "create"));
   if (e.size == 0) return Done();
   // Size first: the ranges no extent covers stay holes.
-  VEIL_SNAP_TRY_VOID(Check(
-      vfs_.Ftruncate(ctx_, *file, static_cast<int64_t>(e.size)), index,
-      "truncate"));
+  VEIL_SNAP_TRY_VOID(
+      Check(vfs_.Ftruncate(ctx_, *file, static_cast<int64_t>(e.size)), index,
+            "truncate"));
   for (const Extent& x : e.extents) {
     // Verified already; read again checked, in case the file changed.
     auto read = image_.ReadChunk(x.chunk, &raw_, &scratch_);
@@ -132,10 +139,10 @@ SnapshotResult<void> Applier::WriteData(uint32_t index,
                                "the target is partly restored)"};
     size_t done = 0;
     while (done < raw_.size()) {
-      size_t n = VEIL_SNAP_TRY(Check(
-          file->PWrite(std::span<const uint8_t>(raw_).subspan(done),
-                       static_cast<int64_t>(x.file_offset + done)),
-          index, "write"));
+      size_t n = VEIL_SNAP_TRY(
+          Check(file->PWrite(std::span<const uint8_t>(raw_).subspan(done),
+                             static_cast<int64_t>(x.file_offset + done)),
+                index, "write"));
       if (n == 0) return SnapshotError{EIO, "restoring: short write"};
       done += n;
     }
@@ -158,9 +165,9 @@ SnapshotResult<void> Applier::SetMetadata(uint32_t index,
         Check(vfs_.ChmodAt(ctx_, dir, name, e.perm, 0), index, "chmod"));
   }
   for (const Xattr& x : e.xattrs) {
-    VEIL_SNAP_TRY_VOID(Check(
-        vfs_.SetXattrAt(ctx_, dir, name, x.name, x.value, 0, nofollow), index,
-        "setxattr"));
+    VEIL_SNAP_TRY_VOID(
+        Check(vfs_.SetXattrAt(ctx_, dir, name, x.name, x.value, 0, nofollow),
+              index, "setxattr"));
   }
   const timespec times[2] = {ToTimespec(e.atime), ToTimespec(e.mtime)};
   return Check(vfs_.UtimensAt(ctx_, dir, name, times, nofollow), index,
@@ -174,8 +181,8 @@ SnapshotResult<void> Applier::Create(uint32_t index) {
   const vfs::Location& parent = *dirs_[first.parent];
   switch (e.type) {
     case EntryType::kDirectory: {
-      VEIL_SNAP_TRY_VOID(Check(vfs_.MkdirAt(ctx_, parent, first.name, 0700),
-                               index, "mkdir"));
+      VEIL_SNAP_TRY_VOID(
+          Check(vfs_.MkdirAt(ctx_, parent, first.name, 0700), index, "mkdir"));
       auto opened = VEIL_SNAP_TRY(Check(
           vfs_.OpenAt(ctx_, parent, first.name,
                       vfs::OpenHow{O_PATH | O_DIRECTORY | O_NOFOLLOW, 0, 0}),
@@ -187,15 +194,14 @@ SnapshotResult<void> Applier::Create(uint32_t index) {
       VEIL_SNAP_TRY_VOID(WriteData(index, parent, first.name));
       break;
     case EntryType::kSymlink:
-      VEIL_SNAP_TRY_VOID(Check(
-          vfs_.SymlinkAt(ctx_, e.symlink_target, parent, first.name), index,
-          "symlink"));
+      VEIL_SNAP_TRY_VOID(
+          Check(vfs_.SymlinkAt(ctx_, e.symlink_target, parent, first.name),
+                index, "symlink"));
       break;
     default: {
       dev_t rdev = makedev(e.rdev_major, e.rdev_minor);
       VEIL_SNAP_TRY_VOID(Check(
-          vfs_.MknodAt(ctx_, parent, first.name, TypeBits(e.type) | 0600,
-                       rdev),
+          vfs_.MknodAt(ctx_, parent, first.name, TypeBits(e.type) | 0600, rdev),
           index, "mknod"));
       break;
     }
@@ -219,10 +225,10 @@ SnapshotResult<RestoreStats> Applier::Run(const vfs::Location& target) {
   for (uint32_t i = 1; i < m_.entries.size(); ++i) {
     const Entry& e = m_.entries[i];
     for (size_t n = 1; n < e.names.size(); ++n) {
-      VEIL_SNAP_TRY_VOID(Check(
-          vfs_.LinkAt(ctx_, *dirs_[e.names[0].parent], e.names[0].name,
-                      *dirs_[e.names[n].parent], e.names[n].name, 0),
-          i, "link"));
+      VEIL_SNAP_TRY_VOID(
+          Check(vfs_.LinkAt(ctx_, *dirs_[e.names[0].parent], e.names[0].name,
+                            *dirs_[e.names[n].parent], e.names[n].name, 0),
+                i, "link"));
       ++stats_.names;
     }
   }
@@ -242,8 +248,9 @@ SnapshotResult<RestoreStats> Image::Apply(vfs::Vfs& vfs,
                                           const vfs::Location& target,
                                           const ProgressFn& progress) {
   if (!verified_)
-    return SnapshotError{EINVAL, "the image must be verified before it is "
-                                 "applied"};
+    return SnapshotError{EINVAL,
+                         "the image must be verified before it is "
+                         "applied"};
   Applier applier(*this, vfs, progress);
   return applier.Run(target);
 }

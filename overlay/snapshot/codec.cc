@@ -64,8 +64,7 @@ class Decoder {
   bool Le(T* v, size_t n) {
     if (n > remaining()) return false;
     uint64_t acc = 0;
-    for (size_t i = 0; i < n; ++i)
-      acc |= uint64_t{bytes_[pos_ + i]} << (8 * i);
+    for (size_t i = 0; i < n; ++i) acc |= uint64_t{bytes_[pos_ + i]} << (8 * i);
     pos_ += n;
     *v = static_cast<T>(acc);
     return true;
@@ -94,6 +93,20 @@ bool ValidName(std::string_view name) {
   return !name.empty() && name.size() <= kNameMax && name != "." &&
          name != ".." && name.find('/') == std::string_view::npos &&
          name.find('\0') == std::string_view::npos;
+}
+
+// What Linux (and the VFS) let a restore set: a known namespace and a
+// non-empty suffix, and user.* only on regular files and directories
+// (xattr_permission). Anything else would fail half way through a restore.
+bool ValidXattrName(std::string_view name, EntryType type) {
+  if (name.size() > kXattrNameMax || name.find('\0') != name.npos) return false;
+  for (std::string_view prefix : {"user.", "trusted.", "security."}) {
+    if (name.size() > prefix.size() && name.starts_with(prefix)) {
+      return prefix != "user." || type == EntryType::kRegular ||
+             type == EntryType::kDirectory;
+    }
+  }
+  return false;
 }
 
 SnapshotResult<void> DecodeChunks(Decoder& d, uint32_t count,
@@ -139,19 +152,22 @@ SnapshotResult<void> DecodeChunks(Decoder& d, uint32_t count,
   return Done();
 }
 
-SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index,
-                                 const Manifest& m, Entry* e) {
+SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index, const Manifest& m,
+                                 Entry* e) {
   const std::string at = At(index);
   auto truncated = [&] { return Bad(at + ": truncated"); };
   uint8_t type = 0;
-  if (!d.U8(&type) || !d.U32(&e->perm) || !d.U32(&e->uid) ||
-      !d.U32(&e->gid) || !d.I64(&e->atime.sec) || !d.U32(&e->atime.nsec) ||
+  if (!d.U8(&type) || !d.U32(&e->perm) || !d.U32(&e->uid) || !d.U32(&e->gid) ||
+      !d.I64(&e->atime.sec) || !d.U32(&e->atime.nsec) ||
       !d.I64(&e->mtime.sec) || !d.U32(&e->mtime.nsec))
     return truncated();
   if (type < 1 || type > static_cast<uint8_t>(EntryType::kSocket))
     return Bad(at + ": unknown type " + std::to_string(type));
   e->type = static_cast<EntryType>(type);
   if (e->perm & ~07777u) return Bad(at + ": invalid mode");
+  // (uid_t)-1 means "leave unchanged" to chown(2): no inode has it.
+  if (e->uid == UINT32_MAX || e->gid == UINT32_MAX)
+    return Bad(at + ": invalid owner");
   if (e->atime.nsec >= 1'000'000'000 || e->mtime.nsec >= 1'000'000'000)
     return Bad(at + ": invalid timestamp");
 
@@ -183,8 +199,7 @@ SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index,
     uint16_t name_len = 0;
     uint32_t value_len = 0;
     if (!d.U16(&name_len) || !d.Bytes(name_len, &x.name)) return truncated();
-    if (x.name.empty() || x.name.size() > kXattrNameMax ||
-        x.name.find('\0') != std::string::npos)
+    if (!ValidXattrName(x.name, e->type))
       return Bad(at + ": invalid xattr name");
     if (!d.U32(&value_len)) return truncated();
     if (value_len > kXattrValueMax) return Bad(at + ": xattr value too long");
@@ -230,8 +245,7 @@ SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index,
     }
     case EntryType::kCharDevice:
     case EntryType::kBlockDevice:
-      if (!d.U32(&e->rdev_major) || !d.U32(&e->rdev_minor))
-        return truncated();
+      if (!d.U32(&e->rdev_major) || !d.U32(&e->rdev_minor)) return truncated();
       break;
     case EntryType::kDirectory:
     case EntryType::kFifo:
@@ -263,6 +277,27 @@ SnapshotResult<void> CheckTree(const Manifest& m) {
 }
 
 }  // namespace
+
+SnapshotResult<void> DecodeChunk(const ChunkRecord& c,
+                                 std::span<const uint8_t> stored,
+                                 std::vector<uint8_t>* raw) {
+  if (stored.size() != c.stored_size) return Damaged("wrong stored size");
+  raw->resize(c.raw_size);
+  if (c.codec == Codec::kRaw) {
+    if (c.raw_size != c.stored_size) return Damaged("wrong raw size");
+    std::memcpy(raw->data(), stored.data(), stored.size());
+    return Done();
+  }
+  int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
+                              reinterpret_cast<char*>(raw->data()),
+                              static_cast<int>(stored.size()),
+                              static_cast<int>(raw->size()));
+  if (n < 0) return Damaged("LZ4 data is corrupt");
+  if (static_cast<uint32_t>(n) != c.raw_size)
+    return Damaged("decompressed to " + std::to_string(n) +
+                   " bytes, expected " + std::to_string(c.raw_size));
+  return Done();
+}
 
 uint64_t Checksum(std::span<const uint8_t> bytes) {
   return XXH3_64bits(bytes.data(), bytes.size());
@@ -297,16 +332,15 @@ std::string EncodeTrailer(const Trailer& trailer) {
 }
 
 SnapshotResult<Header> DecodeHeader(std::span<const uint8_t> b) {
-  if (b.size() != kHeaderSize ||
-      std::memcmp(b.data(), kHeaderMagic, 8) != 0)
+  if (b.size() != kHeaderSize || std::memcmp(b.data(), kHeaderMagic, 8) != 0)
     return Damaged("not a veil snapshot image (bad header magic)");
   if (ReadLe64(b, 24) != Checksum(b.first(24)))
     return Damaged("header: checksum mismatch");
   Header h;
   h.version = ReadLe32(b, 8);
   if (h.version != kFormatVersion)
-    return SnapshotError{ENOTSUP, "unsupported format version " +
-                                      std::to_string(h.version)};
+    return SnapshotError{
+        ENOTSUP, "unsupported format version " + std::to_string(h.version)};
   h.chunk_size = ReadLe32(b, 16);
   if (ReadLe32(b, 12) != 0 || ReadLe32(b, 20) != 0)
     return Damaged("header: unknown flags");
@@ -393,8 +427,7 @@ SnapshotResult<Manifest> DecodeManifest(std::span<const uint8_t> bytes,
                                         uint64_t data_end) {
   Decoder d(bytes);
   uint32_t chunk_count = 0, entry_count = 0;
-  if (!d.U32(&chunk_count) || !d.U32(&entry_count))
-    return Bad("truncated");
+  if (!d.U32(&chunk_count) || !d.U32(&entry_count)) return Bad("truncated");
   Manifest m;
   VEIL_SNAP_TRY_VOID(DecodeChunks(d, chunk_count, header, data_end, &m.chunks));
   // The smallest entry (a fifo) is 45 bytes.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "overlay/snapshot/error.h"
 #include "overlay/snapshot/format.h"
@@ -36,6 +37,13 @@ SnapshotResult<Trailer> DecodeTrailer(std::span<const uint8_t> bytes);
 SnapshotResult<Manifest> DecodeManifest(std::span<const uint8_t> bytes,
                                         const Header& header,
                                         uint64_t data_end);
+
+// Decodes one chunk's stored bytes into `raw` (resized to its raw size):
+// LZ4_decompress_safe or a copy, and the size check. Messages are bare
+// ("LZ4 data is corrupt"); the caller names the chunk.
+SnapshotResult<void> DecodeChunk(const ChunkRecord& chunk,
+                                 std::span<const uint8_t> stored,
+                                 std::vector<uint8_t>* raw);
 
 // XXH3-64 of `bytes` (the checksum used everywhere in the format).
 uint64_t Checksum(std::span<const uint8_t> bytes);

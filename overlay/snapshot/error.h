@@ -65,8 +65,7 @@ template <>
 class [[nodiscard]] SnapshotResult<void> final {
  public:
   SnapshotResult() = default;
-  SnapshotResult(SnapshotError error)
-      : error_(std::move(error)), ok_(false) {}
+  SnapshotResult(SnapshotError error) : error_(std::move(error)), ok_(false) {}
 
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
@@ -105,14 +104,14 @@ SnapshotResult<T> WithContext(Result<T> result, Context&& context) {
 }  // namespace veil::snapshot
 
 // As VEIL_TRY / VEIL_TRY_VOID, for SnapshotResult.
-#define VEIL_SNAP_TRY(expr)                                     \
-  __extension__({                                               \
-    auto _veil_snap = (expr);                                   \
-    if (!_veil_snap.has_value()) return _veil_snap.error();     \
-    std::move(_veil_snap).value();                              \
+#define VEIL_SNAP_TRY(expr)                                 \
+  __extension__({                                           \
+    auto _veil_snap = (expr);                               \
+    if (!_veil_snap.has_value()) return _veil_snap.error(); \
+    std::move(_veil_snap).value();                          \
   })
-#define VEIL_SNAP_TRY_VOID(expr)                                \
-  do {                                                          \
-    auto _veil_snap = (expr);                                   \
-    if (!_veil_snap.has_value()) return _veil_snap.error();     \
+#define VEIL_SNAP_TRY_VOID(expr)                            \
+  do {                                                      \
+    auto _veil_snap = (expr);                               \
+    if (!_veil_snap.has_value()) return _veil_snap.error(); \
   } while (0)

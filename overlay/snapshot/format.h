@@ -104,10 +104,10 @@ struct Entry {
   Timestamp mtime;
   std::vector<EntryName> names;
   std::vector<Xattr> xattrs;
-  uint64_t size = 0;             // kRegular
-  std::vector<Extent> extents;   // kRegular, by increasing file_offset
-  std::string symlink_target;    // kSymlink
-  uint32_t rdev_major = 0;       // kCharDevice, kBlockDevice
+  uint64_t size = 0;            // kRegular
+  std::vector<Extent> extents;  // kRegular, by increasing file_offset
+  std::string symlink_target;   // kSymlink
+  uint32_t rdev_major = 0;      // kCharDevice, kBlockDevice
   uint32_t rdev_minor = 0;
 };
 

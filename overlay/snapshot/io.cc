@@ -41,10 +41,10 @@ SnapshotResult<FdSource> FdSource::Create(int fd) {
   return FdSource(fd, static_cast<uint64_t>(st.st_size));
 }
 
-SnapshotResult<void> FdSource::ReadAt(uint64_t offset,
-                                      std::span<uint8_t> out) {
+SnapshotResult<void> FdSource::ReadAt(uint64_t offset, std::span<uint8_t> out) {
   while (!out.empty()) {
-    ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+    ssize_t n =
+        ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return FromErrno(Errno::FromErrno(), "reading the image");
@@ -62,6 +62,7 @@ SnapshotResult<void> MemorySource::ReadAt(uint64_t offset,
                                           std::span<uint8_t> out) {
   if (offset > bytes_.size() || out.size() > bytes_.size() - offset)
     return Damaged("read past the end of the image");
+  if (out.empty()) return Done();  // out.data() may be null
   std::memcpy(out.data(), bytes_.data() + offset, out.size());
   return Done();
 }

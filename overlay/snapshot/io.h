@@ -58,8 +58,7 @@ class FdSource final : public ByteSource {
  public:
   static SnapshotResult<FdSource> Create(int fd);
   uint64_t size() const override { return size_; }
-  SnapshotResult<void> ReadAt(uint64_t offset,
-                              std::span<uint8_t> out) override;
+  SnapshotResult<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override;
 
  private:
   FdSource(int fd, uint64_t size) : fd_(fd), size_(size) {}
@@ -72,8 +71,7 @@ class MemorySource final : public ByteSource {
  public:
   explicit MemorySource(std::span<const uint8_t> bytes) : bytes_(bytes) {}
   uint64_t size() const override { return bytes_.size(); }
-  SnapshotResult<void> ReadAt(uint64_t offset,
-                              std::span<uint8_t> out) override;
+  SnapshotResult<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override;
 
  private:
   std::span<const uint8_t> bytes_;

@@ -2,8 +2,6 @@
 //
 // Image::Open and Image::Verify: everything a restore checks before it
 // creates the first file.
-#include <lz4.h>
-
 #include <string>
 
 #include "overlay/snapshot/codec.h"
@@ -43,20 +41,20 @@ SnapshotResult<Image> Image::Open(ByteSource& source) {
     return Damaged("manifest at offset " +
                    std::to_string(trailer.manifest_offset) +
                    ": checksum mismatch");
-  Manifest manifest = VEIL_SNAP_TRY(
-      DecodeManifest(bytes, header, trailer.manifest_offset));
+  Manifest manifest =
+      VEIL_SNAP_TRY(DecodeManifest(bytes, header, trailer.manifest_offset));
   return Image(source, header, std::move(manifest));
 }
 
 uint64_t Image::DataBytes() const {
   uint64_t total = 0;
   for (const Entry& e : manifest_.entries)
-    for (const Extent& x : e.extents) total += manifest_.chunks[x.chunk].raw_size;
+    for (const Extent& x : e.extents)
+      total += manifest_.chunks[x.chunk].raw_size;
   return total;
 }
 
-SnapshotResult<void> Image::ReadChunk(uint32_t index,
-                                      std::vector<uint8_t>* raw,
+SnapshotResult<void> Image::ReadChunk(uint32_t index, std::vector<uint8_t>* raw,
                                       std::vector<uint8_t>* scratch) {
   // The manifest decoder checked index, offsets and sizes.
   const ChunkRecord& c = manifest_.chunks.at(index);
@@ -64,22 +62,12 @@ SnapshotResult<void> Image::ReadChunk(uint32_t index,
     return "chunk " + std::to_string(index) + " at offset " +
            std::to_string(c.offset) + ": ";
   };
-  std::vector<uint8_t>& stored = c.codec == Codec::kRaw ? *raw : *scratch;
-  stored.resize(c.stored_size);
-  VEIL_SNAP_TRY_VOID(source_->ReadAt(c.offset, stored));
-  if (Checksum(stored) != c.checksum)
+  scratch->resize(c.stored_size);
+  VEIL_SNAP_TRY_VOID(source_->ReadAt(c.offset, *scratch));
+  if (Checksum(*scratch) != c.checksum)
     return Damaged(where() + "checksum mismatch");
-  if (c.codec == Codec::kLz4) {
-    raw->resize(c.raw_size);
-    int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
-                                reinterpret_cast<char*>(raw->data()),
-                                static_cast<int>(stored.size()),
-                                static_cast<int>(raw->size()));
-    if (n < 0) return Damaged(where() + "LZ4 data is corrupt");
-    if (static_cast<uint32_t>(n) != c.raw_size)
-      return Damaged(where() + "decompressed to " + std::to_string(n) +
-                     " bytes, expected " + std::to_string(c.raw_size));
-  }
+  auto decoded = DecodeChunk(c, *scratch, raw);
+  if (!decoded) return Damaged(where() + decoded.error().message);
   if (ContentHash(*raw) != c.content)
     return Damaged(where() + "content hash mismatch");
   return Done();

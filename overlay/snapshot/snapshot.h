@@ -48,13 +48,13 @@ struct WriteOptions {
 };
 
 struct WriteStats {
-  uint64_t entries = 0;        // inodes, the root included
-  uint64_t names = 0;          // directory entries (hard links count each)
-  uint64_t data_bytes = 0;     // file data read (holes excluded)
-  uint64_t chunks = 0;         // chunks stored
-  uint64_t chunk_refs = 0;     // chunks referenced (>= chunks: dedupe)
-  uint64_t stored_bytes = 0;   // chunk bytes in the image
-  uint64_t image_bytes = 0;    // the whole image
+  uint64_t entries = 0;       // inodes, the root included
+  uint64_t names = 0;         // directory entries (hard links count each)
+  uint64_t data_bytes = 0;    // file data read (holes excluded)
+  uint64_t chunks = 0;        // chunks stored
+  uint64_t chunk_refs = 0;    // chunks referenced (>= chunks: dedupe)
+  uint64_t stored_bytes = 0;  // chunk bytes in the image
+  uint64_t image_bytes = 0;   // the whole image
 };
 
 // Writes an image of the tree under `root` (which must be a directory) to
@@ -91,8 +91,7 @@ class Image final {
   // Creates the tree in the empty directory `target` (ENOTEMPTY
   // otherwise), as root: entry 0's metadata goes to `target` itself.
   // Fails (EINVAL) unless Verify() succeeded first.
-  SnapshotResult<RestoreStats> Apply(vfs::Vfs& vfs,
-                                     const vfs::Location& target,
+  SnapshotResult<RestoreStats> Apply(vfs::Vfs& vfs, const vfs::Location& target,
                                      const ProgressFn& progress);
 
   // Reads chunk `index` into `raw` (resized to its raw size), checking it.

@@ -37,13 +37,20 @@ Timestamp FromTimespec(const timespec& t) {
 
 EntryType TypeOf(const vfs::Attr& attr) {
   switch (attr.type()) {
-    case S_IFDIR: return EntryType::kDirectory;
-    case S_IFLNK: return EntryType::kSymlink;
-    case S_IFCHR: return EntryType::kCharDevice;
-    case S_IFBLK: return EntryType::kBlockDevice;
-    case S_IFIFO: return EntryType::kFifo;
-    case S_IFSOCK: return EntryType::kSocket;
-    default: return EntryType::kRegular;
+    case S_IFDIR:
+      return EntryType::kDirectory;
+    case S_IFLNK:
+      return EntryType::kSymlink;
+    case S_IFCHR:
+      return EntryType::kCharDevice;
+    case S_IFBLK:
+      return EntryType::kBlockDevice;
+    case S_IFIFO:
+      return EntryType::kFifo;
+    case S_IFSOCK:
+      return EntryType::kSocket;
+    default:
+      return EntryType::kRegular;
   }
 }
 
@@ -83,8 +90,7 @@ class Writer {
   SnapshotResult<uint32_t> StoreChunk(std::span<const uint8_t> raw);
   SnapshotResult<void> ListDir(const PendingDir& dir,
                                std::vector<std::string>* names);
-  SnapshotResult<void> AddChild(const PendingDir& dir,
-                                const std::string& name);
+  SnapshotResult<void> AddChild(const PendingDir& dir, const std::string& name);
   SnapshotResult<void> ReadXattrs(const vfs::Location& dir,
                                   const std::string& name,
                                   const std::string& path, Entry* entry);
@@ -121,17 +127,17 @@ SnapshotResult<uint32_t> Writer::StoreChunk(std::span<const uint8_t> raw) {
   record.offset = offset_;
   record.raw_size = key.length;
   record.content = key.content;
-  packed_.resize(static_cast<size_t>(LZ4_compressBound(
-      static_cast<int>(raw.size()))));
-  int packed = LZ4_compress_default(
-      reinterpret_cast<const char*>(raw.data()),
-      reinterpret_cast<char*>(packed_.data()), static_cast<int>(raw.size()),
-      static_cast<int>(packed_.size()));
+  packed_.resize(
+      static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw.size()))));
+  int packed = LZ4_compress_default(reinterpret_cast<const char*>(raw.data()),
+                                    reinterpret_cast<char*>(packed_.data()),
+                                    static_cast<int>(raw.size()),
+                                    static_cast<int>(packed_.size()));
   std::span<const uint8_t> stored = raw;
   if (packed > 0 && static_cast<size_t>(packed) < raw.size()) {
     record.codec = Codec::kLz4;
-    stored = std::span<const uint8_t>(packed_).first(
-        static_cast<size_t>(packed));
+    stored =
+        std::span<const uint8_t>(packed_).first(static_cast<size_t>(packed));
   }
   record.stored_size = static_cast<uint32_t>(stored.size());
   record.checksum = Checksum(stored);
@@ -148,15 +154,14 @@ SnapshotResult<uint32_t> Writer::StoreChunk(std::span<const uint8_t> raw) {
 SnapshotResult<void> Writer::ListDir(const PendingDir& dir,
                                      std::vector<std::string>* names) {
   auto path = [&] { return EntryPath(manifest_, dir.entry); };
-  auto file = VEIL_SNAP_TRY(WithContext(
-      vfs_.OpenAt(ctx_, dir.location, ".",
-                  vfs::OpenHow{O_RDONLY | O_DIRECTORY, 0, 0}),
-      [&] { return "opening " + path(); }));
+  auto file = VEIL_SNAP_TRY(
+      WithContext(vfs_.OpenAt(ctx_, dir.location, ".",
+                              vfs::OpenHow{O_RDONLY | O_DIRECTORY, 0, 0}),
+                  [&] { return "opening " + path(); }));
   std::vector<uint8_t> buf(64 * 1024);
   for (;;) {
-    size_t n = VEIL_SNAP_TRY(WithContext(file->Getdents64(buf), [&] {
-      return "listing " + path();
-    }));
+    size_t n = VEIL_SNAP_TRY(WithContext(file->Getdents64(buf),
+                                         [&] { return "listing " + path(); }));
     if (n == 0) break;
     // struct linux_dirent64: d_ino, d_off, d_reclen (u16 at 16), d_type,
     // NUL-terminated name at 19.
@@ -177,14 +182,13 @@ SnapshotResult<void> Writer::ListDir(const PendingDir& dir,
 
 SnapshotResult<void> Writer::ReadXattrs(const vfs::Location& dir,
                                         const std::string& name,
-                                        const std::string& path,
-                                        Entry* entry) {
+                                        const std::string& path, Entry* entry) {
   auto listed = vfs_.ListXattrAt(ctx_, dir, name, AT_SYMLINK_NOFOLLOW);
-  if (!listed && (listed.error().code() == EOPNOTSUPP ||
-                  listed.error().code() == ENOTSUP))
+  if (!listed &&
+      (listed.error().code() == EOPNOTSUPP || listed.error().code() == ENOTSUP))
     return Done();  // a filesystem without xattrs has none to keep
-  std::vector<std::string> names = VEIL_SNAP_TRY(
-      WithContext(std::move(listed), [&] { return "listing xattrs of " + path; }));
+  std::vector<std::string> names = VEIL_SNAP_TRY(WithContext(
+      std::move(listed), [&] { return "listing xattrs of " + path; }));
   std::sort(names.begin(), names.end());
   for (std::string& xname : names) {
     auto value = vfs_.GetXattrAt(ctx_, dir, name, xname, AT_SYMLINK_NOFOLLOW);
@@ -228,10 +232,10 @@ SnapshotResult<void> Writer::ReadData(const vfs::Location& dir,
       raw_.resize(static_cast<size_t>(end - p));
       size_t got = 0;
       while (got < raw_.size()) {
-        size_t n = VEIL_SNAP_TRY(WithContext(
-            file->PRead(std::span(raw_).subspan(got),
-                        p + static_cast<int64_t>(got)),
-            [&] { return "reading " + path; }));
+        size_t n = VEIL_SNAP_TRY(
+            WithContext(file->PRead(std::span(raw_).subspan(got),
+                                    p + static_cast<int64_t>(got)),
+                        [&] { return "reading " + path; }));
         if (n == 0) break;  // shrank while we read it
         got += n;
       }
@@ -253,16 +257,15 @@ SnapshotResult<void> Writer::AddChild(const PendingDir& dir,
   std::string path = EntryPath(manifest_, dir.entry);
   path = (path == "/" ? "" : path) + "/" + name;
   // Stat before reading anything: reads would move the atime we keep.
-  vfs::Attr attr = VEIL_SNAP_TRY(WithContext(
-      vfs_.StatAt(ctx_, dir.location, name, AT_SYMLINK_NOFOLLOW),
-      [&] { return "stat " + path; }));
+  vfs::Attr attr = VEIL_SNAP_TRY(
+      WithContext(vfs_.StatAt(ctx_, dir.location, name, AT_SYMLINK_NOFOLLOW),
+                  [&] { return "stat " + path; }));
   ++stats_.names;
   const auto index = static_cast<uint32_t>(manifest_.entries.size());
   if (!attr.IsDir() && attr.nlink > 1 && attr.dev == root_dev_) {
     auto [it, fresh] = entries_by_ino_.emplace(attr.ino, index);
     if (!fresh) {
-      manifest_.entries[it->second].names.push_back(
-          EntryName{dir.entry, name});
+      manifest_.entries[it->second].names.push_back(EntryName{dir.entry, name});
       return Done();
     }
   }
@@ -275,9 +278,9 @@ SnapshotResult<void> Writer::AddChild(const PendingDir& dir,
       VEIL_SNAP_TRY_VOID(ReadData(dir.location, name, path, &entry));
       break;
     case EntryType::kSymlink:
-      entry.symlink_target = VEIL_SNAP_TRY(WithContext(
-          vfs_.ReadlinkAt(ctx_, dir.location, name),
-          [&] { return "readlink " + path; }));
+      entry.symlink_target =
+          VEIL_SNAP_TRY(WithContext(vfs_.ReadlinkAt(ctx_, dir.location, name),
+                                    [&] { return "readlink " + path; }));
       break;
     case EntryType::kDirectory:
       // Another filesystem mounted here: keep the directory, not its
@@ -337,8 +340,8 @@ SnapshotResult<WriteStats> Writer::Run(const vfs::Location& root) {
   trailer.manifest_checksum = Checksum(bytes);
   VEIL_SNAP_TRY_VOID(Emit(bytes));
   std::string tail = EncodeTrailer(trailer);
-  VEIL_SNAP_TRY_VOID(Emit(std::span(
-      reinterpret_cast<const uint8_t*>(tail.data()), tail.size())));
+  VEIL_SNAP_TRY_VOID(Emit(
+      std::span(reinterpret_cast<const uint8_t*>(tail.data()), tail.size())));
   stats_.image_bytes = offset_;
   return stats_;
 }

@@ -138,6 +138,14 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
   std::unique_ptr<HostBackend> backend(
       new HostBackend(std::move(scratch), std::move(root_fd)));
   if (!backend->root_fd_) return Errno(errno, "cannot create scratch root");
+  if (options.prepare) {
+    backend->teardown_ = options.teardown;
+    VEIL_TRY_VOID(options.prepare(backend->scratch_dir_));
+    // The root may be a mount point now: serve what is mounted there.
+    backend->root_fd_.reset(
+        open(backend->root_path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!backend->root_fd_) return Errno(errno, "cannot open prepared root");
+  }
   // Try one round trip on this thread so that setups which forbid it fail
   // here, with an error, rather than abort later.
   if (Result<void> prepared = PrepareThread(); !prepared) {
@@ -163,6 +171,7 @@ HostBackend::HostBackend(std::string scratch_dir, UniqueFd root_fd)
 HostBackend::~HostBackend() {
   for (int fd : open_fds_) close(fd);
   root_fd_.reset();
+  if (teardown_) teardown_(scratch_dir_);
   RemoveTreeAt(AT_FDCWD, scratch_dir_.c_str());
 }
 

@@ -4,6 +4,7 @@
 // driven with real syscalls, so the kernel defines the expected behaviour.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +19,14 @@ namespace veil::difftest {
 struct HostBackendOptions {
   // Where the scratch directory is created; must be on tmpfs.
   std::string parent_dir = "/dev/shm";
+  // Optional: called with the scratch directory once `<scratch>/root`
+  // exists, before it is served. It may mount another filesystem on the
+  // root (the overlay difftest mounts an overlay whose layers it keeps in
+  // the scratch directory); "/" is then that mount.
+  std::function<Result<void>(const std::string& scratch_dir)> prepare;
+  // Called before the scratch directory is removed, when `prepare` was
+  // called (even if it failed): undoes what it mounted.
+  std::function<void(const std::string& scratch_dir)> teardown;
 };
 
 // Serves a scratch directory `<parent>/veil-difftest-XXXXXX/root` as "/".
@@ -124,6 +133,7 @@ class HostBackend final : public Backend {
   UniqueFd root_fd_;  // O_PATH descriptor of root_path_
   Creds creds_;
   std::set<int> open_fds_;  // descriptors returned by Open, not yet closed
+  std::function<void(const std::string&)> teardown_;  // see the options
 };
 
 // The host's fs.protected_* sysctls. They change link/open permission rules

@@ -21,9 +21,9 @@ namespace {
 // Probe timestamps (see runner.h). atime <= mtime makes relatime update
 // atime on the next access; an atime in the future makes it leave atime
 // alone (it is newer than mtime and ctime and not older than a day).
-constexpr struct timespec kOldAtime = {1000000000, 0};
+constexpr struct timespec kOldAtime = kProbeOldAtime;
 constexpr struct timespec kFutureAtime = {4000000000, 0};
-constexpr struct timespec kOldMtime = {1000000100, 0};
+constexpr struct timespec kOldMtime = kProbeOldMtime;
 
 bool SameTime(int64_t sec, int64_t nsec, const struct timespec& ts) {
   return sec == ts.tv_sec && nsec == ts.tv_nsec;
@@ -74,7 +74,7 @@ class Runner final {
   bool Finish();
   bool PresetTimes();
   bool WalkAndCompare(WalkDepth depth);
-  bool FdStats(const Slot& slot, StatResult* e, StatResult* a);
+  bool FdStats(Slot* slot, StatResult* e, StatResult* a);
   void SetRoot() {
     e_.SetCreds(RootCreds());
     a_.SetCreds(RootCreds());
@@ -209,7 +209,7 @@ bool Runner::WalkAndCompare(WalkDepth depth) {
 // the resulting stat (which also marks ctime as queried for multigrain).
 bool Runner::PresetTimes() {
   if (!options_.compare_times) return true;
-  if (step_ % 50 == 0) {
+  if (step_ % 50 == 0 && !options_.quiet_time_probes) {
     probe_atime_ = (rng_() & 1) != 0 ? kOldAtime : kFutureAtime;
   }
   const struct timespec times[2] = {probe_atime_, kOldMtime};
@@ -218,12 +218,23 @@ bool Runner::PresetTimes() {
   for (const auto& [path, ne] : tree_e_) {
     if (ne.stat_rc != 0 || !done.insert(ne.st.ino).second) continue;
     const Node& na = tree_a_.at(path);
-    if (!ne.perturbed && !na.perturbed &&
-        SameTime(ne.st.atime_sec, ne.st.atime_nsec, probe_atime_) &&
-        SameTime(ne.st.mtime_sec, ne.st.mtime_nsec, kOldMtime) &&
-        SameTime(na.st.atime_sec, na.st.atime_nsec, probe_atime_) &&
-        SameTime(na.st.mtime_sec, na.st.mtime_nsec, kOldMtime)) {
+    auto at_probe = [&](const StatResult& st) {
+      return SameTime(st.atime_sec, st.atime_nsec, probe_atime_) &&
+             SameTime(st.mtime_sec, st.mtime_nsec, kOldMtime);
+    };
+    if (!ne.perturbed && !na.perturbed && at_probe(ne.st) && at_probe(na.st)) {
       continue;
+    }
+    if (options_.quiet_time_probes && (ne.perturbed || na.perturbed)) {
+      // Did the walk really move them? (See RunOptions.)
+      StatResult st_e, st_a;
+      if (e_.Stat(path, AT_SYMLINK_NOFOLLOW, &st_e) == 0 &&
+          a_.Stat(path, AT_SYMLINK_NOFOLLOW, &st_a) == 0 && at_probe(st_e) &&
+          at_probe(st_a)) {
+        before_e_[st_e.ino] = st_e;
+        before_a_[st_a.ino] = st_a;
+        continue;
+      }
     }
     int rc_e = e_.Utimens(path, times, AT_SYMLINK_NOFOLLOW);
     int rc_a = a_.Utimens(path, times, AT_SYMLINK_NOFOLLOW);
@@ -247,15 +258,25 @@ bool Runner::PresetTimes() {
   return true;
 }
 
-bool Runner::FdStats(const Slot& slot, StatResult* e, StatResult* a) {
-  int rc_e = e_.Fstat(slot.fd_e, e);
-  int rc_a = a_.Fstat(slot.fd_a, a);
+bool Runner::FdStats(Slot* slot, StatResult* e, StatResult* a) {
+  int rc_e = e_.Fstat(slot->fd_e, e);
+  int rc_a = a_.Fstat(slot->fd_a, a);
   if (rc_e != 0 || rc_a != 0) {
     return Fail("harness fstat of an open slot failed: expected " +
                 FormatResult(rc_e) + ", actual " + FormatResult(rc_a));
   }
-  if (e->ino != slot.ino_e || a->ino != slot.ino_a) {
-    return Fail("an open descriptor changed inode number");
+  if (e->ino != slot->ino_e || a->ino != slot->ino_a) {
+    // See RunOptions::fd_ino_may_change.
+    if (!options_.fd_ino_may_change || e->ino == slot->ino_e ||
+        a->ino == slot->ino_a) {
+      return Fail("an open descriptor changed inode number: expected #" +
+                  std::to_string(slot->ino_e) + " -> #" +
+                  std::to_string(e->ino) + ", actual #" +
+                  std::to_string(slot->ino_a) + " -> #" +
+                  std::to_string(a->ino));
+    }
+    slot->ino_e = e->ino;
+    slot->ino_a = a->ino;
   }
   return true;
 }
@@ -277,8 +298,9 @@ bool Runner::Step() {
     op.offset = 0;
   }
   if (options_.settle_ctime &&
-      (op.kind == OpKind::kUnlink || op.kind == OpKind::kRmdir ||
-       op.kind == OpKind::kLink || op.kind == OpKind::kRename)) {
+      (options_.settle_ctime_always || op.kind == OpKind::kUnlink ||
+       op.kind == OpKind::kRmdir || op.kind == OpKind::kLink ||
+       op.kind == OpKind::kRename)) {
     int64_t sec = 0, nsec = 0;
     for (const InodeTimes* side : {&before_e_, &before_a_}) {
       for (const auto& [ino, st] : *side) {
@@ -294,7 +316,7 @@ bool Runner::Step() {
   const bool fd_live =
       IsFdOp(op.kind) && op.kind != OpKind::kClose && has_slot && slot->open;
   StatResult fd_before_e, fd_before_a;
-  if (fd_live && !FdStats(*slot, &fd_before_e, &fd_before_a)) return false;
+  if (fd_live && !FdStats(slot, &fd_before_e, &fd_before_a)) return false;
 
   if (op.kind == OpKind::kSetCreds) creds_ = op.creds;
   e_.SetCreds(creds_);
@@ -337,7 +359,7 @@ bool Runner::Step() {
   if (op.kind == OpKind::kClose && has_slot) *slot = Slot();
   if (fd_live) {
     StatResult after_e, after_a;
-    if (!FdStats(*slot, &after_e, &after_a)) return false;
+    if (!FdStats(slot, &after_e, &after_a)) return false;
     const int64_t now = NowSeconds();
     std::string d = DiffStat(after_e, after_a, now, compare_, &step_match);
     if (d.empty() && options_.compare_times) {

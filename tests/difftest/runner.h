@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <time.h>
 #include <string>
 
 #include "tests/difftest/backend.h"
@@ -32,9 +33,28 @@ struct RunOptions {
   // directory's previous ctime, so without the wait "ctime changed" would
   // depend on timing. Harmless for backends with fine clocks.
   bool settle_ctime = true;
+  // Settle before every operation, not only those four: on an overlay any
+  // copy-up (truncate, chmod, open for write, ...) links the copy into its
+  // upper directory, with the same effect on the directory's ctime.
+  bool settle_ctime_always = false;
+  // An open descriptor's st_ino may change if it changes on both sides at
+  // once: overlayfs (index=off) gives a file a new inode number when its
+  // copy-up breaks a lower hard link, open descriptors included.
+  bool fd_ino_may_change = false;
   // When set, every operation's log line is also written here as it runs.
   std::FILE* trace = nullptr;
+  // For backends where setting times is not free (on an overlay,
+  // utimensat copies a lower file up): the probe atime is always
+  // kProbeOldAtime, and a node the walk read is reset only if an lstat
+  // shows its times moved. Trees that start populated (an overlay's lower
+  // layer) should give their nodes the probe times up front.
+  bool quiet_time_probes = false;
 };
+
+// The probe times (see RunDifferential): atime far in the past (relatime
+// updates it on access) and the mtime every reset sets.
+inline constexpr struct timespec kProbeOldAtime = {1000000000, 0};
+inline constexpr struct timespec kProbeOldMtime = {1000000100, 0};
 
 // Runs `steps` generated operations (deterministic for `seed`) against both
 // backends, which must start empty; the runner first sets "/" to root:root

@@ -3,7 +3,9 @@
 // `veil fuse`: mounts a veil filesystem on a host directory through FUSE.
 // The session lifecycle follows libfuse's low-level examples: session new,
 // signal handlers, mount, daemonize, loop, then unwind in reverse.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,11 +13,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/logging.h"
+#include "base/unique_fd.h"
+#include "gofer/client/gofer_fs.h"
+#include "gofer/client/gofer_process.h"
+#include "lisafs/client.h"
 #include "tools/fuse/fuse_adapter.h"
 #include "tools/verbs.h"
 #include "vfs/tmpfs/tmpfs.h"
@@ -26,7 +34,7 @@ namespace {
 
 constexpr const char kUsage[] =
     "usage: veil fuse [-f] [-d] [-s] --tmpfs MNT\n"
-    "       veil fuse --gofer DIR MNT      (not built yet)\n"
+    "       veil fuse [-f] [-d] [-s] --gofer DIR MNT\n"
     "       veil fuse SANDBOX|IMG MNT      (not built yet)\n";
 
 constexpr const char kHelp[] =
@@ -43,8 +51,14 @@ constexpr const char kHelp[] =
     "                    memory and gone when it is unmounted. Its root is\n"
     "                    owned by the invoking user's uid and gid, mode 0755,\n"
     "                    as a directory that user had just made.\n"
-    "  --gofer DIR MNT   serve host directory DIR through veil's gofer and\n"
-    "                    LISAFS: not built yet (exits with status 2).\n"
+    "  --gofer DIR MNT   serve host directory DIR through veil's gofer: a\n"
+    "                    confined `veil gofer` child serves DIR over LISAFS\n"
+    "                    and the VFS sees it through the gofer client, so\n"
+    "                    what MNT shows is exactly what a sandbox would see.\n"
+    "                    The gofer needs root. DIR stays shared with the\n"
+    "                    host: attributes are asked for again on every\n"
+    "                    stat, so changes made on the host show up (names\n"
+    "                    already looked up are not rechecked).\n"
     "  SANDBOX|IMG MNT   show a running sandbox's root or a snapshot image:\n"
     "                    not built yet (exits with status 2).\n"
     "  -f, --foreground  stay in the foreground (default: detach once MNT is\n"
@@ -53,7 +67,8 @@ constexpr const char kHelp[] =
     "  -s                serve requests on one thread (default: several).\n"
     "  -h, --help        print this help.\n"
     "\n"
-    "The mount is named fsname=veil, type fuse.veil-tmpfs. Run as root, it\n"
+    "The mount is named fsname=veil, type fuse.veil-tmpfs (fuse.veil-gofer\n"
+    "with --gofer). Run as root, it\n"
     "adds allow_other so that every user can use it (their own permissions\n"
     "apply). Unmount with `fusermount3 -u MNT` (or `umount MNT` as root), or\n"
     "send SIGINT/SIGTERM to the veil process.\n"
@@ -77,9 +92,11 @@ int UsageError(const char* what) {
 }
 
 // Mounts the already-built `vfs` on `mountpoint` and serves it until
-// unmounted or signalled.
-int Serve(vfs::Vfs& vfs, const std::string& mountpoint, const Options& opt,
-          const char* subtype) {
+// unmounted or signalled. `on_mounted` runs once the mount is in place,
+// before detaching.
+int Serve(
+    vfs::Vfs& vfs, const std::string& mountpoint, const Options& opt,
+    const char* subtype, const std::function<void()>& on_mounted = [] {}) {
   FuseAdapter adapter(vfs);
   std::string mount_opts = std::string("fsname=veil,subtype=") + subtype;
   // allow_other needs root (or user_allow_other in /etc/fuse.conf); without
@@ -106,6 +123,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint, const Options& opt,
     } else {
       VEIL_LOG(kInfo) << "veil fuse: serving " << subtype << " on "
                       << mountpoint;
+      on_mounted();
       bool foreground = opt.foreground || opt.debug;
       if (fuse_daemonize(foreground ? 1 : 0) != 0) {
         std::fprintf(stderr, "veil fuse: cannot detach from the terminal\n");
@@ -138,6 +156,105 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint, const Options& opt,
   return status;
 }
 
+// --gofer DIR: a `veil gofer` child serves DIR over LISAFS and the VFS sees
+// it through GoferFs. The lisafs client and GoferFs run threads, which a
+// fork does not carry over, so this detaches *before* building anything
+// (fuse_daemonize, used for --tmpfs, forks after mounting): the parent
+// waits until the child says the mount is in place, and until then the
+// child's errors still reach the terminal.
+int ServeGofer(const Options& opt, const std::string& mountpoint) {
+  char dir[PATH_MAX];
+  struct stat st;
+  if (!realpath(opt.gofer_dir, dir) || stat(dir, &st) != 0) {
+    std::fprintf(stderr, "veil fuse: --gofer %s: %s\n", opt.gofer_dir,
+                 std::strerror(errno));
+    return 1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "veil fuse: --gofer %s: %s\n", opt.gofer_dir,
+                 std::strerror(ENOTDIR));
+    return 1;
+  }
+  UniqueFd ready;  // the child's end: one byte once mounted
+  if (!opt.foreground && !opt.debug) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      std::fprintf(stderr, "veil fuse: pipe: %s\n", std::strerror(errno));
+      return 1;
+    }
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
+    pid_t pid = fork();
+    if (pid < 0) {
+      std::fprintf(stderr, "veil fuse: fork: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (pid > 0) {
+      write_end.reset();
+      char byte;
+      ssize_t n;
+      do {
+        n = read(read_end.get(), &byte, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n == 1) return 0;
+      // The child failed before mounting and said why on our stderr.
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status)
+                                                           : 1;
+    }
+    setsid();
+    ready = std::move(write_end);
+  }
+
+  auto gofer =
+      gofer::StartGofer("/proc/self/exe", dir, gofer::GoferAccess::kReadWrite);
+  if (!gofer) {
+    std::fprintf(stderr, "veil fuse: cannot start the gofer: %s\n",
+                 std::strerror(gofer.error().code()));
+    return 1;
+  }
+  auto channel = lisafs::Channel::Adopt(gofer->TakeSocket());
+  Result<std::unique_ptr<lisafs::Client>> client =
+      channel ? lisafs::Client::Create(std::move(*channel))
+              : Result<std::unique_ptr<lisafs::Client>>(channel.error());
+  if (!client) {
+    // The gofer has printed its own reason (not root, say) above.
+    std::fprintf(stderr, "veil fuse: the gofer for %s did not serve: %s\n", dir,
+                 std::strerror(client.error().code()));
+    return 1;
+  }
+  gofer::GoferFsOptions fs_options;
+  // DIR is a live host directory: others change it too.
+  fs_options.revalidate = true;
+  auto fs = gofer::GoferFs::Create(std::move(*client), fs_options);
+  if (!fs) {
+    std::fprintf(stderr, "veil fuse: cannot use the gofer for %s: %s\n", dir,
+                 std::strerror(fs.error().code()));
+    return 1;
+  }
+  Options serve_opt = opt;
+  serve_opt.foreground = true;  // detached above already, if at all
+  // The Vfs goes before the filesystem's connection, which goes before
+  // the gofer (whose destructor reaps it once it sees the hang-up).
+  vfs::Vfs vfs(std::move(*fs));
+  return Serve(vfs, mountpoint, serve_opt, "veil-gofer", [&] {
+    if (!ready) return;
+    // What fuse_daemonize does in its child, then release the parent.
+    (void)!chdir("/");
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      if (null > 2) close(null);
+    }
+    char byte = 1;
+    (void)!write(ready.get(), &byte, 1);
+    ready.reset();
+  });
+}
+
 }  // namespace
 
 int RunFuse(int argc, char** argv) {
@@ -167,16 +284,17 @@ int RunFuse(int argc, char** argv) {
   }
   if (opt.tmpfs && opt.gofer_dir)
     return UsageError("--tmpfs and --gofer are exclusive");
-  if (opt.gofer_dir || (!opt.tmpfs && opt.positional.size() == 2)) {
+  if (!opt.tmpfs && !opt.gofer_dir && opt.positional.size() == 2) {
     std::fprintf(stderr,
-                 "veil fuse: %s is not built yet (planned with issue #3); "
-                 "only --tmpfs works today\n",
-                 opt.gofer_dir ? "--gofer" : "mounting a sandbox or image");
+                 "veil fuse: mounting a sandbox or image is not built yet "
+                 "(planned with issue #3)\n");
     return 2;
   }
-  if (!opt.tmpfs) return UsageError("say what to mount (--tmpfs)");
+  if (!opt.tmpfs && !opt.gofer_dir)
+    return UsageError("say what to mount (--tmpfs or --gofer DIR)");
   if (opt.positional.size() != 1)
-    return UsageError("--tmpfs takes exactly one mount point");
+    return UsageError(opt.tmpfs ? "--tmpfs takes exactly one mount point"
+                                : "--gofer DIR takes exactly one mount point");
 
   // Check MNT here for a clear message; libfuse's would be terser. The
   // absolute path also lets the daemonized process (cwd "/") unmount it.
@@ -193,6 +311,8 @@ int RunFuse(int argc, char** argv) {
                  std::strerror(ENOTDIR));
     return 1;
   }
+
+  if (opt.gofer_dir) return ServeGofer(opt, resolved);
 
   vfs::tmpfs::TmpfsOptions tmpfs_opts;
   tmpfs_opts.root_mode = 0755;

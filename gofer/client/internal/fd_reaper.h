@@ -44,8 +44,8 @@ class FdReaper final {
   // Borrowed: GoferFs destroys this reaper before its client.
   lisafs::Client& client_;
   std::mutex mu_;
-  std::condition_variable work_cv_;  // pending_ non-empty or stop_
-  std::condition_variable done_cv_;  // closed_ advanced
+  std::condition_variable work_cv_;    // pending_ non-empty or stop_
+  std::condition_variable done_cv_;    // closed_ advanced
   std::vector<lisafs::FdId> pending_;  // Guarded by mu_.
   uint64_t queued_ = 0;                // Guarded by mu_.
   uint64_t closed_ = 0;                // Guarded by mu_.

@@ -23,6 +23,33 @@ GoferInode& AsGofer(vfs::Inode& inode) {
 
 }  // namespace
 
+void GoferInode::AddNameLocked(GoferInode& dir, std::string_view name) {
+  if (IsDir()) return;  // directories reopen themselves through "."
+  for (const auto& [d, n] : names_)
+    if (d.get() == &dir && n == name) return;
+  names_.emplace_back(Ref<GoferInode>(dir), std::string(name));
+}
+
+void GoferInode::RemoveNameLocked(GoferInode& dir, std::string_view name) {
+  std::erase_if(names_, [&](const auto& entry) {
+    return entry.first.get() == &dir && entry.second == name;
+  });
+}
+
+bool GoferInode::RelearnLocked() {
+  for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+    lisafs::WalkReq req;
+    req.dir_fd = it->first->control_;
+    req.names.push_back(it->second);
+    auto reply = client().Call(req);
+    if (!reply || reply->message.inodes.empty()) continue;
+    const lisafs::Inode& found = reply->message.inodes.front();
+    gofer().ReleaseFd(found.control_fd);
+    if (CheckStatx(found.stat) && KeyOf(found.stat) == key_) return true;
+  }
+  return false;
+}
+
 Result<Ref<vfs::Inode>> GoferInode::LookupLocked(std::string_view name) {
   VEIL_TRY_VOID(CheckUsableLocked());
   if (!IsDir()) return Errno(ENOTDIR);
@@ -45,6 +72,7 @@ Result<Ref<vfs::Inode>> GoferInode::LookupLocked(std::string_view name) {
   Ref<GoferInode> child =
       VEIL_TRY(gofer().InodeForLocked(found, Freshness::kExisting));
   if (child->IsDir()) child->set_parent_ino(ino());
+  child->AddNameLocked(*this, name);
   return Ref<vfs::Inode>(std::move(child));
 }
 
@@ -115,6 +143,7 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
     inode->handles_[static_cast<int>(HandleKind::kReadWrite)] =
         std::move(opened);
   if (type == S_IFDIR) inode->set_parent_ino(ino());
+  inode->AddNameLocked(*this, name);
   if (type == S_IFLNK) {
     inode->target_ = std::string(spec.symlink_target);
     inode->has_target_ = true;
@@ -171,6 +200,7 @@ Result<void> GoferInode::LinkLocked(std::string_view name,
     target.MarkStale();
     return Errno(EIO);
   }
+  target.AddNameLocked(*this, name);
   return target.UpdateStatLocked(child.stat);
 }
 
@@ -183,24 +213,23 @@ Result<void> GoferInode::UnlinkLocked(std::string_view name,
   VEIL_TRY(client().Call(req));
   MarkStale();
   child.MarkStale();  // link count and ctime
+  child.RemoveNameLocked(*this, name);
   if (child.IsDir()) child.removed_ = true;
   return Ok();
 }
 
-Result<void> GoferInode::RenameLocked(std::string_view name,
-                                      vfs::Inode& child_inode,
-                                      vfs::Inode& new_dir_inode,
-                                      std::string_view new_name,
-                                      vfs::Inode* replaced_inode,
-                                      unsigned flags) {
+Result<void> GoferInode::RenameLocked(
+    std::string_view name, vfs::Inode& child_inode, vfs::Inode& new_dir_inode,
+    std::string_view new_name, vfs::Inode* replaced_inode, unsigned flags) {
   VEIL_TRY_VOID(CheckUsableLocked());
   GoferInode& child = AsGofer(child_inode);
   GoferInode& new_dir = AsGofer(new_dir_inode);
-  GoferInode* replaced =
-      replaced_inode ? &AsGofer(*replaced_inode) : nullptr;
+  GoferInode* replaced = replaced_inode ? &AsGofer(*replaced_inode) : nullptr;
   VEIL_TRY_VOID(new_dir.CheckUsableLocked());
+  // RENAME_WHITEOUT is the VFS's to do (it creates the whiteout after).
   lisafs::RenameAtReq req{control_, std::string(name), new_dir.control_,
-                          std::string(new_name), flags & RENAME_EXCHANGE};
+                          std::string(new_name),
+                          flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)};
   // When others change the tree too, never clobber a file the VFS did not
   // know was there: the host answers EEXIST instead.
   if (!replaced && !(flags & RENAME_EXCHANGE) && gofer().options().revalidate)
@@ -210,14 +239,18 @@ Result<void> GoferInode::RenameLocked(std::string_view name,
   new_dir.MarkStale();
   child.MarkStale();
   if (child.IsDir()) child.set_parent_ino(new_dir.ino());
+  child.RemoveNameLocked(*this, name);
   if (replaced) {
     replaced->MarkStale();
+    replaced->RemoveNameLocked(new_dir, new_name);
     if (flags & RENAME_EXCHANGE) {
       if (replaced->IsDir()) replaced->set_parent_ino(ino());
+      replaced->AddNameLocked(*this, name);
     } else if (replaced->IsDir()) {
       replaced->removed_ = true;
     }
   }
+  child.AddNameLocked(new_dir, new_name);
   return Ok();
 }
 

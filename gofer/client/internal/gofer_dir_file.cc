@@ -97,8 +97,8 @@ class GoferDirFile final : public vfs::FileImpl {
   Result<void> FetchLocked() {
     lisafs::Client& client = dir_->client();
     if (stream_ == lisafs::kNoFdId) {
-      auto opened = VEIL_TRY(client.Call(lisafs::OpenAtReq{
-          dir_->control_fd(), O_RDONLY | O_DIRECTORY}));
+      auto opened = VEIL_TRY(client.Call(
+          lisafs::OpenAtReq{dir_->control_fd(), O_RDONLY | O_DIRECTORY}));
       // A donated descriptor of a directory is of no use: dropped.
       stream_ = opened.message.open_fd;
     }
@@ -131,7 +131,7 @@ class GoferDirFile final : public vfs::FileImpl {
   }
 
   const Ref<GoferInode> dir_;
-  std::mutex mu_;  // taken before the filesystem mutex
+  std::mutex mu_;                          // taken before the filesystem mutex
   lisafs::FdId stream_ = lisafs::kNoFdId;  // Guarded by mu_.
   std::vector<Entry> entries_;             // Guarded by mu_.
   bool eof_ = false;                       // Guarded by mu_.

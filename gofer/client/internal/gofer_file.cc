@@ -33,8 +33,8 @@ class GoferFile final : public vfs::FileImpl {
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
     // Even an empty read reaches the host: shmem's read marks the file
     // accessed whatever it returns, and so must ours.
-    Result<size_t> n = read_host_ >= 0 ? ReadHost(buf, offset)
-                                       : ReadRemote(buf, offset);
+    Result<size_t> n =
+        read_host_ >= 0 ? ReadHost(buf, offset) : ReadRemote(buf, offset);
     std::lock_guard lock(inode_->fs().mutex());
     inode_->NoteAccessLocked();
     return n;
@@ -96,8 +96,7 @@ class GoferFile final : public vfs::FileImpl {
       case SEEK_END: {
         int64_t size = VEIL_TRY(Size());
         // Linux adds with wrap-around and then rejects the negative sum.
-        if (__builtin_add_overflow(offset, size, &offset))
-          return Errno(EINVAL);
+        if (__builtin_add_overflow(offset, size, &offset)) return Errno(EINVAL);
         break;
       }
       case SEEK_DATA:
@@ -110,8 +109,8 @@ class GoferFile final : public vfs::FileImpl {
     return offset;
   }
 
-  Result<void> Allocate(const vfs::Credentials& creds, int mode,
-                        int64_t offset, int64_t length) override {
+  Result<void> Allocate(const vfs::Credentials& creds, int mode, int64_t offset,
+                        int64_t length) override {
     // Modes LISAFS cannot carry are ones tmpfs does not have either.
     if (static_cast<uint64_t>(mode) & ~lisafs::kFallocateModes)
       return Errno(EOPNOTSUPP);
@@ -174,7 +173,8 @@ class GoferFile final : public vfs::FileImpl {
         return reply.error();
       }
       const std::vector<uint8_t>& data = reply->message.data;
-      if (!data.empty()) std::memcpy(buf.data() + done, data.data(), data.size());
+      if (!data.empty())
+        std::memcpy(buf.data() + done, data.data(), data.size());
       done += data.size();
       // Short means the end of the file: the server sends as much as a
       // reply can carry, and our chunks are no larger than that.

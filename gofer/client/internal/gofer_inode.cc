@@ -11,10 +11,10 @@
 namespace veil::gofer::client::internal {
 
 namespace {
-constexpr uint32_t kRequiredStatx =
-    lisafs::kStatxType | lisafs::kStatxMode | lisafs::kStatxNlink |
-    lisafs::kStatxUid | lisafs::kStatxGid | lisafs::kStatxIno |
-    lisafs::kStatxSize;
+constexpr uint32_t kRequiredStatx = lisafs::kStatxType | lisafs::kStatxMode |
+                                    lisafs::kStatxNlink | lisafs::kStatxUid |
+                                    lisafs::kStatxGid | lisafs::kStatxIno |
+                                    lisafs::kStatxSize;
 constexpr uint32_t kStatxTimes =
     lisafs::kStatxAtime | lisafs::kStatxMtime | lisafs::kStatxCtime;
 
@@ -131,8 +131,13 @@ void GoferInode::NoteAccessLocked() {
 }
 
 Result<void> GoferInode::SetStatLocked(lisafs::SetStatReq req) {
-  req.fd = control_;
-  auto reply = client().Call(req);
+  if (req.fd == lisafs::kNoFdId) req.fd = control_;
+  auto reply = CallLocked(req);
+  // A change the server could not reach the file for (a size change
+  // reopens it by name) is retried once it knows a name again; every
+  // change in a SetStat can be applied twice.
+  if (reply && reply->message.failure_errno == ESTALE && RelearnLocked())
+    reply = client().Call(req);
   MarkStale();  // the server stamped ctime (and maybe more) either way
   if (!reply) return reply.error();
   const lisafs::SetStatResp& r = reply->message;
@@ -181,7 +186,8 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     if (attr.mask & vfs::kSetAtimeNow) {
       req.mask |= lisafs::kSetStatAtimeNow;
     } else {
-      req.atime = {attr.atime.tv_sec, static_cast<uint32_t>(attr.atime.tv_nsec)};
+      req.atime = {attr.atime.tv_sec,
+                   static_cast<uint32_t>(attr.atime.tv_nsec)};
     }
   }
   if (attr.mask & (vfs::kSetMtime | vfs::kSetMtimeNow)) {
@@ -189,7 +195,8 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     if (attr.mask & vfs::kSetMtimeNow) {
       req.mask |= lisafs::kSetStatMtimeNow;
     } else {
-      req.mtime = {attr.mtime.tv_sec, static_cast<uint32_t>(attr.mtime.tv_nsec)};
+      req.mtime = {attr.mtime.tv_sec,
+                   static_cast<uint32_t>(attr.mtime.tv_nsec)};
     }
   }
   if (req.mask == 0) {
@@ -206,6 +213,12 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
       req.mode = stat_.mode & 07777;
     }
   }
+  // A size change goes through our open handle when there is one: the
+  // server can truncate an unlinked file only through an open descriptor
+  // (ftruncate on an fd whose name is gone).
+  if ((req.mask & lisafs::kSetStatSize) &&
+      handles_[static_cast<int>(HandleKind::kReadWrite)].fd != lisafs::kNoFdId)
+    req.fd = handles_[static_cast<int>(HandleKind::kReadWrite)].fd;
   const uint32_t want_mode = req.mode;
   const bool mode_and_owner =
       (req.mask & lisafs::kSetStatMode) &&
@@ -223,6 +236,17 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     }
   }
   return Ok();
+}
+
+void GoferInode::StampModifiedLocked() {
+  // pipe_write's file_update_time; the server's utimensat(UTIME_NOW) sets
+  // mtime and ctime exactly so. A failure to stamp does not undo a write.
+  // NOTE: TouchAtimeLocked stays a no-op: the host moves atime itself for
+  // what it reads (data, entries, link targets), and for a FIFO read no
+  // server call moves atime alone (SetStat would move ctime too).
+  lisafs::SetStatReq req;
+  req.mask = lisafs::kSetStatMtime | lisafs::kSetStatMtimeNow;
+  (void)SetStatLocked(req);
 }
 
 Result<void> GoferInode::RemovePrivsLocked(const vfs::Credentials& creds) {
@@ -267,7 +291,7 @@ Result<std::string> GoferInode::GetXattrLocked(std::string_view name) {
   lisafs::FGetXattrReq req;
   req.fd = control_;
   req.name = std::string(name);
-  auto reply = VEIL_TRY(client().Call(req));
+  auto reply = VEIL_TRY(CallLocked(req));
   return std::string(reply.message.value.begin(), reply.message.value.end());
 }
 
@@ -287,7 +311,7 @@ Result<void> GoferInode::SetXattrLocked(std::string_view name,
   req.name = std::string(name);
   req.value.assign(value.begin(), value.end());
   req.flags = static_cast<uint32_t>(flags);
-  VEIL_TRY(client().Call(req));
+  VEIL_TRY(CallLocked(req));
   MarkStale();
   return Ok();
 }
@@ -296,7 +320,7 @@ Result<std::vector<std::string>> GoferInode::ListXattrLocked() {
   VEIL_TRY_VOID(CheckUsableLocked());
   lisafs::FListXattrReq req;
   req.fd = control_;
-  auto reply = VEIL_TRY(client().Call(req));
+  auto reply = VEIL_TRY(CallLocked(req));
   return std::move(reply.message.names);
 }
 
@@ -305,7 +329,7 @@ Result<void> GoferInode::RemoveXattrLocked(std::string_view name) {
   lisafs::FRemoveXattrReq req;
   req.fd = control_;
   req.name = std::string(name);
-  VEIL_TRY(client().Call(req));
+  VEIL_TRY(CallLocked(req));
   MarkStale();
   return Ok();
 }
@@ -320,7 +344,8 @@ Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenLocked(int flags) {
     case S_IFDIR:
       return OpenDirLocked();
     case S_IFIFO:
-      return OpenFifoLocked(flags);
+      if (!fifo_) fifo_ = std::make_unique<vfs::FifoPipe>();
+      return vfs::OpenFifoLocked(*this, *fifo_, flags);
     case S_IFLNK:
       // Only O_PATH opens a symlink; it does no I/O.
       return std::make_unique<vfs::FileImpl>();
@@ -338,7 +363,7 @@ Result<const Handle*> GoferInode::EnsureHandleLocked(HandleKind kind) {
   lisafs::OpenAtReq req;
   req.fd = control_;
   req.flags = kind == HandleKind::kRead ? O_RDONLY : O_RDWR;
-  auto reply = VEIL_TRY(client().Call(req));
+  auto reply = VEIL_TRY(CallLocked(req));
   UniqueFd host = std::move(reply.fd);
   if (host.valid()) {
     // A donated descriptor goes into the sandbox's data plane: take only

@@ -32,10 +32,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "gofer/client/gofer_fs.h"
 #include "lisafs/client.h"
+#include "vfs/fifo.h"
 #include "vfs/file_description.h"
 
 namespace veil::gofer::client::internal {
@@ -55,15 +58,6 @@ struct Handle {
 
 enum class HandleKind : uint8_t { kRead = 0, kReadWrite = 1 };
 
-// A FIFO's pipe, shared by every open of the inode while any is open. The
-// pipe is the sentry's own (as tmpfs does it): the gofer serves names, not
-// host pipes.
-struct FifoState {
-  UniqueFd read_end, write_end;
-  int readers = 0;
-  int writers = 0;
-};
-
 class GoferInode final : public vfs::Inode {
  public:
   GoferInode(GoferFs& fs, uint64_t ino, HostKey key, lisafs::FdId control,
@@ -73,6 +67,8 @@ class GoferInode final : public vfs::Inode {
   // ^vfs::Inode (gofer_inode.cc: attributes, symlinks, xattrs, open)
   vfs::Attr GetAttrLocked() override;
   Result<void> SetAttrLocked(const vfs::SetAttr& attr) override;
+  // FIFO writes (vfs/fifo.h): mtime and ctime now, through the server.
+  void StampModifiedLocked() override;
   Result<std::unique_ptr<vfs::FileImpl>> OpenLocked(int flags) override;
   Result<std::string> ReadlinkLocked() override;
   Result<std::string> GetXattrLocked(std::string_view name) override;
@@ -113,7 +109,23 @@ class GoferInode final : public vfs::Inode {
   const lisafs::Statx& stat_locked() const { return stat_; }
   Result<void> CheckUsableLocked() const;
 
-  // --- Open files (gofer_file.cc, gofer_dir_file.cc, gofer_fifo.cc) -----
+  // --- Names (gofer_dir.cc) ----------------------------------------------
+  // The names this client knows a non-directory by. A server that reopens
+  // files through the name it last saw (the gofer: no /proc) answers
+  // ESTALE once that name is gone while another link remains; walking a
+  // name we know tells it again, and the call is retried once.
+  void AddNameLocked(GoferInode& dir, std::string_view name);
+  void RemoveNameLocked(GoferInode& dir, std::string_view name);
+  // Sends `req`; on ESTALE re-walks a known name and sends it once more.
+  template <typename Req>
+  Result<lisafs::Reply<typename Req::Response>> CallLocked(const Req& req) {
+    auto reply = client().Call(req);
+    if (!reply && reply.error().code() == ESTALE && RelearnLocked())
+      return client().Call(req);
+    return reply;
+  }
+
+  // --- Open files (gofer_file.cc, gofer_dir_file.cc) ---------------------
   // Opens the shared handle of `kind` unless it is open.
   Result<const Handle*> EnsureHandleLocked(HandleKind kind);
   // file_remove_privs: drops S_ISUID/S_ISGID after a data change by a
@@ -122,7 +134,6 @@ class GoferInode final : public vfs::Inode {
   // Serialises writes to this file (Linux i_rwsem), so that an O_APPEND
   // write lands at the end. Taken before the filesystem mutex.
   std::mutex& write_mutex() { return write_mu_; }
-  FifoState& FifoLocked();
 
   // --- Directories --------------------------------------------------------
   // st_ino of the parent, for "..".
@@ -138,7 +149,6 @@ class GoferInode final : public vfs::Inode {
  private:
   Result<std::unique_ptr<vfs::FileImpl>> OpenFileLocked(int flags);
   Result<std::unique_ptr<vfs::FileImpl>> OpenDirLocked();
-  Result<std::unique_ptr<vfs::FileImpl>> OpenFifoLocked(int flags);
   // Sends `req` (mask already filled) and records what changed.
   Result<void> SetStatLocked(lisafs::SetStatReq req);
   // A just-created child whose mode or owner the server did not apply as
@@ -146,6 +156,8 @@ class GoferInode final : public vfs::Inode {
   Result<void> FixCreatedLocked(GoferInode& child, const vfs::CreateSpec& spec);
   Result<Ref<GoferInode>> CreateNodeLocked(std::string_view name,
                                            const vfs::CreateSpec& spec);
+  // Walks one of names_ that still leads to this file; true if one did.
+  bool RelearnLocked();
 
   const HostKey key_;
   const lisafs::FdId control_;
@@ -160,7 +172,13 @@ class GoferInode final : public vfs::Inode {
   bool has_target_ = false;
   std::string target_;  // symlinks: the target, once read (immutable)
   Handle handles_[2];   // by HandleKind; write-once
-  std::unique_ptr<FifoState> fifo_;
+  // FIFOs, while open: the sentry's own pipe (vfs/fifo.h), never a host
+  // FIFO, so a sandbox's FIFO cannot connect to a host process.
+  std::unique_ptr<vfs::FifoPipe> fifo_;
+  // Non-directories: (directory, name) pairs naming this file, newest
+  // last. Holding the directories keeps their control FDIDs open; they
+  // hold nothing of ours, so this makes no cycle.
+  std::vector<std::pair<Ref<GoferInode>, std::string>> names_;
 };
 
 }  // namespace veil::gofer::client::internal

@@ -233,7 +233,7 @@ class Ops {
   // descriptor).
   Result<std::string> ReadPath(std::vector<std::string> names) {
     lisafs::FdId fd = VEIL_TRY(WalkTo(std::move(names)));
-    lisafs::FdId open_fd = VEIL_TRY(Open(fd, O_RDONLY))->message.open_fd;
+    lisafs::FdId open_fd = VEIL_TRY(Open(fd, O_RDONLY)).message.open_fd;
     return Read(open_fd, 0, 1 << 16);
   }
   Result<uint64_t> Write(lisafs::FdId open_fd, const std::string& data,
@@ -243,18 +243,22 @@ class Ops {
     return VEIL_TRY(Message(client_.Call(req))).count;
   }
   Result<std::vector<lisafs::Dirent64>> ReadDir(lisafs::FdId dir) {
-    lisafs::FdId open_fd = VEIL_TRY(Open(dir, O_RDONLY | O_DIRECTORY))
-                               ->message.open_fd;
+    lisafs::FdId open_fd =
+        VEIL_TRY(Open(dir, O_RDONLY | O_DIRECTORY)).message.open_fd;
     std::vector<lisafs::Dirent64> all;
     while (true) {
-      lisafs::Getdents64Resp resp = VEIL_TRY(
-          Message(client_.Call(lisafs::Getdents64Req{open_fd, 4096})));
-      if (resp.dirents.empty()) return all;
-      all.insert(all.end(), resp.dirents.begin(), resp.dirents.end());
+      auto resp = Message(client_.Call(lisafs::Getdents64Req{open_fd, 4096}));
+      if (!resp || resp->dirents.empty()) {
+        (void)Close(open_fd);
+        if (!resp) return resp.error();
+        return all;
+      }
+      all.insert(all.end(), resp->dirents.begin(), resp->dirents.end());
     }
   }
-  Result<void> Close(lisafs::FdId fd) {
-    VEIL_TRY(client_.Call(lisafs::CloseReq{{fd}}));
+  Result<void> Close(lisafs::FdId fd) { return Close(std::vector{fd}); }
+  Result<void> Close(std::vector<lisafs::FdId> fds) {
+    VEIL_TRY(client_.Call(lisafs::CloseReq{std::move(fds)}));
     return Ok();
   }
 

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// `veil snapshot` and `veil restore` on plain host directories.
+//
+// Until the sentry and its overlay exist there is no sandbox upper layer
+// to snapshot, so the verbs take a host directory: `snapshot` loads it
+// into a veil tmpfs and writes the image from there (the path a sandbox
+// snapshot will take), `restore` verifies the image, applies it to a veil
+// tmpfs, and copies that into an empty host directory.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "overlay/snapshot/snapshot.h"
+#include "tools/snapshot_host.h"
+#include "tools/verbs.h"
+#include "vfs/tmpfs/tmpfs.h"
+#include "vfs/vfs.h"
+
+namespace veil::tools {
+namespace {
+
+constexpr const char kSnapshotHelp[] =
+    "usage: veil snapshot [--chunk-size BYTES] DIR IMG\n"
+    "\n"
+    "Writes the tree under host directory DIR to the image file IMG: file\n"
+    "data in chunks of BYTES (default 262144; 4096 to 4194304), each LZ4-\n"
+    "compressed unless that does not help, identical chunks stored once,\n"
+    "holes not stored; every chunk and the manifest checksummed (XXH3).\n"
+    "\n"
+    "Kept: directories, regular files, symlinks, hard links, device nodes,\n"
+    "FIFOs, sockets, mode, owner, atime and mtime (ns), and xattrs in the\n"
+    "user., trusted. and security. namespaces. Not kept: ctime, birth time,\n"
+    "inode numbers, system.* xattrs such as ACLs (a warning names them).\n"
+    "Symlinks are not followed; filesystems mounted under DIR are kept as\n"
+    "empty directories.\n"
+    "\n"
+    "The tree is first loaded into a veil tmpfs, so it must fit in memory,\n"
+    "and veil needs one descriptor per non-empty file (it raises its\n"
+    "RLIMIT_NOFILE as far as it may).\n"
+    "IMG is written under a temporary name and renamed when complete.\n"
+    "Progress is shown when stderr is a terminal. Format: overlay/FORMAT.md.\n"
+    "\n"
+    "Exit status: 0 written, 1 failed (nothing left at IMG), 2 usage.\n";
+
+constexpr const char kRestoreHelp[] =
+    "usage: veil restore IMG DIR\n"
+    "       veil restore --verify IMG\n"
+    "\n"
+    "Checks every byte of IMG (header, trailer, manifest and every chunk's\n"
+    "checksum, size and content hash) before anything is written; a damaged\n"
+    "image is refused with a message naming the damaged part, and DIR is\n"
+    "left as it was. Then writes the tree into DIR, which must be empty or\n"
+    "missing (it is created). DIR itself gets the snapshot root's mode,\n"
+    "owner, times and xattrs. As non-root, chown to other users, device\n"
+    "nodes and trusted.* xattrs are refused by the host: they are skipped\n"
+    "with a warning. The tree is unpacked in a veil tmpfs first, so it must\n"
+    "fit in memory, with one descriptor per non-empty file (as snapshot).\n"
+    "\n"
+    "  --verify   only check IMG; write nothing.\n"
+    "\n"
+    "Exit status: 0 restored (or verified); 1 damaged image, failure, or\n"
+    "operations skipped as above; 2 usage.\n";
+
+// Prints "\rveil VERB: STAGE: 12.3 MiB, 456 files" to a terminal stderr,
+// at most ten times a second; silent when stderr is not a terminal.
+class TtyProgress {
+ public:
+  TtyProgress(const char* verb, const char* stage)
+      : verb_(verb), stage_(stage), enabled_(isatty(STDERR_FILENO)) {}
+  ~TtyProgress() { Finish(); }
+
+  snapshot::ProgressFn Fn() {
+    return [this](const snapshot::Progress& p) { Update(p, false); };
+  }
+  void Finish() {
+    if (shown_) Update(last_, true), std::fputc('\n', stderr);
+    shown_ = false;
+  }
+
+ private:
+  void Update(const snapshot::Progress& p, bool force) {
+    last_ = p;
+    if (!enabled_) return;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9;
+    if (!force && t - last_print_ < 0.1) return;
+    last_print_ = t;
+    shown_ = true;
+    std::fprintf(stderr, "\r\033[Kveil %s: %s: %.1f MiB", verb_, stage_,
+                 static_cast<double>(p.bytes) / (1 << 20));
+    if (p.total_bytes)
+      std::fprintf(stderr, " of %.1f MiB",
+                   static_cast<double>(p.total_bytes) / (1 << 20));
+    std::fprintf(stderr, ", %llu files",
+                 static_cast<unsigned long long>(p.files));
+    if (p.total_files)
+      std::fprintf(stderr, " of %llu",
+                   static_cast<unsigned long long>(p.total_files));
+  }
+
+  const char* verb_;
+  const char* stage_;
+  const bool enabled_;
+  bool shown_ = false;
+  double last_print_ = 0;
+  snapshot::Progress last_;
+};
+
+int Fail(const char* verb, const std::string& message) {
+  std::fprintf(stderr, "veil %s: %s\n", verb, message.c_str());
+  return 1;
+}
+
+int Usage(const char* verb, const char* what, const char* help) {
+  std::fprintf(stderr, "veil %s: %s\n%.*s(see veil %s --help)\n", verb, what,
+               static_cast<int>(std::strchr(help, '\n') - help + 1), help,
+               verb);
+  return 2;
+}
+
+// True if `dir` holds nothing but "." and ".." (false if unreadable).
+bool IsEmptyDir(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+// The veil tmpfs holds one host memfd per non-empty regular file, so a
+// tree of N files needs N descriptors: raise the soft limit to the hard
+// one, and as root the hard one to the kernel's maximum (fs.nr_open).
+void RaiseFdLimit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+    unsigned long long nr_open = 0;
+    if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > limit.rlim_max) {
+      rlimit raised{nr_open, nr_open};
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    std::fclose(f);
+  }
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+// The message, with a hint when the descriptor limit was the cause.
+std::string Explain(const snapshot::SnapshotError& error) {
+  if (error.code != EMFILE && error.code != ENFILE) return error.message;
+  return error.message +
+         " (the veil tmpfs holds one host descriptor per non-empty file; "
+         "raise the limit with `ulimit -n`)";
+}
+
+double MiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
+
+}  // namespace
+
+int RunSnapshot(int argc, char** argv) {
+  std::vector<std::string> args;
+  snapshot::WriteOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kSnapshotHelp, stdout);
+      return 0;
+    }
+    if (a == "--chunk-size" && i + 1 < argc) {
+      char* end = nullptr;
+      unsigned long v = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || v < snapshot::kMinChunkSize ||
+          v > snapshot::kMaxChunkSize)
+        return Usage("snapshot", "--chunk-size must be 4096..4194304",
+                     kSnapshotHelp);
+      options.chunk_size = static_cast<uint32_t>(v);
+    } else if (a.starts_with("-") && a != "-") {
+      return Usage("snapshot", "unknown option", kSnapshotHelp);
+    } else {
+      args.emplace_back(a);
+    }
+  }
+  if (args.size() != 2)
+    return Usage("snapshot", "expected DIR and IMG", kSnapshotHelp);
+  const std::string& dir = args[0];
+  const std::string& img = args[1];
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Fail("snapshot", dir + ": not a directory");
+
+  RaiseFdLimit();
+  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create());
+  {
+    TtyProgress progress("snapshot", "loading");
+    auto loaded = LoadHostTree(dir, vfs, vfs.RootLocation(), progress.Fn());
+    if (!loaded) return Fail("snapshot", Explain(loaded.error()));
+    progress.Finish();
+    if (loaded->skipped)
+      std::fprintf(stderr,
+                   "veil snapshot: %llu xattrs the VFS does not keep were "
+                   "left out\n",
+                   static_cast<unsigned long long>(loaded->skipped));
+  }
+
+  // Written under a temporary name, renamed once complete: IMG is never a
+  // partial image.
+  const std::string partial = img + ".partial." + std::to_string(getpid());
+  UniqueFd fd(
+      open(partial.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+  if (!fd) return Fail("snapshot", partial + ": " + std::strerror(errno));
+  snapshot::FdSink sink(fd.get());
+  snapshot::SnapshotResult<snapshot::WriteStats> stats =
+      snapshot::SnapshotError{};
+  {
+    TtyProgress progress("snapshot", "writing");
+    options.progress = progress.Fn();
+    stats = snapshot::WriteImage(vfs, vfs.RootLocation(), sink, options);
+  }
+  if (stats && fsync(fd.get()) != 0)
+    stats = snapshot::FromErrno(Errno::FromErrno(), "writing " + partial);
+  if (stats && rename(partial.c_str(), img.c_str()) != 0)
+    stats = snapshot::FromErrno(Errno::FromErrno(), "renaming to " + img);
+  if (!stats) {
+    unlink(partial.c_str());
+    return Fail("snapshot", Explain(stats.error()));
+  }
+  std::printf(
+      "%s: %llu entries, %.1f MiB of data in a %.1f MiB image "
+      "(%llu chunks stored, %llu referenced)\n",
+      img.c_str(), static_cast<unsigned long long>(stats->entries),
+      MiB(stats->data_bytes), MiB(stats->image_bytes),
+      static_cast<unsigned long long>(stats->chunks),
+      static_cast<unsigned long long>(stats->chunk_refs));
+  return 0;
+}
+
+int RunRestore(int argc, char** argv) {
+  std::vector<std::string> args;
+  bool verify_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kRestoreHelp, stdout);
+      return 0;
+    }
+    if (a == "--verify") {
+      verify_only = true;
+    } else if (a.starts_with("-")) {
+      return Usage("restore", "unknown option", kRestoreHelp);
+    } else {
+      args.emplace_back(a);
+    }
+  }
+  if (args.size() != (verify_only ? 1u : 2u))
+    return Usage("restore",
+                 verify_only ? "expected IMG" : "expected IMG and DIR",
+                 kRestoreHelp);
+  const std::string& img = args[0];
+
+  // Check the target before the (long) verification, not after.
+  bool created = false;
+  if (!verify_only) {
+    const std::string& dir = args[1];
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) {
+      if (errno != ENOENT || mkdir(dir.c_str(), 0700) != 0)
+        return Fail("restore", dir + ": " + std::strerror(errno));
+      created = true;
+    } else if (!S_ISDIR(st.st_mode)) {
+      return Fail("restore", dir + ": not a directory");
+    } else if (!IsEmptyDir(dir)) {
+      return Fail("restore", dir +
+                                 ": not empty; restore writes only into an "
+                                 "empty or missing directory");
+    }
+  }
+  auto cleanup = [&] {
+    if (created) rmdir(args[1].c_str());
+  };
+
+  UniqueFd fd(open(img.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return cleanup(), Fail("restore", img + ": " + std::strerror(errno));
+  auto source = snapshot::FdSource::Create(fd.get());
+  if (!source)
+    return cleanup(), Fail("restore", img + ": " + source.error().message);
+  auto image = snapshot::Image::Open(*source);
+  if (!image)
+    return cleanup(), Fail("restore", img + ": " + image.error().message);
+  {
+    TtyProgress progress("restore", "verifying");
+    auto verified = image->Verify(progress.Fn());
+    if (!verified)
+      return cleanup(), Fail("restore", img + ": " + verified.error().message);
+  }
+  if (verify_only) {
+    std::printf("%s: ok (%zu entries, %.1f MiB of data, %zu chunks)\n",
+                img.c_str(), image->manifest().entries.size(),
+                MiB(image->DataBytes()), image->manifest().chunks.size());
+    return 0;
+  }
+
+  RaiseFdLimit();
+  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create());
+  {
+    TtyProgress progress("restore", "unpacking");
+    auto applied = image->Apply(vfs, vfs.RootLocation(), progress.Fn());
+    if (!applied) return cleanup(), Fail("restore", Explain(applied.error()));
+  }
+  TtyProgress progress("restore", "writing");
+  auto stored = StoreHostTree(vfs, vfs.RootLocation(), args[1], progress.Fn());
+  progress.Finish();
+  if (!stored)
+    return Fail("restore",
+                stored.error().message + " (the directory is partly restored)");
+  if (stored->skipped)
+    std::fprintf(stderr,
+                 "veil restore: %llu operations refused by the host were "
+                 "skipped (not root?)\n",
+                 static_cast<unsigned long long>(stored->skipped));
+  std::printf("%s: restored %llu entries, %.1f MiB of data\n", args[1].c_str(),
+              static_cast<unsigned long long>(stored->entries),
+              MiB(stored->bytes));
+  return stored->skipped ? 1 : 0;
+}
+
+}  // namespace veil::tools
