@@ -4,6 +4,8 @@
 # tools/fuzz.sh [SECONDS]  — builds every fuzz target with clang's libFuzzer
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/ and runs each for
 # SECONDS (default 60), starting from and adding to fuzz/corpus/<target>/.
+# Library code is instrumented too (fuzzer-no-link), so coverage guides the
+# search through the VFS and LISAFS, not just the target file.
 # A crash reproducer is saved as fuzz/crashes/<target>-<hash>; commit it
 # and the ordinary test suite replays it from then on.
 set -euo pipefail
@@ -13,7 +15,7 @@ tools/deps.sh
 if [[ ! -f build-fuzz/build.ninja ]]; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_LIBFUZZER=ON \
-    -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+    -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 fi
 targets=$(sed -n 's/^veil_fuzz_target(\([a-z_0-9]*\) .*/\1/p' fuzz/CMakeLists.txt)
