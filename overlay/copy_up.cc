@@ -71,8 +71,7 @@ Result<void> OverlayInode::CopyUpLocked(CopyData data) {
   for (OverlayInode* p = this; !p->upper_; p = p->parent_.get())
     chain.push_back(p);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    VEIL_TRY_VOID(
-        (*it)->CopyUpOneLocked(*it == this ? data : CopyData::kNo));
+    VEIL_TRY_VOID((*it)->CopyUpOneLocked(*it == this ? data : CopyData::kNo));
   }
   return Ok();
 }
@@ -106,7 +105,8 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
     // The directory was removed after this inode was looked up (an open
     // file in it): linking into it fails as in any deleted directory;
     // ovl_lock_rename_workdir finds it unhashed (EIO).
-    if (parent.dead_ || pattr.nlink == 0) return Errno(by_rename ? EIO : ENOENT);
+    if (parent.dead_ || pattr.nlink == 0)
+      return Errno(by_rename ? EIO : ENOENT);
     Result<Ref<vfs::Inode>> taken = udir.LookupLocked(name_);
     if (taken) {
       // The name now holds a whiteout or another file. The link fails
@@ -138,8 +138,8 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
     for (const auto& [name, value] : src.xattrs)
       VEIL_TRY_VOID(copy->SetXattrLocked(name, value, 0));
     if (origin)
-      VEIL_TRY_VOID(copy->SetXattrLocked(kOriginXattr, EncodeOrigin(*origin),
-                                         0));
+      VEIL_TRY_VOID(
+          copy->SetXattrLocked(kOriginXattr, EncodeOrigin(*origin), 0));
     // ovl_set_size + ovl_set_attr: the size (a trailing hole is not
     // copied) and then the lower's atime and mtime; mode and owner were
     // given at creation.
@@ -220,8 +220,8 @@ Result<void> OverlayInode::CopyDataLocked(vfs::Inode& lower, vfs::Inode& upper,
     int64_t wpos = pos;
     for (size_t done = 0; done < n;) {
       size_t w = VEIL_TRY(out->PWrite(
-          mounter, std::span<const uint8_t>(buf.data() + done, n - done),
-          &wpos, false));
+          mounter, std::span<const uint8_t>(buf.data() + done, n - done), &wpos,
+          false));
       if (w == 0) return Errno(EIO);
       done += w;
     }

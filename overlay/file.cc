@@ -34,8 +34,8 @@ class RegularFile final : public vfs::FileImpl {
     vfs::Inode& lower = *inode_->lowers()[0].inode;
     std::lock_guard lock(lower.fs().mutex());
     // Lower layers are read-only and noatime.
-    real_ = VEIL_TRY(lower.OpenLocked(O_RDONLY | O_NOATIME |
-                                      (flags_ & O_NONBLOCK)));
+    real_ = VEIL_TRY(
+        lower.OpenLocked(O_RDONLY | O_NOATIME | (flags_ & O_NONBLOCK)));
     return Ok();
   }
 
@@ -63,8 +63,8 @@ class RegularFile final : public vfs::FileImpl {
   }
   // ovl_fallocate drops setuid/setgid before the layer is asked, so even
   // a mode the layer refuses (EOPNOTSUPP) removes them.
-  Result<void> Allocate(const vfs::Credentials& creds, int mode,
-                        int64_t offset, int64_t length) override {
+  Result<void> Allocate(const vfs::Credentials& creds, int mode, int64_t offset,
+                        int64_t length) override {
     {
       std::lock_guard lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
@@ -128,8 +128,8 @@ Result<std::unique_ptr<vfs::FileImpl>> OverlayInode::OpenLocked(int flags) {
       // the file up first; with O_TRUNC the data is not copied at all.
       int acc = flags & O_ACCMODE;
       if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC)) {
-        VEIL_TRY_VOID(CopyUpLocked((flags & O_TRUNC) ? CopyData::kNo
-                                                     : CopyData::kYes));
+        VEIL_TRY_VOID(
+            CopyUpLocked((flags & O_TRUNC) ? CopyData::kNo : CopyData::kYes));
       }
       auto file = std::make_unique<RegularFile>(self, flags);
       VEIL_TRY_VOID(file->OpenRealLocked());

@@ -3,13 +3,13 @@
 // OverlayInode: construction, attributes, symlinks and xattrs
 // (fs/overlayfs/inode.c ovl_getattr, ovl_setattr, ovl_update_time;
 // xattrs.c ovl_xattr_get/set, ovl_listxattr).
+#include "overlay/internal/inode.h"
+
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include <cstring>
 #include <mutex>
-
-#include "overlay/internal/inode.h"
 
 namespace veil::overlay::internal {
 namespace {
@@ -46,8 +46,7 @@ std::optional<std::string> FromLayerName(std::string_view name) {
 Result<void> CheckLayerNamespace(std::string_view name) {
   for (std::string_view prefix : {"user.", "trusted.", "security."}) {
     if (HasPrefix(name, prefix))
-      return name.size() == prefix.size() ? Result<void>(Errno(EINVAL))
-                                          : Ok();
+      return name.size() == prefix.size() ? Result<void>(Errno(EINVAL)) : Ok();
   }
   return Errno(EOPNOTSUPP);
 }
@@ -117,8 +116,7 @@ Result<void> OverlayInode::SetImpureLocked() {
 uint64_t OverlayInode::CurrentIno() {
   if (upper_) return origin_ ? *origin_ : ofs().MapInoLocked(0, upper_->ino());
   const LowerEntry& lower = lowers_.front();
-  return ofs().MapInoLocked(ofs().FsidOfLower(lower.layer),
-                            lower.inode->ino());
+  return ofs().MapInoLocked(ofs().FsidOfLower(lower.layer), lower.inode->ino());
 }
 
 uint64_t OverlayInode::EntryInoLocked(const LowerEntry* lower,

@@ -202,8 +202,7 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
     VEIL_TRY_VOID(old_udir.RenameLocked(name, *src.upper_, new_udir, new_name,
                                         target.get(),
                                         exchange ? RENAME_EXCHANGE : 0));
-    if (whiteout_source)
-      VEIL_TRY(old_udir.CreateLocked(name, WhiteoutSpec()));
+    if (whiteout_source) VEIL_TRY(old_udir.CreateLocked(name, WhiteoutSpec()));
     if (cleanup_whiteout) VEIL_TRY_VOID(old_udir.UnlinkLocked(name, *target));
   }
   BumpVersion(moved_impure || (!overwrite && victim_impure));

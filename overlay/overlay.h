@@ -67,6 +67,8 @@ class OverlayInode;
 }  // namespace internal
 
 // How rename(2) treats a directory that exists in a lower layer.
+// NOTE: only Linux's default for now; copying the tree up (or redirects)
+// would be further modes.
 enum class DirRename {
   // EXDEV, as Linux without redirect_dir (the kernel default): mv(1) and
   // friends fall back to copying the tree.
@@ -82,9 +84,9 @@ class OverlayFs final : public vfs::Filesystem {
   // `upper` is written; `lowers` (topmost first, at least one) are only
   // read. EINVAL if there is no lower, more than 254 lowers, or one
   // filesystem appears twice; ENOTDIR if a root is not a directory.
-  static Result<Ref<OverlayFs>> Create(
-      Ref<vfs::Filesystem> upper, std::vector<Ref<vfs::Filesystem>> lowers,
-      const OverlayOptions& options = {});
+  static Result<Ref<OverlayFs>> Create(Ref<vfs::Filesystem> upper,
+                                       std::vector<Ref<vfs::Filesystem>> lowers,
+                                       const OverlayOptions& options = {});
 
   const char* TypeName() const override { return "overlay"; }
   Ref<vfs::Inode> Root() override;

@@ -228,8 +228,7 @@ class DirFile final : public vfs::FileImpl {
     return Errno(EISDIR);
   }
 
-  Result<void> ReadDir(uint64_t* cookie,
-                       const vfs::DirEmitter& emit) override {
+  Result<void> ReadDir(uint64_t* cookie, const vfs::DirEmitter& emit) override {
     std::lock_guard lock(inode_->fs().mutex());
     // iterate_dir on a removed directory.
     if (inode_->dead()) return Errno(ENOENT);
@@ -248,8 +247,7 @@ class DirFile final : public vfs::FileImpl {
     if (is_real_ && inode_->MayHaveWhiteouts()) is_real_ = false;
   }
 
-  Result<void> ReadMergedLocked(uint64_t* cookie,
-                                const vfs::DirEmitter& emit) {
+  Result<void> ReadMergedLocked(uint64_t* cookie, const vfs::DirEmitter& emit) {
     if (!cache_) cache_ = VEIL_TRY(inode_->DirCacheLocked());
     for (uint64_t i = *cookie; i < cache_->entries.size(); ++i) {
       const DirCacheEntry& e = cache_->entries[i];
@@ -270,11 +268,12 @@ class DirFile final : public vfs::FileImpl {
       std::vector<vfs::DirEntry> batch;
       {
         std::lock_guard lock(real_->fs().mutex());
-        VEIL_TRY_VOID(real_->ReadDirLocked(*cookie, [&](const vfs::DirEntry& e) {
-          if (batch.size() == kBatch) return false;
-          batch.push_back(e);
-          return true;
-        }));
+        VEIL_TRY_VOID(
+            real_->ReadDirLocked(*cookie, [&](const vfs::DirEntry& e) {
+              if (batch.size() == kBatch) return false;
+              batch.push_back(e);
+              return true;
+            }));
       }
       for (vfs::DirEntry& e : batch) {
         e.ino = Translate(e);

@@ -145,10 +145,10 @@ class Storer {
     if (attr.size == 0) return Done();
     if (ftruncate(out.get(), static_cast<off_t>(attr.size)) != 0)
       return HostError("truncating " + path);
-    auto in = VEIL_SNAP_TRY(
-        Check(vfs_.OpenAt(ctx_, vdir, name,
-                          vfs::OpenHow{O_RDONLY | O_NOFOLLOW, 0, 0}),
-              path, "open"));
+    auto in = VEIL_SNAP_TRY(Check(
+        vfs_.OpenAt(ctx_, vdir, name,
+                    vfs::OpenHow{O_RDONLY | O_NOFOLLOW | O_NOATIME, 0, 0}),
+        path, "open"));
     const int64_t size = static_cast<int64_t>(attr.size);
     for (int64_t pos = 0; pos < size;) {
       auto data = in->Seek(pos, SEEK_DATA);

@@ -39,6 +39,15 @@ bool IsFileOrDir(const HostNode& node) {
   return node.type() == S_IFREG || node.type() == S_IFDIR;
 }
 
+// The host descriptor of an open FDID opened for writing, or -1.
+int WritableFdOf(lisafs::ServerFd& fd) {
+  auto* open = dynamic_cast<HostOpenFd*>(&fd);
+  if (!open) return -1;
+  int flags = ::fcntl(open->fd(), F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return -1;
+  return open->fd();
+}
+
 }  // namespace
 
 Result<lisafs::SetStatResp> HostBackend::SetStat(
@@ -93,6 +102,11 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
       fail(lisafs::kSetStatSize, EISDIR);
     } else if (node->type() != S_IFREG) {
       fail(lisafs::kSetStatSize, EINVAL);
+    } else if (int open_fd = WritableFdOf(fd); open_fd >= 0) {
+      // ftruncate(2) through the client's own writable open file: works
+      // even after the file was unlinked or its name reused.
+      if (::ftruncate(open_fd, static_cast<off_t>(req.size)) != 0)
+        fail(lisafs::kSetStatSize, errno);
     } else {
       Result<UniqueFd> file = node->Reopen(O_WRONLY);
       if (!file) {

@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // veil's overlay against the host kernel's overlayfs: the same random
-// operation sequences over the same populated lower layer, identical
+// operation sequences over the same populated lower layers, identical
 // results, errnos and trees.
 //
 // Reference: `mount -t overlay` with lowerdir (one or two layers), upperdir
-// and workdir in one host tmpfs scratch directory (so all layers share a filesystem and st_ino
-// is unified, as veil's xino numbering is), with the module defaults
-// (redirect_dir, index, metacopy, xino off). Under test: OverlayFs with a
-// veil tmpfs upper over a veil tmpfs lower. Both lowers are built from the
-// same seed before mounting, with the runner's probe times already set
-// (RunOptions::quiet_time_probes), so resetting times does not copy the
-// whole lower layer up at the first step.
+// and workdir in one host tmpfs scratch directory (so all layers share a
+// filesystem and st_ino is unified, as veil's xino numbering is), with the
+// module defaults (redirect_dir, index, metacopy, xino off). Under test:
+// OverlayFs with a veil tmpfs upper over veil tmpfs lowers. Both sides'
+// lowers are built from the seed before mounting, with the runner's probe
+// times already set (RunOptions::quiet_time_probes), so resetting times
+// does not copy the whole lower layer up at the first step.
+//
+// Where Linux's overlayfs differs by design from what the runner assumes,
+// RunOptions relaxes it narrowly: ctime settles before every step (any
+// copy-up links into an upper directory), and an open file's st_ino may
+// change on both sides at once (a copy-up that breaks a lower hard link).
 //
 // To replay a failure:
 //   VEIL_DIFFTEST_SEED=<seed> VEIL_DIFFTEST_STEPS=<n> [VEIL_DIFFTEST_LOWERS=2]
-//   [VEIL_DIFFTEST_TRACE=<file>] difftest_overlay_test \
-//       --gtest_filter='DifftestOverlayFreshSeedTest.*' 
+//   [VEIL_DIFFTEST_TRACE=<file>] difftest_overlay_test
+//   --gtest_filter='DifftestOverlayFreshSeedTest.*'
 // Skips (with the reason) without root or without overlayfs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -59,10 +64,10 @@ struct LowerNode {
   std::string path;  // "/a/b"
   uint32_t perm = 0644;
   uint32_t uid = 0, gid = 0;
-  std::string data;         // files: written at `offset`
+  std::string data;  // files: written at `offset`
   int64_t offset = 0;
-  int64_t size = 0;         // files: final size (may leave a trailing hole)
-  std::string target;       // symlinks; hard links: the linked path
+  int64_t size = 0;    // files: final size (may leave a trailing hole)
+  std::string target;  // symlinks; hard links: the linked path
   dev_t rdev = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
 };
@@ -81,7 +86,7 @@ std::vector<LowerNode> MakeLowerTree(uint64_t seed) {
                                        "f", "g", "h", "i", "j"};
   static const uint32_t kIds[] = {0, 1000, 1001};
   static const uint32_t kDirPerms[] = {0755, 0777, 01777, 0700, 0555, 0775};
-  static const uint32_t kFilePerms[] = {0644, 0666, 0600, 04755,
+  static const uint32_t kFilePerms[] = {0644,  0666, 0600, 04755,
                                         02755, 0444, 0755, 0640};
   std::vector<LowerNode> nodes;
   std::vector<std::string> dirs = {""};
@@ -90,7 +95,8 @@ std::vector<LowerNode> MakeLowerTree(uint64_t seed) {
   const int count = uniform(14, 30);
   for (int i = 0; i < count * 3 && static_cast<int>(nodes.size()) < count;
        ++i) {
-    const std::string parent = dirs[uniform(0, static_cast<int>(dirs.size()) - 1)];
+    const std::string parent =
+        dirs[uniform(0, static_cast<int>(dirs.size()) - 1)];
     std::string path = parent + "/" + kNames[uniform(0, 9)];
     if (!used.insert(path).second) continue;
     LowerNode n;
@@ -122,7 +128,7 @@ std::vector<LowerNode> MakeLowerTree(uint64_t seed) {
       files.push_back(path);
     } else if (roll < 80) {
       n.kind = Kind::kSymlink;
-      static const char* const kTargets[] = {"a", "../b", "c/d", "/a",
+      static const char* const kTargets[] = {"a",    "../b",    "c/d", "/a",
                                              "/d/e", "missing", "."};
       n.target = kTargets[uniform(0, 6)];
     } else if (roll < 88 && !files.empty()) {
@@ -217,7 +223,9 @@ class HostDir {
   static int Ret(int rc) { return rc < 0 ? -errno : rc; }
   std::string P(const std::string& path) const { return dir_ + path; }
 
-  int Mkdir(const std::string& p, mode_t m) { return Ret(mkdir(P(p).c_str(), m)); }
+  int Mkdir(const std::string& p, mode_t m) {
+    return Ret(mkdir(P(p).c_str(), m));
+  }
   int Open(const std::string& p, int f, mode_t m) {
     return Ret(open(P(p).c_str(), f | O_CLOEXEC, m));
   }
@@ -242,9 +250,11 @@ class HostDir {
   int Chown(const std::string& p, uid_t u, gid_t g, int) {
     return Ret(lchown(P(p).c_str(), u, g));
   }
-  int Chmod(const std::string& p, mode_t m) { return Ret(chmod(P(p).c_str(), m)); }
-  int SetXattr(const std::string& p, const std::string& n,
-               const std::string& v, int f) {
+  int Chmod(const std::string& p, mode_t m) {
+    return Ret(chmod(P(p).c_str(), m));
+  }
+  int SetXattr(const std::string& p, const std::string& n, const std::string& v,
+               int f) {
     return Ret(lsetxattr(P(p).c_str(), n.c_str(), v.data(), v.size(), f));
   }
   int Utimens(const std::string& p, const struct timespec t[2], int f) {
@@ -255,7 +265,8 @@ class HostDir {
   std::string dir_;
 };
 
-// --- The runs -----------------------------------------------------------------
+// --- The runs
+// -----------------------------------------------------------------
 
 // `layers` lower layers, topmost first, each its own tree from the seed:
 // names overlap, so upper lowers hide, merge with and (whiteouts, opaque
@@ -342,7 +353,8 @@ INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestOverlayTest,
                          ::testing::ValuesIn(kFixedSeeds));
 
 // Two lower layers: fewer seeds, the single-layer runs cover the rest.
-class DifftestOverlayTwoLowersTest : public ::testing::TestWithParam<uint64_t> {};
+class DifftestOverlayTwoLowersTest : public ::testing::TestWithParam<uint64_t> {
+};
 
 TEST_P(DifftestOverlayTwoLowersTest, AgreesWithHostOverlayfs) {
   RunSeed(GetParam(),

@@ -4,9 +4,10 @@
 // operations and reports the first observable difference.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <cstdio>
-#include <time.h>
 #include <string>
 
 #include "tests/difftest/backend.h"

@@ -65,9 +65,9 @@ TEST_F(OverlayCopyUpTest, OpenForWriteCopiesUpKeepingEverything) {
   EXPECT_EQ(after->ino, before->ino);
   EXPECT_EQ(after->dev, before->dev);
   EXPECT_THAT(after->mtime, TimeIs(kMtime));
-  EXPECT_THAT(ov().ListXattr("/d/f"),
-              IsOkAndHolds(::testing::UnorderedElementsAre("user.k",
-                                                           "trusted.t")));
+  EXPECT_THAT(
+      ov().ListXattr("/d/f"),
+      IsOkAndHolds(::testing::UnorderedElementsAre("user.k", "trusted.t")));
   EXPECT_THAT(LowerLstat("/d/f"),
               IsOkAndHolds(::testing::Field(&Attr::atime, TimeIs(kAtime))));
 }
@@ -157,8 +157,7 @@ TEST_F(OverlayCopyUpTest, SparseFilesKeepTheirHoles) {
     ASSERT_THAT((*f)->PWrite(Bytes("b"), 3 << 20), IsOk());
   }
   Mount();
-  ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/s", 0600, 0),
-              IsOk());
+  ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/s", 0600, 0), IsOk());
   auto up = UpperLstat("/s");
   ASSERT_THAT(up, IsOk());
   EXPECT_EQ(up->size, (3u << 20) + 1);
@@ -195,9 +194,9 @@ TEST_F(OverlayCopyUpTest, CopyUpOfARemovedNameFails) {
 }
 
 TEST_F(OverlayCopyUpTest, SymlinksAndSpecialFilesCopyUp) {
-  ASSERT_THAT(lower().vfs().SymlinkAt(lower().ctx(), "target", lower().ctx().cwd,
-                                      "/l"),
-              IsOk());
+  ASSERT_THAT(
+      lower().vfs().SymlinkAt(lower().ctx(), "target", lower().ctx().cwd, "/l"),
+      IsOk());
   ASSERT_THAT(lower().vfs().MknodAt(lower().ctx(), lower().ctx().cwd, "/p",
                                     S_IFIFO | 0644, 0),
               IsOk());

@@ -41,19 +41,22 @@ TEST_F(OverlayFileTest, OnlyUpperFilesRecordAccess) {
   LowerFile("/up", "u");
   const timespec times[2] = {kOld, {kOld.tv_sec + 100, 0}};
   for (const char* p : {"/low", "/up"}) {
-    ASSERT_THAT(lower().vfs().UtimensAt(lower().ctx(), lower().ctx().cwd, p,
-                                        times, 0),
-                IsOk());
+    ASSERT_THAT(
+        lower().vfs().UtimensAt(lower().ctx(), lower().ctx().cwd, p, times, 0),
+        IsOk());
   }
   Mount();
   ASSERT_THAT(vfs().UtimensAt(ov().ctx(), ov().ctx().cwd, "/up", times, 0),
               IsOk());  // copies it up
   EXPECT_EQ(ov().ReadFile("/low"), "l");
   EXPECT_EQ(ov().ReadFile("/up"), "u");
-  EXPECT_THAT(ov().Lstat("/low"), IsOkAndHolds(::testing::Field(&Attr::atime, TimeIs(kOld))));
+  EXPECT_THAT(ov().Lstat("/low"),
+              IsOkAndHolds(::testing::Field(&Attr::atime, TimeIs(kOld))));
   auto up = ov().Lstat("/up");
   ASSERT_THAT(up, IsOk());
-  EXPECT_THAT(up->atime, ::testing::Not(TimeIs(kOld)));  // relatime: atime <= mtime, so updated
+  EXPECT_THAT(
+      up->atime,
+      ::testing::Not(TimeIs(kOld)));  // relatime: atime <= mtime, so updated
 }
 
 TEST_F(OverlayFileTest, EmptyReadsAndWritesDoNothing) {

@@ -37,8 +37,9 @@ using vfs::FileDescription;
 using vfs::OpenHow;
 using vfs::Vfs;
 
-MATCHER_P(TimeIs, ts, "is the time " + std::to_string(ts.tv_sec) + "." +
-                         std::to_string(ts.tv_nsec)) {
+MATCHER_P(TimeIs, ts,
+          "is the time " + std::to_string(ts.tv_sec) + "." +
+              std::to_string(ts.tv_nsec)) {
   return arg.tv_sec == ts.tv_sec && arg.tv_nsec == ts.tv_nsec;
 }
 
@@ -187,8 +188,7 @@ class OverlayTest : public ::testing::Test {
     Vfs v(upper_);
     return VfsOps(v).Lstat(path);
   }
-  Result<std::string> UpperXattr(std::string_view path,
-                                 std::string_view name) {
+  Result<std::string> UpperXattr(std::string_view path, std::string_view name) {
     Vfs v(upper_);
     return VfsOps(v).GetXattr(path, name);
   }

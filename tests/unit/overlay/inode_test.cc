@@ -39,8 +39,10 @@ TEST_F(OverlayInodeTest, InodeNumbersAreUniqueAndSurviveCopyUp) {
   EXPECT_NE(d->ino, u->ino);
   ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/f", 0600, 0), IsOk());
   ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/d", 0700, 0), IsOk());
-  EXPECT_THAT(ov().Lstat("/f"), IsOkAndHolds(::testing::Field(&Attr::ino, f->ino)));
-  EXPECT_THAT(ov().Lstat("/d"), IsOkAndHolds(::testing::Field(&Attr::ino, d->ino)));
+  EXPECT_THAT(ov().Lstat("/f"),
+              IsOkAndHolds(::testing::Field(&Attr::ino, f->ino)));
+  EXPECT_THAT(ov().Lstat("/d"),
+              IsOkAndHolds(::testing::Field(&Attr::ino, d->ino)));
   // A second mount of the same layers finds the copy's origin again.
   auto again = OverlayFs::Create(upper_, {lower_});
   ASSERT_THAT(again, IsOk());
@@ -83,8 +85,7 @@ TEST_F(OverlayInodeTest, TrustedOverlayNamesAreEscaped) {
   EXPECT_THAT(ov().ListXattr("/a"),
               IsOkAndHolds(ElementsAre("trusted.overlay.mine")));
   EXPECT_THAT(ov().GetXattr("/a", "trusted.overlay.mine"), IsOkAndHolds("1"));
-  EXPECT_THAT(ov().GetXattr("/a", "trusted.overlay.private"),
-              ErrnoIs(ENODATA));
+  EXPECT_THAT(ov().GetXattr("/a", "trusted.overlay.private"), ErrnoIs(ENODATA));
   ASSERT_THAT(ov().SetXattr("/a", "trusted.overlay.new", "3"), IsOk());
   EXPECT_THAT(UpperXattr("/a", "trusted.overlay.overlay.new"),
               IsOkAndHolds("3"));
@@ -106,11 +107,12 @@ TEST_F(OverlayInodeTest, StatfsIsTheUppersAsAnOverlay) {
 TEST_F(OverlayInodeTest, PermissionsAreTheVisibleFiles) {
   LowerFile("/secret", "s", 0600);
   Mount();
-  auto f = vfs().OpenAt(*alice_, alice_->cwd, "/secret", OpenHow{O_RDONLY, 0, 0});
+  auto f =
+      vfs().OpenAt(*alice_, alice_->cwd, "/secret", OpenHow{O_RDONLY, 0, 0});
   EXPECT_THAT(f, ErrnoIs(EACCES));
-  EXPECT_THAT(vfs().OpenAt(*alice_, alice_->cwd, "/secret",
-                           OpenHow{O_WRONLY, 0, 0}),
-              ErrnoIs(EACCES));
+  EXPECT_THAT(
+      vfs().OpenAt(*alice_, alice_->cwd, "/secret", OpenHow{O_WRONLY, 0, 0}),
+      ErrnoIs(EACCES));
   // A refused open copies nothing up.
   EXPECT_THAT(UpperLstat("/secret"), ErrnoIs(ENOENT));
 }

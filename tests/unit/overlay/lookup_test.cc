@@ -77,13 +77,14 @@ TEST_F(OverlayLookupTest, SeveralLowers) {
   EXPECT_THAT(ov().List("/o"), IsEmpty());
   EXPECT_THAT(ov().List("/"), ElementsAre("a", "m", "o"));
   // A directory merged from two lowers is a merged directory.
-  EXPECT_THAT(ov().Lstat("/m"), IsOkAndHolds(::testing::Field(&Attr::nlink, 1u)));
+  EXPECT_THAT(ov().Lstat("/m"),
+              IsOkAndHolds(::testing::Field(&Attr::nlink, 1u)));
 }
 
 TEST_F(OverlayLookupTest, LowestLayerWhiteoutIsHidden) {
-  ASSERT_THAT(lower().vfs().MknodAt(lower().ctx(), lower().ctx().cwd, "/w",
-                                    S_IFCHR, 0),
-              IsOk());
+  ASSERT_THAT(
+      lower().vfs().MknodAt(lower().ctx(), lower().ctx().cwd, "/w", S_IFCHR, 0),
+      IsOk());
   Mount();
   EXPECT_THAT(ov().Lstat("/w"), ErrnoIs(ENOENT));
   EXPECT_THAT(ov().List("/"), IsEmpty());

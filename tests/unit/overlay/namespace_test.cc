@@ -98,7 +98,8 @@ TEST_F(OverlayNamespaceTest, RenameOfALowerFileCopiesUpAndWhitesOut) {
   // Back over its own whiteout: the whiteout is switched, not duplicated.
   ASSERT_THAT(ov().Rename("/d/b", "/a"), IsOk());
   EXPECT_EQ(ov().ReadFile("/a"), "data");
-  EXPECT_TRUE(UpperIsWhiteout("/d/b") || UpperLstat("/d/b").error().code() == ENOENT);
+  EXPECT_TRUE(UpperIsWhiteout("/d/b") ||
+              UpperLstat("/d/b").error().code() == ENOENT);
   EXPECT_THAT(ov().List("/d"), IsEmpty());
 }
 
@@ -108,8 +109,7 @@ TEST_F(OverlayNamespaceTest, LowerDirectoriesDoNotMove) {
   Mount();
   EXPECT_THAT(ov().Rename("/d", "/e"), ErrnoIs(EXDEV));
   // Merged (copied up) directories neither.
-  ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/d", 0700, 0),
-              IsOk());
+  ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/d", 0700, 0), IsOk());
   EXPECT_THAT(ov().Rename("/d", "/e"), ErrnoIs(EXDEV));
   EXPECT_THAT(ov().Lstat("/d/x"), IsOk());
 }
@@ -165,7 +165,8 @@ TEST_F(OverlayNamespaceTest, LinkCopiesTheTargetUp) {
   EXPECT_EQ(a->nlink, 2u);
   EXPECT_EQ(a->ino, b->ino);
   EXPECT_EQ(a->ino, before->ino);  // the copy keeps the lower's number
-  EXPECT_THAT(UpperLstat("/a"), IsOkAndHolds(::testing::Field(&Attr::nlink, 2u)));
+  EXPECT_THAT(UpperLstat("/a"),
+              IsOkAndHolds(::testing::Field(&Attr::nlink, 2u)));
 }
 
 TEST_F(OverlayNamespaceTest, CreateInALowerDirectoryCopiesItUp) {
@@ -176,7 +177,8 @@ TEST_F(OverlayNamespaceTest, CreateInALowerDirectoryCopiesItUp) {
               IsOkAndHolds(::testing::Field(&Attr::mode, S_IFDIR | 0700u)));
   EXPECT_EQ(ov().ReadFile("/d/new"), "n");
   // A merged directory reports one link, as overlayfs does.
-  EXPECT_THAT(ov().Lstat("/d"), IsOkAndHolds(::testing::Field(&Attr::nlink, 1u)));
+  EXPECT_THAT(ov().Lstat("/d"),
+              IsOkAndHolds(::testing::Field(&Attr::nlink, 1u)));
 }
 
 }  // namespace
