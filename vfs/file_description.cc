@@ -22,7 +22,10 @@ Result<int64_t> FileImpl::Seek(int64_t offset, int whence, int64_t current) {
   // Like noop/default llseek without a size: SET and CUR only.
   switch (whence) {
     case SEEK_SET: break;
-    case SEEK_CUR: offset += current; break;
+    case SEEK_CUR:
+      // A sum past INT64_MAX is EINVAL (vfs_setpos), never overflow.
+      if (__builtin_add_overflow(offset, current, &offset)) return Errno(EINVAL);
+      break;
     default: return Errno(EINVAL);
   }
   if (offset < 0) return Errno(EINVAL);

@@ -66,11 +66,13 @@ class RegularFile final : public FileImpl {
     switch (whence) {
       case SEEK_SET:
         break;
+      // A sum past INT64_MAX is EINVAL (vfs_setpos), never overflow.
       case SEEK_CUR:
-        offset += current;
+        if (__builtin_add_overflow(offset, current, &offset))
+          return Errno(EINVAL);
         break;
       case SEEK_END:
-        offset += size;
+        if (__builtin_add_overflow(offset, size, &offset)) return Errno(EINVAL);
         break;
       case SEEK_DATA:
       case SEEK_HOLE: {
