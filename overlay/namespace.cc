@@ -24,13 +24,32 @@ RefPtr<vfs::Inode> UpperWhiteoutLocked(vfs::Inode& udir,
   return nullptr;
 }
 
-// ovl_can_move without redirect_dir: a directory moves only if it exists
-// in the upper layer alone.
+// ovl_can_move: without redirects a directory moves only if it exists in
+// the upper layer alone.
 bool CanMove(const OverlayInode& inode) {
-  return !inode.IsDir() || (inode.upper() && !inode.IsMerged());
+  return inode.ofs().options().dir_rename == DirRename::kRedirect ||
+         !inode.IsDir() || (inode.upper() && !inode.IsMerged());
 }
 
 }  // namespace
+
+Result<std::string> OverlayInode::RedirectForMoveLocked(bool samedir) const {
+  if (samedir) return redirect_ ? *redirect_ : name_;
+  // The absolute lower path: the names (or redirects) of this directory
+  // and its ancestors, up to the root or the first absolute redirect.
+  std::string path;
+  for (const OverlayInode* d = this; d->parent_; d = d->parent_.get()) {
+    const std::string& name = d->redirect_ ? *d->redirect_ : d->name_;
+    const bool absolute = !name.empty() && name[0] == '/';
+    // "If path is too long, fall back to userspace move."
+    if (path.size() + name.size() + (absolute ? 0 : 1) > kRedirectMax)
+      return Errno(EXDEV);
+    path.insert(0, name);
+    if (absolute) return path;
+    path.insert(0, "/");
+  }
+  return path;
+}
 
 Result<Ref<vfs::Inode>> OverlayInode::CreateLocked(
     std::string_view name, const vfs::CreateSpec& spec) {
@@ -53,6 +72,12 @@ Result<Ref<vfs::Inode>> OverlayInode::CreateLocked(
         made = r.error();
       }
       layers.opaque = true;
+    } else if (made && S_ISDIR(spec.mode) && IsMerged() &&
+               !ofs().AllowsOfflineChanges()) {
+      // ovl_create_upper: a new directory in a merged one is made opaque
+      // ("just an optimization, allow to fail") unless the layers may be
+      // changed offline, which redirects rule out.
+      if ((*made)->SetXattrLocked(kOpaqueXattr, "y", 0)) layers.opaque = true;
     }
     if (!made) {
       // Put the whiteout back, so the lower file stays hidden.
@@ -134,7 +159,7 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
   // ovl_rename: no RENAME_WHITEOUT on an overlay.
   if (flags & ~(RENAME_EXCHANGE | RENAME_NOREPLACE)) return Errno(EINVAL);
   const bool overwrite = !(flags & RENAME_EXCHANGE);
-  // "Don't copy up directory trees" (redirect_dir=off).
+  // "Don't copy up directory trees" (without redirects).
   if (!CanMove(src)) return Errno(EXDEV);
   if (!overwrite && !CanMove(*victim)) return Errno(EXDEV);
   std::vector<std::string> victim_whiteouts;
@@ -180,11 +205,24 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
     if (moved_impure) VEIL_TRY_VOID(new_dir.SetImpureLocked());
     if (!overwrite && victim_impure) VEIL_TRY_VOID(SetImpureLocked());
   }
-  // A pure upper directory moving into a merged directory becomes opaque:
-  // a lower directory of the same name must stay hidden under it.
-  const bool src_opaque = src.IsDir() && !src.opaque_ && new_dir.IsMerged();
-  const bool victim_opaque =
-      !overwrite && victim->IsDir() && !victim->opaque_ && IsMerged();
+  // A directory with lower layers keeps finding them through a redirect
+  // (ovl_set_redirect: kept if it is relative and the directory stays, or
+  // absolute; otherwise computed from where it is now). A pure upper
+  // directory moving into a merged directory becomes opaque instead: a
+  // lower directory of the same name must stay hidden under it.
+  const bool samedir = this == &new_dir;
+  std::optional<std::string> src_redirect, victim_redirect;
+  if (src.IsDir() && src.MergeOrLower() &&
+      !(src.redirect_ && (samedir || (*src.redirect_)[0] == '/')))
+    src_redirect = VEIL_TRY(src.RedirectForMoveLocked(samedir));
+  if (!overwrite && victim->IsDir() && victim->MergeOrLower() &&
+      !(victim->redirect_ && (samedir || (*victim->redirect_)[0] == '/')))
+    victim_redirect = VEIL_TRY(victim->RedirectForMoveLocked(samedir));
+  const bool src_opaque = src.IsDir() && !src.MergeOrLower() && !src.opaque_ &&
+                          new_dir.IsMerged();
+  const bool victim_opaque = !overwrite && victim->IsDir() &&
+                             !victim->MergeOrLower() && !victim->opaque_ &&
+                             IsMerged();
   vfs::Inode& old_udir = *upper_;
   vfs::Inode& new_udir = *new_dir.upper_;
   {
@@ -195,10 +233,27 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
     } else if (t.error().code() != ENOENT) {
       return t.error();
     }
-    if (src_opaque)
+    // A redirect that cannot be stored falls back to EXDEV (mv copies).
+    // One that is stored stays, even if the rename then fails: it names
+    // the same lower directory wherever the directory is.
+    if (src_redirect) {
+      if (!src.upper_->SetXattrLocked(kRedirectXattr, *src_redirect, 0))
+        return Errno(EXDEV);
+      src.redirect_ = std::move(src_redirect);
+    }
+    if (victim_redirect) {
+      if (!victim->upper_->SetXattrLocked(kRedirectXattr, *victim_redirect, 0))
+        return Errno(EXDEV);
+      victim->redirect_ = std::move(victim_redirect);
+    }
+    if (src_opaque) {
       VEIL_TRY_VOID(src.upper_->SetXattrLocked(kOpaqueXattr, "y", 0));
-    if (victim_opaque)
+      src.opaque_ = true;
+    }
+    if (victim_opaque) {
       VEIL_TRY_VOID(victim->upper_->SetXattrLocked(kOpaqueXattr, "y", 0));
+      victim->opaque_ = true;
+    }
     VEIL_TRY_VOID(old_udir.RenameLocked(name, *src.upper_, new_udir, new_name,
                                         target.get(),
                                         exchange ? RENAME_EXCHANGE : 0));
@@ -207,8 +262,6 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
   }
   BumpVersion(moved_impure || (!overwrite && victim_impure));
   new_dir.BumpVersion(moved_impure || victim_impure);
-  if (src_opaque) src.opaque_ = true;
-  if (victim_opaque) victim->opaque_ = true;
   if (!overwrite) {
     victim->parent_ = RefPtr<OverlayInode>(this);
     victim->name_ = std::string(name);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // OverlayFs: a union of one writable upper filesystem over one or more
-// read-only lower filesystems, with Linux overlayfs semantics (the kernel's
-// defaults: redirect_dir=off, index=off, metacopy=off). Linux analogue:
-// fs/overlayfs. veil's rootfs is an OverlayFs whose lower is the gofer
+// read-only lower filesystems, with Linux overlayfs semantics (the
+// kernel's with redirect_dir=on, index=off, metacopy=off; see DirRename).
+// Linux analogue: fs/overlayfs. veil's rootfs is an OverlayFs whose lower is the gofer
 // client (the image) and whose upper is a tmpfs, so writes never reach the
 // host.
 //
@@ -13,6 +13,8 @@
 //    below it;
 //  - `trusted.overlay.*` xattrs on layer files are private; a user's own
 //    `trusted.overlay.X` is stored escaped as `trusted.overlay.overlay.X`;
+//  - an upper directory moved away from its lower path carries
+//    `trusted.overlay.redirect` (see DirRename), as the kernel's;
 //  - an upper file copied up from a lower file whose identity it keeps
 //    carries `trusted.overlay.veil.origin` (8 bytes, little endian: the
 //    overlay inode number it inherited). veil's own format, named apart
@@ -66,17 +68,23 @@ namespace internal {
 class OverlayInode;
 }  // namespace internal
 
-// How rename(2) treats a directory that exists in a lower layer.
-// NOTE: only Linux's default for now; copying the tree up (or redirects)
-// would be further modes.
+// How rename(2) treats a directory that exists in a lower layer. Either
+// way, redirects already on the upper layer (from a snapshot, say) are
+// followed, as Linux does by default (redirect_always_follow).
 enum class DirRename {
-  // EXDEV, as Linux without redirect_dir (the kernel default): mv(1) and
-  // friends fall back to copying the tree.
+  // The directory is copied up (itself, not its contents) and moved; its
+  // upper copy records where its lower directories are in
+  // `trusted.overlay.redirect` (its old name, or "/path" from the lower
+  // roots), as Linux with redirect_dir=on. The rootfs default: programs
+  // expect rename(2) of a directory to work.
+  kRedirect,
+  // EXDEV, as Linux without redirect_dir (the kernel's default): mv(1)
+  // and friends fall back to copying the tree.
   kExdev,
 };
 
 struct OverlayOptions {
-  DirRename dir_rename = DirRename::kExdev;
+  DirRename dir_rename = DirRename::kRedirect;
 };
 
 class OverlayFs final : public vfs::Filesystem {
@@ -99,6 +107,13 @@ class OverlayFs final : public vfs::Filesystem {
   vfs::Filesystem& upper() const { return *upper_; }
   size_t lower_count() const { return lowers_.size(); }
   const OverlayOptions& options() const { return options_; }
+  // ovl_allow_offline_changes: whether files may be added to the lower
+  // layers between mounts and show up. Not with redirects, which name
+  // lower paths; then the overlay also marks new directories in merged
+  // ones opaque, as Linux does.
+  bool AllowsOfflineChanges() const {
+    return options_.dir_rename != DirRename::kRedirect;
+  }
 
   // The xino fsid of lower `lower_index` (the upper's is 0). Create
   // rejects a filesystem given twice, so each layer is its own.

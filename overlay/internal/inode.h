@@ -35,6 +35,13 @@ inline constexpr std::string_view kEscapedPrefix = "trusted.overlay.overlay.";
 inline constexpr std::string_view kOpaqueXattr = "trusted.overlay.opaque";
 inline constexpr std::string_view kOriginXattr = "trusted.overlay.veil.origin";
 inline constexpr std::string_view kImpureXattr = "trusted.overlay.impure";
+// A directory moved away from its lower path names that path (Linux
+// redirect_dir): "name" in the parent's lower directories, or "/a/b" from
+// the lower roots.
+inline constexpr std::string_view kRedirectXattr = "trusted.overlay.redirect";
+// Linux's redirect_max module parameter: a longer absolute redirect makes
+// the rename fail with EXDEV.
+inline constexpr size_t kRedirectMax = 256;
 
 // The position past the last entry of an upper directory read straight
 // from its layer (Linux tmpfs: DIR_OFFSET_EOD). Entries created later need
@@ -53,6 +60,8 @@ struct Layers {
   bool opaque = false;             // the upper directory is opaque
   bool impure = false;             // the upper directory is marked impure
   std::optional<uint64_t> origin;  // upper's inherited inode number
+  // The path the upper directory redirects its lower lookups to.
+  std::optional<std::string> redirect;
 };
 
 // One entry of a merged directory listing (Linux ovl_cache_entry).
@@ -170,10 +179,19 @@ class OverlayInode final : public vfs::Inode {
   }
   // Whether the upper copy is a copy-up with an origin (OVL_TYPE_ORIGIN).
   bool HasOrigin() const { return upper_ && origin_.has_value(); }
+  // ovl_type_merge_or_lower: a directory with lower layers, whose move
+  // needs a redirect.
+  bool MergeOrLower() const { return !lowers_.empty(); }
+  // ovl_get_redirect: the redirect this directory needs to be moved, in
+  // its place before the move: its own name within the same directory,
+  // otherwise its absolute lower path. EXDEV past kRedirectMax.
+  Result<std::string> RedirectForMoveLocked(bool samedir) const;
 
   RefPtr<vfs::Inode> upper_;
   std::vector<LowerEntry> lowers_;
   std::optional<uint64_t> origin_;
+  // The redirect of a directory moved from its lower path (kRedirectXattr).
+  std::optional<std::string> redirect_;
   // Directories that were merged or copied up keep reading through the
   // merged listing even when their lowers are gone (Linux OVL_WHITEOUTS).
   bool whiteouts_ = false;

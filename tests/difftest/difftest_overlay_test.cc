@@ -6,9 +6,11 @@
 //
 // Reference: `mount -t overlay` with lowerdir (one or two layers), upperdir
 // and workdir in one host tmpfs scratch directory (so all layers share a
-// filesystem and st_ino is unified, as veil's xino numbering is), with the
-// module defaults (redirect_dir, index, metacopy, xino off). Under test:
-// OverlayFs with a veil tmpfs upper over veil tmpfs lowers. Both sides'
+// filesystem and st_ino is unified, as veil's xino numbering is), with
+// redirect_dir=on (veil's default: directories that exist in a lower layer
+// can be renamed) or, for a few seeds, the module default (off: EXDEV),
+// and index, metacopy and xino off. Under test: OverlayFs with a veil
+// tmpfs upper over veil tmpfs lowers, in the matching DirRename mode. Both sides'
 // lowers are built from the seed before mounting, with the runner's probe
 // times already set (RunOptions::quiet_time_probes), so resetting times
 // does not copy the whole lower layer up at the first step.
@@ -20,6 +22,7 @@
 //
 // To replay a failure:
 //   VEIL_DIFFTEST_SEED=<seed> VEIL_DIFFTEST_STEPS=<n> [VEIL_DIFFTEST_LOWERS=2]
+//   [VEIL_DIFFTEST_REDIRECT=0] [VEIL_DIFFTEST_DIR_RENAMES=1]
 //   [VEIL_DIFFTEST_TRACE=<file>] difftest_overlay_test
 //   --gtest_filter='DifftestOverlayFreshSeedTest.*'
 // Skips (with the reason) without root or without overlayfs.
@@ -271,7 +274,13 @@ class HostDir {
 // `layers` lower layers, topmost first, each its own tree from the seed:
 // names overlap, so upper lowers hide, merge with and (whiteouts, opaque
 // directories) mask the ones below.
-void RunSeed(uint64_t seed, int steps, int layers = 1) {
+// Stress: renames of directories, which a redirect_dir=on overlay moves
+// with redirects, come up several times as often.
+enum class Mix { kDefault, kDirRenames };
+
+void RunSeed(uint64_t seed, int steps, int layers = 1,
+             overlay::DirRename dir_rename = overlay::DirRename::kRedirect,
+             Mix mix = Mix::kDefault) {
   std::vector<std::vector<LowerNode>> trees;
   for (int i = 0; i < layers; ++i)
     trees.push_back(MakeLowerTree(seed + 0x100000 * static_cast<uint64_t>(i)));
@@ -294,6 +303,7 @@ void RunSeed(uint64_t seed, int steps, int layers = 1) {
     }
     std::string opts = "lowerdir=" + lowerdir + ",upperdir=" + scratch +
                        "/upper,workdir=" + scratch + "/work";
+    if (dir_rename == overlay::DirRename::kRedirect) opts += ",redirect_dir=on";
     if (mount("overlay", (scratch + "/root").c_str(), "overlay", 0,
               opts.c_str()) != 0)
       return Errno(errno, "mount -t overlay failed");
@@ -322,8 +332,10 @@ void RunSeed(uint64_t seed, int steps, int layers = 1) {
     }
     lowers.push_back(lower);
   }
+  overlay::OverlayOptions overlay_options;
+  overlay_options.dir_rename = dir_rename;
   auto ofs = overlay::OverlayFs::Create(vfs::tmpfs::Tmpfs::Create(layer_root),
-                                        std::move(lowers));
+                                        std::move(lowers), overlay_options);
   ASSERT_TRUE(ofs.has_value());
   VfsBackend veil(*ofs, "veil-overlay");
 
@@ -331,6 +343,10 @@ void RunSeed(uint64_t seed, int steps, int layers = 1) {
   run.quiet_time_probes = true;
   run.settle_ctime_always = true;
   run.fd_ino_may_change = true;
+  if (mix == Mix::kDirRenames) {
+    run.generator.rename_weight = 40;
+    run.generator.rename_dir_percent = 80;
+  }
   // VEIL_DIFFTEST_TRACE=<file>: every operation, as it runs.
   std::FILE* trace = nullptr;
   if (const char* path = std::getenv("VEIL_DIFFTEST_TRACE"))
@@ -365,6 +381,33 @@ TEST_P(DifftestOverlayTwoLowersTest, AgreesWithHostOverlayfs) {
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestOverlayTwoLowersTest,
                          ::testing::Values(11, 12, 13));
 
+// Directory moves in bulk: redirects on redirects, moves out of moved
+// directories, over whiteouts, exchanges.
+class DifftestOverlayDirRenameTest : public ::testing::TestWithParam<uint64_t> {
+};
+
+TEST_P(DifftestOverlayDirRenameTest, AgreesWithHostOverlayfs) {
+  RunSeed(GetParam(),
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
+          /*layers=*/static_cast<int>(1 + GetParam() % 2),
+          overlay::DirRename::kRedirect, Mix::kDirRenames);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestOverlayDirRenameTest,
+                         ::testing::Values(31, 32, 33, 34));
+
+// Linux's default, redirect_dir=off: renaming a lower directory is EXDEV.
+class DifftestOverlayExdevTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(DifftestOverlayExdevTest, AgreesWithHostOverlayfs) {
+  RunSeed(GetParam(),
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
+          /*layers=*/1, overlay::DirRename::kExdev);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestOverlayExdevTest,
+                         ::testing::Values(21, 22));
+
 TEST(DifftestOverlayFreshSeedTest, AgreesWithHostOverlayfs) {
   uint64_t fresh = static_cast<uint64_t>(
       std::chrono::system_clock::now().time_since_epoch().count());
@@ -373,7 +416,11 @@ TEST(DifftestOverlayFreshSeedTest, AgreesWithHostOverlayfs) {
               static_cast<unsigned long long>(seed),
               static_cast<unsigned long long>(seed));
   RunSeed(seed, static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
-          static_cast<int>(EnvOr("VEIL_DIFFTEST_LOWERS", 1)));
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_LOWERS", 1)),
+          EnvOr("VEIL_DIFFTEST_REDIRECT", 1) ? overlay::DirRename::kRedirect
+                                             : overlay::DirRename::kExdev,
+          EnvOr("VEIL_DIFFTEST_DIR_RENAMES", 0) ? Mix::kDirRenames
+                                                : Mix::kDefault);
 }
 
 }  // namespace

@@ -302,12 +302,12 @@ Op Generator::Next(const std::vector<TreeEntry>& tree) {
 
   if (Chance(3)) return MakeSetCreds();
   // Relative weights of the operations.
-  static const std::pair<OpKind, int> kMix[] = {
+  const std::pair<OpKind, int> kMix[] = {
       {OpKind::kOpen, 15},     {OpKind::kClose, 4},
       {OpKind::kMkdir, 6},     {OpKind::kMknod, 3},
       {OpKind::kSymlink, 5},   {OpKind::kLink, 4},
       {OpKind::kUnlink, 5},    {OpKind::kRmdir, 4},
-      {OpKind::kRename, 8},    {OpKind::kStat, 4},
+      {OpKind::kRename, options_.rename_weight}, {OpKind::kStat, 4},
       {OpKind::kReadlink, 2},  {OpKind::kChmod, 4},
       {OpKind::kChown, 3},     {OpKind::kUtimens, 3},
       {OpKind::kTruncate, 2},  {OpKind::kAccess, 3},

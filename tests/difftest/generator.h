@@ -26,6 +26,11 @@ struct GeneratorOptions {
   int max_entries = 60;
   // Harness fd slots; Open fills the lowest free one.
   int max_fds = 16;
+  // How often rename comes up (relative to about 120 for everything
+  // else), and how often its source is a directory (percent). Raised to
+  // stress directory moves (the overlay's redirects).
+  int rename_weight = 8;
+  int rename_dir_percent = 30;
 };
 
 inline constexpr int kMaxFdSlots = 32;

@@ -146,7 +146,8 @@ Op Generator::MakeRepair() {
 Op Generator::MakeRename() {
   Op op;
   op.kind = OpKind::kRename;
-  std::string src = PickCanonical(Chance(30) ? Want::kDir : Want::kAny);
+  std::string src = PickCanonical(
+      Chance(options_.rename_dir_percent) ? Want::kDir : Want::kAny);
   if (src == "/" && Chance(85)) src = PickCanonical(Want::kNonDir);  // EBUSY
   std::string dst;
   int roll = Uniform(0, 99);

@@ -167,10 +167,11 @@ class OverlayTest : public ::testing::Test {
   }
 
   // Mounts the overlay: upper_ over lower_ (and `more` below it).
-  void Mount(std::vector<Ref<vfs::Filesystem>> more = {}) {
+  void Mount(std::vector<Ref<vfs::Filesystem>> more = {},
+             const OverlayOptions& options = {}) {
     std::vector<Ref<vfs::Filesystem>> lowers{lower_};
     for (auto& fs : more) lowers.push_back(fs);
-    auto ofs = OverlayFs::Create(upper_, lowers);
+    auto ofs = OverlayFs::Create(upper_, lowers, options);
     ASSERT_THAT(ofs, IsOk());
     ofs_ = RefPtr<OverlayFs>(*ofs);
     vfs_ = std::make_unique<Vfs>(*ofs);

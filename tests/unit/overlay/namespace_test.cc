@@ -68,7 +68,22 @@ TEST_F(OverlayNamespaceTest, MkdirOverAWhiteoutIsOpaque) {
   EXPECT_THAT(ov().List("/d"), IsEmpty());
   EXPECT_THAT(ov().Lstat("/d/x"), ErrnoIs(ENOENT));
   EXPECT_THAT(UpperXattr("/d", "trusted.overlay.opaque"), IsOkAndHolds("y"));
-  // A plain mkdir where no lower directory is needs no marker.
+  // A plain mkdir in a merged directory is marked too: with redirects the
+  // lower layers may not change offline, so it is safe (and saves lookups).
+  ASSERT_THAT(ov().Mkdir("/e"), IsOk());
+  EXPECT_THAT(UpperXattr("/e", "trusted.overlay.opaque"), IsOkAndHolds("y"));
+  // In a directory that exists only in the upper layer it needs no marker.
+  ASSERT_THAT(ov().Mkdir("/e/f"), IsOk());
+  EXPECT_THAT(UpperXattr("/e/f", "trusted.overlay.opaque"), ErrnoIs(ENODATA));
+}
+
+TEST_F(OverlayNamespaceTest, MkdirWithoutRedirectsIsNotOpaque) {
+  ASSERT_THAT(lower().Mkdir("/d"), IsOk());
+  OverlayOptions options;
+  options.dir_rename = DirRename::kExdev;
+  Mount({}, options);
+  // Lower layers may change offline (Linux ovl_allow_offline_changes): a
+  // directory added below later must show through.
   ASSERT_THAT(ov().Mkdir("/e"), IsOk());
   EXPECT_THAT(UpperXattr("/e", "trusted.overlay.opaque"), ErrnoIs(ENODATA));
 }
@@ -103,10 +118,12 @@ TEST_F(OverlayNamespaceTest, RenameOfALowerFileCopiesUpAndWhitesOut) {
   EXPECT_THAT(ov().List("/d"), IsEmpty());
 }
 
-TEST_F(OverlayNamespaceTest, LowerDirectoriesDoNotMove) {
+TEST_F(OverlayNamespaceTest, LowerDirectoriesDoNotMoveWithoutRedirects) {
   ASSERT_THAT(lower().Mkdir("/d"), IsOk());
   LowerFile("/d/x", "x");
-  Mount();
+  OverlayOptions options;
+  options.dir_rename = DirRename::kExdev;
+  Mount({}, options);
   EXPECT_THAT(ov().Rename("/d", "/e"), ErrnoIs(EXDEV));
   // Merged (copied up) directories neither.
   ASSERT_THAT(vfs().ChmodAt(ov().ctx(), ov().ctx().cwd, "/d", 0700, 0), IsOk());
