@@ -1,41 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Copies between a host directory and a veil VFS tree, for `veil snapshot`
-// and `veil restore` on plain directories (until the sentry's overlay
-// provides the upper layer to snapshot).
+// Host directories as the trees of `veil snapshot DIR IMG` and `veil
+// restore IMG DIR` (overlay/snapshot/tree.h): the image is written straight
+// from the host files and applied straight into the host directory, with
+// no copy of the tree in a veil tmpfs in between.
 //
-// Both directions keep what a snapshot image keeps: file bytes with their
-// holes, directories, symlinks, hard links, device nodes, FIFOs, sockets,
-// mode, owner, atime/mtime and xattrs. Neither follows symlinks nor
-// crosses into other host filesystems.
+// Every call is relative to a directory descriptor and never follows a
+// symlink (xattrs, which have no *at() calls, go by path with the l*
+// variants). A directory holds one host descriptor while it is in use:
+// the writer keeps the directories waiting in its breadth-first queue
+// open, the restore every directory until the end (it sets their
+// metadata last), so a tree needs about as many descriptors as it has
+// directories (RaiseFdLimit in snapshot_cli.h).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "overlay/snapshot/error.h"
-#include "overlay/snapshot/snapshot.h"
-#include "vfs/vfs.h"
+#include "overlay/snapshot/tree.h"
 
 namespace veil::tools {
 
-struct HostCopyStats {
-  uint64_t entries = 0;
-  uint64_t bytes = 0;
-  // Operations that the host refused for lack of privilege (chown,
-  // mknod of a device, trusted.* xattrs as non-root): skipped, counted.
-  uint64_t skipped = 0;
-};
+// Reads the tree under host directory `dir`. Files are opened O_NOATIME
+// where the host allows, so their atimes stay as they were.
+snapshot::SnapshotResult<std::unique_ptr<snapshot::SourceDir>> HostSource(
+    const std::string& dir);
 
-// Copies the tree under host directory `dir` into the VFS directory
-// `target` (empty), as root. Entry 0's metadata goes to `target`.
-snapshot::SnapshotResult<HostCopyStats> LoadHostTree(
-    const std::string& dir, vfs::Vfs& vfs, const vfs::Location& target,
-    const snapshot::ProgressFn& progress);
-
-// Copies the VFS tree under `source` into the empty host directory `dir`.
-snapshot::SnapshotResult<HostCopyStats> StoreHostTree(
-    vfs::Vfs& vfs, const vfs::Location& source, const std::string& dir,
-    const snapshot::ProgressFn& progress);
+// Creates in host directory `dir`. Run as non-root, the host refuses
+// chown to other users, device nodes and trusted.* xattrs: those are
+// skipped with a warning on stderr (the first few named) and counted in
+// `*skipped` (borrowed; must outlive the target), and the rest of the
+// tree is still written.
+snapshot::SnapshotResult<std::unique_ptr<snapshot::TargetDir>> HostTarget(
+    const std::string& dir, uint64_t* skipped);
 
 }  // namespace veil::tools

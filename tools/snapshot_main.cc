@@ -2,11 +2,11 @@
 //
 // `veil snapshot` and `veil restore` on plain host directories.
 //
-// Until the sentry and its overlay exist there is no sandbox upper layer
-// to snapshot, so the verbs take a host directory: `snapshot` loads it
-// into a veil tmpfs and writes the image from there (the path a sandbox
-// snapshot will take), `restore` verifies the image, applies it to a veil
-// tmpfs, and copies that into an empty host directory.
+// The verbs take a host directory: `snapshot` writes the image straight
+// from the host files, `restore` verifies the image and then applies it
+// straight into an empty host directory (tools/snapshot_host.h); the
+// library code is the one a sandbox's upper layer (a veil tmpfs) goes
+// through.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -25,8 +25,6 @@
 #include "overlay/snapshot/snapshot.h"
 #include "tools/snapshot_host.h"
 #include "tools/verbs.h"
-#include "vfs/tmpfs/tmpfs.h"
-#include "vfs/vfs.h"
 
 namespace veil::tools {
 namespace {
@@ -44,11 +42,7 @@ constexpr const char kSnapshotHelp[] =
     "user., trusted. and security. namespaces. Not kept: ctime, birth time,\n"
     "inode numbers, system.* xattrs such as ACLs (a warning names them).\n"
     "Symlinks are not followed; filesystems mounted under DIR are kept as\n"
-    "empty directories.\n"
-    "\n"
-    "The tree is first loaded into a veil tmpfs, so it must fit in memory,\n"
-    "and veil needs one descriptor per non-empty file (it raises its\n"
-    "RLIMIT_NOFILE as far as it may).\n"
+    "empty directories. Compression runs on one thread per CPU.\n"
     "IMG is written under a temporary name and renamed when complete.\n"
     "Progress is shown when stderr is a terminal. Format: overlay/FORMAT.md.\n"
     "\n"
@@ -65,8 +59,8 @@ constexpr const char kRestoreHelp[] =
     "missing (it is created). DIR itself gets the snapshot root's mode,\n"
     "owner, times and xattrs. As non-root, chown to other users, device\n"
     "nodes and trusted.* xattrs are refused by the host: they are skipped\n"
-    "with a warning. The tree is unpacked in a veil tmpfs first, so it must\n"
-    "fit in memory, with one descriptor per non-empty file (as snapshot).\n"
+    "with a warning. veil holds one descriptor per directory of the tree\n"
+    "until the end (it raises its RLIMIT_NOFILE as far as it may).\n"
     "\n"
     "  --verify   only check IMG; write nothing.\n"
     "\n"
@@ -147,9 +141,9 @@ bool IsEmptyDir(const std::string& dir) {
   return empty;
 }
 
-// The veil tmpfs holds one host memfd per non-empty regular file, so a
-// tree of N files needs N descriptors: raise the soft limit to the hard
-// one, and as root the hard one to the kernel's maximum (fs.nr_open).
+// A restore holds one host descriptor per directory until it sets their
+// metadata at the end: raise the soft limit to the hard one, and as root
+// the hard one to the kernel's maximum (fs.nr_open).
 void RaiseFdLimit() {
   rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -169,8 +163,8 @@ void RaiseFdLimit() {
 std::string Explain(const snapshot::SnapshotError& error) {
   if (error.code != EMFILE && error.code != ENFILE) return error.message;
   return error.message +
-         " (the veil tmpfs holds one host descriptor per non-empty file; "
-         "raise the limit with `ulimit -n`)";
+         " (veil holds one host descriptor per directory; raise the limit "
+         "with `ulimit -n`)";
 }
 
 double MiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
@@ -209,18 +203,8 @@ int RunSnapshot(int argc, char** argv) {
     return Fail("snapshot", dir + ": not a directory");
 
   RaiseFdLimit();
-  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create());
-  {
-    TtyProgress progress("snapshot", "loading");
-    auto loaded = LoadHostTree(dir, vfs, vfs.RootLocation(), progress.Fn());
-    if (!loaded) return Fail("snapshot", Explain(loaded.error()));
-    progress.Finish();
-    if (loaded->skipped)
-      std::fprintf(stderr,
-                   "veil snapshot: %llu xattrs the VFS does not keep were "
-                   "left out\n",
-                   static_cast<unsigned long long>(loaded->skipped));
-  }
+  auto source = HostSource(dir);
+  if (!source) return Fail("snapshot", Explain(source.error()));
 
   // Written under a temporary name, renamed once complete: IMG is never a
   // partial image.
@@ -234,7 +218,7 @@ int RunSnapshot(int argc, char** argv) {
   {
     TtyProgress progress("snapshot", "writing");
     options.progress = progress.Fn();
-    stats = snapshot::WriteImage(vfs, vfs.RootLocation(), sink, options);
+    stats = snapshot::WriteImage(**source, sink, options);
   }
   if (stats && fsync(fd.get()) != 0)
     stats = snapshot::FromErrno(Errno::FromErrno(), "writing " + partial);
@@ -244,6 +228,14 @@ int RunSnapshot(int argc, char** argv) {
     unlink(partial.c_str());
     return Fail("snapshot", Explain(stats.error()));
   }
+  for (const std::string& skipped : stats->skipped_xattrs)
+    std::fprintf(stderr, "veil snapshot: warning: xattr %s not kept\n",
+                 skipped.c_str());
+  if (stats->xattrs_skipped)
+    std::fprintf(stderr,
+                 "veil snapshot: %llu xattrs an image cannot keep (system.*, "
+                 "say) were left out\n",
+                 static_cast<unsigned long long>(stats->xattrs_skipped));
   std::printf(
       "%s: %llu entries, %.1f MiB of data in a %.1f MiB image "
       "(%llu chunks stored, %llu referenced)\n",
@@ -320,27 +312,22 @@ int RunRestore(int argc, char** argv) {
   }
 
   RaiseFdLimit();
-  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create());
-  {
-    TtyProgress progress("restore", "unpacking");
-    auto applied = image->Apply(vfs, vfs.RootLocation(), progress.Fn());
-    if (!applied) return cleanup(), Fail("restore", Explain(applied.error()));
-  }
+  uint64_t skipped = 0;
+  auto target = HostTarget(args[1], &skipped);
+  if (!target) return cleanup(), Fail("restore", Explain(target.error()));
   TtyProgress progress("restore", "writing");
-  auto stored = StoreHostTree(vfs, vfs.RootLocation(), args[1], progress.Fn());
+  auto applied = (*image).Apply(**target, progress.Fn());
   progress.Finish();
-  if (!stored)
-    return Fail("restore",
-                stored.error().message + " (the directory is partly restored)");
-  if (stored->skipped)
+  if (!applied) return Fail("restore", Explain(applied.error()));
+  if (skipped)
     std::fprintf(stderr,
                  "veil restore: %llu operations refused by the host were "
                  "skipped (not root?)\n",
-                 static_cast<unsigned long long>(stored->skipped));
+                 static_cast<unsigned long long>(skipped));
   std::printf("%s: restored %llu entries, %.1f MiB of data\n", args[1].c_str(),
-              static_cast<unsigned long long>(stored->entries),
-              MiB(stored->bytes));
-  return stored->skipped ? 1 : 0;
+              static_cast<unsigned long long>(applied->entries),
+              MiB(applied->data_bytes));
+  return skipped ? 1 : 0;
 }
 
 }  // namespace veil::tools

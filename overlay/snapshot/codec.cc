@@ -95,20 +95,6 @@ bool ValidName(std::string_view name) {
          name.find('\0') == std::string_view::npos;
 }
 
-// What Linux (and the VFS) let a restore set: a known namespace and a
-// non-empty suffix, and user.* only on regular files and directories
-// (xattr_permission). Anything else would fail half way through a restore.
-bool ValidXattrName(std::string_view name, EntryType type) {
-  if (name.size() > kXattrNameMax || name.find('\0') != name.npos) return false;
-  for (std::string_view prefix : {"user.", "trusted.", "security."}) {
-    if (name.size() > prefix.size() && name.starts_with(prefix)) {
-      return prefix != "user." || type == EntryType::kRegular ||
-             type == EntryType::kDirectory;
-    }
-  }
-  return false;
-}
-
 SnapshotResult<void> DecodeChunks(Decoder& d, uint32_t count,
                                   const Header& header, uint64_t data_end,
                                   std::vector<ChunkRecord>* chunks) {
@@ -277,6 +263,20 @@ SnapshotResult<void> CheckTree(const Manifest& m) {
 }
 
 }  // namespace
+
+// What Linux (and the VFS) let a restore set: a known namespace and a
+// non-empty suffix, and user.* only on regular files and directories
+// (xattr_permission). Anything else would fail half way through a restore.
+bool ValidXattrName(std::string_view name, EntryType type) {
+  if (name.size() > kXattrNameMax || name.find('\0') != name.npos) return false;
+  for (std::string_view prefix : {"user.", "trusted.", "security."}) {
+    if (name.size() > prefix.size() && name.starts_with(prefix)) {
+      return prefix != "user." || type == EntryType::kRegular ||
+             type == EntryType::kDirectory;
+    }
+  }
+  return false;
+}
 
 SnapshotResult<void> DecodeChunk(const ChunkRecord& c,
                                  std::span<const uint8_t> stored,

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "overlay/snapshot/error.h"
@@ -44,6 +45,12 @@ SnapshotResult<Manifest> DecodeManifest(std::span<const uint8_t> bytes,
 SnapshotResult<void> DecodeChunk(const ChunkRecord& chunk,
                                  std::span<const uint8_t> stored,
                                  std::vector<uint8_t>* raw);
+
+// Whether an xattr `name` on an entry of `type` can be stored: what Linux
+// (and the VFS) let a restore set, a known namespace (user., trusted.,
+// security.) with a non-empty suffix, user.* only on regular files and
+// directories. The writer leaves out the others (POSIX ACLs in system.*).
+bool ValidXattrName(std::string_view name, EntryType type);
 
 // XXH3-64 of `bytes` (the checksum used everywhere in the format).
 uint64_t Checksum(std::span<const uint8_t> bytes);

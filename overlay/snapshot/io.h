@@ -42,7 +42,8 @@ class StringSink final : public ByteSink {
   std::string data_;
 };
 
-// Random-access bytes of a fixed size.
+// Random-access bytes of a fixed size. ReadAt may be called from several
+// threads at once (Image::Verify does).
 class ByteSource {
  public:
   virtual ~ByteSource() = default;

@@ -15,8 +15,15 @@
 // target filesystem (ENOSPC, say) or an image file changed underneath it
 // can stop it half way; the error says so.
 //
-// Memory is bounded by the number of entries (the manifest) plus one
-// chunk: file data streams through.
+// Memory is bounded by the number of entries (the manifest) plus a fixed
+// number of chunks in flight: file data streams through. Writing,
+// verifying and applying run LZ4 and XXH3 on worker threads (one per CPU;
+// WriteOptions::threads for writing); progress callbacks and the walk of
+// the tree stay on the calling thread, and the image is the same bytes
+// whatever the number of threads.
+//
+// The tree is read through a SourceDir and restored through a TargetDir
+// (tree.h); the vfs overloads wrap a VFS directory in one.
 //
 // Thread-safety: the functions may run concurrently on different images;
 // an Image is used by one thread at a time.
@@ -24,11 +31,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "overlay/snapshot/error.h"
 #include "overlay/snapshot/format.h"
 #include "overlay/snapshot/io.h"
+#include "overlay/snapshot/tree.h"
 #include "vfs/vfs.h"
 
 namespace veil::snapshot {
@@ -45,6 +54,7 @@ using ProgressFn = std::function<void(const Progress&)>;
 struct WriteOptions {
   uint32_t chunk_size = kDefaultChunkSize;  // kMinChunkSize..kMaxChunkSize
   ProgressFn progress;                      // may be empty
+  unsigned threads = 0;  // compressing threads; 0: one per CPU
 };
 
 struct WriteStats {
@@ -55,15 +65,24 @@ struct WriteStats {
   uint64_t chunk_refs = 0;    // chunks referenced (>= chunks: dedupe)
   uint64_t stored_bytes = 0;  // chunk bytes in the image
   uint64_t image_bytes = 0;   // the whole image
+  // Xattrs an image cannot keep (ValidXattrName in codec.h: system.*
+  // ACLs, say), left out; the first few as "NAME of /PATH".
+  uint64_t xattrs_skipped = 0;
+  std::vector<std::string> skipped_xattrs;
 };
 
 // Writes an image of the tree under `root` (which must be a directory) to
-// `out`, reading as root. Does not cross into other mounts: a directory on
+// `out`, reading as root. The tree is read on the calling thread; `out` is
+// written from one pipeline thread (never two at once), which stops at
+// the first failed write. Does not cross into other mounts: a directory on
 // another filesystem is stored without its contents. The tree should not
 // change meanwhile (the overlay's upper is frozen while it is written); a
 // file that changes is stored as some mix of old and new bytes.
 SnapshotResult<WriteStats> WriteImage(vfs::Vfs& vfs, const vfs::Location& root,
                                       ByteSink& out,
+                                      const WriteOptions& options);
+// The same from any tree.
+SnapshotResult<WriteStats> WriteImage(SourceDir& root, ByteSink& out,
                                       const WriteOptions& options);
 
 struct RestoreStats {
@@ -85,7 +104,8 @@ class Image final {
   uint64_t DataBytes() const;
 
   // Reads every chunk once and checks its checksum, decompressed size and
-  // content hash. Errors name the chunk and its offset.
+  // content hash, on worker threads (one per CPU). Errors name the chunk
+  // and its offset (the first damaged chunk by index).
   SnapshotResult<void> Verify(const ProgressFn& progress);
 
   // Creates the tree in the empty directory `target` (ENOTEMPTY
@@ -93,10 +113,20 @@ class Image final {
   // Fails (EINVAL) unless Verify() succeeded first.
   SnapshotResult<RestoreStats> Apply(vfs::Vfs& vfs, const vfs::Location& target,
                                      const ProgressFn& progress);
+  // The same into any tree.
+  SnapshotResult<RestoreStats> Apply(TargetDir& target,
+                                     const ProgressFn& progress);
 
+  // How much ReadChunk checks. kStored is for reading a chunk again after
+  // Verify: stored bytes that still match their checksum are the bytes
+  // verified, and decompress (deterministically) to the content verified,
+  // so the content hash is not computed again; the size still is.
+  enum class Check { kFull, kStored };
   // Reads chunk `index` into `raw` (resized to its raw size), checking it.
+  // May be called from several threads at once.
   SnapshotResult<void> ReadChunk(uint32_t index, std::vector<uint8_t>* raw,
-                                 std::vector<uint8_t>* scratch);
+                                 std::vector<uint8_t>* scratch,
+                                 Check check = Check::kFull) const;
 
  private:
   Image(ByteSource& source, Header header, Manifest manifest)

@@ -1,24 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// WriteImage: walks a vfs tree breadth first and streams the image. File
-// data goes out chunk by chunk as it is read; only the manifest (one Entry
-// per inode, one ChunkRecord per stored chunk) stays in memory until the
-// end, where it is written after the data.
-#include <lz4.h>
+// WriteImage: walks a tree (tree.h) breadth first and streams the image.
+// File data goes out chunk by chunk as it is read, through the bounded
+// ChunkWriter pipeline (pipeline.h: LZ4 and checksums on worker threads);
+// only the manifest (one Entry per inode, one ChunkRecord per stored
+// chunk) stays in memory until the end, where it is written after the
+// data.
 #include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
 #include "overlay/snapshot/codec.h"
+#include "overlay/snapshot/pipeline.h"
 #include "overlay/snapshot/snapshot.h"
 
 namespace veil::snapshot {
 namespace {
+
+constexpr uint64_t kSkipsNamed = 5;
 
 struct ChunkKey {
   Hash128 content;
@@ -71,14 +76,14 @@ Entry EntryFromAttr(const vfs::Attr& attr) {
 
 class Writer {
  public:
-  Writer(vfs::Vfs& vfs, ByteSink& out, const WriteOptions& options)
-      : vfs_(vfs), ctx_(vfs.RootContext()), out_(out), options_(options) {}
+  Writer(ByteSink& out, const WriteOptions& options)
+      : out_(out), options_(options) {}
 
-  SnapshotResult<WriteStats> Run(const vfs::Location& root);
+  SnapshotResult<WriteStats> Run(SourceDir& root);
 
  private:
   struct PendingDir {
-    vfs::Location location;
+    std::unique_ptr<SourceDir> dir;  // null for the root (root_)
     uint32_t entry;
   };
 
@@ -87,23 +92,18 @@ class Writer {
     offset_ += bytes.size();
     return Done();
   }
-  SnapshotResult<uint32_t> StoreChunk(std::span<const uint8_t> raw);
-  SnapshotResult<void> ListDir(const PendingDir& dir,
-                               std::vector<std::string>* names);
-  SnapshotResult<void> AddChild(const PendingDir& dir, const std::string& name);
-  SnapshotResult<void> ReadXattrs(const vfs::Location& dir,
-                                  const std::string& name,
+  SnapshotResult<uint32_t> StoreChunk(internal::ChunkWriter::Slot* slot);
+  SnapshotResult<void> AddChild(SourceDir& dir, uint32_t parent,
+                                const std::string& name);
+  SnapshotResult<void> ReadXattrs(SourceDir& dir, const std::string& name,
                                   const std::string& path, Entry* entry);
-  SnapshotResult<void> ReadData(const vfs::Location& dir,
-                                const std::string& name,
+  SnapshotResult<void> ReadData(SourceDir& dir, const std::string& name,
                                 const std::string& path, Entry* entry);
   void Report() {
     if (options_.progress)
       options_.progress(Progress{stats_.data_bytes, 0, stats_.entries, 0});
   }
 
-  vfs::Vfs& vfs_;  // borrowed for the duration of WriteImage
-  vfs::Context ctx_;
   ByteSink& out_;
   const WriteOptions& options_;
   uint64_t root_dev_ = 0;
@@ -111,79 +111,32 @@ class Writer {
   Manifest manifest_;
   WriteStats stats_;
   std::deque<PendingDir> pending_;
+  std::unique_ptr<internal::ChunkWriter> chunks_;  // while the data goes out
+  uint32_t next_chunk_ = 0;
   std::unordered_map<ChunkKey, uint32_t, ChunkKeyHash> chunks_by_content_;
   std::unordered_map<uint64_t, uint32_t> entries_by_ino_;  // hard links
-  std::vector<uint8_t> raw_;
-  std::vector<uint8_t> packed_;
 };
 
-SnapshotResult<uint32_t> Writer::StoreChunk(std::span<const uint8_t> raw) {
+// Dedupe happens here, on the walker's thread and in walk order; only a
+// chunk not seen before goes to the pipeline (and is compressed).
+SnapshotResult<uint32_t> Writer::StoreChunk(internal::ChunkWriter::Slot* slot) {
   ++stats_.chunk_refs;
-  ChunkKey key{ContentHash(raw), static_cast<uint32_t>(raw.size())};
-  auto found = chunks_by_content_.find(key);
-  if (found != chunks_by_content_.end()) return found->second;
-
-  ChunkRecord record;
-  record.offset = offset_;
-  record.raw_size = key.length;
-  record.content = key.content;
-  packed_.resize(
-      static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw.size()))));
-  int packed = LZ4_compress_default(reinterpret_cast<const char*>(raw.data()),
-                                    reinterpret_cast<char*>(packed_.data()),
-                                    static_cast<int>(raw.size()),
-                                    static_cast<int>(packed_.size()));
-  std::span<const uint8_t> stored = raw;
-  if (packed > 0 && static_cast<size_t>(packed) < raw.size()) {
-    record.codec = Codec::kLz4;
-    stored =
-        std::span<const uint8_t>(packed_).first(static_cast<size_t>(packed));
+  ChunkRecord& r = slot->record;
+  r.content = ContentHash(std::span(slot->raw).first(r.raw_size));
+  ChunkKey key{r.content, r.raw_size};
+  auto [it, fresh] = chunks_by_content_.emplace(key, next_chunk_);
+  if (!fresh) {
+    chunks_->Release(slot);
+    return it->second;
   }
-  record.stored_size = static_cast<uint32_t>(stored.size());
-  record.checksum = Checksum(stored);
-  VEIL_SNAP_TRY_VOID(Emit(stored));
-
-  uint32_t index = static_cast<uint32_t>(manifest_.chunks.size());
-  manifest_.chunks.push_back(record);
-  chunks_by_content_.emplace(key, index);
+  chunks_->Submit(slot, next_chunk_);
   ++stats_.chunks;
-  stats_.stored_bytes += stored.size();
-  return index;
+  return next_chunk_++;
 }
 
-SnapshotResult<void> Writer::ListDir(const PendingDir& dir,
-                                     std::vector<std::string>* names) {
-  auto path = [&] { return EntryPath(manifest_, dir.entry); };
-  auto file = VEIL_SNAP_TRY(
-      WithContext(vfs_.OpenAt(ctx_, dir.location, ".",
-                              vfs::OpenHow{O_RDONLY | O_DIRECTORY, 0, 0}),
-                  [&] { return "opening " + path(); }));
-  std::vector<uint8_t> buf(64 * 1024);
-  for (;;) {
-    size_t n = VEIL_SNAP_TRY(WithContext(file->Getdents64(buf),
-                                         [&] { return "listing " + path(); }));
-    if (n == 0) break;
-    // struct linux_dirent64: d_ino, d_off, d_reclen (u16 at 16), d_type,
-    // NUL-terminated name at 19.
-    for (size_t pos = 0; pos + 19 < n;) {
-      uint16_t reclen;
-      std::memcpy(&reclen, buf.data() + pos + 16, 2);
-      if (reclen == 0 || pos + reclen > n) break;
-      const char* name = reinterpret_cast<const char*>(buf.data() + pos + 19);
-      std::string_view sv(name, strnlen(name, reclen - 19));
-      if (sv != "." && sv != "..") names->emplace_back(sv);
-      pos += reclen;
-    }
-  }
-  // Sorted, so that one tree always gives the same image.
-  std::sort(names->begin(), names->end());
-  return Done();
-}
-
-SnapshotResult<void> Writer::ReadXattrs(const vfs::Location& dir,
-                                        const std::string& name,
+SnapshotResult<void> Writer::ReadXattrs(SourceDir& dir, const std::string& name,
                                         const std::string& path, Entry* entry) {
-  auto listed = vfs_.ListXattrAt(ctx_, dir, name, AT_SYMLINK_NOFOLLOW);
+  auto listed = dir.ListXattrs(name);
   if (!listed &&
       (listed.error().code() == EOPNOTSUPP || listed.error().code() == ENOTSUP))
     return Done();  // a filesystem without xattrs has none to keep
@@ -191,7 +144,12 @@ SnapshotResult<void> Writer::ReadXattrs(const vfs::Location& dir,
       std::move(listed), [&] { return "listing xattrs of " + path; }));
   std::sort(names.begin(), names.end());
   for (std::string& xname : names) {
-    auto value = vfs_.GetXattrAt(ctx_, dir, name, xname, AT_SYMLINK_NOFOLLOW);
+    if (!ValidXattrName(xname, entry->type)) {
+      if (stats_.xattrs_skipped++ < kSkipsNamed)
+        stats_.skipped_xattrs.push_back(xname + " of " + path);
+      continue;
+    }
+    auto value = dir.GetXattr(name, xname);
     // Removed since it was listed: the tree changed under us; skip it.
     if (!value && value.error().code() == ENODATA) continue;
     std::string v = VEIL_SNAP_TRY(WithContext(std::move(value), [&] {
@@ -202,16 +160,11 @@ SnapshotResult<void> Writer::ReadXattrs(const vfs::Location& dir,
   return Done();
 }
 
-SnapshotResult<void> Writer::ReadData(const vfs::Location& dir,
-                                      const std::string& name,
+SnapshotResult<void> Writer::ReadData(SourceDir& dir, const std::string& name,
                                       const std::string& path, Entry* entry) {
   if (entry->size == 0) return Done();
-  // O_NOATIME (root has CAP_FOWNER): taking a snapshot leaves the files'
-  // atimes alone. Listing directories still moves theirs, as on Linux.
-  auto file = VEIL_SNAP_TRY(WithContext(
-      vfs_.OpenAt(ctx_, dir, name,
-                  vfs::OpenHow{O_RDONLY | O_NOFOLLOW | O_NOATIME, 0, 0}),
-      [&] { return "opening " + path; }));
+  auto file = VEIL_SNAP_TRY(
+      WithContext(dir.OpenFile(name), [&] { return "opening " + path; }));
   const int64_t size = static_cast<int64_t>(entry->size);
   const int64_t chunk = options_.chunk_size;
   bool seek_data = true;
@@ -232,22 +185,29 @@ SnapshotResult<void> Writer::ReadData(const vfs::Location& dir,
     // equal data at equal alignment dedupes across files.
     for (int64_t p = data; p < hole;) {
       int64_t end = std::min(hole, (p / chunk + 1) * chunk);
-      raw_.resize(static_cast<size_t>(end - p));
+      const auto want = static_cast<size_t>(end - p);
+      internal::ChunkWriter::Slot* slot = VEIL_SNAP_TRY(chunks_->Acquire());
       size_t got = 0;
-      while (got < raw_.size()) {
-        size_t n = VEIL_SNAP_TRY(
-            WithContext(file->PRead(std::span(raw_).subspan(got),
-                                    p + static_cast<int64_t>(got)),
-                        [&] { return "reading " + path; }));
-        if (n == 0) break;  // shrank while we read it
-        got += n;
+      while (got < want) {
+        auto n = file->PRead(std::span(slot->raw).subspan(got, want - got),
+                             p + static_cast<int64_t>(got));
+        if (!n) {
+          chunks_->Release(slot);
+          return FromErrno(n.error(), "reading " + path);
+        }
+        if (*n == 0) break;  // shrank while we read it
+        got += *n;
       }
-      if (got == 0) return Done();
-      uint32_t index = VEIL_SNAP_TRY(StoreChunk(std::span(raw_).first(got)));
+      if (got == 0) {
+        chunks_->Release(slot);
+        return Done();
+      }
+      slot->record.raw_size = static_cast<uint32_t>(got);
+      uint32_t index = VEIL_SNAP_TRY(StoreChunk(slot));
       entry->extents.push_back(Extent{static_cast<uint64_t>(p), index});
       stats_.data_bytes += got;
       Report();
-      if (got < raw_.size()) return Done();
+      if (got < want) return Done();
       p = end;
     }
     pos = hole;
@@ -255,45 +215,41 @@ SnapshotResult<void> Writer::ReadData(const vfs::Location& dir,
   return Done();
 }
 
-SnapshotResult<void> Writer::AddChild(const PendingDir& dir,
+SnapshotResult<void> Writer::AddChild(SourceDir& dir, uint32_t parent,
                                       const std::string& name) {
-  std::string path = EntryPath(manifest_, dir.entry);
+  std::string path = EntryPath(manifest_, parent);
   path = (path == "/" ? "" : path) + "/" + name;
   // Stat before reading anything: reads would move the atime we keep.
   vfs::Attr attr = VEIL_SNAP_TRY(
-      WithContext(vfs_.StatAt(ctx_, dir.location, name, AT_SYMLINK_NOFOLLOW),
-                  [&] { return "stat " + path; }));
+      WithContext(dir.Stat(name), [&] { return "stat " + path; }));
   ++stats_.names;
   const auto index = static_cast<uint32_t>(manifest_.entries.size());
   if (!attr.IsDir() && attr.nlink > 1 && attr.dev == root_dev_) {
     auto [it, fresh] = entries_by_ino_.emplace(attr.ino, index);
     if (!fresh) {
-      manifest_.entries[it->second].names.push_back(EntryName{dir.entry, name});
+      manifest_.entries[it->second].names.push_back(EntryName{parent, name});
       return Done();
     }
   }
   Entry entry = EntryFromAttr(attr);
-  entry.names.push_back(EntryName{dir.entry, name});
-  VEIL_SNAP_TRY_VOID(ReadXattrs(dir.location, name, path, &entry));
+  entry.names.push_back(EntryName{parent, name});
+  VEIL_SNAP_TRY_VOID(ReadXattrs(dir, name, path, &entry));
   switch (entry.type) {
     case EntryType::kRegular:
       entry.size = attr.size;
-      VEIL_SNAP_TRY_VOID(ReadData(dir.location, name, path, &entry));
+      VEIL_SNAP_TRY_VOID(ReadData(dir, name, path, &entry));
       break;
     case EntryType::kSymlink:
-      entry.symlink_target =
-          VEIL_SNAP_TRY(WithContext(vfs_.ReadlinkAt(ctx_, dir.location, name),
-                                    [&] { return "readlink " + path; }));
+      entry.symlink_target = VEIL_SNAP_TRY(
+          WithContext(dir.Readlink(name), [&] { return "readlink " + path; }));
       break;
     case EntryType::kDirectory:
       // Another filesystem mounted here: keep the directory, not its
       // contents (as tar --one-file-system).
       if (attr.dev == root_dev_) {
-        auto opened = VEIL_SNAP_TRY(WithContext(
-            vfs_.OpenAt(ctx_, dir.location, name,
-                        vfs::OpenHow{O_PATH | O_DIRECTORY | O_NOFOLLOW, 0, 0}),
-            [&] { return "opening " + path; }));
-        pending_.push_back(PendingDir{opened->location(), index});
+        auto opened = VEIL_SNAP_TRY(
+            WithContext(dir.OpenDir(name), [&] { return "opening " + path; }));
+        pending_.push_back(PendingDir{std::move(opened), index});
       }
       break;
     default:
@@ -305,12 +261,12 @@ SnapshotResult<void> Writer::AddChild(const PendingDir& dir,
   return Done();
 }
 
-SnapshotResult<WriteStats> Writer::Run(const vfs::Location& root) {
+SnapshotResult<WriteStats> Writer::Run(SourceDir& root) {
   if (options_.chunk_size < kMinChunkSize ||
       options_.chunk_size > kMaxChunkSize)
     return SnapshotError{EINVAL, "chunk size out of range"};
-  vfs::Attr attr = VEIL_SNAP_TRY(WithContext(
-      vfs_.StatAt(ctx_, root, ".", 0), [] { return std::string("stat /"); }));
+  vfs::Attr attr = VEIL_SNAP_TRY(
+      WithContext(root.Stat("."), [] { return std::string("stat /"); }));
   if (!attr.IsDir())
     return SnapshotError{ENOTDIR, "the snapshot root is not a directory"};
   root_dev_ = attr.dev;
@@ -322,17 +278,29 @@ SnapshotResult<WriteStats> Writer::Run(const vfs::Location& root) {
   VEIL_SNAP_TRY_VOID(ReadXattrs(root, ".", "/", &root_entry));
   manifest_.entries.push_back(std::move(root_entry));
   ++stats_.entries;
-  pending_.push_back(PendingDir{root, 0});
+  pending_.push_back(PendingDir{nullptr, 0});
 
+  // From here until Finish, the pipeline's writer thread owns out_.
+  chunks_ = std::make_unique<internal::ChunkWriter>(
+      out_, offset_, options_.chunk_size, options_.threads);
   std::vector<std::string> names;
   while (!pending_.empty()) {
-    PendingDir dir = std::move(pending_.front());
+    PendingDir pending = std::move(pending_.front());
     pending_.pop_front();
+    SourceDir& dir = pending.dir ? *pending.dir : root;
     names.clear();
-    VEIL_SNAP_TRY_VOID(ListDir(dir, &names));
+    VEIL_SNAP_TRY_VOID(WithContext(dir.List(&names), [&] {
+      return "listing " + EntryPath(manifest_, pending.entry);
+    }));
+    // Sorted, so that one tree always gives the same image.
+    std::sort(names.begin(), names.end());
     for (const std::string& name : names)
-      VEIL_SNAP_TRY_VOID(AddChild(dir, name));
+      VEIL_SNAP_TRY_VOID(AddChild(dir, pending.entry, name));
   }
+  VEIL_SNAP_TRY_VOID(chunks_->Finish(&manifest_.chunks, &offset_));
+  chunks_.reset();
+  for (const ChunkRecord& c : manifest_.chunks)
+    stats_.stored_bytes += c.stored_size;
 
   Trailer trailer;
   trailer.manifest_offset = offset_;
@@ -351,11 +319,16 @@ SnapshotResult<WriteStats> Writer::Run(const vfs::Location& root) {
 
 }  // namespace
 
+SnapshotResult<WriteStats> WriteImage(SourceDir& root, ByteSink& out,
+                                      const WriteOptions& options) {
+  Writer writer(out, options);
+  return writer.Run(root);
+}
+
 SnapshotResult<WriteStats> WriteImage(vfs::Vfs& vfs, const vfs::Location& root,
                                       ByteSink& out,
                                       const WriteOptions& options) {
-  Writer writer(vfs, out, options);
-  return writer.Run(root);
+  return WriteImage(*VfsSource(vfs, root), out, options);
 }
 
 }  // namespace veil::snapshot
