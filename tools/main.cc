@@ -38,8 +38,11 @@ constexpr Verb kVerbs[] = {
      "the sentry"},
     {"gofer", "gofer --root DIR --fd N [--ro]",
      "serve DIR over LISAFS on fd N", RunGofer, "issue #3"},
-    {"fuse", "fuse --tmpfs MNT | --gofer DIR MNT | SANDBOX|IMG MNT",
-     "mount a veil filesystem on MNT through FUSE", RunFuse, "issue #3"},
+    {"fuse",
+     "fuse --tmpfs MNT | --gofer DIR MNT | --rootfs DIR [--restore IMG] "
+     "[--snapshot-out IMG] MNT | [--image] IMG MNT",
+     "mount a veil filesystem (or a rootfs view, or an image) on MNT",
+     RunFuse, "issue #3"},
     {"snapshot", "snapshot [--chunk-size BYTES] DIR IMG",
      "write a snapshot image of a directory tree", RunSnapshot, "issue #4"},
     {"restore", "restore IMG DIR | --verify IMG",

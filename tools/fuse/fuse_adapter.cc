@@ -106,7 +106,7 @@ struct FuseAdapter::Dispatch {
     fuse_reply_err(req, 0);
   }
   static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete &FileOf(fi);
+    Self(req).Release(&FileOf(fi));
     fuse_reply_err(req, 0);
   }
   static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
@@ -261,6 +261,33 @@ void FuseAdapter::Forget(fuse_ino_t ino, uint64_t count) {
                                  &node.location.dentry->inode()));
   dropped.emplace(std::move(node.location));
   nodes_.erase(it);
+}
+
+FuseAdapter::OpenFile* FuseAdapter::NewOpenFile(
+    fuse_ino_t ino, Ref<vfs::FileDescription> file) {
+  int acc = file->flags() & O_ACCMODE;
+  bool writer = (acc == O_WRONLY || acc == O_RDWR) && !file->is_path();
+  auto* open = new OpenFile{std::move(file), 0};
+  if (writer) {
+    std::lock_guard lock(mutex_);
+    ++writers_[ino];
+    open->writer_of = ino;
+  }
+  return open;
+}
+
+void FuseAdapter::Release(OpenFile* open) {
+  if (open->writer_of != 0) {
+    std::lock_guard lock(mutex_);
+    auto it = writers_.find(open->writer_of);
+    if (it != writers_.end() && --it->second == 0) writers_.erase(it);
+  }
+  delete open;
+}
+
+bool FuseAdapter::HasWriter(fuse_ino_t ino) {
+  std::lock_guard lock(mutex_);
+  return writers_.count(ino) != 0;
 }
 
 // --- Helpers ---------------------------------------------------------------

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // `veil fuse`: mounts a veil filesystem on a host directory through FUSE.
-// The session lifecycle follows libfuse's low-level examples: session new,
-// signal handlers, mount, daemonize, loop, then unwind in reverse.
-#include <fcntl.h>
+// This file parses the command line and serves the single-filesystem
+// modes (--tmpfs, --gofer); fuse_rootfs.cc serves --rootfs and --image,
+// fuse_serve.cc runs the session.
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,18 +12,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "base/logging.h"
-#include "base/unique_fd.h"
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
-#include "lisafs/client.h"
-#include "tools/fuse/fuse_adapter.h"
+#include "tools/fuse/fuse_modes.h"
+#include "tools/fuse/fuse_serve.h"
+#include "tools/snapshot_cli.h"
 #include "tools/verbs.h"
 #include "vfs/tmpfs/tmpfs.h"
 #include "vfs/vfs.h"
@@ -35,15 +32,19 @@ namespace {
 constexpr const char kUsage[] =
     "usage: veil fuse [-f] [-d] [-s] --tmpfs MNT\n"
     "       veil fuse [-f] [-d] [-s] --gofer DIR MNT\n"
-    "       veil fuse SANDBOX|IMG MNT      (not built yet)\n";
+    "       veil fuse [-f] [-d] [-s] --rootfs DIR [--restore IMG]\n"
+    "                 [--snapshot-out IMG] MNT\n"
+    "       veil fuse [-f] [-d] [-s] [--image] IMG MNT\n"
+    "       veil fuse SANDBOX MNT              (not built yet)\n";
 
 constexpr const char kHelp[] =
     "\n"
     "Mounts a veil filesystem on the directory MNT through FUSE, so that\n"
     "ordinary tools (ls, cp, tar, find, diff) work on veil's VFS. Every\n"
     "request is served by the VFS with the caller's uid, gid, supplementary\n"
-    "groups and umask; the VFS makes every permission decision (the mount\n"
-    "does not use the kernel's default_permissions). Inode numbers are the\n"
+    "groups and umask, and the VFS checks every permission; the kernel\n"
+    "checks them too (default_permissions), on the attributes the VFS\n"
+    "reports, so errors come in Linux's order. Inode numbers are the\n"
     "VFS's. Attributes and names are not cached by the kernel.\n"
     "\n"
     "  --tmpfs MNT       serve a new, empty veil tmpfs, held in this "
@@ -59,267 +60,247 @@ constexpr const char kHelp[] =
     "                    host: attributes are asked for again on every\n"
     "                    stat, so changes made on the host show up (names\n"
     "                    already looked up are not rechecked).\n"
-    "  SANDBOX|IMG MNT   show a running sandbox's root or a snapshot image:\n"
-    "                    not built yet (exits with status 2).\n"
+    "  --rootfs DIR MNT  serve a sandbox's rootfs view of DIR: an overlay\n"
+    "                    (Linux overlayfs semantics) of a new veil tmpfs\n"
+    "                    over DIR, which a read-only gofer serves (needs\n"
+    "                    root). DIR is never modified: every change lands\n"
+    "                    in the tmpfs, in this process's memory, and is\n"
+    "                    gone at unmount unless --snapshot-out saves it.\n"
+    "                    As with Linux overlayfs, DIR must not change while\n"
+    "                    it is mounted: veil caches it, and what MNT shows of\n"
+    "                    host changes made meanwhile is undefined.\n"
+    "  --restore IMG     with --rootfs: start from a snapshot image of a\n"
+    "                    previous session's changes. IMG is verified in\n"
+    "                    full first; a damaged image is refused with a\n"
+    "                    message naming the damaged part, and nothing is\n"
+    "                    mounted. Its whiteouts and opaque directories hide\n"
+    "                    DIR's files as they did when it was written.\n"
+    "  --snapshot-out IMG  with --rootfs: when the mount ends cleanly\n"
+    "                    (fusermount3 -u MNT, SIGINT, SIGTERM, SIGHUP),\n"
+    "                    write the changes (the overlay's upper layer) to\n"
+    "                    IMG, mode 0600, under a temporary name in IMG's\n"
+    "                    directory, fsync'd and renamed: IMG is whole or as\n"
+    "                    it was. A second signal meanwhile cancels it. IMG\n"
+    "                    may be the --restore image. Detached (no -f), the\n"
+    "                    image is written after the unmount returns: wait\n"
+    "                    for the veil process to exit; the outcome goes to\n"
+    "                    syslog, as nobody sees its stderr any more.\n"
+    "  [--image] IMG MNT browse a snapshot image without a rootfs: IMG is\n"
+    "                    verified, unpacked into a veil tmpfs and mounted\n"
+    "                    read-only (changes fail with EROFS). MNT shows the\n"
+    "                    upper layer's raw content: whiteouts are 0:0\n"
+    "                    character devices, opaque directories carry the\n"
+    "                    trusted.overlay.opaque xattr (visible to root).\n"
+    "  SANDBOX MNT       show a running sandbox's root: not built yet (exits\n"
+    "                    with status 2).\n"
     "  -f, --foreground  stay in the foreground (default: detach once MNT is\n"
     "                    mounted).\n"
     "  -d, --debug       print every FUSE request (implies -f).\n"
     "  -s                serve requests on one thread (default: several).\n"
     "  -h, --help        print this help.\n"
     "\n"
-    "The mount is named fsname=veil, type fuse.veil-tmpfs (fuse.veil-gofer\n"
-    "with --gofer). Run as root, it\n"
-    "adds allow_other so that every user can use it (their own permissions\n"
-    "apply). Unmount with `fusermount3 -u MNT` (or `umount MNT` as root), or\n"
-    "send SIGINT/SIGTERM to the veil process.\n"
+    "The mount is named fsname=veil, type fuse.veil-tmpfs (fuse.veil-gofer,\n"
+    "fuse.veil-rootfs, fuse.veil-image). Run as root, it adds allow_other\n"
+    "so that every user can use it (their own permissions apply). Unmount\n"
+    "with `fusermount3 -u MNT` (or `umount MNT` as root), or send\n"
+    "SIGINT/SIGTERM to the veil process. The veil tmpfs holds one host\n"
+    "descriptor per non-empty file; veil raises its RLIMIT_NOFILE.\n"
     "\n"
-    "Exit status: 0 after a clean unmount, 1 if MNT cannot be mounted or the\n"
-    "session fails, 2 for a usage error or a mode that is not built yet.\n";
+    "Exit status: 0 after a clean unmount (and the snapshot written), 1 if\n"
+    "MNT cannot be mounted, an image is missing or damaged, the session\n"
+    "fails or the snapshot cannot be written, 2 for a usage error or a\n"
+    "mode that is not built yet.\n";
 
 struct Options {
-  bool foreground = false;
-  bool debug = false;
-  bool single_thread = false;
+  ServeOptions serve;
   bool tmpfs = false;
   const char* gofer_dir = nullptr;
+  const char* rootfs_dir = nullptr;
+  const char* restore = nullptr;
+  const char* snapshot_out = nullptr;
+  const char* image = nullptr;
   std::vector<const char*> positional;
 };
 
-int UsageError(const char* what) {
-  std::fprintf(stderr, "veil fuse: %s\n%s(see veil fuse --help)\n", what,
-               kUsage);
+int UsageError(const std::string& what) {
+  std::fprintf(stderr, "veil fuse: %s\n%s(see veil fuse --help)\n",
+               what.c_str(), kUsage);
   return 2;
 }
 
-// Mounts the already-built `vfs` on `mountpoint` and serves it until
-// unmounted or signalled. `on_mounted` runs once the mount is in place,
-// before detaching.
-int Serve(
-    vfs::Vfs& vfs, const std::string& mountpoint, const Options& opt,
-    const char* subtype, const std::function<void()>& on_mounted = [] {}) {
-  FuseAdapter adapter(vfs);
-  std::string mount_opts = std::string("fsname=veil,subtype=") + subtype;
-  // allow_other needs root (or user_allow_other in /etc/fuse.conf); without
-  // it only the mounting user may enter the mount at all.
-  if (geteuid() == 0) mount_opts += ",allow_other";
-  std::vector<const char*> argv = {"veil-fuse", "-o", mount_opts.c_str()};
-  if (opt.debug) argv.push_back("-d");
-  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()),
-                                  const_cast<char**>(argv.data()));
-  fuse_session* se = fuse_session_new(&args, &FuseAdapter::Ops(),
-                                      sizeof(fuse_lowlevel_ops), &adapter);
-  if (!se) {
-    std::fprintf(stderr, "veil fuse: cannot create a FUSE session\n");
-    return 1;
+// `path` made absolute (without resolving symlinks), so that it still
+// names the same file once a detached veil has changed its directory to
+// "/". The file need not exist.
+std::string Absolute(const char* path) {
+  if (path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// Checks that `path`, given to `option`, is an existing directory (when
+// `want_dir`) or regular file, and returns its canonical path; prints a
+// message naming the option and returns std::nullopt otherwise.
+enum class Want { kDirectory, kRegularFile };
+std::optional<std::string> ExistingPath(const char* option, const char* path,
+                                        Want want) {
+  char resolved[PATH_MAX];
+  struct stat st;
+  if (!realpath(path, resolved) || stat(resolved, &st) != 0) {
+    std::fprintf(stderr, "veil fuse: %s %s: %s\n", option, path,
+                 std::strerror(errno));
+    return std::nullopt;
   }
-  int status = 1;
-  if (fuse_set_signal_handlers(se) != 0) {
-    std::fprintf(stderr, "veil fuse: cannot install signal handlers\n");
-  } else {
-    if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
-      // libfuse has printed the kernel's or fusermount3's reason above.
-      std::fprintf(stderr, "veil fuse: cannot mount on %s\n",
-                   mountpoint.c_str());
-    } else {
-      VEIL_LOG(kInfo) << "veil fuse: serving " << subtype << " on "
-                      << mountpoint;
-      on_mounted();
-      bool foreground = opt.foreground || opt.debug;
-      if (fuse_daemonize(foreground ? 1 : 0) != 0) {
-        std::fprintf(stderr, "veil fuse: cannot detach from the terminal\n");
-      } else {
-        int rc;
-        if (opt.single_thread) {
-          rc = fuse_session_loop(se);
-        } else {
-          fuse_loop_config* config = fuse_loop_cfg_create();
-          fuse_loop_cfg_set_clone_fd(config, 0);
-          rc = fuse_session_loop_mt(se, config);
-          fuse_loop_cfg_destroy(config);
-        }
-        // A positive result is the signal that ended the loop (SIGINT,
-        // SIGTERM, SIGHUP): a requested, clean stop. 0 is an unmount from
-        // outside (fusermount3 -u).
-        if (rc < 0) {
-          std::fprintf(stderr, "veil fuse: session on %s failed: %s\n",
-                       mountpoint.c_str(), std::strerror(-rc));
-        } else {
-          status = 0;
-        }
-      }
-      fuse_session_unmount(se);
-    }
-    fuse_remove_signal_handlers(se);
+  if (want == Want::kDirectory && !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "veil fuse: %s %s: %s\n", option, path,
+                 std::strerror(ENOTDIR));
+    return std::nullopt;
   }
-  fuse_session_destroy(se);
-  fuse_opt_free_args(&args);
-  return status;
+  if (want == Want::kRegularFile && !S_ISREG(st.st_mode)) {
+    std::fprintf(stderr, "veil fuse: %s %s: not a regular file\n", option,
+                 path);
+    return std::nullopt;
+  }
+  return std::string(resolved);
 }
 
 // --gofer DIR: a `veil gofer` child serves DIR over LISAFS and the VFS sees
 // it through GoferFs. The lisafs client and GoferFs run threads, which a
 // fork does not carry over, so this detaches *before* building anything
-// (fuse_daemonize, used for --tmpfs, forks after mounting): the parent
-// waits until the child says the mount is in place, and until then the
-// child's errors still reach the terminal.
-int ServeGofer(const Options& opt, const std::string& mountpoint) {
-  char dir[PATH_MAX];
-  struct stat st;
-  if (!realpath(opt.gofer_dir, dir) || stat(dir, &st) != 0) {
-    std::fprintf(stderr, "veil fuse: --gofer %s: %s\n", opt.gofer_dir,
-                 std::strerror(errno));
-    return 1;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    std::fprintf(stderr, "veil fuse: --gofer %s: %s\n", opt.gofer_dir,
-                 std::strerror(ENOTDIR));
-    return 1;
-  }
-  UniqueFd ready;  // the child's end: one byte once mounted
-  if (!opt.foreground && !opt.debug) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      std::fprintf(stderr, "veil fuse: pipe: %s\n", std::strerror(errno));
-      return 1;
-    }
-    UniqueFd read_end(fds[0]), write_end(fds[1]);
-    pid_t pid = fork();
-    if (pid < 0) {
-      std::fprintf(stderr, "veil fuse: fork: %s\n", std::strerror(errno));
-      return 1;
-    }
-    if (pid > 0) {
-      write_end.reset();
-      char byte;
-      ssize_t n;
-      do {
-        n = read(read_end.get(), &byte, 1);
-      } while (n < 0 && errno == EINTR);
-      if (n == 1) return 0;
-      // The child failed before mounting and said why on our stderr.
-      int status = 0;
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status)
-                                                           : 1;
-    }
-    setsid();
-    ready = std::move(write_end);
-  }
-
-  auto gofer =
-      gofer::StartGofer("/proc/self/exe", dir, gofer::GoferAccess::kReadWrite);
-  if (!gofer) {
-    std::fprintf(stderr, "veil fuse: cannot start the gofer: %s\n",
-                 std::strerror(gofer.error().code()));
-    return 1;
-  }
-  auto channel = lisafs::Channel::Adopt(gofer->TakeSocket());
-  Result<std::unique_ptr<lisafs::Client>> client =
-      channel ? lisafs::Client::Create(std::move(*channel))
-              : Result<std::unique_ptr<lisafs::Client>>(channel.error());
-  if (!client) {
-    // The gofer has printed its own reason (not root, say) above.
-    std::fprintf(stderr, "veil fuse: the gofer for %s did not serve: %s\n", dir,
-                 std::strerror(client.error().code()));
-    return 1;
-  }
+// (see fuse_serve.h).
+int ServeGofer(const ServeOptions& options, const std::string& dir,
+               const std::string& mountpoint) {
+  UniqueFd ready;  // the detached child's end: one byte once mounted
+  if (std::optional<int> status = DetachBeforeThreads(options, &ready))
+    return *status;
+  // Declared first, destroyed last: the Vfs goes before the filesystem's
+  // connection, which goes before the gofer (whose destructor reaps it
+  // once it sees the hang-up).
+  std::optional<gofer::GoferProcess> process;
   gofer::GoferFsOptions fs_options;
   // DIR is a live host directory: others change it too.
   fs_options.revalidate = true;
-  auto fs = gofer::GoferFs::Create(std::move(*client), fs_options);
-  if (!fs) {
-    std::fprintf(stderr, "veil fuse: cannot use the gofer for %s: %s\n", dir,
-                 std::strerror(fs.error().code()));
-    return 1;
-  }
-  Options serve_opt = opt;
-  serve_opt.foreground = true;  // detached above already, if at all
-  // The Vfs goes before the filesystem's connection, which goes before
-  // the gofer (whose destructor reaps it once it sees the hang-up).
+  auto fs =
+      ConnectGofer(dir, gofer::GoferAccess::kReadWrite, fs_options,
+                   ready ? GoferStdio::kRelay : GoferStdio::kInherit, &process);
+  if (!fs) return 1;
+  ServeOptions serve_options = options;
+  serve_options.foreground = true;  // detached above already, if at all
   vfs::Vfs vfs(std::move(*fs));
-  return Serve(vfs, mountpoint, serve_opt, "veil-gofer", [&] {
-    if (!ready) return;
-    // What fuse_daemonize does in its child, then release the parent.
-    (void)!chdir("/");
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-      dup2(null, 0);
-      dup2(null, 1);
-      dup2(null, 2);
-      if (null > 2) close(null);
-    }
-    char byte = 1;
-    (void)!write(ready.get(), &byte, 1);
-    ready.reset();
-  });
+  ServeHooks hooks;
+  hooks.on_mounted = [&] { ReleaseParent(ready); };
+  return Serve(vfs, mountpoint, serve_options, "veil-gofer", hooks);
 }
 
 }  // namespace
 
 int RunFuse(int argc, char** argv) {
   Options opt;
+  // Options that take a value: the flag and where the value goes.
+  const std::pair<std::string_view, const char**> valued[] = {
+      {"--gofer", &opt.gofer_dir}, {"--rootfs", &opt.rootfs_dir},
+      {"--restore", &opt.restore}, {"--snapshot-out", &opt.snapshot_out},
+      {"--image", &opt.image},
+  };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
+    const char** value = nullptr;
+    for (const auto& [name, slot] : valued)
+      if (arg == name) value = slot;
+    if (value) {
+      if (++i == argc) return UsageError(std::string(arg) + " needs a value");
+      *value = argv[i];
+    } else if (arg == "-h" || arg == "--help") {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
     } else if (arg == "-f" || arg == "--foreground") {
-      opt.foreground = true;
+      opt.serve.foreground = true;
     } else if (arg == "-d" || arg == "--debug") {
-      opt.debug = true;
+      opt.serve.debug = true;
     } else if (arg == "-s") {
-      opt.single_thread = true;
+      opt.serve.single_thread = true;
     } else if (arg == "--tmpfs") {
       opt.tmpfs = true;
-    } else if (arg == "--gofer") {
-      if (++i == argc) return UsageError("--gofer needs a directory");
-      opt.gofer_dir = argv[i];
     } else if (arg.size() > 1 && arg[0] == '-') {
-      std::string msg = "unknown option '" + std::string(arg) + "'";
-      return UsageError(msg.c_str());
+      return UsageError("unknown option '" + std::string(arg) + "'");
     } else {
       opt.positional.push_back(argv[i]);
     }
   }
-  if (opt.tmpfs && opt.gofer_dir)
-    return UsageError("--tmpfs and --gofer are exclusive");
-  if (!opt.tmpfs && !opt.gofer_dir && opt.positional.size() == 2) {
-    std::fprintf(stderr,
-                 "veil fuse: mounting a sandbox or image is not built yet "
-                 "(planned with issue #3)\n");
-    return 2;
+
+  if (opt.restore && !opt.rootfs_dir)
+    return UsageError("--restore IMG needs --rootfs DIR");
+  if (opt.snapshot_out && !opt.rootfs_dir)
+    return UsageError("--snapshot-out IMG needs --rootfs DIR");
+
+  // `veil fuse IMG MNT` (DESIGN.md's form) is --image when IMG is a file;
+  // anything else there would name a sandbox.
+  int modes = opt.tmpfs + !!opt.gofer_dir + !!opt.rootfs_dir + !!opt.image;
+  if (modes == 0 && opt.positional.size() == 2) {
+    struct stat st;
+    if (stat(opt.positional[0], &st) != 0 || !S_ISREG(st.st_mode)) {
+      std::fprintf(stderr,
+                   "veil fuse: %s is not an image file, and mounting a "
+                   "sandbox is not built yet (it needs the sentry)\n",
+                   opt.positional[0]);
+      return 2;
+    }
+    opt.image = opt.positional[0];
+    opt.positional.erase(opt.positional.begin());
+    modes = 1;
   }
-  if (!opt.tmpfs && !opt.gofer_dir)
-    return UsageError("say what to mount (--tmpfs or --gofer DIR)");
+  if (modes == 0)
+    return UsageError(
+        "say what to mount (--tmpfs, --gofer DIR, --rootfs DIR or --image "
+        "IMG)");
+  if (modes > 1)
+    return UsageError("--tmpfs, --gofer, --rootfs and --image are exclusive");
   if (opt.positional.size() != 1)
-    return UsageError(opt.tmpfs ? "--tmpfs takes exactly one mount point"
-                                : "--gofer DIR takes exactly one mount point");
+    return UsageError("expected exactly one mount point");
 
   // Check MNT here for a clear message; libfuse's would be terser. The
   // absolute path also lets the daemonized process (cwd "/") unmount it.
-  const char* mnt = opt.positional[0];
-  char resolved[PATH_MAX];
-  struct stat st;
-  if (!realpath(mnt, resolved) || stat(resolved, &st) != 0) {
-    std::fprintf(stderr, "veil fuse: cannot mount on %s: %s\n", mnt,
-                 std::strerror(errno));
-    return 1;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    std::fprintf(stderr, "veil fuse: cannot mount on %s: %s\n", mnt,
-                 std::strerror(ENOTDIR));
-    return 1;
-  }
+  std::optional<std::string> mnt =
+      ExistingPath("cannot mount on", opt.positional[0], Want::kDirectory);
+  if (!mnt) return 1;
 
-  if (opt.gofer_dir) return ServeGofer(opt, resolved);
+  if (opt.gofer_dir) {
+    auto dir = ExistingPath("--gofer", opt.gofer_dir, Want::kDirectory);
+    return dir ? ServeGofer(opt.serve, *dir, *mnt) : 1;
+  }
+  if (opt.image) {
+    auto img = ExistingPath("--image", opt.image, Want::kRegularFile);
+    return img ? ServeImage(opt.serve, *img, *mnt) : 1;
+  }
+  if (opt.rootfs_dir) {
+    RootfsOptions rootfs;
+    auto dir = ExistingPath("--rootfs", opt.rootfs_dir, Want::kDirectory);
+    if (!dir) return 1;
+    rootfs.dir = *dir;
+    if (opt.restore) {
+      auto img = ExistingPath("--restore", opt.restore, Want::kRegularFile);
+      if (!img) return 1;
+      rootfs.restore = *img;
+    }
+    if (opt.snapshot_out) {
+      rootfs.snapshot_out = Absolute(opt.snapshot_out);
+      // Now, not after the session: its changes would be lost.
+      auto writable = CheckImageWritable(rootfs.snapshot_out);
+      if (!writable) {
+        std::fprintf(stderr, "veil fuse: --snapshot-out %s\n",
+                     writable.error().message.c_str());
+        return 1;
+      }
+    }
+    return ServeRootfs(opt.serve, rootfs, *mnt);
+  }
 
   vfs::tmpfs::TmpfsOptions tmpfs_opts;
   tmpfs_opts.root_mode = 0755;
   tmpfs_opts.root_uid = getuid();
   tmpfs_opts.root_gid = getgid();
   vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create(tmpfs_opts));
-  return Serve(vfs, resolved, opt, "veil-tmpfs");
+  return Serve(vfs, *mnt, opt.serve, "veil-tmpfs");
 }
 
 }  // namespace veil::tools

@@ -38,6 +38,14 @@ void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
                           fuse_file_info* fi) {
   vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
   vfs::Context ctx = MakeContext(req);
+  // No syscall sets a mode together with a size or an owner: such a mode
+  // is the kernel's setuid/setgid removal for that truncate or chown
+  // (fuse_setattr turns ATTR_KILL_SUID/SGID into a mode without
+  // FUSE_HANDLE_KILLPRIV). The Vfs's truncate and chown drop those bits
+  // themselves, as Linux does, and only if they succeed; applying the mode
+  // first would drop them even when the truncate is refused (EACCES).
+  if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+    to_set &= ~FUSE_SET_ATTR_MODE;
   // One syscall sets one group of fields; apply owner before mode (a
   // chown drops setuid, an explicit mode must win) and size before times
   // (a truncate stamps mtime, an explicit time must win).
@@ -51,7 +59,7 @@ void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
     // The kernel's own setuid/setgid removal runs as the writer, who may
     // not own the file; Linux forces it past the owner check (ATTR_FORCE).
     const vfs::Context& chmod_ctx =
-        IsKillPriv(ctx, loc, mode) ? root_ctx_ : ctx;
+        IsKillPriv(ctx, ino, loc, mode) ? root_ctx_ : ctx;
     VEIL_FUSE_TRY_VOID(req, vfs_.ChmodAt(chmod_ctx, loc, "", mode, kThisNode));
   }
   if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -82,6 +90,16 @@ void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
     // Both "now" becomes a null `times` in the Vfs, so touch(1) by a
     // non-owner with write permission works as utimensat(NULL) does.
     VEIL_FUSE_TRY_VOID(req, vfs_.UtimensAt(ctx, loc, "", times, kThisNode));
+  }
+  constexpr int kAnyField = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+                            FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE | kTimes;
+  if ((to_set & kAnyField) == 0 && !IsDroppedKillSgid(ino, loc)) {
+    // chown(fd or path, -1, -1): Linux still stamps ctime (and drops
+    // setuid/setgid as for any chown). The kernel keeps the bare
+    // ATTR_CTIME to itself without writeback caching, so the request
+    // arrives empty; the Vfs's chown with -1, -1 is exactly that call.
+    VEIL_FUSE_TRY_VOID(
+        req, vfs_.ChownAt(ctx, loc, "", uid_t(-1), gid_t(-1), kThisNode));
   }
   vfs::Attr now =
       VEIL_FUSE_TRY(req, fi ? FileOf(fi).file->Stat() : StatLocation(ctx, loc));
@@ -124,14 +142,29 @@ void FuseAdapter::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   fuse_reply_err(req, 0);
 }
 
-bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
-                             mode_t mode) {
+bool FuseAdapter::IsDroppedKillSgid(fuse_ino_t ino, const vfs::Location& loc) {
+  // Before a write by someone outside the file's group, Linux drops a
+  // setgid bit even without S_IXGRP (setattr_should_drop_sgid). fuse_setattr
+  // recomputes the kill itself and keeps S_ISGID only with S_IXGRP, so it
+  // sends an empty request instead. The Vfs's write drops the bit with
+  // the writer's credentials, so there is nothing to do here; a chown
+  // would apply chown's rules (owner only) and refuse the write.
+  Result<vfs::Attr> cur = StatLocation(root_ctx_, loc);
+  return cur && cur->IsRegular() &&
+         (cur->mode & (S_ISGID | S_IXGRP)) == S_ISGID && HasWriter(ino);
+}
+
+bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, fuse_ino_t ino,
+                             const vfs::Location& loc, mode_t mode) {
   // file_remove_privs → fuse_setattr, without FUSE_HANDLE_KILLPRIV: the
   // kernel sends mode = current mode minus S_ISUID and/or S_ISGID, as
-  // the writer, before a write, truncate or chown. A chmod(2) by a
-  // non-owner looks the same; letting it through is safe because it only
-  // removes privileges, and only for a caller who may write the file and
-  // so could have removed them by writing to it anyway.
+  // the writer, before a write or fallocate through a writable
+  // description (truncate and chown carry it with their own change; see
+  // SetAttr). A chmod(2) by a non-owner looks the same; letting it
+  // through is safe because it only removes privileges, and only while
+  // the file is open for writing (the writer need not be allowed to open
+  // it: root may have opened it and passed the descriptor on) or for a
+  // caller who may write the file and so could remove them by writing.
   Result<vfs::Attr> cur = StatLocation(ctx, loc);
   if (!cur || !cur->IsRegular()) return false;
   if (cur->uid == ctx.creds.fsuid || ctx.creds.HasCap(vfs::Capability::kFowner))
@@ -145,7 +178,8 @@ bool FuseAdapter::IsKillPriv(const vfs::Context& ctx, const vfs::Location& loc,
   if ((old_mode & S_IXGRP) || !ctx.creds.InGroup(cur->gid)) killable |= S_ISGID;
   if ((mode & ~old_mode) != 0 || cleared == 0 || (cleared & ~killable) != 0)
     return false;
-  return vfs_.AccessAt(ctx, loc, "", W_OK, kThisNode).has_value();
+  return HasWriter(ino) ||
+         vfs_.AccessAt(ctx, loc, "", W_OK, kThisNode).has_value();
 }
 
 }  // namespace veil::tools

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include <memory>
+#include <string>
 
 #include "tools/fuse/fuse_adapter.h"
 
@@ -84,12 +85,12 @@ void FuseAdapter::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int flags = O_RDONLY | O_DIRECTORY | (fi->flags & O_NOATIME);
   Ref<vfs::FileDescription> file =
       VEIL_FUSE_TRY(req, Reopen(MakeContext(req), loc, flags));
-  auto open = std::make_unique<OpenFile>(OpenFile{std::move(file)});
-  fi->fh = reinterpret_cast<uint64_t>(open.get());
+  OpenFile* open = NewOpenFile(ino, std::move(file));
+  fi->fh = reinterpret_cast<uint64_t>(open);
   // The kernel must not cache entries: the Vfs can change under it.
   fi->cache_readdir = 0;
   fi->keep_cache = 0;
-  if (fuse_reply_open(req, fi) == 0) open.release();  // releasedir frees it
+  if (fuse_reply_open(req, fi) != 0) Release(open);  // else releasedir does
 }
 
 void FuseAdapter::ReadDir(fuse_req_t req, size_t size, off_t off,
@@ -101,6 +102,10 @@ void FuseAdapter::ReadDir(fuse_req_t req, size_t size, off_t off,
   // (getdents64's d_off), so a seekdir/telldir round trip is exact and a
   // concurrent unlink neither repeats nor skips a surviving entry.
   uint64_t cookie = static_cast<uint64_t>(off);
+  size_t last_pos = 0;  // where the last entry added starts in buf
+  std::string last_name;
+  struct stat last_st {};
+  uint64_t last_next = 0;
   Result<void> r = dir.impl().ReadDir(&cookie, [&](const vfs::DirEntry& e) {
     struct stat st {};
     st.st_ino = e.ino;
@@ -109,6 +114,10 @@ void FuseAdapter::ReadDir(fuse_req_t req, size_t size, off_t off,
         fuse_add_direntry(req, buf.get() + used, size - used, e.name.c_str(),
                           &st, static_cast<off_t>(e.next_cookie));
     if (need > size - used) return false;  // full; resume here next time
+    last_pos = used;
+    last_name = e.name;
+    last_st = st;
+    last_next = e.next_cookie;
     used += need;
     return true;
   });
@@ -116,6 +125,15 @@ void FuseAdapter::ReadDir(fuse_req_t req, size_t size, off_t off,
   if (!r && used == 0) {
     fuse_reply_err(req, r.error().code());
     return;
+  }
+  // The kernel's file position becomes the offset of the last entry it
+  // gets. When the Vfs ended the walk somewhere else (tmpfs moves to "end
+  // of directory", so names created later stay unseen until a seek, as
+  // Linux's offset_iterate_dir does), that position must travel with the
+  // last entry: re-add it in place, same size, with the final cookie.
+  if (r && used > 0 && cookie != last_next) {
+    fuse_add_direntry(req, buf.get() + last_pos, size - last_pos,
+                      last_name.c_str(), &last_st, static_cast<off_t>(cookie));
   }
   fuse_reply_buf(req, buf.get(), used);
 }

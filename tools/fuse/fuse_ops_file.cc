@@ -39,19 +39,22 @@ void FuseAdapter::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // file: never truncate before Reopen has checked it is our inode. A
   // writable open truncates through the new description (ftruncate stamps
   // the times and drops setuid/setgid exactly as open's truncate does).
-  // O_RDONLY|O_TRUNC is rare enough to keep the plain path.
-  bool truncate_after = (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY;
+  // O_RDONLY|O_TRUNC is rare enough to keep the plain path, and so is
+  // access mode 3 (O_ACCMODE), whose description cannot write (ftruncate
+  // would be EINVAL) although open(2) truncates for it.
+  int acc = flags & O_ACCMODE;
+  bool truncate_after = (flags & O_TRUNC) && (acc == O_WRONLY || acc == O_RDWR);
   if (truncate_after) flags &= ~O_TRUNC;
   Ref<vfs::FileDescription> file = VEIL_FUSE_TRY(req, Reopen(ctx, loc, flags));
   if (truncate_after && file->inode().IsRegular())
     VEIL_FUSE_TRY_VOID(req, vfs_.Ftruncate(ctx, *file, 0));
-  auto open = std::make_unique<OpenFile>(OpenFile{std::move(file)});
-  fi->fh = reinterpret_cast<uint64_t>(open.get());
+  OpenFile* open = NewOpenFile(ino, std::move(file));
+  fi->fh = reinterpret_cast<uint64_t>(open);
   // Conservative caching: page cache yes (mmap and exec need it), but
   // dropped at every open since the Vfs may have changed meanwhile.
   fi->keep_cache = 0;
   fi->direct_io = 0;
-  if (fuse_reply_open(req, fi) == 0) open.release();  // release frees it
+  if (fuse_reply_open(req, fi) != 0) Release(open);  // else release does
 }
 
 void FuseAdapter::Create(fuse_req_t req, fuse_ino_t parent, const char* name,
@@ -70,13 +73,12 @@ void FuseAdapter::Create(fuse_req_t req, fuse_ino_t parent, const char* name,
   entry.attr = ToStat(attr);
   entry.attr_timeout = kTimeout;
   entry.entry_timeout = kTimeout;
-  auto open = std::make_unique<OpenFile>(OpenFile{std::move(file)});
-  fi->fh = reinterpret_cast<uint64_t>(open.get());
+  OpenFile* open = NewOpenFile(entry.ino, std::move(file));
+  fi->fh = reinterpret_cast<uint64_t>(open);
   fi->keep_cache = 0;
   fi->direct_io = 0;
-  if (fuse_reply_create(req, &entry, fi) == 0) {
-    open.release();  // release frees it
-  } else {
+  if (fuse_reply_create(req, &entry, fi) != 0) {
+    Release(open);         // else release does
     Forget(entry.ino, 1);  // the kernel never saw the entry
   }
 }

@@ -140,6 +140,59 @@ class GoferDirFile final : public vfs::FileImpl {
 
 }  // namespace
 
+Result<void> GoferInode::ReadDirLocked(uint64_t cookie,
+                                       const vfs::DirEmitter& emit) {
+  // Not a directory: Linux's iterate_dir without ->iterate_shared.
+  if (!IsDir()) return Errno(ENOTDIR);
+  VEIL_TRY_VOID(CheckUsableLocked());
+  // iterate_dir on a removed directory (IS_DEADDIR).
+  if (removed_) return Errno(ENOENT);
+  uint64_t pos = 0;
+  if (cookie <= pos && !emit(vfs::DirEntry{".", ino(), DT_DIR, 1}))
+    return Ok();
+  ++pos;
+  if (cookie <= pos && !emit(vfs::DirEntry{"..", parent_ino(), DT_DIR, 2}))
+    return Ok();
+  ++pos;
+  auto opened = VEIL_TRY(client().Call(
+      lisafs::OpenAtReq{control_fd(), O_RDONLY | O_DIRECTORY}));
+  const lisafs::FdId stream = opened.message.open_fd;
+  Result<void> result = Ok();
+  for (bool more = true; more;) {
+    auto reply = client().Call(lisafs::Getdents64Req{
+        stream, static_cast<uint32_t>(lisafs::kMaxGetdentsBytes)});
+    if (!reply) {
+      result = reply.error();
+      break;
+    }
+    const std::vector<lisafs::Dirent64>& got = reply->message.dirents;
+    if (got.empty()) break;
+    for (const lisafs::Dirent64& d : got) {
+      // As GoferDirFile::FetchLocked: names checked, device 0:0 is ours.
+      if (!vfs::CheckName(d.name)) {
+        VEIL_LOG(kWarning) << "gofer client: server listed a bad name";
+        result = Errno(EIO);
+        more = false;
+        break;
+      }
+      HostKey key{d.dev_major, d.dev_minor, d.ino};
+      if (d.dev_major == 0 && d.dev_minor == 0) {
+        key.dev_major = key_.dev_major;
+        key.dev_minor = key_.dev_minor;
+      }
+      if (cookie <= pos &&
+          !emit(vfs::DirEntry{d.name, gofer().InoFor(key), d.type, pos + 1})) {
+        more = false;
+        break;
+      }
+      ++pos;
+    }
+  }
+  gofer().ReleaseFd(stream);
+  if (result) NoteAccessLocked();
+  return result;
+}
+
 Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenDirLocked() {
   return std::unique_ptr<vfs::FileImpl>(
       new GoferDirFile(Ref<GoferInode>(*this)));

@@ -79,6 +79,11 @@ class GoferInode final : public vfs::Inode {
 
   // (gofer_dir.cc: the namespace)
   Result<Ref<vfs::Inode>> LookupLocked(std::string_view name) override;
+  // For a filesystem stacked on this one (the overlay's lower): the whole
+  // listing is read from the server on every call, "." and ".." first;
+  // cookies are positions in it, stable while the tree is this client's.
+  Result<void> ReadDirLocked(uint64_t cookie,
+                             const vfs::DirEmitter& emit) override;
   Result<Ref<vfs::Inode>> CreateLocked(std::string_view name,
                                        const vfs::CreateSpec& spec) override;
   Result<void> LinkLocked(std::string_view name, vfs::Inode& target) override;

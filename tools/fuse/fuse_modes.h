@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The `veil fuse` modes that build more than one filesystem: --rootfs (an
+// overlay over a read-only gofer tree, optionally restored from and saved
+// to a snapshot image) and --image (a snapshot image's raw layer,
+// read-only). fuse_main.cc parses the command line and calls these.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "base/ref.h"
+#include "gofer/client/gofer_fs.h"
+#include "gofer/client/gofer_process.h"
+#include "tools/fuse/fuse_serve.h"
+
+namespace veil::tools {
+
+// What the gofer child's stdio is.
+enum class GoferStdio {
+  kInherit,  // ours (in the foreground)
+  // For a process that will detach (ReleaseParent): stdin and stdout are
+  // /dev/null, and stderr a pipe that a thread of ours copies to our own
+  // stderr, which ReleaseParent turns into /dev/null. Otherwise the gofer
+  // would keep the caller's terminal or pipe open after we detached
+  // (`out=$(veil fuse ...)` would wait for the unmount) and could write
+  // to it later.
+  kRelay,
+};
+
+// Starts a `veil gofer` child serving host directory `dir` (absolute)
+// with `access`, and returns the GoferFs that sees it; `*process` gets the
+// child, which must outlive the filesystem (declare it first). Errors are
+// printed ("veil fuse: ...") and returned as std::nullopt.
+std::optional<Ref<gofer::GoferFs>> ConnectGofer(
+    const std::string& dir, gofer::GoferAccess access,
+    const gofer::GoferFsOptions& options, GoferStdio stdio,
+    std::optional<gofer::GoferProcess>* process);
+
+// --rootfs DIR [--restore IMG] [--snapshot-out IMG]. Paths are absolute
+// and were checked by the caller; `restore` and `snapshot_out` may be
+// empty.
+struct RootfsOptions {
+  std::string dir;
+  std::string restore;
+  std::string snapshot_out;
+};
+
+// Serves the overlay of a fresh tmpfs (or IMG restored into one) over a
+// read-only gofer tree of DIR; at a clean end writes the upper layer to
+// snapshot_out. Returns the exit status.
+int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
+                const std::string& mountpoint);
+
+// --image IMG: verifies IMG, applies it into a tmpfs and serves that on a
+// read-only mount. Returns the exit status.
+int ServeImage(const ServeOptions& options, const std::string& img,
+               const std::string& mountpoint);
+
+}  // namespace veil::tools

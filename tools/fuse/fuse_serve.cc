@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The FUSE session lifecycle shared by the `veil fuse` modes (see
+// fuse_serve.h).
+#include "tools/fuse/fuse_serve.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/logging.h"
+#include "tools/fuse/fuse_adapter.h"
+
+namespace veil::tools {
+
+int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
+          const ServeOptions& options, const char* subtype,
+          const ServeHooks& hooks) {
+  FuseAdapter adapter(vfs);
+  std::string mount_opts = std::string("fsname=veil,subtype=") + subtype;
+  // allow_other needs root (or user_allow_other in /etc/fuse.conf); without
+  // it only the mounting user may enter the mount at all.
+  if (geteuid() == 0) mount_opts += ",allow_other";
+  // The kernel checks permission too, against the Vfs's fresh attributes
+  // (timeouts are 0), before its own type checks and for the FIFOs it
+  // opens without asking: see fuse_adapter.h. The Vfs still checks every
+  // request with the caller's credentials.
+  mount_opts += ",default_permissions";
+  // A read-only mount: the kernel itself answers EROFS to every change, as
+  // for any `mount -o ro`, before a request reaches the Vfs.
+  if (options.read_only) mount_opts += ",ro";
+  std::vector<const char*> argv = {"veil-fuse", "-o", mount_opts.c_str()};
+  if (options.debug) argv.push_back("-d");
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()),
+                                  const_cast<char**>(argv.data()));
+  fuse_session* se = fuse_session_new(&args, &FuseAdapter::Ops(),
+                                      sizeof(fuse_lowlevel_ops), &adapter);
+  if (!se) {
+    std::fprintf(stderr, "veil fuse: cannot create a FUSE session\n");
+    return 1;
+  }
+  int status = 1;
+  if (fuse_set_signal_handlers(se) != 0) {
+    std::fprintf(stderr, "veil fuse: cannot install signal handlers\n");
+  } else {
+    if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
+      // libfuse has printed the kernel's or fusermount3's reason above.
+      std::fprintf(stderr, "veil fuse: cannot mount on %s\n",
+                   mountpoint.c_str());
+    } else {
+      VEIL_LOG(kInfo) << "veil fuse: serving " << subtype << " on "
+                      << mountpoint;
+      if (hooks.on_mounted) hooks.on_mounted();
+      ServeOutcome outcome = ServeOutcome::kFailed;
+      bool foreground = options.foreground || options.debug;
+      if (fuse_daemonize(foreground ? 1 : 0) != 0) {
+        std::fprintf(stderr, "veil fuse: cannot detach from the terminal\n");
+      } else {
+        int rc;
+        if (options.single_thread) {
+          rc = fuse_session_loop(se);
+        } else {
+          fuse_loop_config* config = fuse_loop_cfg_create();
+          fuse_loop_cfg_set_clone_fd(config, 0);
+          rc = fuse_session_loop_mt(se, config);
+          fuse_loop_cfg_destroy(config);
+        }
+        // A positive result is the signal that ended the loop (SIGINT,
+        // SIGTERM, SIGHUP): a requested, clean stop. 0 is an unmount from
+        // outside (fusermount3 -u).
+        if (rc < 0) {
+          std::fprintf(stderr, "veil fuse: session on %s failed: %s\n",
+                       mountpoint.c_str(), std::strerror(-rc));
+        } else {
+          outcome = ServeOutcome::kClean;
+        }
+      }
+      // The loop has joined its workers: from here on no request reaches
+      // the Vfs, and after the unmount none can arrive.
+      fuse_session_unmount(se);
+      if (hooks.after_unmount) {
+        status = hooks.after_unmount(outcome);
+      } else {
+        status = outcome == ServeOutcome::kClean ? 0 : 1;
+      }
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return status;
+}
+
+std::optional<int> DetachBeforeThreads(const ServeOptions& options,
+                                       UniqueFd* ready) {
+  ready->reset();
+  if (options.foreground || options.debug) return std::nullopt;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "veil fuse: pipe: %s\n", std::strerror(errno));
+    return 1;
+  }
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "veil fuse: fork: %s\n", std::strerror(errno));
+    return 1;
+  }
+  if (pid > 0) {
+    write_end.reset();
+    char byte;
+    ssize_t n;
+    do {
+      n = read(read_end.get(), &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1) return 0;
+    // The child failed before mounting and said why on our stderr.
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status)
+                                                         : 1;
+  }
+  setsid();
+  *ready = std::move(write_end);
+  return std::nullopt;
+}
+
+void ReleaseParent(UniqueFd& ready) {
+  if (!ready) return;
+  (void)!chdir("/");
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  char byte = 1;
+  (void)!write(ready.get(), &byte, 1);
+  ready.reset();
+}
+
+}  // namespace veil::tools

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// What the verbs that read or write snapshot images share at the command
+// line (`veil fuse --rootfs/--image`, and `veil snapshot`/`restore` once
+// they move over): progress on a terminal, the descriptor limit a veil
+// tmpfs needs, and image files that are either whole or absent.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "overlay/snapshot/error.h"
+#include "overlay/snapshot/snapshot.h"
+#include "vfs/vfs.h"
+
+namespace veil::tools {
+
+// Prints "\rveil VERB: STAGE: 12.3 MiB, 456 files" to a terminal stderr,
+// at most ten times a second; silent when stderr is not a terminal (a
+// detached `veil fuse` has /dev/null there).
+class TtyProgress final {
+ public:
+  TtyProgress(const char* verb, const char* stage);
+  ~TtyProgress() { Finish(); }
+  TtyProgress(const TtyProgress&) = delete;
+  TtyProgress& operator=(const TtyProgress&) = delete;
+
+  // A callback for the snapshot functions; borrows *this.
+  snapshot::ProgressFn Fn() {
+    return [this](const snapshot::Progress& p) { Update(p, false); };
+  }
+  // Prints the final numbers and ends the line (if anything was shown).
+  void Finish();
+
+ private:
+  void Update(const snapshot::Progress& p, bool force);
+
+  const char* verb_;
+  const char* stage_;
+  const bool enabled_;
+  bool shown_ = false;
+  double last_print_ = 0;
+  snapshot::Progress last_;
+};
+
+// The veil tmpfs holds one host memfd per non-empty regular file, so a
+// tree of N files needs N descriptors: raises the soft limit to the hard
+// one, and as root the hard one to the kernel's maximum (fs.nr_open).
+void RaiseFdLimit();
+
+// The error's message, with a hint when the descriptor limit was the cause.
+std::string Explain(const snapshot::SnapshotError& error);
+
+inline double MiB(uint64_t bytes) {
+  return static_cast<double>(bytes) / (1 << 20);
+}
+
+// Opens the image file `img`, verifies every byte of it (showing progress
+// as "veil VERB: verifying"), then applies it into the empty directory
+// `target`. A damaged image is refused before anything is created; the
+// error message starts with `img` and names the damaged part.
+snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(
+    const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
+    const char* verb);
+
+struct ImageFileOptions {
+  snapshot::WriteOptions write;  // chunk size, progress
+  // Checked between writes: once true, writing stops with EINTR and
+  // nothing is left at the image's path. May be null. Set it from a
+  // signal handler (a lock-free atomic is async-signal-safe).
+  const std::atomic<bool>* cancel = nullptr;
+  // The new file's mode (before the umask).
+  mode_t mode = 0600;
+};
+
+// Writes an image of the tree under `root` to the file `img`: under a
+// temporary name in img's directory (O_EXCL), fsync'd, renamed over img,
+// and the directory fsync'd, so that img is always either the old file,
+// or absent, or the whole new image. On failure the temporary file is
+// removed and img is left as it was.
+snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
+    vfs::Vfs& vfs, const vfs::Location& root, const std::string& img,
+    const ImageFileOptions& options);
+
+// Whether `img` can be created later (by WriteImageFile): its directory
+// exists and is writable, and img is not a directory. A check made up
+// front, so that an hour's work is not lost at the end for a typo. The
+// message names img and the reason.
+snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img);
+
+}  // namespace veil::tools
