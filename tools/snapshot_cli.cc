@@ -93,8 +93,9 @@ void RaiseFdLimit() {
 std::string Explain(const snapshot::SnapshotError& error) {
   if (error.code != EMFILE && error.code != ENFILE) return error.message;
   return error.message +
-         " (the veil tmpfs holds one host descriptor per non-empty file; "
-         "raise the limit with `ulimit -n`)";
+         " (veil ran out of host descriptors: it holds one per directory "
+         "being restored, and the veil tmpfs one per large file; raise the "
+         "limit with `ulimit -n`)";
 }
 
 snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(

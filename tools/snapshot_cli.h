@@ -46,9 +46,10 @@ class TtyProgress final {
   snapshot::Progress last_;
 };
 
-// The veil tmpfs holds one host memfd per non-empty regular file, so a
-// tree of N files needs N descriptors: raises the soft limit to the hard
-// one, and as root the hard one to the kernel's maximum (fs.nr_open).
+// Restores hold a host descriptor per directory until its metadata is set
+// at the end, and the veil tmpfs holds memfds: raises the soft limit to
+// the hard one, and as root the hard one to the kernel's maximum
+// (fs.nr_open).
 void RaiseFdLimit();
 
 // The error's message, with a hint when the descriptor limit was the cause.

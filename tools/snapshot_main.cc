@@ -23,6 +23,7 @@
 
 #include "base/unique_fd.h"
 #include "overlay/snapshot/snapshot.h"
+#include "tools/snapshot_cli.h"
 #include "tools/snapshot_host.h"
 #include "tools/verbs.h"
 
@@ -67,52 +68,6 @@ constexpr const char kRestoreHelp[] =
     "Exit status: 0 restored (or verified); 1 damaged image, failure, or\n"
     "operations skipped as above; 2 usage.\n";
 
-// Prints "\rveil VERB: STAGE: 12.3 MiB, 456 files" to a terminal stderr,
-// at most ten times a second; silent when stderr is not a terminal.
-class TtyProgress {
- public:
-  TtyProgress(const char* verb, const char* stage)
-      : verb_(verb), stage_(stage), enabled_(isatty(STDERR_FILENO)) {}
-  ~TtyProgress() { Finish(); }
-
-  snapshot::ProgressFn Fn() {
-    return [this](const snapshot::Progress& p) { Update(p, false); };
-  }
-  void Finish() {
-    if (shown_) Update(last_, true), std::fputc('\n', stderr);
-    shown_ = false;
-  }
-
- private:
-  void Update(const snapshot::Progress& p, bool force) {
-    last_ = p;
-    if (!enabled_) return;
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double t = static_cast<double>(now.tv_sec) + now.tv_nsec / 1e9;
-    if (!force && t - last_print_ < 0.1) return;
-    last_print_ = t;
-    shown_ = true;
-    std::fprintf(stderr, "\r\033[Kveil %s: %s: %.1f MiB", verb_, stage_,
-                 static_cast<double>(p.bytes) / (1 << 20));
-    if (p.total_bytes)
-      std::fprintf(stderr, " of %.1f MiB",
-                   static_cast<double>(p.total_bytes) / (1 << 20));
-    std::fprintf(stderr, ", %llu files",
-                 static_cast<unsigned long long>(p.files));
-    if (p.total_files)
-      std::fprintf(stderr, " of %llu",
-                   static_cast<unsigned long long>(p.total_files));
-  }
-
-  const char* verb_;
-  const char* stage_;
-  const bool enabled_;
-  bool shown_ = false;
-  double last_print_ = 0;
-  snapshot::Progress last_;
-};
-
 int Fail(const char* verb, const std::string& message) {
   std::fprintf(stderr, "veil %s: %s\n", verb, message.c_str());
   return 1;
@@ -140,34 +95,6 @@ bool IsEmptyDir(const std::string& dir) {
   closedir(d);
   return empty;
 }
-
-// A restore holds one host descriptor per directory until it sets their
-// metadata at the end: raise the soft limit to the hard one, and as root
-// the hard one to the kernel's maximum (fs.nr_open).
-void RaiseFdLimit() {
-  rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
-    unsigned long long nr_open = 0;
-    if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > limit.rlim_max) {
-      rlimit raised{nr_open, nr_open};
-      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-    }
-    std::fclose(f);
-  }
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-}
-
-// The message, with a hint when the descriptor limit was the cause.
-std::string Explain(const snapshot::SnapshotError& error) {
-  if (error.code != EMFILE && error.code != ENFILE) return error.message;
-  return error.message +
-         " (veil holds one host descriptor per directory; raise the limit "
-         "with `ulimit -n`)";
-}
-
-double MiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 }  // namespace
 
