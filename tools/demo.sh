@@ -4,10 +4,14 @@
 # The main job of veil today: its filesystem core, through `veil fuse`.
 #
 # Until the sentry exists veil cannot run a program inside a sandbox; what
-# runs is the VFS and its tmpfs. This script mounts a veil tmpfs through
-# FUSE and drives it with ordinary programs (cp, tar, find, diff, ln,
-# mkfifo, sqlite3, python3), checking each result against the same work on
-# a host directory. Every file operation below is answered by veil's VFS.
+# runs is the VFS, its tmpfs, the gofer and the overlay rootfs. This script
+# mounts a veil tmpfs through FUSE and drives it with ordinary programs
+# (cp, tar, find, diff, ln, mkfifo, sqlite3, python3), checking each result
+# against the same work on a host directory; then it mounts the sandbox's
+# rootfs view of the host's / (an overlay of a veil tmpfs over a read-only
+# gofer), changes it, snapshots the changes at unmount and restores them,
+# checking that the host's files were never touched. Every file operation
+# below is answered by veil's VFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh >/dev/null
@@ -108,4 +112,46 @@ fusermount3 -u "$mnt"
 wait "$veil_pid"
 veil_pid=
 ok "unmounted; veil fuse exited 0"
+
+img=$work/rootfs.img
+step "the rootfs view of the host's /: build/veil fuse --rootfs / --snapshot-out $img $mnt"
+host_before=$(cat /etc/hostname; stat -c '%Y %h' /usr/share/doc /usr/share/man; ls /usr/share/doc | wc -l)
+build/veil fuse -f --rootfs / --snapshot-out "$img" "$mnt" 2>/dev/null &
+veil_pid=$!
+for _ in $(seq 100); do [[ "$(stat -f -c %t "$mnt")" == 65735546 ]] && break; sleep 0.05; done
+[[ "$(stat -f -c %t "$mnt")" == 65735546 ]] || fail "the rootfs mount did not appear"
+cmp -s /etc/os-release "$mnt/etc/os-release" || fail "the lower's files do not show through"
+ok "$(ls "$mnt/usr/share/doc" | wc -l) packages' docs under $mnt/usr/share/doc, served by the gofer"
+
+step "changing the rootfs: a file edited, a tree removed, a directory renamed, a database written"
+echo veil-demo >"$mnt/etc/hostname"
+rm -rf "$mnt/usr/share/doc"
+mv "$mnt/usr/share/man" "$mnt/usr/share/man-moved"
+sqlite3 "$mnt/tmp/veil-demo.db" "create table t(i integer primary key, s text);
+  with recursive n(i) as (select 1 union all select i+1 from n where i < 1000)
+  insert into t select i, hex(randomblob(16)) from n;" || fail "sqlite3 on the rootfs"
+[[ ! -e "$mnt/usr/share/doc" && -d "$mnt/usr/share/man-moved/man1" && "$(cat "$mnt/etc/hostname")" == veil-demo ]] ||
+  fail "the changes do not show"
+host_after=$(cat /etc/hostname; stat -c '%Y %h' /usr/share/doc /usr/share/man; ls /usr/share/doc | wc -l)
+[[ "$host_before" == "$host_after" && ! -e /tmp/veil-demo.db ]] || fail "the host's files changed"
+ok "visible in the view; the host's /etc/hostname, /usr/share/doc, /usr/share/man untouched"
+
+step "unmount: the changes are written to $img"
+fusermount3 -u "$mnt"
+wait "$veil_pid"
+veil_pid=
+ok "$(stat -c %s "$img") bytes; $(build/veil restore --verify "$img" 2>&1 | tail -1)"
+
+step "restore: build/veil fuse --rootfs / --restore $img $mnt"
+build/veil fuse -f --rootfs / --restore "$img" "$mnt" 2>/dev/null &
+veil_pid=$!
+for _ in $(seq 100); do [[ "$(stat -f -c %t "$mnt")" == 65735546 ]] && break; sleep 0.05; done
+[[ "$(cat "$mnt/etc/hostname")" == veil-demo && ! -e "$mnt/usr/share/doc" && -d "$mnt/usr/share/man-moved/man1" ]] ||
+  fail "the restored view lacks the changes"
+rows=$(sqlite3 "$mnt/tmp/veil-demo.db" "pragma integrity_check; select count(*) from t;" | tr '\n' ' ')
+[[ "$rows" == "ok 1000 " ]] || fail "the restored database: $rows"
+fusermount3 -u "$mnt"
+wait "$veil_pid"
+veil_pid=
+ok "hostname, removed tree, renamed directory and database (integrity ok, 1000 rows) are back"
 printf '\ndemo: veil'"'"'s filesystem core passed every check above\n'
