@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <utility>
 #include <vector>
@@ -40,10 +41,23 @@ Result<void> CloseInheritedFds(int keep) {
   return Ok();
 }
 
+// The gofer holds one host descriptor per file the client has walked to
+// (its FDIDs), and the client's dentry cache keeps them while the names
+// are cached: raise the soft limit to the hard one and, as root, the hard
+// one to the kernel's maximum (fs.nr_open), before the root is left.
 void RaiseFdLimit() {
   struct rlimit limit = {};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-      limit.rlim_cur < limit.rlim_max) {
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+    unsigned long long nr_open = 0;
+    if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > limit.rlim_max) {
+      struct rlimit raised = {nr_open, nr_open};
+      // EPERM without CAP_SYS_RESOURCE (some containers): keep the old.
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    std::fclose(f);
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
       VEIL_LOG(kWarning) << "gofer: cannot raise RLIMIT_NOFILE, errno "
@@ -79,13 +93,13 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   // belong to a mount, and a descriptor opened earlier would keep the
   // host's.
   const bool confine = options.confinement == Confinement::kFull;
+  RaiseFdLimit();  // needs /proc, so before the root is left
   if (confine) VEIL_TRY_VOID(EnterRoot(options.root, options.access));
   const char* root_path = confine ? "/" : options.root.c_str();
   UniqueFd root(::open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return Errno(errno, "gofer: open the root directory");
 
   ::umask(0);
-  RaiseFdLimit();
   HostBackendOptions backend_options;
   backend_options.access = options.access;
   Result<std::unique_ptr<HostBackend>> backend =
