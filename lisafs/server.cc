@@ -234,6 +234,9 @@ Result<void> ChannelServer::OpenChannel(uint64_t tag) {
       extras_.Open([&connection, &extras, &options](const Channel& channel) {
         Result<void> done =
             ChannelServer(connection, extras, options, channel).Run();
+        // The socket itself stays open until StopAll: shut it down now so
+        // a client reading this channel sees the end, not a hang.
+        channel.Shutdown();
         if (!done) {
           VEIL_LOG(kInfo) << "lisafs: extra channel ended, errno "
                           << done.error().code();

@@ -11,8 +11,9 @@
 #   --sanitize-core  only the core suites (base, vfs/tmpfs, lisafs, tmpfs
 #                    difftest) under the sanitizers: what CI runs, to stay
 #                    within its time budget. Run --sanitize for the rest.
-# Under CI (CI=true) the default is --sanitize-core followed by the plain
-# suite, whose ctest summary closes the output.
+# Under CI (CI=true) the default is --sanitize-core, then every fuzz
+# target for 20 s (tools/fuzz.sh 20: clang, libFuzzer, ASan, UBSan), then
+# the plain suite, whose ctest summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
@@ -23,6 +24,9 @@ case "$mode" in
   "")
     if [[ "${CI:-}" == true ]]; then
       "$0" --sanitize-core
+      # New inputs, not just the committed corpora ctest replays below;
+      # two targets at a time, one per core.
+      VEIL_FUZZ_JOBS=2 tools/fuzz.sh 20
     fi ;;
   --plain) mode="" ;;
   --sanitize|--sanitize-core) build=build-asan ;;
