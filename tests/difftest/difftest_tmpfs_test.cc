@@ -6,36 +6,52 @@
 // Each CI run executes kFixedSeeds (reproducible) plus one fresh seed
 // printed in the log, so every run also explores new sequences. To replay a
 // failure: VEIL_DIFFTEST_SEED=<seed> VEIL_DIFFTEST_STEPS=<n> difftest_tmpfs_test
+//
+// File data moves from veil's page store to a memfd mid-sequence: the fixed
+// seeds run again with a one-page threshold (a file moves when it gets a
+// second page), and VEIL_DIFFTEST_MEMFD_THRESHOLD=<bytes> sets the
+// threshold for every test (0: every file uses a memfd at once).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/runner.h"
 #include "tests/difftest/vfs_backend.h"
+#include "vfs/tmpfs/tmpfs.h"
 
 namespace veil::difftest {
 namespace {
 
 constexpr uint64_t kFixedSeeds[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 constexpr int kStepsPerSeed = 1000;
+// A file's data moves to a memfd when it gets its second page.
+constexpr uint64_t kSmallThreshold = 4096;
 
 uint64_t EnvOr(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v ? std::strtoull(v, nullptr, 0) : fallback;
 }
 
-void RunSeed(uint64_t seed, int steps) {
+void RunSeed(uint64_t seed, int steps,
+             uint64_t memfd_threshold = vfs::tmpfs::TmpfsOptions{}
+                                            .memfd_threshold) {
   auto host = HostBackend::Create();
   if (!host) {
     GTEST_SKIP() << "host reference unavailable: "
                  << (host.error().message() ? host.error().message() : "")
                  << " (" << strerror(host.error().code()) << ")";
   }
-  auto veil = VfsBackend::NewTmpfs();
+  vfs::tmpfs::TmpfsOptions options;
+  options.root_mode = 0755;  // as VfsBackend::NewTmpfs
+  options.memfd_threshold =
+      EnvOr("VEIL_DIFFTEST_MEMFD_THRESHOLD", memfd_threshold);
+  auto veil = std::make_unique<VfsBackend>(vfs::tmpfs::Tmpfs::Create(options),
+                                           "veil-tmpfs");
   std::string report;
   bool same = RunDifferential(**host, *veil, seed, steps, &report);
   EXPECT_TRUE(same) << report;
@@ -50,6 +66,18 @@ TEST_P(DifftestTmpfsTest, AgreesWithHostTmpfs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestTmpfsTest,
+                         ::testing::ValuesIn(kFixedSeeds));
+
+class DifftestTmpfsSmallThresholdTest
+    : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(DifftestTmpfsSmallThresholdTest, AgreesWithHostTmpfs) {
+  RunSeed(GetParam(),
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
+          kSmallThreshold);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestTmpfsSmallThresholdTest,
                          ::testing::ValuesIn(kFixedSeeds));
 
 TEST(DifftestTmpfsFreshSeedTest, AgreesWithHostTmpfs) {

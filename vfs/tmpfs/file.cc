@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Tmpfs open files: regular files over a memfd, directories over the entry
-// map (mm/shmem.c shmem_file_operations, fs/libfs.c offset_dir_operations).
+// Tmpfs open files and file data: regular files over a PageStore or a
+// memfd, directories over the entry map (mm/shmem.c shmem_file_operations,
+// fs/libfs.c offset_dir_operations).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,20 +21,7 @@ class RegularFile final : public FileImpl {
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
     std::lock_guard lock(inode_->fs().mutex());
-    size_t done = 0;
-    if (int fd = inode_->memfd(); fd >= 0) {
-      while (done < buf.size()) {
-        ssize_t n = pread(fd, buf.data() + done, buf.size() - done,
-                          offset + static_cast<int64_t>(done));
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          if (done > 0) break;
-          return Errno::FromErrno();
-        }
-        if (n == 0) break;
-        done += static_cast<size_t>(n);
-      }
-    }
+    size_t done = VEIL_TRY(inode_->ReadLocked(buf, offset));
     if (!noatime_) inode_->TouchAtimeLocked();
     return done;
   }
@@ -43,18 +31,7 @@ class RegularFile final : public FileImpl {
     std::lock_guard lock(inode_->fs().mutex());
     if (append) *offset = static_cast<int64_t>(inode_->SizeLocked());
     if (buf.empty()) return size_t{0};
-    int fd = VEIL_TRY(inode_->MemfdLocked());
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n = pwrite(fd, buf.data() + done, buf.size() - done,
-                         *offset + static_cast<int64_t>(done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (done > 0) break;
-        return Errno::FromErrno();
-      }
-      done += static_cast<size_t>(n);
-    }
+    size_t done = VEIL_TRY(inode_->WriteLocked(buf, *offset));
     *offset += static_cast<int64_t>(done);
     inode_->DataModifiedLocked(creds);
     return done;
@@ -78,9 +55,7 @@ class RegularFile final : public FileImpl {
       case SEEK_HOLE: {
         // shmem_file_llseek: negative or past-EOF offsets are ENXIO.
         if (offset < 0 || offset >= size) return Errno(ENXIO);
-        off_t r = lseek(inode_->memfd(), offset, whence);
-        if (r < 0) return Errno::FromErrno();
-        return static_cast<int64_t>(r);
+        return inode_->SeekDataHoleLocked(offset, whence);
       }
       default:
         return Errno(EINVAL);
@@ -92,13 +67,15 @@ class RegularFile final : public FileImpl {
   Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
     std::lock_guard lock(inode_->fs().mutex());
+    // Any fallocate moves the data to a memfd, a host tmpfs file: its
+    // fallocate is exactly shmem's (modes, errnos, pages past EOF).
     int fd = VEIL_TRY(inode_->MemfdLocked());
-    // The memfd is a host tmpfs file: its fallocate is exactly shmem's.
     if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
     inode_->DataModifiedLocked(creds);
     return Ok();
   }
 
+  // The sentry maps or installs the fd: the data moves to a memfd for good.
   Result<HostMemory> GetHostMemory() override {
     std::lock_guard lock(inode_->fs().mutex());
     int fd = VEIL_TRY(inode_->MemfdLocked());
@@ -153,9 +130,74 @@ Result<int> TmpfsInode::MemfdLocked() {
   if (!memfd_) {
     int fd = memfd_create("veil-tmpfs", MFD_CLOEXEC);
     if (fd < 0) return Errno::FromErrno();
-    memfd_.reset(fd);
+    UniqueFd memfd(fd);
+    VEIL_TRY_VOID(data_.CopyTo(memfd.get()));
+    memfd_ = std::move(memfd);
+    data_.Clear();
   }
   return memfd_.get();
+}
+
+Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
+  if (!memfd_) return data_.Read(buf, static_cast<uint64_t>(offset));
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = pread(memfd_.get(), buf.data() + done, buf.size() - done,
+                      offset + static_cast<int64_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done > 0) break;
+      return Errno::FromErrno();
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
+                                       int64_t offset) {
+  if (!memfd_) {
+    uint64_t start = static_cast<uint64_t>(offset);
+    uint64_t end = start + buf.size();
+    // Move to a memfd before the pages would pass the threshold, so a big
+    // write never sits in process memory on its way there. Writes reaching
+    // past kPageStoreMaxEnd go to the host too: shmem has edge behaviour
+    // near the largest file offset (SEEK_DATA misses the very last page,
+    // whose end overflows loff_t) that is simpler to inherit than to model.
+    uint64_t pages = data_.pages() + data_.PagesAdded(start, buf.size());
+    if (end > kPageStoreMaxEnd ||
+        pages * PageStore::kPageSize > tmpfs().memfd_threshold()) {
+      VEIL_TRY(MemfdLocked());
+    } else {
+      data_.Write(buf, start);
+      return buf.size();
+    }
+  }
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = pwrite(memfd_.get(), buf.data() + done, buf.size() - done,
+                       offset + static_cast<int64_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done > 0) break;
+      return Errno::FromErrno();
+    }
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Result<int64_t> TmpfsInode::SeekDataHoleLocked(int64_t offset, int whence) {
+  if (memfd_) {
+    off_t r = lseek(memfd_.get(), offset, whence);
+    if (r < 0) return Errno::FromErrno();
+    return static_cast<int64_t>(r);
+  }
+  uint64_t pos = static_cast<uint64_t>(offset);
+  if (whence == SEEK_DATA)
+    return static_cast<int64_t>(VEIL_TRY(data_.SeekData(pos)));
+  return static_cast<int64_t>(data_.SeekHole(pos));
 }
 
 Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int flags) {

@@ -3,6 +3,10 @@
 // TmpfsInode: every tmpfs file type in one class (Linux: shmem inode).
 // Internal to vfs/tmpfs. All members are guarded by the filesystem mutex,
 // except that memfd_, once set, never changes.
+//
+// A regular file's data is in exactly one place: data_ (process memory)
+// until memfd_ is set, then memfd_ only (data_ is emptied when the bytes
+// move). Every data operation below picks the place under the mutex.
 #pragma once
 
 #include <map>
@@ -12,6 +16,7 @@
 #include "base/unique_fd.h"
 #include "vfs/fifo.h"
 #include "vfs/file_description.h"
+#include "vfs/tmpfs/page_store.h"
 #include "vfs/tmpfs/tmpfs.h"
 
 namespace veil::vfs::tmpfs {
@@ -20,6 +25,8 @@ namespace veil::vfs::tmpfs {
 inline constexpr uint64_t kBogoDirentSize = 20;
 // The directory position after the last entry (Linux DIR_OFFSET_EOD).
 inline constexpr uint64_t kEndOfDirCookie = 0x7fffffff;
+// Data that would reach past this offset lives in a memfd (see WriteLocked).
+inline constexpr uint64_t kPageStoreMaxEnd = uint64_t{1} << 40;  // 1 TiB
 // Symlink targets up to this length (with NUL) are stored in the inode.
 inline constexpr size_t kShortSymlinkLen = 128;
 
@@ -52,9 +59,20 @@ class TmpfsInode final : public Inode {
   Result<std::vector<std::string>> ListXattrLocked() override;
   Result<void> RemoveXattrLocked(std::string_view name) override;
 
-  // Regular files: the memfd holding the data, created on first need.
+  // Regular files: the memfd holding the data, created on first need; the
+  // first call moves the data out of process memory (holes stay holes).
+  // Errors: whatever memfd_create, ftruncate or pwrite report (EMFILE,
+  // ENOMEM); the data then stays where it was.
   Result<int> MemfdLocked();
-  int memfd() const { return memfd_.get(); }  // -1 while the file is empty
+  int memfd() const { return memfd_.get(); }  // -1 while not in a memfd
+  // Regular file data, wherever it lives. ReadLocked stops at EOF; holes
+  // read as zeros. WriteLocked writes at `offset` (the VFS has checked
+  // offset + size against the largest file offset) and may first move the
+  // data to a memfd (memfd_threshold). SeekDataHoleLocked answers
+  // SEEK_DATA/SEEK_HOLE for 0 <= offset < size.
+  Result<size_t> ReadLocked(std::span<uint8_t> buf, int64_t offset);
+  Result<size_t> WriteLocked(std::span<const uint8_t> buf, int64_t offset);
+  Result<int64_t> SeekDataHoleLocked(int64_t offset, int whence);
   // Bumps mtime and ctime after a data change; drops setuid/setgid as
   // file_remove_privs would for `creds`.
   void DataModifiedLocked(const Credentials& creds);
@@ -90,6 +108,7 @@ class TmpfsInode final : public Inode {
   std::string target_;
 
   // Regular files.
+  PageStore data_;
   UniqueFd memfd_;
 
   // FIFOs: the pipe every open shares.

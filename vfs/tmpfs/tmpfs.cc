@@ -16,7 +16,7 @@ namespace veil::vfs::tmpfs {
 // --- Tmpfs ----------------------------------------------------------------
 
 Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
-  Ref<Tmpfs> fs = AdoptRef(*new Tmpfs());
+  Ref<Tmpfs> fs = AdoptRef(*new Tmpfs(options.memfd_threshold));
   CreateSpec spec;
   spec.mode = S_IFDIR | (options.root_mode & 07777);
   spec.uid = options.root_uid;
@@ -26,6 +26,8 @@ Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
       MakeRef<TmpfsInode>(*fs, fs->NextIno(), spec, Now()));
   return fs;
 }
+
+Tmpfs::Tmpfs(uint64_t memfd_threshold) : memfd_threshold_(memfd_threshold) {}
 
 Tmpfs::~Tmpfs() = default;
 
@@ -72,7 +74,7 @@ uint64_t TmpfsInode::SizeLocked() {
     case S_IFLNK:
       return target_.size();
     case S_IFREG: {
-      if (!memfd_) return 0;
+      if (!memfd_) return data_.size();
       struct stat st;
       if (fstat(memfd_.get(), &st) != 0) return 0;
       return static_cast<uint64_t>(st.st_size);
@@ -101,6 +103,9 @@ Attr TmpfsInode::GetAttrLocked() {
       a.size = static_cast<uint64_t>(st.st_size);
       a.blocks = static_cast<uint64_t>(st.st_blocks);
     }
+  } else if (IsRegular()) {
+    a.size = data_.size();
+    a.blocks = data_.pages() * (PageStore::kPageSize / 512);  // as shmem
   } else {
     a.size = SizeLocked();
     // A long symlink target takes a page of its own.
@@ -114,14 +119,22 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   if (attr.mask & kSetSize) {
     if (!IsRegular()) return Errno(EINVAL);
     uint64_t old_size = SizeLocked();
-    bool has_pages = memfd_ && GetAttrLocked().blocks > 0;
-    // shmem_setattr truncates past the new size even when the size stays
-    // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
-    // memfd's ftruncate.
-    if (attr.size != old_size || memfd_) {
-      int fd = VEIL_TRY(MemfdLocked());
-      if (ftruncate(fd, static_cast<off_t>(attr.size)) != 0)
+    bool has_pages = GetAttrLocked().blocks > 0;
+    // Without a page store (threshold 0) a size change makes the memfd, as
+    // it always did.
+    if (!memfd_ && tmpfs().memfd_threshold() == 0 && attr.size != old_size)
+      VEIL_TRY(MemfdLocked());
+    if (memfd_) {
+      // shmem_setattr truncates past the new size even when the size stays
+      // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
+      // memfd's ftruncate.
+      if (ftruncate(memfd_.get(), static_cast<off_t>(attr.size)) != 0)
         return Errno::FromErrno();
+    } else {
+      // ftruncate's negative length. (The page store never has pages past
+      // EOF: only fallocate puts them there, and it makes the memfd.)
+      if (attr.size > uint64_t{INT64_MAX}) return Errno(EINVAL);
+      data_.Truncate(attr.size);
     }
     // A size change stamps mtime and ctime; so does shmem_truncate_range,
     // which runs for any shrink-or-same of a file that has pages.

@@ -2,10 +2,14 @@
 //
 // Tmpfs: an in-memory filesystem with Linux tmpfs (mm/shmem.c) semantics.
 //
-// File data lives in host memory files: each regular file that has ever
-// held data owns a memfd, so holes cost nothing, SEEK_DATA/SEEK_HOLE and
-// hole punching are the host's, and the sentry can map the bytes into a
-// task or install the fd as the task's data plane (GetHostMemory()).
+// A regular file's data starts in process memory (a sparse PageStore that
+// allocates pages as shmem does) and moves once, for good, to a host memory
+// file (a memfd) when the sentry needs the bytes mappable
+// (GetHostMemory()), on fallocate (the host's shmem then does it exactly),
+// or when the file grows past TmpfsOptions::memfd_threshold. So a tree of
+// many small files costs no host descriptors (RLIMIT_NOFILE stays out of
+// reach), while big or mapped files keep the host's holes, SEEK_DATA/
+// SEEK_HOLE and hole punching, and can be installed as a task's data plane.
 // Directories keep their entries in creation order with stable cookies,
 // so getdents64 survives concurrent creates and unlinks.
 //
@@ -26,6 +30,11 @@ struct TmpfsOptions {
   uint32_t root_mode = 01777;  // like a fresh `mount -t tmpfs` (mode=1777)
   uint32_t root_uid = 0;
   uint32_t root_gid = 0;
+  // A regular file's data moves from process memory to a memfd before its
+  // allocated pages would exceed this many bytes. 0: every file that gets
+  // data or a size gets a memfd at once (the behaviour before the page
+  // store, kept for tests).
+  uint64_t memfd_threshold = uint64_t{1} << 20;
 };
 
 class TmpfsInode;
@@ -39,14 +48,16 @@ class Tmpfs final : public Filesystem {
   Result<struct statfs> StatFsLocked() override;
 
   uint64_t NextIno() { return next_ino_++; }  // caller holds mutex()
+  uint64_t memfd_threshold() const { return memfd_threshold_; }
 
  private:
   friend class RefCounted<Filesystem>;
-  Tmpfs() = default;
+  explicit Tmpfs(uint64_t memfd_threshold);
   ~Tmpfs() override;
 
   RefPtr<TmpfsInode> root_;
   uint64_t next_ino_ = 1;
+  const uint64_t memfd_threshold_;
 };
 
 }  // namespace veil::vfs::tmpfs
