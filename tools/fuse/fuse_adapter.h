@@ -20,8 +20,8 @@
 //  - mknod of a device node is EPERM (CAP_MKNOD) before EACCES;
 //  - a FIFO on the mount is the kernel's own pipe (fifo_open), opened with
 //    no permission check at all.
-// DESIGN asked for the option off so that the Vfs does the checks; it
-// still does all of them, and with the option the mount answers every
+// The option was first left off so that only the Vfs would check; it
+// still checks everything, and with the option the mount answers every
 // caller exactly as Linux would. The adapter is correct either way.
 //
 // Node ids: FUSE_ROOT_ID is the Vfs root. Every other node id stands for
