@@ -29,53 +29,21 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/shell_util.h"
+
 #ifndef VEIL_BINARY
 #error "VEIL_BINARY must name the veil executable"
 #endif
 
 namespace {
 
-constexpr long kFuseSuperMagic = 0x65735546;  // FUSE_SUPER_MAGIC
+using veil::integration::IsFuseMount;
+using veil::integration::ReadFile;
+using veil::integration::Shell;
+using veil::integration::ShellResult;
+
 constexpr auto kMountTimeout = std::chrono::seconds(10);
 constexpr auto kExitTimeout = std::chrono::seconds(10);
-
-struct ShellResult {
-  int status = -1;     // exit status, or -1 if it did not exit normally
-  std::string output;  // stdout and stderr, interleaved
-};
-
-// Runs `script` with /bin/sh -c and captures its output.
-ShellResult Shell(const std::string& script) {
-  ShellResult r;
-  std::string cmd = "/bin/sh -c '";
-  for (char c : script) {
-    if (c == '\'')
-      cmd += "'\\''";
-    else
-      cmd += c;
-  }
-  cmd += "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int st = pclose(p);
-  if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
-  return r;
-}
-
-bool IsFuseMount(const std::string& path) {
-  struct statfs st;
-  return statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Doc directories to copy: those of a few packages every Debian-like host
 // has. Some are symlinks to another package's directory (libcc1-0 here),

@@ -33,60 +33,31 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/shell_util.h"
+
 #ifndef VEIL_BINARY
 #error "VEIL_BINARY must name the veil executable"
 #endif
 
 namespace {
 
-constexpr long kFuseSuperMagic = 0x65735546;  // FUSE_SUPER_MAGIC
+using veil::integration::IsFuseMount;
+using veil::integration::ReadFile;
+using veil::integration::ShellResult;
+
 constexpr auto kMountTimeout = std::chrono::seconds(20);
 constexpr auto kExitTimeout = std::chrono::seconds(30);
 
-struct ShellResult {
-  int status = -1;     // exit status, or -1 if it did not exit normally
-  std::string output;  // stdout and stderr, interleaved
-};
-
-// Runs `script` with /bin/sh -c and captures its output.
+// A hung mount must fail the test, not hang it: every shell is killed
+// after a minute.
 ShellResult Shell(const std::string& script) {
-  ShellResult r;
-  // A hung mount must fail the test, not hang it: the shell is killed
-  // after a minute (SIGKILL also ends a process waiting on FUSE).
-  std::string cmd = "timeout -s KILL 60 /bin/sh -c '";
-  for (char c : script) {
-    if (c == '\'')
-      cmd += "'\\''";
-    else
-      cmd += c;
-  }
-  cmd += "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int st = pclose(p);
-  if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
-  return r;
+  return veil::integration::Shell(script, 60);
 }
 
 // `veil ARGS` with a time limit: a command expected to fail must not hang
 // serving a mount if it wrongly succeeds.
 ShellResult Veil(const std::string& args) {
   return Shell(std::string("timeout 30 ") + VEIL_BINARY + " " + args);
-}
-
-bool IsFuseMount(const std::string& path) {
-  struct statfs st;
-  return statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 bool WriteFile(const std::string& path, const std::string& data) {
