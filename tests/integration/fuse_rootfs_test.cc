@@ -3,7 +3,8 @@
 // `veil fuse --rootfs DIR [--restore IMG] [--snapshot-out IMG] MNT` and
 // `veil fuse --image IMG MNT` end to end: the merged view of a lower tree,
 // changes that never reach DIR, a snapshot written at unmount, restored
-// into a second session and browsed read-only; damaged images refused.
+// into a second session and browsed read-only; damaged images refused; an
+// upper kept on disk with --self-backed.
 //
 // The mounting tests need root (the gofer confines itself with
 // namespaces; the mount uses allow_other) and /dev/fuse; they skip
@@ -350,6 +351,65 @@ TEST_F(FuseRootfsTest, DetachedSessionWritesSnapshot) {
   EXPECT_EQ(Unmount(0), 0) << ReadFile(log_);
 }
 
+// The host file behind veil's descriptors whose link names `dir` (an
+// unnamed file shows as "DIR/#ino (deleted)"): its st_blocks, or -1.
+long long StoreBlocks(pid_t pid, const std::string& dir) {
+  std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+  ShellResult list = veil::integration::Shell("ls " + fds, 10);
+  std::istringstream names(list.output);
+  for (std::string fd; names >> fd;) {
+    std::string path = fds + "/" + fd;
+    char target[4096];
+    ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    if (std::string(target).rfind(dir + "/", 0) != 0) continue;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      return static_cast<long long>(st.st_blocks);
+  }
+  return -1;
+}
+
+// --self-backed DIR: the upper's file data goes to one unnamed file in DIR
+// (on disk, not in veil's memory); deleting gives the space back; nothing
+// is left in DIR; snapshot and restore work as in memory.
+TEST_F(FuseRootfsTest, SelfBackedUpperKeepsDataOnDisk) {
+  if (!CanMount()) GTEST_SKIP() << "needs root and a usable /dev/fuse";
+  BuildLower();
+  const std::string store = base_ + "/store";
+  const std::string data = base_ + "/data.bin";
+  ASSERT_EQ(Shell("mkdir " + store + " && head -c 67108864 /dev/urandom > " +
+                  data)
+                .status,
+            0);
+  const std::string lower_before = TreeDigest(lower_);
+  Mount({"--self-backed", store, "--rootfs", lower_, "--snapshot-out", img_});
+  ASSERT_EQ(Shell("cp " + data + " " + M("big64") + " && printf more >> " +
+                  M("big.bin"))
+                .status,
+            0);
+  EXPECT_EQ(Shell("cmp " + data + " " + M("big64")).status, 0);
+  long long blocks = StoreBlocks(pid_, store);
+  EXPECT_GE(blocks, 67108864 / 512) << "the data is not in the store file";
+  EXPECT_EQ(Shell("ls -A " + store).output, "");  // the store has no name
+  ASSERT_EQ(Shell("cp " + data + " " + M("gone") + " && rm " + M("gone"))
+                .status,
+            0);
+  EXPECT_LT(StoreBlocks(pid_, store), blocks + 2048)
+      << "a deleted file's space was not given back";
+  EXPECT_EQ(Unmount(0), 0) << ReadFile(log_);
+  EXPECT_EQ(Shell("ls -A " + store).output, "");
+  EXPECT_EQ(TreeDigest(lower_), lower_before);
+
+  Mount({"--self-backed", store, "--rootfs", lower_, "--restore", img_});
+  EXPECT_EQ(Shell("cmp " + data + " " + M("big64")).status, 0);
+  EXPECT_EQ(Shell("tail -c 4 " + M("big.bin")).output, "more");
+  EXPECT_GE(StoreBlocks(pid_, store), 67108864 / 512);
+  EXPECT_EQ(Unmount(SIGTERM), 0) << ReadFile(log_);
+  EXPECT_EQ(Shell("ls -A " + store).output, "");
+}
+
 // A damaged image is refused before anything is mounted.
 TEST_F(FuseRootfsTest, DamagedImageIsRefused) {
   if (!CanMount()) GTEST_SKIP() << "needs root and a usable /dev/fuse";
@@ -430,6 +490,12 @@ TEST_F(FuseRootfsTest, BadArguments) {
       {"--image " + file + " " + mnt_, 1,
        "--image " + file + ": not a veil snapshot image"},
       {lower_ + " " + mnt_, 2, "mounting a sandbox is not built yet"},
+      {"--self-backed " + base_ + "/missing --tmpfs " + mnt_, 1,
+       "--self-backed " + base_ + "/missing: No such file or directory"},
+      {"--self-backed " + file + " --rootfs " + lower_ + " " + mnt_, 1,
+       "--self-backed " + file + ": Not a directory"},
+      {"--self-backed " + base_ + " --gofer " + lower_ + " " + mnt_, 2,
+       "not --gofer"},
   };
   for (const Case& c : cases) {
     ShellResult r = Veil("fuse -f " + c.args);

@@ -23,6 +23,7 @@
 #include "tools/fuse/fuse_serve.h"
 #include "tools/snapshot_cli.h"
 #include "tools/verbs.h"
+#include "vfs/tmpfs/file_store.h"
 #include "vfs/tmpfs/tmpfs.h"
 #include "vfs/vfs.h"
 
@@ -30,11 +31,11 @@ namespace veil::tools {
 namespace {
 
 constexpr const char kUsage[] =
-    "usage: veil fuse [-f] [-d] [-s] --tmpfs MNT\n"
+    "usage: veil fuse [-f] [-d] [-s] [--self-backed DIR] --tmpfs MNT\n"
     "       veil fuse [-f] [-d] [-s] --gofer DIR MNT\n"
-    "       veil fuse [-f] [-d] [-s] --rootfs DIR [--restore IMG]\n"
-    "                 [--snapshot-out IMG] MNT\n"
-    "       veil fuse [-f] [-d] [-s] [--image] IMG MNT\n"
+    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] --rootfs DIR\n"
+    "                 [--restore IMG] [--snapshot-out IMG] MNT\n"
+    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] [--image] IMG MNT\n"
     "       veil fuse SANDBOX MNT              (not built yet)\n";
 
 constexpr const char kHelp[] =
@@ -49,9 +50,10 @@ constexpr const char kHelp[] =
     "\n"
     "  --tmpfs MNT       serve a new, empty veil tmpfs, held in this "
     "process's\n"
-    "                    memory and gone when it is unmounted. Its root is\n"
-    "                    owned by the invoking user's uid and gid, mode 0755,\n"
-    "                    as a directory that user had just made.\n"
+    "                    memory (or --self-backed) and gone when it is\n"
+    "                    unmounted. Its root is owned by the invoking\n"
+    "                    user's uid and gid, mode 0755, as a directory that\n"
+    "                    user had just made.\n"
     "  --gofer DIR MNT   serve host directory DIR through veil's gofer: a\n"
     "                    confined `veil gofer` child serves DIR over LISAFS\n"
     "                    and the VFS sees it through the gofer client, so\n"
@@ -64,8 +66,9 @@ constexpr const char kHelp[] =
     "                    (Linux overlayfs semantics) of a new veil tmpfs\n"
     "                    over DIR, which a read-only gofer serves (needs\n"
     "                    root). DIR is never modified: every change lands\n"
-    "                    in the tmpfs, in this process's memory, and is\n"
-    "                    gone at unmount unless --snapshot-out saves it.\n"
+    "                    in the tmpfs (this process's memory, or the file\n"
+    "                    of --self-backed) and is gone at unmount unless\n"
+    "                    --snapshot-out saves it.\n"
     "                    As with Linux overlayfs, DIR must not change while\n"
     "                    it is mounted: veil caches it, and what MNT shows of\n"
     "                    host changes made meanwhile is undefined.\n"
@@ -91,6 +94,16 @@ constexpr const char kHelp[] =
     "                    upper layer's raw content: whiteouts are 0:0\n"
     "                    character devices, opaque directories carry the\n"
     "                    trusted.overlay.opaque xattr (visible to root).\n"
+    "  --self-backed DIR  with --tmpfs, --rootfs or --image: keep the\n"
+    "                    tmpfs's file data in one unnamed file in host\n"
+    "                    directory DIR (on its disk) instead of this\n"
+    "                    process's memory, for more data than memory holds\n"
+    "                    (gVisor: --overlay2=root:self). The host's page\n"
+    "                    cache keeps what is hot. Nothing stays in DIR: the\n"
+    "                    file has no name and goes when veil exits, and\n"
+    "                    deleting files gives their space back at once. A\n"
+    "                    full disk fails writes with ENOSPC, as a full\n"
+    "                    tmpfs does.\n"
     "  SANDBOX MNT       show a running sandbox's root: not built yet (exits\n"
     "                    with status 2).\n"
     "  -f, --foreground  stay in the foreground (default: detach once MNT is\n"
@@ -103,8 +116,9 @@ constexpr const char kHelp[] =
     "fuse.veil-rootfs, fuse.veil-image). Run as root, it adds allow_other\n"
     "so that every user can use it (their own permissions apply). Unmount\n"
     "with `fusermount3 -u MNT` (or `umount MNT` as root), or send\n"
-    "SIGINT/SIGTERM to the veil process. The veil tmpfs holds one host\n"
-    "descriptor per non-empty file; veil raises its RLIMIT_NOFILE.\n"
+    "SIGINT/SIGTERM to the veil process. The veil tmpfs keeps small files\n"
+    "in memory and gives each file past 1 MiB a host descriptor of its\n"
+    "own (a memfd; none with --self-backed); veil raises RLIMIT_NOFILE.\n"
     "\n"
     "Exit status: 0 after a clean unmount (and the snapshot written), 1 if\n"
     "MNT cannot be mounted, an image is missing or damaged, the session\n"
@@ -119,6 +133,7 @@ struct Options {
   const char* restore = nullptr;
   const char* snapshot_out = nullptr;
   const char* image = nullptr;
+  const char* self_backed = nullptr;
   std::vector<const char*> positional;
 };
 
@@ -200,7 +215,7 @@ int RunFuse(int argc, char** argv) {
   const std::pair<std::string_view, const char**> valued[] = {
       {"--gofer", &opt.gofer_dir}, {"--rootfs", &opt.rootfs_dir},
       {"--restore", &opt.restore}, {"--snapshot-out", &opt.snapshot_out},
-      {"--image", &opt.image},
+      {"--image", &opt.image},         {"--self-backed", &opt.self_backed},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -257,6 +272,9 @@ int RunFuse(int argc, char** argv) {
     return UsageError("--tmpfs, --gofer, --rootfs and --image are exclusive");
   if (opt.positional.size() != 1)
     return UsageError("expected exactly one mount point");
+  if (opt.self_backed && opt.gofer_dir)
+    return UsageError("--self-backed DIR is for the tmpfs of --tmpfs, "
+                      "--rootfs and --image, not --gofer");
 
   // Check MNT here for a clear message; libfuse's would be terser. The
   // absolute path also lets the daemonized process (cwd "/") unmount it.
@@ -264,13 +282,31 @@ int RunFuse(int argc, char** argv) {
       ExistingPath("cannot mount on", opt.positional[0], Want::kDirectory);
   if (!mnt) return 1;
 
+  // The store exists before anything is mounted, so a bad DIR is reported
+  // here, on the caller's terminal.
+  std::shared_ptr<vfs::tmpfs::FileStore> store;
+  if (opt.self_backed) {
+    auto dir =
+        ExistingPath("--self-backed", opt.self_backed, Want::kDirectory);
+    if (!dir) return 1;
+    auto created = vfs::tmpfs::FileStore::Create(*dir);
+    if (!created) {
+      std::fprintf(stderr,
+                   "veil fuse: --self-backed %s: cannot create the store "
+                   "file there: %s\n",
+                   dir->c_str(), std::strerror(created.error().code()));
+      return 1;
+    }
+    store = std::move(*created);
+  }
+
   if (opt.gofer_dir) {
     auto dir = ExistingPath("--gofer", opt.gofer_dir, Want::kDirectory);
     return dir ? ServeGofer(opt.serve, *dir, *mnt) : 1;
   }
   if (opt.image) {
     auto img = ExistingPath("--image", opt.image, Want::kRegularFile);
-    return img ? ServeImage(opt.serve, *img, *mnt) : 1;
+    return img ? ServeImage(opt.serve, *img, std::move(store), *mnt) : 1;
   }
   if (opt.rootfs_dir) {
     RootfsOptions rootfs;
@@ -292,6 +328,7 @@ int RunFuse(int argc, char** argv) {
         return 1;
       }
     }
+    rootfs.store = std::move(store);
     return ServeRootfs(opt.serve, rootfs, *mnt);
   }
 
@@ -299,6 +336,7 @@ int RunFuse(int argc, char** argv) {
   tmpfs_opts.root_mode = 0755;
   tmpfs_opts.root_uid = getuid();
   tmpfs_opts.root_gid = getgid();
+  tmpfs_opts.store = std::move(store);
   vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create(tmpfs_opts));
   return Serve(vfs, *mnt, opt.serve, "veil-tmpfs");
 }

@@ -6,6 +6,7 @@
 // read-only). fuse_main.cc parses the command line and calls these.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
 #include "tools/fuse/fuse_serve.h"
+#include "vfs/tmpfs/file_store.h"
 
 namespace veil::tools {
 
@@ -44,6 +46,9 @@ struct RootfsOptions {
   std::string dir;
   std::string restore;
   std::string snapshot_out;
+  // --self-backed: the upper tmpfs keeps its file data here (null: in
+  // memory).
+  std::shared_ptr<vfs::tmpfs::FileStore> store;
 };
 
 // Serves the overlay of a fresh tmpfs (or IMG restored into one) over a
@@ -52,9 +57,11 @@ struct RootfsOptions {
 int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
                 const std::string& mountpoint);
 
-// --image IMG: verifies IMG, applies it into a tmpfs and serves that on a
-// read-only mount. Returns the exit status.
+// --image IMG: verifies IMG, applies it into a tmpfs (self-backed by
+// `store` unless null) and serves that on a read-only mount. Returns the
+// exit status.
 int ServeImage(const ServeOptions& options, const std::string& img,
+               std::shared_ptr<vfs::tmpfs::FileStore> store,
                const std::string& mountpoint);
 
 }  // namespace veil::tools

@@ -211,6 +211,7 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
   upper_options.root_mode = dir_st.st_mode & 07777;
   upper_options.root_uid = dir_st.st_uid;
   upper_options.root_gid = dir_st.st_gid;
+  upper_options.store = rootfs.store;
   Ref<vfs::tmpfs::Tmpfs> upper = vfs::tmpfs::Tmpfs::Create(upper_options);
   {
     // Dropped before the overlay exists: the overlay must be the layer's
@@ -267,6 +268,7 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
 }
 
 int ServeImage(const ServeOptions& options, const std::string& img,
+               std::shared_ptr<vfs::tmpfs::FileStore> store,
                const std::string& mountpoint) {
   // Detached first: verifying and unpacking run worker threads
   // (overlay/snapshot/pipeline.h), and a fork must not race them.
@@ -274,7 +276,9 @@ int ServeImage(const ServeOptions& options, const std::string& img,
   if (std::optional<int> status = DetachBeforeThreads(options, &ready))
     return *status;
   RaiseFdLimit();
-  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create());
+  vfs::tmpfs::TmpfsOptions layer_options;
+  layer_options.store = std::move(store);
+  vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create(layer_options));
   auto restored = RestoreImageFile(img, vfs, vfs.RootLocation(), "fuse");
   if (!restored) {
     std::fprintf(stderr, "veil fuse: --image %s\n",

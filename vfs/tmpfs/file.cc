@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Tmpfs open files and file data: regular files over a PageStore or a
-// memfd, directories over the entry map (mm/shmem.c shmem_file_operations,
+// Tmpfs open files and file data: regular files over a PageStore, a
+// FileStore's pages or a host file of their own, directories over the entry map (mm/shmem.c shmem_file_operations,
 // fs/libfs.c offset_dir_operations).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -67,18 +68,16 @@ class RegularFile final : public FileImpl {
   Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
     std::lock_guard lock(inode_->fs().mutex());
-    // Any fallocate moves the data to a memfd, a host tmpfs file: its
-    // fallocate is exactly shmem's (modes, errnos, pages past EOF).
-    int fd = VEIL_TRY(inode_->MemfdLocked());
-    if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
+    VEIL_TRY_VOID(inode_->AllocateLocked(mode, offset, length));
     inode_->DataModifiedLocked(creds);
     return Ok();
   }
 
-  // The sentry maps or installs the fd: the data moves to a memfd for good.
+  // The sentry maps or installs the fd: the data moves to a host file of
+  // its own for good (on disk beside a self-backed tmpfs's store).
   Result<HostMemory> GetHostMemory() override {
     std::lock_guard lock(inode_->fs().mutex());
-    int fd = VEIL_TRY(inode_->MemfdLocked());
+    int fd = VEIL_TRY(inode_->HostFileLocked(TmpfsInode::HostFile::kBacking));
     return HostMemory{fd, 0};
   }
 
@@ -125,24 +124,37 @@ class Directory final : public FileImpl {
 
 }  // namespace
 
-Result<int> TmpfsInode::MemfdLocked() {
+Result<int> TmpfsInode::HostFileLocked(HostFile kind) {
   if (!IsRegular()) return Errno(EINVAL);
-  if (!memfd_) {
-    int fd = memfd_create("veil-tmpfs", MFD_CLOEXEC);
-    if (fd < 0) return Errno::FromErrno();
-    UniqueFd memfd(fd);
-    VEIL_TRY_VOID(data_.CopyTo(memfd.get()));
-    memfd_ = std::move(memfd);
-    data_.Clear();
+  if (!host_file_) {
+    UniqueFd file;
+    if (kind == HostFile::kBacking && stored_) {
+      file = VEIL_TRY(tmpfs().store()->CreateFile());
+    } else {
+      int fd = memfd_create("veil-tmpfs", MFD_CLOEXEC);
+      if (fd < 0) return Errno::FromErrno();
+      file.reset(fd);
+    }
+    if (stored_) {
+      VEIL_TRY_VOID(stored_->CopyTo(file.get()));
+      stored_.reset();  // frees its pages
+    } else {
+      VEIL_TRY_VOID(data_.CopyTo(file.get()));
+      data_.Clear();
+    }
+    host_file_ = std::move(file);
   }
-  return memfd_.get();
+  return host_file_.get();
 }
 
 Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
-  if (!memfd_) return data_.Read(buf, static_cast<uint64_t>(offset));
+  if (!host_file_) {
+    if (stored_) return stored_->Read(buf, static_cast<uint64_t>(offset));
+    return data_.Read(buf, static_cast<uint64_t>(offset));
+  }
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = pread(memfd_.get(), buf.data() + done, buf.size() - done,
+    ssize_t n = pread(host_file_.get(), buf.data() + done, buf.size() - done,
                       offset + static_cast<int64_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -157,26 +169,33 @@ Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
 
 Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
                                        int64_t offset) {
-  if (!memfd_) {
+  if (!host_file_) {
     uint64_t start = static_cast<uint64_t>(offset);
     uint64_t end = start + buf.size();
-    // Move to a memfd before the pages would pass the threshold, so a big
-    // write never sits in process memory on its way there. Writes reaching
-    // past kPageStoreMaxEnd go to the host too: shmem has edge behaviour
-    // near the largest file offset (SEEK_DATA misses the very last page,
-    // whose end overflows loff_t) that is simpler to inherit than to model.
-    uint64_t pages = data_.pages() + data_.PagesAdded(start, buf.size());
-    if (end > kPageStoreMaxEnd ||
-        pages * PageStore::kPageSize > tmpfs().memfd_threshold()) {
-      VEIL_TRY(MemfdLocked());
-    } else {
-      data_.Write(buf, start);
+    // Writes reaching past kPageStoreMaxEnd go to a memfd: shmem has edge
+    // behaviour near the largest file offset (SEEK_DATA misses the very
+    // last page, whose end overflows loff_t) that is simpler to inherit
+    // than to model. Such a file is sparse: memory is no concern.
+    if (end > kPageStoreMaxEnd) {
+      VEIL_TRY(HostFileLocked(HostFile::kMemory));
+    } else if (stored_) {
+      VEIL_TRY_VOID(stored_->Write(buf, start));
       return buf.size();
+    } else {
+      // Move to a memfd before the pages would pass the threshold, so a
+      // big write never sits in process memory on its way there.
+      uint64_t pages = data_.pages() + data_.PagesAdded(start, buf.size());
+      if (pages * PageStore::kPageSize > tmpfs().memfd_threshold()) {
+        VEIL_TRY(HostFileLocked(HostFile::kMemory));
+      } else {
+        data_.Write(buf, start);
+        return buf.size();
+      }
     }
   }
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = pwrite(memfd_.get(), buf.data() + done, buf.size() - done,
+    ssize_t n = pwrite(host_file_.get(), buf.data() + done, buf.size() - done,
                        offset + static_cast<int64_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -189,15 +208,39 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
 }
 
 Result<int64_t> TmpfsInode::SeekDataHoleLocked(int64_t offset, int whence) {
-  if (memfd_) {
-    off_t r = lseek(memfd_.get(), offset, whence);
+  if (host_file_) {
+    off_t r = lseek(host_file_.get(), offset, whence);
     if (r < 0) return Errno::FromErrno();
     return static_cast<int64_t>(r);
   }
   uint64_t pos = static_cast<uint64_t>(offset);
+  if (stored_) {
+    if (whence == SEEK_DATA)
+      return static_cast<int64_t>(VEIL_TRY(stored_->SeekData(pos)));
+    return static_cast<int64_t>(stored_->SeekHole(pos));
+  }
   if (whence == SEEK_DATA)
     return static_cast<int64_t>(VEIL_TRY(data_.SeekData(pos)));
   return static_cast<int64_t>(data_.SeekHole(pos));
+}
+
+Result<void> TmpfsInode::AllocateLocked(int mode, int64_t offset,
+                                        int64_t length) {
+  // shmem_fallocate knows only these modes; a host file beside the store
+  // (ext4, xfs) would accept more.
+  if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+    return Errno(EOPNOTSUPP);
+  uint64_t start = static_cast<uint64_t>(offset);
+  uint64_t len = static_cast<uint64_t>(length);
+  if (!host_file_ && stored_ && start + len <= kPageStoreMaxEnd) {
+    if (mode & FALLOC_FL_PUNCH_HOLE) return stored_->PunchHole(start, len);
+    return stored_->Allocate(start, len, mode & FALLOC_FL_KEEP_SIZE);
+  }
+  // Otherwise the data moves to a memfd, a host tmpfs file: its fallocate
+  // is exactly shmem's (pages past EOF, errnos).
+  int fd = VEIL_TRY(HostFileLocked(HostFile::kMemory));
+  if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
+  return Ok();
 }
 
 Result<std::unique_ptr<FileImpl>> TmpfsInode::OpenLocked(int flags) {

@@ -2,11 +2,13 @@
 //
 // TmpfsInode: every tmpfs file type in one class (Linux: shmem inode).
 // Internal to vfs/tmpfs. All members are guarded by the filesystem mutex,
-// except that memfd_, once set, never changes.
+// except that host_file_, once set, never changes.
 //
-// A regular file's data is in exactly one place: data_ (process memory)
-// until memfd_ is set, then memfd_ only (data_ is emptied when the bytes
-// move). Every data operation below picks the place under the mutex.
+// A regular file's data is in exactly one place: data_ (process memory),
+// or stored_ in a self-backed tmpfs (pages of the FileStore), until
+// host_file_ is set, then host_file_ only (the first place is emptied when
+// the bytes move). Every data operation below picks the place under the
+// mutex.
 #pragma once
 
 #include <map>
@@ -17,6 +19,7 @@
 #include "vfs/fifo.h"
 #include "vfs/file_description.h"
 #include "vfs/tmpfs/page_store.h"
+#include "vfs/tmpfs/store_pages.h"
 #include "vfs/tmpfs/tmpfs.h"
 
 namespace veil::vfs::tmpfs {
@@ -59,20 +62,24 @@ class TmpfsInode final : public Inode {
   Result<std::vector<std::string>> ListXattrLocked() override;
   Result<void> RemoveXattrLocked(std::string_view name) override;
 
-  // Regular files: the memfd holding the data, created on first need; the
-  // first call moves the data out of process memory (holes stay holes).
-  // Errors: whatever memfd_create, ftruncate or pwrite report (EMFILE,
-  // ENOMEM); the data then stays where it was.
-  Result<int> MemfdLocked();
-  int memfd() const { return memfd_.get(); }  // -1 while not in a memfd
+  // Regular files: the host file holding the data, created on first need;
+  // the first call moves the data there for good (holes stay holes).
+  // kMemory makes a memfd; kBacking a file beside a self-backed tmpfs's
+  // store (on disk), or a memfd without a store. Errors: whatever creating
+  // the file, ftruncate or pwrite report (EMFILE, ENOMEM, ENOSPC); the
+  // data then stays where it was.
+  enum class HostFile { kMemory, kBacking };
+  Result<int> HostFileLocked(HostFile kind);
   // Regular file data, wherever it lives. ReadLocked stops at EOF; holes
   // read as zeros. WriteLocked writes at `offset` (the VFS has checked
   // offset + size against the largest file offset) and may first move the
   // data to a memfd (memfd_threshold). SeekDataHoleLocked answers
-  // SEEK_DATA/SEEK_HOLE for 0 <= offset < size.
+  // SEEK_DATA/SEEK_HOLE for 0 <= offset < size. AllocateLocked is
+  // fallocate(2) past the VFS's checks (shmem's modes only).
   Result<size_t> ReadLocked(std::span<uint8_t> buf, int64_t offset);
   Result<size_t> WriteLocked(std::span<const uint8_t> buf, int64_t offset);
   Result<int64_t> SeekDataHoleLocked(int64_t offset, int whence);
+  Result<void> AllocateLocked(int mode, int64_t offset, int64_t length);
   // Bumps mtime and ctime after a data change; drops setuid/setgid as
   // file_remove_privs would for `creds`.
   void DataModifiedLocked(const Credentials& creds);
@@ -109,7 +116,8 @@ class TmpfsInode final : public Inode {
 
   // Regular files.
   PageStore data_;
-  UniqueFd memfd_;
+  std::unique_ptr<StorePages> stored_;  // set in a self-backed tmpfs
+  UniqueFd host_file_;
 
   // FIFOs: the pipe every open shares.
   std::unique_ptr<FifoPipe> fifo_;

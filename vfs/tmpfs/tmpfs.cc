@@ -16,7 +16,7 @@ namespace veil::vfs::tmpfs {
 // --- Tmpfs ----------------------------------------------------------------
 
 Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
-  Ref<Tmpfs> fs = AdoptRef(*new Tmpfs(options.memfd_threshold));
+  Ref<Tmpfs> fs = AdoptRef(*new Tmpfs(options));
   CreateSpec spec;
   spec.mode = S_IFDIR | (options.root_mode & 07777);
   spec.uid = options.root_uid;
@@ -27,7 +27,8 @@ Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
   return fs;
 }
 
-Tmpfs::Tmpfs(uint64_t memfd_threshold) : memfd_threshold_(memfd_threshold) {}
+Tmpfs::Tmpfs(const TmpfsOptions& options)
+    : memfd_threshold_(options.memfd_threshold), store_(options.store) {}
 
 Tmpfs::~Tmpfs() = default;
 
@@ -63,6 +64,8 @@ TmpfsInode::TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec,
       btime_(now),
       target_(spec.symlink_target) {
   if (S_ISDIR(spec.mode)) parent_ = this;
+  if (S_ISREG(spec.mode) && fs.store())
+    stored_ = std::make_unique<StorePages>(*fs.store());
 }
 
 TmpfsInode::~TmpfsInode() = default;
@@ -74,10 +77,12 @@ uint64_t TmpfsInode::SizeLocked() {
     case S_IFLNK:
       return target_.size();
     case S_IFREG: {
-      if (!memfd_) return data_.size();
-      struct stat st;
-      if (fstat(memfd_.get(), &st) != 0) return 0;
-      return static_cast<uint64_t>(st.st_size);
+      if (host_file_) {
+        struct stat st;
+        if (fstat(host_file_.get(), &st) != 0) return 0;
+        return static_cast<uint64_t>(st.st_size);
+      }
+      return stored_ ? stored_->size() : data_.size();
     }
     default:
       return 0;
@@ -97,12 +102,15 @@ Attr TmpfsInode::GetAttrLocked() {
   a.mtime = mtime_;
   a.ctime = ctime_;
   a.btime = btime_;
-  if (IsRegular() && memfd_) {
+  if (IsRegular() && host_file_) {
     struct stat st;
-    if (fstat(memfd_.get(), &st) == 0) {
+    if (fstat(host_file_.get(), &st) == 0) {
       a.size = static_cast<uint64_t>(st.st_size);
       a.blocks = static_cast<uint64_t>(st.st_blocks);
     }
+  } else if (IsRegular() && stored_) {
+    a.size = stored_->size();
+    a.blocks = stored_->pages() * (StorePages::kPageSize / 512);  // as shmem
   } else if (IsRegular()) {
     a.size = data_.size();
     a.blocks = data_.pages() * (PageStore::kPageSize / 512);  // as shmem
@@ -122,14 +130,18 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
     bool has_pages = GetAttrLocked().blocks > 0;
     // Without a page store (threshold 0) a size change makes the memfd, as
     // it always did.
-    if (!memfd_ && tmpfs().memfd_threshold() == 0 && attr.size != old_size)
-      VEIL_TRY(MemfdLocked());
-    if (memfd_) {
+    if (!host_file_ && !stored_ && tmpfs().memfd_threshold() == 0 &&
+        attr.size != old_size)
+      VEIL_TRY(HostFileLocked(HostFile::kMemory));
+    if (host_file_) {
       // shmem_setattr truncates past the new size even when the size stays
       // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
       // memfd's ftruncate.
-      if (ftruncate(memfd_.get(), static_cast<off_t>(attr.size)) != 0)
+      if (ftruncate(host_file_.get(), static_cast<off_t>(attr.size)) != 0)
         return Errno::FromErrno();
+    } else if (stored_) {
+      if (attr.size > uint64_t{INT64_MAX}) return Errno(EINVAL);
+      VEIL_TRY_VOID(stored_->Truncate(attr.size));
     } else {
       // ftruncate's negative length. (The page store never has pages past
       // EOF: only fallocate puts them there, and it makes the memfd.)

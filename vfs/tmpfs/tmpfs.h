@@ -10,6 +10,9 @@
 // many small files costs no host descriptors (RLIMIT_NOFILE stays out of
 // reach), while big or mapped files keep the host's holes, SEEK_DATA/
 // SEEK_HOLE and hole punching, and can be installed as a task's data plane.
+// A self-backed tmpfs (TmpfsOptions::store) keeps every file's data in one
+// host file on disk instead (FileStore), for data bigger than memory; a
+// file the sentry maps moves to a host file of its own beside it.
 // Directories keep their entries in creation order with stable cookies,
 // so getdents64 survives concurrent creates and unlinks.
 //
@@ -18,11 +21,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "base/ref.h"
 #include "base/result.h"
 #include "vfs/filesystem.h"
 #include "vfs/inode.h"
+#include "vfs/tmpfs/file_store.h"
 
 namespace veil::vfs::tmpfs {
 
@@ -35,6 +40,9 @@ struct TmpfsOptions {
   // data or a size gets a memfd at once (the behaviour before the page
   // store, kept for tests).
   uint64_t memfd_threshold = uint64_t{1} << 20;
+  // Self-backed: file data lives in this store, not in process memory
+  // (memfd_threshold then does not apply). Shared by the filesystem.
+  std::shared_ptr<FileStore> store = nullptr;
 };
 
 class TmpfsInode;
@@ -49,15 +57,18 @@ class Tmpfs final : public Filesystem {
 
   uint64_t NextIno() { return next_ino_++; }  // caller holds mutex()
   uint64_t memfd_threshold() const { return memfd_threshold_; }
+  FileStore* store() const { return store_.get(); }  // null: in memory
 
  private:
   friend class RefCounted<Filesystem>;
-  explicit Tmpfs(uint64_t memfd_threshold);
+  explicit Tmpfs(const TmpfsOptions& options);
   ~Tmpfs() override;
 
+  const uint64_t memfd_threshold_;
+  // Declared before root_: inodes free their pages into it on the way out.
+  const std::shared_ptr<FileStore> store_;
   RefPtr<TmpfsInode> root_;
   uint64_t next_ino_ = 1;
-  const uint64_t memfd_threshold_;
 };
 
 }  // namespace veil::vfs::tmpfs
