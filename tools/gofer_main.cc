@@ -21,7 +21,7 @@ namespace veil::tools {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: veil gofer --root DIR --fd N [--ro]\n"
+    "usage: veil gofer --root DIR --fd N [--ro] [--max-node-fds N]\n"
     "\n"
     "Serves the host directory DIR over LISAFS on descriptor N, which must be\n"
     "a connected AF_UNIX SOCK_SEQPACKET socket inherited from the caller (one\n"
@@ -45,6 +45,11 @@ constexpr char kUsage[] =
     "  --fd N       the connected SOCK_SEQPACKET socket to serve on\n"
     "  --ro         read-only: every change fails with EROFS (and DIR is\n"
     "               mounted read-only in the gofer's namespace)\n"
+    "  --max-node-fds N  keep at most N descriptors of walked files open\n"
+    "               (default: half of RLIMIT_NOFILE, which the gofer first\n"
+    "               raises to its hard limit); past it, those of files not\n"
+    "               in use are closed and opened again by name when needed,\n"
+    "               checked to be the same inode (ESTALE if not)\n"
     "  --help       this text\n"
     "\n"
     "Exit status: 0 when the client disconnects, 1 on any error (the message\n"
@@ -122,6 +127,15 @@ int RunGofer(int argc, char** argv) {
     } else if (arg == "--root") {
       if (++i == argc) return UsageError("--root needs a directory");
       options.root = argv[i];
+    } else if (arg == "--max-node-fds") {
+      if (++i == argc) return UsageError("--max-node-fds needs a number");
+      std::string_view text = argv[i];
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
+        return UsageError("--max-node-fds needs a positive number");
+      }
+      options.max_node_fds = n;
     } else if (arg == "--fd") {
       if (++i == argc) return UsageError("--fd needs a number");
       std::string_view text = argv[i];

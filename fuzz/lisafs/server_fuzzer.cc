@@ -20,7 +20,8 @@
 //
 // Input layout (FuzzedDataProvider: integers come from the end, byte
 // strings from the front): option bits (read-only export, descriptor
-// donation, worker pool), then up to kMaxSteps steps. A step is a choice
+// donation, worker pool, a budget of two node descriptors), then up to
+// kMaxSteps steps. A step is a choice
 // 0..31: 1..29 send that message with fields picked by the provider (FDIDs
 // mostly from those the server handed out, names from a small vocabulary
 // that includes escaping symlinks), 0 sends raw bytes as a datagram, 30-31
@@ -440,6 +441,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     veil::gofer::HostBackendOptions backend_options;
     if (options & 1) backend_options.access = veil::gofer::Access::kReadOnly;
     if (options & 2) backend_options.donation = veil::gofer::Donation::kNever;
+    // A budget of 2 walked nodes' descriptors: nodes are closed and opened
+    // again by name throughout the session (host_node.h).
+    if (options & 8) backend_options.max_node_fds = 2;
     auto backend =
         veil::gofer::HostBackend::Create(std::move(root), backend_options);
     Require(backend.has_value(), "backend serves the scratch root");

@@ -89,7 +89,8 @@ GoferProcess::~GoferProcess() {
 
 Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
                                          const std::string& dir,
-                                         GoferAccess access) {
+                                         GoferAccess access,
+                                         size_t max_node_fds) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return Errno::FromErrno();
@@ -102,6 +103,10 @@ Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
   std::vector<std::string> args = {
       "veil", "gofer", "--root", dir, "--fd", std::to_string(kChildSocketFd)};
   if (access == GoferAccess::kReadOnly) args.push_back("--ro");
+  if (max_node_fds != 0) {
+    args.push_back("--max-node-fds");
+    args.push_back(std::to_string(max_node_fds));
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

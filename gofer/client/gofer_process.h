@@ -40,11 +40,13 @@ enum class GoferAccess : uint8_t {
 
 class GoferProcess final {
  public:
-  // Starts `veil_binary gofer --root dir --fd 3 [--ro]`. Errors: fork,
-  // socketpair errors; ENOENT/EACCES if `veil_binary` cannot be executed
-  // (reported by the child through a close-on-exec pipe).
+  // Starts `veil_binary gofer --root dir --fd 3 [--ro] [--max-node-fds
+  // N]` (N: `max_node_fds` unless 0). Errors: fork, socketpair errors;
+  // ENOENT/EACCES if `veil_binary` cannot be executed (reported by the
+  // child through a close-on-exec pipe).
   static Result<GoferProcess> Start(const std::string& veil_binary,
-                                    const std::string& dir, GoferAccess access);
+                                    const std::string& dir, GoferAccess access,
+                                    size_t max_node_fds = 0);
 
   GoferProcess(GoferProcess&& other) noexcept;
   GoferProcess& operator=(GoferProcess&& other) noexcept;
@@ -72,8 +74,9 @@ class GoferProcess final {
 // StartGofer: GoferProcess::Start.
 inline Result<GoferProcess> StartGofer(const std::string& veil_binary,
                                        const std::string& dir,
-                                       GoferAccess access) {
-  return GoferProcess::Start(veil_binary, dir, access);
+                                       GoferAccess access,
+                                       size_t max_node_fds = 0) {
+  return GoferProcess::Start(veil_binary, dir, access, max_node_fds);
 }
 
 }  // namespace veil::gofer

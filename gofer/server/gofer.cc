@@ -102,6 +102,7 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   ::umask(0);
   HostBackendOptions backend_options;
   backend_options.access = options.access;
+  backend_options.max_node_fds = options.max_node_fds;
   Result<std::unique_ptr<HostBackend>> backend =
       HostBackend::Create(std::move(root), backend_options);
   if (!backend) {

@@ -41,6 +41,8 @@ struct GoferOptions {
   std::string root;  // The directory to export.
   Access access = Access::kReadWrite;
   Confinement confinement = Confinement::kFull;
+  // HostBackendOptions::max_node_fds (0: half of RLIMIT_NOFILE).
+  size_t max_node_fds = 0;
 };
 
 // Returns Ok when the client disconnects. Errors carry the failing step in

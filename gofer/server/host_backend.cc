@@ -4,9 +4,11 @@
 #include "gofer/server/host_backend.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -27,7 +29,16 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
   // Re-open as O_PATH so that the root node is like every other node,
   // whatever kind of descriptor the caller had.
   UniqueFd path_fd = VEIL_TRY(OpenBeneath(root.get(), ".", O_PATH));
-  std::shared_ptr<NodeTable> table = NodeTable::Create();
+  size_t budget = options.max_node_fds;
+  if (budget == 0) {
+    struct rlimit limit = {};
+    budget = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+                     limit.rlim_cur != RLIM_INFINITY
+                 ? static_cast<size_t>(limit.rlim_cur / 2)
+                 : size_t{1} << 19;
+    budget = std::max<size_t>(budget, 64);
+  }
+  std::shared_ptr<NodeTable> table = NodeTable::Create(budget);
   std::shared_ptr<HostNode> node =
       table->Intern(std::move(path_fd), st, nullptr, "");
   return std::unique_ptr<HostBackend>(
@@ -36,7 +47,8 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
 
 Result<lisafs::NewNode> HostBackend::NewControl(
     std::shared_ptr<HostNode> node) {
-  struct statx st = VEIL_TRY(StatFd(node->fd()));
+  HostNode::PathFd path = VEIL_TRY(node->Fd());
+  struct statx st = VEIL_TRY(StatFd(path->get()));
   return lisafs::NewNode{std::make_unique<HostFd>(std::move(node)),
                          ToLisafs(st)};
 }
@@ -46,7 +58,8 @@ Result<HostBackend::Found> HostBackend::Lookup(
   VEIL_TRY_VOID(CheckName(name));
   // lookup in a non-directory: ENOTDIR (path_lookupat's may_lookup).
   if (!dir->is_dir()) return Errno(ENOTDIR);
-  UniqueFd fd = VEIL_TRY(OpenBeneath(dir->fd(), name.c_str(), O_PATH));
+  HostNode::PathFd dir_fd = VEIL_TRY(dir->Fd());
+  UniqueFd fd = VEIL_TRY(OpenBeneath(dir_fd->get(), name.c_str(), O_PATH));
   struct statx st = VEIL_TRY(StatFd(fd.get()));
   return Found{table_->Intern(std::move(fd), st, dir, name), st};
 }
@@ -54,13 +67,15 @@ Result<HostBackend::Found> HostBackend::Lookup(
 Result<lisafs::NewNode> HostBackend::Mount() { return NewControl(root_); }
 
 Result<lisafs::Statx> HostBackend::FStat(lisafs::ServerFd& fd) {
-  return ToLisafs(VEIL_TRY(StatFd(NodeOf(fd)->fd())));
+  HostNode::PathFd path = VEIL_TRY(NodeOf(fd)->Fd());
+  return ToLisafs(VEIL_TRY(StatFd(path->get())));
 }
 
 Result<lisafs::FStatFSResp> HostBackend::FStatFS(lisafs::ServerFd& fd) {
   struct statfs st = {};
   // fstatfs(2) works on O_PATH descriptors (Linux >= 3.12).
-  if (::fstatfs(NodeOf(fd)->fd(), &st) != 0) return Errno::FromErrno();
+  HostNode::PathFd path = VEIL_TRY(NodeOf(fd)->Fd());
+  if (::fstatfs(path->get(), &st) != 0) return Errno::FromErrno();
   lisafs::FStatFSResp resp;
   resp.type = static_cast<uint64_t>(st.f_type);
   resp.block_size = static_cast<uint64_t>(st.f_bsize);
@@ -103,13 +118,14 @@ Result<std::vector<lisafs::Statx>> HostBackend::WalkStat(
     lisafs::ServerFd& dir, const lisafs::WalkStatReq& req) {
   std::vector<lisafs::Statx> stats;
   const std::shared_ptr<HostNode>& start = NodeOf(dir);
+  HostNode::PathFd start_fd = VEIL_TRY(start->Fd());
   if (req.start == lisafs::WalkStatStart::kInclude) {
-    stats.push_back(ToLisafs(VEIL_TRY(StatFd(start->fd()))));
+    stats.push_back(ToLisafs(VEIL_TRY(StatFd(start_fd->get()))));
   }
   // Descending needs a descriptor per directory, but none is interned: no
   // FDIDs are handed out.
   UniqueFd owned;
-  int at = start->fd();
+  int at = start_fd->get();
   bool at_dir = start->is_dir();
   for (size_t i = 0; i < req.names.size(); ++i) {
     const std::string& name = req.names[i];
@@ -151,6 +167,7 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
       break;
   }
   UniqueFd opened = VEIL_TRY(node->Reopen(flags));
+  HostNode::PathFd pin = VEIL_TRY(node->Fd());
   lisafs::OpenedFile file;
   if (options_.donation == Donation::kReadOnlyFiles &&
       node->type() == S_IFREG && accmode == O_RDONLY) {
@@ -160,7 +177,8 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
     if (dup < 0) return Errno::FromErrno();
     file.host_fd = UniqueFd(dup);
   }
-  file.fd = std::make_unique<HostOpenFd>(node, std::move(opened));
+  file.fd =
+      std::make_unique<HostOpenFd>(node, std::move(pin), std::move(opened));
   return file;
 }
 
@@ -169,7 +187,8 @@ Result<std::string> HostBackend::ReadLinkAt(lisafs::ServerFd& fd) {
   // readlink(2) of something that is not a symlink: EINVAL.
   if (node->type() != S_IFLNK) return Errno(EINVAL);
   char buffer[lisafs::kMaxPathLength + 1];
-  const ssize_t n = ::readlinkat(node->fd(), "", buffer, sizeof(buffer));
+  HostNode::PathFd path = VEIL_TRY(node->Fd());
+  const ssize_t n = ::readlinkat(path->get(), "", buffer, sizeof(buffer));
   if (n < 0) return Errno::FromErrno();
   // A target longer than PATH_MAX - 1 cannot be sent (nor created by
   // symlink(2) on Linux): ENAMETOOLONG.

@@ -64,6 +64,10 @@ enum class Donation : uint8_t { kReadOnlyFiles, kNever };
 struct HostBackendOptions {
   Access access = Access::kReadWrite;
   Donation donation = Donation::kReadOnlyFiles;
+  // The most O_PATH descriptors of walked nodes kept open (host_node.h,
+  // "Descriptor budget"); 0: half of RLIMIT_NOFILE's soft limit at
+  // Create(), the rest being left to open files and directories read.
+  size_t max_node_fds = 0;
 };
 
 class HostBackend final : public lisafs::ServerBackend {
@@ -76,8 +80,10 @@ class HostBackend final : public lisafs::ServerBackend {
   HostBackend(const HostBackend&) = delete;
   HostBackend& operator=(const HostBackend&) = delete;
 
-  // Host inodes with an FDID (or a child with one) right now; for tests.
+  // Host inodes with an FDID (or a child with one) right now, and how many
+  // of them hold their descriptor open; for tests.
   size_t live_nodes() const { return table_->size(); }
+  size_t open_node_fds() const { return table_->open_fds(); }
 
   // ^lisafs::ServerBackend (host_backend.cc: lookups and metadata)
   Result<lisafs::NewNode> Mount() override;
@@ -154,6 +160,14 @@ class HostBackend final : public lisafs::ServerBackend {
                                        uint32_t gid);
   // A readable descriptor for xattr calls (regular files and directories).
   Result<UniqueFd> OpenForXattr(const HostNode& node);
+  // The node of `name` in the directory `dir_fd`, if the client holds one,
+  // with its descriptor pinned (opened again if the budget had closed it):
+  // taken before a removal, after which the name no longer leads to it.
+  struct Pinned {
+    std::shared_ptr<HostNode> node;
+    HostNode::PathFd fd;
+  };
+  Pinned PinEntry(int dir_fd, const std::string& name);
 
   const std::shared_ptr<NodeTable> table_;
   const std::shared_ptr<HostNode> root_;
@@ -171,13 +185,18 @@ class HostFd : public lisafs::ServerFd {
   const std::shared_ptr<HostNode> node_;
 };
 
+// An open FDID also pins its node's O_PATH descriptor, so that the node
+// of an open file is never closed by the descriptor budget: an open file
+// that was unlinked could not be found again by its name.
 class HostOpenFd final : public HostFd {
  public:
-  HostOpenFd(std::shared_ptr<HostNode> node, UniqueFd fd)
-      : HostFd(std::move(node)), fd_(std::move(fd)) {}
+  HostOpenFd(std::shared_ptr<HostNode> node, HostNode::PathFd pin,
+             UniqueFd fd)
+      : HostFd(std::move(node)), pin_(std::move(pin)), fd_(std::move(fd)) {}
   int fd() const { return fd_.get(); }
 
  private:
+  const HostNode::PathFd pin_;
   const UniqueFd fd_;
 };
 

@@ -56,6 +56,7 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
   const uint32_t changes = req.mask & lisafs::kSetStatChanges;
   if (changes == 0) return lisafs::SetStatResp{};
   if (read_only()) return Errno(EROFS);  // notify_change on a ro mount.
+  HostNode::PathFd path = VEIL_TRY(node->Fd());
   lisafs::SetStatResp resp;
   auto fail = [&resp](uint32_t bits, int error) {
     resp.failure_mask |= bits;
@@ -71,7 +72,7 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
         (changes & lisafs::kSetStatUid) != 0 ? req.uid : static_cast<uid_t>(-1);
     const gid_t gid =
         (changes & lisafs::kSetStatGid) != 0 ? req.gid : static_cast<gid_t>(-1);
-    if (::fchownat(node->fd(), "", uid, gid,
+    if (::fchownat(path->get(), "", uid, gid,
                    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
       fail(ids, errno);
     }
@@ -79,7 +80,7 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
   if ((changes & lisafs::kSetStatMode) != 0) {
     if (node->type() == S_IFLNK) {
       fail(lisafs::kSetStatMode, EOPNOTSUPP);  // Linux: fchmodat2 on a link.
-    } else if (::syscall(kSysFchmodat2, node->fd(), "", req.mode & 07777,
+    } else if (::syscall(kSysFchmodat2, path->get(), "", req.mode & 07777,
                          AT_EMPTY_PATH) != 0) {
       const int error = errno;
       if (error != ENOSYS || !IsFileOrDir(*node)) {
@@ -136,8 +137,8 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
     const struct timespec ts[2] = {
         stamp(lisafs::kSetStatAtime, lisafs::kSetStatAtimeNow, req.atime),
         stamp(lisafs::kSetStatMtime, lisafs::kSetStatMtimeNow, req.mtime)};
-    if (::utimensat(node->fd(), "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) !=
-        0) {
+    if (::utimensat(path->get(), "", ts,
+                    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
       fail(times, errno);
     }
   }

@@ -32,6 +32,16 @@ Result<const std::shared_ptr<HostNode>*> DirOf(lisafs::ServerFd& fd) {
 
 }  // namespace
 
+HostBackend::Pinned HostBackend::PinEntry(int dir_fd, const std::string& name) {
+  Result<struct statx> st = StatAt(dir_fd, name.c_str());
+  if (!st) return {};
+  std::shared_ptr<HostNode> node = table_->Find(KeyOf(*st));
+  if (node == nullptr) return {};
+  Result<HostNode::PathFd> fd = node->Fd();
+  if (!fd) return {};
+  return Pinned{std::move(node), std::move(*fd)};
+}
+
 Result<lisafs::NewNode> HostBackend::FinishCreate(
     const std::shared_ptr<HostNode>& dir, const std::string& name, uint32_t uid,
     uint32_t gid) {
@@ -41,7 +51,8 @@ Result<lisafs::NewNode> HostBackend::FinishCreate(
       // -1 leaves an id unchanged, as chown(2) does.
       const uid_t u = uid == lisafs::kNoId ? static_cast<uid_t>(-1) : uid;
       const gid_t g = gid == lisafs::kNoId ? static_cast<gid_t>(-1) : gid;
-      if (::fchownat(node->fd(), "", u, g,
+      HostNode::PathFd path = VEIL_TRY(node->Fd());
+      if (::fchownat(path->get(), "", u, g,
                      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
         return Errno::FromErrno();
       }
@@ -50,11 +61,13 @@ Result<lisafs::NewNode> HostBackend::FinishCreate(
   }();
   if (!made) {
     // Leave no half-made entry behind (gVisor's fsgofer does the same).
-    const bool is_dir = [&] {
-      Result<struct statx> st = StatAt(dir->fd(), name.c_str());
-      return st && (st->stx_mode & S_IFMT) == S_IFDIR;
-    }();
-    (void)::unlinkat(dir->fd(), name.c_str(), is_dir ? AT_REMOVEDIR : 0);
+    // The caller has the directory's descriptor pinned: this cannot fail.
+    if (Result<HostNode::PathFd> dir_fd = dir->Fd()) {
+      const int at = (*dir_fd)->get();
+      Result<struct statx> st = StatAt(at, name.c_str());
+      const bool is_dir = st && (st->stx_mode & S_IFMT) == S_IFDIR;
+      (void)::unlinkat(at, name.c_str(), is_dir ? AT_REMOVEDIR : 0);
+    }
   }
   return made;
 }
@@ -67,7 +80,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
   const int flags = static_cast<int>(req.flags);
   // O_EXCL with O_NOFOLLOW (added by OpenBeneath): an existing name, even a
   // dangling symlink, is EEXIST; nothing is followed.
-  UniqueFd opened = VEIL_TRY(OpenBeneath(dir->fd(), req.name.c_str(),
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  UniqueFd opened = VEIL_TRY(OpenBeneath(at->get(), req.name.c_str(),
                                          (flags & ~O_TRUNC) | O_CREAT | O_EXCL,
                                          req.mode & 07777));
   lisafs::NewNode node =
@@ -85,8 +99,9 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
     if (dup < 0) return Errno::FromErrno();
     file.host_fd = UniqueFd(dup);
   }
-  file.fd =
-      std::make_unique<HostOpenFd>(std::move(host_node), std::move(opened));
+  HostNode::PathFd pin = VEIL_TRY(host_node->Fd());
+  file.fd = std::make_unique<HostOpenFd>(std::move(host_node), std::move(pin),
+                                         std::move(opened));
   return lisafs::CreatedFile{std::move(node), std::move(file)};
 }
 
@@ -95,7 +110,8 @@ Result<lisafs::NewNode> HostBackend::MkdirAt(lisafs::ServerFd& dir_fd,
   const std::shared_ptr<HostNode>& dir = *VEIL_TRY(DirOf(dir_fd));
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);
-  if (::mkdirat(dir->fd(), req.name.c_str(), req.mode & 07777) != 0) {
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  if (::mkdirat(at->get(), req.name.c_str(), req.mode & 07777) != 0) {
     return Errno::FromErrno();
   }
   return FinishCreate(dir, req.name, req.uid, req.gid);
@@ -114,7 +130,8 @@ Result<lisafs::NewNode> HostBackend::MknodAt(lisafs::ServerFd& dir_fd,
   // allowed. mknod(2) of a device without CAP_MKNOD: EPERM.
   if ((type == S_IFCHR || type == S_IFBLK) && !whiteout) return Errno(EPERM);
   const dev_t dev = makedev(req.rdev_major, req.rdev_minor);
-  if (::mknodat(dir->fd(), req.name.c_str(), req.mode, dev) != 0) {
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  if (::mknodat(at->get(), req.name.c_str(), req.mode, dev) != 0) {
     return Errno::FromErrno();
   }
   return FinishCreate(dir, req.name, req.uid, req.gid);
@@ -126,7 +143,8 @@ Result<lisafs::NewNode> HostBackend::SymlinkAt(
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);
   // The target is stored as text and never resolved by the gofer.
-  if (::symlinkat(req.target.c_str(), dir->fd(), req.name.c_str()) != 0) {
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  if (::symlinkat(req.target.c_str(), at->get(), req.name.c_str()) != 0) {
     return Errno::FromErrno();
   }
   return FinishCreate(dir, req.name, req.uid, req.gid);
@@ -144,7 +162,9 @@ Result<lisafs::NewNode> HostBackend::LinkAt(lisafs::ServerFd& dir_fd,
   // The target is a node the client walked to, so inside the export; with
   // AT_EMPTY_PATH the O_PATH descriptor itself is linked (a symlink is
   // linked as a symlink, never followed). This needs CAP_DAC_READ_SEARCH.
-  if (::linkat(target->fd(), "", dir->fd(), req.name.c_str(), AT_EMPTY_PATH) !=
+  HostNode::PathFd from = VEIL_TRY(target->Fd());
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  if (::linkat(from->get(), "", at->get(), req.name.c_str(), AT_EMPTY_PATH) !=
       0) {
     return Errno::FromErrno();
   }
@@ -161,8 +181,14 @@ Result<void> HostBackend::UnlinkAt(lisafs::ServerFd& dir_fd,
   const std::shared_ptr<HostNode>& dir = *VEIL_TRY(DirOf(dir_fd));
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);
-  return FromSyscall(
-      ::unlinkat(dir->fd(), req.name.c_str(), static_cast<int>(req.flags)));
+  HostNode::PathFd at = VEIL_TRY(dir->Fd());
+  // The node of the entry, if the client holds one, is opened before its
+  // name goes: afterwards it could never be opened again.
+  Pinned gone = PinEntry(at->get(), req.name);
+  VEIL_TRY_VOID(FromSyscall(
+      ::unlinkat(at->get(), req.name.c_str(), static_cast<int>(req.flags))));
+  if (gone.node != nullptr) gone.node->Removed(*dir, req.name);
+  return Ok();
 }
 
 Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
@@ -176,12 +202,17 @@ Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
   // Which inodes move, so that their nodes can follow them (host_node.h).
   // A failed stat only means there is no node to update; renameat2 reports
   // the real error.
-  Result<struct statx> moved = StatAt(old_dir->fd(), req.old_name.c_str());
-  Result<struct statx> displaced = StatAt(new_dir->fd(), req.new_name.c_str());
+  HostNode::PathFd old_at = VEIL_TRY(old_dir->Fd());
+  HostNode::PathFd new_at = VEIL_TRY(new_dir->Fd());
+  Result<struct statx> moved = StatAt(old_at->get(), req.old_name.c_str());
+  Result<struct statx> displaced = StatAt(new_at->get(), req.new_name.c_str());
+  Pinned replaced = (req.flags & RENAME_EXCHANGE) != 0
+                        ? Pinned{}
+                        : PinEntry(new_at->get(), req.new_name);
   // The system call itself: glibc's renameat2() turns flags == 0 into
   // renameat(2), which the seccomp filter does not need to allow.
-  if (::syscall(SYS_renameat2, old_dir->fd(), req.old_name.c_str(),
-                new_dir->fd(), req.new_name.c_str(), req.flags) != 0) {
+  if (::syscall(SYS_renameat2, old_at->get(), req.old_name.c_str(),
+                new_at->get(), req.new_name.c_str(), req.flags) != 0) {
     return Errno::FromErrno();
   }
   if (moved) {
@@ -193,6 +224,11 @@ Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
     if (auto node = table_->Find(KeyOf(*displaced))) {
       node->SetLocation(old_dir, req.old_name);
     }
+  }
+  // (Two links of one inode: rename(2) leaves both names alone.)
+  if (replaced.node != nullptr &&
+      !(moved && KeyOf(*moved) == replaced.node->key())) {
+    replaced.node->Removed(*new_dir, req.new_name);
   }
   return Ok();
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 namespace veil::gofer {
 
@@ -82,10 +83,29 @@ Result<void> CheckName(std::string_view name) {
 
 // ---- HostNode ----
 
-HostNode::~HostNode() { table_->Forget(key_); }
+HostNode::~HostNode() { table_->Forget(key_, fd_ != nullptr); }
+
+std::shared_ptr<HostNode> HostNode::parent() const {
+  std::lock_guard lock(mu_);
+  return parent_;
+}
+
+bool HostNode::has_fd() const {
+  std::lock_guard lock(mu_);
+  return fd_ != nullptr;
+}
 
 void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
-  if (is_dir() || parent == nullptr) return;
+  if (parent == nullptr) return;
+  if (is_dir()) {
+    // Only host processes moving directories behind our back could make a
+    // directory's new parent its own descendant; a cycle of parent links
+    // would never be freed and would make reopening loop.
+    for (std::shared_ptr<HostNode> up = parent; up != nullptr;
+         up = up->parent()) {
+      if (up.get() == this) return;
+    }
+  }
   std::lock_guard lock(mu_);
   // The old parent is left in `parent` and so released after the lock is
   // dropped: its destructor takes the table's lock.
@@ -93,14 +113,58 @@ void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
   name_ = std::move(name);
 }
 
-Result<UniqueFd> HostNode::Reopen(int flags) const {
-  if (type_ == S_IFLNK) return Errno(ELOOP);  // open(2) with O_NOFOLLOW.
-  const bool truncate = (flags & O_TRUNC) != 0;
-  const int accmode = flags & O_ACCMODE;
-  if (is_dir()) {
-    // "." names the directory itself: no name can be swapped under us.
-    return OpenBeneath(fd(), ".", flags | O_DIRECTORY);
+void HostNode::Removed(const HostNode& dir, std::string_view name) {
+  std::shared_ptr<HostNode> old;  // released after the lock (see above)
+  std::lock_guard lock(mu_);
+  if (parent_.get() != &dir || name_ != name || fd_ == nullptr) return;
+  old.swap(parent_);
+  name_.clear();
+}
+
+Result<HostNode::PathFd> HostNode::Fd() const {
+  used_.store(true, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (fd_ != nullptr) return fd_;
   }
+  // Closed to stay within the budget: the location leads back to it.
+  UniqueFd fd = VEIL_TRY(OpenAtLocation(O_PATH));
+  PathFd pinned;
+  bool installed = false;
+  {
+    std::lock_guard lock(mu_);
+    if (fd_ == nullptr) {  // else another thread was faster: ours closes
+      fd_ = std::make_shared<const UniqueFd>(std::move(fd));
+      installed = true;
+    }
+    pinned = fd_;
+  }
+  if (installed) table_->Admit(weak_from_this());
+  return pinned;
+}
+
+bool HostNode::Install(UniqueFd fd) const {
+  {
+    std::lock_guard lock(mu_);
+    if (fd_ != nullptr) return false;
+    fd_ = std::make_shared<const UniqueFd>(std::move(fd));
+  }
+  table_->Admit(weak_from_this());
+  return true;
+}
+
+HostNode::Sweep HostNode::SweepLocked() const {
+  std::lock_guard lock(mu_);
+  if (fd_ == nullptr) return Sweep::kNoFd;
+  if (used_.exchange(false, std::memory_order_relaxed)) return Sweep::kSpared;
+  // Pinned by a caller, or impossible to open again (the root): kept.
+  // (Copies of fd_ are only made under mu_, so a count of 1 is exact.)
+  if (fd_.use_count() > 1 || parent_ == nullptr) return Sweep::kSpared;
+  fd_.reset();  // close(2) under the lock, as the header allows
+  return Sweep::kClosed;
+}
+
+Result<UniqueFd> HostNode::OpenAtLocation(int flags) const {
   std::shared_ptr<HostNode> parent;
   std::string name;
   {
@@ -109,12 +173,8 @@ Result<UniqueFd> HostNode::Reopen(int flags) const {
     name = name_;
   }
   if (parent == nullptr) return Errno(ESTALE);
-  // O_NONBLOCK: if the name was swapped for a FIFO, opening it must not
-  // hang this thread. It is cleared again below for everything but FIFOs,
-  // which the gofer never lets block (a client cannot make it wait on a
-  // writer that may never come).
-  Result<UniqueFd> opened =
-      OpenBeneath(parent->fd(), name.c_str(), (flags & ~O_TRUNC) | O_NONBLOCK);
+  PathFd dir = VEIL_TRY(parent->Fd());
+  Result<UniqueFd> opened = OpenBeneath(dir->get(), name.c_str(), flags);
   if (!opened) {
     // The name is gone or is now a symlink: the inode is not reachable.
     if (opened.error().code() == ENOENT || opened.error().code() == ELOOP) {
@@ -124,14 +184,32 @@ Result<UniqueFd> HostNode::Reopen(int flags) const {
   }
   struct statx st = VEIL_TRY(StatFd(opened->get()));
   if (KeyOf(st) != key_) return Errno(ESTALE);  // Another file by now.
+  return opened;
+}
+
+Result<UniqueFd> HostNode::Reopen(int flags) const {
+  if (type_ == S_IFLNK) return Errno(ELOOP);  // open(2) with O_NOFOLLOW.
+  const bool truncate = (flags & O_TRUNC) != 0;
+  const int accmode = flags & O_ACCMODE;
+  if (is_dir()) {
+    // "." names the directory itself: no name can be swapped under us.
+    PathFd fd = VEIL_TRY(Fd());
+    return OpenBeneath(fd->get(), ".", flags | O_DIRECTORY);
+  }
+  // O_NONBLOCK: if the name was swapped for a FIFO, opening it must not
+  // hang this thread. It is cleared again below for everything but FIFOs,
+  // which the gofer never lets block (a client cannot make it wait on a
+  // writer that may never come).
+  UniqueFd opened =
+      VEIL_TRY(OpenAtLocation((flags & ~O_TRUNC) | O_NONBLOCK));
   if ((flags & O_NONBLOCK) == 0 && type_ != S_IFIFO) {
-    const int fl = ::fcntl(opened->get(), F_GETFL);
-    if (fl < 0 || ::fcntl(opened->get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    const int fl = ::fcntl(opened.get(), F_GETFL);
+    if (fl < 0 || ::fcntl(opened.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
       return Errno::FromErrno();
     }
   }
   if (truncate && accmode != O_RDONLY && type_ == S_IFREG) {
-    if (::ftruncate(opened->get(), 0) != 0) return Errno::FromErrno();
+    if (::ftruncate(opened.get(), 0) != 0) return Errno::FromErrno();
   }
   return opened;
 }
@@ -143,21 +221,62 @@ std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd, const struct statx& st,
                                             std::string name) {
   const InodeKey key = KeyOf(st);
   std::shared_ptr<HostNode> node;
-  UniqueFd duplicate;  // Closed after the lock is dropped.
+  bool created = false;
   {
     std::lock_guard lock(mu_);
     std::weak_ptr<HostNode>& slot = nodes_[key];
     node = slot.lock();
-    if (node != nullptr) {
-      duplicate = std::move(fd);
-    } else {
+    if (node == nullptr) {
       node.reset(new HostNode(shared_from_this(), std::move(fd),
                               st.stx_mode & S_IFMT, key));
       slot = node;
+      created = true;
     }
   }
   node->SetLocation(std::move(parent), std::move(name));
+  if (created) {
+    Admit(node);
+  } else {
+    // A node whose descriptor was closed takes this one, which is already
+    // known to be the same inode; otherwise it is closed here.
+    node->Install(std::move(fd));
+  }
   return node;
+}
+
+void NodeTable::Admit(std::weak_ptr<const HostNode> node) {
+  // Nodes looked at by the sweep are released after the lock (declared
+  // first, destroyed last): a destructor takes the lock.
+  std::vector<std::shared_ptr<const HostNode>> seen;
+  std::lock_guard lock(mu_);
+  ++open_;
+  clock_.push_back(std::move(node));
+  if (max_open_ == 0) {
+    // No budget: the clock only needs pruning.
+    if (clock_.size() > 2 * open_ + 64)
+      std::erase_if(clock_, [](const auto& w) { return w.expired(); });
+    return;
+  }
+  // Every entry is looked at most twice: once to spare it, once to close.
+  for (size_t steps = 2 * clock_.size(); open_ > max_open_ && steps > 0 &&
+                                         !clock_.empty();
+       --steps) {
+    std::weak_ptr<const HostNode> entry = std::move(clock_.front());
+    clock_.pop_front();
+    std::shared_ptr<const HostNode> n = entry.lock();
+    if (n == nullptr) continue;  // gone: its destructor counted it out
+    seen.push_back(n);
+    switch (n->SweepLocked()) {
+      case HostNode::Sweep::kClosed:
+        --open_;
+        break;
+      case HostNode::Sweep::kSpared:
+        clock_.push_back(std::move(entry));
+        break;
+      case HostNode::Sweep::kNoFd:
+        break;  // a stale entry; a newer one exists if it reopened
+    }
+  }
 }
 
 std::shared_ptr<HostNode> NodeTable::Find(const InodeKey& key) {
@@ -171,8 +290,14 @@ size_t NodeTable::size() {
   return nodes_.size();
 }
 
-void NodeTable::Forget(const InodeKey& key) {
+size_t NodeTable::open_fds() {
   std::lock_guard lock(mu_);
+  return open_;
+}
+
+void NodeTable::Forget(const InodeKey& key, bool had_fd) {
+  std::lock_guard lock(mu_);
+  if (had_fd) --open_;
   auto it = nodes_.find(key);
   // A newer node for the same inode may have taken the slot already.
   if (it != nodes_.end() && it->second.expired()) nodes_.erase(it);

@@ -20,24 +20,37 @@
 //    leads elsewhere (renamed or unlinked behind our back) it is ESTALE, as
 //    NFS says for a handle whose file is gone.
 // Renames done through the gofer update the location (NodeTable::Find), so
-// only changes made by host processes make a node stale. Directories keep
-// no location, so parent links can never form a cycle.
+// only changes made by host processes make a node stale. A directory's
+// location is never set to one of its own descendants, so parent links
+// cannot form a cycle even after host processes moved directories.
+//
+// Descriptor budget. Every node's O_PATH descriptor counts against
+// RLIMIT_NOFILE, and a client that walks a big tree (`find` over a rootfs
+// of 170,000 names) holds an FDID for each. So the NodeTable keeps at most
+// a budget of them open: past it, it closes the descriptors of nodes
+// nobody is using right now (CLOCK: a node used since the last sweep gets
+// a second chance), and Fd() opens a closed one again through its
+// location, with the same identity check, so a node stays the same inode
+// or becomes ESTALE. The export's root (no location) is never closed, nor
+// is a descriptor somebody holds (Fd() pins it).
 //
 // Ownership: HostNodes are shared (std::shared_ptr) by the control and open
-// FDIDs that name them and by the non-directory children that locate
-// themselves through them. The NodeTable holds weak references only; a node
-// removes itself when the last owner lets go, and keeps the table alive
-// until then.
+// FDIDs that name them and by the children that locate themselves through
+// them. The NodeTable holds weak references only; a node removes itself
+// when the last owner lets go, and keeps the table alive until then.
 //
-// Thread-safety: HostNode is thread-safe (the location has its own leaf
-// mutex); NodeTable is thread-safe (one leaf mutex). Neither lock is held
-// across a system call other than close(2).
+// Thread-safety: HostNode is thread-safe (its descriptor and location have
+// their own leaf mutex); NodeTable is thread-safe. Lock order: the table's
+// mutex, then a node's. Neither lock is held across a system call other
+// than close(2).
 #pragma once
 
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,21 +73,33 @@ struct InodeKey {
 
 class NodeTable;
 
-class HostNode final {
+class HostNode final : public std::enable_shared_from_this<HostNode> {
  public:
+  // A descriptor pinned open for as long as the holder keeps it.
+  using PathFd = std::shared_ptr<const UniqueFd>;
+
   HostNode(const HostNode&) = delete;
   HostNode& operator=(const HostNode&) = delete;
   ~HostNode();
 
-  // The O_PATH descriptor; valid for the node's lifetime.
-  int fd() const { return fd_.get(); }
+  // The node's O_PATH descriptor, pinned; opened again through the
+  // location if the table closed it. Errors: ESTALE if the location no
+  // longer leads to this inode; EMFILE; openat2(2)'s errno.
+  Result<PathFd> Fd() const;
   // The S_IFMT bits: an inode never changes type.
   uint32_t type() const { return type_; }
   bool is_dir() const { return type_ == S_IFDIR; }
   const InodeKey& key() const { return key_; }
 
-  // Where a non-directory was last seen. No-op for directories.
+  // Where the node was last seen: `name` in the directory `parent`.
+  // Ignored for a directory if `parent` is the node or one of its
+  // descendants.
   void SetLocation(std::shared_ptr<HostNode> parent, std::string name);
+  // `name` in `dir` was removed (unlink, rmdir, rename over it): if that
+  // was the node's location it has none now, and keeps its descriptor for
+  // good (fstat of a removed file still works). Call with the descriptor
+  // pinned (Fd()) from before the removal.
+  void Removed(const HostNode& dir, std::string_view name);
 
   // open(2) of this very inode with `flags` (O_CLOEXEC and O_NOFOLLOW are
   // added; O_CREAT/O_EXCL/O_PATH must not be set). O_TRUNC is applied only
@@ -84,36 +109,55 @@ class HostNode final {
   // ELOOP for a symlink; otherwise open(2)'s errno.
   Result<UniqueFd> Reopen(int flags) const;
 
+  // True while the node holds its descriptor open; for tests.
+  bool has_fd() const;
+
  private:
   friend class NodeTable;
   HostNode(std::shared_ptr<NodeTable> table, UniqueFd fd, uint32_t type,
            InodeKey key)
-      : table_(std::move(table)), fd_(std::move(fd)), type_(type), key_(key) {}
+      : table_(std::move(table)),
+        type_(type),
+        key_(key),
+        fd_(std::make_shared<const UniqueFd>(std::move(fd))) {}
+
+  std::shared_ptr<HostNode> parent() const;
+  // Opens `name` in `parent` (O_PATH, or `flags`) and checks it is still
+  // this inode: ESTALE otherwise.
+  Result<UniqueFd> OpenAtLocation(int flags) const;
+  // Takes `fd` (of this inode) if the node has none; true if it did.
+  bool Install(UniqueFd fd) const;
+
+  // What a sweep of the table's budget did with this node.
+  enum class Sweep { kClosed, kSpared, kNoFd };
+  Sweep SweepLocked() const;  // caller holds the table's mutex
 
   // Keeps the table alive until this node has removed itself from it.
   const std::shared_ptr<NodeTable> table_;
-  const UniqueFd fd_;
-  const uint32_t type_;
+  const uint32_t type_ = 0;
   const InodeKey key_;
 
   mutable std::mutex mu_;
-  std::shared_ptr<HostNode> parent_;  // Guarded by mu_; null for dirs.
+  mutable PathFd fd_;                 // Guarded by mu_; null once closed.
+  std::shared_ptr<HostNode> parent_;  // Guarded by mu_; null for the root.
   std::string name_;                  // Guarded by mu_.
+  mutable std::atomic<bool> used_{true};  // Fd() since the last sweep
 };
 
 // One HostNode per inode the client holds an FDID for, so that N walks to
 // the same file cost one host descriptor and a rename can update the one
-// location that matters.
+// location that matters; and the descriptor budget.
 class NodeTable final : public std::enable_shared_from_this<NodeTable> {
  public:
-  static std::shared_ptr<NodeTable> Create() {
-    return std::shared_ptr<NodeTable>(new NodeTable());
+  // `max_open`: the most node descriptors kept open (0: no limit).
+  static std::shared_ptr<NodeTable> Create(size_t max_open = 0) {
+    return std::shared_ptr<NodeTable>(new NodeTable(max_open));
   }
 
   // The node for the inode `fd` (an O_PATH descriptor) refers to, with the
   // statx(2) result `st` describing it: the existing node if there is one
-  // (`fd` is then closed), else a new one owning `fd`. A non-directory's
-  // location becomes (parent, name).
+  // (it takes `fd` if its own was closed, else `fd` is closed), else a new
+  // one owning `fd`. Its location becomes (parent, name).
   std::shared_ptr<HostNode> Intern(UniqueFd fd, const struct statx& st,
                                    std::shared_ptr<HostNode> parent,
                                    std::string name);
@@ -122,14 +166,24 @@ class NodeTable final : public std::enable_shared_from_this<NodeTable> {
   std::shared_ptr<HostNode> Find(const InodeKey& key);
 
   size_t size();
+  // Node descriptors open now; for tests.
+  size_t open_fds();
 
  private:
   friend class HostNode;
-  NodeTable() = default;
-  void Forget(const InodeKey& key);
+  explicit NodeTable(size_t max_open) : max_open_(max_open) {}
+  // `node` opened its descriptor: counts it, then closes others while
+  // over budget.
+  void Admit(std::weak_ptr<const HostNode> node);
+  void Forget(const InodeKey& key, bool had_fd);
 
+  const size_t max_open_;
   std::mutex mu_;
   std::map<InodeKey, std::weak_ptr<HostNode>> nodes_;  // Guarded by mu_.
+  // Nodes that opened a descriptor, oldest first (the CLOCK hand sweeps
+  // from the front); entries of dead or closed nodes are dropped lazily.
+  std::deque<std::weak_ptr<const HostNode>> clock_;  // Guarded by mu_.
+  size_t open_ = 0;                                  // Guarded by mu_.
 };
 
 // ---- Host system call helpers shared by the backend's files. ----

@@ -54,13 +54,14 @@ std::string Describe(const Errno& e) {
 // A gofer serving a fresh scratch directory, and the VfsBackend over it.
 class GoferSide {
  public:
-  static Result<std::unique_ptr<GoferSide>> Create() {
+  static Result<std::unique_ptr<GoferSide>> Create(size_t max_node_fds = 0) {
     std::unique_ptr<GoferSide> side(new GoferSide());
     char tmpl[] = "/dev/shm/veil-difftest-gofer-XXXXXX";
     if (!mkdtemp(tmpl)) return Errno::FromErrno();
     side->dir_ = tmpl;
     gofer::GoferProcess gofer = VEIL_TRY(gofer::StartGofer(
-        VEIL_BINARY, side->dir_, gofer::GoferAccess::kReadWrite));
+        VEIL_BINARY, side->dir_, gofer::GoferAccess::kReadWrite,
+        max_node_fds));
     side->gofer_.emplace(std::move(gofer));
     auto channel = VEIL_TRY(lisafs::Channel::Adopt(side->gofer_->TakeSocket()));
     auto client = VEIL_TRY(lisafs::Client::Create(std::move(channel)));
@@ -89,14 +90,14 @@ class GoferSide {
   std::unique_ptr<VfsBackend> backend_;
 };
 
-void RunSeed(uint64_t seed, int steps) {
+void RunSeed(uint64_t seed, int steps, size_t max_node_fds = 0) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   if (access(VEIL_BINARY, X_OK) != 0)
     GTEST_SKIP() << "no veil binary at " << VEIL_BINARY;
   auto host = HostBackend::Create();
   if (!host)
     GTEST_SKIP() << "host reference unavailable: " << Describe(host.error());
-  auto side = GoferSide::Create();
+  auto side = GoferSide::Create(max_node_fds);
   ASSERT_TRUE(side.has_value()) << "gofer: " << Describe(side.error());
   std::string report;
   GoferPolicy expected(**host), actual((*side)->backend());
@@ -114,6 +115,21 @@ TEST_P(DifftestGoferTest, AgreesWithHostTmpfs) {
 
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestGoferTest,
                          ::testing::ValuesIn(kFixedSeeds));
+
+// The gofer keeps only 4 walked files' descriptors open, so nodes are
+// closed and opened again by name all the time (host_node.h, "Descriptor
+// budget"): the results must not change.
+class DifftestGoferTinyBudgetTest : public ::testing::TestWithParam<uint64_t> {
+};
+
+TEST_P(DifftestGoferTinyBudgetTest, AgreesWithHostTmpfs) {
+  RunSeed(GetParam(),
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
+          /*max_node_fds=*/4);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestGoferTinyBudgetTest,
+                         ::testing::Values(1, 2, 3, 4, 5));
 
 TEST(DifftestGoferFreshSeedTest, AgreesWithHostTmpfs) {
   uint64_t fresh = static_cast<uint64_t>(

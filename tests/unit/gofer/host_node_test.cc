@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "gofer/server/host_backend.h"
 #include "tests/unit/gofer/gofer_test_util.h"
@@ -32,9 +34,18 @@ class HostNodeTest : public ::testing::Test {
 
   std::shared_ptr<HostNode> Intern(const std::shared_ptr<HostNode>& dir,
                                    const char* name) {
-    UniqueFd fd = VEIL_MUST(OpenBeneath(dir->fd(), name, O_PATH));
+    HostNode::PathFd at = VEIL_MUST(dir->Fd());
+    UniqueFd fd = VEIL_MUST(OpenBeneath(at->get(), name, O_PATH));
     struct statx st = VEIL_MUST(StatFd(fd.get()));
     return table_->Intern(std::move(fd), st, dir, name);
+  }
+  // Makes the table's budget `max_open` (the fixture's root is re-made).
+  void UseBudget(size_t max_open) {
+    root_.reset();
+    table_ = NodeTable::Create(max_open);
+    struct statx st = VEIL_MUST(StatFd(root_fd_.get()));
+    root_ = table_->Intern(VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)),
+                           st, nullptr, "");
   }
 
   Scratch scratch_;
@@ -100,11 +111,125 @@ TEST_F(HostNodeTest, SymlinksAreNeverOpened) {
 }
 
 TEST_F(HostNodeTest, OpenBeneathStaysBeneath) {
-  EXPECT_EQ(ErrnoOf(OpenBeneath(root_->fd(), "..", O_PATH)), EXDEV);
-  EXPECT_EQ(ErrnoOf(OpenBeneath(root_->fd(), "/etc", O_PATH)), EXDEV);
+  HostNode::PathFd root = VEIL_MUST(root_->Fd());
+  EXPECT_EQ(ErrnoOf(OpenBeneath(root->get(), "..", O_PATH)), EXDEV);
+  EXPECT_EQ(ErrnoOf(OpenBeneath(root->get(), "/etc", O_PATH)), EXDEV);
   EXPECT_EQ(ErrnoOf(CheckName("..")), EINVAL);
   EXPECT_EQ(ErrnoOf(CheckName("a/b")), EINVAL);
   EXPECT_EQ(ErrnoOf(CheckName(std::string(256, 'a'))), ENAMETOOLONG);
+}
+
+// The descriptor budget: idle nodes' descriptors are closed past it and
+// opened again, by name, as the same inode.
+TEST_F(HostNodeTest, BudgetClosesIdleNodesAndReopensThemByName) {
+  UseBudget(4);
+  std::filesystem::create_directories(scratch_.InRoot("d/e"));
+  std::vector<std::shared_ptr<HostNode>> files;
+  auto d = Intern(root_, "d");
+  auto e = Intern(d, "e");
+  for (int i = 0; i < 40; ++i) {
+    std::string name = "f" + std::to_string(i);
+    WriteFile(scratch_.InRoot("d/e/" + name), name);
+    files.push_back(Intern(e, name.c_str()));
+    EXPECT_LE(table_->open_fds(), 4u) << "after " << name;
+  }
+  EXPECT_EQ(table_->size(), 43u);  // nodes stay; descriptors go
+  EXPECT_FALSE(d->has_fd());       // directories are closed too
+  EXPECT_TRUE(root_->has_fd());    // the root cannot be found again
+  for (int i = 0; i < 40; ++i) {
+    HostNode::PathFd fd = VEIL_MUST(files[i]->Fd());  // via e, via d
+    EXPECT_EQ(KeyOf(VEIL_MUST(StatFd(fd->get()))), files[i]->key());
+    UniqueFd data = VEIL_MUST(files[i]->Reopen(O_RDONLY));
+    char buffer[8] = {};
+    EXPECT_GT(::read(data.get(), buffer, sizeof buffer), 0);
+    EXPECT_EQ(std::string(buffer), "f" + std::to_string(i));
+    EXPECT_LE(table_->open_fds(), 5u);  // this one is pinned meanwhile
+  }
+  files.clear();
+  e.reset();
+  d.reset();
+  EXPECT_EQ(table_->size(), 1u);
+  EXPECT_EQ(table_->open_fds(), 1u);  // the root's
+}
+
+TEST_F(HostNodeTest, BudgetNeverClosesAPinnedDescriptor) {
+  UseBudget(2);
+  auto f = Intern(root_, "f");
+  HostNode::PathFd pinned = VEIL_MUST(f->Fd());
+  std::vector<std::shared_ptr<HostNode>> others;
+  for (int i = 0; i < 10; ++i) {
+    std::string name = "g" + std::to_string(i);
+    WriteFile(scratch_.InRoot(name), "x");
+    others.push_back(Intern(root_, name.c_str()));
+  }
+  EXPECT_TRUE(f->has_fd());
+  EXPECT_EQ(KeyOf(VEIL_MUST(StatFd(pinned->get()))), f->key());
+}
+
+TEST_F(HostNodeTest, ClosedNodeIsStaleOnceItsNameIsAnotherFile) {
+  UseBudget(1);
+  auto f = Intern(root_, "f");
+  for (int i = 0; f->has_fd() && i < 10; ++i) {
+    std::string name = "g" + std::to_string(i);
+    WriteFile(scratch_.InRoot(name), "x");
+    Intern(root_, name.c_str());
+  }
+  ASSERT_FALSE(f->has_fd());
+  WriteFile(scratch_.InRoot("other"), "precious");
+  ASSERT_EQ(std::rename(scratch_.InRoot("other").c_str(),
+                        scratch_.InRoot("f").c_str()),
+            0);
+  EXPECT_EQ(ErrnoOf(f->Fd()), ESTALE);
+  EXPECT_EQ(ErrnoOf(f->Reopen(O_WRONLY | O_TRUNC)), ESTALE);
+  EXPECT_EQ(ReadFile(scratch_.InRoot("f")), "precious");
+}
+
+TEST_F(HostNodeTest, DirectoryNeverBecomesItsOwnAncestor) {
+  std::filesystem::create_directories(scratch_.InRoot("d/e"));
+  auto d = Intern(root_, "d");
+  auto e = Intern(d, "e");
+  d->SetLocation(e, "d");  // would make e -> d -> e
+  d->SetLocation(d, "d");
+  // d is still found from the root: closed and opened again, it is d.
+  UseBudget(1);
+  d = Intern(root_, "d");
+  e = Intern(d, "e");
+  d->SetLocation(e, "x");
+  for (int i = 0; d->has_fd() && i < 10; ++i) Intern(root_, "f");
+  HostNode::PathFd fd = VEIL_MUST(d->Fd());
+  EXPECT_EQ(KeyOf(VEIL_MUST(StatFd(fd->get()))), d->key());
+}
+
+// A file removed through the gofer keeps its descriptor (its name can no
+// longer find it): fstat of a walked, unlinked file still works under the
+// tightest budget.
+TEST_F(HostNodeTest, RemovedFileKeepsItsDescriptorUnderTheBudget) {
+  HostBackendOptions options;
+  options.max_node_fds = 1;
+  auto backend = VEIL_MUST(HostBackend::Create(
+      UniqueFd(::open(scratch_.root().c_str(), O_PATH | O_DIRECTORY)),
+      options));
+  lisafs::NewNode root = VEIL_MUST(backend->Mount());
+  lisafs::WalkResult f =
+      VEIL_MUST(backend->Walk(*root.fd, lisafs::WalkReq{1, {"f"}}));
+  ASSERT_EQ(f.nodes.size(), 1u);
+  for (int i = 0; i < 10; ++i) {
+    std::string name = "g" + std::to_string(i);
+    WriteFile(scratch_.InRoot(name), "x");
+    lisafs::WalkResult g =
+        VEIL_MUST(backend->Walk(*root.fd, lisafs::WalkReq{1, {name}}));
+    EXPECT_EQ(g.nodes.size(), 1u);
+  }
+  EXPECT_LE(backend->open_node_fds(), 2u);
+  ASSERT_TRUE(backend->UnlinkAt(*root.fd, lisafs::UnlinkAtReq{1, "f", 0})
+                  .has_value());
+  // The budget sweeps again; the removed file's descriptor stays.
+  WriteFile(scratch_.InRoot("h"), "x");
+  lisafs::WalkResult h =
+      VEIL_MUST(backend->Walk(*root.fd, lisafs::WalkReq{1, {"h"}}));
+  lisafs::Statx st = VEIL_MUST(backend->FStat(*f.nodes[0].fd));
+  EXPECT_EQ(st.nlink, 0u);
+  EXPECT_EQ(st.size, 8u);
 }
 
 TEST_F(HostNodeTest, BackendRefusesUnsafeNamesEvenWithoutTheCodec) {
