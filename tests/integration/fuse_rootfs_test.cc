@@ -396,6 +396,12 @@ TEST_F(FuseRootfsTest, SelfBackedUpperKeepsDataOnDisk) {
   ASSERT_EQ(Shell("cp " + data + " " + M("gone") + " && rm " + M("gone"))
                 .status,
             0);
+  // The kernel sends FUSE's RELEASE after close(2) returns: the last
+  // reference to the deleted file may go a moment after `rm`.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (StoreBlocks(pid_, store) >= blocks + 2048 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_LT(StoreBlocks(pid_, store), blocks + 2048)
       << "a deleted file's space was not given back";
   EXPECT_EQ(Unmount(0), 0) << ReadFile(log_);

@@ -211,8 +211,11 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
 
 // --- Node table ------------------------------------------------------------
 
-FuseAdapter::FuseAdapter(vfs::Vfs& vfs)
-    : vfs_(vfs), root_(vfs.RootLocation()), root_ctx_(vfs.RootContext()) {
+FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
+    : vfs_(vfs),
+      exclusive_(exclusive),
+      root_(vfs.RootLocation()),
+      root_ctx_(vfs.RootContext()) {
   // The kernel holds the root without ever looking it up; it is never
   // forgotten (Forget keeps it).
   nodes_.emplace(FUSE_ROOT_ID, Node{root_, 1});

@@ -63,7 +63,10 @@ class FuseAdapter final {
  public:
   // `vfs` is borrowed: the caller keeps it alive until the session that
   // uses this adapter is destroyed (RunFuse owns both, in that order).
-  explicit FuseAdapter(vfs::Vfs& vfs);
+  // `exclusive`: nothing but this mount changes `vfs`, so a file's page
+  // cache stays valid from one open to the next (keep_cache); otherwise
+  // it is dropped at every open.
+  explicit FuseAdapter(vfs::Vfs& vfs, bool exclusive = false);
   ~FuseAdapter();
   FuseAdapter(const FuseAdapter&) = delete;
   FuseAdapter& operator=(const FuseAdapter&) = delete;
@@ -185,6 +188,7 @@ class FuseAdapter final {
   }
 
   vfs::Vfs& vfs_;  // borrowed; see the constructor
+  const bool exclusive_;
   const vfs::Location root_;
   const vfs::Context root_ctx_;  // full root, for forced changes
 

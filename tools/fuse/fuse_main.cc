@@ -46,7 +46,9 @@ constexpr const char kHelp[] =
     "groups and umask, and the VFS checks every permission; the kernel\n"
     "checks them too (default_permissions), on the attributes the VFS\n"
     "reports, so errors come in Linux's order. Inode numbers are the\n"
-    "VFS's. Attributes and names are not cached by the kernel.\n"
+    "VFS's. Attributes and names are not cached by the kernel; file data\n"
+    "is, and stays cached from one open to the next except with --gofer\n"
+    "(whose DIR the host may change).\n"
     "\n"
     "  --tmpfs MNT       serve a new, empty veil tmpfs, held in this "
     "process's\n"
@@ -338,6 +340,7 @@ int RunFuse(int argc, char** argv) {
   tmpfs_opts.root_gid = getgid();
   tmpfs_opts.store = std::move(store);
   vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create(tmpfs_opts));
+  opt.serve.exclusive = true;  // nothing else reaches this tmpfs
   return Serve(vfs, *mnt, opt.serve, "veil-tmpfs");
 }
 

@@ -50,9 +50,10 @@ void FuseAdapter::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     VEIL_FUSE_TRY_VOID(req, vfs_.Ftruncate(ctx, *file, 0));
   OpenFile* open = NewOpenFile(ino, std::move(file));
   fi->fh = reinterpret_cast<uint64_t>(open);
-  // Conservative caching: page cache yes (mmap and exec need it), but
-  // dropped at every open since the Vfs may have changed meanwhile.
-  fi->keep_cache = 0;
+  // Page cache yes (mmap and exec need it). Kept from one open to the next
+  // only if this mount is the Vfs's only writer: every change then passes
+  // through the kernel, which keeps the cache in step (writes, truncates).
+  fi->keep_cache = exclusive_ ? 1 : 0;
   fi->direct_io = 0;
   if (fuse_reply_open(req, fi) != 0) Release(open);  // else release does
 }
@@ -75,7 +76,7 @@ void FuseAdapter::Create(fuse_req_t req, fuse_ino_t parent, const char* name,
   entry.entry_timeout = kTimeout;
   OpenFile* open = NewOpenFile(entry.ino, std::move(file));
   fi->fh = reinterpret_cast<uint64_t>(open);
-  fi->keep_cache = 0;
+  fi->keep_cache = exclusive_ ? 1 : 0;
   fi->direct_io = 0;
   if (fuse_reply_create(req, &entry, fi) != 0) {
     Release(open);         // else release does

@@ -256,6 +256,9 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
 
   ServeOptions serve_options = options;
   serve_options.foreground = true;  // detached above already, if at all
+  // DIR must not change while mounted (as for overlayfs), and the upper
+  // changes only through the mount.
+  serve_options.exclusive = true;
   ServeHooks hooks;
   hooks.on_mounted = [&] { ReleaseParent(ready); };
   if (!rootfs.snapshot_out.empty()) {
@@ -288,6 +291,7 @@ int ServeImage(const ServeOptions& options, const std::string& img,
   ServeOptions serve_options = options;
   serve_options.foreground = true;  // detached above already, if at all
   serve_options.read_only = true;
+  serve_options.exclusive = true;
   ServeHooks hooks;
   hooks.on_mounted = [&] { ReleaseParent(ready); };
   return Serve(vfs, mountpoint, serve_options, "veil-image", hooks);

@@ -22,7 +22,7 @@ namespace veil::tools {
 int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
           const ServeOptions& options, const char* subtype,
           const ServeHooks& hooks) {
-  FuseAdapter adapter(vfs);
+  FuseAdapter adapter(vfs, options.exclusive);
   std::string mount_opts = std::string("fsname=veil,subtype=") + subtype;
   // allow_other needs root (or user_allow_other in /etc/fuse.conf); without
   // it only the mounting user may enter the mount at all.

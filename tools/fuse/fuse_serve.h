@@ -30,6 +30,10 @@ struct ServeOptions {
   bool debug = false;          // -d: libfuse prints requests; implies -f
   bool single_thread = false;  // -s
   bool read_only = false;      // mount with MS_RDONLY: the kernel says EROFS
+  // The Vfs changes only through this mount (--tmpfs, --rootfs, --image;
+  // not --gofer, whose DIR the host shares): the kernel may keep a file's
+  // page cache from one open to the next.
+  bool exclusive = false;
 };
 
 // How a session ended.
