@@ -416,6 +416,56 @@ TEST_F(FuseRootfsTest, SelfBackedUpperKeepsDataOnDisk) {
   EXPECT_EQ(Shell("ls -A " + store).output, "");
 }
 
+// SIGUSR1 writes --snapshot-out while mounted: requests pause meanwhile,
+// so a file written during the snapshot is in it whole or not at all; the
+// session goes on, and the unmount writes the image again.
+TEST_F(FuseRootfsTest, Sigusr1WritesALiveSnapshot) {
+  if (!CanMount()) GTEST_SKIP() << "needs root and a usable /dev/fuse";
+  BuildLower();
+  Mount({"--rootfs", lower_, "--snapshot-out", img_});
+  ASSERT_EQ(Shell("cd " + mnt_ + " && printf one > one.txt && rm delete_me.txt")
+                .status,
+            0);
+  // Files written while the snapshot is taken: each holds its own number
+  // (or is still empty: `>` creates the file, then printf writes to it,
+  // and the snapshot may fall between the two requests).
+  ShellResult busy = Shell(
+      "cd " + mnt_ + " && (for i in $(seq 400); do printf %s $i > f$i; "
+      "done) & sleep 0.05; kill -USR1 " + std::to_string(pid_) + "; wait");
+  ASSERT_EQ(busy.status, 0) << busy.output;
+  auto deadline = std::chrono::steady_clock::now() + kExitTimeout;
+  while (ReadFile(log_).find(img_ + ": ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(ReadFile(log_).find(img_ + ": "), std::string::npos)
+      << "no snapshot after SIGUSR1: " << ReadFile(log_);
+  ASSERT_TRUE(IsFuseMount(mnt_)) << "the session ended";
+
+  const std::string out = base_ + "/restored";
+  ShellResult restore = Veil("restore " + img_ + " " + out);
+  ASSERT_EQ(restore.status, 0) << restore.output;
+  EXPECT_EQ(ReadFile(out + "/one.txt"), "one");
+  struct stat st;
+  ASSERT_EQ(lstat((out + "/delete_me.txt").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0) << "not a whiteout";
+  for (int i = 1; i <= 400; ++i) {
+    std::string f = out + "/f" + std::to_string(i);
+    if (access(f.c_str(), F_OK) != 0) continue;  // written after
+    std::string data = ReadFile(f);
+    EXPECT_TRUE(data.empty() || data == std::to_string(i)) << f << ": " << data;
+  }
+
+  // The session goes on; the unmount writes the image again.
+  ASSERT_EQ(Shell("printf two > " + M("two.txt")).status, 0);
+  EXPECT_EQ(ReadFile(M("f400")), "400");
+  EXPECT_EQ(Unmount(0), 0) << ReadFile(log_);
+  ASSERT_EQ(Shell("rm -rf " + out).status, 0);
+  restore = Veil("restore " + img_ + " " + out);
+  ASSERT_EQ(restore.status, 0) << restore.output;
+  EXPECT_EQ(ReadFile(out + "/two.txt"), "two");
+  EXPECT_EQ(ReadFile(out + "/f400"), "400");
+}
+
 // A damaged image is refused before anything is mounted.
 TEST_F(FuseRootfsTest, DamagedImageIsRefused) {
   if (!CanMount()) GTEST_SKIP() << "needs root and a usable /dev/fuse";

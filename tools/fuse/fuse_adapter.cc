@@ -36,11 +36,23 @@ struct FuseAdapter::Dispatch {
   static FuseAdapter& Self(fuse_req_t req) {
     return *static_cast<FuseAdapter*>(fuse_req_userdata(req));
   }
+  // The adapter, held by a request for the length of the call: shared
+  // with other requests, exclusive with RunPaused. Forgets are not held
+  // back: they change only the node table, never a filesystem.
+  struct Held {
+    std::shared_lock<std::shared_mutex> lock;
+    FuseAdapter* self;
+    FuseAdapter* operator->() const { return self; }
+  };
+  static Held Gate(fuse_req_t req) {
+    FuseAdapter& adapter = Self(req);
+    return Held{std::shared_lock(adapter.gate_), &adapter};
+  }
   static void Init(void* userdata, fuse_conn_info* conn) {
     static_cast<FuseAdapter*>(userdata)->Init(conn);
   }
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    Self(req).Lookup(req, parent, name);
+    Gate(req)->Lookup(req, parent, name);
   }
   static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
     Self(req).Forget(ino, nlookup);
@@ -53,52 +65,52 @@ struct FuseAdapter::Dispatch {
     fuse_reply_none(req);
   }
   static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Self(req).GetAttr(req, ino, fi);
+    Gate(req)->GetAttr(req, ino, fi);
   }
   static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr,
                       int to_set, fuse_file_info* fi) {
-    Self(req).SetAttr(req, ino, attr, to_set, fi);
+    Gate(req)->SetAttr(req, ino, attr, to_set, fi);
   }
   static void Readlink(fuse_req_t req, fuse_ino_t ino) {
-    Self(req).Readlink(req, ino);
+    Gate(req)->Readlink(req, ino);
   }
   static void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
                     mode_t mode, dev_t rdev) {
-    Self(req).Mknod(req, parent, name, mode, rdev);
+    Gate(req)->Mknod(req, parent, name, mode, rdev);
   }
   static void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
                     mode_t mode) {
-    Self(req).Mkdir(req, parent, name, mode);
+    Gate(req)->Mkdir(req, parent, name, mode);
   }
   static void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    Self(req).Unlink(req, parent, name, 0);
+    Gate(req)->Unlink(req, parent, name, 0);
   }
   static void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    Self(req).Unlink(req, parent, name, AT_REMOVEDIR);
+    Gate(req)->Unlink(req, parent, name, AT_REMOVEDIR);
   }
   static void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
                       const char* name) {
-    Self(req).Symlink(req, target, parent, name);
+    Gate(req)->Symlink(req, target, parent, name);
   }
   static void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
                      fuse_ino_t new_parent, const char* new_name,
                      unsigned flags) {
-    Self(req).Rename(req, parent, name, new_parent, new_name, flags);
+    Gate(req)->Rename(req, parent, name, new_parent, new_name, flags);
   }
   static void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
                    const char* new_name) {
-    Self(req).Link(req, ino, new_parent, new_name);
+    Gate(req)->Link(req, ino, new_parent, new_name);
   }
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Self(req).Open(req, ino, fi);
+    Gate(req)->Open(req, ino, fi);
   }
   static void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
                    fuse_file_info* fi) {
-    Self(req).Read(req, size, off, fi);
+    Gate(req)->Read(req, size, off, fi);
   }
   static void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
                     off_t off, fuse_file_info* fi) {
-    Self(req).Write(req, buf, size, off, fi);
+    Gate(req)->Write(req, buf, size, off, fi);
   }
   // No file locks or write-back state live here: a close has nothing to
   // flush (POSIX locks are the kernel's, as no getlk/setlk is offered).
@@ -106,50 +118,50 @@ struct FuseAdapter::Dispatch {
     fuse_reply_err(req, 0);
   }
   static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    Self(req).Release(&FileOf(fi));
+    Gate(req)->Release(&FileOf(fi));
     fuse_reply_err(req, 0);
   }
   static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
-    Self(req).Fsync(req, fi);
+    Gate(req)->Fsync(req, fi);
   }
   static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Self(req).OpenDir(req, ino, fi);
+    Gate(req)->OpenDir(req, ino, fi);
   }
   static void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
                       fuse_file_info* fi) {
-    Self(req).ReadDir(req, size, off, fi);
+    Gate(req)->ReadDir(req, size, off, fi);
   }
   static void StatFs(fuse_req_t req, fuse_ino_t ino) {
-    Self(req).StatFs(req, ino);
+    Gate(req)->StatFs(req, ino);
   }
   static void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
                        const char* value, size_t size, int flags) {
-    Self(req).SetXattr(req, ino, name, value, size, flags);
+    Gate(req)->SetXattr(req, ino, name, value, size, flags);
   }
   static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
                        size_t size) {
-    Self(req).GetXattr(req, ino, name, size);
+    Gate(req)->GetXattr(req, ino, name, size);
   }
   static void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-    Self(req).ListXattr(req, ino, size);
+    Gate(req)->ListXattr(req, ino, size);
   }
   static void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-    Self(req).RemoveXattr(req, ino, name);
+    Gate(req)->RemoveXattr(req, ino, name);
   }
   static void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-    Self(req).Access(req, ino, mask);
+    Gate(req)->Access(req, ino, mask);
   }
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name,
                      mode_t mode, fuse_file_info* fi) {
-    Self(req).Create(req, parent, name, mode, fi);
+    Gate(req)->Create(req, parent, name, mode, fi);
   }
   static void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off,
                         off_t len, fuse_file_info* fi) {
-    Self(req).Fallocate(req, mode, off, len, fi);
+    Gate(req)->Fallocate(req, mode, off, len, fi);
   }
   static void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence,
                     fuse_file_info* fi) {
-    Self(req).Lseek(req, off, whence, fi);
+    Gate(req)->Lseek(req, off, whence, fi);
   }
 };
 
@@ -224,6 +236,11 @@ FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
 }
 
 FuseAdapter::~FuseAdapter() = default;
+
+void FuseAdapter::RunPaused(const std::function<void()>& fn) {
+  std::unique_lock lock(gate_);
+  fn();
+}
 
 Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
   std::lock_guard lock(mutex_);

@@ -44,8 +44,10 @@
 #include <fuse_lowlevel.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -74,6 +76,12 @@ class FuseAdapter final {
   // The operation table to pass to fuse_session_new with `this` as the
   // session's userdata.
   static const fuse_lowlevel_ops& Ops();
+
+  // Runs `fn` while no request is being served: requests under way finish
+  // first, new ones wait until it returns (the kernel queues them). For a
+  // consistent snapshot of a mounted filesystem. Must not be called from a
+  // request, nor do anything that needs the mount (that would wait forever).
+  void RunPaused(const std::function<void()>& fn);
 
   // The attribute/entry timeout in seconds (0: the Vfs is the authority).
   static constexpr double kTimeout = 0.0;
@@ -192,6 +200,7 @@ class FuseAdapter final {
   const vfs::Location root_;
   const vfs::Context root_ctx_;  // full root, for forced changes
 
+  std::shared_mutex gate_;  // shared per request, exclusive in RunPaused
   std::mutex mutex_;
   // Guarded by mutex_. nodes_ owns the Locations (and so keeps each
   // inode alive); by_inode_'s keys are the inodes those Locations hold.

@@ -63,6 +63,37 @@ __attribute__((format(printf, 4, 5))) void Report(FILE* out, bool detached,
   va_end(args);
 }
 
+// Writes the upper layer to `img` (WriteImageFile: a temporary name,
+// fsync, rename) and reports the outcome; `cancel` may stop it. The layer
+// must be quiescent: after the unmount, or with requests paused. True if
+// the image was written.
+bool WriteUpper(const Ref<vfs::Filesystem>& upper, const std::string& img,
+                bool detached, const std::atomic<bool>* cancel) {
+  // A second Vfs over the layer, for WriteImageFile: the overlay's own is
+  // idle, and this one is made now, so it misses no name, and dropped
+  // before anything can change.
+  vfs::Vfs upper_vfs(upper);
+  ImageFileOptions options;
+  TtyProgress progress("fuse", "writing the snapshot");
+  options.write.progress = progress.Fn();
+  options.cancel = cancel;
+  auto stats =
+      WriteImageFile(upper_vfs, upper_vfs.RootLocation(), img, options);
+  progress.Finish();
+  if (!stats) {
+    Report(stderr, detached, LOG_ERR,
+           "veil fuse: --snapshot-out: the session's changes were not "
+           "saved: %s",
+           stats.error().message.c_str());
+    return false;
+  }
+  Report(stdout, detached, LOG_INFO,
+         "%s: %llu entries, %.1f MiB of data in a %.1f MiB image", img.c_str(),
+         static_cast<unsigned long long>(stats->entries),
+         MiB(stats->data_bytes), MiB(stats->image_bytes));
+  return true;
+}
+
 // --snapshot-out: writes the upper layer to `img` once the session is
 // over. Runs after the unmount, when no request can reach the overlay any
 // more (the FUSE loop has joined its workers), so the layer is quiescent
@@ -81,27 +112,7 @@ int SaveUpper(const Ref<vfs::Filesystem>& upper, const std::string& img,
            "veil fuse: the session failed; writing the upper layer to %s "
            "anyway",
            img.c_str());
-  // A second Vfs over the layer, for WriteImage: the overlay's own is
-  // idle, and the layer has no cached names that this one could miss.
-  vfs::Vfs upper_vfs(upper);
-  ImageFileOptions options;
-  TtyProgress progress("fuse", "writing the snapshot");
-  options.write.progress = progress.Fn();
-  options.cancel = &g_cancel_snapshot;
-  auto stats =
-      WriteImageFile(upper_vfs, upper_vfs.RootLocation(), img, options);
-  progress.Finish();
-  if (!stats) {
-    Report(stderr, detached, LOG_ERR,
-           "veil fuse: --snapshot-out: the session's changes were not "
-           "saved: %s",
-           stats.error().message.c_str());
-    return 1;
-  }
-  Report(stdout, detached, LOG_INFO,
-         "%s: %llu entries, %.1f MiB of data in a %.1f MiB image", img.c_str(),
-         static_cast<unsigned long long>(stats->entries),
-         MiB(stats->data_bytes), MiB(stats->image_bytes));
+  if (!WriteUpper(upper, img, detached, &g_cancel_snapshot)) return 1;
   return outcome == ServeOutcome::kClean ? 0 : 1;
 }
 
@@ -264,6 +275,10 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
   if (!rootfs.snapshot_out.empty()) {
     hooks.after_unmount = [&](ServeOutcome outcome) {
       return SaveUpper(upper, rootfs.snapshot_out, detached, outcome);
+    };
+    // A snapshot of the running session, which goes on afterwards.
+    hooks.on_usr1_paused = [&] {
+      WriteUpper(upper, rootfs.snapshot_out, detached, nullptr);
     };
   }
   vfs::Vfs vfs(std::move(*overlay));

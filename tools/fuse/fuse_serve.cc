@@ -5,19 +5,89 @@
 #include "tools/fuse/fuse_serve.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/logging.h"
 #include "tools/fuse/fuse_adapter.h"
 
 namespace veil::tools {
+namespace {
+
+// SIGUSR1 while the session runs: a handler turns it into a byte on a
+// pipe, and a thread of its own waits for that byte and runs the hook
+// with requests paused. (A handler, not a blocked signal and sigwait: the
+// gofer client's threads exist before the session and would take the
+// signal's default action, which ends the process.) The handler stays
+// installed afterwards: a late SIGUSR1 must not kill the process while it
+// writes its final snapshot. The pipe is made once and never closed.
+int g_usr1_pipe[2] = {-1, -1};
+
+extern "C" void OnUsr1(int) {
+  const int saved = errno;
+  const char byte = 1;
+  (void)!write(g_usr1_pipe[1], &byte, 1);  // full pipe: one is pending
+  errno = saved;
+}
+
+class Usr1Watcher {
+ public:
+  Usr1Watcher(FuseAdapter& adapter, const std::string& mountpoint,
+              const std::function<void()>& on_paused) {
+    if (!on_paused) return;
+    if (g_usr1_pipe[0] < 0 &&
+        pipe2(g_usr1_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+      std::fprintf(stderr, "veil fuse: SIGUSR1 snapshots are off: pipe: %s\n",
+                   std::strerror(errno));
+      return;
+    }
+    struct sigaction sa = {};
+    sa.sa_handler = OnUsr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, nullptr);
+    thread_ = std::thread([this, &adapter, mountpoint, on_paused] {
+      while (!stop_.load()) {
+        pollfd p = {g_usr1_pipe[0], POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0) continue;
+        char drain[64];
+        while (read(g_usr1_pipe[0], drain, sizeof drain) > 0) {
+        }
+        // Before the pause: flushing goes through the mount's requests.
+        int dir = open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir >= 0) {
+          (void)syncfs(dir);
+          close(dir);
+        }
+        adapter.RunPaused(on_paused);
+      }
+    });
+  }
+  ~Usr1Watcher() {
+    if (!thread_.joinable()) return;
+    stop_.store(true);
+    thread_.join();
+  }
+  Usr1Watcher(const Usr1Watcher&) = delete;
+  Usr1Watcher& operator=(const Usr1Watcher&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
 
 int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
           const ServeOptions& options, const char* subtype,
@@ -63,6 +133,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
         std::fprintf(stderr, "veil fuse: cannot detach from the terminal\n");
       } else {
         int rc;
+        Usr1Watcher usr1(adapter, mountpoint, hooks.on_usr1_paused);
         if (options.single_thread) {
           rc = fuse_session_loop(se);
         } else {

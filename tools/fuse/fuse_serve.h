@@ -52,6 +52,11 @@ struct ServeHooks {
   // hook may replace them (libfuse then leaves its replacement in place).
   // Returns the exit status.
   std::function<int(ServeOutcome)> after_unmount;
+  // Runs on each SIGUSR1 while mounted, with every request paused
+  // (FuseAdapter::RunPaused) after syncfs(2) of the mount has brought in
+  // data the kernel still held (dirty pages of shared mappings). Null:
+  // SIGUSR1 keeps its default action.
+  std::function<void()> on_usr1_paused;
 };
 
 // Mounts `vfs` on `mountpoint` (absolute) as fsname=veil, type
