@@ -8,8 +8,9 @@
 # mounts a veil tmpfs through FUSE and drives it with ordinary programs
 # (cp, tar, find, diff, ln, mkfifo, sqlite3, python3), checking each result
 # against the same work on a host directory; then it mounts the sandbox's
-# rootfs view of the host's / (an overlay of a veil tmpfs over a read-only
-# gofer), changes it, snapshots the changes at unmount and restores them,
+# rootfs view of the host's / (an overlay of a veil tmpfs, kept on disk
+# with --self-backed, over a read-only gofer), changes it, snapshots the
+# changes while mounted (SIGUSR1) and at unmount, and restores them,
 # checking that the host's files were never touched. Every file operation
 # below is answered by veil's VFS.
 set -euo pipefail
@@ -114,14 +115,21 @@ veil_pid=
 ok "unmounted; veil fuse exited 0"
 
 img=$work/rootfs.img
-step "the rootfs view of the host's /: build/veil fuse --rootfs / --snapshot-out $img $mnt"
+store=$work/store  # on /tmp's disk: the upper's file data lives there
+mkdir -p "$store"
+step "the rootfs view of the host's /: build/veil fuse --self-backed $store --rootfs / --snapshot-out $img $mnt"
 host_before=$(cat /etc/hostname; stat -c '%Y %h' /usr/share/doc /usr/share/man; ls /usr/share/doc | wc -l)
-build/veil fuse -f --rootfs / --snapshot-out "$img" "$mnt" 2>/dev/null &
+build/veil fuse -f --self-backed "$store" --rootfs / --snapshot-out "$img" "$mnt" 2>/dev/null &
 veil_pid=$!
 for _ in $(seq 100); do [[ "$(stat -f -c %t "$mnt")" == 65735546 ]] && break; sleep 0.05; done
 [[ "$(stat -f -c %t "$mnt")" == 65735546 ]] || fail "the rootfs mount did not appear"
 cmp -s /etc/os-release "$mnt/etc/os-release" || fail "the lower's files do not show through"
 ok "$(ls "$mnt/usr/share/doc" | wc -l) packages' docs under $mnt/usr/share/doc, served by the gofer"
+step "find over the view's /usr/lib, more names than the gofer may hold descriptors"
+in_view=$(find "$mnt/usr/lib" -xdev | wc -l)
+on_host=$(find /usr/lib -xdev | wc -l)
+[[ "$in_view" == "$on_host" ]] || fail "find saw $in_view entries, the host has $on_host"
+ok "$in_view entries, as on the host (RLIMIT_NOFILE: $(ulimit -Hn); the gofer closes idle descriptors)"
 
 step "changing the rootfs: a file edited, a tree removed, a directory renamed, a database written"
 echo veil-demo >"$mnt/etc/hostname"
@@ -135,6 +143,22 @@ sqlite3 "$mnt/tmp/veil-demo.db" "create table t(i integer primary key, s text);
 host_after=$(cat /etc/hostname; stat -c '%Y %h' /usr/share/doc /usr/share/man; ls /usr/share/doc | wc -l)
 [[ "$host_before" == "$host_after" && ! -e /tmp/veil-demo.db ]] || fail "the host's files changed"
 ok "visible in the view; the host's /etc/hostname, /usr/share/doc, /usr/share/man untouched"
+[[ -z "$(ls -A "$store")" ]] || fail "the store left a name in $store"
+store_kib=0
+for fd in /proc/"$veil_pid"/fd/*; do
+  [[ "$(readlink "$fd")" == "$store/"* ]] && store_kib=$(( $(stat -L -c '%b * %B' "$fd") / 1024 ))
+done
+(( store_kib > 0 )) || fail "no data in the store file"
+ok "the changes' data: ${store_kib} KiB on disk in an unnamed file in $store (ls shows nothing there)"
+
+step "a live snapshot: kill -USR1 the veil process, which pauses requests, writes $img and goes on"
+kill -USR1 "$veil_pid"
+for _ in $(seq 200); do [[ -s "$img" ]] && break; sleep 0.05; done
+[[ -s "$img" ]] || fail "no image after SIGUSR1"
+sleep 0.2
+mountpoint -q "$mnt" || fail "the session ended"
+ok "$(stat -c %s "$img") bytes, still mounted; $(build/veil restore --verify "$img" 2>&1 | tail -1)"
+rm -f "$img"
 
 step "unmount: the changes are written to $img"
 fusermount3 -u "$mnt"
