@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gofer/server/host_backend.h"
@@ -164,6 +166,73 @@ TEST_F(HostNodeTest, BudgetNeverClosesAPinnedDescriptor) {
   }
   EXPECT_TRUE(f->has_fd());
   EXPECT_EQ(KeyOf(VEIL_MUST(StatFd(pinned->get()))), f->key());
+}
+
+// Threads walking, reopening and dropping nodes while the budget closes
+// descriptors under them: every answer is still the right inode.
+TEST_F(HostNodeTest, BudgetUnderConcurrentUse) {
+  UseBudget(3);
+  constexpr int kFiles = 24;
+  std::filesystem::create_directory(scratch_.InRoot("d/sub"));
+  for (int i = 0; i < kFiles; ++i)
+    WriteFile(scratch_.InRoot("d/sub/f" + std::to_string(i)),
+              std::to_string(i));
+  auto d = Intern(root_, "d");
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::shared_ptr<HostNode>> held(kFiles);
+      unsigned seed = static_cast<unsigned>(t) * 7919u + 1;
+      for (int step = 0; step < 1500; ++step) {
+        seed = seed * 1103515245u + 12345u;
+        const int i = static_cast<int>((seed >> 8) % kFiles);
+        const std::string name = "f" + std::to_string(i);
+        switch ((seed >> 20) % 4) {
+          case 0: {  // walk d/sub/fN again (d and sub may be closed)
+            Result<HostNode::PathFd> dir = d->Fd();
+            if (!dir) { ++failures; break; }
+            UniqueFd sub_fd = VEIL_MUST(OpenBeneath((*dir)->get(), "sub",
+                                                    O_PATH));
+            struct statx st = VEIL_MUST(StatFd(sub_fd.get()));
+            auto sub = table_->Intern(std::move(sub_fd), st, d, "sub");
+            HostNode::PathFd at = VEIL_MUST(sub->Fd());
+            UniqueFd fd = VEIL_MUST(OpenBeneath(at->get(), name.c_str(),
+                                                O_PATH));
+            st = VEIL_MUST(StatFd(fd.get()));
+            held[i] = table_->Intern(std::move(fd), st, sub, name);
+            break;
+          }
+          case 1:  // the node's descriptor, reopened if closed
+            if (held[i]) {
+              Result<HostNode::PathFd> fd = held[i]->Fd();
+              if (!fd || KeyOf(VEIL_MUST(StatFd((*fd)->get()))) !=
+                             held[i]->key())
+                ++failures;
+            }
+            break;
+          case 2:  // the file's bytes through its location
+            if (held[i]) {
+              Result<UniqueFd> file = held[i]->Reopen(O_RDONLY);
+              char buffer[8] = {};
+              if (!file || ::read(file->get(), buffer, sizeof buffer) <= 0 ||
+                  std::string(buffer) != std::to_string(i))
+                ++failures;
+            }
+            break;
+          default:  // let go
+            held[i].reset();
+            break;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(table_->open_fds(), 3u + 4u);  // the budget, plus pins
+  d.reset();
+  EXPECT_EQ(table_->size(), 1u);
+  EXPECT_EQ(table_->open_fds(), 1u);
 }
 
 TEST_F(HostNodeTest, ClosedNodeIsStaleOnceItsNameIsAnotherFile) {
