@@ -5,6 +5,7 @@
 
 #include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 
 #include <mutex>
@@ -41,7 +42,23 @@ Result<struct statfs> Tmpfs::StatFsLocked() {
   st.f_frsize = 4096;
   st.f_namelen = NAME_MAX;
   // NOTE: an unlimited tmpfs (size=0, nr_inodes=0) reports zero blocks and
-  // inodes, as Linux does; veil's tmpfs has no size limit yet.
+  // inodes, as Linux does; veil's tmpfs has no size limit yet. A
+  // self-backed one is limited by its store's disk: it reports that disk's
+  // blocks (in its own 4 KiB units), so `df` and programs that check free
+  // space before writing see what a write can really use.
+  if (store_) {
+    struct statfs host {};
+    if (fstatfs(store_->fd(), &host) == 0 && host.f_bsize > 0) {
+      auto pages = [&](uint64_t blocks) {
+        return static_cast<fsblkcnt_t>(blocks *
+                                       static_cast<uint64_t>(host.f_bsize) /
+                                       st.f_bsize);
+      };
+      st.f_blocks = pages(host.f_blocks);
+      st.f_bfree = pages(host.f_bfree);
+      st.f_bavail = pages(host.f_bavail);
+    }
+  }
   uint64_t dev = this->dev();
   st.f_fsid.__val[0] = static_cast<int>(dev & 0xffffffff);
   st.f_fsid.__val[1] = static_cast<int>(dev >> 32);

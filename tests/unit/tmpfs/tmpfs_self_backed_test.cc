@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -213,6 +215,17 @@ TEST_F(SelfBackedTest, MappedFileMovesBesideTheStoreWithItsHoles) {
   char head[3];
   ASSERT_EQ(pread(mem->fd, head, 3, 0), 3);
   EXPECT_EQ(std::string(head, 3), "new");
+}
+
+TEST_F(SelfBackedTest, StatfsReportsTheStoresDisk) {
+  auto st = vfs_->StatFsAt(*ctx_, vfs_->RootLocation(), "/", 0);
+  ASSERT_THAT(st, IsOk());
+  struct statfs host {};
+  ASSERT_EQ(fstatfs(store_->fd(), &host), 0);
+  EXPECT_EQ(st->f_type, TMPFS_MAGIC);
+  EXPECT_EQ(st->f_bsize, 4096);
+  EXPECT_EQ(st->f_blocks * 4096, host.f_blocks * host.f_bsize);
+  EXPECT_GT(st->f_bavail, 0u);
 }
 
 // A store on a nearly full disk: a write that does not fit fails whole,
