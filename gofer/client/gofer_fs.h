@@ -86,6 +86,13 @@ struct GoferFsOptions {
   // Ask the server again on every attribute query and readlink, for a tree
   // that others change too. Off: the tree is this client's alone.
   bool revalidate = false;
+  // The tree never changes, through this client or outside it, and the
+  // server exports it read-only (a rootfs's lower layer: `veil gofer
+  // --ro`, and DIR must not change while mounted). Then, as on a
+  // read-only mount, reading never moves an atime (no attribute refresh
+  // after reads), and each directory's listing is read from the server
+  // once and kept.
+  bool immutable = false;
 };
 
 // Whether a reply's file may already have a live inode.

@@ -314,23 +314,28 @@ bool FuseAdapter::HasWriter(fuse_ino_t ino) {
 
 vfs::Context FuseAdapter::MakeContext(fuse_req_t req) {
   const fuse_ctx* caller = fuse_req_ctx(req);
-  std::vector<gid_t> groups(kInlineGroups);
-  int n = fuse_req_getgroups(req, kInlineGroups, groups.data());
-  if (n > kInlineGroups) {
-    groups.resize(static_cast<size_t>(n));
-    n = fuse_req_getgroups(req, n, groups.data());
-  }
-  // A request without a live caller (pid 0, or the task already exited)
-  // has no readable group list: fall back to the primary group alone.
-  groups.resize(n > 0 ? std::min(static_cast<size_t>(n), groups.size()) : 0);
   vfs::Credentials creds;
   if (caller->uid == 0) {
     // NOTE: the kernel tells us ids, not capabilities; fsuid 0 is taken to
     // be a full root, as it is for a host process that did not drop caps.
+    // Its supplementary groups are not read: with every capability, group
+    // membership decides nothing (each in_group_p in Linux's permission
+    // and setgid rules sits behind a capability check root passes), and
+    // libfuse reads them from /proc/PID/task/TID/status, a file the kernel
+    // formats in full on each read: a fifth of a request's time.
     creds = vfs::Credentials::Root();
     creds.fsgid = caller->gid;
-    creds.groups = std::move(groups);
   } else {
+    std::vector<gid_t> groups(kInlineGroups);
+    int n = fuse_req_getgroups(req, kInlineGroups, groups.data());
+    if (n > kInlineGroups) {
+      groups.resize(static_cast<size_t>(n));
+      n = fuse_req_getgroups(req, n, groups.data());
+    }
+    // A request without a live caller (pid 0, or the task already exited)
+    // has no readable group list: fall back to the primary group alone.
+    groups.resize(n > 0 ? std::min(static_cast<size_t>(n), groups.size())
+                        : 0);
     creds = vfs::Credentials::User(caller->uid, caller->gid, std::move(groups));
   }
   // With FUSE_CAP_DONT_MASK the kernel leaves the umask to us and sends it

@@ -254,6 +254,8 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
   // and the gofer refuses every change.
   gofer::GoferFsOptions lower_options;
   lower_options.revalidate = false;
+  // Served --ro, and DIR must not change while mounted (as for overlayfs).
+  lower_options.immutable = true;
   auto lower = ConnectGofer(
       rootfs.dir, gofer::GoferAccess::kReadOnly, lower_options,
       detached ? GoferStdio::kRelay : GoferStdio::kInherit, &process);

@@ -9,7 +9,9 @@
 // (rewinddir) starts a fresh stream, so entries made since are seen, as on
 // Linux. Entries created or removed while a stream is being read are seen
 // or not as the host's directory iteration decides (tmpfs: a name is
-// neither repeated nor skipped).
+// neither repeated nor skipped). In an immutable tree (GoferFsOptions::
+// immutable) the first complete listing is kept in the inode and every
+// later open is served from it, with no request.
 #include <dirent.h>
 
 #include <mutex>
@@ -69,7 +71,7 @@ class GoferDirFile final : public vfs::FileImpl {
     bool touch;
     {
       std::lock_guard fs_lock(dir_->fs().mutex());
-      touch = !fetched_ && dir_->AtimeWouldUpdateLocked();
+      touch = !fetched_ && !immutable() && dir_->AtimeWouldUpdateLocked();
     }
     if (touch) VEIL_TRY_VOID(FetchLocked());
     if (fetched_) {
@@ -80,11 +82,9 @@ class GoferDirFile final : public vfs::FileImpl {
   }
 
  private:
-  struct Entry {
-    std::string name;
-    uint64_t ino;
-    uint8_t type;
-  };
+  using Entry = GoferInode::ListedEntry;
+
+  bool immutable() const { return dir_->gofer().options().immutable; }
 
   void Rewind() {
     dir_->gofer().ReleaseFd(stream_);
@@ -96,6 +96,14 @@ class GoferDirFile final : public vfs::FileImpl {
   // Reads the next batch of entries from the server (mu_ held).
   Result<void> FetchLocked() {
     lisafs::Client& client = dir_->client();
+    if (stream_ == lisafs::kNoFdId && immutable() && entries_.empty()) {
+      std::lock_guard fs_lock(dir_->fs().mutex());
+      if (const std::vector<Entry>* listing = dir_->listing_locked()) {
+        entries_ = *listing;
+        eof_ = true;
+        return Ok();
+      }
+    }
     if (stream_ == lisafs::kNoFdId) {
       auto opened = VEIL_TRY(client.Call(
           lisafs::OpenAtReq{dir_->control_fd(), O_RDONLY | O_DIRECTORY}));
@@ -108,6 +116,10 @@ class GoferDirFile final : public vfs::FileImpl {
     const std::vector<lisafs::Dirent64>& got = reply.message.dirents;
     if (got.empty()) {
       eof_ = true;
+      if (immutable()) {
+        std::lock_guard fs_lock(dir_->fs().mutex());
+        dir_->set_listing_locked(entries_);
+      }
       return Ok();
     }
     const HostKey& dir_key = dir_->key();
@@ -147,16 +159,34 @@ Result<void> GoferInode::ReadDirLocked(uint64_t cookie,
   VEIL_TRY_VOID(CheckUsableLocked());
   // iterate_dir on a removed directory (IS_DEADDIR).
   if (removed_) return Errno(ENOENT);
-  uint64_t pos = 0;
-  if (cookie <= pos && !emit(vfs::DirEntry{".", ino(), DT_DIR, 1}))
+  std::vector<ListedEntry> read;
+  const std::vector<ListedEntry>* entries = listing_locked();
+  if (entries == nullptr) {
+    read = VEIL_TRY(FetchListingLocked());
+    if (gofer().options().immutable) {
+      set_listing_locked(std::move(read));
+      entries = listing_locked();
+    } else {
+      NoteAccessLocked();
+      entries = &read;
+    }
+  }
+  if (cookie <= 0 && !emit(vfs::DirEntry{".", ino(), DT_DIR, 1})) return Ok();
+  if (cookie <= 1 && !emit(vfs::DirEntry{"..", parent_ino(), DT_DIR, 2}))
     return Ok();
-  ++pos;
-  if (cookie <= pos && !emit(vfs::DirEntry{"..", parent_ino(), DT_DIR, 2}))
-    return Ok();
-  ++pos;
+  for (uint64_t i = cookie > 2 ? cookie - 2 : 0; i < entries->size(); ++i) {
+    const ListedEntry& e = (*entries)[i];
+    if (!emit(vfs::DirEntry{e.name, e.ino, e.type, i + 3})) break;
+  }
+  return Ok();
+}
+
+Result<std::vector<GoferInode::ListedEntry>>
+GoferInode::FetchListingLocked() {
   auto opened = VEIL_TRY(client().Call(
       lisafs::OpenAtReq{control_fd(), O_RDONLY | O_DIRECTORY}));
   const lisafs::FdId stream = opened.message.open_fd;
+  std::vector<ListedEntry> entries;
   Result<void> result = Ok();
   for (bool more = true; more;) {
     auto reply = client().Call(lisafs::Getdents64Req{
@@ -180,17 +210,12 @@ Result<void> GoferInode::ReadDirLocked(uint64_t cookie,
         key.dev_major = key_.dev_major;
         key.dev_minor = key_.dev_minor;
       }
-      if (cookie <= pos &&
-          !emit(vfs::DirEntry{d.name, gofer().InoFor(key), d.type, pos + 1})) {
-        more = false;
-        break;
-      }
-      ++pos;
+      entries.push_back(ListedEntry{d.name, gofer().InoFor(key), d.type});
     }
   }
   gofer().ReleaseFd(stream);
-  if (result) NoteAccessLocked();
-  return result;
+  if (!result) return result.error();
+  return entries;
 }
 
 Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenDirLocked() {

@@ -119,6 +119,8 @@ bool GoferInode::AtimeWouldUpdateLocked() const {
   if (gofer().options().revalidate || stale_.load(std::memory_order_relaxed) ||
       (stat_.mask & kStatxTimes) != kStatxTimes)
     return true;
+  // A read-only export: as on any `ro` mount, no access moves the atime.
+  if (gofer().options().immutable) return false;
   // Linux relatime (atime_needs_update/relatime_need_update): atime moves
   // when it is not newer than mtime or ctime, or is a day old.
   timespec now = vfs::Now();

@@ -80,8 +80,9 @@ class GoferInode final : public vfs::Inode {
   // (gofer_dir.cc: the namespace)
   Result<Ref<vfs::Inode>> LookupLocked(std::string_view name) override;
   // For a filesystem stacked on this one (the overlay's lower): the whole
-  // listing is read from the server on every call, "." and ".." first;
-  // cookies are positions in it, stable while the tree is this client's.
+  // listing is read from the server on every call (once, in an immutable
+  // tree), "." and ".." first; cookies are positions in it, stable while
+  // the tree is this client's.
   Result<void> ReadDirLocked(uint64_t cookie,
                              const vfs::DirEmitter& emit) override;
   Result<Ref<vfs::Inode>> CreateLocked(std::string_view name,
@@ -150,6 +151,20 @@ class GoferInode final : public vfs::Inode {
   }
   // True once this directory was removed through us (getdents: ENOENT).
   bool removed_locked() const { return removed_; }
+  // An immutable tree's directories keep their listing (GoferFsOptions::
+  // immutable): the entries after "." and "..", in the server's order.
+  struct ListedEntry {
+    std::string name;
+    uint64_t ino;
+    uint8_t type;
+  };
+  const std::vector<ListedEntry>* listing_locked() const {
+    return has_listing_ ? &listing_ : nullptr;
+  }
+  void set_listing_locked(std::vector<ListedEntry> entries) {
+    listing_ = std::move(entries);
+    has_listing_ = true;
+  }
 
  private:
   Result<std::unique_ptr<vfs::FileImpl>> OpenFileLocked(int flags);
@@ -163,6 +178,8 @@ class GoferInode final : public vfs::Inode {
                                            const vfs::CreateSpec& spec);
   // Walks one of names_ that still leads to this file; true if one did.
   bool RelearnLocked();
+  // The whole listing from the server, after "." and "..".
+  Result<std::vector<ListedEntry>> FetchListingLocked();
 
   const HostKey key_;
   const lisafs::FdId control_;
@@ -176,6 +193,8 @@ class GoferInode final : public vfs::Inode {
   bool removed_ = false;
   bool has_target_ = false;
   std::string target_;  // symlinks: the target, once read (immutable)
+  bool has_listing_ = false;
+  std::vector<ListedEntry> listing_;  // directories of an immutable tree
   Handle handles_[2];   // by HandleKind; write-once
   // FIFOs, while open: the sentry's own pipe (vfs/fifo.h), never a host
   // FIFO, so a sandbox's FIFO cannot connect to a host process.

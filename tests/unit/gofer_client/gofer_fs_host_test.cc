@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -312,6 +313,52 @@ TEST_F(GoferFsHostTest, RevalidationSeesHostChanges) {
   // A name made on the host behind our back is never clobbered.
   std::ofstream(Host("g")) << "host's";
   ASSERT_TRUE(vfs().StatAt(c, c.cwd, "/", 0).has_value());
+}
+
+// An immutable tree (a rootfs's read-only lower): a directory's listing is
+// read from the server once and kept, for open directories and for the
+// overlay's ReadDirLocked alike; a host change behind our back (which the
+// option rules out) would therefore not be seen.
+TEST_F(GoferFsHostTest, ImmutableTreeKeepsListings) {
+  for (const char* name : {"a", "b", "c"}) std::ofstream(Host(name)) << name;
+  ASSERT_TRUE(std::filesystem::create_directory(Host("d")));
+  GoferFsOptions options;
+  options.immutable = true;
+  Start(options);
+  // Contexts and descriptors are made fresh in each call and dropped:
+  // anything held would keep the filesystem (and its connection) alive
+  // across the Start below.
+  auto names = [&] {
+    auto dir = Open(vfs(), root(), "/", O_RDONLY | O_DIRECTORY);
+    EXPECT_TRUE(dir.has_value());
+    std::vector<std::string> got = ListNames(**dir);
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  const std::vector<std::string> expected = {"a", "b", "c", "d"};
+  EXPECT_EQ(names(), expected);
+  std::ofstream(Host("new")) << "made on the host";
+  EXPECT_EQ(names(), expected);  // kept: no request went out
+  // The inode-level listing a stacked filesystem reads is the same one.
+  std::vector<std::string> listed;
+  {
+    Ref<vfs::Inode> root_inode = vfs().RootLocation().dentry->inode_ref();
+    std::lock_guard lock(root_inode->fs().mutex());
+    ASSERT_TRUE(root_inode
+                    ->ReadDirLocked(0,
+                                    [&](const vfs::DirEntry& e) {
+                                      listed.push_back(e.name);
+                                      return true;
+                                    })
+                    .has_value());
+  }
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed,
+            (std::vector<std::string>{".", "..", "a", "b", "c", "d"}));
+  // Without the option, every open directory asks the server again.
+  Start({});
+  std::vector<std::string> fresh = names();
+  EXPECT_NE(std::find(fresh.begin(), fresh.end(), "new"), fresh.end());
 }
 
 TEST_F(GoferFsHostTest, FdidsAreReleased) {
