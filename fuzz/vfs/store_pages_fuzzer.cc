@@ -139,7 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           buf.resize(static_cast<size_t>(Length(in)));
           std::memset(buf.data(), in.ConsumeIntegral<uint8_t>() | 1,
                       buf.size());
-          if (!veil.Write(buf, off)) Die("write failed", off);
+          auto wrote = veil.Write(buf, off);
+          if (!wrote || *wrote != buf.size()) Die("write failed", off);
           if (pwrite(host, buf.data(), buf.size(), static_cast<off_t>(off)) !=
               static_cast<ssize_t>(buf.size()))
             Die("host pwrite", off);

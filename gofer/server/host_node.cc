@@ -251,12 +251,12 @@ void NodeTable::Admit(std::weak_ptr<const HostNode> node) {
   std::lock_guard lock(mu_);
   ++open_;
   clock_.push_back(std::move(node));
-  if (max_open_ == 0) {
-    // No budget: the clock only needs pruning.
-    if (clock_.size() > 2 * open_ + 64)
-      std::erase_if(clock_, [](const auto& w) { return w.expired(); });
-    return;
-  }
+  // Entries of nodes that died are dropped by sweeps, which run only past
+  // the budget: prune them here too, or a table under budget would grow
+  // with every node ever made.
+  if (clock_.size() > 2 * open_ + 64)
+    std::erase_if(clock_, [](const auto& w) { return w.expired(); });
+  if (max_open_ == 0) return;
   // Every entry is looked at most twice: once to spare it, once to close.
   for (size_t steps = 2 * clock_.size(); open_ > max_open_ && steps > 0 &&
                                          !clock_.empty();

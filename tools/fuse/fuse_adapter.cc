@@ -46,6 +46,10 @@ struct FuseAdapter::Dispatch {
   };
   static Held Gate(fuse_req_t req) {
     FuseAdapter& adapter = Self(req);
+    // Through the turnstile first: while RunPaused waits for the requests
+    // under way, new ones queue here instead of overtaking it (glibc's
+    // rwlock prefers readers, and a busy mount would starve the pause).
+    { std::lock_guard turnstile(adapter.turnstile_); }
     return Held{std::shared_lock(adapter.gate_), &adapter};
   }
   static void Init(void* userdata, fuse_conn_info* conn) {
@@ -238,7 +242,9 @@ FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
 FuseAdapter::~FuseAdapter() = default;
 
 void FuseAdapter::RunPaused(const std::function<void()>& fn) {
+  std::unique_lock turnstile(turnstile_);
   std::unique_lock lock(gate_);
+  turnstile.unlock();  // new requests now wait on the gate itself
   fn();
 }
 

@@ -201,6 +201,7 @@ class FuseAdapter final {
   const vfs::Context root_ctx_;  // full root, for forced changes
 
   std::shared_mutex gate_;  // shared per request, exclusive in RunPaused
+  std::mutex turnstile_;    // held by RunPaused while it waits for gate_
   std::mutex mutex_;
   // Guarded by mutex_. nodes_ owns the Locations (and so keeps each
   // inode alive); by_inode_'s keys are the inodes those Locations hold.

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,12 +129,16 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
                       << mountpoint;
       if (hooks.on_mounted) hooks.on_mounted();
       ServeOutcome outcome = ServeOutcome::kFailed;
+      // Joined only after the unmount below: a snapshot it has begun may
+      // be waiting on the mount (opendir, syncfs), whose requests nobody
+      // serves once the loop has ended until the unmount aborts them.
+      std::optional<Usr1Watcher> usr1;
       bool foreground = options.foreground || options.debug;
       if (fuse_daemonize(foreground ? 1 : 0) != 0) {
         std::fprintf(stderr, "veil fuse: cannot detach from the terminal\n");
       } else {
         int rc;
-        Usr1Watcher usr1(adapter, mountpoint, hooks.on_usr1_paused);
+        usr1.emplace(adapter, mountpoint, hooks.on_usr1_paused);
         if (options.single_thread) {
           rc = fuse_session_loop(se);
         } else {
@@ -155,6 +160,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
       // The loop has joined its workers: from here on no request reaches
       // the Vfs, and after the unmount none can arrive.
       fuse_session_unmount(se);
+      usr1.reset();
       if (hooks.after_unmount) {
         status = hooks.after_unmount(outcome);
       } else {

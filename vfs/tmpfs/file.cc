@@ -147,6 +147,17 @@ Result<int> TmpfsInode::HostFileLocked(HostFile kind) {
   return host_file_.get();
 }
 
+TmpfsInode::HostFile TmpfsInode::EdgeHostFileLocked() const {
+  // A self-backed file with more data than the memfd threshold would
+  // bring it all into memory, which is what self-backing is for avoiding:
+  // it goes beside the store, and inherits that filesystem's limits near
+  // the largest offsets (ext4: EFBIG past 16 TiB) instead of shmem's.
+  if (stored_ &&
+      stored_->pages() * StorePages::kPageSize > tmpfs().memfd_threshold())
+    return HostFile::kBacking;
+  return HostFile::kMemory;
+}
+
 Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
   if (!host_file_) {
     if (stored_) return stored_->Read(buf, static_cast<uint64_t>(offset));
@@ -175,12 +186,12 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
     // Writes reaching past kPageStoreMaxEnd go to a memfd: shmem has edge
     // behaviour near the largest file offset (SEEK_DATA misses the very
     // last page, whose end overflows loff_t) that is simpler to inherit
-    // than to model. Such a file is sparse: memory is no concern.
+    // than to model. (A self-backed file holding more than a little data
+    // goes to a file on the store's disk instead: see EdgeHostFile.)
     if (end > kPageStoreMaxEnd) {
-      VEIL_TRY(HostFileLocked(HostFile::kMemory));
+      VEIL_TRY(HostFileLocked(EdgeHostFileLocked()));
     } else if (stored_) {
-      VEIL_TRY_VOID(stored_->Write(buf, start));
-      return buf.size();
+      return stored_->Write(buf, start);
     } else {
       // Move to a memfd before the pages would pass the threshold, so a
       // big write never sits in process memory on its way there.
@@ -238,7 +249,7 @@ Result<void> TmpfsInode::AllocateLocked(int mode, int64_t offset,
   }
   // Otherwise the data moves to a memfd, a host tmpfs file: its fallocate
   // is exactly shmem's (pages past EOF, errnos).
-  int fd = VEIL_TRY(HostFileLocked(HostFile::kMemory));
+  int fd = VEIL_TRY(HostFileLocked(EdgeHostFileLocked()));
   if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
   return Ok();
 }

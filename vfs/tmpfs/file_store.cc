@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 namespace veil::vfs::tmpfs {
@@ -66,7 +67,15 @@ Result<UniqueFd> FileStore::CreateUnnamed(int dir) {
     if (fd < 0 && errno == EEXIST) continue;
     if (fd < 0) return Errno::FromErrno();
     UniqueFd file(fd);
-    if (unlinkat(dir, name, 0) != 0) return Errno::FromErrno();
+    if (unlinkat(dir, name, 0) != 0) {
+      // Not left behind silently: said, with its name, then refused.
+      int error = errno;
+      std::fprintf(stderr,
+                   "veil: cannot remove the store file %s just made in the "
+                   "store directory: %s\n",
+                   name, std::strerror(error));
+      return Errno(error);
+    }
     return file;
   }
   return Errno(EEXIST);

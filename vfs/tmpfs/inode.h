@@ -70,6 +70,10 @@ class TmpfsInode final : public Inode {
   // data then stays where it was.
   enum class HostFile { kMemory, kBacking };
   Result<int> HostFileLocked(HostFile kind);
+  // Where data reaching past kPageStoreMaxEnd (or fallocated there) goes:
+  // a memfd, unless that would bring a self-backed file's data into
+  // memory.
+  HostFile EdgeHostFileLocked() const;
   // Regular file data, wherever it lives. ReadLocked stops at EOF; holes
   // read as zeros. WriteLocked writes at `offset` (the VFS has checked
   // offset + size against the largest file offset) and may first move the

@@ -36,6 +36,22 @@ Result<void> PReadAll(int fd, uint8_t* buf, size_t len, uint64_t offset) {
   return Ok();
 }
 
+// Writes up to `len` bytes; `*written` gets how many reached the file.
+// Returns 0, or the errno that stopped it.
+int PWriteSome(int fd, const uint8_t* buf, size_t len, uint64_t offset,
+               size_t* written) {
+  *written = 0;
+  while (*written < len) {
+    ssize_t n = pwrite(fd, buf + *written, len - *written,
+                       static_cast<off_t>(offset + *written));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    *written += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
 Result<void> PWriteAll(int fd, const uint8_t* buf, size_t len,
                        uint64_t offset) {
   while (len > 0) {
@@ -165,32 +181,35 @@ Result<size_t> StorePages::Read(std::span<uint8_t> buf,
   return n;
 }
 
-Result<void> StorePages::Write(std::span<const uint8_t> buf,
-                               uint64_t offset) {
-  if (buf.empty()) return Ok();
+Result<size_t> StorePages::Write(std::span<const uint8_t> buf,
+                                 uint64_t offset) {
+  if (buf.empty()) return size_t{0};
   uint64_t first = offset / kPage;
   uint64_t end = PagesUpTo(offset + buf.size());
   std::vector<std::pair<uint64_t, uint64_t>> added;
   AllocateRange(first, end, /*written=*/true, &added);
   size_t done = 0;
-  while (done < buf.size()) {
+  int error = 0;
+  while (done < buf.size() && error == 0) {
     uint64_t pos = offset + done;
     auto run = Find(pos / kPage);  // every page is allocated now
     uint64_t run_end = (run->first + run->second.count) * kPage;
     size_t len = static_cast<size_t>(std::min<uint64_t>(buf.size() - done,
                                                         run_end - pos));
     uint64_t at = (run->second.store * kPage) + (pos - run->first * kPage);
-    if (auto written = PWriteAll(store_.fd(), buf.data() + done, len, at);
-        !written) {
-      for (auto [a, b] : added) FreeRange(a, b);
-      return written.error();
-    }
-    done += len;
+    size_t wrote = 0;
+    error = PWriteSome(store_.fd(), buf.data() + done, len, at, &wrote);
+    done += wrote;
   }
+  // A failure part way is a short write, as on Linux: what was written
+  // stays and counts; pages this write added past it go back.
+  uint64_t reached = done == 0 ? first : PagesUpTo(offset + done);
+  for (auto [a, b] : added) FreeRange(std::max(a, reached), b);
+  if (done == 0) return Errno(error);
   // shmem_write_end: a fallocated page becomes data once written to.
-  MarkWritten(first, end);
-  size_ = std::max<uint64_t>(size_, offset + buf.size());
-  return Ok();
+  MarkWritten(first, reached);
+  size_ = std::max<uint64_t>(size_, offset + done);
+  return done;
 }
 
 Result<void> StorePages::ZeroRange(uint64_t offset, uint64_t end) {
@@ -212,9 +231,10 @@ Result<void> StorePages::ZeroRange(uint64_t offset, uint64_t end) {
 
 Result<void> StorePages::Truncate(uint64_t size) {
   if (size <= size_) {
-    FreeRange(PagesUpTo(size), kNoEnd);
+    // The tail first: if zeroing fails, nothing has changed yet.
     if (size % kPage != 0)
       VEIL_TRY_VOID(ZeroRange(size, (size / kPage + 1) * kPage));
+    FreeRange(PagesUpTo(size), kNoEnd);
   }
   size_ = size;
   return Ok();
@@ -233,8 +253,13 @@ Result<void> StorePages::Allocate(uint64_t offset, uint64_t length,
   std::vector<std::pair<uint64_t, uint64_t>> added;
   AllocateRange(first, end, /*written=*/false, &added);
   for (auto [a, b] : added) {
-    for (auto run = runs_.lower_bound(a); run != runs_.end() && run->first < b;
-         ++run) {
+    // The run holding `a` may start before it: an added run merges into
+    // the one before it when both are contiguous in the store.
+    auto run = runs_.upper_bound(a);
+    if (run != runs_.begin() &&
+        std::prev(run)->first + std::prev(run)->second.count > a)
+      --run;
+    for (; run != runs_.end() && run->first < b; ++run) {
       uint64_t from = std::max(a, run->first);
       uint64_t to = std::min(b, run->first + run->second.count);
       FileStore::Extent pages{run->second.store + (from - run->first),
@@ -295,9 +320,16 @@ Result<void> StorePages::CopyTo(int fd) const {
         return Errno::FromErrno();
       continue;
     }
-    // Written pages lie below the size; the last one is copied only up
-    // to it, so the file's size stays put.
-    uint64_t end = std::min(size_, (first + run.count) * kPage);
+    // The bytes are copied up to the size (the file's size stays put);
+    // written pages past it (fallocated twice past EOF, so zeros) keep
+    // their blocks as fallocated ones.
+    uint64_t run_end = (first + run.count) * kPage;
+    uint64_t end = std::min(size_, run_end);
+    uint64_t past = std::max(PagesUpTo(size_) * kPage, start);
+    if (past < run_end &&
+        fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(past),
+                  static_cast<off_t>(run_end - past)) != 0)
+      return Errno::FromErrno();
     for (uint64_t pos = start; pos < end;) {
       size_t len = static_cast<size_t>(std::min<uint64_t>(end - pos, 1 << 20));
       buf.resize(len);

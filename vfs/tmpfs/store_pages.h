@@ -49,14 +49,17 @@ class StorePages final {
   // file. Errors: the store's pread (EIO).
   Result<size_t> Read(std::span<uint8_t> buf, uint64_t offset) const;
 
-  // Writes all of `buf` at `offset`, growing the size to cover it. On
-  // error (ENOSPC, EIO from the store) the pages this write added are
-  // freed again and the size is unchanged.
-  Result<void> Write(std::span<const uint8_t> buf, uint64_t offset);
+  // Writes `buf` at `offset`, growing the size to cover what was written;
+  // returns the bytes written. A failure part way (ENOSPC, EIO from the
+  // store) is a short write, as on Linux: the bytes written stay and
+  // count, the pages past them that this write added are freed. A
+  // failure before the first byte is the errno, with nothing changed.
+  Result<size_t> Write(std::span<const uint8_t> buf, uint64_t offset);
 
   // Sets the size. A size at or below the current one frees every page
   // past it, fallocated ones included, and zeroes the tail of the page it
-  // ends in (shmem_setattr); growing frees nothing.
+  // ends in (shmem_setattr); growing frees nothing. If zeroing fails (EIO)
+  // nothing has changed.
   Result<void> Truncate(uint64_t size);
 
   // fallocate(2) modes 0 and FALLOC_FL_KEEP_SIZE: allocates the pages of

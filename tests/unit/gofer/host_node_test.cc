@@ -255,16 +255,15 @@ TEST_F(HostNodeTest, ClosedNodeIsStaleOnceItsNameIsAnotherFile) {
 
 TEST_F(HostNodeTest, DirectoryNeverBecomesItsOwnAncestor) {
   std::filesystem::create_directories(scratch_.InRoot("d/e"));
+  UseBudget(1);
   auto d = Intern(root_, "d");
   auto e = Intern(d, "e");
-  d->SetLocation(e, "d");  // would make e -> d -> e
-  d->SetLocation(d, "d");
-  // d is still found from the root: closed and opened again, it is d.
-  UseBudget(1);
-  d = Intern(root_, "d");
-  e = Intern(d, "e");
-  d->SetLocation(e, "x");
+  d->SetLocation(e, "x");  // would make e -> d -> e
+  d->SetLocation(d, "x");  // would make d its own parent
+  // Both were ignored: closed and opened again, d is still found as "d"
+  // in the root.
   for (int i = 0; d->has_fd() && i < 10; ++i) Intern(root_, "f");
+  ASSERT_FALSE(d->has_fd());
   HostNode::PathFd fd = VEIL_MUST(d->Fd());
   EXPECT_EQ(KeyOf(VEIL_MUST(StatFd(fd->get()))), d->key());
 }

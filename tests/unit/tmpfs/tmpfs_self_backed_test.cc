@@ -228,44 +228,89 @@ TEST_F(SelfBackedTest, StatfsReportsTheStoresDisk) {
   EXPECT_GT(st->f_bavail, 0u);
 }
 
-// A store on a nearly full disk: a write that does not fit fails whole,
-// and the file and the store are as they were.
-TEST_F(SelfBackedTest, FullDiskFailsTheWriteAndKeepsTheFile) {
-  char dir[] = "/tmp/veil-full-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  if (mount("veil-full", dir, "tmpfs", 0, "size=1m") != 0) {
-    int err = errno;
-    rmdir(dir);
-    GTEST_SKIP() << "cannot mount a 1 MiB tmpfs for a full disk: "
-                 << strerror(err);
+// A store on a 1 MiB disk (a small host tmpfs), for the tests below.
+class SmallDiskTest : public SelfBackedTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(mkdtemp(dir_), nullptr);
+    if (mount("veil-full", dir_, "tmpfs", 0, "size=1m") != 0) {
+      int err = errno;
+      rmdir(dir_);
+      dir_[0] = '\0';
+      GTEST_SKIP() << "cannot mount a 1 MiB tmpfs for a full disk: "
+                   << strerror(err);
+    }
+    Start(dir_);
   }
-  ctx_.reset();
-  vfs_.reset();
-  store_.reset();
-  Start(dir);
-  {
-    auto f = Create("/f");
-    ASSERT_THAT(f, IsOk());
-    std::string small = Pattern(100, 's');
-    ASSERT_THAT((*f)->PWrite(AsBytes(small), 0), IsOk());
-    std::string big = Pattern(4 << 20, 'b');
-    EXPECT_THAT((*f)->PWrite(AsBytes(big), kPage), ErrnoIs(ENOSPC));
-    EXPECT_EQ((*f)->Stat()->size, 100u);
-    EXPECT_EQ((*f)->Stat()->blocks, 8u);
-    EXPECT_EQ(store_->allocated_pages(), 1u);
-    EXPECT_EQ(Read(**f, 0, 200), small);
-    // fallocate's promise: ENOSPC now, never on a later write.
-    EXPECT_THAT((*f)->Allocate(ctx_->creds, 0, 0, 4 << 20), ErrnoIs(ENOSPC));
-    EXPECT_EQ((*f)->Stat()->size, 100u);
-    EXPECT_EQ(store_->allocated_pages(), 1u);
-    // Smaller writes still fit.
-    EXPECT_THAT((*f)->PWrite(AsBytes(small), kPage), IsOk());
+  void TearDown() override {
+    ctx_.reset();
+    vfs_.reset();
+    store_.reset();
+    if (dir_[0] == '\0') return;
+    EXPECT_EQ(umount(dir_), 0) << strerror(errno);
+    rmdir(dir_);
   }
-  ctx_.reset();
-  vfs_.reset();
-  store_.reset();
-  EXPECT_EQ(umount(dir), 0) << strerror(errno);
-  rmdir(dir);
+  char dir_[32] = "/tmp/veil-full-XXXXXX";
+};
+
+// A write that does not fit is short, as on Linux: what fitted is there
+// and counted, nothing else was allocated; a write with no room at all
+// fails with ENOSPC and changes nothing.
+TEST_F(SmallDiskTest, FullDiskGivesShortWritesAndKeepsTheFile) {
+  auto f = Create("/f");
+  ASSERT_THAT(f, IsOk());
+  std::string small = Pattern(100, 's');
+  ASSERT_THAT((*f)->PWrite(AsBytes(small), 0), IsOk());
+  std::string big = Pattern(4 << 20, 'b');
+  auto wrote = (*f)->PWrite(AsBytes(big), kPage);
+  size_t n = wrote ? *wrote : 0;
+  if (!wrote) {
+    EXPECT_THAT(wrote, ErrnoIs(ENOSPC));
+  }
+  ASSERT_LT(n, big.size());
+  EXPECT_EQ((*f)->Stat()->size, n ? kPage + n : 100u);
+  EXPECT_EQ(Read(**f, 0, 100), small);
+  EXPECT_EQ(Read(**f, kPage, n), big.substr(0, n));
+  uint64_t pages = 1 + (n + kPage - 1) / kPage;
+  EXPECT_EQ(store_->allocated_pages(), pages);
+  EXPECT_EQ((*f)->Stat()->blocks, pages * 8);
+  // No room at all: ENOSPC, and the file as it was.
+  uint64_t size = (*f)->Stat()->size;
+  EXPECT_THAT((*f)->PWrite(AsBytes(big), int64_t{64} << 20), ErrnoIs(ENOSPC));
+  EXPECT_EQ((*f)->Stat()->size, size);
+  EXPECT_EQ(store_->allocated_pages(), pages);
+  // fallocate's promise: ENOSPC now, with nothing allocated, never on a
+  // later write.
+  ASSERT_THAT(vfs_->Ftruncate(*ctx_, **f, 100), IsOk());
+  EXPECT_EQ(store_->allocated_pages(), 1u);
+  EXPECT_THAT((*f)->Allocate(ctx_->creds, 0, 0, 4 << 20), ErrnoIs(ENOSPC));
+  EXPECT_EQ((*f)->Stat()->size, 100u);
+  EXPECT_EQ(store_->allocated_pages(), 1u);
+  EXPECT_THAT((*f)->PWrite(AsBytes(small), kPage), IsOkAndHolds(100u));
+}
+
+// Preallocating page by page (a log, a database file): each fallocate
+// reserves its page, including pages that join the run before them, so
+// the disk runs out at a fallocate, and every preallocated page can then
+// be written in full.
+TEST_F(SmallDiskTest, FallocateInStepsReservesEveryPage) {
+  auto f = Create("/log");
+  ASSERT_THAT(f, IsOk());
+  int64_t reserved = 0;
+  for (; reserved < 1024; ++reserved) {
+    auto r = (*f)->Allocate(ctx_->creds, FALLOC_FL_KEEP_SIZE,
+                            reserved * kPage, kPage);
+    if (!r) {
+      EXPECT_THAT(r, ErrnoIs(ENOSPC));
+      break;
+    }
+  }
+  ASSERT_LT(reserved, 1024) << "4 MiB preallocated on a 1 MiB disk";
+  ASSERT_GT(reserved, 0);
+  std::string page = Pattern(kPage, 'p');
+  for (int64_t i = 0; i < reserved; ++i)
+    ASSERT_THAT((*f)->PWrite(AsBytes(page), i * kPage), IsOkAndHolds(page.size()))
+        << "page " << i << " of " << reserved;
 }
 
 }  // namespace
