@@ -53,6 +53,8 @@
 #include "tests/difftest/gofer_policy.h"
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/runner.h"
+#include "tests/integration/shell_util.h"
+#include "tests/difftest/seeds.h"
 
 #ifndef VEIL_BINARY
 #error "VEIL_BINARY must name the veil executable"
@@ -67,26 +69,12 @@ constexpr uint64_t kFixedSeeds[] = {1, 2, 3, 4, 5};
 constexpr int kTmpfsSteps = 400;
 constexpr int kGoferSteps = 300;
 
-constexpr long kFuseSuperMagic = 0x65735546;  // FUSE_SUPER_MAGIC
+using integration::IsFuseMount;
+using integration::kFuseSuperMagic;
+using integration::ReadFile;
+
 constexpr auto kMountTimeout = std::chrono::seconds(10);
 constexpr auto kExitTimeout = std::chrono::seconds(10);
-
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 0) : fallback;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool IsFuseMount(const std::string& path) {
-  struct statfs st;
-  return statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
-}
 
 enum class Mode { kTmpfs, kGofer };
 
@@ -107,44 +95,22 @@ class FuseChild {
     std::string served = scratch + "/served";
     if (mode_ == Mode::kGofer && mkdir(served.c_str(), 0755) != 0)
       return Errno(errno, "mkdir of the gofer's directory failed");
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) return Errno(errno, "fork failed");
-    if (pid_ == 0) {
-      // SIGTERM makes veil fuse unmount and exit: a crashed test must not
-      // leave a dead mount behind.
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (getppid() != parent) _exit(1);
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      if (mode_ == Mode::kTmpfs) {
-        execl(VEIL_BINARY, "veil", "fuse", "-f", "--tmpfs", mnt_.c_str(),
-              static_cast<char*>(nullptr));
-      } else {
-        execl(VEIL_BINARY, "veil", "fuse", "-f", "--gofer", served.c_str(),
-              mnt_.c_str(), static_cast<char*>(nullptr));
-      }
-      _exit(127);
+    std::vector<std::string> args = {"--tmpfs"};
+    if (mode_ == Mode::kGofer) args = {"--gofer", served};
+    integration::VeilFuse child =
+        integration::StartVeilFuse(VEIL_BINARY, args, mnt_, log_,
+                                   kMountTimeout);
+    pid_ = child.pid;
+    if (child.exited) {
+      cannot_mount_ = child.cannot_mount();
+      failure_ = "veil fuse exited with status " +
+                 std::to_string(child.status) +
+                 " before mounting: " + ReadFile(log_);
+      return Errno(ENODEV, "veil fuse exited before mounting");
     }
-    auto deadline = std::chrono::steady_clock::now() + kMountTimeout;
-    while (!IsFuseMount(mnt_)) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        // Status 1 is veil's "cannot mount MNT" (no FUSE, not allowed).
-        cannot_mount_ = WIFEXITED(status) && WEXITSTATUS(status) == 1;
-        failure_ = "veil fuse exited with status " + std::to_string(status) +
-                   " before mounting: " + ReadFile(log_);
-        return Errno(ENODEV, "veil fuse exited before mounting");
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        failure_ = "no FUSE mount after 10 s: " + ReadFile(log_);
-        return Errno(ETIMEDOUT, "veil fuse did not mount in time");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (child.timed_out) {
+      failure_ = "no FUSE mount after 10 s: " + ReadFile(log_);
+      return Errno(ETIMEDOUT, "veil fuse did not mount in time");
     }
     return Ok();
   }
@@ -344,16 +310,6 @@ void RunSeed(Mode mode, uint64_t seed, int steps) {
 int Steps(Mode mode) {
   return static_cast<int>(EnvOr(
       "VEIL_DIFFTEST_STEPS", mode == Mode::kTmpfs ? kTmpfsSteps : kGoferSteps));
-}
-
-uint64_t FreshSeed() {
-  uint64_t fresh = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
-  uint64_t seed = EnvOr("VEIL_DIFFTEST_SEED", fresh);
-  std::printf("difftest seed %llu (replay: VEIL_DIFFTEST_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(seed));
-  return seed;
 }
 
 class DifftestFuseTmpfsTest : public ::testing::TestWithParam<uint64_t> {};

@@ -29,6 +29,7 @@
 #include "tests/difftest/gofer_policy.h"
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/runner.h"
+#include "tests/difftest/seeds.h"
 #include "tests/difftest/vfs_backend.h"
 
 #ifndef VEIL_BINARY
@@ -40,11 +41,6 @@ namespace {
 
 constexpr uint64_t kFixedSeeds[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 constexpr int kStepsPerSeed = 1000;
-
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 0) : fallback;
-}
 
 std::string Describe(const Errno& e) {
   std::string s = e.message() ? e.message() : "";
@@ -132,12 +128,7 @@ INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestGoferTinyBudgetTest,
                          ::testing::Values(1, 2, 3, 4, 5));
 
 TEST(DifftestGoferFreshSeedTest, AgreesWithHostTmpfs) {
-  uint64_t fresh = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
-  uint64_t seed = EnvOr("VEIL_DIFFTEST_SEED", fresh);
-  std::printf("difftest seed %llu (replay: VEIL_DIFFTEST_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(seed));
+  uint64_t seed = FreshSeed();
   RunSeed(seed, static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)));
 }
 

@@ -44,6 +44,7 @@
 #include "overlay/overlay.h"
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/runner.h"
+#include "tests/difftest/seeds.h"
 #include "tests/difftest/vfs_backend.h"
 #include "vfs/tmpfs/tmpfs.h"
 
@@ -52,11 +53,6 @@ namespace {
 
 constexpr uint64_t kFixedSeeds[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 constexpr int kStepsPerSeed = 1000;
-
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 0) : fallback;
-}
 
 // --- The lower tree ----------------------------------------------------------
 
@@ -409,12 +405,7 @@ INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestOverlayExdevTest,
                          ::testing::Values(21, 22));
 
 TEST(DifftestOverlayFreshSeedTest, AgreesWithHostOverlayfs) {
-  uint64_t fresh = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
-  uint64_t seed = EnvOr("VEIL_DIFFTEST_SEED", fresh);
-  std::printf("difftest seed %llu (replay: VEIL_DIFFTEST_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(seed));
+  uint64_t seed = FreshSeed();
   RunSeed(seed, static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
           static_cast<int>(EnvOr("VEIL_DIFFTEST_LOWERS", 1)),
           EnvOr("VEIL_DIFFTEST_REDIRECT", 1) ? overlay::DirRename::kRedirect

@@ -24,6 +24,7 @@
 
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/runner.h"
+#include "tests/difftest/seeds.h"
 #include "tests/difftest/vfs_backend.h"
 #include "vfs/tmpfs/tmpfs.h"
 
@@ -34,11 +35,6 @@ constexpr uint64_t kFixedSeeds[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 constexpr int kStepsPerSeed = 1000;
 // A file's data moves to a memfd when it gets its second page.
 constexpr uint64_t kSmallThreshold = 4096;
-
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 0) : fallback;
-}
 
 enum class Backing { kMemory, kSelf };
 
@@ -105,16 +101,6 @@ TEST_P(DifftestTmpfsSelfBackedTest, AgreesWithHostTmpfs) {
 
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestTmpfsSelfBackedTest,
                          ::testing::ValuesIn(kFixedSeeds));
-
-uint64_t FreshSeed() {
-  uint64_t fresh = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
-  uint64_t seed = EnvOr("VEIL_DIFFTEST_SEED", fresh);
-  std::printf("difftest seed %llu (replay: VEIL_DIFFTEST_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 TEST(DifftestTmpfsFreshSeedTest, AgreesWithHostTmpfs) {
   RunSeed(FreshSeed(),

@@ -41,6 +41,8 @@ using veil::integration::IsFuseMount;
 using veil::integration::ReadFile;
 using veil::integration::Shell;
 using veil::integration::ShellResult;
+using veil::integration::StartVeilFuse;
+using veil::integration::VeilFuse;
 
 constexpr auto kMountTimeout = std::chrono::seconds(10);
 constexpr auto kExitTimeout = std::chrono::seconds(10);
@@ -115,41 +117,18 @@ class FuseMountTest : public ::testing::TestWithParam<Mode> {
     }
     std::string log = base_ + "/veil.log";
 
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      if (GetParam() == Mode::kGofer) {
-        execl(VEIL_BINARY, "veil", "fuse", "-f", "--gofer", served_.c_str(),
-              mnt_.c_str(), static_cast<char*>(nullptr));
-      } else {
-        execl(VEIL_BINARY, "veil", "fuse", "-f", "--tmpfs", mnt_.c_str(),
-              static_cast<char*>(nullptr));
-      }
-      _exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + kMountTimeout;
-    while (!IsFuseMount(mnt_)) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        // Exit status 1 is veil's "cannot mount MNT" (no FUSE here, or
-        // not allowed); anything else is a bug worth failing on.
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
-          GTEST_SKIP() << "veil fuse could not mount: " << ReadFile(log);
-        FAIL() << "veil fuse died before mounting (status " << status
-               << "): " << ReadFile(log);
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        FAIL() << "no FUSE mount on " << mnt_
-               << " after 10 s: " << ReadFile(log);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    std::vector<std::string> args = {"--tmpfs"};
+    if (gofer()) args = {"--gofer", served_};
+    VeilFuse child = StartVeilFuse(VEIL_BINARY, args, mnt_, log, kMountTimeout);
+    pid_ = child.pid;
+    // Exit status 1 is veil's "cannot mount MNT" (no FUSE here, or not
+    // allowed); anything else is a bug worth failing on.
+    if (child.cannot_mount())
+      GTEST_SKIP() << "veil fuse could not mount: " << ReadFile(log);
+    ASSERT_FALSE(child.exited) << "veil fuse died before mounting (status "
+                               << child.status << "): " << ReadFile(log);
+    ASSERT_FALSE(child.timed_out) << "no FUSE mount on " << mnt_
+                                  << " after 10 s: " << ReadFile(log);
     outside_ = OutsideState(base_);
   }
 

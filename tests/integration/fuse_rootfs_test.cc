@@ -45,6 +45,8 @@ namespace {
 using veil::integration::IsFuseMount;
 using veil::integration::ReadFile;
 using veil::integration::ShellResult;
+using veil::integration::StartVeilFuse;
+using veil::integration::VeilFuse;
 
 constexpr auto kMountTimeout = std::chrono::seconds(20);
 constexpr auto kExitTimeout = std::chrono::seconds(30);
@@ -181,32 +183,11 @@ class FuseRootfsTest : public ::testing::Test {
   // Starts `veil fuse -f ARGS MNT` and waits for the mount.
   void Mount(const std::vector<std::string>& args) {
     log_ = base_ + "/veil.log";
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      // If the test dies (a ctest timeout), veil unmounts and exits too.
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-      std::vector<const char*> argv = {"veil", "fuse", "-f"};
-      for (const std::string& a : args) argv.push_back(a.c_str());
-      argv.push_back(mnt_.c_str());
-      argv.push_back(nullptr);
-      execv(VEIL_BINARY, const_cast<char**>(argv.data()));
-      _exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + kMountTimeout;
-    while (!IsFuseMount(mnt_)) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL() << "veil fuse exited before mounting (status " << status
-               << "): " << ReadFile(log_);
-      }
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "no mount after 20 s: " << ReadFile(log_);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    VeilFuse child = StartVeilFuse(VEIL_BINARY, args, mnt_, log_, kMountTimeout);
+    pid_ = child.pid;
+    ASSERT_FALSE(child.exited) << "veil fuse exited before mounting (status "
+                               << child.status << "): " << ReadFile(log_);
+    ASSERT_FALSE(child.timed_out) << "no mount after 20 s: " << ReadFile(log_);
   }
 
   // Ends the session (`fusermount3 -u` when `signal` is 0) and returns

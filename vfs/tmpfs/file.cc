@@ -9,6 +9,7 @@
 
 #include <mutex>
 
+#include "base/host_io.h"
 #include "vfs/tmpfs/inode.h"
 
 namespace veil::vfs::tmpfs {
@@ -163,19 +164,9 @@ Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
     if (stored_) return stored_->Read(buf, static_cast<uint64_t>(offset));
     return data_.Read(buf, static_cast<uint64_t>(offset));
   }
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = pread(host_file_.get(), buf.data() + done, buf.size() - done,
-                      offset + static_cast<int64_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (done > 0) break;
-      return Errno::FromErrno();
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
+  HostIo io = PReadFull(host_file_.get(), buf, static_cast<uint64_t>(offset));
+  if (io.error != 0 && io.done == 0) return Errno(io.error);
+  return io.done;
 }
 
 Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
@@ -204,18 +195,10 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
       }
     }
   }
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = pwrite(host_file_.get(), buf.data() + done, buf.size() - done,
-                       offset + static_cast<int64_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (done > 0) break;
-      return Errno::FromErrno();
-    }
-    done += static_cast<size_t>(n);
-  }
-  return done;
+  HostIo io =
+      PWriteFull(host_file_.get(), buf, static_cast<uint64_t>(offset));
+  if (io.error != 0 && io.done == 0) return Errno(io.error);
+  return io.done;
 }
 
 Result<int64_t> TmpfsInode::SeekDataHoleLocked(int64_t offset, int whence) {

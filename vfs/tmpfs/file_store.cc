@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/host_io.h"
+
 namespace veil::vfs::tmpfs {
 namespace {
 
@@ -26,11 +28,11 @@ bool WriteZeros(int fd, off_t offset, uint64_t length) {
   static const std::vector<uint8_t> zeros(1 << 20);
   while (length > 0) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(length, zeros.size()));
-    ssize_t n = pwrite(fd, zeros.data(), len, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    offset += n;
-    length -= static_cast<uint64_t>(n);
+    if (PWriteFull(fd, {zeros.data(), len}, static_cast<uint64_t>(offset))
+            .error != 0)
+      return false;
+    offset += static_cast<off_t>(len);
+    length -= len;
   }
   return true;
 }

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "base/host_io.h"
+
 namespace veil::vfs::tmpfs {
 
 size_t PageStore::Read(std::span<uint8_t> buf, uint64_t offset) const {
@@ -95,16 +97,8 @@ Result<void> PageStore::CopyTo(int fd) const {
     // The last page is written only up to the size, which already covers
     // it: the memfd's size stays put.
     size_t len = static_cast<size_t>(std::min(kPageSize, size_ - start));
-    size_t done = 0;
-    while (done < len) {
-      ssize_t n = pwrite(fd, page->data() + done, len - done,
-                         static_cast<off_t>(start + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Errno::FromErrno();
-      }
-      done += static_cast<size_t>(n);
-    }
+    HostIo io = PWriteFull(fd, {page->data(), len}, start);
+    if (io.error != 0) return Errno(io.error);
   }
   return Ok();
 }

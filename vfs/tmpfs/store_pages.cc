@@ -11,6 +11,8 @@
 #include <cstring>
 #include <limits>
 
+#include "base/host_io.h"
+
 namespace veil::vfs::tmpfs {
 namespace {
 
@@ -19,50 +21,19 @@ constexpr uint64_t kNoEnd = std::numeric_limits<uint64_t>::max();
 
 uint64_t PagesUpTo(uint64_t bytes) { return (bytes + kPage - 1) / kPage; }
 
+// Reads all of `len` bytes; past the store's end (pages allocated but
+// never written there) they read as zeros.
 Result<void> PReadAll(int fd, uint8_t* buf, size_t len, uint64_t offset) {
-  while (len > 0) {
-    ssize_t n = pread(fd, buf, len, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno::FromErrno();
-    if (n == 0) {
-      // Past the store's end: pages allocated but never written there.
-      std::memset(buf, 0, len);
-      return Ok();
-    }
-    buf += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
+  HostIo io = PReadFull(fd, {buf, len}, offset);
+  if (io.error != 0) return Errno(io.error);
+  std::memset(buf + io.done, 0, len - io.done);
   return Ok();
-}
-
-// Writes up to `len` bytes; `*written` gets how many reached the file.
-// Returns 0, or the errno that stopped it.
-int PWriteSome(int fd, const uint8_t* buf, size_t len, uint64_t offset,
-               size_t* written) {
-  *written = 0;
-  while (*written < len) {
-    ssize_t n = pwrite(fd, buf + *written, len - *written,
-                       static_cast<off_t>(offset + *written));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return EIO;
-    *written += static_cast<size_t>(n);
-  }
-  return 0;
 }
 
 Result<void> PWriteAll(int fd, const uint8_t* buf, size_t len,
                        uint64_t offset) {
-  while (len > 0) {
-    ssize_t n = pwrite(fd, buf, len, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno::FromErrno();
-    if (n == 0) return Errno(EIO);
-    buf += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
+  HostIo io = PWriteFull(fd, {buf, len}, offset);
+  if (io.error != 0) return Errno(io.error);
   return Ok();
 }
 
@@ -197,9 +168,9 @@ Result<size_t> StorePages::Write(std::span<const uint8_t> buf,
     size_t len = static_cast<size_t>(std::min<uint64_t>(buf.size() - done,
                                                         run_end - pos));
     uint64_t at = (run->second.store * kPage) + (pos - run->first * kPage);
-    size_t wrote = 0;
-    error = PWriteSome(store_.fd(), buf.data() + done, len, at, &wrote);
-    done += wrote;
+    HostIo io = PWriteFull(store_.fd(), buf.subspan(done, len), at);
+    done += io.done;
+    error = io.error;
   }
   // A failure part way is a short write, as on Linux: what was written
   // stays and counts; pages this write added past it go back.

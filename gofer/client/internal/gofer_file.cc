@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "base/host_io.h"
 #include "gofer/client/internal/gofer_inode.h"
 
 namespace veil::gofer::client::internal {
@@ -144,19 +145,17 @@ class GoferFile final : public vfs::FileImpl {
 
  private:
   Result<size_t> ReadHost(std::span<uint8_t> buf, int64_t offset) {
-    size_t done = 0;
-    do {
-      ssize_t n = pread(read_host_, buf.data() + done, buf.size() - done,
-                        offset + static_cast<int64_t>(done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (done > 0) break;
-        return Errno::FromErrno();
+    // A read of nothing still reaches the host: shmem_file_read_iter marks
+    // the file accessed (relatime) whatever the count.
+    if (buf.empty()) {
+      while (pread(read_host_, nullptr, 0, offset) < 0) {
+        if (errno != EINTR) return Errno::FromErrno();
       }
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    } while (done < buf.size());
-    return done;
+      return size_t{0};
+    }
+    HostIo io = PReadFull(read_host_, buf, static_cast<uint64_t>(offset));
+    if (io.error != 0 && io.done == 0) return Errno(io.error);
+    return io.done;
   }
 
   Result<size_t> ReadRemote(std::span<uint8_t> buf, int64_t offset) {
