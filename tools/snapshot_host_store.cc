@@ -23,6 +23,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -51,7 +52,7 @@ Result<void> Check(int rc) {
 struct Shared {
   Privileged privileged;
   RestoreReport* report;  // borrowed: see HostTarget
-  uid_t euid = geteuid();
+  uid_t euid;
 };
 
 class HostTargetDir;
@@ -206,11 +207,11 @@ class AbsentNode final : public TargetNode {
 class HostTargetDir final : public HostNode<TargetDir> {
  public:
   // DIR itself: owns the state every node shares.
-  HostTargetDir(UniqueFd fd, std::string display, Privileged privileged,
-                RestoreReport* report)
+  HostTargetDir(UniqueFd fd, std::string display,
+                std::unique_ptr<Shared> shared)
       : HostNode(std::move(fd), FdKind::kOpen, S_IFDIR,
-                 Place{nullptr, std::move(display)}, root_shared_),
-        root_shared_{privileged, report} {}
+                 Place{nullptr, std::move(display)}, *shared),
+        root_shared_(std::move(shared)) {}
   HostTargetDir(UniqueFd fd, Place place, const Shared& shared)
       : HostNode(std::move(fd), FdKind::kOpen, S_IFDIR, std::move(place),
                  shared) {}
@@ -289,7 +290,7 @@ class HostTargetDir final : public HostNode<TargetDir> {
         std::move(fd), FdKind::kPath, type, Place{this, name}, shared_));
   }
 
-  Shared root_shared_;  // used only by DIR's own object
+  std::unique_ptr<Shared> root_shared_;  // DIR's own object only
 };
 
 std::string PathOf(const Place& place) {
@@ -356,8 +357,9 @@ snapshot::SnapshotResult<RestoreDir> OpenRestoreDir(const std::string& dir,
 std::unique_ptr<TargetDir> HostTarget(UniqueFd dir, std::string display,
                                       Privileged privileged,
                                       RestoreReport* report) {
-  return std::make_unique<HostTargetDir>(std::move(dir), std::move(display),
-                                         privileged, report);
+  return std::make_unique<HostTargetDir>(
+      std::move(dir), std::move(display),
+      std::make_unique<Shared>(Shared{privileged, report, geteuid()}));
 }
 
 }  // namespace veil::tools

@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <grp.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -317,6 +319,41 @@ TEST_F(RestoreHostTest, TreeDeeperThanPathMax) {
   EXPECT_EQ(getxattr("deep", "user.deep", value, sizeof value), 1);
   EXPECT_EQ(ReadFile("deep"), "deep");
   ASSERT_EQ(chdir("/"), 0);
+}
+
+// A restore's memory grows with the depth of the tree, not with its
+// square (it kept a full path per open directory: 152 MB at depth 10,000).
+TEST_F(RestoreHostTest, DeepTreeRestoresInLinearMemory) {
+  constexpr int kDepth = 10000;
+  const std::string src = base_ + "/src";
+  ASSERT_EQ(mkdir(src.c_str(), 0755), 0);
+  int fd = open(src.c_str(), O_RDONLY | O_DIRECTORY);
+  for (int i = 0; i < kDepth && fd >= 0; ++i) {
+    ASSERT_EQ(mkdirat(fd, "d", 0755), 0);
+    int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+    close(fd);
+    fd = next;
+  }
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ShellResult r = Veil("snapshot " + src + " " + base_ + "/img");
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(VEIL_BINARY, "veil", "restore", (base_ + "/img").c_str(),
+          (base_ + "/out").c_str(), nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  ASSERT_EQ(wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  RecordProperty("max_rss_kib", static_cast<int>(usage.ru_maxrss));
+  EXPECT_LT(usage.ru_maxrss, 60 * 1024) << "KiB at depth " << kDepth;
 }
 
 TEST_F(RestoreHostTest, SnapshotImageIsPrivate) {
