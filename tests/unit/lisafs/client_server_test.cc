@@ -186,10 +186,7 @@ TEST_P(LisafsClientServerTest, ManyThreadsInFlight) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([this, t] {
-      // Appended, not "t" + to_string(t): GCC 12 at -O3 reports a false
-      // -Wrestrict in the inlined operator+.
-      std::string name = "t";
-      name += std::to_string(t);
+      const std::string name = "t" + std::to_string(t);
       auto created = client_->Call(
           OpenCreateAtReq{Root(), name, 0644, kNoId, kNoId, O_RDWR});
       ASSERT_TRUE(created.has_value()) << ErrnoOf(created);
