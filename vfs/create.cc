@@ -15,7 +15,8 @@ namespace internal {
 Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
                             std::string_view path, bool want_dir,
                             const CreateFn& fn) {
-  Resolver r = VEIL_TRY(Resolver::Create(vfs, ctx, dir, path, 0, false));
+  Resolver r = VEIL_TRY(
+      Resolver::Create(vfs, ctx, dir, path, 0, internal::EmptyPath::kRefuse));
   Last last = VEIL_TRY(r.WalkToLast());
   // filename_create: ".", ".." or "/" as the new name is EEXIST.
   if (last.type != LastType::kNormal) return Errno(EEXIST);
@@ -30,9 +31,9 @@ Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
 }
 
 CreateSpec MakeCreateSpec(const Context& ctx, const Attr& dir, uint32_t mode,
-                          bool apply_umask) {
+                          Umask umask) {
   CreateSpec spec;
-  if (apply_umask) mode &= ~(ctx.umask & 0777) | S_IFMT;
+  if (umask == Umask::kApply) mode &= ~(ctx.umask & 0777) | S_IFMT;
   spec.uid = ctx.creds.fsuid;
   if (dir.mode & S_ISGID) {
     spec.gid = dir.gid;
@@ -76,7 +77,8 @@ Result<void> Vfs::MkdirAt(const Context& ctx, const Location& dir,
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         // vfs_mkdir keeps only permission and sticky bits.
         CreateSpec spec = internal::MakeCreateSpec(
-            ctx, dir_attr, S_IFDIR | (mode & (0777 | S_ISVTX)), true);
+            ctx, dir_attr, S_IFDIR | (mode & (0777 | S_ISVTX)),
+            internal::Umask::kApply);
         VEIL_TRY(internal::CreateChildLocked(ctx, *parent.dentry, name, spec));
         return Ok();
       });
@@ -101,7 +103,7 @@ Result<void> Vfs::MknodAt(const Context& ctx, const Location& dir,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         CreateSpec spec = internal::MakeCreateSpec(
-            ctx, dir_attr, mode & (S_IFMT | 07777), true);
+            ctx, dir_attr, mode & (S_IFMT | 07777), internal::Umask::kApply);
         if (S_ISCHR(mode) || S_ISBLK(mode)) spec.rdev = dev;
         VEIL_TRY(internal::CreateChildLocked(ctx, *parent.dentry, name, spec));
         return Ok();
@@ -118,7 +120,8 @@ Result<void> Vfs::SymlinkAt(const Context& ctx, std::string_view target,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         CreateSpec spec =
-            internal::MakeCreateSpec(ctx, dir_attr, S_IFLNK | 0777, false);
+            internal::MakeCreateSpec(ctx, dir_attr, S_IFLNK | 0777,
+                                     internal::Umask::kIgnore);
         spec.symlink_target = target;
         VEIL_TRY(internal::CreateChildLocked(ctx, *parent.dentry, name, spec));
         return Ok();

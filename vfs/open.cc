@@ -96,7 +96,8 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
                 !((flags & O_CREAT) && (flags & O_EXCL));
 
   internal::Resolver r = VEIL_TRY(
-      internal::Resolver::Create(*this, ctx, dir, path, how.resolve, false));
+      internal::Resolver::Create(*this, ctx, dir, path, how.resolve,
+                                 internal::EmptyPath::kRefuse));
   internal::Last last = VEIL_TRY(r.WalkToLast());
   std::optional<Location> found;
   bool created = false;
@@ -119,7 +120,8 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
           VEIL_TRY_VOID(internal::WantWrite(last.parent));
           Attr dir_attr = parent.inode().GetAttrLocked();
           CreateSpec spec = internal::MakeCreateSpec(
-              ctx, dir_attr, S_IFREG | (how.mode & 07777), true);
+              ctx, dir_attr, S_IFREG | (how.mode & 07777),
+              internal::Umask::kApply);
           Ref<Dentry> d = VEIL_TRY(
               internal::CreateChildLocked(ctx, parent, last.name, spec));
           found = Location{last.parent.mount, std::move(d)};

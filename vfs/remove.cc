@@ -14,7 +14,8 @@ Result<void> Vfs::UnlinkAt(const Context& ctx, const Location& dir,
   if (flags & ~AT_REMOVEDIR) return Errno(EINVAL);
   const bool rmdir = flags & AT_REMOVEDIR;
   internal::Resolver r =
-      VEIL_TRY(internal::Resolver::Create(*this, ctx, dir, path, 0, false));
+      VEIL_TRY(internal::Resolver::Create(*this, ctx, dir, path, 0,
+                                          internal::EmptyPath::kRefuse));
   internal::Last last = VEIL_TRY(r.WalkToLast());
   switch (last.type) {
     case internal::LastType::kNormal:

@@ -23,10 +23,12 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
   // NOTE: since Linux 5.8 a whiteout needs no CAP_MKNOD.
 
   internal::Resolver old_r = VEIL_TRY(
-      internal::Resolver::Create(*this, ctx, old_dir, old_path, 0, false));
+      internal::Resolver::Create(*this, ctx, old_dir, old_path, 0,
+                                 internal::EmptyPath::kRefuse));
   internal::Last old_last = VEIL_TRY(old_r.WalkToLast());
   internal::Resolver new_r = VEIL_TRY(
-      internal::Resolver::Create(*this, ctx, new_dir, new_path, 0, false));
+      internal::Resolver::Create(*this, ctx, new_dir, new_path, 0,
+                                 internal::EmptyPath::kRefuse));
   internal::Last new_last = VEIL_TRY(new_r.WalkToLast());
 
   if (old_last.parent.mount.get() != new_last.parent.mount.get())
@@ -102,7 +104,8 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
     // shmem_whiteout: a 0:0 character device, mode 0, owned like any new
     // file, takes the old name. The next lookup finds it.
     CreateSpec spec = internal::MakeCreateSpec(
-        ctx, old_parent.inode().GetAttrLocked(), S_IFCHR, false);
+        ctx, old_parent.inode().GetAttrLocked(), S_IFCHR,
+        internal::Umask::kIgnore);
     // NOTE: Linux creates the whiteout before moving; if this fails the
     // rename has happened without it, which only memory exhaustion causes.
     VEIL_TRY(old_parent.inode().CreateLocked(old_last.name, spec));

@@ -209,8 +209,9 @@ Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name) {
 
 Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
                            std::string_view path, int at_flags) {
-  Resolver r = VEIL_TRY(Resolver::Create(vfs, ctx, dir, path, 0,
-                                         at_flags & AT_EMPTY_PATH));
+  Resolver r = VEIL_TRY(Resolver::Create(
+      vfs, ctx, dir, path, 0,
+      (at_flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kRefuse));
   return r.ResolveFull(!(at_flags & AT_SYMLINK_NOFOLLOW));
 }
 

@@ -22,13 +22,17 @@ Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
                             std::string_view path, bool want_dir,
                             const CreateFn& fn);
 
+// Whether MakeCreateSpec applies the caller's umask: not to symlinks
+// (always 0777) and whiteouts.
+enum class Umask { kApply, kIgnore };
+
 // The owner, group and mode of a new inode (inode_init_owner +
-// vfs_prepare_mode): umask applied unless `apply_umask` is false, group
+// vfs_prepare_mode): umask applied as `umask` says, group
 // inherited from a setgid directory (and S_ISGID for new directories), and
 // S_ISGID stripped from group-executable files the caller could not set it
 // on.
 CreateSpec MakeCreateSpec(const Context& ctx, const Attr& dir, uint32_t mode,
-                          bool apply_umask);
+                          Umask umask);
 
 // may_create + the filesystem's create + caching the new dentry.
 Result<Ref<Dentry>> CreateChildLocked(const Context& ctx, Dentry& parent,

@@ -28,7 +28,7 @@ Resolver::Resolver(Vfs& vfs, const Context& ctx, Location start,
 
 Result<Resolver> Resolver::Create(Vfs& vfs, const Context& ctx,
                                   const Location& start, std::string_view path,
-                                  uint64_t resolve, bool empty_path_ok) {
+                                  uint64_t resolve, EmptyPath empty_path) {
   // openat2: unknown bits, or BENEATH together with IN_ROOT, are EINVAL.
   if ((resolve & ~kKnownResolveFlags) ||
       ((resolve & RESOLVE_BENEATH) && (resolve & RESOLVE_IN_ROOT)))
@@ -38,7 +38,7 @@ Result<Resolver> Resolver::Create(Vfs& vfs, const Context& ctx,
   Resolver r(vfs, ctx, start, resolve);
   if (path.empty()) {
     // getname(): an empty name is ENOENT unless AT_EMPTY_PATH.
-    if (!empty_path_ok) return Errno(ENOENT);
+    if (empty_path == EmptyPath::kRefuse) return Errno(ENOENT);
     r.empty_ = true;
     return r;
   }

@@ -32,6 +32,9 @@ namespace veil::vfs::internal {
 
 enum class LastType { kNormal, kDot, kDotDot, kRoot };
 
+// An empty path: ENOENT (getname), or the start itself (AT_EMPTY_PATH).
+enum class EmptyPath { kRefuse, kAllow };
+
 struct Last {
   Location parent;
   std::string name;      // empty unless type == kNormal
@@ -47,7 +50,7 @@ class Resolver final {
   // or bad resolve flags (EINVAL).
   static Result<Resolver> Create(Vfs& vfs, const Context& ctx,
                                  const Location& start, std::string_view path,
-                                 uint64_t resolve, bool empty_path_ok);
+                                 uint64_t resolve, EmptyPath empty_path);
 
   // Walks to the parent of the final component.
   Result<Last> WalkToLast();
