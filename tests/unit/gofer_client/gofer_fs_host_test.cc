@@ -47,7 +47,10 @@ class GoferFsHostTest : public ::testing::Test {
   void Start(const GoferFsOptions& options) {
     served_.reset();
     UniqueFd root(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    auto backend = HostBackend::Create(std::move(root), {});
+    // The VFS decides who may chown; the backend applies every owner.
+    HostBackendOptions backend_options;
+    backend_options.ids = IdRange::All();
+    auto backend = HostBackend::Create(std::move(root), backend_options);
     ASSERT_TRUE(backend.has_value()) << ErrnoOf(backend);
     backend_ = std::move(*backend);
     served_ = std::make_unique<ServedFs>(*backend_, options);
