@@ -109,6 +109,9 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   backend_options.max_node_fds = options.max_node_fds;
   backend_options.setid = options.setid;
   backend_options.ids = options.ids;
+  // Confined, "/" is the export, so mount points read from the namespace
+  // are paths in it.
+  if (confine) backend_options.mount_guard = MountGuard::kRootIsExport;
   Result<std::unique_ptr<HostBackend>> backend =
       HostBackend::Create(std::move(root), backend_options);
   if (!backend) {

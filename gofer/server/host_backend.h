@@ -48,7 +48,9 @@
 //  - Mount points below the export (host mounts; in the confined gofer
 //    they are mounts of its own namespace too) are never entered: Walk and
 //    WalkStat answer EACCES for the name of one, as for a directory one
-//    may not search; the kernel answers EBUSY to rmdir or rename of it.
+//    may not search; the kernel answers EBUSY to rmdir or rename of it,
+//    and with MountGuard::kRootIsExport so does the backend to a rename of
+//    a directory with one below it (which would move the mount along).
 //
 // Errors are the host's errno, which is Linux's.
 //
@@ -72,6 +74,15 @@ namespace veil::gofer {
 
 enum class Access : uint8_t { kReadWrite, kReadOnly };
 enum class Donation : uint8_t { kReadOnlyFiles, kNever };
+// Whether renaming a directory with a mount point somewhere below it is
+// refused (EBUSY) rather than moving the mount along (mount_points.h).
+enum class MountGuard : uint8_t {
+  kNone,
+  // The process's root is the export's root (the confined gofer), so the
+  // namespace's mount points can be found from it. Needs Linux 6.8
+  // (listmount); before that, renames are not checked.
+  kRootIsExport,
+};
 
 struct HostBackendOptions {
   Access access = Access::kReadWrite;
@@ -84,6 +95,7 @@ struct HostBackendOptions {
   // owner (uid, gid) of the root directory.
   SetIdBits setid = SetIdBits::kStrip;
   std::optional<IdRange> ids;
+  MountGuard mount_guard = MountGuard::kNone;
 };
 
 class HostBackend final : public lisafs::ServerBackend {
@@ -187,6 +199,9 @@ class HostBackend final : public lisafs::ServerBackend {
   // True for a character or block device other than the 0:0 whiteout (or
   // one whose kind cannot be told).
   static bool IsDeviceNode(const HostNode& node);
+  // EBUSY if `st` is a directory with a mount point below it and the
+  // options ask for the check (MountGuard).
+  Result<void> CheckNoMountBelow(const struct statx& st);
   // A readable descriptor for xattr calls (regular files and directories).
   Result<UniqueFd> OpenForXattr(const HostNode& node);
   // The node of `name` in the directory `dir_fd`, if the client holds one,

@@ -18,6 +18,9 @@ namespace {
 // fchmodat2 (Linux 6.6) is newer than some libseccomp releases' tables;
 // its number is the same on every architecture.
 constexpr int kSysFchmodat2 = 452;
+// statmount and listmount (Linux 6.8), likewise.
+constexpr int kSysStatmount = 457;
+constexpr int kSysListmount = 458;
 
 // __SIGRTMIN and __SIGRTMIN + 1: glibc's SIGCANCEL and SIGSETXID (SIGRTMIN
 // itself is 34 because glibc reserves these two).
@@ -187,6 +190,9 @@ Result<void> InstallSeccompFilter() {
                    SCMP_SYS(nanosleep),
                    SCMP_SYS(clock_nanosleep),
                    SCMP_SYS(getrandom),
+                   // The mount table (mount_points.h): read only.
+                   kSysStatmount,
+                   kSysListmount,
                }));
   VEIL_TRY_VOID(AddArgumentRules(ctx.get()));
   VEIL_TRY_VOID(AddSanitizerRules(ctx.get()));

@@ -34,6 +34,8 @@
 //             arena count before the filter, so this is a second line)
 //   misc:     write, writev (stderr logging), clock_gettime, gettimeofday,
 //             nanosleep, clock_nanosleep, getrandom
+//   mounts:   listmount, statmount (read the namespace's mount table,
+//             mount_points.h; they change nothing)
 // Other calls glibc and libstdc++ make lazily, checked: getrandom (malloc's
 // tcache and hash seeds), madvise and munmap (free, thread exit), mremap
 // (realloc of large blocks), clock_gettime/gettimeofday (the vDSO's

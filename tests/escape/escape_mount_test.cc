@@ -137,6 +137,28 @@ TEST_P(GoferMountEscapeTest, MountPointsCannotBeMovedOrRemoved) {
   ExpectMountsInPlace();
 }
 
+// Renaming a directory that has a mount point below it would move the
+// mount along (Linux allows that from any namespace): refused, EBUSY.
+TEST_P(GoferMountEscapeTest, AncestorsOfMountPointsCannotBeMoved) {
+  if (GetParam() == Confinement::kNone) {
+    GTEST_SKIP() << "the check reads mount points relative to the process "
+                    "root, which only the confined gofer has at the export";
+  }
+  StartGofer();
+  EXPECT_EQ(ErrnoOf(ops().Call(
+                lisafs::RenameAtReq{Root(), "a", Root(), "a_moved", 0})),
+            EBUSY);
+  EXPECT_EQ(ErrnoOf(ops().Call(lisafs::RenameAtReq{
+                Root(), "empty", Root(), "a", RENAME_EXCHANGE})),
+            EBUSY);
+  EXPECT_FALSE(Exists(scratch_.InRoot("a_moved")));
+  // A directory without mounts below it still moves.
+  EXPECT_TRUE(ops().Call(
+      lisafs::RenameAtReq{Root(), "empty", Root(), "empty2", 0}));
+  EXPECT_TRUE(Exists(scratch_.InRoot("empty2")));
+  ExpectMountsInPlace();
+}
+
 // Nothing on a mount below DIR is served, not even the mount point: Walk
 // and WalkStat refuse it with EACCES, a directory one may not search.
 TEST_P(GoferMountEscapeTest, MountPointsAreNotServed) {
