@@ -386,6 +386,28 @@ def lisafs_server_seeds():
     s.raw_datagram(b"\x05\x00\x00\x00\x04\x00\x00\x00" + b"\x01" * 12)
     seeds["raw"] = s.f.data()
 
+    # A descriptor on every even-tagged request (option 16): alternately a
+    # directory outside the export and the client's own channel end; the
+    # server must close each unread before replying (issue #10, item 15).
+    # The FStats carry them (and fail, EINVAL); the requests between go
+    # through. Inline and with a worker pool (4).
+    for options, name in ((16, "attach_every"), (16 | 4, "attach_every_pool")):
+        s = Session(options=options)
+        root = s.mount()  # tag 1
+        s.simple("FStat", root)
+        d, inner = s.walk(root, ["dir", "inner"])
+        s.simple("FStat", root)
+        o = s.open_at(inner, O_RDONLY)
+        s.simple("FStat", root)
+        s.pread(o, 0, 100)
+        s.simple("FStat", root)
+        c, o2 = s.create(root, "new")
+        s.simple("FStat", root)
+        s.pwrite(o2, 0, b"data")
+        s.simple("FStat", root)
+        s.batch("Close", [o, o2, inner])
+        seeds[name] = s.f.data()
+
     write_corpus("lisafs_server", seeds)
 
 

@@ -2,6 +2,7 @@
 #include "lisafs/channel.h"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -142,6 +143,14 @@ Result<Channel::Received> Channel::Recv(std::span<uint8_t> buffer) const {
   if (got == 0) return Errno(ECONNRESET);
   received.size = static_cast<size_t>(got);
   return received;
+}
+
+Result<void> Channel::SetSendTimeout(std::chrono::milliseconds timeout) const {
+  struct timeval tv = {};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  return FromSyscall(
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
 }
 
 void Channel::Shutdown() const {

@@ -21,6 +21,7 @@
 // that no call is in progress.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -51,7 +52,8 @@ class Channel final {
   // them). Never raises SIGPIPE. Errors: EINVAL for an empty message (it
   // would read as end-of-stream) or more than kMaxFdsPerMessage fds;
   // EMSGSIZE if bytes exceed max_send_size(); EPIPE/ECONNRESET if the peer
-  // is gone; other sendmsg(2) errors. EINTR is retried.
+  // is gone; EAGAIN after a send timeout (SetSendTimeout); other sendmsg(2)
+  // errors. EINTR is retried.
   Result<void> Send(std::span<const uint8_t> bytes,
                     std::span<const int> fds) const;
 
@@ -67,6 +69,11 @@ class Channel final {
   // off (MSG_CTRUNC) or an unexpected control message came: in all of these
   // cases every descriptor that did arrive is closed. EINTR is retried.
   Result<Received> Recv(std::span<uint8_t> buffer) const;
+
+  // Makes a Send that cannot proceed for `timeout` (the peer does not read
+  // and its queue is full) fail with EAGAIN instead of blocking on
+  // (SO_SNDTIMEO). Errors: setsockopt(2)'s.
+  Result<void> SetSendTimeout(std::chrono::milliseconds timeout) const;
 
   // shutdown(2) both directions: a Recv blocked in another thread returns
   // ECONNRESET, and the peer sees end-of-stream. The socket stays open.

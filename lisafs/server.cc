@@ -2,6 +2,7 @@
 #include "lisafs/server.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -27,12 +28,24 @@ bool PeerGone(Errno error) {
   return error.code() == ECONNRESET || error.code() == EPIPE;
 }
 
+// A send that timed out (EAGAIN: every channel has a send timeout) ends
+// the connection as ETIMEDOUT (ServerOptions::send_timeout says why).
+Result<void> Sent(Result<void> sent) {
+  if (!sent && sent.error().code() == EAGAIN) {
+    VEIL_LOG(kWarning) << "lisafs: the client has not read its replies for "
+                          "the send timeout; dropping the connection";
+    return Errno(ETIMEDOUT);
+  }
+  return sent;
+}
+
 // The threads serving a connection's extra channels (Channel requests).
 // Thread-safe. Each channel is owned here, not by its thread, so that
 // StopAll can shut it down without racing the thread's exit.
 class ExtraChannels final {
  public:
-  explicit ExtraChannels(size_t max) : max_(max) {}
+  ExtraChannels(size_t max, std::chrono::milliseconds send_timeout)
+      : max_(max), send_timeout_(send_timeout) {}
 
   // Starts a thread running `serve` on the server end of a new channel and
   // returns the client end. EMFILE past the limit or once stopping.
@@ -40,6 +53,7 @@ class ExtraChannels final {
     std::lock_guard lock(mu_);
     if (stopping_ || served_.size() >= max_) return Errno(EMFILE);
     auto pair = VEIL_TRY(Channel::CreatePair());
+    VEIL_TRY_VOID(pair.first.SetSendTimeout(send_timeout_));
     auto served = std::make_unique<Served>(Served{std::move(pair.first), {}});
     served->thread =
         std::thread([serve = std::move(serve), channel = &served->channel] {
@@ -68,6 +82,7 @@ class ExtraChannels final {
   };
 
   const size_t max_;
+  const std::chrono::milliseconds send_timeout_;
   std::mutex mu_;
   bool stopping_ = false;                        // Guarded by mu_.
   std::vector<std::unique_ptr<Served>> served_;  // Guarded by mu_.
@@ -93,15 +108,14 @@ class ChannelServer final {
  private:
   struct Frame {
     std::vector<uint8_t> bytes;
-    std::vector<UniqueFd> fds;
+    size_t num_fds = 0;  // Descriptors that came with it, already closed.
   };
 
   Result<void> RunInline();
   Result<void> RunPooled();
   // Handles one datagram, replying to it. Fails only when the connection
   // must end: the peer is gone, or the datagram has no readable header.
-  Result<void> Handle(std::span<const uint8_t> bytes,
-                      std::vector<UniqueFd> fds);
+  Result<void> Handle(std::span<const uint8_t> bytes, size_t num_fds);
   Result<void> OpenChannel(uint64_t tag);
   Result<void> SendReply(uint64_t tag, Outgoing out);
   Result<void> SendError(uint64_t tag, Errno error);
@@ -117,9 +131,13 @@ Result<void> ChannelServer::RunInline() {
   while (true) {
     Result<Channel::Received> got = channel_.Recv(buffer);
     if (!got) return PeerGone(got.error()) ? Ok() : got.error();
+    // No request carries descriptors: whatever came is closed unread,
+    // before anything is sent (one could be the client's own end of this
+    // socket, keeping it open while we wait for it to read).
+    const size_t num_fds = got->fds.size();
+    got->fds.clear();
     Result<void> handled =
-        Handle(std::span<const uint8_t>(buffer.data(), got->size),
-               std::move(got->fds));
+        Handle(std::span<const uint8_t>(buffer.data(), got->size), num_fds);
     if (!handled) return PeerGone(handled.error()) ? Ok() : handled.error();
   }
 }
@@ -148,7 +166,7 @@ Result<void> ChannelServer::RunPooled() {
         queue.pop_front();
       }
       cv.notify_all();  // Room for the reader.
-      Result<void> handled = Handle(frame.bytes, std::move(frame.fds));
+      Result<void> handled = Handle(frame.bytes, frame.num_fds);
       if (!handled && !PeerGone(handled.error())) {
         std::lock_guard lock(mu);
         if (failure.code() == 0) failure = handled.error();
@@ -170,9 +188,12 @@ Result<void> ChannelServer::RunPooled() {
       read_error = got.error();
       break;
     }
+    // Descriptors are closed here, not when a worker gets to the request
+    // (see RunInline).
     Frame frame{
         std::vector<uint8_t>(buffer.begin(), buffer.begin() + got->size),
-        std::move(got->fds)};
+        got->fds.size()};
+    got->fds.clear();
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return queue.size() < capacity || closing; });
     if (closing) break;
@@ -193,10 +214,8 @@ Result<void> ChannelServer::RunPooled() {
 }
 
 Result<void> ChannelServer::Handle(std::span<const uint8_t> bytes,
-                                   std::vector<UniqueFd> fds) {
-  Result<Decoded<Request>> decoded = DecodeRequest(bytes, fds.size());
-  // No request carries descriptors; whatever came is closed unread.
-  fds.clear();
+                                   size_t num_fds) {
+  Result<Decoded<Request>> decoded = DecodeRequest(bytes, num_fds);
   if (!decoded) {
     Result<Header> header = DecodeHeader(bytes);
     if (!header) {
@@ -246,7 +265,7 @@ Result<void> ChannelServer::OpenChannel(uint64_t tag) {
   std::vector<uint8_t> bytes = VEIL_MUST(Encode(ChannelResp{}, tag));
   const int fd = client_end->fd();
   // Our copy of the client end closes when client_end goes out of scope.
-  return channel_.Send(bytes, std::span<const int>(&fd, 1));
+  return Sent(channel_.Send(bytes, std::span<const int>(&fd, 1)));
 }
 
 Result<void> ChannelServer::SendReply(uint64_t tag, Outgoing out) {
@@ -263,7 +282,7 @@ Result<void> ChannelServer::SendReply(uint64_t tag, Outgoing out) {
   const int fd = out.fd.get();
   std::span<const int> fds;
   if (out.fd.valid()) fds = std::span<const int>(&fd, 1);
-  Result<void> sent = channel_.Send(*bytes, fds);
+  Result<void> sent = Sent(channel_.Send(*bytes, fds));
   if (!sent) connection_.Forget(out.new_fds);
   return sent;
 }
@@ -273,14 +292,15 @@ Result<void> ChannelServer::SendError(uint64_t tag, Errno error) {
   const int code = error.code();
   reply.error = code >= 1 && code <= 4095 ? static_cast<uint32_t>(code) : EIO;
   std::vector<uint8_t> bytes = VEIL_MUST(Encode(reply, tag));
-  return channel_.Send(bytes, {});
+  return Sent(channel_.Send(bytes, {}));
 }
 
 }  // namespace
 
 Result<void> Server::Serve(Channel channel) {
+  VEIL_TRY_VOID(channel.SetSendTimeout(options_.send_timeout));
   Connection connection(backend_, options_);
-  ExtraChannels extras(options_.max_channels);
+  ExtraChannels extras(options_.max_channels, options_.send_timeout);
   Result<void> result =
       ChannelServer(connection, extras, options_, channel).Run();
   // The main channel is the connection: when it ends, so do the others.

@@ -19,7 +19,9 @@
 // readable gets an Error reply (EINVAL, EBADF, ENAMETOOLONG, ...) and the
 // connection goes on; a datagram without a readable header, or one that
 // is oversized or carries too many descriptors, ends the connection.
-// Descriptors attached to requests (none are expected) are closed unread.
+// Descriptors attached to requests (none are expected) are closed unread
+// as soon as the request is read, before anything is sent, and no reply
+// waits longer than ServerOptions::send_timeout for the client to read.
 // When the client goes away, even in the middle of a request, Serve
 // finishes the requests in hand, drops their replies, releases every FDID
 // of the connection and returns.
@@ -28,6 +30,7 @@
 // each). Ownership: the backend is borrowed and must outlive the Server.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 #include "base/result.h"
@@ -44,6 +47,13 @@ struct ServerOptions {
   size_t max_channels = 16;
   // FDIDs per connection; more get EMFILE.
   size_t max_fds = 1 << 16;
+  // How long a reply may wait for room in the client's receive queue
+  // before the connection is dropped (ETIMEDOUT). A client that stops
+  // reading must not hold a server thread forever, and cannot be told
+  // from one that is gone: a peer whose last reference is a descriptor
+  // queued, unread, in our own receive queue never closes (sending a
+  // channel its own client end is enough).
+  std::chrono::milliseconds send_timeout{60'000};
 };
 
 class Server final {

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +24,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: veil gofer --root DIR --fd N [--ro] [--max-node-fds N]\n"
+    "                  [--allow-suid] [--ids FIRST:COUNT] [--send-timeout S]\n"
     "\n"
     "Serves the host directory DIR over LISAFS on descriptor N, which must be\n"
     "a connected AF_UNIX SOCK_SEQPACKET socket inherited from the caller (one\n"
@@ -31,8 +34,9 @@ constexpr char kUsage[] =
     "Before serving, the gofer confines itself, so it must run as root:\n"
     "  - closes every inherited descriptor but 0, 1, 2 and N;\n"
     "  - enters a private mount namespace, bind-mounts DIR onto itself\n"
-    "    (not recursively: mounts below DIR are not served) as nosuid,nodev,\n"
-    "    pivot_roots into it and detaches the old root;\n"
+    "    recursively as nosuid,nodev, receiving the host's later mounts below\n"
+    "    DIR (so that they can be neither moved nor removed: EBUSY; nor are\n"
+    "    they served: EACCES), pivot_roots into it and detaches the old root;\n"
     "  - sets no_new_privs, keeps only the file capabilities it uses, and\n"
     "    installs a seccomp allowlist that kills it on any other system call.\n"
     "Every lookup is openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|\n"
@@ -50,6 +54,15 @@ constexpr char kUsage[] =
     "               raises to its hard limit); past it, those of files not\n"
     "               in use are closed and opened again by name when needed,\n"
     "               checked to be the same inode (ESTALE if not)\n"
+    "  --allow-suid apply set-user-ID and set-group-ID bits as the client\n"
+    "               asks (default: never created on, and removed from, files\n"
+    "               other than directories, which keep set-group-ID)\n"
+    "  --ids FIRST:COUNT  the uids and gids the client may give files\n"
+    "               (creating or chown); others fail with EPERM. Default: only\n"
+    "               the owner and group of DIR. Give the range the sandbox's\n"
+    "               users map to; 0:4294967296 trusts the client with every id\n"
+    "  --send-timeout S  drop a client that has not read a reply for S\n"
+    "               seconds (default 60)\n"
     "  --help       this text\n"
     "\n"
     "Exit status: 0 when the client disconnects, 1 on any error (the message\n"
@@ -112,6 +125,24 @@ bool CheckFdArg(int fd) {
   return true;
 }
 
+// "FIRST:COUNT" with FIRST + COUNT <= 2^32 (ids are 32-bit).
+std::optional<gofer::IdRange> ParseIds(std::string_view text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  uint32_t first = 0;
+  uint64_t count = 0;
+  const char* a = text.data();
+  const char* mid = a + colon;
+  const char* z = a + text.size();
+  auto [end1, ec1] = std::from_chars(a, mid, first);
+  auto [end2, ec2] = std::from_chars(mid + 1, z, count);
+  if (ec1 != std::errc() || end1 != mid || ec2 != std::errc() || end2 != z ||
+      uint64_t{first} + count > (uint64_t{1} << 32)) {
+    return std::nullopt;
+  }
+  return gofer::IdRange{first, count};
+}
+
 }  // namespace
 
 int RunGofer(int argc, char** argv) {
@@ -136,6 +167,24 @@ int RunGofer(int argc, char** argv) {
         return UsageError("--max-node-fds needs a positive number");
       }
       options.max_node_fds = n;
+    } else if (arg == "--allow-suid") {
+      options.setid = gofer::SetIdBits::kAllow;
+    } else if (arg == "--ids") {
+      if (++i == argc) return UsageError("--ids needs FIRST:COUNT");
+      std::optional<gofer::IdRange> ids = ParseIds(argv[i]);
+      if (!ids) return UsageError("--ids needs FIRST:COUNT within 2^32");
+      options.ids = *ids;
+    } else if (arg == "--send-timeout") {
+      if (++i == argc) return UsageError("--send-timeout needs seconds");
+      std::string_view text = argv[i];
+      uint32_t seconds = 0;
+      auto [end, ec] =
+          std::from_chars(text.data(), text.data() + text.size(), seconds);
+      if (ec != std::errc() || end != text.data() + text.size() ||
+          seconds == 0 || seconds > 86'400) {
+        return UsageError("--send-timeout needs 1 to 86400 seconds");
+      }
+      options.send_timeout = std::chrono::seconds(seconds);
     } else if (arg == "--fd") {
       if (++i == argc) return UsageError("--fd needs a number");
       std::string_view text = argv[i];

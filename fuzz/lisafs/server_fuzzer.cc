@@ -20,7 +20,8 @@
 //
 // Input layout (FuzzedDataProvider: integers come from the end, byte
 // strings from the front): option bits (read-only export, descriptor
-// donation, worker pool, a budget of two node descriptors), then up to
+// donation, worker pool, a budget of two node descriptors, a descriptor
+// attached to every request), then up to
 // kMaxSteps steps. A step is a choice
 // 0..31: 1..29 send that message with fields picked by the provider (FDIDs
 // mostly from those the server handed out, names from a small vocabulary
@@ -84,10 +85,23 @@ const char* const kXattrNames[] = {
     "user.x", "user.y", "trusted.overlay.opaque", "trusted.overlay.z",
     "security.capability", "system.posix_acl_access", "trusted.x"};
 
+// Which requests carry a host descriptor (none is expected; the server must
+// close each unread, before it replies).
+enum class Attach : uint8_t {
+  kSomeRaw,  // one raw datagram in eight: a directory outside the export
+  // Also every structured request with an even tag, alternately that
+  // directory and the client's own end of the channel (which, left unread
+  // in the server's queue, would keep the client's end open: issue #10,
+  // item 15). Such a request is malformed (EINVAL); the odd ones between
+  // them go through, so the session still gets somewhere.
+  kEvery,
+};
+
 class Session final {
  public:
-  Session(FuzzedDataProvider& in, std::string outside)
+  Session(FuzzedDataProvider& in, std::string outside, Attach attach)
       : in_(in),
+        attach_(attach),
         outside_(std::move(outside)),
         outside_fd_(::open(outside_.c_str(), O_PATH | O_CLOEXEC)) {}
 
@@ -124,7 +138,7 @@ class Session final {
       auto bytes = lisafs::EncodeRequest(request, ++tag_);
       // A field the encoder refuses (an unsafe random name) skips the
       // step; raw steps cover what the decoder does with such bytes.
-      if (bytes) Exchange(ch, *bytes, IdOf(request));
+      if (bytes) Exchange(ch, *bytes, IdOf(request), Attached(ch));
     }
   }
 
@@ -310,6 +324,12 @@ class Session final {
 
   // ---- Wire ----
 
+  // The descriptor a structured request carries (Attach), or -1.
+  int Attached(size_t ch) const {
+    if (attach_ != Attach::kEvery || tag_ % 2 != 0) return -1;
+    return tag_ % 4 == 0 ? outside_fd_.get() : channels_[ch].fd();
+  }
+
   // Sends bytes the encoder did not vet. Sometimes a host descriptor
   // rides along (the server must close it unread).
   void SendRaw(size_t ch, std::vector<uint8_t> bytes) {
@@ -399,6 +419,7 @@ class Session final {
   }
 
   FuzzedDataProvider& in_;
+  const Attach attach_;
   const std::string outside_;
   // Attached to some raw requests: a way out, if the server used it.
   const veil::UniqueFd outside_fd_;
@@ -458,7 +479,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)server.Serve(std::move(channel));
     });
     {
-      Session session(in, scratch->Outside());
+      Session session(in, scratch->Outside(),
+                      (options & 16) ? Attach::kEvery : Attach::kSomeRaw);
       session.Run(std::move(pair->second));
     }  // The client's channels close: Serve returns.
     serving.join();

@@ -90,7 +90,8 @@ GoferProcess::~GoferProcess() {
 Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
                                          const std::string& dir,
                                          GoferAccess access,
-                                         size_t max_node_fds) {
+                                         size_t max_node_fds,
+                                         GoferClient client) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return Errno::FromErrno();
@@ -103,6 +104,11 @@ Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
   std::vector<std::string> args = {
       "veil", "gofer", "--root", dir, "--fd", std::to_string(kChildSocketFd)};
   if (access == GoferAccess::kReadOnly) args.push_back("--ro");
+  if (client == GoferClient::kHostUsers) {
+    for (const char* arg : {"--allow-suid", "--ids", "0:4294967296"}) {
+      args.push_back(arg);
+    }
+  }
   if (max_node_fds != 0) {
     args.push_back("--max-node-fds");
     args.push_back(std::to_string(max_node_fds));

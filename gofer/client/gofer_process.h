@@ -38,15 +38,30 @@ enum class GoferAccess : uint8_t {
   kReadOnly,  // `veil gofer --ro`: every change fails with EROFS
 };
 
+// Whom the gofer's client speaks for, which sets the export's policy on
+// owners and set-id bits (gofer/server/export_policy.h).
+enum class GoferClient : uint8_t {
+  // A sandbox (untrusted): the gofer's defaults, no set-id bits on
+  // non-directories and only DIR's owner as an owner.
+  kSandbox,
+  // Host users through a FUSE view (`veil fuse`): the host kernel
+  // (default_permissions) and the VFS already checked each caller's right
+  // to chown or chmod, as on any file system, so every id and set-id bit
+  // is applied as asked (`--allow-suid --ids 0:4294967296`).
+  kHostUsers,
+};
+
 class GoferProcess final {
  public:
   // Starts `veil_binary gofer --root dir --fd 3 [--ro] [--max-node-fds
-  // N]` (N: `max_node_fds` unless 0). Errors: fork, socketpair errors;
-  // ENOENT/EACCES if `veil_binary` cannot be executed (reported by the
-  // child through a close-on-exec pipe).
+  // N]` (N: `max_node_fds` unless 0), with the policy options `client`
+  // asks for. Errors: fork, socketpair errors; ENOENT/EACCES if
+  // `veil_binary` cannot be executed (reported by the child through a
+  // close-on-exec pipe).
   static Result<GoferProcess> Start(const std::string& veil_binary,
                                     const std::string& dir, GoferAccess access,
-                                    size_t max_node_fds = 0);
+                                    size_t max_node_fds = 0,
+                                    GoferClient client = GoferClient::kSandbox);
 
   GoferProcess(GoferProcess&& other) noexcept;
   GoferProcess& operator=(GoferProcess&& other) noexcept;
@@ -72,11 +87,10 @@ class GoferProcess final {
 };
 
 // StartGofer: GoferProcess::Start.
-inline Result<GoferProcess> StartGofer(const std::string& veil_binary,
-                                       const std::string& dir,
-                                       GoferAccess access,
-                                       size_t max_node_fds = 0) {
-  return GoferProcess::Start(veil_binary, dir, access, max_node_fds);
+inline Result<GoferProcess> StartGofer(
+    const std::string& veil_binary, const std::string& dir, GoferAccess access,
+    size_t max_node_fds = 0, GoferClient client = GoferClient::kSandbox) {
+  return GoferProcess::Start(veil_binary, dir, access, max_node_fds, client);
 }
 
 }  // namespace veil::gofer

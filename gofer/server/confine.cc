@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gofer/server/confine.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -72,14 +73,18 @@ Result<void> EnterRoot(const std::string& root, Access access) {
   if (::unshare(CLONE_NEWNS) != 0) {
     return StepFailed("confine: unshare(CLONE_NEWNS) (needs root)");
   }
-  // Nothing we mount or unmount leaks to the host, and no host mount
-  // appears under us later.
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    return StepFailed("confine: mount(/, MS_REC|MS_PRIVATE)");
+  // Nothing we mount or unmount leaks to the host (a slave never
+  // propagates back), but host mounts and unmounts below DIR keep arriving,
+  // so that they are mounts here too: the kernel then refuses rmdir(2) and
+  // rename(2) of their mount points with EBUSY. Were they plain directories
+  // here, a rename or rmdir would move or detach the host's mounts.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+    return StepFailed("confine: mount(/, MS_REC|MS_SLAVE)");
   }
   unsigned long flags = VEIL_TRY(KeptMountFlags(dir));
-  // Not MS_REC: mounts below DIR are not part of the export.
-  if (::mount(dir, dir, nullptr, MS_BIND, nullptr) != 0) {
+  // MS_REC for the reason above. Nothing below a mount point is served
+  // (lookups use RESOLVE_NO_XDEV, and a mount point itself is EACCES).
+  if (::mount(dir, dir, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return StepFailed("confine: bind-mount DIR onto itself");
   }
   flags |= MS_NOSUID | MS_NODEV;
@@ -87,6 +92,18 @@ Result<void> EnterRoot(const std::string& root, Access access) {
   if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_BIND | flags, nullptr) !=
       0) {
     return StepFailed("confine: remount DIR nosuid,nodev");
+  }
+  // A remount changes one mount; the submounts keep the host's flags. Make
+  // the whole tree nosuid,nodev (and read-only for --ro) as defence in
+  // depth: none of it is reachable, but a read-only export must be
+  // read-only throughout. Mounts the host adds later are not reachable
+  // either (RESOLVE_NO_XDEV); they keep their own flags.
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (access == Access::kReadOnly) attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (::mount_setattr(AT_FDCWD, dir, AT_RECURSIVE, &attr, sizeof(attr)) !=
+      0) {
+    return StepFailed("confine: mount_setattr(DIR, AT_RECURSIVE)");
   }
   if (::chdir(dir) != 0) return StepFailed("confine: chdir(DIR)");
   // pivot_root(".", ".") stacks the old root on top of the new one; the

@@ -5,10 +5,12 @@
 // it shrinks its own reach to the directory it exports (DESIGN.md):
 //
 //   EnterRoot(dir):  unshare(CLONE_NEWNS)            own mount namespace
-//                    mount("/", MS_REC|MS_PRIVATE)   no propagation either way
-//                    mount(dir, dir, MS_BIND)        dir as its own mount,
+//                    mount("/", MS_REC|MS_SLAVE)     host mounts come in,
+//                                                    ours never go out
+//                    mount(dir, dir, MS_BIND|MS_REC) dir as its own mount,
 //                    remount MS_NOSUID|MS_NODEV      no devices, no set-id;
 //                      (+MS_RDONLY for --ro)         kernel-enforced EROFS
+//                    mount_setattr(AT_RECURSIVE)     the same for submounts
 //                    chdir(dir); pivot_root(".", ".")
 //                    umount2(".", MNT_DETACH)        the old root is gone
 //                    chdir("/")
@@ -17,8 +19,12 @@
 //                    capset: keep only the file capabilities it needs
 //                    seccomp allowlist (seccomp_filter.h)
 //
-// The bind mount is not recursive, so mounts below dir (a /proc in a
-// rootfs, say) are not visible: the gofer serves one filesystem. If
+// The bind mount is recursive and a slave of the host's, so mounts below
+// dir (a /proc in a rootfs, say), present or added later, are mounts in
+// the gofer's namespace too: the kernel answers EBUSY to rmdir(2) or
+// rename(2) of their mount points, so a client can neither detach nor move
+// them. They are not served: lookups never cross a mount (RESOLVE_NO_XDEV),
+// so the gofer serves one filesystem. If
 // pivot_root is refused (the host root is an initramfs: EINVAL) the gofer
 // chroots instead and logs it; the seccomp filter denies chroot, mount and
 // every other way back out.

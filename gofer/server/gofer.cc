@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@
 
 namespace veil::gofer {
 namespace {
+
+// malloc arenas: enough that the channels' threads rarely share one.
+constexpr int kMallocArenas = 8;
 
 // Closes every descriptor but stdin/stdout/stderr and `keep`.
 Result<void> CloseInheritedFds(int keep) {
@@ -103,17 +107,31 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   HostBackendOptions backend_options;
   backend_options.access = options.access;
   backend_options.max_node_fds = options.max_node_fds;
+  backend_options.setid = options.setid;
+  backend_options.ids = options.ids;
+  // Confined, "/" is the export, so mount points read from the namespace
+  // are paths in it.
+  if (confine) backend_options.mount_guard = MountGuard::kRootIsExport;
   Result<std::unique_ptr<HostBackend>> backend =
       HostBackend::Create(std::move(root), backend_options);
   if (!backend) {
     return Errno(backend.error().code(), "gofer: serve the root directory");
+  }
+  // glibc sizes its arena limit lazily, from sched_getaffinity(2), when the
+  // ninth arena is wanted (one per concurrently allocating thread, up to
+  // 8 * CPUs): under load, with channels' threads, that would be after the
+  // filter is in place. A fixed limit means glibc never asks.
+  if (::mallopt(M_ARENA_MAX, kMallocArenas) != 1) {
+    VEIL_LOG(kWarning) << "gofer: mallopt(M_ARENA_MAX) failed";
   }
   if (confine) VEIL_TRY_VOID(RestrictSelf());
   VEIL_LOG(kInfo) << "gofer: serving " << options.root
                   << (options.access == Access::kReadOnly ? " read-only" : "")
                   << (confine ? "" : " WITHOUT confinement");
 
-  lisafs::Server server(**backend);
+  lisafs::ServerOptions server_options;
+  server_options.send_timeout = options.send_timeout;
+  lisafs::Server server(**backend, server_options);
   Result<void> served = server.Serve(std::move(*channel));
   if (!served) {
     return Errno(served.error().code(), "gofer: the connection broke");

@@ -14,13 +14,17 @@
 //      hangs up.
 //
 // It also sets umask 0 (the client sends the modes it wants, already
-// masked by its own umask) and raises RLIMIT_NOFILE to its hard limit
-// (each FDID may hold a host descriptor).
+// masked by its own umask), raises RLIMIT_NOFILE to its hard limit (each
+// FDID may hold a host descriptor) and fixes malloc's arena count before
+// the seccomp filter is installed (glibc otherwise asks the kernel for the
+// CPU count, sched_getaffinity, when a ninth thread first allocates).
 //
 // The process is changed for good (namespace, root, seccomp), so call it
 // in a process that does nothing else, before it has any other thread.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -43,6 +47,13 @@ struct GoferOptions {
   Confinement confinement = Confinement::kFull;
   // HostBackendOptions::max_node_fds (0: half of RLIMIT_NOFILE).
   size_t max_node_fds = 0;
+  // export_policy.h: set-id bits, and the ids files may be given (unset:
+  // the owner of the root only).
+  SetIdBits setid = SetIdBits::kStrip;
+  std::optional<IdRange> ids;
+  // lisafs::ServerOptions::send_timeout: a client that reads no reply for
+  // this long is dropped.
+  std::chrono::milliseconds send_timeout{60'000};
 };
 
 // Returns Ok when the client disconnects. Errors carry the failing step in

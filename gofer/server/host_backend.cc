@@ -41,8 +41,12 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
   std::shared_ptr<NodeTable> table = NodeTable::Create(budget);
   std::shared_ptr<HostNode> node =
       table->Intern(std::move(path_fd), st, nullptr, "");
+  ExportPolicy policy;
+  policy.setid = options.setid;
+  policy.uids = options.ids.value_or(IdRange::Only(st.stx_uid));
+  policy.gids = options.ids.value_or(IdRange::Only(st.stx_gid));
   return std::unique_ptr<HostBackend>(
-      new HostBackend(std::move(table), std::move(node), options));
+      new HostBackend(std::move(table), std::move(node), options, policy));
 }
 
 Result<lisafs::NewNode> HostBackend::NewControl(
@@ -59,7 +63,12 @@ Result<HostBackend::Found> HostBackend::Lookup(
   // lookup in a non-directory: ENOTDIR (path_lookupat's may_lookup).
   if (!dir->is_dir()) return Errno(ENOTDIR);
   HostNode::PathFd dir_fd = VEIL_TRY(dir->Fd());
-  UniqueFd fd = VEIL_TRY(OpenBeneath(dir_fd->get(), name.c_str(), O_PATH));
+  Result<UniqueFd> opened = OpenBeneath(dir_fd->get(), name.c_str(), O_PATH);
+  // RESOLVE_NO_XDEV refuses a mount point below the export with EXDEV
+  // (RESOLVE_BENEATH's EXDEV needs "..", which CheckName refused). It is
+  // not served: EACCES, a directory the client may not search.
+  if (!opened && opened.error().code() == EXDEV) return Errno(EACCES);
+  UniqueFd fd = VEIL_TRY(std::move(opened));
   struct statx st = VEIL_TRY(StatFd(fd.get()));
   return Found{table_->Intern(std::move(fd), st, dir, name), st};
 }
@@ -136,6 +145,12 @@ Result<std::vector<lisafs::Statx>> HostBackend::WalkStat(
       if (st.error().code() == ENOENT) break;  // Stops silently.
       return st.error();
     }
+    // statx(2) of a mount point describes the mounted root: not served,
+    // as Lookup refuses it (EACCES).
+    if ((st->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+        (st->stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0) {
+      return Errno(EACCES);
+    }
     stats.push_back(ToLisafs(*st));
     const uint32_t type = st->stx_mode & S_IFMT;
     if (type == S_IFLNK || i + 1 == req.names.size()) break;
@@ -167,6 +182,12 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
       break;
   }
   UniqueFd opened = VEIL_TRY(node->Reopen(flags));
+  // export_policy.h: a set-id file loses its bits before the client can
+  // change its contents.
+  if (node->type() == S_IFREG &&
+      (accmode != O_RDONLY || (flags & O_TRUNC) != 0)) {
+    VEIL_TRY_VOID(DropSetId(opened.get()));
+  }
   HostNode::PathFd pin = VEIL_TRY(node->Fd());
   lisafs::OpenedFile file;
   if (options_.donation == Donation::kReadOnlyFiles &&

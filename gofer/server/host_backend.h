@@ -35,10 +35,22 @@
 //  - FIFOs are opened O_NONBLOCK: the gofer never waits on a peer.
 //  - Unix sockets (Connect, BindAt) are not served (EOPNOTSUPP): reaching
 //    host services from the sandbox needs its own policy.
-//  - New files get exactly the client's mode bits if the process umask is
-//    0 (`veil gofer` sets it) and the client's uid/gid when they are not
-//    kNoId; if that chown fails the new entry is removed and the chown's
-//    errno returned, as if creating as that user had failed.
+//  - New files get the client's mode bits if the process umask is 0
+//    (`veil gofer` sets it) and the client's uid/gid when they are not
+//    kNoId, both within the export's policy (export_policy.h: no set-id
+//    bits on non-directories, owners from a range; EPERM otherwise); if
+//    that chown fails the new entry is removed and the chown's errno
+//    returned, as if creating as that user had failed.
+//  - Device nodes other than the 0:0 whiteout are never made reachable to
+//    more users: LinkAt, RenameAt of one, and SetStat of its mode or owner
+//    are EPERM (what Linux answers a policy refusal such as mknod without
+//    CAP_MKNOD). Removing one, or renaming over it, is allowed.
+//  - Mount points below the export (host mounts; in the confined gofer
+//    they are mounts of its own namespace too) are never entered: Walk and
+//    WalkStat answer EACCES for the name of one, as for a directory one
+//    may not search; the kernel answers EBUSY to rmdir or rename of it,
+//    and with MountGuard::kRootIsExport so does the backend to a rename of
+//    a directory with one below it (which would move the mount along).
 //
 // Errors are the host's errno, which is Linux's.
 //
@@ -48,11 +60,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "gofer/server/export_policy.h"
 #include "gofer/server/host_node.h"
 #include "lisafs/server_backend.h"
 
@@ -60,6 +74,15 @@ namespace veil::gofer {
 
 enum class Access : uint8_t { kReadWrite, kReadOnly };
 enum class Donation : uint8_t { kReadOnlyFiles, kNever };
+// Whether renaming a directory with a mount point somewhere below it is
+// refused (EBUSY) rather than moving the mount along (mount_points.h).
+enum class MountGuard : uint8_t {
+  kNone,
+  // The process's root is the export's root (the confined gofer), so the
+  // namespace's mount points can be found from it. Needs Linux 6.8
+  // (listmount); before that, renames are not checked.
+  kRootIsExport,
+};
 
 struct HostBackendOptions {
   Access access = Access::kReadWrite;
@@ -68,6 +91,11 @@ struct HostBackendOptions {
   // "Descriptor budget"); 0: half of RLIMIT_NOFILE's soft limit at
   // Create(), the rest being left to open files and directories read.
   size_t max_node_fds = 0;
+  // export_policy.h. `ids` applies to uids and gids alike; unset: only the
+  // owner (uid, gid) of the root directory.
+  SetIdBits setid = SetIdBits::kStrip;
+  std::optional<IdRange> ids;
+  MountGuard mount_guard = MountGuard::kNone;
 };
 
 class HostBackend final : public lisafs::ServerBackend {
@@ -139,8 +167,11 @@ class HostBackend final : public lisafs::ServerBackend {
 
  private:
   HostBackend(std::shared_ptr<NodeTable> table, std::shared_ptr<HostNode> root,
-              HostBackendOptions options)
-      : table_(std::move(table)), root_(std::move(root)), options_(options) {}
+              HostBackendOptions options, ExportPolicy policy)
+      : table_(std::move(table)),
+        root_(std::move(root)),
+        options_(options),
+        policy_(policy) {}
 
   bool read_only() const { return options_.access == Access::kReadOnly; }
 
@@ -158,6 +189,19 @@ class HostBackend final : public lisafs::ServerBackend {
   Result<lisafs::NewNode> FinishCreate(const std::shared_ptr<HostNode>& dir,
                                        const std::string& name, uint32_t uid,
                                        uint32_t gid);
+  // EPERM unless the client may give a file these ids (export_policy.h);
+  // kNoId is always allowed. `current`: the file's ids now, if known.
+  Result<void> CheckOwner(uint32_t uid, uint32_t gid,
+                          const struct statx* current) const;
+  // Clears S_ISUID/S_ISGID of the regular file open as `fd` (not O_PATH),
+  // which the client is about to change, if the policy says so.
+  Result<void> DropSetId(int fd) const;
+  // True for a character or block device other than the 0:0 whiteout (or
+  // one whose kind cannot be told).
+  static bool IsDeviceNode(const HostNode& node);
+  // EBUSY if `st` is a directory with a mount point below it and the
+  // options ask for the check (MountGuard).
+  Result<void> CheckNoMountBelow(const struct statx& st);
   // A readable descriptor for xattr calls (regular files and directories).
   Result<UniqueFd> OpenForXattr(const HostNode& node);
   // The node of `name` in the directory `dir_fd`, if the client holds one,
@@ -172,6 +216,7 @@ class HostBackend final : public lisafs::ServerBackend {
   const std::shared_ptr<NodeTable> table_;
   const std::shared_ptr<HostNode> root_;
   const HostBackendOptions options_;
+  const ExportPolicy policy_;
 };
 
 // The backend's ServerFd: every FDID names a HostNode; open FDIDs also own

@@ -50,10 +50,40 @@ int WritableFdOf(lisafs::ServerFd& fd) {
 
 }  // namespace
 
+bool HostBackend::IsDeviceNode(const HostNode& node) {
+  if (node.type() != S_IFCHR && node.type() != S_IFBLK) return false;
+  Result<HostNode::PathFd> path = node.Fd();
+  if (!path) return true;  // Cannot tell: treat it as a real device.
+  Result<struct statx> st = StatFd((*path)->get());
+  return !st || IsHostDevice(*st);
+}
+
+Result<void> HostBackend::CheckOwner(uint32_t uid, uint32_t gid,
+                                     const struct statx* current) const {
+  // chown(2) to ids the caller may not give: EPERM (no CAP_CHOWN).
+  if (uid != lisafs::kNoId && !policy_.uids.Contains(uid) &&
+      (current == nullptr || current->stx_uid != uid)) {
+    return Errno(EPERM);
+  }
+  if (gid != lisafs::kNoId && !policy_.gids.Contains(gid) &&
+      (current == nullptr || current->stx_gid != gid)) {
+    return Errno(EPERM);
+  }
+  return Ok();
+}
+
+Result<void> HostBackend::DropSetId(int fd) const {
+  struct statx st = VEIL_TRY(StatFd(fd));
+  if (!policy_.MustDropSetId(st.stx_mode)) return Ok();
+  // What Linux does for a writer without CAP_FSETID (file_remove_privs).
+  return FromSyscall(
+      ::fchmod(fd, st.stx_mode & 07777 & ~uint32_t{S_ISUID | S_ISGID}));
+}
+
 Result<lisafs::SetStatResp> HostBackend::SetStat(
     lisafs::ServerFd& fd, const lisafs::SetStatReq& req) {
   const std::shared_ptr<HostNode>& node = NodeOf(fd);
-  const uint32_t changes = req.mask & lisafs::kSetStatChanges;
+  uint32_t changes = req.mask & lisafs::kSetStatChanges;
   if (changes == 0) return lisafs::SetStatResp{};
   if (read_only()) return Errno(EROFS);  // notify_change on a ro mount.
   HostNode::PathFd path = VEIL_TRY(node->Fd());
@@ -64,10 +94,28 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
       resp.failure_errno = static_cast<uint32_t>(error);
   };
 
+  const uint32_t ids = changes & (lisafs::kSetStatUid | lisafs::kSetStatGid);
+  const uint32_t owner_or_mode = ids | (changes & lisafs::kSetStatMode);
+  if (owner_or_mode != 0) {
+    struct statx now = VEIL_TRY(StatFd(path->get()));
+    // A host device node's mode and owner decide who may open it: never
+    // changed for a client (policy refusal: EPERM, host_backend.h).
+    if (IsHostDevice(now)) {
+      fail(owner_or_mode, EPERM);
+      changes &= ~owner_or_mode;
+    } else if (ids != 0 &&
+               !CheckOwner((changes & lisafs::kSetStatUid) != 0 ? req.uid
+                                                                : lisafs::kNoId,
+                           (changes & lisafs::kSetStatGid) != 0 ? req.gid
+                                                                : lisafs::kNoId,
+                           &now)) {
+      fail(ids, EPERM);  // export_policy.h: an owner outside the range.
+      changes &= ~ids;
+    }
+  }
   // Owner first: chown(2) clears set-id bits, and a mode asked for in the
   // same call must win, as in one notify_change().
-  const uint32_t ids = changes & (lisafs::kSetStatUid | lisafs::kSetStatGid);
-  if (ids != 0) {
+  if ((changes & ids) != 0) {
     const uid_t uid =
         (changes & lisafs::kSetStatUid) != 0 ? req.uid : static_cast<uid_t>(-1);
     const gid_t gid =
@@ -78,9 +126,11 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
     }
   }
   if ((changes & lisafs::kSetStatMode) != 0) {
+    // export_policy.h: set-id bits only as the policy allows.
+    const uint32_t mode = policy_.Mode(node->type(), req.mode);
     if (node->type() == S_IFLNK) {
       fail(lisafs::kSetStatMode, EOPNOTSUPP);  // Linux: fchmodat2 on a link.
-    } else if (::syscall(kSysFchmodat2, path->get(), "", req.mode & 07777,
+    } else if (::syscall(kSysFchmodat2, path->get(), "", mode,
                          AT_EMPTY_PATH) != 0) {
       const int error = errno;
       if (error != ENOSYS || !IsFileOrDir(*node)) {
@@ -90,7 +140,7 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
         Result<UniqueFd> file = node->Reopen(O_RDONLY | O_NONBLOCK);
         if (!file) {
           fail(lisafs::kSetStatMode, file.error().code());
-        } else if (::fchmod(file->get(), req.mode & 07777) != 0) {
+        } else if (::fchmod(file->get(), mode) != 0) {
           fail(lisafs::kSetStatMode, errno);
         }
       }
@@ -106,12 +156,18 @@ Result<lisafs::SetStatResp> HostBackend::SetStat(
     } else if (int open_fd = WritableFdOf(fd); open_fd >= 0) {
       // ftruncate(2) through the client's own writable open file: works
       // even after the file was unlinked or its name reused.
-      if (::ftruncate(open_fd, static_cast<off_t>(req.size)) != 0)
+      if (Result<void> dropped = DropSetId(open_fd); !dropped) {
+        fail(lisafs::kSetStatSize, dropped.error().code());
+      } else if (::ftruncate(open_fd, static_cast<off_t>(req.size)) != 0) {
         fail(lisafs::kSetStatSize, errno);
+      }
     } else {
       Result<UniqueFd> file = node->Reopen(O_WRONLY);
+      Result<void> dropped = file ? DropSetId(file->get()) : Ok();
       if (!file) {
         fail(lisafs::kSetStatSize, file.error().code());
+      } else if (!dropped) {
+        fail(lisafs::kSetStatSize, dropped.error().code());
       } else if (::ftruncate(file->get(), static_cast<off_t>(req.size)) != 0) {
         fail(lisafs::kSetStatSize, errno);
       }

@@ -18,6 +18,9 @@ namespace {
 // fchmodat2 (Linux 6.6) is newer than some libseccomp releases' tables;
 // its number is the same on every architecture.
 constexpr int kSysFchmodat2 = 452;
+// statmount and listmount (Linux 6.8), likewise.
+constexpr int kSysStatmount = 457;
+constexpr int kSysListmount = 458;
 
 // __SIGRTMIN and __SIGRTMIN + 1: glibc's SIGCANCEL and SIGSETXID (SIGRTMIN
 // itself is 34 because glibc reserves these two).
@@ -86,6 +89,13 @@ Result<void> AddArgumentRules(scmp_filter_ctx ctx) {
                                SCMP_A0(SCMP_CMP_EQ, signal)),
               step));
   }
+  // glibc's malloc reads the CPU count (its own affinity, pid 0) when it
+  // first wants a ninth arena. gofer.cc fixes the arena count first, so
+  // this is for any other library path that asks: it reveals nothing.
+  VEIL_TRY_VOID(
+      Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_getaffinity),
+                             1, SCMP_A0(SCMP_CMP_EQ, 0)),
+            step));
   // abort() signals its own process; no other.
   VEIL_TRY_VOID(
       Check(seccomp_rule_add(
@@ -106,7 +116,8 @@ Result<void> AddArgumentRules(scmp_filter_ctx ctx) {
 // What the AddressSanitizer runtime itself calls in a confined process
 // (VEIL_SANITIZE builds only; found with strace): pipe2 to probe whether
 // memory is readable while unwinding, sigaltstack and sched_getaffinity
-// around thread creation and exit. Never compiled into a normal build.
+// around thread creation and exit (for any pid). Never compiled into a
+// normal build.
 Result<void> AddSanitizerRules([[maybe_unused]] scmp_filter_ctx ctx) {
 #if defined(__SANITIZE_ADDRESS__)
   VEIL_TRY_VOID(AllowAll(ctx, {SCMP_SYS(pipe2), SCMP_SYS(sigaltstack),
@@ -179,6 +190,9 @@ Result<void> InstallSeccompFilter() {
                    SCMP_SYS(nanosleep),
                    SCMP_SYS(clock_nanosleep),
                    SCMP_SYS(getrandom),
+                   // The mount table (mount_points.h): read only.
+                   kSysStatmount,
+                   kSysListmount,
                }));
   VEIL_TRY_VOID(AddArgumentRules(ctx.get()));
   VEIL_TRY_VOID(AddSanitizerRules(ctx.get()));

@@ -28,9 +28,21 @@
 //             sched_yield, gettid, getpid, exit, exit_group,
 //             rt_sigprocmask, rt_sigreturn, rt_sigaction (glibc's two
 //             internal signals only, set up with the first thread), tgkill
-//             (own process only, for abort), restart_syscall
+//             (own process only, for abort), restart_syscall,
+//             sched_getaffinity (pid 0 only: glibc reads the CPU count
+//             lazily, e.g. malloc sizing its arenas; gofer.cc fixes the
+//             arena count before the filter, so this is a second line)
 //   misc:     write, writev (stderr logging), clock_gettime, gettimeofday,
 //             nanosleep, clock_nanosleep, getrandom
+//   mounts:   listmount, statmount (read the namespace's mount table,
+//             mount_points.h; they change nothing)
+// Other calls glibc and libstdc++ make lazily, checked: getrandom (malloc's
+// tcache and hash seeds), madvise and munmap (free, thread exit), mremap
+// (realloc of large blocks), clock_gettime/gettimeofday (the vDSO's
+// fallbacks) and futex with any operation (condition variables with
+// timeouts) are allowed above; thread stacks are mmap + mprotect without
+// PROT_EXEC. Default stack sizes and rlimits are read at start-up, before
+// the filter.
 // Answered with an errno instead of killing, because glibc calls them on
 // paths the gofer cannot avoid and copes with failure:
 //   clone3 → ENOSYS (glibc then uses clone, whose flags can be checked);

@@ -55,9 +55,11 @@ class GoferSide {
     char tmpl[] = "/dev/shm/veil-difftest-gofer-XXXXXX";
     if (!mkdtemp(tmpl)) return Errno::FromErrno();
     side->dir_ = tmpl;
+    // The harness's users are checked by the VFS, as a FUSE view's are by
+    // the host kernel: the gofer applies every owner and mode as asked.
     gofer::GoferProcess gofer = VEIL_TRY(gofer::StartGofer(
         VEIL_BINARY, side->dir_, gofer::GoferAccess::kReadWrite,
-        max_node_fds));
+        max_node_fds, gofer::GoferClient::kHostUsers));
     side->gofer_.emplace(std::move(gofer));
     auto channel = VEIL_TRY(lisafs::Channel::Adopt(side->gofer_->TakeSocket()));
     auto client = VEIL_TRY(lisafs::Client::Create(std::move(channel)));

@@ -165,7 +165,8 @@ Result<gofer::GoferProcess> StartGoferRelayed(const std::string& dir,
   dup2(null.get(), 0);
   dup2(null.get(), 1);
   dup2(relay_out.get(), 2);  // without O_CLOEXEC: the child keeps it
-  auto started = gofer::StartGofer("/proc/self/exe", dir, access);
+  auto started = gofer::StartGofer("/proc/self/exe", dir, access, 0,
+                                    gofer::GoferClient::kHostUsers);
   for (int fd = 0; fd < 3; ++fd) dup2(saved[fd].get(), fd);
   relay_out.reset();  // the child's copy is the only writer left
   if (!started) return started.error();
@@ -197,7 +198,8 @@ std::optional<Ref<gofer::GoferFs>> ConnectGofer(
     std::optional<gofer::GoferProcess>* process) {
   auto started = stdio == GoferStdio::kRelay
                      ? StartGoferRelayed(dir, access)
-                     : gofer::StartGofer("/proc/self/exe", dir, access);
+                     : gofer::StartGofer("/proc/self/exe", dir, access, 0,
+                                    gofer::GoferClient::kHostUsers);
   if (!started) {
     std::fprintf(stderr, "veil fuse: cannot start the gofer for %s: %s\n",
                  dir.c_str(), std::strerror(started.error().code()));

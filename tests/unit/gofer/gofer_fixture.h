@@ -43,7 +43,13 @@ class GoferServerTest : public ::testing::Test {
         << "gofer " << GoferProcess::Describe(status);
   }
 
-  virtual GoferProcess::Options GoferOptions() { return {}; }
+  // These tests check that owners are applied as asked: every id is in the
+  // export's range (the policy's own tests are in tests/escape/).
+  virtual GoferProcess::Options GoferOptions() {
+    GoferProcess::Options options;
+    options.ids = IdRange::All();
+    return options;
+  }
 
   lisafs::FdId Root() const { return gofer_->root_fd(); }
   Ops& ops() { return *ops_; }

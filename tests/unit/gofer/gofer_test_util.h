@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -109,6 +110,10 @@ class GoferProcess {
     // Runs in the child just before RunGoferServer (e.g. to mount
     // something inside the export); a non-zero return makes it exit 3.
     std::function<int()> before_serve;
+    // GoferOptions' policy (export_policy.h) and send timeout.
+    SetIdBits setid = SetIdBits::kStrip;
+    std::optional<IdRange> ids;
+    std::chrono::milliseconds send_timeout{60'000};
   };
 
   GoferProcess(std::string root, Options options)
@@ -133,6 +138,9 @@ class GoferProcess {
       options.root = root_;
       options.access = options_.access;
       options.confinement = options_.confinement;
+      options.setid = options_.setid;
+      options.ids = options_.ids;
+      options.send_timeout = options_.send_timeout;
       const int fd = ::fcntl(pair.second.fd(), F_DUPFD_CLOEXEC, 0);
       Result<void> served = RunGoferServer(options, UniqueFd(fd));
       if (!served) {
@@ -159,6 +167,8 @@ class GoferProcess {
   }
 
   lisafs::Client& client() { return *client_; }
+  // The gofer child's pid (-1 once reaped).
+  pid_t pid() const { return pid_; }
   lisafs::FdId root_fd() const { return client_->root().control_fd; }
 
   // Hangs up and reaps the child; returns its wait status. Safe to call

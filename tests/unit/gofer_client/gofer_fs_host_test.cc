@@ -47,7 +47,12 @@ class GoferFsHostTest : public ::testing::Test {
   void Start(const GoferFsOptions& options) {
     served_.reset();
     UniqueFd root(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    auto backend = HostBackend::Create(std::move(root), {});
+    // The VFS decides who may chown and chmod; the backend applies every
+    // owner and mode (the policy as `veil fuse` starts the gofer).
+    HostBackendOptions backend_options;
+    backend_options.ids = IdRange::All();
+    backend_options.setid = SetIdBits::kAllow;
+    auto backend = HostBackend::Create(std::move(root), backend_options);
     ASSERT_TRUE(backend.has_value()) << ErrnoOf(backend);
     backend_ = std::move(*backend);
     served_ = std::make_unique<ServedFs>(*backend_, options);
