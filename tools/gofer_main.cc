@@ -50,6 +50,9 @@ constexpr char kUsage[] =
     "               raises to its hard limit); past it, those of files not\n"
     "               in use are closed and opened again by name when needed,\n"
     "               checked to be the same inode (ESTALE if not)\n"
+    "  --max-open-files N  at most N files open at once through the gofer\n"
+    "               (default: a quarter of RLIMIT_NOFILE); past it an open\n"
+    "               or create fails with ENFILE, never another request\n"
     "  --help       this text\n"
     "\n"
     "Exit status: 0 when the client disconnects, 1 on any error (the message\n"
@@ -136,6 +139,15 @@ int RunGofer(int argc, char** argv) {
         return UsageError("--max-node-fds needs a positive number");
       }
       options.max_node_fds = n;
+    } else if (arg == "--max-open-files") {
+      if (++i == argc) return UsageError("--max-open-files needs a number");
+      std::string_view text = argv[i];
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
+        return UsageError("--max-open-files needs a positive number");
+      }
+      options.max_open_files = n;
     } else if (arg == "--fd") {
       if (++i == argc) return UsageError("--fd needs a number");
       std::string_view text = argv[i];

@@ -103,6 +103,8 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   HostBackendOptions backend_options;
   backend_options.access = options.access;
   backend_options.max_node_fds = options.max_node_fds;
+  backend_options.max_open_files = options.max_open_files;
+  backend_options.max_nodes = options.max_nodes;
   Result<std::unique_ptr<HostBackend>> backend =
       HostBackend::Create(std::move(root), backend_options);
   if (!backend) {

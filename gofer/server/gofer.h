@@ -43,6 +43,10 @@ struct GoferOptions {
   Confinement confinement = Confinement::kFull;
   // HostBackendOptions::max_node_fds (0: half of RLIMIT_NOFILE).
   size_t max_node_fds = 0;
+  // HostBackendOptions::max_open_files (0: a quarter of RLIMIT_NOFILE).
+  size_t max_open_files = 0;
+  // HostBackendOptions::max_nodes (0: its default).
+  size_t max_nodes = 0;
 };
 
 // Returns Ok when the client disconnects. Errors carry the failing step in

@@ -77,6 +77,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
   const std::shared_ptr<HostNode>& dir = *VEIL_TRY(DirOf(dir_fd));
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);  // open(O_CREAT) on a ro mount.
+  // Before anything is created: a full open-file table is ENFILE.
+  OpenFileSlot slot = VEIL_TRY(table_->ReserveOpenFile());
   const int flags = static_cast<int>(req.flags);
   // O_EXCL with O_NOFOLLOW (added by OpenBeneath): an existing name, even a
   // dangling symlink, is EEXIST; nothing is followed.
@@ -100,8 +102,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
     file.host_fd = UniqueFd(dup);
   }
   HostNode::PathFd pin = VEIL_TRY(host_node->Fd());
-  file.fd = std::make_unique<HostOpenFd>(std::move(host_node), std::move(pin),
-                                         std::move(opened));
+  file.fd = std::make_unique<HostOpenFd>(std::move(host_node), std::move(slot),
+                                         std::move(pin), std::move(opened));
   return lisafs::CreatedFile{std::move(node), std::move(file)};
 }
 

@@ -109,6 +109,10 @@ class GoferProcess {
     // Runs in the child just before RunGoferServer (e.g. to mount
     // something inside the export); a non-zero return makes it exit 3.
     std::function<int()> before_serve;
+    // GoferOptions' budgets (0: the gofer's defaults).
+    size_t max_node_fds = 0;
+    size_t max_open_files = 0;
+    size_t max_nodes = 0;
   };
 
   GoferProcess(std::string root, Options options)
@@ -133,6 +137,9 @@ class GoferProcess {
       options.root = root_;
       options.access = options_.access;
       options.confinement = options_.confinement;
+      options.max_node_fds = options_.max_node_fds;
+      options.max_open_files = options_.max_open_files;
+      options.max_nodes = options_.max_nodes;
       const int fd = ::fcntl(pair.second.fd(), F_DUPFD_CLOEXEC, 0);
       Result<void> served = RunGoferServer(options, UniqueFd(fd));
       if (!served) {
