@@ -25,8 +25,8 @@ class GoferDeepChainTest : public GoferEscapeTest {
   // The chain lives on a tmpfs mounted on the export (not below it): made
   // and thrown away in memory, without 60,000 directories' worth of disk.
   void Populate() override {
-    mounted_ = ::mount("tmpfs", scratch_.root().c_str(), "tmpfs", 0,
-                       "mode=0755") == 0;
+    mounted_ =
+        ::mount("tmpfs", scratch_.root().c_str(), "tmpfs", 0, "mode=0755") == 0;
     ASSERT_TRUE(mounted_) << std::strerror(errno);
   }
   void TearDown() override {

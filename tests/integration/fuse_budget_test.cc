@@ -53,8 +53,7 @@ std::vector<pid_t> ChildrenOf(pid_t pid) {
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    std::istringstream in(
-        ReadFile(tasks + "/" + e->d_name + "/children"));
+    std::istringstream in(ReadFile(tasks + "/" + e->d_name + "/children"));
     for (pid_t child; in >> child;) out.push_back(child);
   }
   closedir(d);
@@ -83,7 +82,8 @@ class FuseBudgetTest : public ::testing::TestWithParam<const char*> {
   void MakeFiles(int n) {
     for (int i = 0; i < n; ++i) {
       const std::string name = lower_ + "/f" + std::to_string(i);
-      int fd = open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      int fd =
+          open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       ASSERT_GE(fd, 0) << strerror(errno);
       const std::string data = std::to_string(i);
       ASSERT_EQ(write(fd, data.data(), data.size()),
@@ -105,8 +105,8 @@ class FuseBudgetTest : public ::testing::TestWithParam<const char*> {
 
   void Mount() {
     const std::string log = base_ + "/veil.log";
-    VeilFuse child = StartVeilFuse(VEIL_BINARY, {GetParam(), lower_}, mnt_,
-                                   log, std::chrono::seconds(20));
+    VeilFuse child = StartVeilFuse(VEIL_BINARY, {GetParam(), lower_}, mnt_, log,
+                                   std::chrono::seconds(20));
     ASSERT_FALSE(child.exited) << ReadFile(log);
     ASSERT_FALSE(child.timed_out) << ReadFile(log);
     veil_ = child.pid;
@@ -145,10 +145,11 @@ TEST_P(FuseBudgetTest, ReadingManyFilesKeepsTheMountUsable) {
   RecordProperty("read_ms", static_cast<int>(took.count()));
   RecordProperty("max_gofer_fds", static_cast<int>(max_gofer));
   RecordProperty("max_veil_fds", static_cast<int>(max_veil));
-  std::printf("%s: %d files read in %lld ms; most descriptors: gofer %zu, "
-              "veil %zu\n",
-              GetParam(), kFiles, static_cast<long long>(took.count()),
-              max_gofer, max_veil);
+  std::printf(
+      "%s: %d files read in %lld ms; most descriptors: gofer %zu, "
+      "veil %zu\n",
+      GetParam(), kFiles, static_cast<long long>(took.count()), max_gofer,
+      max_veil);
   // What is kept for files nobody has open is bounded (1,024 handles, each
   // an open file and its node in the gofer, a donated descriptor in veil),
   // not one per file ever read. The gofer also keeps up to half its limit

@@ -112,7 +112,7 @@ class HandleCache final {
 
   const size_t capacity_;
   std::mutex mu_;
-  std::list<Entry> lru_;                            // Guarded by mu_; MRU first.
+  std::list<Entry> lru_;  // Guarded by mu_; MRU first.
   std::map<Key, std::list<Entry>::iterator> index_;  // Guarded by mu_.
 };
 

@@ -29,8 +29,7 @@ class HostNodeLimitsTest : public ::testing::Test {
     char tmpl[] = "/dev/shm/veil-node-limits-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    root_fd_ =
-        UniqueFd(::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    root_fd_ = UniqueFd(::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_fd_.valid());
   }
   void TearDown() override {
@@ -56,8 +55,7 @@ class HostNodeLimitsTest : public ::testing::Test {
   }
   std::unique_ptr<HostBackend> Backend(HostBackendOptions options) {
     return VEIL_MUST(HostBackend::Create(
-        UniqueFd(::open(dir_.c_str(), O_PATH | O_DIRECTORY)),
-        options));
+        UniqueFd(::open(dir_.c_str(), O_PATH | O_DIRECTORY)), options));
   }
 
   std::string dir_;
@@ -132,20 +130,19 @@ TEST_F(HostNodeLimitsTest, NodeCapBoundsWhatOneFdidPins) {
   // Existing nodes still work; so does everything not needing a new one.
   EXPECT_TRUE(backend->FStat(*deepest).has_value());
   EXPECT_TRUE(backend->FStat(*root.fd).has_value());
-  EXPECT_EQ(ErrnoOf(backend->MkdirAt(*root.fd,
-                                     lisafs::MkdirAtReq{1, "new", 0755,
-                                                        lisafs::kNoId,
-                                                        lisafs::kNoId})),
+  EXPECT_EQ(ErrnoOf(backend->MkdirAt(
+                *root.fd, lisafs::MkdirAtReq{1, "new", 0755, lisafs::kNoId,
+                                             lisafs::kNoId})),
             ENFILE);
   EXPECT_NE(::access(InRoot("new").c_str(), F_OK), 0)
       << "a create refused for the cap left its entry behind";
   deepest.reset();
   EXPECT_EQ(backend->live_nodes(), 1u);
-  EXPECT_TRUE(backend
-                  ->MkdirAt(*root.fd, lisafs::MkdirAtReq{1, "new", 0755,
-                                                         lisafs::kNoId,
-                                                         lisafs::kNoId})
-                  .has_value());
+  EXPECT_TRUE(
+      backend
+          ->MkdirAt(*root.fd, lisafs::MkdirAtReq{1, "new", 0755, lisafs::kNoId,
+                                                 lisafs::kNoId})
+          .has_value());
 }
 
 // Open FDIDs cost descriptors the budget cannot close: they take slots of
@@ -160,14 +157,14 @@ TEST_F(HostNodeLimitsTest, OpenFilesTakeSlotsAndFailWithEnfilePastThem) {
   lisafs::NewNode root = VEIL_MUST(backend->Mount());
   std::vector<std::unique_ptr<lisafs::ServerFd>> nodes;
   for (int i = 0; i < 6; ++i) {
-    lisafs::WalkResult w = VEIL_MUST(backend->Walk(
-        *root.fd, lisafs::WalkReq{1, {"f" + std::to_string(i)}}));
+    lisafs::WalkResult w = VEIL_MUST(
+        backend->Walk(*root.fd, lisafs::WalkReq{1, {"f" + std::to_string(i)}}));
     nodes.push_back(std::move(w.nodes[0].fd));
   }
   std::vector<lisafs::OpenedFile> open;
   for (int i = 0; i < 4; ++i)
-    open.push_back(VEIL_MUST(
-        backend->OpenAt(*nodes[i], lisafs::OpenAtReq{1, O_RDONLY})));
+    open.push_back(
+        VEIL_MUST(backend->OpenAt(*nodes[i], lisafs::OpenAtReq{1, O_RDONLY})));
   EXPECT_EQ(backend->open_files(), 4u);
   EXPECT_EQ(ErrnoOf(backend->OpenAt(*nodes[4], lisafs::OpenAtReq{1, O_RDONLY})),
             ENFILE);
@@ -179,9 +176,9 @@ TEST_F(HostNodeLimitsTest, OpenFilesTakeSlotsAndFailWithEnfilePastThem) {
   EXPECT_EQ(ErrnoOf(backend->OpenCreateAt(*root.fd, create)), ENFILE);
   EXPECT_NE(::access(InRoot("created").c_str(), F_OK), 0);
   EXPECT_TRUE(backend->FStat(*nodes[5]).has_value());
-  EXPECT_EQ(VEIL_MUST(backend->PRead(*open[0].fd, lisafs::PReadReq{1, 0, 16}))
-                .size(),
-            4u);
+  EXPECT_EQ(
+      VEIL_MUST(backend->PRead(*open[0].fd, lisafs::PReadReq{1, 0, 16})).size(),
+      4u);
   open.pop_back();  // a close gives its slot back
   EXPECT_EQ(backend->open_files(), 3u);
   EXPECT_TRUE(backend->OpenCreateAt(*root.fd, create).has_value());

@@ -30,8 +30,8 @@ class HostNodeTest : public ::testing::Test {
         ::open(scratch_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_fd_.valid());
     struct statx st = VEIL_MUST(StatFd(root_fd_.get()));
-    root_ = VEIL_MUST(table_->Intern(VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)),
-                           st, nullptr, ""));
+    root_ = VEIL_MUST(table_->Intern(
+        VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)), st, nullptr, ""));
   }
 
   std::shared_ptr<HostNode> Intern(const std::shared_ptr<HostNode>& dir,
@@ -46,8 +46,8 @@ class HostNodeTest : public ::testing::Test {
     root_.reset();
     table_ = NodeTable::Create(max_open);
     struct statx st = VEIL_MUST(StatFd(root_fd_.get()));
-    root_ = VEIL_MUST(table_->Intern(VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)),
-                           st, nullptr, ""));
+    root_ = VEIL_MUST(table_->Intern(
+        VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)), st, nullptr, ""));
   }
 
   Scratch scratch_;
@@ -195,7 +195,8 @@ TEST_F(HostNodeTest, BudgetUnderConcurrentUse) {
             UniqueFd sub_fd = VEIL_MUST(OpenBeneath((*dir)->get(), "sub",
                                                     O_PATH));
             struct statx st = VEIL_MUST(StatFd(sub_fd.get()));
-            auto sub = VEIL_MUST(table_->Intern(std::move(sub_fd), st, d, "sub"));
+            auto sub =
+                VEIL_MUST(table_->Intern(std::move(sub_fd), st, d, "sub"));
             HostNode::PathFd at = VEIL_MUST(sub->Fd());
             UniqueFd fd = VEIL_MUST(OpenBeneath(at->get(), name.c_str(),
                                                 O_PATH));
