@@ -386,12 +386,12 @@ def lisafs_server_seeds():
     s.raw_datagram(b"\x05\x00\x00\x00\x04\x00\x00\x00" + b"\x01" * 12)
     seeds["raw"] = s.f.data()
 
-    # A descriptor on every even-tagged request (option 16): alternately a
+    # A descriptor on every even-tagged request (option 64): alternately a
     # directory outside the export and the client's own channel end; the
     # server must close each unread before replying (issue #10, item 15).
     # The FStats carry them (and fail, EINVAL); the requests between go
     # through. Inline and with a worker pool (4).
-    for options, name in ((16, "attach_every"), (16 | 4, "attach_every_pool")):
+    for options, name in ((64, "attach_every"), (64 | 4, "attach_every_pool")):
         s = Session(options=options)
         root = s.mount()  # tag 1
         s.simple("FStat", root)
@@ -407,6 +407,35 @@ def lisafs_server_seeds():
         s.simple("FStat", root)
         s.batch("Close", [o, o2, inner])
         seeds[name] = s.f.data()
+
+    # Deep chains (option 16: the fuzzer first makes CHAIN_DEPTH nested
+    # directories over the wire, keeping FDIDs for the root, the deepest
+    # level and the top). With a budget of two node descriptors (8) every
+    # use of the deepest reopens thousands of closed ancestors.
+    CHAIN_DEPTH = 3000
+    s = Session(options=16 | 8)
+    s.control, s.next_id = [1, 2, CHAIN_DEPTH + 1], CHAIN_DEPTH + 2
+    s.simple("FStat", 2)
+    o = s.open_at(2, O_RDONLY, O_DIRECTORY)
+    s.getdents(o)
+    s.mkdir(2, "new")
+    s.batch("Close", [2])
+    s.control.insert(1, 2)  # the fuzzer keeps closed FDIDs in its lists
+    s.simple("FStat", CHAIN_DEPTH + 1)
+    seeds["deep_chain"] = s.f.data()
+
+    # The same with small caps on nodes and open files (32): the chain
+    # stops with ENFILE at 64 nodes (its top's FDID, -1 here, is not used).
+    s = Session(options=32 | 16 | 8)
+    s.control, s.next_id = [1, 2, -1], 1000
+    s.simple("FStat", 2)
+    s.mkdir(1, "new", ok=False)
+    s.batch("Close", [2])
+    s.control.insert(1, 2)  # the fuzzer keeps closed FDIDs in its lists
+    s.mkdir(1, "new")
+    for name in ["file", "dir"]:
+        s.walk(1, [name])
+    seeds["deep_chain_caps"] = s.f.data()
 
     write_corpus("lisafs_server", seeds)
 

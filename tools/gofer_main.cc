@@ -63,6 +63,9 @@ constexpr char kUsage[] =
     "               users map to; 0:4294967296 trusts the client with every id\n"
     "  --send-timeout S  drop a client that has not read a reply for S\n"
     "               seconds (default 60)\n"
+    "  --max-open-files N  at most N files open at once through the gofer\n"
+    "               (default: a quarter of RLIMIT_NOFILE); past it an open\n"
+    "               or create fails with ENFILE, never another request\n"
     "  --help       this text\n"
     "\n"
     "Exit status: 0 when the client disconnects, 1 on any error (the message\n"
@@ -185,6 +188,15 @@ int RunGofer(int argc, char** argv) {
         return UsageError("--send-timeout needs 1 to 86400 seconds");
       }
       options.send_timeout = std::chrono::seconds(seconds);
+    } else if (arg == "--max-open-files") {
+      if (++i == argc) return UsageError("--max-open-files needs a number");
+      std::string_view text = argv[i];
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || end != text.data() + text.size() || n == 0) {
+        return UsageError("--max-open-files needs a positive number");
+      }
+      options.max_open_files = n;
     } else if (arg == "--fd") {
       if (++i == argc) return UsageError("--fd needs a number");
       std::string_view text = argv[i];

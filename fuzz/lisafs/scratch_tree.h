@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "base/unique_fd.h"
 
@@ -109,11 +110,56 @@ class ScratchTree final {
   // rm -rf, also when the session left directories without permissions
   // (which only stops a non-root run: root bypasses them).
   static void RemoveAll(const std::string& path) {
+    Flatten(path);
     std::error_code ec;
     if (std::filesystem::remove_all(path, ec) != static_cast<uintmax_t>(-1))
       return;
     MakeWritable(path);
     std::filesystem::remove_all(path, ec);
+  }
+  // Moves every directory below `dir`'s children up into `dir` itself
+  // (as "flat.N"), so that what is left is at most two levels deep: a
+  // chain of directories as deep as a session made (thousands of levels,
+  // past PATH_MAX) is then removed without long paths or a descriptor per
+  // level. O(directories): each is moved at most once.
+  static void Flatten(const std::string& dir) {
+    UniqueFd top(
+        ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!top) return;
+    uint64_t moved = 0;
+    std::vector<std::string> queue = Subdirs(top.get());
+    while (!queue.empty()) {
+      const std::string name = std::move(queue.back());
+      queue.pop_back();
+      UniqueFd sub(::openat(top.get(), name.c_str(),
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub) continue;
+      for (const std::string& child : Subdirs(sub.get())) {
+        std::string flat = "flat." + std::to_string(moved++);
+        if (::renameat(sub.get(), child.c_str(), top.get(), flat.c_str()) == 0)
+          queue.push_back(std::move(flat));
+      }
+    }
+  }
+  // The names of the directories in the directory `fd` is open on.
+  static std::vector<std::string> Subdirs(int fd) {
+    std::vector<std::string> names;
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    DIR* d = copy < 0 ? nullptr : ::fdopendir(copy);
+    if (d == nullptr) {
+      if (copy >= 0) ::close(copy);
+      return names;
+    }
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st;
+      if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISDIR(st.st_mode))
+        names.push_back(name);
+    }
+    ::closedir(d);
+    return names;
   }
   static void MakeWritable(const std::string& dir) {
     struct stat st;

@@ -20,9 +20,10 @@
 //
 // Input layout (FuzzedDataProvider: integers come from the end, byte
 // strings from the front): option bits (read-only export, descriptor
-// donation, worker pool, a budget of two node descriptors, a descriptor
-// attached to every request), then up to
-// kMaxSteps steps. A step is a choice
+// donation, worker pool, a budget of two node descriptors, a deep chain
+// of directories built first, small caps on nodes and open files, a
+// descriptor attached to every request), then up to kMaxSteps steps. A
+// step is a choice
 // 0..31: 1..29 send that message with fields picked by the provider (FDIDs
 // mostly from those the server handed out, names from a small vocabulary
 // that includes escaping symlinks), 0 sends raw bytes as a datagram, 30-31
@@ -37,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -46,6 +48,7 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "fuzz/lisafs/chain.h"
 #include "fuzz/lisafs/scratch_tree.h"
 #include "gofer/server/host_backend.h"
 #include "lisafs/channel.h"
@@ -59,6 +62,7 @@ using lisafs::FdId;
 using lisafs::MessageId;
 
 constexpr int kMaxSteps = 200;
+constexpr size_t kChainDepth = 3000;  // option 16: chain.h's levels
 constexpr size_t kMaxChannels = 3;
 // Bound on what a request may allocate on the tmpfs (fallocate), so the
 // scratch tree stays small whatever the input; sparse sizes are free.
@@ -105,8 +109,9 @@ class Session final {
         outside_(std::move(outside)),
         outside_fd_(::open(outside_.c_str(), O_PATH | O_CLOEXEC)) {}
 
-  void Run(lisafs::Channel channel) {
+  void Run(lisafs::Channel channel, size_t chain_depth) {
     channels_.push_back(std::move(channel));
+    if (chain_depth > 0) BuildChain(chain_depth);
     for (int step = 0; step < kMaxSteps && in_.remaining_bytes() > 0 &&
                        !channels_.empty();
          ++step) {
@@ -252,6 +257,24 @@ class Session final {
       case MessageId::kError: break;
     }
     return FStatReq{Fd()};
+  }
+
+  // Option 16: a deep chain first (chain.h); the steps may use its FDIDs.
+  void BuildChain(size_t depth) {
+    auto call = [&](const lisafs::Request& request) {
+      std::optional<lisafs::Response> none;
+      auto bytes = lisafs::EncodeRequest(request, ++tag_);
+      Require(bytes.has_value(), "chain request encodes");
+      if (channels_.empty() || !channels_[0].Send(*bytes, {})) return none;
+      auto got = channels_[0].Recv(buffer_);
+      if (!got) return none;
+      auto reply = lisafs::DecodeResponse(
+          std::span<const uint8_t>(buffer_.data(), got->size),
+          got->fds.size());
+      Require(reply.has_value(), "chain reply decodes");
+      return std::optional<lisafs::Response>(std::move(reply->message));
+    };
+    for (FdId fd : veil::fuzz::BuildChain(call, depth)) control_.push_back(fd);
   }
 
   // ---- Fields ----
@@ -465,6 +488,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A budget of 2 walked nodes' descriptors: nodes are closed and opened
     // again by name throughout the session (host_node.h).
     if (options & 8) backend_options.max_node_fds = 2;
+    // Small caps on nodes and open files: their ENFILE paths.
+    if (options & 32) backend_options.max_nodes = 64;
+    if (options & 32) backend_options.max_open_files = 4;
     auto backend =
         veil::gofer::HostBackend::Create(std::move(root), backend_options);
     Require(backend.has_value(), "backend serves the scratch root");
@@ -480,8 +506,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     });
     {
       Session session(in, scratch->Outside(),
-                      (options & 16) ? Attach::kEvery : Attach::kSomeRaw);
-      session.Run(std::move(pair->second));
+                      (options & 64) ? Attach::kEvery : Attach::kSomeRaw);
+      session.Run(std::move(pair->second), (options & 16) ? kChainDepth : 0);
     }  // The client's channels close: Serve returns.
     serving.join();
     Require((*backend)->live_nodes() == nodes_before,

@@ -6,7 +6,12 @@
 #include <sys/stat.h>
 
 #include "base/logging.h"
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include "gofer/client/internal/fd_reaper.h"
+#include "gofer/client/internal/handle_cache.h"
 #include "gofer/client/internal/gofer_inode.h"
 #include "lisafs/client.h"
 
@@ -15,6 +20,7 @@ namespace veil::gofer {
 using client::internal::CheckStatx;
 using client::internal::FdReaper;
 using client::internal::GoferInode;
+using client::internal::HandleCache;
 using client::internal::HostKey;
 using client::internal::KeyOf;
 
@@ -23,19 +29,35 @@ namespace {
 // they cannot collide with a host inode number of the root's device (no
 // Linux filesystem hands out inode numbers that large).
 constexpr uint64_t kForeignInoBit = uint64_t{1} << 63;
+
+// GoferFsOptions::max_cached_handles: each cached handle may hold a
+// donated descriptor of ours, so an eighth of our own limit at most.
+size_t HandleBudget(size_t asked) {
+  if (asked != 0) return asked;
+  size_t budget = 1024;
+  struct rlimit limit = {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur != RLIM_INFINITY)
+    budget = std::min(budget, static_cast<size_t>(limit.rlim_cur / 8));
+  return std::max<size_t>(budget, 1);
+}
 }  // namespace
 
 GoferFs::GoferFs(std::unique_ptr<lisafs::Client> client,
                  const GoferFsOptions& options)
     : options_(options),
       client_(std::move(client)),
-      reaper_(std::make_unique<FdReaper>(*client_)) {}
+      reaper_(std::make_unique<FdReaper>(*client_)),
+      handles_(std::make_unique<HandleCache>(
+          HandleBudget(options.max_cached_handles))) {}
 
 GoferFs::~GoferFs() {
   // The root is the last inode (everything else holds the filesystem), so
-  // after it every FDID is queued; the reaper closes them all before it
-  // stops, and only then does the connection go.
+  // after it every FDID is queued (a dying inode drops its cached
+  // handles); the reaper closes them all before it stops, and only then
+  // does the connection go.
   root_ = nullptr;
+  handles_.reset();
   reaper_.reset();
 }
 

@@ -34,9 +34,11 @@
 // name its target, directory entries must be valid names. A reply that
 // fails is EIO, and an inode whose server lied is broken (EIO ever after).
 //
-// FDID lifetime: an FDID belongs to exactly one inode or open directory
-// stream and is closed (a batched Close, on a background thread so that no
-// inode destruction waits for the server) when that owner dies.
+// FDID lifetime: an FDID belongs to exactly one inode, open directory
+// stream or open handle and is closed (a batched Close, on a background
+// thread so that no inode destruction waits for the server) when that
+// owner dies. Open handles live as long as an open file uses them, and
+// a bounded number longer (HandleCache), never as long as the inode.
 //
 // Ownership: refcounted like every Filesystem. Owns the lisafs::Client;
 // destroying the filesystem closes every FDID and then the connection.
@@ -45,7 +47,8 @@
 //   GoferInode::write_mutex (one file's writes, as i_rwsem)
 //   or a directory stream's mutex
 //     Filesystem::mutex()  (all cached names and attributes)
-//       GoferFs::map_mu_, FdReaper's mutex, lisafs::Client's mutex (leaves)
+//       GoferFs::map_mu_, HandleCache's mutex, FdReaper's mutex,
+//       lisafs::Client's mutex (leaves)
 // Server round trips happen with the filesystem mutex held only where the
 // VFS contract needs their answer under it (lookups, creates, setattr);
 // file data I/O runs without it.
@@ -73,6 +76,7 @@ namespace veil::gofer {
 namespace client::internal {
 class FdReaper;
 class GoferInode;
+class HandleCache;
 // (st_dev, st_ino) as the server reports them: a host file's identity.
 struct HostKey {
   uint32_t dev_major = 0;
@@ -93,6 +97,11 @@ struct GoferFsOptions {
   // after reads), and each directory's listing is read from the server
   // once and kept.
   bool immutable = false;
+  // The most open handles (an open FDID, and maybe a donated descriptor)
+  // kept for files nobody has open, so that opening them again costs no
+  // round trip (internal/handle_cache.h). 0: 1024, or an eighth of
+  // RLIMIT_NOFILE's soft limit if that is less.
+  size_t max_cached_handles = 0;
 };
 
 // Whether a reply's file may already have a live inode.
@@ -121,6 +130,9 @@ class GoferFs final : public vfs::Filesystem {
   void ReleaseFd(lisafs::FdId fd);
   // Waits until every FDID released so far is closed on the server.
   void FlushReleasedFds();
+  // The open handles of files nobody has open (bounded; see
+  // GoferFsOptions::max_cached_handles).
+  client::internal::HandleCache& handles() const { return *handles_; }
 
   // The inode for a file the server just named: the live inode of the same
   // host file (whose attributes are refreshed from `reply`; the new control
@@ -146,6 +158,8 @@ class GoferFs final : public vfs::Filesystem {
   // Destroyed last: everything below may still talk to the server.
   const std::unique_ptr<lisafs::Client> client_;
   std::unique_ptr<client::internal::FdReaper> reaper_;
+  // Its handles queue their FDIDs with reaper_: emptied before it goes.
+  std::unique_ptr<client::internal::HandleCache> handles_;
   uint32_t root_dev_major_ = 0;
   uint32_t root_dev_minor_ = 0;
 

@@ -112,6 +112,8 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   // Confined, "/" is the export, so mount points read from the namespace
   // are paths in it.
   if (confine) backend_options.mount_guard = MountGuard::kRootIsExport;
+  backend_options.max_open_files = options.max_open_files;
+  backend_options.max_nodes = options.max_nodes;
   Result<std::unique_ptr<HostBackend>> backend =
       HostBackend::Create(std::move(root), backend_options);
   if (!backend) {

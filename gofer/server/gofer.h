@@ -54,6 +54,10 @@ struct GoferOptions {
   // lisafs::ServerOptions::send_timeout: a client that reads no reply for
   // this long is dropped.
   std::chrono::milliseconds send_timeout{60'000};
+  // HostBackendOptions::max_open_files (0: a quarter of RLIMIT_NOFILE).
+  size_t max_open_files = 0;
+  // HostBackendOptions::max_nodes (0: its default).
+  size_t max_nodes = 0;
 };
 
 // Returns Ok when the client disconnects. Errors carry the failing step in

@@ -29,18 +29,28 @@ Result<std::unique_ptr<HostBackend>> HostBackend::Create(
   // Re-open as O_PATH so that the root node is like every other node,
   // whatever kind of descriptor the caller had.
   UniqueFd path_fd = VEIL_TRY(OpenBeneath(root.get(), ".", O_PATH));
-  size_t budget = options.max_node_fds;
-  if (budget == 0) {
-    struct rlimit limit = {};
-    budget = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-                     limit.rlim_cur != RLIM_INFINITY
-                 ? static_cast<size_t>(limit.rlim_cur / 2)
-                 : size_t{1} << 19;
-    budget = std::max<size_t>(budget, 64);
-  }
-  std::shared_ptr<NodeTable> table = NodeTable::Create(budget);
+  struct rlimit limit = {};
+  const size_t soft = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+                              limit.rlim_cur != RLIM_INFINITY
+                          ? static_cast<size_t>(limit.rlim_cur)
+                          : size_t{1} << 20;
+  // Half of the limit for node descriptors, a quarter for open files (and
+  // as many of their pinned nodes, within the first half), the rest for
+  // sockets, directory reads and xattr calls: no client can make a
+  // request fail with EMFILE, whatever it holds.
+  NodeLimits limits;
+  limits.max_node_fds = options.max_node_fds != 0
+                            ? options.max_node_fds
+                            : std::max<size_t>(soft / 2, 64);
+  limits.max_open_files = options.max_open_files != 0
+                              ? options.max_open_files
+                              : std::max<size_t>(soft / 4, 16);
+  limits.max_nodes = options.max_nodes != 0
+                         ? options.max_nodes
+                         : HostBackendOptions::kDefaultMaxNodes;
+  std::shared_ptr<NodeTable> table = NodeTable::Create(limits);
   std::shared_ptr<HostNode> node =
-      table->Intern(std::move(path_fd), st, nullptr, "");
+      VEIL_TRY(table->Intern(std::move(path_fd), st, nullptr, ""));
   ExportPolicy policy;
   policy.setid = options.setid;
   policy.uids = options.ids.value_or(IdRange::Only(st.stx_uid));
@@ -70,7 +80,7 @@ Result<HostBackend::Found> HostBackend::Lookup(
   if (!opened && opened.error().code() == EXDEV) return Errno(EACCES);
   UniqueFd fd = VEIL_TRY(std::move(opened));
   struct statx st = VEIL_TRY(StatFd(fd.get()));
-  return Found{table_->Intern(std::move(fd), st, dir, name), st};
+  return Found{VEIL_TRY(table_->Intern(std::move(fd), st, dir, name)), st};
 }
 
 Result<lisafs::NewNode> HostBackend::Mount() { return NewControl(root_); }
@@ -181,6 +191,7 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
     default:
       break;
   }
+  OpenFileSlot slot = VEIL_TRY(table_->ReserveOpenFile());
   UniqueFd opened = VEIL_TRY(node->Reopen(flags));
   // export_policy.h: a set-id file loses its bits before the client can
   // change its contents.
@@ -199,7 +210,8 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
     file.host_fd = UniqueFd(dup);
   }
   file.fd =
-      std::make_unique<HostOpenFd>(node, std::move(pin), std::move(opened));
+      std::make_unique<HostOpenFd>(node, std::move(slot), std::move(pin),
+                                   std::move(opened));
   return file;
 }
 

@@ -96,6 +96,18 @@ struct HostBackendOptions {
   SetIdBits setid = SetIdBits::kStrip;
   std::optional<IdRange> ids;
   MountGuard mount_guard = MountGuard::kNone;
+  // The most open FDIDs at once, over all connections (each holds an
+  // opened descriptor and pins its node's): past it OpenAt and
+  // OpenCreateAt fail with ENFILE, so that clients holding files open can
+  // never take the descriptors every other request needs. 0: a quarter of
+  // RLIMIT_NOFILE's soft limit at Create().
+  size_t max_open_files = 0;
+  // The most nodes (inodes with an FDID, and their ancestors) held at once;
+  // past it a lookup or create of a new one fails with ENFILE. It bounds
+  // the memory a client can pin: one FDID keeps its whole chain of
+  // ancestors (~300 bytes each). 0: kDefaultMaxNodes.
+  size_t max_nodes = 0;
+  static constexpr size_t kDefaultMaxNodes = size_t{1} << 18;
 };
 
 class HostBackend final : public lisafs::ServerBackend {
@@ -112,6 +124,7 @@ class HostBackend final : public lisafs::ServerBackend {
   // of them hold their descriptor open; for tests.
   size_t live_nodes() const { return table_->size(); }
   size_t open_node_fds() const { return table_->open_fds(); }
+  size_t open_files() const { return table_->open_files(); }
 
   // ^lisafs::ServerBackend (host_backend.cc: lookups and metadata)
   Result<lisafs::NewNode> Mount() override;
@@ -232,15 +245,20 @@ class HostFd : public lisafs::ServerFd {
 
 // An open FDID also pins its node's O_PATH descriptor, so that the node
 // of an open file is never closed by the descriptor budget: an open file
-// that was unlinked could not be found again by its name.
+// that was unlinked could not be found again by its name. It holds one of
+// the table's open-file slots (HostBackendOptions::max_open_files).
 class HostOpenFd final : public HostFd {
  public:
-  HostOpenFd(std::shared_ptr<HostNode> node, HostNode::PathFd pin,
-             UniqueFd fd)
-      : HostFd(std::move(node)), pin_(std::move(pin)), fd_(std::move(fd)) {}
+  HostOpenFd(std::shared_ptr<HostNode> node, OpenFileSlot slot,
+             HostNode::PathFd pin, UniqueFd fd)
+      : HostFd(std::move(node)),
+        slot_(std::move(slot)),
+        pin_(std::move(pin)),
+        fd_(std::move(fd)) {}
   int fd() const { return fd_.get(); }
 
  private:
+  const OpenFileSlot slot_;
   const HostNode::PathFd pin_;
   const UniqueFd fd_;
 };

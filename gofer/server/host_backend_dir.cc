@@ -97,6 +97,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
   VEIL_TRY_VOID(CheckName(req.name));
   if (read_only()) return Errno(EROFS);  // open(O_CREAT) on a ro mount.
   VEIL_TRY_VOID(CheckOwner(req.uid, req.gid, nullptr));
+  // Before anything is created: a full open-file table is ENFILE.
+  OpenFileSlot slot = VEIL_TRY(table_->ReserveOpenFile());
   const int flags = static_cast<int>(req.flags);
   // O_EXCL with O_NOFOLLOW (added by OpenBeneath): an existing name, even a
   // dangling symlink, is EEXIST; nothing is followed.
@@ -120,8 +122,8 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
     file.host_fd = UniqueFd(dup);
   }
   HostNode::PathFd pin = VEIL_TRY(host_node->Fd());
-  file.fd = std::make_unique<HostOpenFd>(std::move(host_node), std::move(pin),
-                                         std::move(opened));
+  file.fd = std::make_unique<HostOpenFd>(std::move(host_node), std::move(slot),
+                                         std::move(pin), std::move(opened));
   return lisafs::CreatedFile{std::move(node), std::move(file)};
 }
 

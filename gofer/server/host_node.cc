@@ -83,7 +83,37 @@ Result<void> CheckName(std::string_view name) {
 
 // ---- HostNode ----
 
-HostNode::~HostNode() { table_->Forget(key_, fd_ != nullptr); }
+namespace {
+// Parents whose release the outermost ~HostNode on this thread will finish
+// (ReleaseParent); null when no node is being destroyed on this thread.
+thread_local std::vector<std::shared_ptr<HostNode>>* releasing = nullptr;
+}  // namespace
+
+HostNode::~HostNode() {
+  table_->Forget(key_, fd_ != nullptr);
+  ReleaseParent(std::move(parent_));
+}
+
+void HostNode::ReleaseParent(std::shared_ptr<HostNode> parent) {
+  if (parent == nullptr) return;
+  if (releasing != nullptr) {
+    // Inside a node's destructor that an outer ReleaseParent runs: queue
+    // the parent instead of destroying it in this frame, or a chain of
+    // N directories would take N nested destructors (a client can make N
+    // as large as it likes; 200,000 overflowed the stack).
+    releasing->push_back(std::move(parent));
+    return;
+  }
+  std::vector<std::shared_ptr<HostNode>> pending;
+  pending.push_back(std::move(parent));
+  releasing = &pending;
+  while (!pending.empty()) {
+    std::shared_ptr<HostNode> next = std::move(pending.back());
+    pending.pop_back();
+    next.reset();  // if it was the last owner, its parent joins `pending`
+  }
+  releasing = nullptr;
+}
 
 std::shared_ptr<HostNode> HostNode::parent() const {
   std::lock_guard lock(mu_);
@@ -97,7 +127,14 @@ bool HostNode::has_fd() const {
 
 void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
   if (parent == nullptr) return;
-  if (is_dir()) {
+  // Walked again from where it already is (the common case): only the name
+  // may be new, and no cycle can appear.
+  const bool same_parent = [&] {
+    std::lock_guard lock(mu_);
+    return parent_ == parent;
+  }();
+  if (is_dir() && !same_parent) {
+    // O(depth of `parent`), as Linux's rename checks for a loop.
     // Only host processes moving directories behind our back could make a
     // directory's new parent its own descendant; a cycle of parent links
     // would never be freed and would make reopening loop.
@@ -106,19 +143,25 @@ void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
       if (up.get() == this) return;
     }
   }
-  std::lock_guard lock(mu_);
-  // The old parent is left in `parent` and so released after the lock is
-  // dropped: its destructor takes the table's lock.
-  parent_.swap(parent);
-  name_ = std::move(name);
+  {
+    std::lock_guard lock(mu_);
+    parent_.swap(parent);
+    name_ = std::move(name);
+  }
+  // The old parent is released after the lock is dropped: its destructor
+  // takes the table's lock.
+  ReleaseParent(std::move(parent));
 }
 
 void HostNode::Removed(const HostNode& dir, std::string_view name) {
-  std::shared_ptr<HostNode> old;  // released after the lock (see above)
-  std::lock_guard lock(mu_);
-  if (parent_.get() != &dir || name_ != name || fd_ == nullptr) return;
-  old.swap(parent_);
-  name_.clear();
+  std::shared_ptr<HostNode> old;
+  {
+    std::lock_guard lock(mu_);
+    if (parent_.get() != &dir || name_ != name || fd_ == nullptr) return;
+    old.swap(parent_);
+    name_.clear();
+  }
+  ReleaseParent(std::move(old));  // after the lock (see above)
 }
 
 Result<HostNode::PathFd> HostNode::Fd() const {
@@ -128,29 +171,81 @@ Result<HostNode::PathFd> HostNode::Fd() const {
     if (fd_ != nullptr) return fd_;
   }
   // Closed to stay within the budget: the location leads back to it.
-  UniqueFd fd = VEIL_TRY(OpenAtLocation(O_PATH));
-  PathFd pinned;
-  bool installed = false;
+  return ReopenChain();
+}
+
+Result<HostNode::PathFd> HostNode::ReopenChain() const {
+  // A rename through the gofer may move a node of the chain while we walk
+  // it (OpenBelow says EAGAIN); start again from the top a few times.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    // Up: the closed ancestors, nearest first, until one is open. The root
+    // (no parent) is never closed, so this ends there at the latest; a
+    // node without a location that is closed cannot be reached: ESTALE.
+    std::vector<std::shared_ptr<const HostNode>> closed;
+    std::shared_ptr<const HostNode> up = parent();
+    PathFd open_dir;
+    while (true) {
+      if (up == nullptr) return Errno(ESTALE);
+      up->used_.store(true, std::memory_order_relaxed);
+      {
+        std::lock_guard lock(up->mu_);
+        open_dir = up->fd_;
+      }
+      if (open_dir != nullptr) break;
+      std::shared_ptr<const HostNode> next = up->parent();
+      closed.push_back(std::move(up));
+      up = std::move(next);
+    }
+    // Down: each node opened through its parent's descriptor, which stays
+    // pinned until the child has its own.
+    const HostNode* parent_of_next = up.get();
+    Result<PathFd> got = Errno(ESTALE);
+    bool moved = false;
+    for (size_t i = closed.size() + 1; i-- > 0;) {
+      const HostNode& next = i == 0 ? *this : *closed[i - 1];
+      got = next.OpenBelow(parent_of_next, *open_dir);
+      if (!got) {
+        moved = got.error().code() == EAGAIN;
+        break;
+      }
+      open_dir = *got;
+      parent_of_next = &next;
+    }
+    if (!moved) return got;
+  }
+  return Errno(ESTALE);
+}
+
+Result<HostNode::PathFd> HostNode::OpenBelow(const HostNode* expected_parent,
+                                             const UniqueFd& dir) const {
+  std::string name;
   {
     std::lock_guard lock(mu_);
-    if (fd_ == nullptr) {  // else another thread was faster: ours closes
-      fd_ = std::make_shared<const UniqueFd>(std::move(fd));
-      installed = true;
-    }
-    pinned = fd_;
+    if (fd_ != nullptr) return fd_;  // another thread was faster
+    if (parent_.get() != expected_parent) return Errno(EAGAIN);
+    name = name_;
   }
-  if (installed) table_->Admit(weak_from_this());
+  UniqueFd fd = VEIL_TRY(OpenIn(dir.get(), name, O_PATH));
+  bool installed = false;
+  return InstallPinned(std::move(fd), &installed);
+}
+
+HostNode::PathFd HostNode::InstallPinned(UniqueFd fd, bool* installed) const {
+  PathFd pinned;
+  {
+    std::lock_guard lock(mu_);
+    *installed = fd_ == nullptr;
+    if (*installed) fd_ = std::make_shared<const UniqueFd>(std::move(fd));
+    pinned = fd_;  // else `fd` closes: ours is a duplicate
+  }
+  if (*installed) table_->Admit(weak_from_this());
   return pinned;
 }
 
 bool HostNode::Install(UniqueFd fd) const {
-  {
-    std::lock_guard lock(mu_);
-    if (fd_ != nullptr) return false;
-    fd_ = std::make_shared<const UniqueFd>(std::move(fd));
-  }
-  table_->Admit(weak_from_this());
-  return true;
+  bool installed = false;
+  InstallPinned(std::move(fd), &installed);
+  return installed;
 }
 
 HostNode::Sweep HostNode::SweepLocked() const {
@@ -174,7 +269,12 @@ Result<UniqueFd> HostNode::OpenAtLocation(int flags) const {
   }
   if (parent == nullptr) return Errno(ESTALE);
   PathFd dir = VEIL_TRY(parent->Fd());
-  Result<UniqueFd> opened = OpenBeneath(dir->get(), name.c_str(), flags);
+  return OpenIn(dir->get(), name, flags);
+}
+
+Result<UniqueFd> HostNode::OpenIn(int dir, const std::string& name,
+                                  int flags) const {
+  Result<UniqueFd> opened = OpenBeneath(dir, name.c_str(), flags);
   if (!opened) {
     // The name is gone or is now a symlink: the inode is not reachable.
     if (opened.error().code() == ENOENT || opened.error().code() == ELOOP) {
@@ -216,24 +316,39 @@ Result<UniqueFd> HostNode::Reopen(int flags) const {
 
 // ---- NodeTable ----
 
-std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd, const struct statx& st,
-                                            std::shared_ptr<HostNode> parent,
-                                            std::string name) {
+Result<std::shared_ptr<HostNode>> NodeTable::Intern(
+    UniqueFd fd, const struct statx& st, std::shared_ptr<HostNode> parent,
+    std::string name) {
   const InodeKey key = KeyOf(st);
   std::shared_ptr<HostNode> node;
   bool created = false;
   {
     std::lock_guard lock(mu_);
-    std::weak_ptr<HostNode>& slot = nodes_[key];
-    node = slot.lock();
+    auto it = nodes_.find(key);
+    if (it != nodes_.end()) node = it->second.lock();
     if (node == nullptr) {
+      // Each node keeps its parent alive, so one FDID on the deepest of a
+      // chain of directories pins the whole chain: without this bound a
+      // client could pin any amount of memory with one FDID.
+      // (An expired slot still counts until its node's Forget; close
+      // enough for a bound.)
+      if (max_nodes_ != 0 && it == nodes_.end() && nodes_.size() >= max_nodes_)
+        return Errno(ENFILE);
       node.reset(new HostNode(shared_from_this(), std::move(fd),
                               st.stx_mode & S_IFMT, key));
-      slot = node;
+      // A new node has no descendants yet, so no cycle check is needed
+      // (SetLocation's walk up would make walking down a chain of N
+      // directories cost O(N^2)). Set before anyone else can see it.
+      {
+        std::lock_guard node_lock(node->mu_);
+        node->parent_ = std::move(parent);
+        node->name_ = std::move(name);
+      }
+      nodes_[key] = node;
       created = true;
     }
   }
-  node->SetLocation(std::move(parent), std::move(name));
+  if (!created) node->SetLocation(std::move(parent), std::move(name));
   if (created) {
     Admit(node);
   } else {
@@ -242,6 +357,24 @@ std::shared_ptr<HostNode> NodeTable::Intern(UniqueFd fd, const struct statx& st,
     node->Install(std::move(fd));
   }
   return node;
+}
+
+Result<OpenFileSlot> NodeTable::ReserveOpenFile() {
+  size_t taken = open_files_.fetch_add(1, std::memory_order_relaxed);
+  if (max_open_files_ != 0 && taken >= max_open_files_) {
+    open_files_.fetch_sub(1, std::memory_order_relaxed);
+    return Errno(ENFILE);
+  }
+  return OpenFileSlot(shared_from_this());
+}
+
+size_t NodeTable::open_files() {
+  return open_files_.load(std::memory_order_relaxed);
+}
+
+OpenFileSlot::~OpenFileSlot() {
+  if (table_ != nullptr)
+    table_->open_files_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void NodeTable::Admit(std::weak_ptr<const HostNode> node) {

@@ -32,12 +32,23 @@
 // a second chance), and Fd() opens a closed one again through its
 // location, with the same identity check, so a node stays the same inode
 // or becomes ESTALE. The export's root (no location) is never closed, nor
-// is a descriptor somebody holds (Fd() pins it).
+// is a descriptor somebody holds (Fd() pins it). Reopening goes down from
+// the deepest ancestor still open in a loop, never by recursion: a client
+// can make a chain of directories as deep as it likes.
+//
+// The table also bounds what a client can pin otherwise: open FDIDs (each
+// holds an opened descriptor and pins its node's) take a slot of
+// `max_open_files` (OpenFileSlot; ENFILE past it), and the table holds at
+// most `max_nodes` nodes (ENFILE for a new one), since one FDID keeps all
+// of its ancestors alive.
 //
 // Ownership: HostNodes are shared (std::shared_ptr) by the control and open
 // FDIDs that name them and by the children that locate themselves through
 // them. The NodeTable holds weak references only; a node removes itself
-// when the last owner lets go, and keeps the table alive until then.
+// when the last owner lets go, and keeps the table alive until then. A
+// node's destructor hands its parent to a per-thread queue that the
+// outermost destructor drains, so a chain of any length is freed in a
+// loop, not by recursion.
 //
 // Thread-safety: HostNode is thread-safe (its descriptor and location have
 // their own leaf mutex); NodeTable is thread-safe. Lock order: the table's
@@ -125,8 +136,27 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
   // Opens `name` in `parent` (O_PATH, or `flags`) and checks it is still
   // this inode: ESTALE otherwise.
   Result<UniqueFd> OpenAtLocation(int flags) const;
+  // Opens `name` in the directory `dir` with `flags` and checks that it is
+  // this inode: ESTALE if the name is gone, is a symlink or is another file.
+  Result<UniqueFd> OpenIn(int dir, const std::string& name, int flags) const;
+  // Fd() when the descriptor was closed: finds the deepest ancestor that is
+  // still open, then opens each node below it in turn. ESTALE if a rename
+  // through the gofer moves a node of the chain meanwhile, more than a few
+  // times in a row.
+  Result<PathFd> ReopenChain() const;
+  // Opens this node's descriptor through `dir`, its parent's descriptor,
+  // if it is closed; the pinned descriptor. EAGAIN if the node's parent is
+  // no longer `expected_parent` (moved meanwhile).
+  Result<PathFd> OpenBelow(const HostNode* expected_parent,
+                           const UniqueFd& dir) const;
+  // Takes `fd` (of this inode) if the node has none, and returns the
+  // node's descriptor pinned; `installed` says whether `fd` was taken.
+  PathFd InstallPinned(UniqueFd fd, bool* installed) const;
   // Takes `fd` (of this inode) if the node has none; true if it did.
   bool Install(UniqueFd fd) const;
+  // Drops a reference to a parent. If it was the last one, the parent is
+  // destroyed here, and so on up the chain, iteratively.
+  static void ReleaseParent(std::shared_ptr<HostNode> parent);
 
   // What a sweep of the table's budget did with this node.
   enum class Sweep { kClosed, kSpared, kNoFd };
@@ -147,37 +177,82 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
 // One HostNode per inode the client holds an FDID for, so that N walks to
 // the same file cost one host descriptor and a rename can update the one
 // location that matters; and the descriptor budget.
+struct NodeLimits {
+  // The most node (O_PATH) descriptors kept open; 0: no limit.
+  size_t max_node_fds = 0;
+  // The most open files (open FDIDs) at once; 0: no limit.
+  size_t max_open_files = 0;
+  // The most nodes the table holds; 0: no limit.
+  size_t max_nodes = 0;
+};
+
+class NodeTable;
+
+// One open FDID's place in its table's open-file budget, given back when
+// the slot is destroyed. Movable; a moved-from slot holds nothing.
+class OpenFileSlot {
+ public:
+  OpenFileSlot(OpenFileSlot&&) = default;
+  OpenFileSlot& operator=(OpenFileSlot&&) = delete;
+  ~OpenFileSlot();
+
+ private:
+  friend class NodeTable;
+  explicit OpenFileSlot(std::shared_ptr<NodeTable> table)
+      : table_(std::move(table)) {}
+  std::shared_ptr<NodeTable> table_;
+};
+
 class NodeTable final : public std::enable_shared_from_this<NodeTable> {
  public:
   // `max_open`: the most node descriptors kept open (0: no limit).
   static std::shared_ptr<NodeTable> Create(size_t max_open = 0) {
-    return std::shared_ptr<NodeTable>(new NodeTable(max_open));
+    return Create(NodeLimits{.max_node_fds = max_open});
+  }
+  static std::shared_ptr<NodeTable> Create(const NodeLimits& limits) {
+    return std::shared_ptr<NodeTable>(new NodeTable(limits));
   }
 
   // The node for the inode `fd` (an O_PATH descriptor) refers to, with the
   // statx(2) result `st` describing it: the existing node if there is one
   // (it takes `fd` if its own was closed, else `fd` is closed), else a new
-  // one owning `fd`. Its location becomes (parent, name).
-  std::shared_ptr<HostNode> Intern(UniqueFd fd, const struct statx& st,
-                                   std::shared_ptr<HostNode> parent,
-                                   std::string name);
+  // one owning `fd`. Its location becomes (parent, name). Errors: ENFILE
+  // if a new node would exceed max_nodes (`fd` is closed), as open(2) when
+  // the system's file table is full.
+  Result<std::shared_ptr<HostNode>> Intern(UniqueFd fd, const struct statx& st,
+                                           std::shared_ptr<HostNode> parent,
+                                           std::string name);
 
   // The live node for `key`, or null.
   std::shared_ptr<HostNode> Find(const InodeKey& key);
 
+  // A place for one more open file. Errors: ENFILE past max_open_files (as
+  // open(2) when the system's file table is full: the limit is the
+  // export's, shared by every user of it).
+  Result<OpenFileSlot> ReserveOpenFile();
+
   size_t size();
   // Node descriptors open now; for tests.
   size_t open_fds();
+  // Open-file slots taken now; for tests.
+  size_t open_files();
 
  private:
   friend class HostNode;
-  explicit NodeTable(size_t max_open) : max_open_(max_open) {}
+  friend class OpenFileSlot;
+  explicit NodeTable(const NodeLimits& limits)
+      : max_open_(limits.max_node_fds),
+        max_open_files_(limits.max_open_files),
+        max_nodes_(limits.max_nodes) {}
   // `node` opened its descriptor: counts it, then closes others while
   // over budget.
   void Admit(std::weak_ptr<const HostNode> node);
   void Forget(const InodeKey& key, bool had_fd);
 
   const size_t max_open_;
+  const size_t max_open_files_;
+  const size_t max_nodes_;
+  std::atomic<size_t> open_files_{0};
   std::mutex mu_;
   std::map<InodeKey, std::weak_ptr<HostNode>> nodes_;  // Guarded by mu_.
   // Nodes that opened a descriptor, oldest first (the CLOCK hand sweeps

@@ -81,7 +81,7 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
   const uint32_t type = spec.mode & S_IFMT;
   const uint32_t perm = spec.mode & 07777;
   lisafs::Inode child;
-  Handle opened;
+  lisafs::FdId opened = lisafs::kNoFdId;  // a created file's open FDID
   switch (type) {
     case S_IFDIR: {
       lisafs::MkdirAtReq req{control_, std::string(name), perm, spec.uid,
@@ -101,7 +101,7 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
       req.flags = O_RDWR;
       auto reply = VEIL_TRY(client().Call(req));
       child = reply.message.child;
-      opened.fd = reply.message.open_fd;
+      opened = reply.message.open_fd;
       // A writable descriptor is never taken (see EnsureHandleLocked).
       break;
     }
@@ -129,19 +129,22 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
   if ((child.stat.mode & S_IFMT) != type) {
     // The server made something else than asked: believe nothing of it.
     gofer().ReleaseFd(child.control_fd);
-    gofer().ReleaseFd(opened.fd);
+    gofer().ReleaseFd(opened);
     return Errno(EIO);
   }
   Result<Ref<GoferInode>> made =
       gofer().InodeForLocked(child, Freshness::kCreated);
   if (!made) {
-    gofer().ReleaseFd(opened.fd);
+    gofer().ReleaseFd(opened);
     return made.error();
   }
   Ref<GoferInode> inode = std::move(*made);
-  if (opened.fd != lisafs::kNoFdId)
-    inode->handles_[static_cast<int>(HandleKind::kReadWrite)] =
-        std::move(opened);
+  if (opened != lisafs::kNoFdId) {
+    // Cached idle: the open(O_CREAT) that follows takes it from the cache.
+    gofer().handles().Insert(
+        *inode, HandleKind::kReadWrite,
+        std::make_shared<const Handle>(gofer(), opened, UniqueFd()));
+  }
   if (type == S_IFDIR) inode->set_parent_ino(ino());
   inode->AddNameLocked(*this, name);
   if (type == S_IFLNK) {

@@ -22,14 +22,24 @@ namespace {
 class GoferFile final : public vfs::FileImpl {
  public:
   // `read` and `write` are the inode's handles this open uses (null when
-  // the open does not read, or write); they live as long as the inode.
-  GoferFile(Ref<GoferInode> inode, int flags, const Handle* read,
-            const Handle* write)
+  // the open does not read, or write); held until the file closes, so the
+  // handle cache never releases them under us.
+  GoferFile(Ref<GoferInode> inode, int flags,
+            std::shared_ptr<const Handle> read,
+            std::shared_ptr<const Handle> write)
       : inode_(std::move(inode)),
         flags_(flags),
-        read_fd_(read ? read->fd : lisafs::kNoFdId),
-        read_host_(read ? read->host.get() : -1),
-        write_fd_(write ? write->fd : lisafs::kNoFdId) {}
+        read_(std::move(read)),
+        write_(std::move(write)),
+        read_fd_(read_ ? read_->fd : lisafs::kNoFdId),
+        read_host_(read_ ? read_->host.get() : -1),
+        write_fd_(write_ ? write_->fd : lisafs::kNoFdId) {}
+  ~GoferFile() override {
+    // Our handles may be idle now: the cache's bound applies to them.
+    read_.reset();
+    write_.reset();
+    inode_->gofer().handles().Trim();
+  }
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
     // Even an empty read reaches the host: shmem's read marks the file
@@ -192,14 +202,15 @@ class GoferFile final : public vfs::FileImpl {
   // descriptor (shmem_file_llseek knows the holes); without one, the
   // generic answer (the whole file is data).
   Result<int64_t> SeekData(int64_t offset, int whence) {
-    int host = -1;
-    {
+    std::shared_ptr<const Handle> handle = read_;
+    if (handle == nullptr) {
       std::lock_guard lock(inode_->fs().mutex());
-      Result<const Handle*> h = inode_->EnsureHandleLocked(HandleKind::kRead);
-      if (h && (*h)->host.valid()) host = (*h)->host.get();
+      Result<std::shared_ptr<const Handle>> h =
+          inode_->EnsureHandleLocked(HandleKind::kRead);
+      if (h) handle = std::move(*h);
     }
-    if (host >= 0) {
-      off_t r = lseek(host, offset, whence);
+    if (handle != nullptr && handle->host.valid()) {
+      off_t r = lseek(handle->host.get(), offset, whence);
       if (r < 0) return Errno::FromErrno();
       return static_cast<int64_t>(r);
     }
@@ -210,8 +221,10 @@ class GoferFile final : public vfs::FileImpl {
 
   const Ref<GoferInode> inode_;
   const int flags_;
+  std::shared_ptr<const Handle> read_;   // reset only by the destructor
+  std::shared_ptr<const Handle> write_;  // reset only by the destructor
   const lisafs::FdId read_fd_;
-  const int read_host_;  // borrowed from the inode's read handle
+  const int read_host_;  // borrowed from read_
   const lisafs::FdId write_fd_;
 };
 
@@ -219,14 +232,15 @@ class GoferFile final : public vfs::FileImpl {
 
 Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenFileLocked(int flags) {
   const int acc = flags & O_ACCMODE;
-  const Handle* read = nullptr;
-  const Handle* write = nullptr;
+  std::shared_ptr<const Handle> read;
+  std::shared_ptr<const Handle> write;
   if (acc == O_RDONLY || acc == O_RDWR)
     read = VEIL_TRY(EnsureHandleLocked(HandleKind::kRead));
   if (acc == O_WRONLY || acc == O_RDWR)
     write = VEIL_TRY(EnsureHandleLocked(HandleKind::kReadWrite));
   return std::unique_ptr<vfs::FileImpl>(
-      new GoferFile(Ref<GoferInode>(*this), flags, read, write));
+      new GoferFile(Ref<GoferInode>(*this), flags, std::move(read),
+                    std::move(write)));
 }
 
 }  // namespace veil::gofer::client::internal

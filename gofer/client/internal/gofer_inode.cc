@@ -48,8 +48,8 @@ GoferInode::GoferInode(GoferFs& fs, uint64_t ino, HostKey key,
 GoferInode::~GoferInode() {
   // Runs with or without the filesystem mutex: only leaf locks here.
   gofer().Forget(*this);
+  gofer().handles().Drop(*this);
   gofer().ReleaseFd(control_);
-  for (Handle& h : handles_) gofer().ReleaseFd(h.fd);
 }
 
 // --- Attributes -------------------------------------------------------------
@@ -218,9 +218,11 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
   // A size change goes through our open handle when there is one: the
   // server can truncate an unlinked file only through an open descriptor
   // (ftruncate on an fd whose name is gone).
-  if ((req.mask & lisafs::kSetStatSize) &&
-      handles_[static_cast<int>(HandleKind::kReadWrite)].fd != lisafs::kNoFdId)
-    req.fd = handles_[static_cast<int>(HandleKind::kReadWrite)].fd;
+  // (A file open for writing holds its handle, so it is still cached.)
+  std::shared_ptr<const Handle> rw;
+  if (req.mask & lisafs::kSetStatSize)
+    rw = gofer().handles().Find(*this, HandleKind::kReadWrite);
+  if (rw != nullptr) req.fd = rw->fd;
   const uint32_t want_mode = req.mode;
   const bool mode_and_owner =
       (req.mask & lisafs::kSetStatMode) &&
@@ -359,14 +361,26 @@ Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenLocked(int flags) {
   }
 }
 
-Result<const Handle*> GoferInode::EnsureHandleLocked(HandleKind kind) {
-  Handle& h = handles_[static_cast<int>(kind)];
-  if (h.fd != lisafs::kNoFdId) return &h;
+Result<std::shared_ptr<const Handle>> GoferInode::EnsureHandleLocked(
+    HandleKind kind) {
+  HandleCache& cache = gofer().handles();
+  if (std::shared_ptr<const Handle> h = cache.Find(*this, kind)) return h;
   lisafs::OpenAtReq req;
   req.fd = control_;
   req.flags = kind == HandleKind::kRead ? O_RDONLY : O_RDWR;
-  auto reply = VEIL_TRY(CallLocked(req));
-  UniqueFd host = std::move(reply.fd);
+  auto reply = CallLocked(req);
+  if (!reply && (reply.error().code() == ENFILE ||
+                 reply.error().code() == EMFILE)) {
+    // The server's open files (or our descriptors, if a donated one could
+    // not be received) are used up: what we keep for files nobody has open
+    // goes first, then the open is tried once more.
+    if (cache.DropIdle() > 0) {
+      gofer().FlushReleasedFds();
+      reply = CallLocked(req);
+    }
+  }
+  if (!reply) return reply.error();
+  UniqueFd host = std::move(reply->fd);
   if (host.valid()) {
     // A donated descriptor goes into the sandbox's data plane: take only
     // a read-only regular file, which can do no more than PRead could.
@@ -379,9 +393,10 @@ Result<const Handle*> GoferInode::EnsureHandleLocked(HandleKind kind) {
       host.reset();
     }
   }
-  h.fd = reply.message.open_fd;
-  h.host = std::move(host);
-  return &h;
+  auto h = std::make_shared<const Handle>(gofer(), reply->message.open_fd,
+                                          std::move(host));
+  cache.Insert(*this, kind, h);
+  return h;
 }
 
 }  // namespace veil::gofer::client::internal

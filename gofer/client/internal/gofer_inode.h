@@ -15,11 +15,12 @@
 // unless revalidating: only this client changes them, and it records what
 // it set.
 //
-// Handles: the first open for reading opens a shared read-only handle
-// (an open FDID, with the host descriptor the server donates for regular
-// files), the first open for writing a read-write one. Each is set once
-// under the filesystem mutex and then never changes until the inode dies,
-// so open files capture its values and use them without any lock.
+// Handles: an open for reading uses a shared read-only handle (an open
+// FDID, with the host descriptor the server donates for regular files), an
+// open for writing a read-write one; the inode finds them in the
+// filesystem's HandleCache, which keeps them while files use them and a
+// bounded number of idle ones longer (handle_cache.h). Open files hold
+// the handles they use, so their FDIDs stay valid until they close.
 //
 // Ownership: refcounted (vfs::Inode). Dies with its last dentry or open
 // file; its FDIDs are then queued for Close (FdReaper) and it leaves the
@@ -37,6 +38,7 @@
 
 #include "base/unique_fd.h"
 #include "gofer/client/gofer_fs.h"
+#include "gofer/client/internal/handle_cache.h"
 #include "lisafs/client.h"
 #include "vfs/fifo.h"
 #include "vfs/file_description.h"
@@ -48,15 +50,6 @@ namespace veil::gofer::client::internal {
 Result<void> CheckStatx(const lisafs::Statx& st);
 HostKey KeyOf(const lisafs::Statx& st);
 timespec ToTimespec(const lisafs::Timestamp& t);
-
-// An open FDID and the host descriptor the server donated with it (checked:
-// a read-only regular file), or none.
-struct Handle {
-  lisafs::FdId fd = lisafs::kNoFdId;
-  UniqueFd host;
-};
-
-enum class HandleKind : uint8_t { kRead = 0, kReadWrite = 1 };
 
 class GoferInode final : public vfs::Inode {
  public:
@@ -132,8 +125,11 @@ class GoferInode final : public vfs::Inode {
   }
 
   // --- Open files (gofer_file.cc, gofer_dir_file.cc) ---------------------
-  // Opens the shared handle of `kind` unless it is open.
-  Result<const Handle*> EnsureHandleLocked(HandleKind kind);
+  // The shared handle of `kind`: the cached one, or a new one (OpenAt).
+  // If the server (ENFILE, EMFILE) or this process (EMFILE) is out of
+  // descriptors, idle cached handles are released and the open is tried
+  // once more. Errors: the server's errno for OpenAt.
+  Result<std::shared_ptr<const Handle>> EnsureHandleLocked(HandleKind kind);
   // file_remove_privs: drops S_ISUID/S_ISGID after a data change by a
   // caller without CAP_FSETID (the server writes as root and never would).
   Result<void> RemovePrivsLocked(const vfs::Credentials& creds);
@@ -195,7 +191,6 @@ class GoferInode final : public vfs::Inode {
   std::string target_;  // symlinks: the target, once read (immutable)
   bool has_listing_ = false;
   std::vector<ListedEntry> listing_;  // directories of an immutable tree
-  Handle handles_[2];   // by HandleKind; write-once
   // FIFOs, while open: the sentry's own pipe (vfs/fifo.h), never a host
   // FIFO, so a sandbox's FIFO cannot connect to a host process.
   std::unique_ptr<vfs::FifoPipe> fifo_;

@@ -114,6 +114,10 @@ class GoferProcess {
     SetIdBits setid = SetIdBits::kStrip;
     std::optional<IdRange> ids;
     std::chrono::milliseconds send_timeout{60'000};
+    // GoferOptions' budgets (0: the gofer's defaults).
+    size_t max_node_fds = 0;
+    size_t max_open_files = 0;
+    size_t max_nodes = 0;
   };
 
   GoferProcess(std::string root, Options options)
@@ -141,6 +145,9 @@ class GoferProcess {
       options.setid = options_.setid;
       options.ids = options_.ids;
       options.send_timeout = options_.send_timeout;
+      options.max_node_fds = options_.max_node_fds;
+      options.max_open_files = options_.max_open_files;
+      options.max_nodes = options_.max_nodes;
       const int fd = ::fcntl(pair.second.fd(), F_DUPFD_CLOEXEC, 0);
       Result<void> served = RunGoferServer(options, UniqueFd(fd));
       if (!served) {

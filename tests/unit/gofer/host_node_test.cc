@@ -30,8 +30,8 @@ class HostNodeTest : public ::testing::Test {
         ::open(scratch_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_fd_.valid());
     struct statx st = VEIL_MUST(StatFd(root_fd_.get()));
-    root_ = table_->Intern(VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)),
-                           st, nullptr, "");
+    root_ = VEIL_MUST(table_->Intern(
+        VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)), st, nullptr, ""));
   }
 
   std::shared_ptr<HostNode> Intern(const std::shared_ptr<HostNode>& dir,
@@ -39,15 +39,15 @@ class HostNodeTest : public ::testing::Test {
     HostNode::PathFd at = VEIL_MUST(dir->Fd());
     UniqueFd fd = VEIL_MUST(OpenBeneath(at->get(), name, O_PATH));
     struct statx st = VEIL_MUST(StatFd(fd.get()));
-    return table_->Intern(std::move(fd), st, dir, name);
+    return VEIL_MUST(table_->Intern(std::move(fd), st, dir, name));
   }
   // Makes the table's budget `max_open` (the fixture's root is re-made).
   void UseBudget(size_t max_open) {
     root_.reset();
     table_ = NodeTable::Create(max_open);
     struct statx st = VEIL_MUST(StatFd(root_fd_.get()));
-    root_ = table_->Intern(VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)),
-                           st, nullptr, "");
+    root_ = VEIL_MUST(table_->Intern(
+        VEIL_MUST(OpenBeneath(root_fd_.get(), ".", O_PATH)), st, nullptr, ""));
   }
 
   Scratch scratch_;
@@ -195,12 +195,13 @@ TEST_F(HostNodeTest, BudgetUnderConcurrentUse) {
             UniqueFd sub_fd = VEIL_MUST(OpenBeneath((*dir)->get(), "sub",
                                                     O_PATH));
             struct statx st = VEIL_MUST(StatFd(sub_fd.get()));
-            auto sub = table_->Intern(std::move(sub_fd), st, d, "sub");
+            auto sub =
+                VEIL_MUST(table_->Intern(std::move(sub_fd), st, d, "sub"));
             HostNode::PathFd at = VEIL_MUST(sub->Fd());
             UniqueFd fd = VEIL_MUST(OpenBeneath(at->get(), name.c_str(),
                                                 O_PATH));
             st = VEIL_MUST(StatFd(fd.get()));
-            held[i] = table_->Intern(std::move(fd), st, sub, name);
+            held[i] = VEIL_MUST(table_->Intern(std::move(fd), st, sub, name));
             break;
           }
           case 1:  // the node's descriptor, reopened if closed
