@@ -63,7 +63,17 @@ constexpr const char kRestoreHelp[] =
     "with a warning. veil holds one descriptor per directory of the tree\n"
     "until the end (it raises its RLIMIT_NOFILE as far as it may).\n"
     "\n"
-    "  --verify   only check IMG; write nothing.\n"
+    "Before writing anything, restore also refuses an image that DIR's\n"
+    "filesystem cannot hold: more file data than its free space (statvfs;\n"
+    "deduplicated chunks count each time a file uses them), a file larger\n"
+    "than its largest (ext4: 16 TiB), directories nested deeper than the\n"
+    "descriptor limit allows; and any image past Linux's limits (device\n"
+    "numbers, 65000 links, xattr sizes; overlay/FORMAT.md, \"Limits\").\n"
+    "\n"
+    "  --verify          only check IMG; write nothing.\n"
+    "  --no-space-check  restore even when the image's file data exceeds\n"
+    "                    the free space (say, for a filesystem that\n"
+    "                    compresses or deduplicates).\n"
     "\n"
     "Exit status: 0 restored (or verified); 1 damaged image, failure, or\n"
     "operations skipped as above; 2 usage.\n";
@@ -176,6 +186,7 @@ int RunSnapshot(int argc, char** argv) {
 int RunRestore(int argc, char** argv) {
   std::vector<std::string> args;
   bool verify_only = false;
+  SpaceCheck space = SpaceCheck::kRefuseBeyondFreeSpace;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -184,6 +195,8 @@ int RunRestore(int argc, char** argv) {
     }
     if (a == "--verify") {
       verify_only = true;
+    } else if (a == "--no-space-check") {
+      space = SpaceCheck::kIgnore;
     } else if (a.starts_with("-")) {
       return Usage("restore", "unknown option", kRestoreHelp);
     } else {
@@ -222,7 +235,12 @@ int RunRestore(int argc, char** argv) {
   auto source = snapshot::FdSource::Create(fd.get());
   if (!source)
     return cleanup(), Fail("restore", img + ": " + source.error().message);
-  auto image = snapshot::Image::Open(*source);
+  // What DIR can hold, checked with the manifest, before the (long)
+  // verification; the descriptor limit first, as the depth depends on it.
+  RaiseFdLimit();
+  const snapshot::ImageLimits limits =
+      verify_only ? snapshot::ImageLimits{} : RestoreLimits(args[1], space);
+  auto image = snapshot::Image::Open(*source, limits);
   if (!image)
     return cleanup(), Fail("restore", img + ": " + image.error().message);
   {
@@ -238,7 +256,6 @@ int RunRestore(int argc, char** argv) {
     return 0;
   }
 
-  RaiseFdLimit();
   uint64_t skipped = 0;
   auto target = HostTarget(args[1], &skipped);
   if (!target) return cleanup(), Fail("restore", Explain(target.error()));

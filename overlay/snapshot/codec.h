@@ -6,9 +6,9 @@
 // The decoder's input is untrusted (a damaged or hostile image; it is
 // fuzzed): every count, length and offset is checked against the bytes that
 // remain before it is used, nothing is allocated from a count or a size
-// the image claims (vectors grow as records decode), and a decoded manifest is validated as a
-// whole (a tree rooted at entry 0, valid names, no duplicate names,
-// extents inside their file and on existing chunks, chunks laid out back
+// the image claims (vectors grow as records decode), and a decoded manifest is
+// validated as a whole (a tree rooted at entry 0, valid names, no duplicate
+// names, extents inside their file and on existing chunks, chunks laid out back
 // to back inside the data region) so that the restore code can trust it.
 #pragma once
 

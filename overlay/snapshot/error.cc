@@ -62,8 +62,8 @@ std::string MessagePath(std::string_view path) {
   std::string_view tail = path.substr(path.size() - kMessagePathMax);
   // Do not start inside a UTF-8 sequence: its remainder would print as
   // \xNN bytes that were never in the name.
-  for (int i = 0; i < 3 && !tail.empty() &&
-                  (static_cast<uint8_t>(tail[0]) & 0xc0) == 0x80;
+  for (int i = 0;
+       i < 3 && !tail.empty() && (static_cast<uint8_t>(tail[0]) & 0xc0) == 0x80;
        ++i)
     tail.remove_prefix(1);
   return "…" + Escape(tail);

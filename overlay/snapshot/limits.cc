@@ -16,7 +16,7 @@ namespace {
 // "1.0 GiB (1073741824 bytes)".
 std::string Size(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"bytes", "KiB", "MiB", "GiB",
-                                           "TiB", "PiB", "EiB"};
+                                           "TiB",   "PiB", "EiB"};
   double v = static_cast<double>(bytes);
   int unit = 0;
   while (v >= 1024 && unit < 6) v /= 1024, ++unit;
@@ -44,8 +44,7 @@ uint64_t DataBytes(const Manifest& m) {
   return total;
 }
 
-SnapshotResult<void> CheckLimits(const Manifest& m,
-                                 const ImageLimits& limits) {
+SnapshotResult<void> CheckLimits(const Manifest& m, const ImageLimits& limits) {
   // Deduplication lets a small image name one chunk from many extents
   // (a 12-byte extent can stand for 4 MiB): what counts is what the
   // restore writes, not what the image stores.
@@ -89,8 +88,7 @@ SnapshotResult<void> CheckLimits(const Manifest& m,
 }
 
 std::string EntryPath(const Manifest& m, uint32_t index) {
-  if (index == 0 || index >= m.entries.size() ||
-      m.entries[index].names.empty())
+  if (index == 0 || index >= m.entries.size() || m.entries[index].names.empty())
     return "/";
   const EntryName& n = m.entries[index].names[0];
   return EntryPath(m, n.parent, n.name);

@@ -230,9 +230,8 @@ SnapshotResult<void> DecodeEntryRest(Decoder& d, const Manifest& m, Entry* e,
     total_bytes += x.name.size() + value_len;
     if (list_bytes > kXattrListMax || total_bytes > kXattrTotalMax)
       return named("xattrs take more than " +
-                   std::to_string(list_bytes > kXattrListMax
-                                      ? kXattrListMax
-                                      : kXattrTotalMax) +
+                   std::to_string(list_bytes > kXattrListMax ? kXattrListMax
+                                                             : kXattrTotalMax) +
                    " bytes (" + std::to_string(i + 1) +
                    " xattrs so far); no Linux filesystem keeps that many "
                    "for one inode (ENOSPC)");
@@ -300,9 +299,7 @@ SnapshotResult<void> DecodeEntryRest(Decoder& d, const Manifest& m, Entry* e,
 SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index, const Manifest& m,
                                  Entry* e) {
   const std::string at = At(index);
-  auto truncated = [&] {
-    return Bad(at + ": truncated");
-  };
+  auto truncated = [&] { return Bad(at + ": truncated"); };
   uint8_t type = 0;
   if (!d.U8(&type) || !d.U32(&e->perm) || !d.U32(&e->uid) || !d.U32(&e->gid) ||
       !d.I64(&e->atime.sec) || !d.U32(&e->atime.nsec) ||
@@ -341,15 +338,16 @@ SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index, const Manifest& m,
   // From here on messages can name the entry's path.
   auto named = [&](const std::string& what) {
     return Bad(at + " ('" +
-               (index == 0 ? std::string("/")
-                           : EntryPath(m, e->names[0].parent,
-                                       e->names[0].name)) +
+               (index == 0
+                    ? std::string("/")
+                    : EntryPath(m, e->names[0].parent, e->names[0].name)) +
                "'): " + what);
   };
   // link(2) fails with EMLINK past ext4's limit; tmpfs has none, but an
   // image is for any target.
   if (names > kLinkMax)
-    return named(std::to_string(names) + " names (hard links); Linux "
+    return named(std::to_string(names) +
+                 " names (hard links); Linux "
                  "filesystems (ext4) allow at most " +
                  std::to_string(kLinkMax) + " (EMLINK)");
   return DecodeEntryRest(d, m, e, named, truncated);
@@ -420,8 +418,7 @@ SnapshotResult<Manifest> ReadManifest(ByteSource& source, const Header& header,
   if (d.io_error()) return *d.io_error();
   // See the file comment: the decoder's message stands when the checksum
   // would cost more than the decoding did.
-  if (!manifest &&
-      d.unread() > std::max<uint64_t>(kChecksumSlack, d.read()))
+  if (!manifest && d.unread() > std::max<uint64_t>(kChecksumSlack, d.read()))
     return manifest;
   const uint64_t checksum = VEIL_SNAP_TRY(d.FinishChecksum());
   if (checksum != trailer.manifest_checksum)

@@ -44,16 +44,15 @@ std::string ZeroChunkImage(uint32_t chunk_size) {
 std::string EditManifest(const std::string& image,
                          const std::function<void(Manifest&)>& edit) {
   const auto header = Must(DecodeHeader(Bytes(image).first(kHeaderSize)));
-  const auto trailer =
-      Must(DecodeTrailer(Bytes(image).last(kTrailerSize)));
+  const auto trailer = Must(DecodeTrailer(Bytes(image).last(kTrailerSize)));
   Manifest m = Must(DecodeManifest(
       Bytes(image).subspan(trailer.manifest_offset, trailer.manifest_size),
       header, trailer.manifest_offset));
   edit(m);
   std::string encoded = EncodeManifest(m);
   std::string out = image.substr(0, trailer.manifest_offset) + encoded;
-  out += EncodeTrailer(
-      Trailer{trailer.manifest_offset, encoded.size(), Checksum(Bytes(encoded))});
+  out += EncodeTrailer(Trailer{trailer.manifest_offset, encoded.size(),
+                               Checksum(Bytes(encoded))});
   return out;
 }
 
@@ -77,8 +76,7 @@ std::string DedupBomb(uint64_t data_bytes) {
   return EditManifest(ZeroChunkImage(), [&](Manifest& m) {
     Entry& zeros = m.entries.at(1);
     zeros.extents.clear();
-    for (uint64_t at = 0; at + kMaxChunkSize <= data_bytes;
-         at += kMaxChunkSize)
+    for (uint64_t at = 0; at + kMaxChunkSize <= data_bytes; at += kMaxChunkSize)
       zeros.extents.push_back(Extent{at, 0});
     zeros.size = data_bytes;
   });
@@ -116,9 +114,9 @@ std::string LinksImage(uint32_t names) {
     Entry file = FileEntry(first_dir, "f");
     file.names.clear();
     for (uint32_t i = 0; i < names; ++i)
-      file.names.push_back(EntryName{
-          first_dir + i / 4096,
-          std::string{kLetters[(i % 4096) / 64], kLetters[i % 64]}});
+      file.names.push_back(
+          EntryName{first_dir + i / 4096,
+                    std::string{kLetters[(i % 4096) / 64], kLetters[i % 64]}});
     m.entries.push_back(std::move(file));
   });
 }

@@ -58,8 +58,7 @@ SnapshotResult<Image> OpenSparse(const std::string& image,
   UniqueFd fd(mkstemp(path));
   unlink(path);
   SparseImage sparse = SparseManifest(image, apparent_size);
-  if (!fd ||
-      pwrite(fd.get(), sparse.head.data(), sparse.head.size(), 0) < 0 ||
+  if (!fd || pwrite(fd.get(), sparse.head.data(), sparse.head.size(), 0) < 0 ||
       pwrite(fd.get(), sparse.trailer.data(), sparse.trailer.size(),
              static_cast<off_t>(apparent_size - kTrailerSize)) < 0)
     return SnapshotError{errno, "writing the sparse image"};
@@ -79,8 +78,8 @@ TEST(SnapshotLimitsTest, SparseHugeManifestIsRefusedInBoundedMemory) {
     long peak = ChildPeakMiB([&] {
       FdSource* source = nullptr;
       auto opened = OpenSparse(image, apparent, &source);
-      return !opened && opened.error().message.find("trailing bytes") !=
-                            std::string::npos;
+      return !opened &&
+             opened.error().message.find("trailing bytes") != std::string::npos;
     });
     EXPECT_GE(peak, 0) << "not refused as expected (or crashed)";
     EXPECT_LT(peak, 64);
@@ -92,10 +91,10 @@ TEST(SnapshotLimitsTest, SparseHugeManifestIsRefusedInBoundedMemory) {
 TEST(SnapshotLimitsTest, SparseZeroManifestIsRefused) {
   // A manifest of zeros: no chunks, no entries.
   std::string image = ZeroChunkImage(kMinChunkSize);
-  const auto trailer = DecodeTrailer(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(image.data()) + image.size() -
-          kTrailerSize,
-      kTrailerSize));
+  const auto trailer = DecodeTrailer(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(image.data()) +
+                                   image.size() - kTrailerSize,
+                               kTrailerSize));
   ASSERT_TRUE(trailer.has_value());
   image.replace(trailer->manifest_offset, 8, 8, '\0');
   FdSource* source = nullptr;
@@ -193,7 +192,9 @@ TEST(SnapshotLimitsTest, DepthPastTheLimitIsRefusedWithAShortMessage) {
 
 // Names from an image reach the terminal only escaped.
 TEST(SnapshotLimitsTest, NamesInMessagesAreEscaped) {
-  const std::string evil = "\x1b]0;owned\x07\x1b[2J\xc2\x9b" "31m\xff";
+  const std::string evil =
+      "\x1b]0;owned\x07\x1b[2J\xc2\x9b"
+      "31m\xff";
   const std::string image =
       EditManifest(ZeroChunkImage(kMinChunkSize), [&](Manifest& m) {
         m.entries.push_back(DirEntry(0, evil));
@@ -242,6 +243,34 @@ TEST(SnapshotLimitsTest, WriteFuzzSeeds) {
     ASSERT_TRUE(fd) << path;
     ASSERT_EQ(write(fd.get(), bytes.data(), bytes.size()),
               static_cast<ssize_t>(bytes.size()));
+  }
+}
+
+// Not a test either: with VEIL_WRITE_IMAGES=DIR, writes the bombs as image
+// files for trying the command line (veil restore, veil fuse --image).
+TEST(SnapshotLimitsTest, WriteImageFiles) {
+  const char* dir = std::getenv("VEIL_WRITE_IMAGES");
+  if (dir == nullptr) GTEST_SKIP() << "VEIL_WRITE_IMAGES not set";
+  auto put = [&](const std::string& name, const std::string& bytes,
+                 uint64_t at = 0, int flags = O_TRUNC) {
+    const std::string path = std::string(dir) + "/" + name;
+    UniqueFd fd(open(path.c_str(), O_CREAT | O_WRONLY | flags, 0644));
+    ASSERT_TRUE(fd) << path;
+    ASSERT_EQ(
+        pwrite(fd.get(), bytes.data(), bytes.size(), static_cast<off_t>(at)),
+        static_cast<ssize_t>(bytes.size()));
+  };
+  put("dedup-1g.img", DedupBomb(uint64_t{1} << 30));
+  put("dedup-100g.img", DedupBomb(uint64_t{100} << 30));
+  put("device.img", DeviceImage(4095, (1u << 20) + 7));
+  put("links.img", LinksImage(kLinkMax + 1));
+  put("xattrs.img", XattrImage(3, kXattrValueMax));
+  put("huge-file.img", HugeFileImage(uint64_t{1} << 50));
+  for (auto [name, size] : {std::pair{"sparse-4g.img", uint64_t{4} << 30},
+                            std::pair{"sparse-1t.img", uint64_t{1} << 40}}) {
+    SparseImage sparse = SparseManifest(ZeroChunkImage(kMinChunkSize), size);
+    put(name, sparse.head);
+    put(name, sparse.trailer, size - kTrailerSize, 0);
   }
 }
 
