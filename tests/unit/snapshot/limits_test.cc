@@ -209,6 +209,15 @@ TEST(SnapshotLimitsTest, NamesInMessagesAreEscaped) {
   EXPECT_THAT(message, Not(HasSubstr("\xc2\x9b")));
   EXPECT_THAT(message, HasSubstr("\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m"
                                  "\\xff/\\x1b]0;owned"));
+  // Refused before this change too, but printed raw.
+  const std::string duplicate =
+      EditManifest(ZeroChunkImage(kMinChunkSize), [&](Manifest& m) {
+        m.entries.push_back(DirEntry(0, evil));
+        m.entries.push_back(DirEntry(0, evil));
+      });
+  const std::string dup_message = Refusal(duplicate);
+  EXPECT_THAT(dup_message, HasSubstr("holds two entries named"));
+  EXPECT_THAT(dup_message, Not(HasSubstr("\x1b")));
 }
 
 TEST(SnapshotLimitsTest, EscapeKeepsPrintableUtf8AndCutsLongPaths) {
