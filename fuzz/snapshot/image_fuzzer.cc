@@ -25,10 +25,12 @@
 // (FORMAT.md, "Limits"): Image::Open with small ImageLimits refuses any
 // image that would write more file data than kMaxRestoreBytes (however
 // few bytes it stores: deduplication bombs), nest directories deeper than
-// kMaxDepth or hold a file larger than kMaxFile; what opens respects
-// them, the Linux limits on device numbers, links and xattrs, and
+// kMaxDepth, hold a file larger than kMaxFile, or more links or xattrs
+// than kMaxLinks, kMaxXattr*; what opens respects them and the kernel's
+// device numbers, and
 // restores at most that much data. A sparse image is refused after
 // reading a bounded number of bytes of its hole.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -47,9 +49,13 @@ using namespace veil::snapshot;  // NOLINT: a fuzzer's one translation unit
 
 // Restoring writes every extent; a hostile image can name one chunk many
 // times (4 MiB of zeros compress to a few KiB). Bound the work per input.
-constexpr uint64_t kMaxRestoreBytes = 64u << 20;
+constexpr uint64_t kMaxRestoreBytes = 16u << 20;
 constexpr uint32_t kMaxDepth = 64;
 constexpr uint64_t kMaxFile = uint64_t{1} << 44;
+// Smaller than Linux's, so that seeds past them stay small.
+constexpr uint32_t kMaxLinks = 16;
+constexpr uint64_t kMaxXattrList = 1024;
+constexpr uint64_t kMaxXattrBytes = 4096;
 constexpr uint64_t kSparseSize = uint64_t{1} << 40;
 // What reading a manifest may read past the real bytes: its read-ahead
 // steps, never the hole.
@@ -111,16 +117,22 @@ class SparseSource final : public ByteSource {
                               std::span<uint8_t> out) override {
     Require(offset <= size_ && out.size() <= size_ - offset);
     const uint64_t tail = size_ - trailer_.size();
-    for (size_t i = 0; i < out.size(); ++i) {
-      const uint64_t at = offset + i;
-      if (at < head_.size()) {
-        out[i] = static_cast<uint8_t>(head_[at]);
-      } else if (at >= tail) {
-        out[i] = static_cast<uint8_t>(trailer_[at - tail]);
+    // By ranges, not bytes: the reader takes 1 MiB steps.
+    while (!out.empty()) {
+      size_t n;
+      if (offset < head_.size()) {
+        n = std::min<uint64_t>(out.size(), head_.size() - offset);
+        std::memcpy(out.data(), head_.data() + offset, n);
+      } else if (offset >= tail) {
+        n = out.size();
+        std::memcpy(out.data(), trailer_.data() + (offset - tail), n);
       } else {
-        out[i] = 0;
-        ++hole_read_;
+        n = std::min<uint64_t>(out.size(), tail - offset);
+        std::memset(out.data(), 0, n);
+        hole_read_ += n;
       }
+      out = out.subspan(n);
+      offset += n;
     }
     return Done();
   }
@@ -139,16 +151,19 @@ void CheckBounds(const Image& image) {
   std::vector<uint32_t> depth(m.entries.size(), 0);
   for (uint32_t i = 1; i < m.entries.size(); ++i) {
     const Entry& e = m.entries[i];
-    Require(e.names.size() <= kLinkMax);
+    Require(e.names.size() <= kMaxLinks);
     Require(e.size <= kMaxFile);
     if (e.type == EntryType::kDirectory) {
       depth[i] = depth[e.names[0].parent] + 1;
       Require(depth[i] <= kMaxDepth);
     }
     Require(e.rdev_major <= kDevMajorMax && e.rdev_minor <= kDevMinorMax);
-    uint64_t xattr_bytes = 0;
-    for (const Xattr& x : e.xattrs) xattr_bytes += x.name.size() + x.value.size();
-    Require(xattr_bytes <= kXattrTotalMax);
+    uint64_t list = 0, xattr_bytes = 0;
+    for (const Xattr& x : e.xattrs) {
+      list += x.name.size() + 1;
+      xattr_bytes += x.name.size() + x.value.size();
+    }
+    Require(list <= kMaxXattrList && xattr_bytes <= kMaxXattrBytes);
   }
 }
 
@@ -185,6 +200,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_data_bytes = kMaxRestoreBytes;
   limits.max_depth = kMaxDepth;
   limits.max_file_size = kMaxFile;
+  limits.max_links = kMaxLinks;
+  limits.max_xattr_list = kMaxXattrList;
+  limits.max_xattr_bytes = kMaxXattrBytes;
   auto opened = Image::Open(source, limits);
   if (!opened) {
     Require(!opened.error().message.empty());

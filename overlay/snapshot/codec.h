@@ -50,7 +50,8 @@ SnapshotResult<Manifest> ReadManifest(ByteSource& source, const Header& header,
                                       const Trailer& trailer);
 
 // Checks a decoded manifest against the target's limits: total file data
-// (EFBIG), each file's size (EFBIG), directory depth (EMFILE). The
+// (EFBIG), each file's size (EFBIG), names per inode (EMLINK), xattrs per
+// inode (ENOSPC), directory depth (EMFILE). The
 // messages give what the image claims and the limit.
 SnapshotResult<void> CheckLimits(const Manifest& manifest,
                                  const ImageLimits& limits);

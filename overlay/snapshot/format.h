@@ -40,7 +40,8 @@ inline constexpr size_t kXattrNameMax = 255;
 inline constexpr size_t kXattrValueMax = 65536;
 
 // Limits a restore would otherwise meet half way, refused up front
-// instead (FORMAT.md, "Limits"):
+// instead (FORMAT.md, "Limits"); the device numbers always, the others
+// as ImageLimits' defaults:
 // - device numbers: the kernel's dev_t keeps 12 bits of major and 20 of
 //   minor (MINORBITS); mknod would store others truncated;
 inline constexpr uint32_t kDevMajorMax = (1u << 12) - 1;
@@ -60,8 +61,9 @@ inline constexpr uint64_t kMaxFileSize = (uint64_t{1} << 63) - 1;
 
 // Limits that depend on where an image is restored, checked by
 // Image::Open before anything is read beyond the manifest. The defaults
-// check nothing beyond the format; callers restoring into memory or a
-// disk pass what that target holds.
+// are what every Linux filesystem veil restores to holds (and no bound on
+// data, file size or depth); callers restoring into memory or a disk pass
+// what that target holds.
 struct ImageLimits {
   // File data the restore writes (Image::DataBytes: every extent counted
   // each time it is used, so a chunk named by many extents -- a
@@ -71,6 +73,12 @@ struct ImageLimits {
   std::string data_limit_source;
   // The largest file size (st_size) the target accepts. EFBIG past it.
   uint64_t max_file_size = kMaxFileSize;
+  // Names (hard links) of one inode. EMLINK past it.
+  uint32_t max_links = kLinkMax;
+  // Xattrs of one inode: the names, each with its NUL, and the names and
+  // values together. ENOSPC past them.
+  uint64_t max_xattr_list = kXattrListMax;
+  uint64_t max_xattr_bytes = kXattrTotalMax;
   // The deepest directory nesting (the root's children are at depth 1).
   // A restore holds a host descriptor per open directory level. EMFILE
   // past it.

@@ -62,6 +62,24 @@ SnapshotResult<void> CheckLimits(const Manifest& m, const ImageLimits& limits) {
   }
   for (uint32_t i = 0; i < m.entries.size(); ++i) {
     const Entry& e = m.entries[i];
+    // link(2) fails with EMLINK past ext4's limit; tmpfs has none.
+    if (e.names.size() > limits.max_links)
+      return Refuse(EMLINK, i, m,
+                    std::to_string(e.names.size()) +
+                        " names (hard links), more than the target allows (" +
+                        std::to_string(limits.max_links) + "; EMLINK)");
+    uint64_t list = 0, total = 0;
+    for (const Xattr& x : e.xattrs) {
+      list += x.name.size() + 1;
+      total += x.name.size() + x.value.size();
+    }
+    if (list > limits.max_xattr_list || total > limits.max_xattr_bytes)
+      return Refuse(
+          ENOSPC, i, m,
+          "xattrs of " + std::to_string(list) + " bytes of names, " +
+              std::to_string(total) + " in all, more than one inode holds (" +
+              std::to_string(limits.max_xattr_list) + " of names, " +
+              std::to_string(limits.max_xattr_bytes) + " in all; ENOSPC)");
     if (e.type == EntryType::kRegular && e.size > limits.max_file_size)
       return Refuse(EFBIG, i, m,
                     "size " + std::to_string(e.size) +

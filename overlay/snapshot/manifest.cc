@@ -215,7 +215,6 @@ SnapshotResult<void> DecodeEntryRest(Decoder& d, const Manifest& m, Entry* e,
   if (!d.U32(&xattrs)) return truncated();
   if (!d.CanHold(xattrs, 7)) return truncated();
   e->xattrs.reserve(std::min<uint64_t>(xattrs, kReserveMax));
-  uint64_t list_bytes = 0, total_bytes = 0;
   for (uint32_t i = 0; i < xattrs; ++i) {
     Xattr& x = e->xattrs.emplace_back();
     uint16_t name_len = 0;
@@ -224,17 +223,6 @@ SnapshotResult<void> DecodeEntryRest(Decoder& d, const Manifest& m, Entry* e,
     if (!ValidXattrName(x.name, e->type)) return named("invalid xattr name");
     if (!d.U32(&value_len)) return truncated();
     if (value_len > kXattrValueMax) return named("xattr value too long");
-    // Before the value is read: a hostile image piling up values stops
-    // at the first one past the total.
-    list_bytes += x.name.size() + 1;
-    total_bytes += x.name.size() + value_len;
-    if (list_bytes > kXattrListMax || total_bytes > kXattrTotalMax)
-      return named("xattrs take more than " +
-                   std::to_string(list_bytes > kXattrListMax ? kXattrListMax
-                                                             : kXattrTotalMax) +
-                   " bytes (" + std::to_string(i + 1) +
-                   " xattrs so far); no Linux filesystem keeps that many "
-                   "for one inode (ENOSPC)");
     if (!d.Bytes(value_len, &x.value)) return truncated();
   }
   std::vector<std::string_view> xnames;
@@ -343,13 +331,6 @@ SnapshotResult<void> DecodeEntry(Decoder& d, uint32_t index, const Manifest& m,
                     : EntryPath(m, e->names[0].parent, e->names[0].name)) +
                "'): " + what);
   };
-  // link(2) fails with EMLINK past ext4's limit; tmpfs has none, but an
-  // image is for any target.
-  if (names > kLinkMax)
-    return named(std::to_string(names) +
-                 " names (hard links); Linux "
-                 "filesystems (ext4) allow at most " +
-                 std::to_string(kLinkMax) + " (EMLINK)");
   return DecodeEntryRest(d, m, e, named, truncated);
 }
 

@@ -38,7 +38,10 @@ std::string ZeroChunkImage(uint32_t chunk_size) {
   options.chunk_size = chunk_size;
   options.threads = 1;
   (void)Must(WriteImage(vfs, vfs.RootLocation(), sink, options));
-  return std::move(sink.data());
+  // Times of 0, so that the same call gives the same bytes (the seeds).
+  return EditManifest(sink.data(), [](Manifest& m) {
+    for (Entry& e : m.entries) e.atime = e.mtime = Timestamp{};
+  });
 }
 
 std::string EditManifest(const std::string& image,
@@ -72,11 +75,11 @@ Entry FileEntry(uint32_t parent, std::string name) {
   return e;
 }
 
-std::string DedupBomb(uint64_t data_bytes) {
-  return EditManifest(ZeroChunkImage(), [&](Manifest& m) {
+std::string DedupBomb(uint64_t data_bytes, uint32_t chunk_size) {
+  return EditManifest(ZeroChunkImage(chunk_size), [&](Manifest& m) {
     Entry& zeros = m.entries.at(1);
     zeros.extents.clear();
-    for (uint64_t at = 0; at + kMaxChunkSize <= data_bytes; at += kMaxChunkSize)
+    for (uint64_t at = 0; at + chunk_size <= data_bytes; at += chunk_size)
       zeros.extents.push_back(Extent{at, 0});
     zeros.size = data_bytes;
   });

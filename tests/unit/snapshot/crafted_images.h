@@ -28,9 +28,11 @@ std::string EditManifest(const std::string& image,
 Entry DirEntry(uint32_t parent, std::string name);
 Entry FileEntry(uint32_t parent, std::string name);
 
-// One file whose extents all name ZeroChunkImage's chunk, end to end:
-// `data_bytes` (a multiple of 4 MiB) from an image of a few KiB.
-std::string DedupBomb(uint64_t data_bytes);
+// One file whose extents all name ZeroChunkImage(chunk_size)'s chunk,
+// end to end: `data_bytes` (a multiple of chunk_size) from an image of a
+// few KiB.
+std::string DedupBomb(uint64_t data_bytes,
+                      uint32_t chunk_size = kMaxChunkSize);
 // Directories nested `depth` deep, each name `name_length` bytes.
 std::string DeepTree(uint32_t depth, size_t name_length);
 // A character device numbered major,minor.
