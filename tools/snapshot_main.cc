@@ -50,7 +50,7 @@ constexpr const char kSnapshotHelp[] =
     "Exit status: 0 written, 1 failed (nothing left at IMG), 2 usage.\n";
 
 constexpr const char kRestoreHelp[] =
-    "usage: veil restore IMG DIR\n"
+    "usage: veil restore [--no-space-check] IMG DIR\n"
     "       veil restore --verify IMG\n"
     "\n"
     "Checks every byte of IMG (header, trailer, manifest and every chunk's\n"

@@ -97,7 +97,8 @@ struct RestoreStats {
 class Image final {
  public:
   // Reads and validates everything but the chunk data, and checks what
-  // the image would restore against `limits` (EFBIG, EMFILE). Memory is
+  // the image would restore against `limits` (EFBIG, EMLINK, ENOSPC,
+  // EMFILE; codec.h, CheckLimits). Memory is
   // a constant plus the manifest's decoded size, whatever the image
   // claims. `source` is borrowed and must outlive the Image.
   static SnapshotResult<Image> Open(ByteSource& source,
