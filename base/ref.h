@@ -43,13 +43,15 @@ class RefCounted {
       delete static_cast<const T*>(this);
   }
 
-  uint64_t RefCountForTesting() const {
-    return refs_.load(std::memory_order_relaxed);
-  }
+  uint64_t RefCountForTesting() const { return RefCount(); }
 
  protected:
   RefCounted() = default;
   ~RefCounted() = default;
+
+  // For a type's own busy checks (Linux: a mount's mnt_count), where the
+  // type can say why no reference can appear meanwhile.
+  uint64_t RefCount() const { return refs_.load(std::memory_order_acquire); }
 
  private:
   mutable std::atomic<uint64_t> refs_{1};

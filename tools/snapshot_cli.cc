@@ -3,8 +3,10 @@
 // Command-line helpers for snapshot images (see snapshot_cli.h).
 #include "tools/snapshot_cli.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -20,6 +22,7 @@
 
 #include "base/unique_fd.h"
 #include "overlay/snapshot/io.h"
+#include "overlay/snapshot/tree.h"
 
 namespace veil::tools {
 namespace {
@@ -42,6 +45,8 @@ class CancellableSink final : public snapshot::ByteSink {
   snapshot::ByteSink& out_;
   const std::atomic<bool>* const cancel_;
 };
+
+constexpr char kPartialInfix[] = ".partial.";
 
 // img's directory ("." for a bare name).
 std::string DirOf(const std::string& img) {
@@ -145,10 +150,15 @@ namespace {
 // if statvfs fails. f_bavail even for root: the blocks ext4 reserves for
 // root are not always there to be written (on a development VM f_bfree
 // said 234 GiB where writes failed with ENOSPC after 78 GiB, f_bavail).
-std::optional<uint64_t> FreeSpace(const std::string& dir) {
+std::optional<uint64_t> FreeSpace(int dir_fd) {
   struct statvfs st;
-  if (statvfs(dir.c_str(), &st) != 0) return std::nullopt;
+  if (fstatvfs(dir_fd, &st) != 0) return std::nullopt;
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+std::optional<uint64_t> FreeSpace(const std::string& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  return FreeSpace(fd.get());
 }
 
 std::string Size(uint64_t bytes) {
@@ -192,10 +202,11 @@ snapshot::ImageLimits TmpfsLimits(std::optional<uint64_t> max_expanded,
   return limits;
 }
 
-snapshot::ImageLimits RestoreLimits(const std::string& dir, SpaceCheck space) {
+snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
+                                    SpaceCheck space) {
   snapshot::ImageLimits limits;
   if (space == SpaceCheck::kRefuseBeyondFreeSpace) {
-    if (std::optional<uint64_t> free = FreeSpace(dir)) {
+    if (std::optional<uint64_t> free = FreeSpace(dir_fd)) {
       limits.max_data_bytes = *free;
       limits.data_limit_source = "the free space of " + dir +
                                  "'s filesystem; --no-space-check restores "
@@ -207,7 +218,7 @@ snapshot::ImageLimits RestoreLimits(const std::string& dir, SpaceCheck space) {
   // so (2^32 - 1) blocks (ext4_max_size); the others veil is used on
   // (tmpfs, xfs, btrfs) take Linux's MAX_LFS_FILESIZE.
   constexpr long kExt4SuperMagic = 0xEF53;
-  if (statfs(dir.c_str(), &fs) == 0 && fs.f_type == kExt4SuperMagic &&
+  if (fstatfs(dir_fd, &fs) == 0 && fs.f_type == kExt4SuperMagic &&
       fs.f_bsize > 0)
     limits.max_file_size =
         ((uint64_t{1} << 32) - 1) * static_cast<uint64_t>(fs.f_bsize);
@@ -261,23 +272,63 @@ snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img) {
   if (!S_ISDIR(st.st_mode))
     return snapshot::SnapshotError{ENOTDIR,
                                    img + ": " + dir + " is not a directory"};
-  if (access(dir.c_str(), W_OK | X_OK) != 0)
+  // Permission bits say too little (/proc, a read-only or full
+  // filesystem, a FUSE mount that refuses creation): create the very
+  // temporary file the write will, and remove it again.
+  const std::string partial = PartialName(img);
+  UniqueFd fd(open(partial.c_str(),
+                   O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd)
     return snapshot::FromErrno(Errno::FromErrno(),
-                               img + ": cannot create files in " + dir);
+                               img + ": cannot create " + partial);
+  unlink(partial.c_str());
   return snapshot::Done();
 }
 
+std::string PartialName(const std::string& img) {
+  return img + kPartialInfix + std::to_string(getpid());
+}
+
+void SweepStalePartials(const std::string& img) {
+  std::string copy = img;
+  const std::string prefix = std::string(basename(copy.data())) + kPartialInfix;
+  UniqueFd dir_fd(
+      open(DirOf(img).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return;
+  DIR* dir = fdopendir(dup(dir_fd.get()));
+  if (dir == nullptr) return;
+  while (dirent* e = readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (!name.starts_with(prefix)) continue;
+    std::string_view digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos)
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(std::string(digits)));
+    // Only a writer that no longer exists; a live process with that pid
+    // (a reused one, at worst) keeps its file.
+    if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+    struct stat st;
+    if (fstatat(dir_fd.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && st.st_uid == geteuid())
+      unlinkat(dir_fd.get(), e->d_name, 0);
+  }
+  closedir(dir);
+}
+
 snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
-    vfs::Vfs& vfs, const vfs::Location& root, const std::string& img,
+    snapshot::SourceDir& source, const std::string& img,
     const ImageFileOptions& options) {
+  SweepStalePartials(img);
   // In img's directory, so that the rename cannot cross filesystems.
-  const std::string partial = img + ".partial." + std::to_string(getpid());
-  UniqueFd fd(open(partial.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+  const std::string partial = PartialName(img);
+  UniqueFd fd(open(partial.c_str(),
+                   O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
                    options.mode));
   if (!fd) return snapshot::FromErrno(Errno::FromErrno(), partial);
   snapshot::FdSink file_sink(fd.get());
   CancellableSink sink(file_sink, options.cancel);
-  auto stats = snapshot::WriteImage(vfs, root, sink, options.write);
+  auto stats = snapshot::WriteImage(source, sink, options.write);
   if (!stats) {
     unlink(partial.c_str());
     return snapshot::SnapshotError{stats.error().code,
@@ -295,6 +346,12 @@ snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
   UniqueFd dir(open(DirOf(img).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir) (void)fsync(dir.get());
   return stats;
+}
+
+snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
+    vfs::Vfs& vfs, const vfs::Location& root, const std::string& img,
+    const ImageFileOptions& options) {
+  return WriteImageFile(*snapshot::VfsSource(vfs, root), img, options);
 }
 
 }  // namespace veil::tools

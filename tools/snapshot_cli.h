@@ -77,13 +77,14 @@ snapshot::ImageLimits TmpfsLimits(std::optional<uint64_t> max_expanded,
 // How RestoreLimits treats the target's free space.
 enum class SpaceCheck { kRefuseBeyondFreeSpace, kIgnore };
 
-// The limits for restoring into host directory `dir` (`veil restore`):
-// file data at most the free space of its filesystem (statvfs; unless
-// kIgnore), files no larger than that filesystem's largest (ext4's 16
-// TiB with 4 KiB blocks, else Linux's MAX_LFS_FILESIZE), and directories
-// nested no deeper than the descriptor limit allows (call RaiseFdLimit
-// first).
-snapshot::ImageLimits RestoreLimits(const std::string& dir, SpaceCheck space);
+// The limits for restoring into the host directory open as `dir_fd`
+// (`veil restore`; `dir` names it in messages): file data at most the
+// free space of its filesystem (fstatvfs; unless kIgnore), files no
+// larger than that filesystem's largest (ext4's 16 TiB with 4 KiB blocks,
+// else Linux's MAX_LFS_FILESIZE), and directories nested no deeper than
+// the descriptor limit allows (call RaiseFdLimit first).
+snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
+                                    SpaceCheck space);
 
 // Opens the image file `img`, checks it against `limits`, verifies every
 // byte of it (showing progress as "veil VERB: verifying"), then applies it
@@ -104,19 +105,34 @@ struct ImageFileOptions {
   mode_t mode = 0600;
 };
 
-// Writes an image of the tree under `root` to the file `img`: under a
-// temporary name in img's directory (O_EXCL), fsync'd, renamed over img,
-// and the directory fsync'd, so that img is always either the old file,
-// or absent, or the whole new image. On failure the temporary file is
-// removed and img is left as it was.
+// Writes an image of the tree `source` to the file `img`: under a
+// temporary name in img's directory (PartialName, O_EXCL), fsync'd,
+// renamed over img, and the directory fsync'd, so that img is always
+// either the old file, or absent, or the whole new image. On failure
+// (cancel included) the temporary file is removed and img is left as it
+// was; temporary files of writers that died (SweepStalePartials) are
+// removed first.
+snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
+    snapshot::SourceDir& source, const std::string& img,
+    const ImageFileOptions& options);
+// The same of the tree under `root` in `vfs`.
 snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
     vfs::Vfs& vfs, const vfs::Location& root, const std::string& img,
     const ImageFileOptions& options);
 
-// Whether `img` can be created later (by WriteImageFile): its directory
-// exists and is writable, and img is not a directory. A check made up
-// front, so that an hour's work is not lost at the end for a typo. The
-// message names img and the reason.
+// Whether `img` can be created later (by WriteImageFile): img is not a
+// directory, and the temporary file can be created in its directory
+// (tried, then removed: permission bits alone would pass /proc or a
+// read-only filesystem). A check made up front, so that an hour's work is
+// not lost at the end for a typo. The message names img and the reason.
 snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img);
+
+// "IMG.partial.PID": where this process writes img before renaming it.
+std::string PartialName(const std::string& img);
+
+// Removes the "IMG.partial.PID" files in img's directory whose PID is no
+// longer a process (a writer killed by SIGKILL or a crash) and which the
+// caller owns. Best effort: errors are ignored.
+void SweepStalePartials(const std::string& img);
 
 }  // namespace veil::tools

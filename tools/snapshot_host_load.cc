@@ -21,11 +21,6 @@ namespace {
 using snapshot::SourceDir;
 using snapshot::SourceFile;
 
-std::string Join(const std::string& dir, const std::string& name) {
-  if (name == ".") return dir;
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
-
 vfs::Attr AttrFromStat(const struct stat& st) {
   vfs::Attr a;
   a.mode = st.st_mode;
@@ -66,8 +61,7 @@ class HostSourceFile final : public SourceFile {
 
 class HostSourceDir final : public SourceDir {
  public:
-  HostSourceDir(UniqueFd fd, std::string path)
-      : fd_(std::move(fd)), path_(std::move(path)) {}
+  explicit HostSourceDir(UniqueFd fd) : fd_(std::move(fd)) {}
 
   Result<void> List(std::vector<std::string>* names) override {
     // A descriptor of its own: readdir moves the offset it reads from.
@@ -96,16 +90,19 @@ class HostSourceDir final : public SourceDir {
   }
   Result<std::vector<std::string>> ListXattrs(
       const std::string& name) override {
-    const std::string path = Join(path_, name);
     std::string buf;
     for (;;) {
-      ssize_t size = llistxattr(path.c_str(), nullptr, 0);
-      if (size < 0) return Errno::FromErrno();
+      ssize_t size = VEIL_TRY(XattrCall(name, [&](const XattrTarget& t) {
+        return t.fd >= 0 ? flistxattr(t.fd, nullptr, 0)
+                         : listxattr(t.path.c_str(), nullptr, 0);
+      }));
       buf.resize(static_cast<size_t>(size));
-      size = llistxattr(path.c_str(), buf.data(), buf.size());
-      if (size < 0 && errno == ERANGE) continue;  // grew meanwhile
-      if (size < 0) return Errno::FromErrno();
-      buf.resize(static_cast<size_t>(size));
+      auto listed = XattrCall(name, [&](const XattrTarget& t) {
+        return t.fd >= 0 ? flistxattr(t.fd, buf.data(), buf.size())
+                         : listxattr(t.path.c_str(), buf.data(), buf.size());
+      });
+      if (!listed && listed.error().code() == ERANGE) continue;  // grew
+      buf.resize(static_cast<size_t>(VEIL_TRY(std::move(listed))));
       break;
     }
     std::vector<std::string> names;
@@ -117,11 +114,13 @@ class HostSourceDir final : public SourceDir {
   }
   Result<std::string> GetXattr(const std::string& name,
                                const std::string& xattr) override {
-    const std::string path = Join(path_, name);
     std::string value(vfs::kXattrSizeMax, '\0');
-    ssize_t n =
-        lgetxattr(path.c_str(), xattr.c_str(), value.data(), value.size());
-    if (n < 0) return Errno::FromErrno();
+    ssize_t n = VEIL_TRY(XattrCall(name, [&](const XattrTarget& t) {
+      return t.fd >= 0 ? fgetxattr(t.fd, xattr.c_str(), value.data(),
+                                   value.size())
+                       : getxattr(t.path.c_str(), xattr.c_str(), value.data(),
+                                  value.size());
+    }));
     value.resize(static_cast<size_t>(n));
     return value;
   }
@@ -147,13 +146,40 @@ class HostSourceDir final : public SourceDir {
     UniqueFd fd(openat(fd_.get(), name.c_str(),
                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return Errno::FromErrno();
-    return std::unique_ptr<SourceDir>(
-        new HostSourceDir(std::move(fd), Join(path_, name)));
+    return std::unique_ptr<SourceDir>(new HostSourceDir(std::move(fd)));
   }
 
  private:
+  // How an xattr call reaches an entry: the directory's own descriptor
+  // for ".", else /proc/self/fd/N of an O_PATH descriptor of the entry
+  // (f*xattr refuse O_PATH ones), which follows no symlink below it.
+  struct XattrTarget {
+    int fd = -1;
+    std::string path;
+  };
+  template <typename Call>
+  Result<ssize_t> XattrCall(const std::string& name, Call&& call) {
+    XattrTarget target;
+    if (name == ".") {
+      target.fd = fd_.get();
+    } else {
+      // The writer asks for one entry's xattrs in a row: it is opened once.
+      if (xattr_name_ != name || !xattr_fd_) {
+        xattr_fd_.reset(openat(fd_.get(), name.c_str(),
+                               O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (!xattr_fd_) return Errno::FromErrno();
+        xattr_name_ = name;
+      }
+      target.path = internal::ProcFdPath(xattr_fd_.get());
+    }
+    ssize_t n = call(target);
+    if (n < 0) return Errno::FromErrno();
+    return n;
+  }
+
   UniqueFd fd_;
-  std::string path_;  // for the xattr calls, which have no *at() form
+  UniqueFd xattr_fd_;  // an O_PATH descriptor of xattr_name_
+  std::string xattr_name_;
 };
 
 }  // namespace
@@ -162,8 +188,7 @@ snapshot::SnapshotResult<std::unique_ptr<snapshot::SourceDir>> HostSource(
     const std::string& dir) {
   UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return snapshot::FromErrno(Errno::FromErrno(), "opening " + dir);
-  return std::unique_ptr<snapshot::SourceDir>(
-      new HostSourceDir(std::move(fd), dir));
+  return std::unique_ptr<snapshot::SourceDir>(new HostSourceDir(std::move(fd)));
 }
 
 }  // namespace veil::tools

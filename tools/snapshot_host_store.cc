@@ -1,24 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // HostTarget: a host directory as the TargetDir that `veil restore IMG
-// DIR` applies the image into.
+// DIR` applies the image into (see snapshot_host.h for the rules).
 //
-// Run as non-root, the host refuses chown to other users, device nodes and
-// trusted.* xattrs: those are skipped with a warning (the first few named)
-// and counted, and the rest of the tree is still written. A device node
-// that was skipped gets no metadata either (there is nothing to set it on).
+// Why every step is the way it is: the restore usually runs as root, and
+// DIR may sit where other users can write. A name is used once, to create
+// the entry (mkdirat, openat(O_CREAT|O_EXCL|O_NOFOLLOW), symlinkat,
+// mknodat); an entry that is not a regular file is then opened O_PATH |
+// O_NOFOLLOW and checked to be of the type just made and owned by us, so
+// a swap in between is refused; owner, mode, xattrs and times go through
+// that descriptor. Every directory below DIR is the caller's and mode
+// 0700 until the last pass sets its metadata, so only DIR itself could
+// be reached by anyone else, and OpenRestoreDir refuses such a DIR unless
+// told otherwise.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <unordered_set>
+#include <memory>
+#include <string_view>
 #include <utility>
 
-#include "base/unique_fd.h"
 #include "tools/snapshot_host.h"
 
 namespace veil::tools {
@@ -26,22 +34,152 @@ namespace {
 
 using snapshot::TargetDir;
 using snapshot::TargetFile;
+using snapshot::TargetNode;
 
 constexpr uint64_t kSkipsNamed = 5;
+constexpr char kCapabilityXattr[] = "security.capability";
 
-std::string Join(const std::string& dir, const std::string& name) {
-  if (name == ".") return dir;
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
 
 Result<void> Check(int rc) {
   if (rc != 0) return Errno::FromErrno();
   return {};
 }
 
-class HostTargetFile final : public TargetFile {
+// What every node of one restore shares.
+struct Shared {
+  Privileged privileged;
+  RestoreReport* report;  // borrowed: see HostTarget
+  uid_t euid;
+};
+
+class HostTargetDir;
+
+// Whether the directory open at `fd` has no entries but "." and "..".
+Result<bool> IsEmptyDir(int fd) {
+  // A descriptor of its own: readdir moves the offset it reads from.
+  int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = own < 0 ? nullptr : fdopendir(own);
+  if (dir == nullptr) {
+    Errno e = Errno::FromErrno();
+    if (own >= 0) close(own);
+    return e;
+  }
+  bool empty = true;
+  while (dirent* e = readdir(dir)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(dir);
+  return empty;
+}
+
+// Where an entry is, for warnings only: its parent and its name. O(1)
+// memory per entry; the path is built when a warning is printed.
+struct Place {
+  const HostTargetDir* parent;  // null for DIR itself; see HostTargetDir
+  std::string name;             // DIR's display name for DIR itself
+};
+std::string PathOf(const Place& place);
+
+// The metadata calls on a descriptor of the entry itself. `kind` says
+// what the descriptor is: a regular file or directory opened for I/O
+// (f*() calls work), or an O_PATH one (the *at(AT_EMPTY_PATH) calls, and
+// /proc/self/fd/N for what has none).
+enum class FdKind { kOpen, kPath };
+
+// The TargetNode calls on `Base` (TargetNode, TargetFile or TargetDir).
+template <typename Base>
+class HostNode : public Base {
  public:
-  explicit HostTargetFile(UniqueFd fd) : fd_(std::move(fd)) {}
+  HostNode(UniqueFd fd, FdKind kind, mode_t type, Place place,
+           const Shared& shared)
+      : fd_(std::move(fd)),
+        kind_(kind),
+        type_(type),
+        place_(std::move(place)),
+        shared_(shared) {}
+
+  Result<void> Chown(uid_t uid, gid_t gid) override {
+    if (fchownat(fd_.get(), "", uid, gid, AT_EMPTY_PATH) == 0) return {};
+    return Skip(errno, "chown");
+  }
+  Result<void> Chmod(mode_t perm) override {
+    // setgid on a directory only makes new entries inherit its group:
+    // not a privilege, so it stays.
+    const mode_t privileged_bits = S_ISDIR(type_) ? S_ISUID : S_ISUID | S_ISGID;
+    if ((perm & privileged_bits) != 0 &&
+        shared_.privileged == Privileged::kStrip) {
+      const mode_t stripped = perm & privileged_bits;
+      perm &= ~privileged_bits;
+      Strip(stripped == (S_ISUID | S_ISGID) ? "setuid and setgid bits"
+            : stripped == S_ISUID           ? "setuid bit"
+                                            : "setgid bit");
+    }
+    if (kind_ == FdKind::kOpen) return Check(fchmod(fd_.get(), perm));
+    if (syscall(SYS_fchmodat2, fd_.get(), "", perm, AT_EMPTY_PATH) == 0)
+      return {};
+    if (errno != ENOSYS && errno != EINVAL) return Errno::FromErrno();
+    return Check(chmod(internal::ProcFdPath(fd_.get()).c_str(), perm));
+  }
+  Result<void> SetXattr(const std::string& xattr,
+                        const std::string& value) override {
+    if (xattr == kCapabilityXattr && shared_.privileged == Privileged::kStrip) {
+      Strip("file capabilities");
+      return {};
+    }
+    int rc = kind_ == FdKind::kOpen
+                 ? fsetxattr(fd_.get(), xattr.c_str(), value.data(),
+                             value.size(), 0)
+                 : setxattr(internal::ProcFdPath(fd_.get()).c_str(),
+                            xattr.c_str(), value.data(), value.size(), 0);
+    if (rc == 0) return {};
+    const int e = errno;
+    return Skip(e, ("setxattr " + xattr).c_str());
+  }
+  Result<void> Utimens(const timespec times[2]) override {
+    if (kind_ == FdKind::kOpen) return Check(futimens(fd_.get(), times));
+    return Check(utimensat(fd_.get(), "", times, AT_EMPTY_PATH));
+  }
+
+  // After a call failed with `e`: a refusal for lack of privilege is counted,
+  // warned about and skipped; anything else is the error.
+  Result<void> Skip(int e, const char* what) const {
+    return SkipAt(place_, e, what);
+  }
+  Result<void> SkipAt(const Place& place, int e, const char* what) const {
+    if (e != EPERM && e != EACCES) return Errno(e);
+    if (shared_.report->skipped++ < kSkipsNamed)
+      std::fprintf(stderr, "veil restore: warning: %s %s: %s (skipped)\n", what,
+                   PathOf(place).c_str(), std::strerror(e));
+    return {};
+  }
+
+ protected:
+  void Strip(const char* what) const { StripAt(place_, what); }
+  void StripAt(const Place& place, const char* what) const {
+    if (shared_.report->stripped++ < kSkipsNamed)
+      std::fprintf(stderr, "veil restore: %s: %s left out\n",
+                   PathOf(place).c_str(), what);
+  }
+
+  UniqueFd fd_;
+  const FdKind kind_;
+  const mode_t type_;  // S_IF* of the entry
+  const Place place_;
+  const Shared& shared_;  // borrowed: owned by the root HostTargetDir
+};
+
+class HostTargetFile final : public HostNode<TargetFile> {
+ public:
+  HostTargetFile(UniqueFd fd, Place place, const Shared& shared)
+      : HostNode(std::move(fd), FdKind::kOpen, S_IFREG, std::move(place),
+                 shared) {}
   Result<size_t> PWrite(std::span<const uint8_t> buf, int64_t offset) override {
     for (;;) {
       ssize_t n = pwrite(fd_.get(), buf.data(), buf.size(), offset);
@@ -49,42 +187,41 @@ class HostTargetFile final : public TargetFile {
       if (errno != EINTR) return Errno::FromErrno();
     }
   }
-
- private:
-  UniqueFd fd_;
 };
 
-class HostTargetDir final : public TargetDir {
+// A device node that was not created (stripped, or refused by the host):
+// there is nothing to set metadata on.
+class AbsentNode final : public TargetNode {
  public:
-  HostTargetDir(UniqueFd fd, std::string path, uint64_t* skipped)
-      : fd_(std::move(fd)), path_(std::move(path)), skipped_(skipped) {}
-
-  Result<bool> IsEmpty() override {
-    int fd = openat(fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR* dir = fd < 0 ? nullptr : fdopendir(fd);
-    if (dir == nullptr) {
-      Errno e = Errno::FromErrno();
-      if (fd >= 0) close(fd);
-      return e;
-    }
-    bool empty = true;
-    while (dirent* e = readdir(dir)) {
-      std::string_view n = e->d_name;
-      if (n != "." && n != "..") {
-        empty = false;
-        break;
-      }
-    }
-    closedir(dir);
-    return empty;
+  Result<void> Chown(uid_t, gid_t) override { return {}; }
+  Result<void> Chmod(mode_t) override { return {}; }
+  Result<void> SetXattr(const std::string&, const std::string&) override {
+    return {};
   }
+  Result<void> Utimens(const timespec[2]) override { return {}; }
+};
+
+// Lifetime: the applier keeps every directory it made until the restore
+// ends (their metadata comes last), and the root one longer, so a child
+// never outlives its parent_ while a warning can name it.
+class HostTargetDir final : public HostNode<TargetDir> {
+ public:
+  // DIR itself: owns the state every node shares.
+  HostTargetDir(UniqueFd fd, std::string display,
+                std::unique_ptr<Shared> shared)
+      : HostNode(std::move(fd), FdKind::kOpen, S_IFDIR,
+                 Place{nullptr, std::move(display)}, *shared),
+        root_shared_(std::move(shared)) {}
+  HostTargetDir(UniqueFd fd, Place place, const Shared& shared)
+      : HostNode(std::move(fd), FdKind::kOpen, S_IFDIR, std::move(place),
+                 shared) {}
+
+  Result<bool> IsEmpty() override { return IsEmptyDir(fd_.get()); }
   Result<std::unique_ptr<TargetDir>> MakeDir(const std::string& name) override {
     VEIL_TRY_VOID(Check(mkdirat(fd_.get(), name.c_str(), 0700)));
-    UniqueFd fd(openat(fd_.get(), name.c_str(),
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return Errno::FromErrno();
+    UniqueFd fd = VEIL_TRY(OpenMade(name, O_RDONLY | O_DIRECTORY, S_IFDIR));
     return std::unique_ptr<TargetDir>(
-        new HostTargetDir(std::move(fd), Join(path_, name), skipped_));
+        new HostTargetDir(std::move(fd), Place{this, name}, shared_));
   }
   Result<std::unique_ptr<TargetFile>> CreateFile(const std::string& name,
                                                  uint64_t size) override {
@@ -94,78 +231,135 @@ class HostTargetDir final : public TargetDir {
     if (!fd) return Errno::FromErrno();
     if (size != 0)
       VEIL_TRY_VOID(Check(ftruncate(fd.get(), static_cast<off_t>(size))));
-    return std::unique_ptr<TargetFile>(new HostTargetFile(std::move(fd)));
+    return std::unique_ptr<TargetFile>(
+        new HostTargetFile(std::move(fd), Place{this, name}, shared_));
   }
-  Result<void> Symlink(const std::string& target,
-                       const std::string& name) override {
-    return Check(symlinkat(target.c_str(), fd_.get(), name.c_str()));
+  Result<std::unique_ptr<TargetNode>> Symlink(
+      const std::string& target, const std::string& name) override {
+    VEIL_TRY_VOID(Check(symlinkat(target.c_str(), fd_.get(), name.c_str())));
+    return PathNode(name, S_IFLNK);
   }
-  Result<void> Mknod(const std::string& name, mode_t mode,
-                     dev_t rdev) override {
-    if (mknodat(fd_.get(), name.c_str(), mode, rdev) == 0) return {};
-    VEIL_TRY_VOID(Skip(name, "mknod"));
-    absent_.insert(name);
-    return {};
+  Result<std::unique_ptr<TargetNode>> Mknod(const std::string& name,
+                                            mode_t mode, dev_t rdev) override {
+    const mode_t type = mode & S_IFMT;
+    const bool device = type == S_IFCHR || type == S_IFBLK;
+    // A 0:0 character device is an overlay whiteout, not a device.
+    const bool whiteout = type == S_IFCHR && rdev == makedev(0, 0);
+    if (device && !whiteout && shared_.privileged == Privileged::kStrip) {
+      StripAt(Place{this, name}, "device node");
+      return std::unique_ptr<TargetNode>(new AbsentNode);
+    }
+    if (mknodat(fd_.get(), name.c_str(), mode, rdev) != 0) {
+      VEIL_TRY_VOID(SkipAt(Place{this, name}, errno, "mknod"));
+      return std::unique_ptr<TargetNode>(new AbsentNode);
+    }
+    return PathNode(name, type);
   }
   Result<void> Link(TargetDir& old_dir, const std::string& old_name,
                     const std::string& name) override {
-    // Apply links only within one target tree, so of this kind.
+    // Apply links only within one target tree, so of this kind. By name:
+    // links come after all metadata and set none, so a source swapped
+    // meanwhile (possible only in a DIR opened with --force) would gain
+    // nothing but a second name in the tree.
     auto& from = static_cast<HostTargetDir&>(old_dir);
     return Check(
         linkat(from.fd_.get(), old_name.c_str(), fd_.get(), name.c_str(), 0));
   }
-  Result<void> Chown(const std::string& name, uid_t uid, gid_t gid) override {
-    if (absent_.contains(name)) return {};
-    if (fchownat(fd_.get(), name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0)
-      return {};
-    return Skip(name, "chown");
-  }
-  Result<void> Chmod(const std::string& name, mode_t perm) override {
-    if (absent_.contains(name)) return {};
-    return Check(fchmodat(fd_.get(), name.c_str(), perm, 0));
-  }
-  Result<void> SetXattr(const std::string& name, const std::string& xattr,
-                        const std::string& value) override {
-    if (absent_.contains(name)) return {};
-    const std::string path = Join(path_, name);
-    if (lsetxattr(path.c_str(), xattr.c_str(), value.data(), value.size(), 0) ==
-        0)
-      return {};
-    return Skip(name, ("setxattr " + xattr).c_str());
-  }
-  Result<void> Utimens(const std::string& name,
-                       const timespec times[2]) override {
-    if (absent_.contains(name)) return {};
-    return Check(
-        utimensat(fd_.get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW));
-  }
+
+  // For PathOf.
+  const Place& place() const { return place_; }
 
  private:
-  // After a failed call: a refusal for lack of privilege is counted,
-  // warned about and skipped; anything else is the error.
-  Result<void> Skip(const std::string& name, const char* what) {
-    const int e = errno;
-    if (e != EPERM && e != EACCES) return Errno(e);
-    if ((*skipped_)++ < kSkipsNamed)
-      std::fprintf(stderr, "veil restore: warning: %s %s: %s (skipped)\n", what,
-                   Join(path_, name).c_str(), std::strerror(e));
-    return {};
+  // Opens the entry `name` just made with `flags` | O_NOFOLLOW and checks
+  // that it is still what was made: of `type` and owned by this process.
+  // Anything else was put there by someone else in between: ESTALE.
+  Result<UniqueFd> OpenMade(const std::string& name, int flags, mode_t type) {
+    UniqueFd fd(
+        openat(fd_.get(), name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return Errno::FromErrno();
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Errno::FromErrno();
+    if ((st.st_mode & S_IFMT) != type || st.st_uid != shared_.euid)
+      return Errno(ESTALE);
+    return fd;
+  }
+  Result<std::unique_ptr<TargetNode>> PathNode(const std::string& name,
+                                               mode_t type) {
+    UniqueFd fd = VEIL_TRY(OpenMade(name, O_PATH, type));
+    return std::unique_ptr<TargetNode>(new HostNode<TargetNode>(
+        std::move(fd), FdKind::kPath, type, Place{this, name}, shared_));
   }
 
-  UniqueFd fd_;
-  std::string path_;   // for lsetxattr, which has no *at() form
-  uint64_t* skipped_;  // borrowed: see HostTarget
-  std::unordered_set<std::string> absent_;  // skipped device nodes
+  std::unique_ptr<Shared> root_shared_;  // DIR's own object only
 };
+
+std::string PathOf(const Place& place) {
+  if (place.parent == nullptr) return place.name;
+  std::string parent = PathOf(place.parent->place());
+  return parent == "/" ? "/" + place.name : parent + "/" + place.name;
+}
 
 }  // namespace
 
-snapshot::SnapshotResult<std::unique_ptr<snapshot::TargetDir>> HostTarget(
-    const std::string& dir, uint64_t* skipped) {
-  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return snapshot::FromErrno(Errno::FromErrno(), "opening " + dir);
-  return std::unique_ptr<snapshot::TargetDir>(
-      new HostTargetDir(std::move(fd), dir, skipped));
+snapshot::SnapshotResult<RestoreDir> OpenRestoreDir(const std::string& dir,
+                                                    SharedTarget shared) {
+  RestoreDir target;
+  // A symlink at DIR itself is the user's to give and is followed, once.
+  target.fd.reset(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!target.fd && errno == ENOENT) {
+    if (mkdir(dir.c_str(), 0700) != 0)
+      return snapshot::FromErrno(Errno::FromErrno(), "creating " + dir);
+    target.created = true;
+    target.fd.reset(
+        open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  }
+  if (!target.fd) {
+    snapshot::SnapshotError error =
+        snapshot::FromErrno(Errno::FromErrno(), dir);
+    if (target.created) rmdir(dir.c_str());
+    return error;
+  }
+  auto refuse = [&](int code, const std::string& why) {
+    if (target.created) rmdir(dir.c_str());
+    return snapshot::SnapshotError{code, dir + ": " + why};
+  };
+  struct stat st;
+  if (fstat(target.fd.get(), &st) != 0)
+    return refuse(errno, std::strerror(errno));
+  const uid_t euid = geteuid();
+  if (target.created && st.st_uid != euid)
+    return refuse(ESTALE, "replaced by another user's directory as it was "
+                          "created");
+  if (shared == SharedTarget::kRefuse) {
+    // With an ACL, the group bits are its mask, which caps every named
+    // user's and group's write: so the mode alone tells.
+    if (st.st_uid != euid && st.st_uid != 0)
+      return refuse(EPERM,
+                    "owned by uid " + std::to_string(st.st_uid) +
+                        ", who could replace entries while the restore "
+                        "runs as another user (--force to restore anyway)");
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+      return refuse(EPERM,
+                    "writable by its group or by others, who could "
+                    "replace entries while the restore runs (--force to "
+                    "restore anyway)");
+  }
+  auto empty = IsEmptyDir(target.fd.get());
+  if (!empty)
+    return refuse(empty.error().code(), std::strerror(empty.error().code()));
+  if (!*empty)
+    return refuse(ENOTEMPTY,
+                  "not empty; restore writes only into an empty or missing "
+                  "directory");
+  return target;
+}
+
+std::unique_ptr<TargetDir> HostTarget(UniqueFd dir, std::string display,
+                                      Privileged privileged,
+                                      RestoreReport* report) {
+  return std::make_unique<HostTargetDir>(
+      std::move(dir), std::move(display),
+      std::make_unique<Shared>(Shared{privileged, report, geteuid()}));
 }
 
 }  // namespace veil::tools

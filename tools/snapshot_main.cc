@@ -7,13 +7,14 @@
 // straight into an empty host directory (tools/snapshot_host.h); the
 // library code is the one a sandbox's upper layer (a veil tmpfs) goes
 // through.
-#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,13 +45,17 @@ constexpr const char kSnapshotHelp[] =
     "inode numbers, system.* xattrs such as ACLs (a warning names them).\n"
     "Symlinks are not followed; filesystems mounted under DIR are kept as\n"
     "empty directories. Compression runs on one thread per CPU.\n"
-    "IMG is written under a temporary name and renamed when complete.\n"
-    "Progress is shown when stderr is a terminal. Format: overlay/FORMAT.md.\n"
+    "IMG is written with mode 0600 (DIR may hold files only their owners\n"
+    "may read) under a temporary name, IMG.partial.PID, and renamed when\n"
+    "complete; SIGINT, SIGTERM or SIGHUP stops the write and removes it,\n"
+    "and those left by writers that were killed are removed. Progress is\n"
+    "shown when stderr is a terminal. Format: overlay/FORMAT.md.\n"
     "\n"
     "Exit status: 0 written, 1 failed (nothing left at IMG), 2 usage.\n";
 
 constexpr const char kRestoreHelp[] =
-    "usage: veil restore [--no-space-check] IMG DIR\n"
+    "usage: veil restore [--keep-privileged] [--force] [--no-space-check] "
+    "IMG DIR\n"
     "       veil restore --verify IMG\n"
     "\n"
     "Checks every byte of IMG (header, trailer, manifest and every chunk's\n"
@@ -58,10 +63,15 @@ constexpr const char kRestoreHelp[] =
     "image is refused with a message naming the damaged part, and DIR is\n"
     "left as it was. Then writes the tree into DIR, which must be empty or\n"
     "missing (it is created). DIR itself gets the snapshot root's mode,\n"
-    "owner, times and xattrs. As non-root, chown to other users, device\n"
-    "nodes and trusted.* xattrs are refused by the host: they are skipped\n"
-    "with a warning. veil holds one descriptor per directory of the tree\n"
-    "until the end (it raises its RLIMIT_NOFILE as far as it may).\n"
+    "owner, times and xattrs. Every entry is created without following a\n"
+    "symlink and its metadata set through its own descriptor, so nobody\n"
+    "can redirect the restore; DIR is refused if a user other than the\n"
+    "caller and root could change entries in it (its owner, or write\n"
+    "permission for its group or others). As non-root, chown to other\n"
+    "users, device nodes and trusted.* xattrs are refused by the host:\n"
+    "they are skipped with a warning. veil holds one descriptor per\n"
+    "directory of the tree until the end (it raises its RLIMIT_NOFILE as\n"
+    "far as it may).\n"
     "\n"
     "Before writing anything, restore also refuses an image that DIR's\n"
     "filesystem cannot hold: more file data than its free space (statvfs;\n"
@@ -70,13 +80,21 @@ constexpr const char kRestoreHelp[] =
     "descriptor limit allows; and any image past Linux's limits (device\n"
     "numbers, 65000 links, xattr sizes; overlay/FORMAT.md, \"Limits\").\n"
     "\n"
-    "  --verify          only check IMG; write nothing.\n"
-    "  --no-space-check  restore even when the image's file data exceeds\n"
-    "                    the free space (say, for a filesystem that\n"
-    "                    compresses or deduplicates).\n"
+    "By default what could give a user privileges on the host is left out,\n"
+    "and said: setuid and setgid bits of files, file capabilities\n"
+    "(security.capability) and device nodes (not the 0:0 character\n"
+    "devices that are overlay whiteouts).\n"
     "\n"
-    "Exit status: 0 restored (or verified); 1 damaged image, failure, or\n"
-    "operations skipped as above; 2 usage.\n";
+    "  --keep-privileged  restore those too.\n"
+    "  --force            restore into a DIR others can write.\n"
+    "  --verify           only check IMG; write nothing.\n"
+    "  --no-space-check   restore even when the image's file data exceeds\n"
+    "                     DIR's free space (say, onto a filesystem that\n"
+    "                     compresses or deduplicates).\n"
+    "\n"
+    "Exit status: 0 restored (or verified), privileged entries left out\n"
+    "as above included; 1 damaged image, failure, or operations the host\n"
+    "refused; 2 usage.\n";
 
 int Fail(const char* verb, const std::string& message) {
   std::fprintf(stderr, "veil %s: %s\n", verb, message.c_str());
@@ -90,21 +108,13 @@ int Usage(const char* verb, const char* what, const char* help) {
   return 2;
 }
 
-// True if `dir` holds nothing but "." and ".." (false if unreadable).
-bool IsEmptyDir(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  bool empty = true;
-  while (dirent* e = readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") {
-      empty = false;
-      break;
-    }
-  }
-  closedir(d);
-  return empty;
-}
+// Set by SIGINT, SIGTERM or SIGHUP while `veil snapshot` writes: the
+// write stops and the temporary file is removed. Lock-free, so a handler
+// may set it.
+std::atomic<bool> g_cancel{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void Cancel(int) { g_cancel.store(true, std::memory_order_relaxed); }
 
 }  // namespace
 
@@ -143,28 +153,22 @@ int RunSnapshot(int argc, char** argv) {
   auto source = HostSource(dir);
   if (!source) return Fail("snapshot", Explain(source.error()));
 
-  // Written under a temporary name, renamed once complete: IMG is never a
-  // partial image.
-  const std::string partial = img + ".partial." + std::to_string(getpid());
-  UniqueFd fd(
-      open(partial.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
-  if (!fd) return Fail("snapshot", partial + ": " + std::strerror(errno));
-  snapshot::FdSink sink(fd.get());
+  struct sigaction sa = {};
+  sa.sa_handler = Cancel;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  ImageFileOptions file_options;
+  file_options.write = options;
+  file_options.cancel = &g_cancel;
+  file_options.mode = 0600;
   snapshot::SnapshotResult<snapshot::WriteStats> stats =
       snapshot::SnapshotError{};
   {
     TtyProgress progress("snapshot", "writing");
-    options.progress = progress.Fn();
-    stats = snapshot::WriteImage(**source, sink, options);
+    file_options.write.progress = progress.Fn();
+    stats = WriteImageFile(**source, img, file_options);
   }
-  if (stats && fsync(fd.get()) != 0)
-    stats = snapshot::FromErrno(Errno::FromErrno(), "writing " + partial);
-  if (stats && rename(partial.c_str(), img.c_str()) != 0)
-    stats = snapshot::FromErrno(Errno::FromErrno(), "renaming to " + img);
-  if (!stats) {
-    unlink(partial.c_str());
-    return Fail("snapshot", Explain(stats.error()));
-  }
+  if (!stats) return Fail("snapshot", stats.error().message);
   for (const std::string& skipped : stats->skipped_xattrs)
     std::fprintf(stderr, "veil snapshot: warning: xattr %s not kept\n",
                  skipped.c_str());
@@ -186,6 +190,8 @@ int RunSnapshot(int argc, char** argv) {
 int RunRestore(int argc, char** argv) {
   std::vector<std::string> args;
   bool verify_only = false;
+  Privileged privileged = Privileged::kStrip;
+  SharedTarget shared = SharedTarget::kRefuse;
   SpaceCheck space = SpaceCheck::kRefuseBeyondFreeSpace;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -195,6 +201,10 @@ int RunRestore(int argc, char** argv) {
     }
     if (a == "--verify") {
       verify_only = true;
+    } else if (a == "--keep-privileged") {
+      privileged = Privileged::kKeep;
+    } else if (a == "--force") {
+      shared = SharedTarget::kAccept;
     } else if (a == "--no-space-check") {
       space = SpaceCheck::kIgnore;
     } else if (a.starts_with("-")) {
@@ -209,25 +219,16 @@ int RunRestore(int argc, char** argv) {
                  kRestoreHelp);
   const std::string& img = args[0];
 
-  // Check the target before the (long) verification, not after.
-  bool created = false;
+  // The target is checked before the (long) verification, not after, and
+  // opened once: from here on it is only reached through this descriptor.
+  RestoreDir target;
   if (!verify_only) {
-    const std::string& dir = args[1];
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0) {
-      if (errno != ENOENT || mkdir(dir.c_str(), 0700) != 0)
-        return Fail("restore", dir + ": " + std::strerror(errno));
-      created = true;
-    } else if (!S_ISDIR(st.st_mode)) {
-      return Fail("restore", dir + ": not a directory");
-    } else if (!IsEmptyDir(dir)) {
-      return Fail("restore", dir +
-                                 ": not empty; restore writes only into an "
-                                 "empty or missing directory");
-    }
+    auto opened = OpenRestoreDir(args[1], shared);
+    if (!opened) return Fail("restore", opened.error().message);
+    target = std::move(*opened);
   }
   auto cleanup = [&] {
-    if (created) rmdir(args[1].c_str());
+    if (target.created) rmdir(args[1].c_str());
   };
 
   UniqueFd fd(open(img.c_str(), O_RDONLY | O_CLOEXEC));
@@ -239,7 +240,8 @@ int RunRestore(int argc, char** argv) {
   // verification; the descriptor limit first, as the depth depends on it.
   RaiseFdLimit();
   const snapshot::ImageLimits limits =
-      verify_only ? snapshot::ImageLimits{} : RestoreLimits(args[1], space);
+      verify_only ? snapshot::ImageLimits{}
+                  : RestoreLimits(target.fd.get(), args[1], space);
   auto image = snapshot::Image::Open(*source, limits);
   if (!image)
     return cleanup(), Fail("restore", img + ": " + image.error().message);
@@ -256,22 +258,27 @@ int RunRestore(int argc, char** argv) {
     return 0;
   }
 
-  uint64_t skipped = 0;
-  auto target = HostTarget(args[1], &skipped);
-  if (!target) return cleanup(), Fail("restore", Explain(target.error()));
+  RestoreReport report;
+  auto host = HostTarget(std::move(target.fd), args[1], privileged, &report);
   TtyProgress progress("restore", "writing");
-  auto applied = (*image).Apply(**target, progress.Fn());
+  auto applied = (*image).Apply(*host, progress.Fn());
   progress.Finish();
   if (!applied) return Fail("restore", Explain(applied.error()));
-  if (skipped)
+  if (report.stripped)
+    std::fprintf(stderr,
+                 "veil restore: %llu setuid/setgid bits, file capabilities "
+                 "and device nodes were left out (--keep-privileged "
+                 "restores them)\n",
+                 static_cast<unsigned long long>(report.stripped));
+  if (report.skipped)
     std::fprintf(stderr,
                  "veil restore: %llu operations refused by the host were "
                  "skipped (not root?)\n",
-                 static_cast<unsigned long long>(skipped));
+                 static_cast<unsigned long long>(report.skipped));
   std::printf("%s: restored %llu entries, %.1f MiB of data\n", args[1].c_str(),
               static_cast<unsigned long long>(applied->entries),
               MiB(applied->data_bytes));
-  return skipped ? 1 : 0;
+  return report.skipped ? 1 : 0;
 }
 
 }  // namespace veil::tools

@@ -37,11 +37,11 @@ case "$mode" in
 esac
 tools/check_layers.sh
 tools/deps.sh
-if [[ ! -f $build/build.ninja ]]; then
-  extra=()
-  [[ $build == build-asan ]] && extra=(-DVEIL_SANITIZE=ON)
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${extra[@]}" >/dev/null
-fi
+extra=(-DVEIL_WERROR=ON)
+[[ $build == build-asan ]] && extra+=(-DVEIL_SANITIZE=ON)
+# Configured every time (cheap), so a build directory made without
+# -Werror (tools/build.sh's) gets it here.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${extra[@]}" >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [[ $mode == --sanitize-core ]]; then

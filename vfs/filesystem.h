@@ -13,8 +13,8 @@
 // EXDEV before locking), and the VFS mount-table lock is taken before any
 // Filesystem mutex.
 //
-// Ownership: refcounted. Inodes hold a reference to their Filesystem; mounts
-// hold one too.
+// Ownership: refcounted. Mounts and dentries hold a reference; inodes do
+// not (see vfs/inode.h: the root inode would make a cycle).
 #pragma once
 
 #include <sys/statfs.h>

@@ -41,6 +41,13 @@ class Mount final : public RefCounted<Mount> {
   Mount* parent() const { return parent_.get(); }
   Dentry* mountpoint() const { return mountpoint_.get(); }
 
+  // Whether references exist beyond `held` known ones (Linux: mnt_count
+  // in propagate_mount_busy): open files, cwds, roots and resolutions in
+  // progress each hold one. Meaningful under the mount table's exclusive
+  // lock: a new reference is then made only by copying an existing one
+  // (already counted), since resolution into a mount takes the lock shared.
+  bool BusyBeyond(uint64_t held) const { return RefCount() > held; }
+
  private:
   friend class MountTable;
   const Ref<Filesystem> fs_;

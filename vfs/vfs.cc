@@ -166,24 +166,25 @@ Result<void> Vfs::BindMountAt(const Context& ctx, const Location& src_dir,
 
 Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
                             std::string_view path) {
-  Mount* mount;
-  {
-    Location target =
-        VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));
+  // The mount is held (so that a concurrent unmount cannot free it) but
+  // not the dentry: a reference to the root dentry is not one to the mount.
+  auto resolve = [&]() -> Result<Ref<Mount>> {
+    Location target = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));
     if (!ctx.creds.HasCap(Capability::kSysAdmin)) return Errno(EPERM);
     // umount(2): EINVAL unless the path is the root of a mount.
     if (target.dentry.get() != target.mount->root().get() ||
         !target.mount->parent())
       return Errno(EINVAL);
-    mount = target.mount.get();
-  }
+    return target.mount;
+  };
+  Ref<Mount> detached = VEIL_TRY(resolve());
   std::unique_lock lock(mounts_.mutex());
-  // Busy: submounts, or a reference beyond the table's (open files, cwds,
-  // roots, resolutions in progress). Our `target` was released above.
-  if (mounts_.HasChildren(*mount) || mount->RefCountForTesting() > 1)
+  // Busy: submounts, or references beyond the table's and `detached`.
+  // Detached meanwhile by another unmount: EINVAL, as for any non-mount.
+  if (!detached->parent()) return Errno(EINVAL);
+  if (mounts_.HasChildren(*detached) || detached->BusyBeyond(2))
     return Errno(EBUSY);
-  Ref<Mount> detached(*mount);
-  VEIL_TRY_VOID(mounts_.Detach(*mount));
+  VEIL_TRY_VOID(mounts_.Detach(*detached));
   // Drop the unmounted tree's cached names (their parent/child cycles).
   std::lock_guard fs_lock(detached->fs().mutex());
   detached->root()->PruneTree();

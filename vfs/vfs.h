@@ -6,7 +6,7 @@
 //
 // Every operation takes a Context (who asks, their root, cwd and umask) and
 // a starting directory: `ctx.cwd` for AT_FDCWD or a dirfd's Location. Paths
-// are resolved with Linux's openat2(2) semantics (path_resolution.cc);
+// are resolved with Linux's openat2(2) semantics (internal/resolver.cc);
 // failures are the errno Linux returns for the same call, in Linux's order
 // of checks. fd-based calls (fchmod, fstat, ...) are the path calls with an
 // empty path and AT_EMPTY_PATH on the description's Location.

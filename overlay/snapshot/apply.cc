@@ -5,7 +5,8 @@
 // Order matters for what can be restored exactly:
 //  1. each entry is created under its first name, in manifest order (a
 //     parent always precedes its children), a file's data written, then
-//     owner, mode, xattrs and times set, in that order: chown clears
+//     owner, mode, xattrs and times set through the TargetNode the
+//     creation returned (never by name), in that order: chown clears
 //     setuid/setgid bits and (on Linux) security.capability, so it goes
 //     before chmod and the xattrs; anything that writes goes before the
 //     times;
@@ -65,16 +66,33 @@ class Applier {
   template <typename T>
   SnapshotResult<T> Check(Result<T> r, uint32_t index, const char* what) {
     return WithContext(std::move(r), [&] {
-      return "restoring " + EntryPath(m_, index) + ": " + what +
-             " (the target is partly restored)";
+      return "restoring " + EntryPath(m_, index) + ": " + what + " (" +
+             LeftBehind(index) + ")";
     });
+  }
+  // What the target holds after a failure at entry `index`.
+  std::string LeftBehind(uint32_t index) const {
+    const std::string total = std::to_string(m_.entries.size() - 1);
+    switch (pass_) {
+      case Pass::kCreate:
+        return "the target is partly restored: it holds the " +
+               std::to_string(index - 1) + " entries before this one of " +
+               total + ", in manifest order";
+      case Pass::kLink:
+        return "the target is partly restored: all " + total +
+               " entries exist, some hard links are missing";
+      case Pass::kDirectories:
+        break;
+    }
+    return "the target is partly restored: all " + total +
+           " entries exist; this directory and the ones above it still "
+           "have mode 0700 and the restore's times";
   }
 
   SnapshotResult<void> Create(uint32_t index);
-  SnapshotResult<void> WriteData(uint32_t index, TargetDir& dir,
-                                 const std::string& name);
-  SnapshotResult<void> SetMetadata(uint32_t index, TargetDir& dir,
-                                   const std::string& name);
+  SnapshotResult<std::unique_ptr<TargetNode>> WriteData(
+      uint32_t index, TargetDir& dir, const std::string& name);
+  SnapshotResult<void> SetMetadata(uint32_t index, TargetNode& node);
   void Report() {
     if (progress_) progress_(progress_state_);
   }
@@ -88,14 +106,15 @@ class Applier {
   std::vector<std::unique_ptr<TargetDir>> owned_dirs_;
   RestoreStats stats_;
   Progress progress_state_;
+  enum class Pass { kCreate, kLink, kDirectories } pass_ = Pass::kCreate;
   // Every extent's chunk, in the order Create writes them, and the
   // workers that read and decode them ahead of the writes.
   std::vector<uint32_t> order_;
   std::unique_ptr<internal::ChunkReader> chunks_;
 };
 
-SnapshotResult<void> Applier::WriteData(uint32_t index, TargetDir& dir,
-                                        const std::string& name) {
+SnapshotResult<std::unique_ptr<TargetNode>> Applier::WriteData(
+    uint32_t index, TargetDir& dir, const std::string& name) {
   const Entry& e = m_.entries[index];
   // Sized first: the ranges no extent covers stay holes.
   auto file =
@@ -122,20 +141,18 @@ SnapshotResult<void> Applier::WriteData(uint32_t index, TargetDir& dir,
     progress_state_.bytes = stats_.data_bytes;
     Report();
   }
-  return Done();
+  return std::unique_ptr<TargetNode>(std::move(file));
 }
 
-SnapshotResult<void> Applier::SetMetadata(uint32_t index, TargetDir& dir,
-                                          const std::string& name) {
+SnapshotResult<void> Applier::SetMetadata(uint32_t index, TargetNode& node) {
   const Entry& e = m_.entries[index];
-  VEIL_SNAP_TRY_VOID(Check(dir.Chown(name, e.uid, e.gid), index, "chown"));
+  VEIL_SNAP_TRY_VOID(Check(node.Chown(e.uid, e.gid), index, "chown"));
   if (e.type != EntryType::kSymlink)
-    VEIL_SNAP_TRY_VOID(Check(dir.Chmod(name, e.perm), index, "chmod"));
+    VEIL_SNAP_TRY_VOID(Check(node.Chmod(e.perm), index, "chmod"));
   for (const Xattr& x : e.xattrs)
-    VEIL_SNAP_TRY_VOID(
-        Check(dir.SetXattr(name, x.name, x.value), index, "setxattr"));
+    VEIL_SNAP_TRY_VOID(Check(node.SetXattr(x.name, x.value), index, "setxattr"));
   const timespec times[2] = {ToTimespec(e.atime), ToTimespec(e.mtime)};
-  return Check(dir.Utimens(name, times), index, "utimensat");
+  return Check(node.Utimens(times), index, "utimensat");
 }
 
 SnapshotResult<void> Applier::Create(uint32_t index) {
@@ -143,6 +160,7 @@ SnapshotResult<void> Applier::Create(uint32_t index) {
   const EntryName& first = e.names[0];
   // Validated: the first parent precedes this entry and is a directory.
   TargetDir& parent = *dirs_[first.parent];
+  std::unique_ptr<TargetNode> node;
   switch (e.type) {
     case EntryType::kDirectory:
       owned_dirs_[index] =
@@ -150,21 +168,22 @@ SnapshotResult<void> Applier::Create(uint32_t index) {
       dirs_[index] = owned_dirs_[index].get();
       return Done();  // metadata in pass 3
     case EntryType::kRegular:
-      VEIL_SNAP_TRY_VOID(WriteData(index, parent, first.name));
+      node = VEIL_SNAP_TRY(WriteData(index, parent, first.name));
       break;
     case EntryType::kSymlink:
-      VEIL_SNAP_TRY_VOID(Check(parent.Symlink(e.symlink_target, first.name),
-                               index, "symlink"));
+      node = VEIL_SNAP_TRY(Check(parent.Symlink(e.symlink_target, first.name),
+                                 index, "symlink"));
       break;
     default: {
       dev_t rdev = makedev(e.rdev_major, e.rdev_minor);
-      VEIL_SNAP_TRY_VOID(
+      node = VEIL_SNAP_TRY(
           Check(parent.Mknod(first.name, TypeBits(e.type) | 0600, rdev), index,
                 "mknod"));
       break;
     }
   }
-  return SetMetadata(index, parent, first.name);
+  // The node (and a host target's descriptor) is dropped once set up.
+  return SetMetadata(index, *node);
 }
 
 SnapshotResult<RestoreStats> Applier::Run(TargetDir& target) {
@@ -192,6 +211,7 @@ SnapshotResult<RestoreStats> Applier::Run(TargetDir& target) {
     progress_state_.files = i;
     Report();
   }
+  pass_ = Pass::kLink;
   for (uint32_t i = 1; i < m_.entries.size(); ++i) {
     const Entry& e = m_.entries[i];
     for (size_t n = 1; n < e.names.size(); ++n) {
@@ -202,9 +222,10 @@ SnapshotResult<RestoreStats> Applier::Run(TargetDir& target) {
       ++stats_.names;
     }
   }
+  pass_ = Pass::kDirectories;
   for (uint32_t i = static_cast<uint32_t>(m_.entries.size()); i-- > 0;) {
     if (m_.entries[i].type == EntryType::kDirectory)
-      VEIL_SNAP_TRY_VOID(SetMetadata(i, *dirs_[i], "."));
+      VEIL_SNAP_TRY_VOID(SetMetadata(i, *dirs_[i]));
   }
   stats_.entries = m_.entries.size();
   progress_state_.files = m_.entries.size();

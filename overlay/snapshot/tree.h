@@ -64,17 +64,34 @@ class SourceDir {
       const std::string& name) = 0;
 };
 
-// A regular file created for writing.
-class TargetFile {
+// An entry the applier created, on which it then sets the metadata. A
+// host target acts on the entry's own descriptor, never on its name
+// again: a name can be swapped for a symlink between two calls, the
+// object behind a descriptor cannot (tools/snapshot_host.h).
+class TargetNode {
  public:
-  virtual ~TargetFile() = default;
+  virtual ~TargetNode() = default;
+  // lchown(2); clears setuid/setgid bits and security.capability, so the
+  // applier calls it before Chmod and SetXattr.
+  virtual Result<void> Chown(uid_t uid, gid_t gid) = 0;
+  // chmod(2) of the permission bits; never called on a symlink.
+  virtual Result<void> Chmod(mode_t perm) = 0;
+  virtual Result<void> SetXattr(const std::string& xattr,
+                                const std::string& value) = 0;
+  // utimensat(2) of atime and mtime, without following a symlink.
+  virtual Result<void> Utimens(const timespec times[2]) = 0;
+};
+
+// A regular file created for writing.
+class TargetFile : public TargetNode {
+ public:
   virtual Result<size_t> PWrite(std::span<const uint8_t> buf,
                                 int64_t offset) = 0;
 };
 
-class TargetDir {
+// A directory being filled; as a TargetNode, the directory itself.
+class TargetDir : public TargetNode {
  public:
-  virtual ~TargetDir() = default;
   // Whether the directory has no entries but "." and "..".
   virtual Result<bool> IsEmpty() = 0;
   // mkdir(2) with mode 0700, then opens it.
@@ -84,23 +101,16 @@ class TargetDir {
   // bytes not written later stay holes).
   virtual Result<std::unique_ptr<TargetFile>> CreateFile(
       const std::string& name, uint64_t size) = 0;
-  virtual Result<void> Symlink(const std::string& target,
-                               const std::string& name) = 0;
+  virtual Result<std::unique_ptr<TargetNode>> Symlink(
+      const std::string& target, const std::string& name) = 0;
   // mknod(2) of a device, FIFO or socket (`mode` holds the type and 0600).
-  virtual Result<void> Mknod(const std::string& name, mode_t mode,
-                             dev_t rdev) = 0;
+  virtual Result<std::unique_ptr<TargetNode>> Mknod(const std::string& name,
+                                                    mode_t mode,
+                                                    dev_t rdev) = 0;
   // link(2) from `old_name` in `old_dir` (a TargetDir of the same kind).
+  // Links are made after every entry got its metadata and set none.
   virtual Result<void> Link(TargetDir& old_dir, const std::string& old_name,
                             const std::string& name) = 0;
-  // The metadata calls take "." for the directory itself and never follow
-  // a symlink (Chmod is not called on one).
-  virtual Result<void> Chown(const std::string& name, uid_t uid, gid_t gid) = 0;
-  virtual Result<void> Chmod(const std::string& name, mode_t perm) = 0;
-  virtual Result<void> SetXattr(const std::string& name,
-                                const std::string& xattr,
-                                const std::string& value) = 0;
-  virtual Result<void> Utimens(const std::string& name,
-                               const timespec times[2]) = 0;
 };
 
 // The directory `dir` of `vfs`, accessed as root; `vfs` is borrowed and

@@ -111,10 +111,43 @@ class VfsSourceDir final : public SourceDir {
   vfs::Location dir_;
 };
 
-class VfsTargetFile final : public TargetFile {
+// A TargetNode by name: the VFS tree being restored into is the
+// process's own (a tmpfs not yet mounted anywhere), so nobody can swap a
+// name between the calls.
+template <typename Base>
+class VfsNode : public Base {
  public:
-  explicit VfsTargetFile(Ref<vfs::FileDescription> file)
-      : file_(std::move(file)) {}
+  VfsNode(vfs::Vfs& vfs, const vfs::Context& ctx, vfs::Location dir,
+          std::string name)
+      : vfs_(vfs), ctx_(ctx), dir_(std::move(dir)), name_(std::move(name)) {}
+
+  Result<void> Chown(uid_t uid, gid_t gid) override {
+    return vfs_.ChownAt(ctx_, dir_, name_, uid, gid, kNoFollow);
+  }
+  Result<void> Chmod(mode_t perm) override {
+    return vfs_.ChmodAt(ctx_, dir_, name_, perm, 0);
+  }
+  Result<void> SetXattr(const std::string& xattr,
+                        const std::string& value) override {
+    return vfs_.SetXattrAt(ctx_, dir_, name_, xattr, value, 0, kNoFollow);
+  }
+  Result<void> Utimens(const timespec times[2]) override {
+    return vfs_.UtimensAt(ctx_, dir_, name_, times, kNoFollow);
+  }
+
+ protected:
+  vfs::Vfs& vfs_;  // borrowed: see VfsTarget
+  vfs::Context ctx_;
+  vfs::Location dir_;
+  std::string name_;  // "." for a directory itself
+};
+
+class VfsTargetFile final : public VfsNode<TargetFile> {
+ public:
+  VfsTargetFile(vfs::Vfs& vfs, const vfs::Context& ctx, vfs::Location dir,
+                std::string name, Ref<vfs::FileDescription> file)
+      : VfsNode(vfs, ctx, std::move(dir), std::move(name)),
+        file_(std::move(file)) {}
   Result<size_t> PWrite(std::span<const uint8_t> buf, int64_t offset) override {
     return file_->PWrite(buf, offset);
   }
@@ -123,13 +156,10 @@ class VfsTargetFile final : public TargetFile {
   Ref<vfs::FileDescription> file_;
 };
 
-class VfsTargetDir final : public TargetDir {
+class VfsTargetDir final : public VfsNode<TargetDir> {
  public:
   VfsTargetDir(vfs::Vfs& vfs, vfs::Location dir)
-      : vfs_(vfs), ctx_(vfs.RootContext()), dir_(std::move(dir)) {
-    // Modes are set explicitly; the umask must not mask them meanwhile.
-    ctx_.umask = 0;
-  }
+      : VfsNode(vfs, UmaskZero(vfs), std::move(dir), ".") {}
 
   Result<bool> IsEmpty() override {
     bool empty = true;
@@ -152,15 +182,18 @@ class VfsTargetDir final : public TargetDir {
         vfs::OpenHow{O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0600, 0}));
     if (size != 0)
       VEIL_TRY_VOID(vfs_.Ftruncate(ctx_, *file, static_cast<int64_t>(size)));
-    return std::unique_ptr<TargetFile>(new VfsTargetFile(std::move(file)));
+    return std::unique_ptr<TargetFile>(
+        new VfsTargetFile(vfs_, ctx_, dir_, name, std::move(file)));
   }
-  Result<void> Symlink(const std::string& target,
-                       const std::string& name) override {
-    return vfs_.SymlinkAt(ctx_, target, dir_, name);
+  Result<std::unique_ptr<TargetNode>> Symlink(
+      const std::string& target, const std::string& name) override {
+    VEIL_TRY_VOID(vfs_.SymlinkAt(ctx_, target, dir_, name));
+    return Node(name);
   }
-  Result<void> Mknod(const std::string& name, mode_t mode,
-                     dev_t rdev) override {
-    return vfs_.MknodAt(ctx_, dir_, name, mode, rdev);
+  Result<std::unique_ptr<TargetNode>> Mknod(const std::string& name,
+                                            mode_t mode, dev_t rdev) override {
+    VEIL_TRY_VOID(vfs_.MknodAt(ctx_, dir_, name, mode, rdev));
+    return Node(name);
   }
   Result<void> Link(TargetDir& old_dir, const std::string& old_name,
                     const std::string& name) override {
@@ -168,25 +201,17 @@ class VfsTargetDir final : public TargetDir {
     auto& from = static_cast<VfsTargetDir&>(old_dir);
     return vfs_.LinkAt(ctx_, from.dir_, old_name, dir_, name, 0);
   }
-  Result<void> Chown(const std::string& name, uid_t uid, gid_t gid) override {
-    return vfs_.ChownAt(ctx_, dir_, name, uid, gid, kNoFollow);
-  }
-  Result<void> Chmod(const std::string& name, mode_t perm) override {
-    return vfs_.ChmodAt(ctx_, dir_, name, perm, 0);
-  }
-  Result<void> SetXattr(const std::string& name, const std::string& xattr,
-                        const std::string& value) override {
-    return vfs_.SetXattrAt(ctx_, dir_, name, xattr, value, 0, kNoFollow);
-  }
-  Result<void> Utimens(const std::string& name,
-                       const timespec times[2]) override {
-    return vfs_.UtimensAt(ctx_, dir_, name, times, kNoFollow);
-  }
 
  private:
-  vfs::Vfs& vfs_;  // borrowed: see VfsTarget
-  vfs::Context ctx_;
-  vfs::Location dir_;
+  // Modes are set explicitly; the umask must not mask them meanwhile.
+  static vfs::Context UmaskZero(vfs::Vfs& vfs) {
+    vfs::Context ctx = vfs.RootContext();
+    ctx.umask = 0;
+    return ctx;
+  }
+  std::unique_ptr<TargetNode> Node(const std::string& name) {
+    return std::make_unique<VfsNode<TargetNode>>(vfs_, ctx_, dir_, name);
+  }
 };
 
 }  // namespace

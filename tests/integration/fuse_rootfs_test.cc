@@ -318,6 +318,10 @@ TEST_F(FuseRootfsTest, DetachedSessionWritesSnapshot) {
       Veil("fuse --rootfs " + lower_ + " --snapshot-out " + img_ + " " + mnt_);
   ASSERT_EQ(mount.status, 0) << mount.output;
   ASSERT_TRUE(IsFuseMount(mnt_));
+  // A sandbox's setuid binaries and device nodes stay inert on the host.
+  ShellResult options = Shell("findmnt -n -o OPTIONS " + mnt_);
+  EXPECT_NE(options.output.find("nosuid"), std::string::npos) << options.output;
+  EXPECT_NE(options.output.find("nodev"), std::string::npos) << options.output;
   ASSERT_EQ(Shell("printf detached > " + M("d.txt")).status, 0);
   ASSERT_EQ(Shell("fusermount3 -u " + mnt_).status, 0);
   struct stat st;
@@ -330,6 +334,39 @@ TEST_F(FuseRootfsTest, DetachedSessionWritesSnapshot) {
   Mount({"--image", img_});
   EXPECT_EQ(ReadFile(M("d.txt")), "detached");
   EXPECT_EQ(Unmount(0), 0) << ReadFile(log_);
+}
+
+// --snapshot-out IMG whose filesystem fills up during the session: the
+// changes are written to a recovery image, and the message names it.
+// Runs in a mount namespace of its own, where IMG's directory is a tiny
+// tmpfs.
+TEST_F(FuseRootfsTest, SnapshotOutFailureKeepsARecoveryImage) {
+  if (!CanMount()) GTEST_SKIP() << "needs root and a usable /dev/fuse";
+  if (Shell("unshare -m true").status != 0)
+    GTEST_SKIP() << "needs mount namespaces (unshare -m)";
+  BuildLower();
+  const std::string small = base_ + "/small", rec = base_ + "/rec";
+  const std::string veil = VEIL_BINARY;
+  ShellResult r = veil::integration::Shell(
+      "unshare -m --propagation private sh -c '"
+      "mkdir " + small + " " + rec +
+      " && mount -t tmpfs -o size=64k tmpfs " + small +
+      " && { TMPDIR=" + rec + " " + veil + " fuse -f --rootfs " + lower_ +
+      " --snapshot-out " + small + "/x.img " + mnt_ + " & pid=$!; }"
+      " && for i in $(seq 200); do mountpoint -q " + mnt_ +
+      " && break; sleep 0.1; done"
+      " && head -c 1000000 /dev/urandom > " + mnt_ + "/big"
+      " && fusermount3 -u " + mnt_ + " && wait $pid; echo status=$?'",
+      120);
+  EXPECT_NE(r.output.find("status=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("were not saved to " + small + "/x.img"),
+            std::string::npos)
+      << r.output;
+  const std::string recovery = rec + "/veil-recovery-";
+  ASSERT_NE(r.output.find("they were saved to " + recovery), std::string::npos)
+      << r.output;
+  ShellResult verify = Shell(veil + " restore --verify " + rec + "/*.img");
+  EXPECT_EQ(verify.status, 0) << verify.output;
 }
 
 // The host file behind veil's descriptors whose link names `dir` (an

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -63,6 +64,16 @@ __attribute__((format(printf, 4, 5))) void Report(FILE* out, bool detached,
   va_end(args);
 }
 
+// Where the changes go when --snapshot-out's IMG cannot be written at
+// the end: $TMPDIR (else /var/tmp, which survives a reboot), named after
+// this process.
+std::string RecoveryImagePath() {
+  const char* dir = std::getenv("TMPDIR");
+  if (dir == nullptr || *dir != '/') dir = "/var/tmp";
+  return std::string(dir) + "/veil-recovery-" + std::to_string(getpid()) +
+         ".img";
+}
+
 // Writes the upper layer to `img` (WriteImageFile: a temporary name,
 // fsync, rename) and reports the outcome; `cancel` may stop it. The layer
 // must be quiescent: after the unmount, or with requests paused. True if
@@ -81,6 +92,21 @@ bool WriteUpper(const Ref<vfs::Filesystem>& upper, const std::string& img,
       WriteImageFile(upper_vfs, upper_vfs.RootLocation(), img, options);
   progress.Finish();
   if (!stats) {
+    const bool cancelled =
+        cancel != nullptr && cancel->load(std::memory_order_relaxed);
+    // Not asked to stop: IMG's filesystem failed (full, gone read-only,
+    // removed). The changes exist nowhere else, so they go to a recovery
+    // image the user is told about.
+    const std::string recovery = cancelled ? "" : RecoveryImagePath();
+    if (!recovery.empty() &&
+        WriteImageFile(upper_vfs, upper_vfs.RootLocation(), recovery,
+                       options)) {
+      Report(stderr, detached, LOG_ERR,
+             "veil fuse: --snapshot-out: the session's changes were not "
+             "saved to %s: %s; they were saved to %s instead",
+             img.c_str(), stats.error().message.c_str(), recovery.c_str());
+      return false;
+    }
     Report(stderr, detached, LOG_ERR,
            "veil fuse: --snapshot-out: the session's changes were not "
            "saved: %s",

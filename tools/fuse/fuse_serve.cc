@@ -103,6 +103,10 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
   // opens without asking: see fuse_adapter.h. The Vfs still checks every
   // request with the caller's credentials.
   mount_opts += ",default_permissions";
+  // A view of a sandbox's files never grants host privileges: a setuid
+  // binary or a device node a sandbox made stays inert on the host
+  // (libfuse's default too; said here so it cannot silently change).
+  mount_opts += ",nosuid,nodev";
   // A read-only mount: the kernel itself answers EROFS to every change, as
   // for any `mount -o ro`, before a request reaches the Vfs.
   if (options.read_only) mount_opts += ",ro";
