@@ -289,6 +289,7 @@ TEST(SnapshotLimitsTest, WriteImageFiles) {
   put("links.img", LinksImage(kLinkMax + 1));
   put("xattrs.img", XattrImage(3, kXattrValueMax));
   put("huge-file.img", HugeFileImage(uint64_t{1} << 50));
+  put("deep.img", DeepTree(3000, 60));
   for (auto [name, size] : {std::pair{"sparse-4g.img", uint64_t{4} << 30},
                             std::pair{"sparse-1t.img", uint64_t{1} << 40}}) {
     SparseImage sparse = SparseManifest(ZeroChunkImage(kMinChunkSize), size);
