@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -103,16 +106,144 @@ std::string Explain(const snapshot::SnapshotError& error) {
          "limit with `ulimit -n`)";
 }
 
+std::optional<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+    if (__builtin_mul_overflow(value, 10, &value) ||
+        __builtin_add_overflow(value, text[i] - '0', &value))
+      return std::nullopt;
+  if (i == 0) return std::nullopt;
+  std::string_view suffix = text.substr(i);
+  int shift = 0;
+  if (suffix.size() == 1 || (suffix.size() == 3 && suffix.substr(1) == "iB")) {
+    switch (suffix[0]) {
+      case 'K':
+      case 'k':
+        shift = 10;
+        break;
+      case 'M':
+      case 'm':
+        shift = 20;
+        break;
+      case 'G':
+      case 'g':
+        shift = 30;
+        break;
+      case 'T':
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return std::nullopt;
+    }
+  } else if (!suffix.empty()) {
+    return std::nullopt;
+  }
+  if (shift != 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+namespace {
+
+// Bytes the caller may still write on the filesystem of `dir`, or nullopt
+// if statvfs fails. f_bavail even for root: the blocks ext4 reserves for
+// root are not always there to be written (on a development VM f_bfree
+// said 234 GiB where writes failed with ENOSPC after 78 GiB, f_bavail).
+std::optional<uint64_t> FreeSpace(int dir_fd) {
+  struct statvfs st;
+  if (fstatvfs(dir_fd, &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+std::optional<uint64_t> FreeSpace(const std::string& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  return FreeSpace(fd.get());
+}
+
+std::string Size(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB",
+                static_cast<double>(bytes) / (1 << 30));
+  return text;
+}
+
+}  // namespace
+
+snapshot::ImageLimits TmpfsLimits(std::optional<uint64_t> max_expanded,
+                                  const std::string& self_backed_dir) {
+  snapshot::ImageLimits limits;
+  if (max_expanded) {
+    limits.max_data_bytes = *max_expanded;
+    limits.data_limit_source = "--max-expanded";
+    return limits;
+  }
+  if (!self_backed_dir.empty()) {
+    if (std::optional<uint64_t> free = FreeSpace(self_backed_dir)) {
+      limits.max_data_bytes = *free;
+      limits.data_limit_source =
+          "the free space of --self-backed " + self_backed_dir +
+          "'s filesystem; --max-expanded SIZE overrides it";
+    }
+    return limits;
+  }
+  // Unpacked into this process's memory: half of it leaves the host room.
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    const uint64_t memory = static_cast<uint64_t>(pages) * page_size;
+    limits.max_data_bytes = memory / 2;
+    limits.data_limit_source =
+        "half of the " + Size(memory) +
+        " of physical memory, the default in memory; raise it with "
+        "--max-expanded SIZE, or keep the data on disk with --self-backed "
+        "DIR";
+  }
+  return limits;
+}
+
+snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
+                                    SpaceCheck space) {
+  snapshot::ImageLimits limits;
+  if (space == SpaceCheck::kRefuseBeyondFreeSpace) {
+    if (std::optional<uint64_t> free = FreeSpace(dir_fd)) {
+      limits.max_data_bytes = *free;
+      limits.data_limit_source = "the free space of " + dir +
+                                 "'s filesystem; --no-space-check restores "
+                                 "anyway";
+    }
+  }
+  struct statfs fs;
+  // ext4 (and ext2/3, which ext4 serves): a 32-bit logical block number,
+  // so (2^32 - 1) blocks (ext4_max_size); the others veil is used on
+  // (tmpfs, xfs, btrfs) take Linux's MAX_LFS_FILESIZE.
+  constexpr long kExt4SuperMagic = 0xEF53;
+  if (fstatfs(dir_fd, &fs) == 0 && fs.f_type == kExt4SuperMagic &&
+      fs.f_bsize > 0)
+    limits.max_file_size =
+        ((uint64_t{1} << 32) - 1) * static_cast<uint64_t>(fs.f_bsize);
+  // A restore holds a descriptor per directory level; keep some for the
+  // image, stdio and the library's own.
+  rlimit nofile;
+  constexpr rlim_t kReserved = 64;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+      nofile.rlim_cur != RLIM_INFINITY)
+    limits.max_depth = static_cast<uint32_t>(std::min<rlim_t>(
+        nofile.rlim_cur > kReserved ? nofile.rlim_cur - kReserved : 1,
+        UINT32_MAX - 1));
+  return limits;
+}
+
 snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(
     const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
-    const char* verb) {
+    const char* verb, const snapshot::ImageLimits& limits) {
   UniqueFd fd(open(img.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return snapshot::FromErrno(Errno::FromErrno(), img);
   auto source = snapshot::FdSource::Create(fd.get());
   if (!source)
     return snapshot::SnapshotError{source.error().code,
                                    img + ": " + source.error().message};
-  auto image = snapshot::Image::Open(*source);
+  auto image = snapshot::Image::Open(*source, limits);
   if (!image)
     return snapshot::SnapshotError{image.error().code,
                                    img + ": " + image.error().message};

@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "overlay/snapshot/error.h"
 #include "overlay/snapshot/snapshot.h"
@@ -59,13 +61,39 @@ inline double MiB(uint64_t bytes) {
   return static_cast<double>(bytes) / (1 << 20);
 }
 
-// Opens the image file `img`, verifies every byte of it (showing progress
-// as "veil VERB: verifying"), then applies it into the empty directory
-// `target`. A damaged image is refused before anything is created; the
-// error message starts with `img` and names the damaged part.
+// SIZE as given to --max-expanded: bytes, or a number with a K, M, G or T
+// suffix (powers of 1024). std::nullopt if malformed or out of range.
+std::optional<uint64_t> ParseSize(std::string_view text);
+
+// The limits for unpacking an image into a veil tmpfs (`veil fuse
+// --image`, `--restore`): file data at most `max_expanded` if given (the
+// --max-expanded option), else, in memory, half of the physical memory,
+// and with a self-backed store (`self_backed_dir` not empty), the free
+// space of that directory's filesystem. The data limit's source names
+// the options that change it, for the refusal's message.
+snapshot::ImageLimits TmpfsLimits(std::optional<uint64_t> max_expanded,
+                                  const std::string& self_backed_dir);
+
+// How RestoreLimits treats the target's free space.
+enum class SpaceCheck { kRefuseBeyondFreeSpace, kIgnore };
+
+// The limits for restoring into the host directory open as `dir_fd`
+// (`veil restore`; `dir` names it in messages): file data at most the
+// free space of its filesystem (fstatvfs; unless kIgnore), files no
+// larger than that filesystem's largest (ext4's 16 TiB with 4 KiB blocks,
+// else Linux's MAX_LFS_FILESIZE), and directories nested no deeper than
+// the descriptor limit allows (call RaiseFdLimit first).
+snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
+                                    SpaceCheck space);
+
+// Opens the image file `img`, checks it against `limits`, verifies every
+// byte of it (showing progress as "veil VERB: verifying"), then applies it
+// into the empty directory `target`. A damaged image, or one past the
+// limits, is refused before anything is created; the error message starts
+// with `img` and names the damaged part or the limit.
 snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(
     const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
-    const char* verb);
+    const char* verb, const snapshot::ImageLimits& limits);
 
 struct ImageFileOptions {
   snapshot::WriteOptions write;  // chunk size, progress

@@ -54,7 +54,8 @@ constexpr const char kSnapshotHelp[] =
     "Exit status: 0 written, 1 failed (nothing left at IMG), 2 usage.\n";
 
 constexpr const char kRestoreHelp[] =
-    "usage: veil restore [--keep-privileged] [--force] IMG DIR\n"
+    "usage: veil restore [--keep-privileged] [--force] [--no-space-check] "
+    "IMG DIR\n"
     "       veil restore --verify IMG\n"
     "\n"
     "Checks every byte of IMG (header, trailer, manifest and every chunk's\n"
@@ -72,6 +73,13 @@ constexpr const char kRestoreHelp[] =
     "directory of the tree until the end (it raises its RLIMIT_NOFILE as\n"
     "far as it may).\n"
     "\n"
+    "Before writing anything, restore also refuses an image that DIR's\n"
+    "filesystem cannot hold: more file data than its free space (statvfs;\n"
+    "deduplicated chunks count each time a file uses them), a file larger\n"
+    "than its largest (ext4: 16 TiB), directories nested deeper than the\n"
+    "descriptor limit allows; and any image past Linux's limits (device\n"
+    "numbers, 65000 links, xattr sizes; overlay/FORMAT.md, \"Limits\").\n"
+    "\n"
     "By default what could give a user privileges on the host is left out,\n"
     "and said: setuid and setgid bits of files, file capabilities\n"
     "(security.capability) and device nodes (not the 0:0 character\n"
@@ -80,6 +88,9 @@ constexpr const char kRestoreHelp[] =
     "  --keep-privileged  restore those too.\n"
     "  --force            restore into a DIR others can write.\n"
     "  --verify           only check IMG; write nothing.\n"
+    "  --no-space-check   restore even when the image's file data exceeds\n"
+    "                     DIR's free space (say, onto a filesystem that\n"
+    "                     compresses or deduplicates).\n"
     "\n"
     "Exit status: 0 restored (or verified), privileged entries left out\n"
     "as above included; 1 damaged image, failure, or operations the host\n"
@@ -181,6 +192,7 @@ int RunRestore(int argc, char** argv) {
   bool verify_only = false;
   Privileged privileged = Privileged::kStrip;
   SharedTarget shared = SharedTarget::kRefuse;
+  SpaceCheck space = SpaceCheck::kRefuseBeyondFreeSpace;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -193,6 +205,8 @@ int RunRestore(int argc, char** argv) {
       privileged = Privileged::kKeep;
     } else if (a == "--force") {
       shared = SharedTarget::kAccept;
+    } else if (a == "--no-space-check") {
+      space = SpaceCheck::kIgnore;
     } else if (a.starts_with("-")) {
       return Usage("restore", "unknown option", kRestoreHelp);
     } else {
@@ -222,7 +236,13 @@ int RunRestore(int argc, char** argv) {
   auto source = snapshot::FdSource::Create(fd.get());
   if (!source)
     return cleanup(), Fail("restore", img + ": " + source.error().message);
-  auto image = snapshot::Image::Open(*source);
+  // What DIR can hold, checked with the manifest, before the (long)
+  // verification; the descriptor limit first, as the depth depends on it.
+  RaiseFdLimit();
+  const snapshot::ImageLimits limits =
+      verify_only ? snapshot::ImageLimits{}
+                  : RestoreLimits(target.fd.get(), args[1], space);
+  auto image = snapshot::Image::Open(*source, limits);
   if (!image)
     return cleanup(), Fail("restore", img + ": " + image.error().message);
   {
@@ -238,7 +258,6 @@ int RunRestore(int argc, char** argv) {
     return 0;
   }
 
-  RaiseFdLimit();
   RestoreReport report;
   auto host = HostTarget(std::move(target.fd), args[1], privileged, &report);
   TtyProgress progress("restore", "writing");

@@ -5,10 +5,10 @@
 //
 // The decoder's input is untrusted (a damaged or hostile image; it is
 // fuzzed): every count, length and offset is checked against the bytes that
-// remain before it is used, nothing is allocated from a count that the
-// remaining bytes cannot back, and a decoded manifest is validated as a
-// whole (a tree rooted at entry 0, valid names, no duplicate names,
-// extents inside their file and on existing chunks, chunks laid out back
+// remain before it is used, nothing is allocated from a count or a size
+// the image claims (vectors grow as records decode), and a decoded manifest is
+// validated as a whole (a tree rooted at entry 0, valid names, no duplicate
+// names, extents inside their file and on existing chunks, chunks laid out back
 // to back inside the data region) so that the restore code can trust it.
 #pragma once
 
@@ -20,6 +20,7 @@
 
 #include "overlay/snapshot/error.h"
 #include "overlay/snapshot/format.h"
+#include "overlay/snapshot/io.h"
 
 namespace veil::snapshot {
 
@@ -33,11 +34,27 @@ std::string EncodeManifest(const Manifest& manifest);
 SnapshotResult<Header> DecodeHeader(std::span<const uint8_t> bytes);
 SnapshotResult<Trailer> DecodeTrailer(std::span<const uint8_t> bytes);
 
-// Decodes and validates a manifest whose checksum was already checked.
-// The chunk data region is [kHeaderSize, data_end).
+// Decodes and validates a manifest (its checksum is not checked). The
+// chunk data region is [kHeaderSize, data_end).
 SnapshotResult<Manifest> DecodeManifest(std::span<const uint8_t> bytes,
                                         const Header& header,
                                         uint64_t data_end);
+
+// Reads, decodes and validates the manifest `trailer` places in `source`
+// (offset and size already checked against the source's size), and
+// checks its checksum. Reads in bounded steps as it decodes and keeps
+// only what it decoded: memory is a constant plus the decoded manifest,
+// whatever size the trailer claims; a claim the records do not fill is
+// refused where they end.
+SnapshotResult<Manifest> ReadManifest(ByteSource& source, const Header& header,
+                                      const Trailer& trailer);
+
+// Checks a decoded manifest against the target's limits: total file data
+// (EFBIG), each file's size (EFBIG), names per inode (EMLINK), xattrs per
+// inode (ENOSPC), directory depth (EMFILE). The
+// messages give what the image claims and the limit.
+SnapshotResult<void> CheckLimits(const Manifest& manifest,
+                                 const ImageLimits& limits);
 
 // Decodes one chunk's stored bytes into `raw` (resized to its raw size):
 // LZ4_decompress_safe or a copy, and the size check. Messages are bare

@@ -86,6 +86,21 @@ inline SnapshotError Damaged(std::string message) {
   return SnapshotError{EINVAL, std::move(message)};
 }
 
+// Bytes from an image (names, symlink targets, paths) made safe to print
+// in a message: control bytes (C0, DEL and the C1 range, terminal escapes
+// among them), bytes that are not UTF-8 and backslashes come out as \xNN
+// (or \\); printable UTF-8 is kept as is. A hostile image cannot write to
+// the terminal of whoever reads the message.
+std::string Escape(std::string_view bytes);
+
+// The longest path a message shows, in bytes, before escaping.
+inline constexpr size_t kMessagePathMax = 200;
+
+// For messages: `path` escaped (Escape), and if longer than
+// kMessagePathMax bytes, only its last kMessagePathMax with a leading "…",
+// so that a 200 KB path of a deep tree does not become a 200 KB message.
+std::string MessagePath(std::string_view path);
+
 // "context: strerror(code)[: static message]".
 SnapshotError FromErrno(Errno error, std::string_view context);
 

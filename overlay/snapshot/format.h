@@ -39,6 +39,52 @@ inline constexpr size_t kSymlinkMax = 4095;
 inline constexpr size_t kXattrNameMax = 255;
 inline constexpr size_t kXattrValueMax = 65536;
 
+// Limits a restore would otherwise meet half way, refused up front
+// instead (FORMAT.md, "Limits"); the device numbers always, the others
+// as ImageLimits' defaults:
+// - device numbers: the kernel's dev_t keeps 12 bits of major and 20 of
+//   minor (MINORBITS); mknod would store others truncated;
+inline constexpr uint32_t kDevMajorMax = (1u << 12) - 1;
+inline constexpr uint32_t kDevMinorMax = (1u << 20) - 1;
+// - names of one inode: ext4's EXT4_LINK_MAX (link(2) fails EMLINK past it);
+inline constexpr uint32_t kLinkMax = 65000;
+// - xattrs of one inode: listxattr's buffer limit (XATTR_LIST_MAX) for the
+//   names, each with its NUL, and for names and values together room for
+//   one value of the largest size (XATTR_SIZE_MAX) and its name: what
+//   tmpfs and ext4 with large xattrs (ea_inode) hold; anything more is an
+//   image made to fail (ENOSPC) half way.
+inline constexpr uint64_t kXattrListMax = 65536;
+inline constexpr uint64_t kXattrTotalMax = kXattrValueMax + kXattrListMax;
+// - file size: Linux's MAX_LFS_FILESIZE on 64-bit (tmpfs and the VFS);
+//   other targets pass their own in ImageLimits.
+inline constexpr uint64_t kMaxFileSize = (uint64_t{1} << 63) - 1;
+
+// Limits that depend on where an image is restored, checked by
+// Image::Open before anything is read beyond the manifest. The defaults
+// are what every Linux filesystem veil restores to holds (and no bound on
+// data, file size or depth); callers restoring into memory or a disk pass
+// what that target holds.
+struct ImageLimits {
+  // File data the restore writes (Image::DataBytes: every extent counted
+  // each time it is used, so a chunk named by many extents -- a
+  // deduplication bomb -- counts every time). EFBIG past it.
+  uint64_t max_data_bytes = UINT64_MAX;
+  // What sets max_data_bytes, for the message ("--max-expanded", say).
+  std::string data_limit_source;
+  // The largest file size (st_size) the target accepts. EFBIG past it.
+  uint64_t max_file_size = kMaxFileSize;
+  // Names (hard links) of one inode. EMLINK past it.
+  uint32_t max_links = kLinkMax;
+  // Xattrs of one inode: the names, each with its NUL, and the names and
+  // values together. ENOSPC past them.
+  uint64_t max_xattr_list = kXattrListMax;
+  uint64_t max_xattr_bytes = kXattrTotalMax;
+  // The deepest directory nesting (the root's children are at depth 1).
+  // A restore holds a host descriptor per open directory level. EMFILE
+  // past it.
+  uint32_t max_depth = UINT32_MAX;
+};
+
 enum class Codec : uint32_t {
   kRaw = 0,  // stored as is (compression did not make it smaller)
   kLz4 = 1,  // one LZ4 block (LZ4_compress_default), no frame
@@ -127,7 +173,16 @@ struct Trailer {
   uint64_t manifest_checksum = 0;
 };
 
-// "/a/b" for entry `index` (its first name), for messages.
+// "/a/b" for entry `index` (its first name), for messages only: escaped
+// and cut to its last kMessagePathMax bytes (MessagePath in error.h).
+// Costs O(kMessagePathMax), whatever the depth.
 std::string EntryPath(const Manifest& manifest, uint32_t index);
+// The same for a name `leaf` in directory entry `parent`.
+std::string EntryPath(const Manifest& manifest, uint32_t parent,
+                      std::string_view leaf);
+
+// Total file data a restore of `manifest` writes: every extent's raw size
+// (saturating at UINT64_MAX).
+uint64_t DataBytes(const Manifest& manifest);
 
 }  // namespace veil::snapshot

@@ -15,7 +15,8 @@
 
 namespace veil::snapshot {
 
-SnapshotResult<Image> Image::Open(ByteSource& source) {
+SnapshotResult<Image> Image::Open(ByteSource& source,
+                                  const ImageLimits& limits) {
   const uint64_t size = source.size();
   if (size < kHeaderSize + kTrailerSize) {
     return Damaged(size < kHeaderSize ? "not a veil snapshot image (" +
@@ -40,25 +41,13 @@ SnapshotResult<Image> Image::Open(ByteSource& source) {
                    std::to_string(trailer.manifest_offset) + ", image has " +
                    std::to_string(size) + ")");
 
-  // Bounded by the image size, which the check above tied it to.
-  std::vector<uint8_t> bytes(trailer.manifest_size);
-  VEIL_SNAP_TRY_VOID(source.ReadAt(trailer.manifest_offset, bytes));
-  if (Checksum(bytes) != trailer.manifest_checksum)
-    return Damaged("manifest at offset " +
-                   std::to_string(trailer.manifest_offset) +
-                   ": checksum mismatch");
-  Manifest manifest =
-      VEIL_SNAP_TRY(DecodeManifest(bytes, header, trailer.manifest_offset));
+  // Read in bounded steps, as it decodes: never sized from the trailer.
+  Manifest manifest = VEIL_SNAP_TRY(ReadManifest(source, header, trailer));
+  VEIL_SNAP_TRY_VOID(CheckLimits(manifest, limits));
   return Image(source, header, std::move(manifest));
 }
 
-uint64_t Image::DataBytes() const {
-  uint64_t total = 0;
-  for (const Entry& e : manifest_.entries)
-    for (const Extent& x : e.extents)
-      total += manifest_.chunks[x.chunk].raw_size;
-  return total;
-}
+uint64_t Image::DataBytes() const { return snapshot::DataBytes(manifest_); }
 
 SnapshotResult<void> Image::ReadChunk(uint32_t index, std::vector<uint8_t>* raw,
                                       std::vector<uint8_t>* scratch,

@@ -15,8 +15,10 @@
 // target filesystem (ENOSPC, say) or an image file changed underneath it
 // can stop it half way; the error says so.
 //
-// Memory is bounded by the number of entries (the manifest) plus a fixed
-// number of chunks in flight: file data streams through. Writing,
+// Memory is bounded by the number of entries (the manifest, as decoded:
+// never a size the image claims) plus a fixed number of chunks in flight:
+// file data streams through. What a restore writes can be far more than
+// the image (deduplicated chunks); ImageLimits bounds it up front. Writing,
 // verifying and applying run LZ4 and XXH3 on worker threads (one per CPU;
 // WriteOptions::threads for writing); progress callbacks and the walk of
 // the tree stay on the calling thread, and the image is the same bytes
@@ -94,13 +96,18 @@ struct RestoreStats {
 // A parsed image: header, trailer and manifest checked and decoded.
 class Image final {
  public:
-  // Reads and validates everything but the chunk data. `source` is
-  // borrowed and must outlive the Image.
-  static SnapshotResult<Image> Open(ByteSource& source);
+  // Reads and validates everything but the chunk data, and checks what
+  // the image would restore against `limits` (EFBIG, EMLINK, ENOSPC,
+  // EMFILE; codec.h, CheckLimits). Memory is
+  // a constant plus the manifest's decoded size, whatever the image
+  // claims. `source` is borrowed and must outlive the Image.
+  static SnapshotResult<Image> Open(ByteSource& source,
+                                    const ImageLimits& limits = {});
 
   const Header& header() const { return header_; }
   const Manifest& manifest() const { return manifest_; }
-  // Total file data the image restores (holes excluded).
+  // Total file data the image restores (holes excluded; a chunk counts
+  // once per extent that names it).
   uint64_t DataBytes() const;
 
   // Reads every chunk once and checks its checksum, decompressed size and

@@ -146,14 +146,14 @@ SnapshotResult<void> Writer::ReadXattrs(SourceDir& dir, const std::string& name,
   for (std::string& xname : names) {
     if (!ValidXattrName(xname, entry->type)) {
       if (stats_.xattrs_skipped++ < kSkipsNamed)
-        stats_.skipped_xattrs.push_back(xname + " of " + path);
+        stats_.skipped_xattrs.push_back(Escape(xname) + " of " + path);
       continue;
     }
     auto value = dir.GetXattr(name, xname);
     // Removed since it was listed: the tree changed under us; skip it.
     if (!value && value.error().code() == ENODATA) continue;
     std::string v = VEIL_SNAP_TRY(WithContext(std::move(value), [&] {
-      return "reading xattr " + xname + " of " + path;
+      return "reading xattr " + Escape(xname) + " of " + path;
     }));
     entry->xattrs.push_back(Xattr{std::move(xname), std::move(v)});
   }
@@ -217,8 +217,8 @@ SnapshotResult<void> Writer::ReadData(SourceDir& dir, const std::string& name,
 
 SnapshotResult<void> Writer::AddChild(SourceDir& dir, uint32_t parent,
                                       const std::string& name) {
-  std::string path = EntryPath(manifest_, parent);
-  path = (path == "/" ? "" : path) + "/" + name;
+  // For messages only: escaped, and cut short in a deep tree.
+  const std::string path = EntryPath(manifest_, parent, name);
   // Stat before reading anything: reads would move the atime we keep.
   vfs::Attr attr = VEIL_SNAP_TRY(
       WithContext(dir.Stat(name), [&] { return "stat " + path; }));

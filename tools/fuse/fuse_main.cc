@@ -34,8 +34,11 @@ constexpr const char kUsage[] =
     "usage: veil fuse [-f] [-d] [-s] [--self-backed DIR] --tmpfs MNT\n"
     "       veil fuse [-f] [-d] [-s] --gofer DIR MNT\n"
     "       veil fuse [-f] [-d] [-s] [--self-backed DIR] --rootfs DIR\n"
-    "                 [--restore IMG] [--snapshot-out IMG] MNT\n"
-    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] [--image] IMG MNT\n"
+    "                 [--restore IMG [--max-expanded SIZE]]\n"
+    "                 [--snapshot-out IMG] MNT\n"
+    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] [--max-expanded "
+    "SIZE]\n"
+    "                 [--image] IMG MNT\n"
     "       veil fuse SANDBOX MNT              (not built yet)\n";
 
 constexpr const char kHelp[] =
@@ -105,6 +108,14 @@ constexpr const char kHelp[] =
     "                    upper layer's raw content: whiteouts are 0:0\n"
     "                    character devices, opaque directories carry the\n"
     "                    trusted.overlay.opaque xattr (visible to root).\n"
+    "  --max-expanded SIZE  with --image or --restore: refuse (before\n"
+    "                    unpacking anything) an image whose file data is\n"
+    "                    larger than SIZE (bytes, or with a K, M, G or T\n"
+    "                    suffix). The size counts a deduplicated chunk\n"
+    "                    each time a file uses it, so a small image can\n"
+    "                    expand to far more. Default: half the physical\n"
+    "                    memory, or with --self-backed, the free space of\n"
+    "                    its DIR's filesystem.\n"
     "  --self-backed DIR  with --tmpfs, --rootfs or --image: keep the\n"
     "                    tmpfs's file data in one unnamed file in host\n"
     "                    directory DIR (on its disk) instead of this\n"
@@ -145,6 +156,7 @@ struct Options {
   const char* snapshot_out = nullptr;
   const char* image = nullptr;
   const char* self_backed = nullptr;
+  const char* max_expanded = nullptr;
   std::vector<const char*> positional;
 };
 
@@ -227,6 +239,7 @@ int RunFuse(int argc, char** argv) {
       {"--gofer", &opt.gofer_dir}, {"--rootfs", &opt.rootfs_dir},
       {"--restore", &opt.restore}, {"--snapshot-out", &opt.snapshot_out},
       {"--image", &opt.image},         {"--self-backed", &opt.self_backed},
+      {"--max-expanded", &opt.max_expanded},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -286,6 +299,15 @@ int RunFuse(int argc, char** argv) {
   if (opt.self_backed && opt.gofer_dir)
     return UsageError("--self-backed DIR is for the tmpfs of --tmpfs, "
                       "--rootfs and --image, not --gofer");
+  std::optional<uint64_t> max_expanded;
+  if (opt.max_expanded) {
+    if (!opt.image && !opt.restore)
+      return UsageError("--max-expanded SIZE is for --image and --restore");
+    max_expanded = ParseSize(opt.max_expanded);
+    if (!max_expanded)
+      return UsageError("--max-expanded: not a size: " +
+                        std::string(opt.max_expanded));
+  }
 
   // Check MNT here for a clear message; libfuse's would be terser. The
   // absolute path also lets the daemonized process (cwd "/") unmount it.
@@ -296,6 +318,7 @@ int RunFuse(int argc, char** argv) {
   // The store exists before anything is mounted, so a bad DIR is reported
   // here, on the caller's terminal.
   std::shared_ptr<vfs::tmpfs::FileStore> store;
+  std::string store_dir;
   if (opt.self_backed) {
     auto dir =
         ExistingPath("--self-backed", opt.self_backed, Want::kDirectory);
@@ -309,7 +332,9 @@ int RunFuse(int argc, char** argv) {
       return 1;
     }
     store = std::move(*created);
+    store_dir = *dir;
   }
+  const snapshot::ImageLimits limits = TmpfsLimits(max_expanded, store_dir);
 
   if (opt.gofer_dir) {
     auto dir = ExistingPath("--gofer", opt.gofer_dir, Want::kDirectory);
@@ -317,7 +342,8 @@ int RunFuse(int argc, char** argv) {
   }
   if (opt.image) {
     auto img = ExistingPath("--image", opt.image, Want::kRegularFile);
-    return img ? ServeImage(opt.serve, *img, std::move(store), *mnt) : 1;
+    return img ? ServeImage(opt.serve, *img, std::move(store), limits, *mnt)
+               : 1;
   }
   if (opt.rootfs_dir) {
     RootfsOptions rootfs;
@@ -340,6 +366,7 @@ int RunFuse(int argc, char** argv) {
       }
     }
     rootfs.store = std::move(store);
+    rootfs.limits = limits;
     return ServeRootfs(opt.serve, rootfs, *mnt);
   }
 

@@ -13,6 +13,7 @@
 #include "base/ref.h"
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
+#include "overlay/snapshot/format.h"
 #include "tools/fuse/fuse_serve.h"
 #include "vfs/tmpfs/file_store.h"
 
@@ -49,6 +50,8 @@ struct RootfsOptions {
   // --self-backed: the upper tmpfs keeps its file data here (null: in
   // memory).
   std::shared_ptr<vfs::tmpfs::FileStore> store;
+  // What `restore` may unpack into the tmpfs (TmpfsLimits).
+  snapshot::ImageLimits limits;
 };
 
 // Serves the overlay of a fresh tmpfs (or IMG restored into one) over a
@@ -57,11 +60,12 @@ struct RootfsOptions {
 int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
                 const std::string& mountpoint);
 
-// --image IMG: verifies IMG, applies it into a tmpfs (self-backed by
-// `store` unless null) and serves that on a read-only mount. Returns the
-// exit status.
+// --image IMG: checks IMG against `limits`, verifies it, applies it into
+// a tmpfs (self-backed by `store` unless null) and serves that on a
+// read-only mount. Returns the exit status.
 int ServeImage(const ServeOptions& options, const std::string& img,
                std::shared_ptr<vfs::tmpfs::FileStore> store,
+               const snapshot::ImageLimits& limits,
                const std::string& mountpoint);
 
 }  // namespace veil::tools

@@ -257,8 +257,9 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
     // only user from then on (a second dentry tree would go stale).
     vfs::Vfs upper_vfs(upper);
     if (!rootfs.restore.empty()) {
-      auto restored = RestoreImageFile(rootfs.restore, upper_vfs,
-                                       upper_vfs.RootLocation(), "fuse");
+      auto restored =
+          RestoreImageFile(rootfs.restore, upper_vfs, upper_vfs.RootLocation(),
+                           "fuse", rootfs.limits);
       if (!restored) {
         std::fprintf(stderr, "veil fuse: --restore %s\n",
                      restored.error().message.c_str());
@@ -317,6 +318,7 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
 
 int ServeImage(const ServeOptions& options, const std::string& img,
                std::shared_ptr<vfs::tmpfs::FileStore> store,
+               const snapshot::ImageLimits& limits,
                const std::string& mountpoint) {
   // Detached first: verifying and unpacking run worker threads
   // (overlay/snapshot/pipeline.h), and a fork must not race them.
@@ -327,7 +329,8 @@ int ServeImage(const ServeOptions& options, const std::string& img,
   vfs::tmpfs::TmpfsOptions layer_options;
   layer_options.store = std::move(store);
   vfs::Vfs vfs(vfs::tmpfs::Tmpfs::Create(layer_options));
-  auto restored = RestoreImageFile(img, vfs, vfs.RootLocation(), "fuse");
+  auto restored =
+      RestoreImageFile(img, vfs, vfs.RootLocation(), "fuse", limits);
   if (!restored) {
     std::fprintf(stderr, "veil fuse: --image %s\n",
                  restored.error().message.c_str());
