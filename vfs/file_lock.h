@@ -27,9 +27,10 @@
 // and re-queue a task; ThreadLockWaiter blocks a thread and can be
 // interrupted (EINTR).
 //
-// Ownership: a FileLocks belongs to its Inode. Waiters are borrowed: a
-// queued waiter must stay alive until it was notified or CancelWait()
-// returned.
+// Ownership: a FileLocks belongs to its Inode. Waiters are borrowed: once
+// queued, a waiter may be destroyed only after a later call on the same
+// table returned (the retry after its notification, or CancelWait()):
+// Notify() runs under the table's mutex, which that call waits for.
 // Thread-safety: all methods may be called concurrently. Lock order:
 // FileLocks::mu_, then the global deadlock-graph mutex (Linux:
 // flc_lock, then blocked_lock_lock), then a waiter's own mutex inside
