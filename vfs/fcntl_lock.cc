@@ -74,10 +74,14 @@ Result<RecordLock> CheckSetRequest(FileDescription& file, int cmd,
 // flock_translate_cmd.
 Result<short> FlockType(int operation) {
   switch (operation & ~LOCK_NB) {
-    case LOCK_SH: return short{F_RDLCK};
-    case LOCK_EX: return short{F_WRLCK};
-    case LOCK_UN: return short{F_UNLCK};
-    default: return Errno(EINVAL);
+    case LOCK_SH:
+      return short{F_RDLCK};
+    case LOCK_EX:
+      return short{F_WRLCK};
+    case LOCK_UN:
+      return short{F_UNLCK};
+    default:
+      return Errno(EINVAL);
   }
 }
 
@@ -170,8 +174,7 @@ Result<void> FlockBlocking(FileDescription& file, int operation,
 }
 
 void CancelLockWait(FileDescription& file, LockWaiter& waiter) {
-  if (FileLocks* locks = file.inode().locks_if_any())
-    locks->CancelWait(waiter);
+  if (FileLocks* locks = file.inode().locks_if_any()) locks->CancelWait(waiter);
 }
 
 void ReleasePosixLocks(FileDescription& file, const LockOwner& process) {

@@ -110,10 +110,9 @@ std::optional<RecordLock> FileLocks::TestRecord(const RecordLock& request) {
   std::lock_guard lock(mu_);
   for (const RecordLock& held : records_) {
     // posix_test_locks_conflict: F_UNLCK looks for the caller's own locks.
-    bool hit = request.type == F_UNLCK
-                   ? request.owner.SameAs(held.owner) &&
-                         Overlaps(request.range, held.range)
-                   : RecordsConflict(request, held);
+    bool hit = request.type == F_UNLCK ? request.owner.SameAs(held.owner) &&
+                                             Overlaps(request.range, held.range)
+                                       : RecordsConflict(request, held);
     if (hit) return held;
   }
   return std::nullopt;
@@ -152,8 +151,8 @@ Result<LockStatus> FileLocks::SetRecord(const RecordLock& request,
     }
     overlapped = true;
     if (held.range.start < request.range.start)
-      mine.push_back({held.owner, held.type,
-                      {held.range.start, request.range.start - 1}});
+      mine.push_back(
+          {held.owner, held.type, {held.range.start, request.range.start - 1}});
     if (held.range.end > request.range.end)
       mine.push_back(
           {held.owner, held.type, {request.range.end + 1, held.range.end}});
@@ -198,10 +197,9 @@ Result<LockStatus> FileLocks::SetRecord(const RecordLock& request,
 Result<LockStatus> FileLocks::SetFlock(const LockOwner& owner, short type,
                                        LockWaiter* waiter) {
   std::lock_guard lock(mu_);
-  auto mine = std::find_if(flocks_.begin(), flocks_.end(),
-                           [&](const RecordLock& l) {
-                             return l.owner.SameAs(owner);
-                           });
+  auto mine =
+      std::find_if(flocks_.begin(), flocks_.end(),
+                   [&](const RecordLock& l) { return l.owner.SameAs(owner); });
   if (mine != flocks_.end()) {
     // flock_lock_inode: asking again for what one has succeeds at once.
     if (mine->type == type) return LockStatus::kDone;
@@ -281,10 +279,17 @@ Result<LockRange> ResolveLockRange(short whence, int64_t start, int64_t len,
                                    int64_t offset, int64_t size) {
   int64_t base;
   switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = offset; break;
-    case SEEK_END: base = size; break;
-    default: return Errno(EINVAL);  // flock64_to_posix_lock: bad l_whence
+    case SEEK_SET:
+      base = 0;
+      break;
+    case SEEK_CUR:
+      base = offset;
+      break;
+    case SEEK_END:
+      base = size;
+      break;
+    default:
+      return Errno(EINVAL);  // flock64_to_posix_lock: bad l_whence
   }
   // flock64_to_posix_lock: a start past OFFSET_MAX is EOVERFLOW, one
   // before 0 is EINVAL.

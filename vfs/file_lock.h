@@ -195,8 +195,8 @@ class FileLocks final {
   void WakeFlockWaitersLocked();
 
   std::mutex mu_;
-  std::vector<RecordLock> records_;       // guarded by mu_
-  std::vector<RecordLock> flocks_;        // guarded by mu_; range unused
+  std::vector<RecordLock> records_;          // guarded by mu_
+  std::vector<RecordLock> flocks_;           // guarded by mu_; range unused
   std::vector<LockWaiter*> record_waiters_;  // guarded by mu_; borrowed
   std::vector<LockWaiter*> flock_waiters_;   // guarded by mu_; borrowed
 };

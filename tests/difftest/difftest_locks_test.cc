@@ -32,13 +32,16 @@ namespace {
 constexpr uint64_t kFixedSeeds[] = {1, 2, 3};
 constexpr int kStepsPerSeed = 1000;
 constexpr int kSweepEvery = 50;
-// --- Generator ------------------------------------------------------------------
+// --- Generator
+// ------------------------------------------------------------------
 
 class Generator {
  public:
   explicit Generator(uint64_t seed) : rng_(seed) {}
 
-  int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint64_t>(n)); }
+  int Pick(int n) {
+    return static_cast<int>(rng_() % static_cast<uint64_t>(n));
+  }
   bool Chance(int percent) { return Pick(100) < percent; }
 
   struct flock RandomFlock(bool for_get, bool ofd) {
@@ -111,8 +114,9 @@ void RunSeed(uint64_t seed, int steps) {
     auto compare = [&](int p, const Command& c, int step) {
       std::string want = Show(host[p].Run(c), c);
       std::string got = Show(veil.Run(p, c), c);
-      if (trace) std::printf("%d: %s -> %s\n", step, Describe(p, c).c_str(),
-                             want.c_str());
+      if (trace)
+        std::printf("%d: %s -> %s\n", step, Describe(p, c).c_str(),
+                    want.c_str());
       EXPECT_EQ(got, want) << "seed " << seed << " step " << step << ": "
                            << Describe(p, c);
       return got == want;

@@ -163,10 +163,10 @@ TEST(DifftestLocksWaitTest, FlockUpgradeIsNotAtomic) {
   ASSERT_TRUE(s.ok());
   s.Now(0, Flk(kA, LOCK_SH));
   s.Now(1, Flk(kA, LOCK_SH));
-  s.Blocks(1, Flk(kA, LOCK_EX));          // drops its LOCK_SH, then waits
-  s.Now(0, Flk(kA, LOCK_EX | LOCK_NB));   // so this upgrade succeeds
+  s.Blocks(1, Flk(kA, LOCK_EX));         // drops its LOCK_SH, then waits
+  s.Now(0, Flk(kA, LOCK_EX | LOCK_NB));  // so this upgrade succeeds
   s.StillBlocked(1);
-  s.Now(2, Flk(kA, LOCK_SH | LOCK_NB));   // EWOULDBLOCK
+  s.Now(2, Flk(kA, LOCK_SH | LOCK_NB));  // EWOULDBLOCK
   s.Now(0, Flk(kA, LOCK_UN));
   s.Finishes(1);
   s.Now(2, Flk(kA, LOCK_SH | LOCK_NB));

@@ -30,9 +30,9 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   auto before = ov().Open("/f", O_RDONLY);
   ASSERT_THAT(before, IsOk());
   ASSERT_THAT(UpperLstat("/f"), ErrnoIs(ENOENT));  // still lower only
-  ASSERT_THAT(vfs::SetRecordLock(**before, F_SETLK, Range(F_RDLCK, 0, 4), p1,
-                                 nullptr),
-              IsOk());
+  ASSERT_THAT(
+      vfs::SetRecordLock(**before, F_SETLK, Range(F_RDLCK, 0, 4), p1, nullptr),
+      IsOk());
   ASSERT_THAT(vfs::SetRecordLock(**before, F_OFD_SETLK, Range(F_RDLCK, 8, 2),
                                  p1, nullptr),
               IsOk());
@@ -44,11 +44,11 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   ASSERT_THAT(UpperLstat("/f"), IsOk());
   EXPECT_EQ(&(*before)->inode(), &(*after)->inode());
 
-  EXPECT_THAT(vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 2, 1), p2,
+  EXPECT_THAT(
+      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 2, 1), p2, nullptr),
+      ErrnoIs(EAGAIN));
+  EXPECT_THAT(vfs::SetRecordLock(**after, F_OFD_SETLK, Range(F_WRLCK, 9, 1), p2,
                                  nullptr),
-              ErrnoIs(EAGAIN));
-  EXPECT_THAT(vfs::SetRecordLock(**after, F_OFD_SETLK, Range(F_WRLCK, 9, 1),
-                                 p2, nullptr),
               ErrnoIs(EAGAIN));
   EXPECT_THAT(vfs::Flock(**after, LOCK_EX | LOCK_NB, nullptr),
               ErrnoIs(EWOULDBLOCK));
@@ -62,14 +62,14 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   // Releasing through the old description frees the copied-up file: the
   // process's close, then the old description's last reference.
   vfs::ReleasePosixLocks(**before, p1);
-  EXPECT_THAT(vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 0, 8), p2,
-                                 nullptr),
-              IsOk());
+  EXPECT_THAT(
+      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 0, 8), p2, nullptr),
+      IsOk());
   RefPtr<FileDescription> old = std::move(*before);
   old = nullptr;
-  EXPECT_THAT(vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 8, 0), p2,
-                                 nullptr),
-              IsOk());
+  EXPECT_THAT(
+      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 8, 0), p2, nullptr),
+      IsOk());
   EXPECT_THAT(vfs::Flock(**after, LOCK_EX | LOCK_NB, nullptr), IsOk());
 }
 

@@ -4,11 +4,10 @@
 // threads: ranges, splits and merges, F_GETLK reports, the errnos of
 // fcntl(2) and flock(2), the interaction of POSIX, OFD and flock locks,
 // and what close releases. Expected values are Linux 6.x's.
-#include "vfs/fcntl_lock.h"
-
 #include <sys/file.h>
 
 #include "tests/unit/vfs/fixture.h"
+#include "vfs/fcntl_lock.h"
 
 namespace veil::vfs::testing {
 namespace {
@@ -56,10 +55,10 @@ class FileLockTest : public VfsTest {
     for (const RecordLock& l : a_->inode().locks().RecordsForTesting()) {
       if (!l.owner.SameAs(owner)) continue;
       if (!out.empty()) out += " ";
-      out += (l.type == F_RDLCK ? "R" : "W") + std::to_string(l.range.start) +
-             "-" +
-             (l.range.end == kLockOffsetMax ? "max"
-                                            : std::to_string(l.range.end));
+      out +=
+          (l.type == F_RDLCK ? "R" : "W") + std::to_string(l.range.start) +
+          "-" +
+          (l.range.end == kLockOffsetMax ? "max" : std::to_string(l.range.end));
     }
     return out;
   }
@@ -104,8 +103,7 @@ TEST_F(FileLockTest, GetLkReportsTheConflictingRange) {
   EXPECT_EQ(Get(*a_, kP1, F_RDLCK, 50, 0), "W 100 0 102");
   // The first conflicting lock in Linux's list order: P1's locks were
   // there first.
-  EXPECT_EQ(Get(*a_, LockOwner::Process(103, 103), F_WRLCK, 0, 0),
-            "W 0 4 101");
+  EXPECT_EQ(Get(*a_, LockOwner::Process(103, 103), F_WRLCK, 0, 0), "W 0 4 101");
 }
 
 TEST_F(FileLockTest, SetLkConflictIsEagain) {
@@ -265,8 +263,7 @@ TEST(LockRangeTest, ResolvesAsFlock64ToPosixLock) {
   EXPECT_THAT(ResolveLockRange(SEEK_DATA, 0, 0, 0, 0), ErrnoIs(EINVAL));
   EXPECT_THAT(ResolveLockRange(SEEK_END, INT64_MAX, 1, 0, 1),
               ErrnoIs(EOVERFLOW));
-  EXPECT_THAT(ResolveLockRange(SEEK_SET, INT64_MIN, 1, 0, 0),
-              ErrnoIs(EINVAL));
+  EXPECT_THAT(ResolveLockRange(SEEK_SET, INT64_MIN, 1, 0, 0), ErrnoIs(EINVAL));
 }
 
 }  // namespace

@@ -82,9 +82,11 @@ class FileLockWaitTest : public VfsTest {
     return SetRecordLockBlocking(f, cmd, Range(type, start, len), owner,
                                  unused);
   }
-  std::function<Result<void>(ThreadLockWaiter&)> SetW(
-      RefPtr<FileDescription> f, LockOwner owner, short type, int64_t start,
-      int64_t len, int cmd = F_SETLKW) {
+  std::function<Result<void>(ThreadLockWaiter&)> SetW(RefPtr<FileDescription> f,
+                                                      LockOwner owner,
+                                                      short type, int64_t start,
+                                                      int64_t len,
+                                                      int cmd = F_SETLKW) {
     return [=](ThreadLockWaiter& w) {
       return SetRecordLockBlocking(*f, cmd, Range(type, start, len), owner, w);
     };
@@ -197,13 +199,13 @@ TEST_F(FileLockWaitTest, InterruptBeforeTheWaitIsNotLost) {
   ThreadLockWaiter waiter;
   waiter.Interrupt();
   // A lock that is free is taken even with an interrupt pending...
-  EXPECT_THAT(SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 50, 1), kP2,
-                                    waiter),
-              IsOk());
+  EXPECT_THAT(
+      SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 50, 1), kP2, waiter),
+      IsOk());
   // ...and a wait ends at once.
-  EXPECT_THAT(SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 0, 1), kP2,
-                                    waiter),
-              ErrnoIs(EINTR));
+  EXPECT_THAT(
+      SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 0, 1), kP2, waiter),
+      ErrnoIs(EINTR));
   EXPECT_TRUE(Queued(*a_, 0));
   // The interrupt was consumed: the next wait waits.
   RefPtr<FileDescription> b = b_;

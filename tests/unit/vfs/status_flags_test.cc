@@ -24,8 +24,7 @@ TEST_F(StatusFlagsTest, SetsOnlyTheChangeableFlags) {
               IsOk());
   // The access mode and O_SYNC stay; O_TRUNC, O_CREAT and O_DSYNC are
   // ignored.
-  EXPECT_EQ(f->flags(),
-            before | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME);
+  EXPECT_EQ(f->flags(), before | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME);
   EXPECT_TRUE(f->writable());
   // The changeable flags not named are cleared.
   ASSERT_THAT(f->SetStatusFlags(root_.creds, O_NONBLOCK), IsOk());
