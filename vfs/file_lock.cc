@@ -127,13 +127,20 @@ Result<LockStatus> FileLocks::SetRecord(const RecordLock& request,
       // posix_lock_inode: without FL_SLEEP a conflict is EAGAIN.
       if (waiter == nullptr) return Errno(EAGAIN);
       std::lock_guard blocked_lock(BlockedMutex());
+      // A caller retrying without a notification is queued once, and
+      // waits only for what it found this time.
+      RemoveBlockedLocked(waiter);
       if (request.owner.kind == LockOwner::Kind::kProcess) {
         // posix_locks_deadlock: waiting would close a cycle of processes.
-        if (WouldDeadlockLocked(request.owner, held.owner))
+        if (WouldDeadlockLocked(request.owner, held.owner)) {
+          std::erase(record_waiters_, waiter);
           return Errno(EDEADLK);
+        }
         Blocked().push_back({waiter, request.owner, held.owner});
       }
-      record_waiters_.push_back(waiter);
+      if (std::find(record_waiters_.begin(), record_waiters_.end(), waiter) ==
+          record_waiters_.end())
+        record_waiters_.push_back(waiter);
       return LockStatus::kQueued;
     }
   }
@@ -212,7 +219,9 @@ Result<LockStatus> FileLocks::SetFlock(const LockOwner& owner, short type,
     // flock_locks_conflict: locks of one description never conflict.
     if (held.owner.SameAs(owner) || !TypesConflict(type, held.type)) continue;
     if (waiter == nullptr) return Errno(EWOULDBLOCK);  // LOCK_NB
-    flock_waiters_.push_back(waiter);
+    if (std::find(flock_waiters_.begin(), flock_waiters_.end(), waiter) ==
+        flock_waiters_.end())
+      flock_waiters_.push_back(waiter);
     return LockStatus::kQueued;
   }
   flocks_.push_back({owner, type, {}});

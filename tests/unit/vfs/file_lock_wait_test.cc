@@ -261,6 +261,10 @@ TEST_F(FileLockWaitTest, EventLoopWaiterIsNotifiedOnceAndCanCancel) {
   struct flock fl = Range(F_WRLCK, 0, 1);
   EXPECT_THAT(SetRecordLock(*b_, F_SETLKW, fl, kP2, &w),
               IsOkAndHolds(LockStatus::kQueued));
+  // Asking again before the notification queues it only once.
+  EXPECT_THAT(SetRecordLock(*b_, F_SETLKW, fl, kP2, &w),
+              IsOkAndHolds(LockStatus::kQueued));
+  EXPECT_EQ(b_->inode().locks().QueuedForTesting(), 1u);
   // Without a waiter, or for F_SETLK, a conflict is EAGAIN.
   EXPECT_THAT(SetRecordLock(*b_, F_SETLKW, fl, kP2, nullptr), ErrnoIs(EAGAIN));
   EXPECT_THAT(SetRecordLock(*b_, F_SETLK, fl, kP2, &w), ErrnoIs(EAGAIN));
