@@ -49,6 +49,8 @@ class FifoFile final : public FileImpl {
   // Pipes cannot seek, nor read or write at a position.
   Result<int64_t> Seek(int64_t, int, int64_t) override { return Errno(ESPIPE); }
   bool Positional() const override { return false; }
+  // pipe_fasync: O_ASYNC takes on a FIFO.
+  bool HasFasync() const override { return true; }
 
  private:
   const Ref<Inode> inode_;

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "vfs/file_lock.h"
+#include "vfs/internal/resolver.h"
+
 namespace veil::vfs {
 
 // --- FileImpl defaults (Linux with the file_operations hook NULL) ---------
@@ -63,17 +66,31 @@ FileDescription::FileDescription(Location location, int flags,
     : location_(std::move(location)),
       flags_(flags),
       creds_(std::move(creds)),
-      impl_(std::move(impl)) {}
+      impl_(std::move(impl)) {
+  impl_->status_flags_ = &flags_;
+}
+
+FileDescription::~FileDescription() {
+  // locks_remove_file: the last reference drops the description's OFD
+  // locks and its flock lock (POSIX locks went at close(2)).
+  if (FileLocks* locks = inode().locks_if_any()) {
+    LockOwner self = LockOwner::Description(this);
+    locks->ReleaseRecords(self);
+    locks->ReleaseFlock(self);
+  }
+}
 
 bool FileDescription::readable() const {
-  if (flags_ & O_PATH) return false;
-  int acc = flags_ & O_ACCMODE;
+  int flags = this->flags();
+  if (flags & O_PATH) return false;
+  int acc = flags & O_ACCMODE;
   return acc == O_RDONLY || acc == O_RDWR;
 }
 
 bool FileDescription::writable() const {
-  if (flags_ & O_PATH) return false;
-  int acc = flags_ & O_ACCMODE;
+  int flags = this->flags();
+  if (flags & O_PATH) return false;
+  int acc = flags & O_ACCMODE;
   return acc == O_WRONLY || acc == O_RDWR;
 }
 
@@ -93,7 +110,7 @@ Result<size_t> FileDescription::Write(const Credentials& creds,
   int64_t offset = offset_;
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   size_t n = VEIL_TRY(
-      impl_->PWrite(creds, buf.first(count), &offset, flags_ & O_APPEND));
+      impl_->PWrite(creds, buf.first(count), &offset, flags() & O_APPEND));
   offset_ = offset;
   return n;
 }
@@ -116,11 +133,11 @@ Result<size_t> FileDescription::PWrite(const Credentials& creds,
   if (!writable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   // NOTE: as Linux, pwrite on an O_APPEND file appends.
-  return impl_->PWrite(creds, buf.first(count), &offset, flags_ & O_APPEND);
+  return impl_->PWrite(creds, buf.first(count), &offset, flags() & O_APPEND);
 }
 
 Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {
-  if (flags_ & O_PATH) return Errno(EBADF);
+  if (is_path()) return Errno(EBADF);
   // ksys_lseek: an unknown whence is EINVAL before the file is asked.
   if (whence < SEEK_SET || whence > SEEK_HOLE) return Errno(EINVAL);
   std::lock_guard lock(offset_mutex_);
@@ -129,7 +146,7 @@ Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {
 }
 
 Result<size_t> FileDescription::Getdents64(std::span<uint8_t> buf) {
-  if (flags_ & O_PATH) return Errno(EBADF);
+  if (is_path()) return Errno(EBADF);
   std::lock_guard lock(offset_mutex_);
   size_t used = 0;
   uint64_t cookie = static_cast<uint64_t>(offset_);
@@ -164,7 +181,7 @@ Result<size_t> FileDescription::Getdents64(std::span<uint8_t> buf) {
 
 Result<void> FileDescription::Allocate(const Credentials& creds, int mode,
                                        int64_t offset, int64_t length) {
-  if (flags_ & O_PATH) return Errno(EBADF);
+  if (is_path()) return Errno(EBADF);
   // vfs_fallocate, in Linux's order of checks.
   if (offset < 0 || length <= 0) return Errno(EINVAL);
   constexpr int kModeMask = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
@@ -201,8 +218,31 @@ Result<Attr> FileDescription::Stat() {
   return inode().GetAttrLocked();
 }
 
+Result<void> FileDescription::SetStatusFlags(const Credentials& creds,
+                                             int flags) {
+  // do_fcntl: F_SETFL is not among the commands O_PATH allows.
+  if (is_path()) return Errno(EBADF);
+  int old = this->flags();
+  // setfl: only the owner or CAP_FOWNER may turn O_NOATIME on.
+  if ((flags & O_NOATIME) && !(old & O_NOATIME)) {
+    Attr attr = VEIL_TRY(Stat());
+    if (!internal::OwnerOrCapable(creds, attr)) return Errno(EPERM);
+  }
+  // setfl: O_DIRECT needs FMODE_CAN_ODIRECT, except on a FIFO (where it
+  // selects packet mode).
+  if ((flags & O_DIRECT) && inode().type() != S_IFIFO && !impl_->CanDirectIo())
+    return Errno(EINVAL);
+  // SETFL_MASK; FASYNC changes only through ->fasync.
+  int mask = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME;
+  if (impl_->HasFasync()) mask |= O_ASYNC;
+  while (!flags_.compare_exchange_weak(old, (flags & mask) | (old & ~mask),
+                                       std::memory_order_relaxed)) {
+  }
+  return Ok();
+}
+
 Result<HostMemory> FileDescription::GetHostMemory() {
-  if (flags_ & O_PATH) return Errno(EBADF);
+  if (is_path()) return Errno(EBADF);
   return impl_->GetHostMemory();
 }
 

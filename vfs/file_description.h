@@ -8,11 +8,18 @@
 // Location (so the mount stays busy and the dentry alive) and its inode.
 // Thread-safety: the offset is guarded by an internal mutex, so concurrent
 // read(2)s on a shared description are serialised as Linux does with
-// f_pos_lock. FileImpl hooks are called without any VFS lock held.
+// f_pos_lock. The status flags are one atomic word: F_SETFL replaces them
+// at once, and every read or write loads them once, so it sees either the
+// old or the new set (Linux: f_flags under f_lock). FileImpl hooks are
+// called without any VFS lock held.
+//
+// Locks: the description owns its OFD and flock locks (vfs/fcntl_lock.h)
+// and releases them when its last reference goes (Linux locks_remove_file).
 #pragma once
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,6 +73,27 @@ class FileImpl {
   virtual bool Positional() const { return true; }
   // EINVAL (not mappable) unless memory-backed.
   virtual Result<HostMemory> GetHostMemory();
+  // Whether O_DIRECT may be set (Linux FMODE_CAN_ODIRECT, which a
+  // filesystem opts into: shmem since 6.6 for regular files). F_SETFL
+  // answers EINVAL otherwise.
+  virtual bool CanDirectIo() const { return false; }
+  // Whether O_ASYNC takes (Linux: the file has ->fasync, as pipes do);
+  // F_SETFL silently leaves the bit alone otherwise.
+  virtual bool HasFasync() const { return false; }
+
+ protected:
+  // The status flags of the description this file belongs to, as F_GETFL
+  // reports them now; `open_flags` for a file opened outside a
+  // description (a layer's file under an overlay).
+  int StatusFlags(int open_flags) const {
+    return status_flags_ ? status_flags_->load(std::memory_order_relaxed)
+                         : open_flags;
+  }
+
+ private:
+  friend class FileDescription;
+  // Borrowed: the description owns this FileImpl, so it outlives it.
+  const std::atomic<int>* status_flags_ = nullptr;
 };
 
 class FileDescription final : public RefCounted<FileDescription> {
@@ -74,14 +102,24 @@ class FileDescription final : public RefCounted<FileDescription> {
   // description judge setuid/setgid removal by them.
   FileDescription(Location location, int flags, Credentials creds,
                   std::unique_ptr<FileImpl> impl);
+  ~FileDescription();
 
   const Location& location() const { return location_; }
   Inode& inode() const { return location_.dentry->inode(); }
-  // open(2) flags as F_GETFL reports them.
-  int flags() const { return flags_; }
+  // open(2) flags as F_GETFL reports them, with F_SETFL's changes.
+  int flags() const { return flags_.load(std::memory_order_relaxed); }
   bool readable() const;
   bool writable() const;
-  bool is_path() const { return flags_ & O_PATH; }
+  bool is_path() const { return flags() & O_PATH; }
+
+  // F_SETFL (Linux setfl): sets O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME
+  // and (where the file has ->fasync) O_ASYNC to what `flags` says; other
+  // bits are ignored, as Linux ignores them. `creds` are the caller's.
+  // Errors: EBADF on an O_PATH description; EPERM to turn O_NOATIME on for
+  // a caller who neither owns the file nor has CAP_FOWNER
+  // (inode_owner_or_capable); EINVAL for O_DIRECT on a file that cannot
+  // do it (no FMODE_CAN_ODIRECT; FIFOs are exempt: packet mode).
+  Result<void> SetStatusFlags(const Credentials& creds, int flags);
   FileImpl& impl() const { return *impl_; }
 
   // read(2)/write(2)/pread(2)/pwrite(2)/lseek(2)/getdents64(2)/fstat(2).
@@ -117,7 +155,7 @@ class FileDescription final : public RefCounted<FileDescription> {
 
  private:
   const Location location_;
-  const int flags_;
+  std::atomic<int> flags_;  // F_GETFL; the access mode and O_PATH never change
   const Credentials creds_;
   const std::unique_ptr<FileImpl> impl_;
   std::mutex offset_mutex_;

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "vfs/file_description.h"
+#include "vfs/file_lock.h"
 
 namespace veil::vfs {
 
@@ -22,7 +23,18 @@ uint64_t Filesystem::AllocateAnonDev() {
 
 Inode::Inode(Filesystem& fs, uint64_t ino, uint32_t type)
     : fs_(fs), ino_(ino), type_(type) {}
-Inode::~Inode() = default;
+Inode::~Inode() { delete locks_.load(std::memory_order_acquire); }
+
+FileLocks& Inode::locks() {
+  FileLocks* locks = locks_.load(std::memory_order_acquire);
+  if (locks) return *locks;
+  // Two first users may race: one table wins, the other is thrown away.
+  auto fresh = std::make_unique<FileLocks>();
+  if (locks_.compare_exchange_strong(locks, fresh.get(),
+                                     std::memory_order_acq_rel))
+    return *fresh.release();
+  return *locks;
+}
 
 // Linux: a node with no file_operations to open (a socket) gives ENXIO.
 Result<std::unique_ptr<FileImpl>> Inode::OpenLocked(int) {

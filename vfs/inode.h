@@ -13,6 +13,10 @@
 // Names passed to hooks have passed IsValidName(): non-empty, not "." or
 // "..", no '/', at most NAME_MAX bytes.
 //
+// File locks (fcntl record locks, OFD locks, flock) live on the Inode the
+// VFS sees, created on first use (locks()): for an overlay file that is the
+// overlay inode, which survives a copy-up. See vfs/file_lock.h.
+//
 // Ownership: refcounted. Dentries and open files hold references to
 // inodes. An inode does NOT hold its Filesystem (a filesystem owns its root
 // inode, which would make a cycle); instead everything that holds an inode
@@ -20,6 +24,7 @@
 // holds both, and an open file holds its dentry.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +40,7 @@
 namespace veil::vfs {
 
 class FileImpl;
+class FileLocks;
 
 // What to create: the type and permission bits, owner, device number and
 // for symlinks the target.
@@ -72,6 +78,14 @@ class Inode : public RefCounted<Inode> {
   bool IsDir() const { return type_ == S_IFDIR; }
   bool IsSymlink() const { return type_ == S_IFLNK; }
   bool IsRegular() const { return type_ == S_IFREG; }
+
+  // This file's lock table, created on first use; thread-safe.
+  FileLocks& locks();
+  // The lock table if any lock call ever made one, else null (the close
+  // path need not create one).
+  FileLocks* locks_if_any() const {
+    return locks_.load(std::memory_order_acquire);
+  }
 
   // --- Any inode ---------------------------------------------------------
 
@@ -134,6 +148,7 @@ class Inode : public RefCounted<Inode> {
   Filesystem& fs_;
   const uint64_t ino_;
   const uint32_t type_;
+  std::atomic<FileLocks*> locks_{nullptr};  // owned; deleted in ~Inode
 };
 
 // Fails with the errno Linux gives for a bad path component name:

@@ -17,14 +17,15 @@ namespace {
 
 class RegularFile final : public FileImpl {
  public:
-  // O_NOATIME: reads leave atime alone (file_accessed).
+  // O_NOATIME: reads leave atime alone (file_accessed). F_SETFL may
+  // change it later, so reads ask the description.
   RegularFile(Ref<TmpfsInode> inode, int flags)
-      : inode_(std::move(inode)), noatime_(flags & O_NOATIME) {}
+      : inode_(std::move(inode)), open_flags_(flags) {}
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
     std::lock_guard lock(inode_->fs().mutex());
     size_t done = VEIL_TRY(inode_->ReadLocked(buf, offset));
-    if (!noatime_) inode_->TouchAtimeLocked();
+    if (!(StatusFlags(open_flags_) & O_NOATIME)) inode_->TouchAtimeLocked();
     return done;
   }
 
@@ -82,9 +83,12 @@ class RegularFile final : public FileImpl {
     return HostMemory{fd, 0};
   }
 
+  // shmem_file_open (Linux 6.6+): regular files take O_DIRECT.
+  bool CanDirectIo() const override { return true; }
+
  private:
   const Ref<TmpfsInode> inode_;
-  const bool noatime_;
+  const int open_flags_;
 };
 
 class Directory final : public FileImpl {
