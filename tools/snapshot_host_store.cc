@@ -293,10 +293,15 @@ class HostTargetDir final : public HostNode<TargetDir> {
   std::unique_ptr<Shared> root_shared_;  // DIR's own object only
 };
 
-std::string PathOf(const Place& place) {
+std::string RawPathOf(const Place& place) {
   if (place.parent == nullptr) return place.name;
-  std::string parent = PathOf(place.parent->place());
+  std::string parent = RawPathOf(place.parent->place());
   return parent == "/" ? "/" + place.name : parent + "/" + place.name;
+}
+
+// For messages: names come from the image, so escaped and shortened.
+std::string PathOf(const Place& place) {
+  return snapshot::MessagePath(RawPathOf(place));
 }
 
 }  // namespace
