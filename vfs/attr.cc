@@ -241,6 +241,14 @@ Result<std::string> Vfs::ReadlinkAt(const Context& ctx, const Location& dir,
   return inode.ReadlinkLocked();
 }
 
+Result<Location> Vfs::ResolveAt(const Context& ctx, const Location& dir,
+                                std::string_view path, int at_flags,
+                                uint64_t resolve) {
+  // An unknown AT_* flag: EINVAL, as every *at(2) call checks first.
+  if (at_flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
+  return internal::ResolveAt(*this, ctx, dir, path, at_flags, resolve);
+}
+
 Result<Location> Vfs::ResolveDirectory(const Context& ctx, const Location& dir,
                                        std::string_view path) {
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));

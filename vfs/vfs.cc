@@ -208,9 +208,10 @@ Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name) {
 }
 
 Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
-                           std::string_view path, int at_flags) {
+                           std::string_view path, int at_flags,
+                           uint64_t resolve) {
   Resolver r = VEIL_TRY(Resolver::Create(
-      vfs, ctx, dir, path, 0,
+      vfs, ctx, dir, path, resolve,
       (at_flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kRefuse));
   return r.ResolveFull(!(at_flags & AT_SYMLINK_NOFOLLOW));
 }

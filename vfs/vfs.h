@@ -109,6 +109,18 @@ class Vfs final {
                         std::string_view new_path, unsigned flags);
   Result<std::string> ReadlinkAt(const Context& ctx, const Location& dir,
                                  std::string_view path);
+  // The Location `path` names (Linux: filename_lookup into a struct
+  // path), for the calls that need an object rather than an open file:
+  // exec, unix-socket bind and connect, /proc links, the FUSE adapter.
+  // `at_flags`: AT_SYMLINK_NOFOLLOW (a final symlink is the result),
+  // AT_EMPTY_PATH (an empty path names `dir` itself); `resolve`: openat2's
+  // RESOLVE_* flags. Search permission is checked on every directory
+  // walked. Errors as openat2(O_PATH) gives them: ENOENT, ENOTDIR, EACCES,
+  // ELOOP, ENAMETOOLONG, EXDEV (RESOLVE_BENEATH/NO_XDEV), EINVAL for an
+  // unknown flag.
+  Result<Location> ResolveAt(const Context& ctx, const Location& dir,
+                             std::string_view path, int at_flags,
+                             uint64_t resolve = 0);
   // Resolves a directory for chdir(2)/chroot(2)/fchdir (needs search
   // permission on it).
   Result<Location> ResolveDirectory(const Context& ctx, const Location& dir,

@@ -352,13 +352,9 @@ vfs::Context FuseAdapter::MakeContext(fuse_req_t req) {
 Result<vfs::Location> FuseAdapter::LookupChild(const vfs::Context& ctx,
                                                const vfs::Location& dir,
                                                std::string_view name) {
-  // An O_PATH open is the Vfs's one public "resolve and hand me the
-  // Location" call; it checks search permission on `dir` as a path walk
-  // does and opens nothing.
-  vfs::OpenHow how;
-  how.flags = O_PATH | O_NOFOLLOW;
-  Ref<vfs::FileDescription> file = VEIL_TRY(vfs_.OpenAt(ctx, dir, name, how));
-  return file->location();
+  // Checks search permission on `dir` as a path walk does; a symlink is
+  // the result, not followed (the kernel follows it, with readlink).
+  return vfs_.ResolveAt(ctx, dir, name, AT_SYMLINK_NOFOLLOW);
 }
 
 Result<vfs::Attr> FuseAdapter::StatLocation(const vfs::Context& ctx,

@@ -23,9 +23,11 @@ inline Result<void> WantWrite(const Location& loc) {
   return Ok();
 }
 
-// Resolves `path` (AT_SYMLINK_NOFOLLOW / AT_EMPTY_PATH in `at_flags`).
+// Resolves `path` (AT_SYMLINK_NOFOLLOW / AT_EMPTY_PATH in `at_flags`,
+// openat2's RESOLVE_* in `resolve`); Vfs::ResolveAt without the flag check.
 Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
-                           std::string_view path, int at_flags);
+                           std::string_view path, int at_flags,
+                           uint64_t resolve = 0);
 
 // may_create: EEXIST handled by the caller; ENOENT for a removed directory;
 // write and search permission on the directory.

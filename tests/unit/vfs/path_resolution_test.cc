@@ -170,6 +170,37 @@ TEST_F(PathResolutionTest, SearchPermissionIsCheckedOnEveryDirectory) {
   EXPECT_THAT(vfs_.StatAt(alice_, Root(), "/a", 0), IsOk());
 }
 
+// Vfs::ResolveAt: the object a path names, with openat2(O_PATH)'s errors.
+TEST_F(PathResolutionTest, ResolveAtNamesTheObject) {
+  ASSERT_THAT(Symlink("b/file", "/a/link"), IsOk());
+  auto file = vfs_.ResolveAt(root_, Root(), "/a/link", 0);
+  ASSERT_THAT(file, IsOk());
+  EXPECT_TRUE(file->dentry->inode().IsRegular());
+  auto link = vfs_.ResolveAt(root_, Root(), "/a/link", AT_SYMLINK_NOFOLLOW);
+  ASSERT_THAT(link, IsOk());
+  EXPECT_TRUE(link->dentry->inode().IsSymlink());
+  // An empty path is the start itself only with AT_EMPTY_PATH.
+  EXPECT_THAT(vfs_.ResolveAt(root_, *file, "", 0), ErrnoIs(ENOENT));
+  auto same = vfs_.ResolveAt(root_, *file, "", AT_EMPTY_PATH);
+  ASSERT_THAT(same, IsOk());
+  EXPECT_TRUE(*same == *file);
+  EXPECT_THAT(vfs_.ResolveAt(root_, Root(), "/a/link/", 0), ErrnoIs(ENOTDIR));
+  EXPECT_THAT(vfs_.ResolveAt(root_, Root(), "/a/none", 0), ErrnoIs(ENOENT));
+  EXPECT_THAT(vfs_.ResolveAt(root_, Root(), "/a", AT_REMOVEDIR),
+              ErrnoIs(EINVAL));
+  // RESOLVE_* as openat2.
+  auto a = vfs_.ResolveAt(root_, Root(), "/a", 0);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_THAT(vfs_.ResolveAt(root_, *a, "../a", 0, RESOLVE_BENEATH),
+              ErrnoIs(EXDEV));
+  EXPECT_THAT(vfs_.ResolveAt(root_, *a, "link", 0, RESOLVE_NO_SYMLINKS),
+              ErrnoIs(ELOOP));
+  // Search permission on every directory walked.
+  ASSERT_THAT(vfs_.ChmodAt(root_, Root(), "/a", 0700, 0), IsOk());
+  EXPECT_THAT(vfs_.ResolveAt(alice_, Root(), "/a/b", 0), ErrnoIs(EACCES));
+  EXPECT_THAT(vfs_.ResolveAt(alice_, Root(), "/a", 0), IsOk());
+}
+
 TEST_F(PathResolutionTest, GetcwdStylePaths) {
   auto b = Open("/a/b", O_PATH);
   ASSERT_THAT(b, IsOk());
