@@ -64,15 +64,25 @@ struct RestoreReport {
 // The restore target, opened once.
 struct RestoreDir {
   UniqueFd fd;
-  bool created = false;  // it did not exist: made with mode 0700
+  // Set when it did not exist and was made (mode 0700): its parent and
+  // name there, for RemoveCreated.
+  UniqueFd parent;
+  std::string name;
+
+  bool created() const { return static_cast<bool>(parent); }
+  // Removes the directory made for the restore (it must still be empty),
+  // through the parent's descriptor, never by path.
+  void RemoveCreated();
 };
 
-// Opens (or, when missing, creates) the directory `dir` to restore into.
+// Opens (or, when missing, creates) the directory `dir` to restore into,
+// one component at a time without following a symlink that someone other
+// than the caller or root owns (who could point it elsewhere meanwhile).
 // Refused: not a directory; not empty; and, unless `shared` is kAccept, a
 // directory someone other than the caller and root could change entries
 // in while the restore runs (owned by another user, or group- or
-// world-writable, which includes write granted by an ACL). Messages name
-// `dir` and the reason.
+// world-writable, which includes write granted by an ACL), or a path
+// through another user's symlink. Messages name `dir` and the reason.
 snapshot::SnapshotResult<RestoreDir> OpenRestoreDir(const std::string& dir,
                                                     SharedTarget shared);
 
@@ -87,6 +97,9 @@ std::unique_ptr<snapshot::TargetDir> HostTarget(UniqueFd dir,
                                                 RestoreReport* report);
 
 namespace internal {
+
+// Whether the directory open at `fd` has no entries but "." and "..".
+Result<bool> IsEmptyDir(int fd);
 
 // "/proc/self/fd/N": how an O_PATH descriptor's xattrs (and, before
 // Linux 6.6's fchmodat2, its mode) are reached. The magic link leads to

@@ -134,11 +134,22 @@ class HostSourceDir final : public SourceDir {
   }
   Result<std::unique_ptr<SourceFile>> OpenFile(
       const std::string& name) override {
+    // Looked at before it is opened: a name swapped for a FIFO since the
+    // Stat would block the open, a device's open can act on the device.
+    // The O_PATH descriptor is then reopened through /proc/self/fd, which
+    // reaches the very inode it holds, whatever the name is by now.
+    UniqueFd path(
+        openat(fd_.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!path) return Errno::FromErrno();
+    struct stat st;
+    if (fstat(path.get(), &st) != 0) return Errno::FromErrno();
+    if (!S_ISREG(st.st_mode)) return Errno(ESTALE);  // not the file Stat saw
+    const std::string proc = internal::ProcFdPath(path.get());
     // O_NOATIME needs ownership or CAP_FOWNER; without it the read moves
     // the atime (already recorded by the Stat before).
-    const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-    UniqueFd fd(openat(fd_.get(), name.c_str(), flags | O_NOATIME));
-    if (!fd && errno == EPERM) fd.reset(openat(fd_.get(), name.c_str(), flags));
+    const int flags = O_RDONLY | O_CLOEXEC;
+    UniqueFd fd(open(proc.c_str(), flags | O_NOATIME));
+    if (!fd && errno == EPERM) fd.reset(open(proc.c_str(), flags));
     if (!fd) return Errno::FromErrno();
     return std::unique_ptr<SourceFile>(new HostSourceFile(std::move(fd)));
   }

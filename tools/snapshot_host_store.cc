@@ -11,8 +11,8 @@
 // a swap in between is refused; owner, mode, xattrs and times go through
 // that descriptor. Every directory below DIR is the caller's and mode
 // 0700 until the last pass sets its metadata, so only DIR itself could
-// be reached by anyone else, and OpenRestoreDir refuses such a DIR unless
-// told otherwise.
+// be reached by anyone else, and OpenRestoreDir (restore_dir.cc) refuses
+// such a DIR unless told otherwise.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -56,28 +56,6 @@ struct Shared {
 };
 
 class HostTargetDir;
-
-// Whether the directory open at `fd` has no entries but "." and "..".
-Result<bool> IsEmptyDir(int fd) {
-  // A descriptor of its own: readdir moves the offset it reads from.
-  int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* dir = own < 0 ? nullptr : fdopendir(own);
-  if (dir == nullptr) {
-    Errno e = Errno::FromErrno();
-    if (own >= 0) close(own);
-    return e;
-  }
-  bool empty = true;
-  while (dirent* e = readdir(dir)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") {
-      empty = false;
-      break;
-    }
-  }
-  closedir(dir);
-  return empty;
-}
 
 // Where an entry is, for warnings only: its parent and its name. O(1)
 // memory per entry; the path is built when a warning is printed.
@@ -199,6 +177,7 @@ class AbsentNode final : public TargetNode {
     return {};
   }
   Result<void> Utimens(const timespec[2]) override { return {}; }
+  bool Exists() const override { return false; }
 };
 
 // Lifetime: the applier keeps every directory it made until the restore
@@ -216,7 +195,7 @@ class HostTargetDir final : public HostNode<TargetDir> {
       : HostNode(std::move(fd), FdKind::kOpen, S_IFDIR, std::move(place),
                  shared) {}
 
-  Result<bool> IsEmpty() override { return IsEmptyDir(fd_.get()); }
+  Result<bool> IsEmpty() override { return internal::IsEmptyDir(fd_.get()); }
   Result<std::unique_ptr<TargetDir>> MakeDir(const std::string& name) override {
     VEIL_TRY_VOID(Check(mkdirat(fd_.get(), name.c_str(), 0700)));
     UniqueFd fd = VEIL_TRY(OpenMade(name, O_RDONLY | O_DIRECTORY, S_IFDIR));
@@ -306,59 +285,6 @@ std::string PathOf(const Place& place) {
 
 }  // namespace
 
-snapshot::SnapshotResult<RestoreDir> OpenRestoreDir(const std::string& dir,
-                                                    SharedTarget shared) {
-  RestoreDir target;
-  // A symlink at DIR itself is the user's to give and is followed, once.
-  target.fd.reset(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!target.fd && errno == ENOENT) {
-    if (mkdir(dir.c_str(), 0700) != 0)
-      return snapshot::FromErrno(Errno::FromErrno(), "creating " + dir);
-    target.created = true;
-    target.fd.reset(
-        open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  }
-  if (!target.fd) {
-    snapshot::SnapshotError error =
-        snapshot::FromErrno(Errno::FromErrno(), dir);
-    if (target.created) rmdir(dir.c_str());
-    return error;
-  }
-  auto refuse = [&](int code, const std::string& why) {
-    if (target.created) rmdir(dir.c_str());
-    return snapshot::SnapshotError{code, dir + ": " + why};
-  };
-  struct stat st;
-  if (fstat(target.fd.get(), &st) != 0)
-    return refuse(errno, std::strerror(errno));
-  const uid_t euid = geteuid();
-  if (target.created && st.st_uid != euid)
-    return refuse(ESTALE, "replaced by another user's directory as it was "
-                          "created");
-  if (shared == SharedTarget::kRefuse) {
-    // With an ACL, the group bits are its mask, which caps every named
-    // user's and group's write: so the mode alone tells.
-    if (st.st_uid != euid && st.st_uid != 0)
-      return refuse(EPERM,
-                    "owned by uid " + std::to_string(st.st_uid) +
-                        ", who could replace entries while the restore "
-                        "runs as another user (--force to restore anyway)");
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-      return refuse(EPERM,
-                    "writable by its group or by others, who could "
-                    "replace entries while the restore runs (--force to "
-                    "restore anyway)");
-  }
-  auto empty = IsEmptyDir(target.fd.get());
-  if (!empty)
-    return refuse(empty.error().code(), std::strerror(empty.error().code()));
-  if (!*empty)
-    return refuse(ENOTEMPTY,
-                  "not empty; restore writes only into an empty or missing "
-                  "directory");
-  return target;
-}
-
 std::unique_ptr<TargetDir> HostTarget(UniqueFd dir, std::string display,
                                       Privileged privileged,
                                       RestoreReport* report) {
@@ -367,4 +293,29 @@ std::unique_ptr<TargetDir> HostTarget(UniqueFd dir, std::string display,
       std::make_unique<Shared>(Shared{privileged, report, geteuid()}));
 }
 
+namespace internal {
+
+// Whether the directory open at `fd` has no entries but "." and "..".
+Result<bool> IsEmptyDir(int fd) {
+  // A descriptor of its own: readdir moves the offset it reads from.
+  int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = own < 0 ? nullptr : fdopendir(own);
+  if (dir == nullptr) {
+    Errno e = Errno::FromErrno();
+    if (own >= 0) close(own);
+    return e;
+  }
+  bool empty = true;
+  while (dirent* e = readdir(dir)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(dir);
+  return empty;
+}
+
+}  // namespace internal
 }  // namespace veil::tools

@@ -67,7 +67,8 @@ constexpr const char kRestoreHelp[] =
     "symlink and its metadata set through its own descriptor, so nobody\n"
     "can redirect the restore; DIR is refused if a user other than the\n"
     "caller and root could change entries in it (its owner, or write\n"
-    "permission for its group or others). As non-root, chown to other\n"
+    "permission for its group or others), and DIR's path is followed\n"
+    "through no symlink that another user owns. As non-root, chown to other\n"
     "users, device nodes and trusted.* xattrs are refused by the host:\n"
     "they are skipped with a warning. veil holds one descriptor per\n"
     "directory of the tree until the end (it raises its RLIMIT_NOFILE as\n"
@@ -86,7 +87,8 @@ constexpr const char kRestoreHelp[] =
     "devices that are overlay whiteouts).\n"
     "\n"
     "  --keep-privileged  restore those too.\n"
-    "  --force            restore into a DIR others can write.\n"
+    "  --force            restore into a DIR others can write, or through\n"
+    "                     their symlinks.\n"
     "  --verify           only check IMG; write nothing.\n"
     "  --no-space-check   restore even when the image's file data exceeds\n"
     "                     DIR's free space (say, onto a filesystem that\n"
@@ -227,9 +229,7 @@ int RunRestore(int argc, char** argv) {
     if (!opened) return Fail("restore", opened.error().message);
     target = std::move(*opened);
   }
-  auto cleanup = [&] {
-    if (target.created) rmdir(args[1].c_str());
-  };
+  auto cleanup = [&] { target.RemoveCreated(); };
 
   UniqueFd fd(open(img.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return cleanup(), Fail("restore", img + ": " + std::strerror(errno));

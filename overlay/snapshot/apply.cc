@@ -57,7 +57,8 @@ class Applier {
         m_(image.manifest()),
         progress_(progress),
         dirs_(m_.entries.size()),
-        owned_dirs_(m_.entries.size()) {}
+        owned_dirs_(m_.entries.size()),
+        absent_(m_.entries.size()) {}
 
   SnapshotResult<RestoreStats> Run(TargetDir& target);
 
@@ -104,6 +105,8 @@ class Applier {
   // owned by owned_dirs_.
   std::vector<TargetDir*> dirs_;
   std::vector<std::unique_ptr<TargetDir>> owned_dirs_;
+  // Entries the target did not create (TargetNode::Exists): no links.
+  std::vector<bool> absent_;
   RestoreStats stats_;
   Progress progress_state_;
   enum class Pass { kCreate, kLink, kDirectories } pass_ = Pass::kCreate;
@@ -182,6 +185,10 @@ SnapshotResult<void> Applier::Create(uint32_t index) {
       break;
     }
   }
+  if (!node->Exists()) {
+    absent_[index] = true;
+    return Done();
+  }
   // The node (and a host target's descriptor) is dropped once set up.
   return SetMetadata(index, *node);
 }
@@ -214,6 +221,7 @@ SnapshotResult<RestoreStats> Applier::Run(TargetDir& target) {
   pass_ = Pass::kLink;
   for (uint32_t i = 1; i < m_.entries.size(); ++i) {
     const Entry& e = m_.entries[i];
+    if (absent_[i]) continue;
     for (size_t n = 1; n < e.names.size(); ++n) {
       VEIL_SNAP_TRY_VOID(Check(
           dirs_[e.names[n].parent]->Link(*dirs_[e.names[0].parent],

@@ -80,6 +80,9 @@ class TargetNode {
                                 const std::string& value) = 0;
   // utimensat(2) of atime and mtime, without following a symlink.
   virtual Result<void> Utimens(const timespec times[2]) = 0;
+  // False for an entry the target chose not to create (a device node a
+  // host restore leaves out): its other names are not linked either.
+  virtual bool Exists() const { return true; }
 };
 
 // A regular file created for writing.

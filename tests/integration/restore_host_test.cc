@@ -201,6 +201,50 @@ TEST_F(RestoreHostTest, ConcurrentSwapperChangesNothingOutsideDir) {
   EXPECT_GT(runs, 3);
 }
 
+// A user swapping the files of their directory for FIFOs while root
+// snapshots it: the snapshot may fail (ESTALE), never hang in open(2).
+TEST_F(RestoreHostTest, SnapshotOfFilesSwappedForFifosNeverHangs) {
+  const std::string src = base_ + "/src";
+  ASSERT_EQ(mkdir(src.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(src.c_str(), 0777), 0);
+  for (int i = 0; i < 200; ++i)
+    std::ofstream(src + "/f" + std::to_string(i)) << "data";
+  // The swapper's new entries are made outside the tree, so that the
+  // snapshot meets no name that comes and goes, only names that change.
+  const std::string spare = base_ + "/spare";
+  ASSERT_EQ(mkdir(spare.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(spare.c_str(), 0777), 0);
+  const pid_t swapper = fork();
+  ASSERT_GE(swapper, 0);
+  if (swapper == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(kNobody, kNobody, kNobody) ||
+        setresuid(kNobody, kNobody, kNobody))
+      _exit(1);
+    const std::string fifo = spare + "/fifo", file = spare + "/file";
+    for (unsigned long k = 0;; ++k) {
+      const std::string name = src + "/f" + std::to_string(k / 2 % 8);
+      if (k % 2 == 0) {
+        (void)mkfifo(fifo.c_str(), 0644);
+        (void)rename(fifo.c_str(), name.c_str());
+      } else {
+        std::ofstream(file) << "x";
+        (void)rename(file.c_str(), name.c_str());
+      }
+    }
+  }
+  int hung = 0;
+  for (int run = 0; run < 60; ++run) {
+    ShellResult r = Veil("snapshot " + src + " " + base_ + "/img" +
+                             std::to_string(run),
+                         20);
+    // timeout(1) kills a hung snapshot: status 128 + SIGKILL.
+    hung += r.status == 128 + SIGKILL || r.status == -1;
+  }
+  kill(swapper, SIGKILL);
+  waitpid(swapper, nullptr, 0);
+  EXPECT_EQ(hung, 0) << "snapshots killed after 20 s";
+}
+
 TEST_F(RestoreHostTest, RefusesDirOthersCanWrite) {
   ASSERT_EQ(mkdir((base_ + "/src").c_str(), 0755), 0);
   std::ofstream(base_ + "/src/a") << "a";
@@ -237,6 +281,8 @@ TEST_F(RestoreHostTest, StripsPrivilegedEntriesUnlessKept) {
   ASSERT_EQ(mkdir((src + "/sgid_dir").c_str(), 02775), 0);
   ASSERT_EQ(chmod((src + "/sgid_dir").c_str(), 02775), 0);
   ASSERT_EQ(mknod((src + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  // A second name of the device: left out with it, not a failed link.
+  ASSERT_EQ(link((src + "/null").c_str(), (src + "/null2").c_str()), 0);
   ASSERT_EQ(mknod((src + "/whiteout").c_str(), S_IFCHR | 0000, makedev(0, 0)),
             0);
   ASSERT_EQ(Veil("snapshot " + src + " " + base_ + "/img").status, 0);
@@ -260,6 +306,7 @@ TEST_F(RestoreHostTest, StripsPrivilegedEntriesUnlessKept) {
   ASSERT_EQ(stat((out + "/sgid_dir").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 02775u) << "setgid on a directory is kept";
   EXPECT_NE(lstat((out + "/null").c_str(), &st), 0);
+  EXPECT_NE(lstat((out + "/null2").c_str(), &st), 0);
   ASSERT_EQ(lstat((out + "/whiteout").c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
 
@@ -272,6 +319,39 @@ TEST_F(RestoreHostTest, StripsPrivilegedEntriesUnlessKept) {
             0);
   ASSERT_EQ(lstat((kept + "/null").c_str(), &st), 0);
   EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  EXPECT_EQ(st.st_nlink, 2u);
+}
+
+// DIR named through a symlink another user planted (in a directory they
+// can write): not followed, whether it is DIR itself or on the way.
+TEST_F(RestoreHostTest, RefusesAPathThroughAnotherUsersSymlink) {
+  ASSERT_EQ(mkdir((base_ + "/src").c_str(), 0700), 0);
+  ASSERT_EQ(Veil("snapshot " + base_ + "/src " + base_ + "/img").status, 0);
+  const std::string shared = base_ + "/shared", victim = base_ + "/victim";
+  ASSERT_EQ(mkdir(shared.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(shared.c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(victim.c_str(), 0755), 0);
+  for (const char* name : {"/out", "/via"}) {
+    const std::string link = shared + name;
+    ASSERT_EQ(symlink(victim.c_str(), link.c_str()), 0);
+    ASSERT_EQ(lchown(link.c_str(), kNobody, kNobody), 0);
+  }
+  for (const std::string& dir : {shared + "/out", shared + "/via/new"}) {
+    ShellResult r = Veil("restore " + base_ + "/img " + dir);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("belongs to uid 65534"), std::string::npos)
+        << r.output;
+  }
+  struct stat st;
+  ASSERT_EQ(stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "root's directory was changed";
+  EXPECT_NE(access((victim + "/new").c_str(), F_OK), 0);
+  // Root's own symlink on the way is followed.
+  const std::string own = base_ + "/own";
+  ASSERT_EQ(symlink(victim.c_str(), own.c_str()), 0);
+  ShellResult r = Veil("restore " + base_ + "/img " + own + "/new");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(access((victim + "/new").c_str(), F_OK), 0);
 }
 
 // DIR given as a symlink: followed once; the snapshot root's xattrs land
