@@ -258,14 +258,18 @@ Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
                 new_at->get(), req.new_name.c_str(), req.flags) != 0) {
     return Errno::FromErrno();
   }
+  // The rename is done: a location that cannot be updated (ESTALE, parent
+  // links in a loop) leaves the node where it was, which its name no
+  // longer leads to, so it is ESTALE once closed; the client is told the
+  // truth about the rename.
   if (moved) {
     if (auto node = table_->Find(KeyOf(*moved))) {
-      node->SetLocation(new_dir, req.new_name);
+      (void)node->SetLocation(new_dir, req.new_name);
     }
   }
   if (displaced && (req.flags & RENAME_EXCHANGE) != 0) {
     if (auto node = table_->Find(KeyOf(*displaced))) {
-      node->SetLocation(old_dir, req.old_name);
+      (void)node->SetLocation(old_dir, req.old_name);
     }
   }
   // (Two links of one inode: rename(2) leaves both names alone.)
