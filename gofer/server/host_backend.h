@@ -212,8 +212,9 @@ class HostBackend final : public lisafs::ServerBackend {
   // True for a character or block device other than the 0:0 whiteout (or
   // one whose kind cannot be told).
   static bool IsDeviceNode(const HostNode& node);
-  // EBUSY if `st` is a directory with a mount point below it and the
-  // options ask for the check (MountGuard).
+  // EBUSY if `st` is a directory with a mount point below it, or if the
+  // mount table cannot be read (fail closed; not before Linux 6.8), and
+  // the options ask for the check (MountGuard).
   Result<void> CheckNoMountBelow(const struct statx& st);
   // A readable descriptor for xattr calls (regular files and directories).
   Result<UniqueFd> OpenForXattr(const HostNode& node);
