@@ -101,9 +101,9 @@ void RaiseFdLimit() {
 std::string Explain(const snapshot::SnapshotError& error) {
   if (error.code != EMFILE && error.code != ENFILE) return error.message;
   return error.message +
-         " (veil ran out of host descriptors: it holds one per directory "
-         "being restored, and the veil tmpfs one per large file; raise the "
-         "limit with `ulimit -n`)";
+         " (veil ran out of host descriptors: a restore holds one per "
+         "directory of the image until it ends, and the veil tmpfs one per "
+         "large file; raise the limit with `ulimit -n`)";
 }
 
 std::optional<uint64_t> ParseSize(std::string_view text) {
@@ -222,15 +222,18 @@ snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
       fs.f_bsize > 0)
     limits.max_file_size =
         ((uint64_t{1} << 32) - 1) * static_cast<uint64_t>(fs.f_bsize);
-  // A restore holds a descriptor per directory level; keep some for the
-  // image, stdio and the library's own.
+  // A restore holds a descriptor per directory of the image until it ends
+  // (and so, at least, per level); keep some for the image, stdio and the
+  // library's own.
   rlimit nofile;
   constexpr rlim_t kReserved = 64;
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-      nofile.rlim_cur != RLIM_INFINITY)
-    limits.max_depth = static_cast<uint32_t>(std::min<rlim_t>(
+      nofile.rlim_cur != RLIM_INFINITY) {
+    limits.max_directories = static_cast<uint32_t>(std::min<rlim_t>(
         nofile.rlim_cur > kReserved ? nofile.rlim_cur - kReserved : 1,
         UINT32_MAX - 1));
+    limits.max_depth = limits.max_directories;
+  }
   return limits;
 }
 

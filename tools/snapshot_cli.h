@@ -81,8 +81,9 @@ enum class SpaceCheck { kRefuseBeyondFreeSpace, kIgnore };
 // (`veil restore`; `dir` names it in messages): file data at most the
 // free space of its filesystem (fstatvfs; unless kIgnore), files no
 // larger than that filesystem's largest (ext4's 16 TiB with 4 KiB blocks,
-// else Linux's MAX_LFS_FILESIZE), and directories nested no deeper than
-// the descriptor limit allows (call RaiseFdLimit first).
+// else Linux's MAX_LFS_FILESIZE), and no more directories (nor deeper)
+// than the descriptor limit allows, less a reserve of 64 (call
+// RaiseFdLimit first).
 snapshot::ImageLimits RestoreLimits(int dir_fd, const std::string& dir,
                                     SpaceCheck space);
 

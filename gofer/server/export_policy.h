@@ -78,8 +78,13 @@ struct ExportPolicy {
 };
 
 // A character or block device other than the overlay whiteout (0:0, which
-// no driver backs): a node that can reach a host device. The gofer never
-// makes one reachable to more users (host_backend.h).
+// no driver backs): a node that can reach a host device. The gofer
+// refuses (EPERM) what would change the node itself: a second name
+// (LinkAt), a move (RenameAt, either side of an exchange) and a new mode
+// or owner (SetStat); see host_backend.h. It does not watch the
+// directories above one: a chmod, chown or rename of a directory that
+// holds a device node can still let more host users reach it, as on any
+// directory the client may change.
 inline bool IsHostDevice(const struct statx& st) {
   const uint32_t type = st.stx_mode & S_IFMT;
   return (type == S_IFCHR || type == S_IFBLK) &&

@@ -73,12 +73,8 @@ Result<HostBackend::Found> HostBackend::Lookup(
   // lookup in a non-directory: ENOTDIR (path_lookupat's may_lookup).
   if (!dir->is_dir()) return Errno(ENOTDIR);
   HostNode::PathFd dir_fd = VEIL_TRY(dir->Fd());
-  Result<UniqueFd> opened = OpenBeneath(dir_fd->get(), name.c_str(), O_PATH);
-  // RESOLVE_NO_XDEV refuses a mount point below the export with EXDEV
-  // (RESOLVE_BENEATH's EXDEV needs "..", which CheckName refused). It is
-  // not served: EACCES, a directory the client may not search.
-  if (!opened && opened.error().code() == EXDEV) return Errno(EACCES);
-  UniqueFd fd = VEIL_TRY(std::move(opened));
+  // A mount point below the export is not served: EACCES (OpenEntry).
+  UniqueFd fd = VEIL_TRY(OpenEntry(dir_fd->get(), name.c_str(), O_PATH));
   struct statx st = VEIL_TRY(StatFd(fd.get()));
   return Found{VEIL_TRY(table_->Intern(std::move(fd), st, dir, name)), st};
 }
@@ -166,7 +162,7 @@ Result<std::vector<lisafs::Statx>> HostBackend::WalkStat(
     if (type == S_IFLNK || i + 1 == req.names.size()) break;
     at_dir = type == S_IFDIR;
     if (!at_dir) continue;  // The next step reports ENOTDIR.
-    owned = VEIL_TRY(OpenBeneath(at, name.c_str(), O_PATH | O_DIRECTORY));
+    owned = VEIL_TRY(OpenEntry(at, name.c_str(), O_PATH | O_DIRECTORY));
     at = owned.get();
   }
   return stats;

@@ -41,14 +41,15 @@
 //    bits on non-directories, owners from a range; EPERM otherwise); if
 //    that chown fails the new entry is removed and the chown's errno
 //    returned, as if creating as that user had failed.
-//  - Device nodes other than the 0:0 whiteout are never made reachable to
-//    more users: LinkAt, RenameAt of one, and SetStat of its mode or owner
-//    are EPERM (what Linux answers a policy refusal such as mknod without
-//    CAP_MKNOD). Removing one, or renaming over it, is allowed.
+//  - Device nodes other than 0:0 are not changed: LinkAt, RenameAt of
+//    one, and SetStat of its mode or owner are EPERM (what Linux answers
+//    a policy refusal such as mknod without CAP_MKNOD). Removing one, or
+//    renaming over it, is allowed. The directories above one are not
+//    watched: changing them can still open the device to more users.
 //  - Mount points below the export (host mounts; in the confined gofer
 //    they are mounts of its own namespace too) are never entered: Walk and
-//    WalkStat answer EACCES for the name of one, as for a directory one
-//    may not search; the kernel answers EBUSY to rmdir or rename of it,
+//    WalkStat answer EACCES for the name of one (so does reopening a node
+//    whose name became one), as for a directory one may not search; the kernel answers EBUSY to rmdir or rename of it,
 //    and with MountGuard::kRootIsExport so does the backend to a rename of
 //    a directory with one below it (which would move the mount along).
 //
@@ -212,8 +213,9 @@ class HostBackend final : public lisafs::ServerBackend {
   // True for a character or block device other than the 0:0 whiteout (or
   // one whose kind cannot be told).
   static bool IsDeviceNode(const HostNode& node);
-  // EBUSY if `st` is a directory with a mount point below it and the
-  // options ask for the check (MountGuard).
+  // EBUSY if `st` is a directory with a mount point below it, or if the
+  // mount table cannot be read (fail closed; not before Linux 6.8), and
+  // the options ask for the check (MountGuard).
   Result<void> CheckNoMountBelow(const struct statx& st);
   // A readable descriptor for xattr calls (regular files and directories).
   Result<UniqueFd> OpenForXattr(const HostNode& node);

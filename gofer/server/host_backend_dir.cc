@@ -42,7 +42,9 @@ Result<void> HostBackend::CheckNoMountBelow(const struct statx& st) {
   // Before Linux 6.8 the mount table cannot be read without /proc: the
   // rename is not checked (gofer/README.md, "Not yet").
   if (!points && points.error().code() == ENOSYS) return Ok();
-  if (!points) return points.error();
+  // A table that could not be read whole might hide a mount below: fail
+  // closed, as if one were there.
+  if (!points) return Errno(EBUSY);
   if (points->empty()) return Ok();
   HostNode::PathFd root = VEIL_TRY(root_->Fd());
   // rename(2) of a directory "in use by the system (for example as a mount
@@ -258,14 +260,18 @@ Result<void> HostBackend::RenameAt(lisafs::ServerFd& old_dir_fd,
                 new_at->get(), req.new_name.c_str(), req.flags) != 0) {
     return Errno::FromErrno();
   }
+  // The rename is done: a location that cannot be updated (ESTALE, parent
+  // links in a loop) leaves the node where it was, which its name no
+  // longer leads to, so it is ESTALE once closed; the client is told the
+  // truth about the rename.
   if (moved) {
     if (auto node = table_->Find(KeyOf(*moved))) {
-      node->SetLocation(new_dir, req.new_name);
+      (void)node->SetLocation(new_dir, req.new_name);
     }
   }
   if (displaced && (req.flags & RENAME_EXCHANGE) != 0) {
     if (auto node = table_->Find(KeyOf(*displaced))) {
-      node->SetLocation(old_dir, req.old_name);
+      (void)node->SetLocation(old_dir, req.old_name);
     }
   }
   // (Two links of one inode: rename(2) leaves both names alone.)

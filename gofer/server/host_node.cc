@@ -32,6 +32,12 @@ Result<UniqueFd> OpenBeneath(int dirfd, const char* name, int flags,
   return UniqueFd(static_cast<int>(fd));
 }
 
+Result<UniqueFd> OpenEntry(int dirfd, const char* name, int flags) {
+  Result<UniqueFd> opened = OpenBeneath(dirfd, name, flags);
+  if (!opened && opened.error().code() == EXDEV) return Errno(EACCES);
+  return opened;
+}
+
 Result<struct statx> StatAt(int dirfd, const char* name) {
   struct statx st = {};
   const int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT |
@@ -125,32 +131,52 @@ bool HostNode::has_fd() const {
   return fd_ != nullptr;
 }
 
-void HostNode::SetLocation(std::shared_ptr<HostNode> parent, std::string name) {
-  if (parent == nullptr) return;
-  // Walked again from where it already is (the common case): only the name
-  // may be new, and no cycle can appear.
-  const bool same_parent = [&] {
+Result<void> HostNode::SetLocation(std::shared_ptr<HostNode> parent,
+                                   std::string name) {
+  if (parent == nullptr) return Ok();
+  {
+    // Walked again from where it already is (the common case): only the
+    // name may be new, and no parent link changes.
     std::lock_guard lock(mu_);
-    return parent_ == parent;
-  }();
-  if (is_dir() && !same_parent) {
-    // O(depth of `parent`), as Linux's rename checks for a loop.
-    // Only host processes moving directories behind our back could make a
-    // directory's new parent its own descendant; a cycle of parent links
-    // would never be freed and would make reopening loop.
+    if (parent_ == parent) {
+      name_ = std::move(name);
+      return Ok();
+    }
+  }
+  // Only directories are parents, so only a directory's move can close a
+  // loop. Its check and its change are one step under the table's rename
+  // mutex: two renames through two channels, each checked before the
+  // other changed anything, would otherwise both pass (A into B and B
+  // into A) and link A -> B -> A.
+  std::unique_lock<std::mutex> rename;
+  if (is_dir()) {
+    rename = std::unique_lock(table_->rename_mu_);
+    // O(depth of `parent`), as Linux's rename checks for a loop. Only host
+    // processes moving directories behind our back (or a stale update
+    // after them) could make a directory's new parent its own descendant;
+    // a cycle of parent links would never be freed and would make
+    // reopening loop. Bounded all the same: a walk longer than the table
+    // holds nodes is going round a loop.
+    const size_t bound = table_->WalkBound();
+    size_t steps = 0;
     for (std::shared_ptr<HostNode> up = parent; up != nullptr;
          up = up->parent()) {
-      if (up.get() == this) return;
+      if (up.get() == this) return Ok();  // ignored (host_node.h)
+      if (++steps > bound) return Errno(ESTALE);
     }
+    if (loop_checked_for_test_ != nullptr) loop_checked_for_test_();
   }
   {
     std::lock_guard lock(mu_);
     parent_.swap(parent);
     name_ = std::move(name);
+    removed_ = false;
   }
-  // The old parent is released after the lock is dropped: its destructor
+  if (rename.owns_lock()) rename.unlock();
+  // The old parent is released after the locks are dropped: its destructor
   // takes the table's lock.
   ReleaseParent(std::move(parent));
+  return Ok();
 }
 
 void HostNode::Removed(const HostNode& dir, std::string_view name) {
@@ -160,6 +186,7 @@ void HostNode::Removed(const HostNode& dir, std::string_view name) {
     if (parent_.get() != &dir || name_ != name || fd_ == nullptr) return;
     old.swap(parent_);
     name_.clear();
+    removed_ = true;  // the budget may close it now (SweepLocked)
   }
   ReleaseParent(std::move(old));  // after the lock (see above)
 }
@@ -181,11 +208,14 @@ Result<HostNode::PathFd> HostNode::ReopenChain() const {
     // Up: the closed ancestors, nearest first, until one is open. The root
     // (no parent) is never closed, so this ends there at the latest; a
     // node without a location that is closed cannot be reached: ESTALE.
+    // More closed ancestors than the table holds nodes: the links go round
+    // a loop (SetLocation prevents one; this walk must end regardless).
+    const size_t bound = table_->WalkBound();
     std::vector<std::shared_ptr<const HostNode>> closed;
     std::shared_ptr<const HostNode> up = parent();
     PathFd open_dir;
     while (true) {
-      if (up == nullptr) return Errno(ESTALE);
+      if (up == nullptr || closed.size() > bound) return Errno(ESTALE);
       up->used_.store(true, std::memory_order_relaxed);
       {
         std::lock_guard lock(up->mu_);
@@ -252,9 +282,13 @@ HostNode::Sweep HostNode::SweepLocked() const {
   std::lock_guard lock(mu_);
   if (fd_ == nullptr) return Sweep::kNoFd;
   if (used_.exchange(false, std::memory_order_relaxed)) return Sweep::kSpared;
-  // Pinned by a caller, or impossible to open again (the root): kept.
+  // Pinned by a caller, or impossible to open again and needed (the root):
+  // kept. A removed node cannot be opened again either, but is closed all
+  // the same, its FDIDs ESTALE from then on: otherwise a client could pin
+  // a descriptor per name it walks to and removes, past the budget.
   // (Copies of fd_ are only made under mu_, so a count of 1 is exact.)
-  if (fd_.use_count() > 1 || parent_ == nullptr) return Sweep::kSpared;
+  if (fd_.use_count() > 1 || (parent_ == nullptr && !removed_))
+    return Sweep::kSpared;
   fd_.reset();  // close(2) under the lock, as the header allows
   return Sweep::kClosed;
 }
@@ -274,7 +308,8 @@ Result<UniqueFd> HostNode::OpenAtLocation(int flags) const {
 
 Result<UniqueFd> HostNode::OpenIn(int dir, const std::string& name,
                                   int flags) const {
-  Result<UniqueFd> opened = OpenBeneath(dir, name.c_str(), flags);
+  // A name that became a mount point is EACCES, as for a lookup.
+  Result<UniqueFd> opened = OpenEntry(dir, name.c_str(), flags);
   if (!opened) {
     // The name is gone or is now a symlink: the inode is not reachable.
     if (opened.error().code() == ENOENT || opened.error().code() == ELOOP) {
@@ -348,7 +383,8 @@ Result<std::shared_ptr<HostNode>> NodeTable::Intern(
       created = true;
     }
   }
-  if (!created) node->SetLocation(std::move(parent), std::move(name));
+  if (!created)
+    VEIL_TRY_VOID(node->SetLocation(std::move(parent), std::move(name)));
   if (created) {
     Admit(node);
   } else {
@@ -416,6 +452,11 @@ std::shared_ptr<HostNode> NodeTable::Find(const InodeKey& key) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(key);
   return it == nodes_.end() ? nullptr : it->second.lock();
+}
+
+size_t NodeTable::WalkBound() {
+  std::lock_guard lock(mu_);
+  return nodes_.size();
 }
 
 size_t NodeTable::size() {

@@ -21,8 +21,9 @@
 //    NFS says for a handle whose file is gone.
 // Renames done through the gofer update the location (NodeTable::Find), so
 // only changes made by host processes make a node stale. A directory's
-// location is never set to one of its own descendants, so parent links
-// cannot form a cycle even after host processes moved directories.
+// location is never set to one of its own descendants (checked and set
+// under one table-wide mutex, as Linux's s_vfs_rename_mutex), so parent
+// links form no cycle; walks up them are bounded all the same (ESTALE).
 //
 // Descriptor budget. Every node's O_PATH descriptor counts against
 // RLIMIT_NOFILE, and a client that walks a big tree (`find` over a rootfs
@@ -31,29 +32,26 @@
 // nobody is using right now (CLOCK: a node used since the last sweep gets
 // a second chance), and Fd() opens a closed one again through its
 // location, with the same identity check, so a node stays the same inode
-// or becomes ESTALE. The export's root (no location) is never closed, nor
-// is a descriptor somebody holds (Fd() pins it). Reopening goes down from
+// or becomes ESTALE. The export's root is never closed, nor is a
+// descriptor somebody holds (Fd() pins it). A removed node (no location)
+// is closed like any idle one, and is ESTALE from then on (as NFS says of
+// a removed file's handle). Reopening goes down from
 // the deepest ancestor still open in a loop, never by recursion: a client
 // can make a chain of directories as deep as it likes.
 //
-// The table also bounds what a client can pin otherwise: open FDIDs (each
-// holds an opened descriptor and pins its node's) take a slot of
-// `max_open_files` (OpenFileSlot; ENFILE past it), and the table holds at
-// most `max_nodes` nodes (ENFILE for a new one), since one FDID keeps all
-// of its ancestors alive.
+// The table also bounds what a client can pin otherwise: open FDIDs take a
+// slot of `max_open_files` (OpenFileSlot; ENFILE past it), and the table
+// holds at most `max_nodes` nodes (ENFILE for a new one).
 //
-// Ownership: HostNodes are shared (std::shared_ptr) by the control and open
-// FDIDs that name them and by the children that locate themselves through
-// them. The NodeTable holds weak references only; a node removes itself
-// when the last owner lets go, and keeps the table alive until then. A
-// node's destructor hands its parent to a per-thread queue that the
-// outermost destructor drains, so a chain of any length is freed in a
-// loop, not by recursion.
+// Ownership: HostNodes are shared (std::shared_ptr) by the FDIDs that name
+// them and by their children. The NodeTable holds weak references; a node
+// removes itself when its last owner lets go, keeping the table alive till
+// then. A chain of any length is freed in a loop (ReleaseParent).
 //
 // Thread-safety: HostNode is thread-safe (its descriptor and location have
 // their own leaf mutex); NodeTable is thread-safe. Lock order: the table's
-// mutex, then a node's. Neither lock is held across a system call other
-// than close(2).
+// rename mutex (only to move a directory), then the table's mutex, then a
+// node's. None of them is held across a system call other than close(2).
 #pragma once
 
 #include <sys/stat.h>
@@ -104,12 +102,14 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
 
   // Where the node was last seen: `name` in the directory `parent`.
   // Ignored for a directory if `parent` is the node or one of its
-  // descendants.
-  void SetLocation(std::shared_ptr<HostNode> parent, std::string name);
+  // descendants. Errors: ESTALE (location unchanged) if `parent` has more
+  // ancestors than the table has nodes: links in a loop.
+  [[nodiscard]] Result<void> SetLocation(std::shared_ptr<HostNode> parent,
+                                         std::string name);
   // `name` in `dir` was removed (unlink, rmdir, rename over it): if that
-  // was the node's location it has none now, and keeps its descriptor for
-  // good (fstat of a removed file still works). Call with the descriptor
-  // pinned (Fd()) from before the removal.
+  // was the node's location it has none now; its descriptor stays until
+  // the budget closes it (never while pinned), then Fd() is ESTALE. Call
+  // with the descriptor pinned (Fd()) from before the removal.
   void Removed(const HostNode& dir, std::string_view name);
 
   // open(2) of this very inode with `flags` (O_CLOEXEC and O_NOFOLLOW are
@@ -125,6 +125,7 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
 
  private:
   friend class NodeTable;
+  friend class HostNodePeer;  // tests
   HostNode(std::shared_ptr<NodeTable> table, UniqueFd fd, uint32_t type,
            InodeKey key)
       : table_(std::move(table)),
@@ -140,9 +141,9 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
   // this inode: ESTALE if the name is gone, is a symlink or is another file.
   Result<UniqueFd> OpenIn(int dir, const std::string& name, int flags) const;
   // Fd() when the descriptor was closed: finds the deepest ancestor that is
-  // still open, then opens each node below it in turn. ESTALE if a rename
-  // through the gofer moves a node of the chain meanwhile, more than a few
-  // times in a row.
+  // still open, then opens each node below it in turn. ESTALE if renames
+  // move a node of the chain meanwhile, a few times in a row, or past
+  // as many ancestors as the table has nodes (a loop).
   Result<PathFd> ReopenChain() const;
   // Opens this node's descriptor through `dir`, its parent's descriptor,
   // if it is closed; the pinned descriptor. EAGAIN if the node's parent is
@@ -169,9 +170,14 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
 
   mutable std::mutex mu_;
   mutable PathFd fd_;                 // Guarded by mu_; null once closed.
-  std::shared_ptr<HostNode> parent_;  // Guarded by mu_; null for the root.
+  // Null for the root and a removed node; a directory's is changed under
+  // the table's rename_mu_ (but by Removed, which makes no loop).
+  std::shared_ptr<HostNode> parent_;  // Guarded by mu_.
   std::string name_;                  // Guarded by mu_.
+  bool removed_ = false;  // Guarded by mu_; Removed(), not the root.
   mutable std::atomic<bool> used_{true};  // Fd() since the last sweep
+
+  static inline void (*loop_checked_for_test_)() = nullptr;  // HostNodePeer
 };
 
 // One HostNode per inode the client holds an FDID for, so that N walks to
@@ -247,12 +253,17 @@ class NodeTable final : public std::enable_shared_from_this<NodeTable> {
   // `node` opened its descriptor: counts it, then closes others while
   // over budget.
   void Admit(std::weak_ptr<const HostNode> node);
+  // The longest walk up parent links without a loop (the node count).
+  size_t WalkBound();
   void Forget(const InodeKey& key, bool had_fd);
 
   const size_t max_open_;
   const size_t max_open_files_;
   const size_t max_nodes_;
   std::atomic<size_t> open_files_{0};
+  // Held across a directory's loop check and move (HostNode::SetLocation),
+  // as Linux's s_vfs_rename_mutex. Taken before mu_.
+  std::mutex rename_mu_;
   std::mutex mu_;
   std::map<InodeKey, std::weak_ptr<HostNode>> nodes_;  // Guarded by mu_.
   // Nodes that opened a descriptor, oldest first (the CLOCK hand sweeps
@@ -268,6 +279,11 @@ class NodeTable final : public std::enable_shared_from_this<NodeTable> {
 // returns a trailing symlink itself when O_PATH is set).
 Result<UniqueFd> OpenBeneath(int dirfd, const char* name, int flags,
                              mode_t mode = 0);
+
+// OpenBeneath of one entry, for every lookup and reopen: a mount point
+// below the export (RESOLVE_NO_XDEV's EXDEV; CheckName refuses "..") is
+// not served: EACCES, as a directory the client may not search.
+Result<UniqueFd> OpenEntry(int dirfd, const char* name, int flags);
 
 // statx(2) of the descriptor itself, not following a symlink.
 Result<struct statx> StatFd(int fd);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace veil::gofer {
 namespace {
@@ -57,24 +58,37 @@ static_assert(sizeof(StatMount) == 512);
 
 // Mount ids per listmount(2) call; more are fetched page by page.
 constexpr size_t kIdsPerCall = 256;
-// Room for the struct and one path.
+// Room for the struct and one path at first; doubled while statmount(2)
+// says EOVERFLOW (a mount point's path has no length limit: a mount made
+// from a deep working directory), up to the most a mount point can fill.
 constexpr size_t kStatBufferSize = sizeof(StatMount) + 2 * 4096;
+constexpr size_t kStatBufferMax = size_t{16} << 20;
 
+// The mount point of mount `id`. Errors: ENOENT if it was unmounted since
+// it was listed; EOVERFLOW past kStatBufferMax; ENODATA if the kernel gave
+// no mount point; statmount(2)'s errno.
 Result<std::string> MountPointOf(uint64_t id) {
   MntIdReq req;
   req.mnt_id = id;
   req.param = kStatmountMntPoint;
-  alignas(StatMount) char buffer[kStatBufferSize];
-  if (::syscall(kSysStatmount, &req, buffer, sizeof(buffer), 0) != 0) {
-    return Errno::FromErrno();
+  std::vector<uint64_t> words;  // aligned for StatMount
+  size_t size = kStatBufferSize;
+  while (true) {
+    words.assign(size / sizeof(uint64_t), 0);
+    if (::syscall(kSysStatmount, &req, words.data(), size, 0) == 0) break;
+    if (errno != EOVERFLOW || size >= kStatBufferMax) {
+      return Errno::FromErrno();
+    }
+    size *= 2;
   }
+  const char* buffer = reinterpret_cast<const char*>(words.data());
   const auto* st = reinterpret_cast<const StatMount*>(buffer);
   if ((st->mask & kStatmountMntPoint) == 0 ||
-      st->mnt_point >= sizeof(buffer) - sizeof(StatMount)) {
+      st->mnt_point >= size - sizeof(StatMount)) {
     return Errno(ENODATA);
   }
   const char* str = buffer + sizeof(StatMount) + st->mnt_point;
-  return std::string(str, ::strnlen(str, buffer + sizeof(buffer) - str));
+  return std::string(str, ::strnlen(str, buffer + size - str));
 }
 
 }  // namespace
@@ -90,9 +104,15 @@ Result<std::vector<std::string>> MountPointsBelowRoot() {
     const long n = ::syscall(kSysListmount, &req, ids, kIdsPerCall, 0);
     if (n < 0) return Errno::FromErrno();
     for (long i = 0; i < n; ++i) {
-      // A mount unmounted since listmount is simply not a mount point.
       Result<std::string> point = MountPointOf(ids[i]);
-      if (point && *point != "/") points.push_back(std::move(*point));
+      if (!point) {
+        // A mount unmounted since listmount is simply not a mount point;
+        // any other failure leaves the table unknown, and a caller must
+        // not take a mount it could not read for none.
+        if (point.error().code() == ENOENT) continue;
+        return point.error();
+      }
+      if (*point != "/") points.push_back(std::move(*point));
     }
     if (static_cast<size_t>(n) < kIdsPerCall) break;
     after = ids[n - 1];

@@ -22,9 +22,11 @@
 namespace veil::gofer {
 
 // Every mount point below the process's root, as a path relative to that
-// root ("/a/deep"), the root itself excluded. Errors: ENOSYS before Linux
-// 6.8 (or under a seccomp filter without the calls); listmount(2) and
-// statmount(2) errnos.
+// root ("/a/deep"), the root itself excluded; a mount unmounted while
+// the table is read is left out. Errors: ENOSYS before Linux 6.8 (or
+// under a seccomp filter without the calls); any other listmount(2) or
+// statmount(2) errno (a mount point could not be read: the list would be
+// incomplete); ENODATA if the kernel gave no mount point for a mount.
 Result<std::vector<std::string>> MountPointsBelowRoot();
 
 // True if a mount point in `points` (as above) lies strictly below the

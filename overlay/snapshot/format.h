@@ -80,9 +80,13 @@ struct ImageLimits {
   uint64_t max_xattr_list = kXattrListMax;
   uint64_t max_xattr_bytes = kXattrTotalMax;
   // The deepest directory nesting (the root's children are at depth 1).
-  // A restore holds a host descriptor per open directory level. EMFILE
-  // past it.
+  // EMFILE past it.
   uint32_t max_depth = UINT32_MAX;
+  // The most directories the image may hold, its root not counted: a
+  // restore into host directories keeps a descriptor for every directory
+  // until it ends (their metadata is set last), not only for the open
+  // levels. EMFILE past it.
+  uint32_t max_directories = UINT32_MAX;
 };
 
 enum class Codec : uint32_t {

@@ -102,6 +102,21 @@ SnapshotResult<void> CheckLimits(const Manifest& m, const ImageLimits& limits) {
                           " (a restore holds a descriptor per level)");
     }
   }
+  if (limits.max_directories != UINT32_MAX) {
+    // Siblings count as much as nesting: every directory keeps its
+    // descriptor until the restore ends (100,000 directories side by side
+    // under a limit of 65,536 would fail with EMFILE half way).
+    uint64_t directories = 0;
+    for (uint32_t i = 1; i < m.entries.size(); ++i)
+      directories += m.entries[i].type == EntryType::kDirectory;
+    if (directories > limits.max_directories)
+      return SnapshotError{
+          EMFILE, "manifest: " + std::to_string(directories) +
+                      " directories, more than the limit of " +
+                      std::to_string(limits.max_directories) +
+                      " (a restore holds a descriptor per directory until "
+                      "it ends)"};
+  }
   return Done();
 }
 

@@ -185,5 +185,52 @@ TEST_F(HostNodeLimitsTest, OpenFilesTakeSlotsAndFailWithEnfilePastThem) {
   EXPECT_EQ(backend->open_files(), 3u);  // the created file's FDID is gone
 }
 
+// Review of #10: a removed name took its node's location and the budget
+// never closed a node without one, so a client that walked to N files,
+// kept the FDIDs and unlinked each pinned N descriptors (up to its 65,536
+// FDIDs, past the gofer's limit), and every Admit swept them all. Now they
+// are closed like any idle node (the FDIDs are ESTALE afterwards, as NFS
+// says of a removed file); an open file still survives its unlink.
+TEST_F(HostNodeLimitsTest, RemovedNamesPinNoDescriptorsPastTheBudget) {
+  constexpr int kFiles = 60;
+  for (int i = 0; i < kFiles; ++i)
+    WriteFile(InRoot("f" + std::to_string(i)), "data");
+  HostBackendOptions options;
+  options.max_node_fds = 4;
+  std::unique_ptr<HostBackend> backend = Backend(options);
+  lisafs::NewNode root = VEIL_MUST(backend->Mount());
+  std::vector<std::unique_ptr<lisafs::ServerFd>> nodes;
+  for (int i = 0; i < kFiles; ++i) {
+    lisafs::WalkResult w = VEIL_MUST(
+        backend->Walk(*root.fd, lisafs::WalkReq{1, {"f" + std::to_string(i)}}));
+    nodes.push_back(std::move(w.nodes[0].fd));
+  }
+  lisafs::OpenedFile open =
+      VEIL_MUST(backend->OpenAt(*nodes[0], lisafs::OpenAtReq{1, O_RDONLY}));
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(backend
+                    ->UnlinkAt(*root.fd, lisafs::UnlinkAtReq{
+                                             1, "f" + std::to_string(i), 0})
+                    .has_value());
+    EXPECT_LE(backend->open_node_fds(), 4u + 2u) << "after f" << i;
+  }
+  for (int i = 0; i < 8; ++i) {  // more walks: the budget sweeps again
+    WriteFile(InRoot("g" + std::to_string(i)), "x");
+    VEIL_MUST(
+        backend->Walk(*root.fd, lisafs::WalkReq{1, {"g" + std::to_string(i)}}));
+  }
+  EXPECT_LE(backend->open_node_fds(), 4u + 1u);  // the budget, the open one
+  // The open file, pinned, still answers; removed names closed are stale.
+  lisafs::Statx st = VEIL_MUST(backend->FStat(*nodes[0]));
+  EXPECT_EQ(st.nlink, 0u);
+  EXPECT_EQ(st.size, 4u);
+  EXPECT_EQ(ErrnoOf(backend->FStat(*nodes[1])), ESTALE);
+  int stale = 0;
+  for (int i = 1; i < kFiles; ++i)
+    stale += ErrnoOf(backend->FStat(*nodes[i])) == ESTALE;
+  EXPECT_GE(stale, kFiles - 1 - 4);
+  EXPECT_LE(backend->open_node_fds(), 4u + 1u);
+}
+
 }  // namespace
 }  // namespace veil::gofer::testing

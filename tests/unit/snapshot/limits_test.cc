@@ -199,6 +199,30 @@ TEST(SnapshotLimitsTest, DepthPastTheLimitIsRefusedWithAShortMessage) {
   EXPECT_THAT(opened.error().message, HasSubstr("('…"));
 }
 
+// Review of #10: a restore keeps a descriptor for every directory until
+// it ends, not one per level, so 2,000 directories side by side (depth 1)
+// under a limit of 1,000 passed the depth check and would have failed
+// with EMFILE half way.
+TEST(SnapshotLimitsTest, SiblingDirectoriesPastTheLimitAreRefused) {
+  const std::string wide =
+      EditManifest(ZeroChunkImage(kMinChunkSize), [](Manifest& m) {
+        for (int i = 0; i < 2000; ++i)
+          m.entries.push_back(DirEntry(0, "d" + std::to_string(i)));
+      });
+  ImageLimits limits;
+  limits.max_depth = 1000;
+  limits.max_directories = 1000;
+  auto opened = OpenImage(wide, limits);
+  ASSERT_FALSE(opened.has_value());
+  EXPECT_EQ(opened.error().code, EMFILE);
+  EXPECT_THAT(opened.error().message,
+              HasSubstr("manifest: 2000 directories, more than the limit of "
+                        "1000 (a restore holds a descriptor per directory "
+                        "until it ends)"));
+  limits.max_directories = 2000;  // exactly as many: fine
+  EXPECT_TRUE(OpenImage(wide, limits).has_value());
+}
+
 // Names from an image reach the terminal only escaped.
 TEST(SnapshotLimitsTest, NamesInMessagesAreEscaped) {
   const std::string evil =
