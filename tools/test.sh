@@ -39,6 +39,10 @@ tools/check_layers.sh
 tools/deps.sh
 extra=(-DVEIL_WERROR=ON)
 [[ $build == build-asan ]] && extra+=(-DVEIL_SANITIZE=ON)
+# CI builds on a fresh clone and reads no core dump: no debug information,
+# a quarter of the compile time.
+[[ "${CI:-}" == true && $build == build ]] &&
+  extra+=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG")
 # Configured every time (cheap), so a build directory made without
 # -Werror (tools/build.sh's) gets it here.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${extra[@]}" >/dev/null
