@@ -108,11 +108,8 @@ Result<void> OverlayInode::RemovePrivsLocked(const vfs::Credentials& creds) {
     return Ok();
   std::lock_guard lock(upper_->fs().mutex());
   vfs::Attr attr = upper_->GetAttrLocked();
-  // setattr_should_drop_suidgid.
-  uint32_t kill = attr.mode & S_ISUID;
-  if ((attr.mode & S_ISGID) &&
-      ((attr.mode & S_IXGRP) || !creds.InGroup(attr.gid)))
-    kill |= S_ISGID;
+  const uint32_t kill =
+      vfs::SetIdBitsClearedByWrite(creds, attr.mode, attr.gid);
   if (!kill) return Ok();
   vfs::SetAttr change;
   change.mask = vfs::kSetMode | vfs::kSetCtimeNow;

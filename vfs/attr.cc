@@ -28,10 +28,8 @@ bool ShouldDropSgid(const Credentials& creds, const Attr& attr) {
 
 // The bits a data change (write, truncate) removes: setattr_should_drop_suidgid.
 uint32_t PrivsToKill(const Credentials& creds, const Attr& attr) {
-  if (!attr.IsRegular() || creds.HasCap(Capability::kFsetid)) return 0;
-  uint32_t kill = attr.mode & S_ISUID;
-  if (ShouldDropSgid(creds, attr)) kill |= S_ISGID;
-  return kill;
+  if (!attr.IsRegular()) return 0;
+  return SetIdBitsClearedByWrite(creds, attr.mode, attr.gid);
 }
 
 // Truncation shared by truncate(2) and ftruncate(2); `mask_extra` carries

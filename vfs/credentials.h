@@ -5,6 +5,7 @@
 // capabilities. Immutable value type; copy freely.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <algorithm>
@@ -61,5 +62,20 @@ struct Credentials {
     return uint64_t{1} << static_cast<unsigned>(cap);
   }
 };
+
+// The set-id bits a change to a regular file's data (write, truncate,
+// open with O_TRUNC) by `creds` clears from its `mode` (Linux:
+// file_remove_privs, setattr_should_drop_suidgid): S_ISUID, and S_ISGID
+// when the file is group-executable or the caller is not in its group
+// `gid`; none for a caller with CAP_FSETID. The one rule tmpfs, overlay,
+// the gofer client and the VFS's truncate paths apply.
+inline uint32_t SetIdBitsClearedByWrite(const Credentials& creds,
+                                        uint32_t mode, gid_t gid) {
+  if (creds.HasCap(Capability::kFsetid)) return 0;
+  uint32_t kill = mode & S_ISUID;
+  if ((mode & S_ISGID) && ((mode & S_IXGRP) || !creds.InGroup(gid)))
+    kill |= S_ISGID;
+  return kill;
+}
 
 }  // namespace veil::vfs

@@ -183,11 +183,9 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
       SetAttr attr;
       attr.mask = kSetSize | kSetMtimeNow | kSetCtimeNow;
       Attr cur = inode.GetAttrLocked();
-      uint32_t kill = cur.mode & S_ISUID;
-      if ((cur.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
-          ((cur.mode & S_ISGID) && !ctx.creds.InGroup(cur.gid)))
-        kill |= S_ISGID;
-      if (kill && !ctx.creds.HasCap(Capability::kFsetid)) {
+      const uint32_t kill =
+          SetIdBitsClearedByWrite(ctx.creds, cur.mode, cur.gid);
+      if (kill) {
         attr.mask |= kSetMode;
         attr.mode = cur.mode & 07777 & ~kill;
       }

@@ -200,13 +200,7 @@ void TmpfsInode::StampModifiedLocked() {
 
 void TmpfsInode::DataModifiedLocked(const Credentials& creds) {
   StampModifiedLocked();
-  // file_remove_privs for a regular file without CAP_FSETID.
-  if (!creds.HasCap(Capability::kFsetid)) {
-    if (mode_ & S_ISUID) mode_ &= ~S_ISUID;
-    if ((mode_ & S_ISGID) &&
-        ((mode_ & S_IXGRP) || !creds.InGroup(gid_)))
-      mode_ &= ~S_ISGID;
-  }
+  mode_ &= ~SetIdBitsClearedByWrite(creds, mode_, gid_);  // file_remove_privs
 }
 
 // --- Symlinks -------------------------------------------------------------

@@ -257,10 +257,8 @@ Result<void> GoferInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   if (creds.HasCap(vfs::Capability::kFsetid)) return Ok();
   if (gofer().options().revalidate) VEIL_TRY_VOID(RefreshLocked());
   VEIL_TRY_VOID(CheckUsableLocked());
-  uint32_t kill = stat_.mode & S_ISUID;
-  if ((stat_.mode & S_ISGID) &&
-      ((stat_.mode & S_IXGRP) || !creds.InGroup(stat_.gid)))
-    kill |= S_ISGID;
+  const uint32_t kill =
+      vfs::SetIdBitsClearedByWrite(creds, stat_.mode, stat_.gid);
   if (!kill) return Ok();
   lisafs::SetStatReq req;
   req.mask = lisafs::kSetStatMode;
