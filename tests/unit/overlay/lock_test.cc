@@ -6,6 +6,7 @@
 #include <sys/file.h>
 
 #include "tests/unit/overlay/fixture.h"
+#include "tests/unit/vfs/lock_test_util.h"
 #include "vfs/fcntl_lock.h"
 
 namespace veil::overlay::testing {
@@ -13,14 +14,6 @@ namespace {
 
 using OverlayLockTest = OverlayTest;
 
-struct flock Range(short type, int64_t start, int64_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  return fl;
-}
 
 TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   lower().WriteFile("/f", "lower data");
@@ -31,9 +24,9 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   ASSERT_THAT(before, IsOk());
   ASSERT_THAT(UpperLstat("/f"), ErrnoIs(ENOENT));  // still lower only
   ASSERT_THAT(
-      vfs::SetRecordLock(**before, F_SETLK, Range(F_RDLCK, 0, 4), p1, nullptr),
+      vfs::SetRecordLock(**before, F_SETLK, vfs::testing::MakeFlock(F_RDLCK, 0, 4), p1, nullptr),
       IsOk());
-  ASSERT_THAT(vfs::SetRecordLock(**before, F_OFD_SETLK, Range(F_RDLCK, 8, 2),
+  ASSERT_THAT(vfs::SetRecordLock(**before, F_OFD_SETLK, vfs::testing::MakeFlock(F_RDLCK, 8, 2),
                                  p1, nullptr),
               IsOk());
   ASSERT_THAT(vfs::Flock(**before, LOCK_SH, nullptr), IsOk());
@@ -45,14 +38,14 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   EXPECT_EQ(&(*before)->inode(), &(*after)->inode());
 
   EXPECT_THAT(
-      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 2, 1), p2, nullptr),
+      vfs::SetRecordLock(**after, F_SETLK, vfs::testing::MakeFlock(F_WRLCK, 2, 1), p2, nullptr),
       ErrnoIs(EAGAIN));
-  EXPECT_THAT(vfs::SetRecordLock(**after, F_OFD_SETLK, Range(F_WRLCK, 9, 1), p2,
+  EXPECT_THAT(vfs::SetRecordLock(**after, F_OFD_SETLK, vfs::testing::MakeFlock(F_WRLCK, 9, 1), p2,
                                  nullptr),
               ErrnoIs(EAGAIN));
   EXPECT_THAT(vfs::Flock(**after, LOCK_EX | LOCK_NB, nullptr),
               ErrnoIs(EWOULDBLOCK));
-  struct flock q = Range(F_WRLCK, 0, 0);
+  struct flock q = vfs::testing::MakeFlock(F_WRLCK, 0, 0);
   ASSERT_THAT(vfs::GetRecordLock(**after, F_GETLK, p2, &q), IsOk());
   EXPECT_EQ(q.l_type, F_RDLCK);
   EXPECT_EQ(q.l_start, 0);
@@ -63,12 +56,12 @@ TEST_F(OverlayLockTest, LocksSurviveCopyUp) {
   // process's close, then the old description's last reference.
   vfs::ReleasePosixLocks(**before, p1);
   EXPECT_THAT(
-      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 0, 8), p2, nullptr),
+      vfs::SetRecordLock(**after, F_SETLK, vfs::testing::MakeFlock(F_WRLCK, 0, 8), p2, nullptr),
       IsOk());
   RefPtr<FileDescription> old = std::move(*before);
   old = nullptr;
   EXPECT_THAT(
-      vfs::SetRecordLock(**after, F_SETLK, Range(F_WRLCK, 8, 0), p2, nullptr),
+      vfs::SetRecordLock(**after, F_SETLK, vfs::testing::MakeFlock(F_WRLCK, 8, 0), p2, nullptr),
       IsOk());
   EXPECT_THAT(vfs::Flock(**after, LOCK_EX | LOCK_NB, nullptr), IsOk());
 }

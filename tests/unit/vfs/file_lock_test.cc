@@ -7,6 +7,7 @@
 #include <sys/file.h>
 
 #include "tests/unit/vfs/fixture.h"
+#include "tests/unit/vfs/lock_test_util.h"
 #include "vfs/fcntl_lock.h"
 
 namespace veil::vfs::testing {
@@ -15,15 +16,6 @@ namespace {
 const LockOwner kP1 = LockOwner::Process(101, 101);
 const LockOwner kP2 = LockOwner::Process(102, 102);
 
-struct flock Flock(short type, int64_t start, int64_t len,
-                   short whence = SEEK_SET) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = whence;
-  fl.l_start = start;
-  fl.l_len = len;
-  return fl;
-}
 
 class FileLockTest : public VfsTest {
  protected:
@@ -34,14 +26,14 @@ class FileLockTest : public VfsTest {
   }
   Result<void> Set(FileDescription& f, const LockOwner& owner, short type,
                    int64_t start, int64_t len, int cmd = F_SETLK) {
-    VEIL_TRY(SetRecordLock(f, cmd, Flock(type, start, len), owner, nullptr));
+    VEIL_TRY(SetRecordLock(f, cmd, MakeFlock(type, start, len), owner, nullptr));
     return Ok();
   }
   // F_GETLK as `owner` for [start, start+len): the reported lock as
   // "type start len pid", or "unlocked".
   std::string Get(FileDescription& f, const LockOwner& owner, short type,
                   int64_t start, int64_t len, int cmd = F_GETLK) {
-    struct flock fl = Flock(type, start, len);
+    struct flock fl = MakeFlock(type, start, len);
     Result<void> r = GetRecordLock(f, cmd, owner, &fl);
     if (!r) return "errno " + std::to_string(r.error().code());
     if (fl.l_type == F_UNLCK) return "unlocked";
@@ -120,44 +112,44 @@ TEST_F(FileLockTest, ArgumentErrorsAsFcntl) {
   auto set = [&](FileDescription& f, int cmd, struct flock fl) {
     return SetRecordLock(f, cmd, fl, kP1, nullptr);
   };
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, 0, 1, 7)), ErrnoIs(EINVAL));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(9, 0, 1)), ErrnoIs(EINVAL));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, -1, 1)), ErrnoIs(EINVAL));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, 2, -3)), ErrnoIs(EINVAL));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, 2, -2)), IsOk());
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, INT64_MAX, 2)),
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, 0, 1, 7)), ErrnoIs(EINVAL));
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(9, 0, 1)), ErrnoIs(EINVAL));
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, -1, 1)), ErrnoIs(EINVAL));
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, 2, -3)), ErrnoIs(EINVAL));
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, 2, -2)), IsOk());
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, INT64_MAX, 2)),
               ErrnoIs(EOVERFLOW));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, INT64_MAX, 1)), IsOk());
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, 2, INT64_MAX)),
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, INT64_MAX, 1)), IsOk());
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, 2, INT64_MAX)),
               ErrnoIs(EOVERFLOW));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, 1, INT64_MAX)), IsOk());
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, 1, INT64_MAX)), IsOk());
   // SEEK_CUR and SEEK_END start from the offset and the size (10).
   ASSERT_THAT(a_->Seek(4, SEEK_SET), IsOkAndHolds(4));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, INT64_MAX - 3, 1, SEEK_CUR)),
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, INT64_MAX - 3, 1, SEEK_CUR)),
               ErrnoIs(EOVERFLOW));
-  EXPECT_THAT(set(*a_, F_SETLK, Flock(F_RDLCK, -5, 1, SEEK_CUR)),
+  EXPECT_THAT(set(*a_, F_SETLK, MakeFlock(F_RDLCK, -5, 1, SEEK_CUR)),
               ErrnoIs(EINVAL));
-  ASSERT_THAT(set(*a_, F_SETLK, Flock(F_UNLCK, 0, 0)), IsOk());
-  ASSERT_THAT(set(*a_, F_SETLK, Flock(F_WRLCK, -2, 3, SEEK_END)), IsOk());
-  ASSERT_THAT(set(*a_, F_SETLK, Flock(F_RDLCK, 1, -1, SEEK_CUR)), IsOk());
+  ASSERT_THAT(set(*a_, F_SETLK, MakeFlock(F_UNLCK, 0, 0)), IsOk());
+  ASSERT_THAT(set(*a_, F_SETLK, MakeFlock(F_WRLCK, -2, 3, SEEK_END)), IsOk());
+  ASSERT_THAT(set(*a_, F_SETLK, MakeFlock(F_RDLCK, 1, -1, SEEK_CUR)), IsOk());
   EXPECT_EQ(Locks(kP1), "R4-4 W8-10");
   // Lock types need the matching access mode.
   auto ro = *Open("/f", O_RDONLY);
   auto wo = *Open("/f", O_WRONLY);
-  EXPECT_THAT(set(*ro, F_SETLK, Flock(F_WRLCK, 0, 1)), ErrnoIs(EBADF));
-  EXPECT_THAT(set(*wo, F_SETLK, Flock(F_RDLCK, 0, 1)), ErrnoIs(EBADF));
-  EXPECT_THAT(set(*ro, F_SETLK, Flock(F_UNLCK, 0, 1)), IsOk());
+  EXPECT_THAT(set(*ro, F_SETLK, MakeFlock(F_WRLCK, 0, 1)), ErrnoIs(EBADF));
+  EXPECT_THAT(set(*wo, F_SETLK, MakeFlock(F_RDLCK, 0, 1)), ErrnoIs(EBADF));
+  EXPECT_THAT(set(*ro, F_SETLK, MakeFlock(F_UNLCK, 0, 1)), IsOk());
   // The argument checks come first, then the mode, then OFD's l_pid.
-  EXPECT_THAT(set(*ro, F_SETLK, Flock(F_WRLCK, 0, 1, 7)), ErrnoIs(EINVAL));
-  struct flock with_pid = Flock(F_WRLCK, 0, 1);
+  EXPECT_THAT(set(*ro, F_SETLK, MakeFlock(F_WRLCK, 0, 1, 7)), ErrnoIs(EINVAL));
+  struct flock with_pid = MakeFlock(F_WRLCK, 0, 1);
   with_pid.l_pid = 7;
   EXPECT_THAT(set(*ro, F_OFD_SETLK, with_pid), ErrnoIs(EBADF));
   EXPECT_THAT(set(*a_, F_OFD_SETLK, with_pid), ErrnoIs(EINVAL));
   EXPECT_THAT(set(*a_, F_SETLK, with_pid), IsOk());  // POSIX ignores it
   // O_PATH descriptions are EBADF for every lock command.
   auto path = *Open("/f", O_PATH);
-  EXPECT_THAT(set(*path, F_SETLK, Flock(F_UNLCK, 0, 1)), ErrnoIs(EBADF));
-  struct flock q = Flock(F_RDLCK, 0, 1);
+  EXPECT_THAT(set(*path, F_SETLK, MakeFlock(F_UNLCK, 0, 1)), ErrnoIs(EBADF));
+  struct flock q = MakeFlock(F_RDLCK, 0, 1);
   EXPECT_THAT(GetRecordLock(*path, F_GETLK, kP1, &q), ErrnoIs(EBADF));
 }
 
@@ -166,11 +158,11 @@ TEST_F(FileLockTest, GetLkArgumentErrors) {
   EXPECT_EQ(Get(*a_, kP1, 9, 0, 1), "errno 22");
   EXPECT_EQ(Get(*a_, kP1, F_RDLCK, -1, 1), "errno 22");
   EXPECT_EQ(Get(*a_, kP1, F_RDLCK, 2, INT64_MAX), "errno 75");
-  struct flock fl = Flock(F_RDLCK, 0, 1);
+  struct flock fl = MakeFlock(F_RDLCK, 0, 1);
   fl.l_pid = 3;
   EXPECT_THAT(GetRecordLock(*a_, F_OFD_GETLK, kP1, &fl), ErrnoIs(EINVAL));
   // Nothing conflicting: only l_type changes.
-  fl = Flock(F_WRLCK, 3, 4, SEEK_END);
+  fl = MakeFlock(F_WRLCK, 3, 4, SEEK_END);
   fl.l_pid = 0;
   ASSERT_THAT(GetRecordLock(*a_, F_GETLK, kP1, &fl), IsOk());
   EXPECT_EQ(fl.l_type, F_UNLCK);

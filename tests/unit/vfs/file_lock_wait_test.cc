@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/unit/vfs/fixture.h"
+#include "tests/unit/vfs/lock_test_util.h"
 #include "vfs/fcntl_lock.h"
 
 namespace veil::vfs::testing {
@@ -22,14 +23,6 @@ using std::chrono::milliseconds;
 const LockOwner kP1 = LockOwner::Process(201, 201);
 const LockOwner kP2 = LockOwner::Process(202, 202);
 
-struct flock Range(short type, int64_t start, int64_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  return fl;
-}
 
 // Polls `done` for up to 10 s.
 bool Eventually(const std::function<bool()>& done) {
@@ -79,7 +72,7 @@ class FileLockWaitTest : public VfsTest {
   Result<void> Set(FileDescription& f, const LockOwner& owner, short type,
                    int64_t start, int64_t len, int cmd = F_SETLK) {
     ThreadLockWaiter unused;
-    return SetRecordLockBlocking(f, cmd, Range(type, start, len), owner,
+    return SetRecordLockBlocking(f, cmd, MakeFlock(type, start, len), owner,
                                  unused);
   }
   std::function<Result<void>(ThreadLockWaiter&)> SetW(RefPtr<FileDescription> f,
@@ -88,7 +81,7 @@ class FileLockWaitTest : public VfsTest {
                                                       int64_t len,
                                                       int cmd = F_SETLKW) {
     return [=](ThreadLockWaiter& w) {
-      return SetRecordLockBlocking(*f, cmd, Range(type, start, len), owner, w);
+      return SetRecordLockBlocking(*f, cmd, MakeFlock(type, start, len), owner, w);
     };
   }
   bool Queued(FileDescription& f, size_t n) {
@@ -200,17 +193,17 @@ TEST_F(FileLockWaitTest, InterruptBeforeTheWaitIsNotLost) {
   waiter.Interrupt();
   // A lock that is free is taken even with an interrupt pending...
   EXPECT_THAT(
-      SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 50, 1), kP2, waiter),
+      SetRecordLockBlocking(*b_, F_SETLKW, MakeFlock(F_WRLCK, 50, 1), kP2, waiter),
       IsOk());
   // ...and a wait ends at once.
   EXPECT_THAT(
-      SetRecordLockBlocking(*b_, F_SETLKW, Range(F_WRLCK, 0, 1), kP2, waiter),
+      SetRecordLockBlocking(*b_, F_SETLKW, MakeFlock(F_WRLCK, 0, 1), kP2, waiter),
       ErrnoIs(EINTR));
   EXPECT_TRUE(Queued(*a_, 0));
   // The interrupt was consumed: the next wait waits.
   RefPtr<FileDescription> b = b_;
   Waiter w([&waiter, b](ThreadLockWaiter&) {
-    return SetRecordLockBlocking(*b, F_SETLKW, Range(F_WRLCK, 0, 1), kP2,
+    return SetRecordLockBlocking(*b, F_SETLKW, MakeFlock(F_WRLCK, 0, 1), kP2,
                                  waiter);
   });
   ASSERT_TRUE(Queued(*a_, 1));
@@ -258,7 +251,7 @@ class CountingWaiter final : public LockWaiter {
 TEST_F(FileLockWaitTest, EventLoopWaiterIsNotifiedOnceAndCanCancel) {
   ASSERT_THAT(Set(*a_, kP1, F_WRLCK, 0, 0), IsOk());
   CountingWaiter w;
-  struct flock fl = Range(F_WRLCK, 0, 1);
+  struct flock fl = MakeFlock(F_WRLCK, 0, 1);
   EXPECT_THAT(SetRecordLock(*b_, F_SETLKW, fl, kP2, &w),
               IsOkAndHolds(LockStatus::kQueued));
   // Asking again before the notification queues it only once.
