@@ -21,9 +21,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 
@@ -35,7 +35,7 @@ class Filesystem : public RefCounted<Filesystem> {
  public:
   virtual ~Filesystem();
 
-  std::mutex& mutex() { return mutex_; }
+  Mutex& mutex() VEIL_RETURN_CAPABILITY(mutex_) { return mutex_; }
   // The st_dev every inode of this filesystem reports.
   uint64_t dev() const { return dev_; }
   // A short type name ("tmpfs"), for /proc/mounts and messages.
@@ -60,7 +60,7 @@ class Filesystem : public RefCounted<Filesystem> {
   Filesystem();
 
  private:
-  std::mutex mutex_;
+  Mutex mutex_;
   const uint64_t dev_;
 };
 
