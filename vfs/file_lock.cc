@@ -69,36 +69,6 @@ bool RecordsConflict(const RecordLock& request, const RecordLock& held) {
 
 }  // namespace
 
-// --- ThreadLockWaiter -------------------------------------------------------
-
-void ThreadLockWaiter::Notify() {
-  std::lock_guard lock(mu_);
-  notified_ = true;
-  cv_.notify_all();
-}
-
-void ThreadLockWaiter::Interrupt() {
-  std::lock_guard lock(mu_);
-  interrupted_ = true;
-  cv_.notify_all();
-}
-
-Result<void> ThreadLockWaiter::Wait() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return notified_ || interrupted_; });
-  if (notified_) {
-    notified_ = false;
-    return Ok();
-  }
-  interrupted_ = false;
-  return Errno(EINTR);  // wait_event_interruptible: a signal came first
-}
-
-void ThreadLockWaiter::ResetNotification() {
-  std::lock_guard lock(mu_);
-  notified_ = false;
-}
-
 // --- FileLocks --------------------------------------------------------------
 
 FileLocks::~FileLocks() {
@@ -273,12 +243,12 @@ void FileLocks::WakeRecordWaitersLocked() {
     std::lock_guard blocked_lock(BlockedMutex());
     for (LockWaiter* w : record_waiters_) RemoveBlockedLocked(w);
   }
-  for (LockWaiter* w : record_waiters_) w->Notify();
+  for (LockWaiter* w : record_waiters_) w->Notify(kEventLockChanged);
   record_waiters_.clear();
 }
 
 void FileLocks::WakeFlockWaitersLocked() {
-  for (LockWaiter* w : flock_waiters_) w->Notify();
+  for (LockWaiter* w : flock_waiters_) w->Notify(kEventLockChanged);
   flock_waiters_.clear();
 }
 
