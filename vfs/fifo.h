@@ -30,6 +30,11 @@
 // through the host pipe is seen only on the host fds, which
 // FileImpl::WaitSourceFor names.
 //
+// NOTE: the VFS holds both ends of the host pipe while the FIFO is open,
+// so the host never reports end of file or POLLHUP on them; the VFS does
+// (pipe_read's "no writers", Readiness). A sentry that hands a task the
+// host read end as its data plane must give it the hang-up itself.
+//
 // Thread-safety: a FifoPipe is guarded by its inode's filesystem mutex;
 // its WaitQueue has its own (taken after it).
 #pragma once

@@ -20,6 +20,11 @@
 namespace veil::vfs::testing {
 namespace {
 
+template <typename T>
+bool WouldBlock(const Result<T>& r) {
+  return !r.has_value() && IsWouldBlock(r.error());
+}
+
 class FifoWaitTest : public VfsTest {
  protected:
   void SetUp() override {
@@ -77,9 +82,7 @@ TEST_F(FifoWaitTest, NonBlockingCallersGetLinuxErrnos) {
   ASSERT_THAT((*rw)->CompleteOpen(), IsOk());
   uint8_t buf[16];
   // Empty, with a writer (itself): a blocking caller would sleep.
-  Result<size_t> n = (*rw)->Read(buf);
-  ASSERT_FALSE(n.has_value());
-  EXPECT_TRUE(IsWouldBlock(n.error()));
+  EXPECT_TRUE(WouldBlock((*rw)->Read(buf)));
   ASSERT_THAT((*rw)->SetStatusFlags(root_.creds, O_NONBLOCK), IsOk());
   EXPECT_THAT((*rw)->Read(buf), ErrnoIs(EAGAIN));
   // A full pipe: EAGAIN, or would-block without O_NONBLOCK.
@@ -88,9 +91,7 @@ TEST_F(FifoWaitTest, NonBlockingCallersGetLinuxErrnos) {
   ASSERT_THAT((*rw)->SetStatusFlags(root_.creds, O_NONBLOCK), IsOk());
   EXPECT_THAT((*rw)->Write(Bytes("x")), ErrnoIs(EAGAIN));
   ASSERT_THAT((*rw)->SetStatusFlags(root_.creds, 0), IsOk());
-  n = (*rw)->Write(Bytes("x"));
-  ASSERT_FALSE(n.has_value());
-  EXPECT_TRUE(IsWouldBlock(n.error()));
+  EXPECT_TRUE(WouldBlock((*rw)->Write(Bytes("x"))));
 }
 
 TEST_F(FifoWaitTest, ReadinessIsPipePoll) {
@@ -127,7 +128,7 @@ TEST_F(FifoWaitTest, BlockingOpensWaitForTheirPeer) {
   // The event-loop form: the open is counted but not complete.
   auto r = OpenP(O_RDONLY);
   ASSERT_THAT(r, IsOk());
-  EXPECT_TRUE(IsWouldBlock((*r)->CompleteOpen().error()));
+  EXPECT_TRUE(WouldBlock((*r)->CompleteOpen()));
   // A non-blocking writer now finds a reader, and completes the reader.
   auto w = OpenP(O_WRONLY | O_NONBLOCK);
   ASSERT_THAT(w, IsOk());
@@ -136,7 +137,7 @@ TEST_F(FifoWaitTest, BlockingOpensWaitForTheirPeer) {
   // The other way round: a writer waits for a reader.
   auto w2 = OpenP(O_WRONLY);
   ASSERT_THAT(w2, IsOk());
-  EXPECT_TRUE(IsWouldBlock((*w2)->CompleteOpen().error()));
+  EXPECT_TRUE(WouldBlock((*w2)->CompleteOpen()));
   auto r2 = OpenP(O_RDONLY | O_NONBLOCK);
   ASSERT_THAT(r2, IsOk());
   EXPECT_THAT((*w2)->CompleteOpen(), IsOk());
