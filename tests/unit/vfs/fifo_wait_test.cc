@@ -9,6 +9,7 @@
 // lost wake-up; a Watchdog turns a hang into a failure.
 #include <limits.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -343,7 +344,7 @@ TEST_F(FifoWaitTest, StressPingPongLosesNoWakeUp) {
 
 TEST_F(FifoWaitTest, StressRacingOpensAndClosesAllComplete) {
   Watchdog watchdog;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     ThreadWaiter rw, ww;
     Async<Result<Ref<FileDescription>>> reader(
         [&] { return OpenBlocking(O_RDONLY, rw); });
@@ -353,11 +354,17 @@ TEST_F(FifoWaitTest, StressRacingOpensAndClosesAllComplete) {
     Result<Ref<FileDescription>> w = writer.Get();
     ASSERT_THAT(r, IsOk());
     ASSERT_THAT(w, IsOk());
-    // The last writer leaving wakes a reader blocked in read.
+    // The last writer leaving wakes a reader blocked in read, however the
+    // close and the reader's check and wait interleave.
     ThreadWaiter waiter;
     uint8_t buf[1];
-    Async<Result<size_t>> read([&] { return ReadBlocking(**r, buf, waiter); });
-    if (i % 2) std::this_thread::yield();
+    std::atomic<bool> started{false};
+    Async<Result<size_t>> read([&] {
+      started = true;
+      return ReadBlocking(**r, buf, waiter);
+    });
+    while (!started) std::this_thread::yield();
+    for (int spin = 0; spin < i % 64; ++spin) std::this_thread::yield();
     w = Errno(EBADF);
     ASSERT_THAT(read.Get(), IsOkAndHolds(0u));
   }
