@@ -58,6 +58,14 @@ Result<size_t> VerifyArea(int64_t pos, size_t count) {
   return count;
 }
 
+// A call that would sleep answers EAGAIN to a non-blocking caller
+// (pipe_read, pipe_write: "if (filp->f_flags & O_NONBLOCK) ret = -EAGAIN").
+Result<size_t> NonBlocking(Result<size_t> r, int flags) {
+  if (!r && IsWouldBlock(r.error()) && (flags & O_NONBLOCK))
+    return Errno(EAGAIN);
+  return r;
+}
+
 }  // namespace
 
 FileDescription::FileDescription(Location location, int flags,
@@ -98,7 +106,8 @@ Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
   if (!readable()) return Errno(EBADF);  // FMODE_READ missing
   MutexLock lock(offset_mutex_);
   size_t count = VEIL_TRY(VerifyArea(offset_, buf.size()));
-  size_t n = VEIL_TRY(impl_->PRead(buf.first(count), offset_));
+  size_t n =
+      VEIL_TRY(NonBlocking(impl_->PRead(buf.first(count), offset_), flags()));
   offset_ += static_cast<int64_t>(n);
   return n;
 }
@@ -109,8 +118,10 @@ Result<size_t> FileDescription::Write(const Credentials& creds,
   MutexLock lock(offset_mutex_);
   int64_t offset = offset_;
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
-  size_t n = VEIL_TRY(
-      impl_->PWrite(creds, buf.first(count), &offset, flags() & O_APPEND));
+  const int status = flags();  // once: the old set or the new, not a mix
+  size_t n = VEIL_TRY(NonBlocking(
+      impl_->PWrite(creds, buf.first(count), &offset, status & O_APPEND),
+      status));
   offset_ = offset;
   return n;
 }
@@ -121,7 +132,7 @@ Result<size_t> FileDescription::PRead(std::span<uint8_t> buf, int64_t offset) {
   if (!impl_->Positional()) return Errno(ESPIPE);
   if (!readable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
-  return impl_->PRead(buf.first(count), offset);
+  return NonBlocking(impl_->PRead(buf.first(count), offset), flags());
 }
 
 Result<size_t> FileDescription::PWrite(const Credentials& creds,
@@ -133,7 +144,10 @@ Result<size_t> FileDescription::PWrite(const Credentials& creds,
   if (!writable()) return Errno(EBADF);
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   // NOTE: as Linux, pwrite on an O_APPEND file appends.
-  return impl_->PWrite(creds, buf.first(count), &offset, flags() & O_APPEND);
+  const int status = flags();
+  return NonBlocking(
+      impl_->PWrite(creds, buf.first(count), &offset, status & O_APPEND),
+      status);
 }
 
 Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {

@@ -31,6 +31,7 @@
 #include "vfs/credentials.h"
 #include "vfs/inode.h"
 #include "vfs/mount.h"
+#include "vfs/wait.h"
 
 namespace veil::vfs {
 
@@ -81,6 +82,25 @@ class FileImpl {
   // F_SETFL silently leaves the bit alone otherwise.
   virtual bool HasFasync() const { return false; }
 
+  // --- Blocking (vfs/wait.h) ----------------------------------------------
+  // Calls that would sleep on Linux answer kWouldBlock; the description
+  // turns that into EAGAIN for an O_NONBLOCK caller.
+
+  // Whether an open that had to wait is complete (fifo_open's
+  // wait_for_partner): Ok, or kWouldBlock until the file's queue reports
+  // kEventPeerOpened. Only FIFOs ever wait.
+  virtual Result<void> CompleteOpen() { return Ok(); }
+  // The events of `mask` that are ready now, plus kEventErr and kEventHup
+  // if they hold (Linux ->poll; the source of poll/epoll readiness).
+  // Default: readable and writable, as Linux's DEFAULT_POLLMASK for files
+  // without ->poll.
+  virtual EventMask Readiness(EventMask mask) {
+    return mask & (kEventIn | kEventOut);
+  }
+  // Where to wait for `mask` (vfs/wait.h WaitSource). Default: nothing to
+  // wait on, the file never changes readiness.
+  virtual WaitSource WaitSourceFor(EventMask) { return {}; }
+
  protected:
   // The status flags of the description this file belongs to, as F_GETFL
   // reports them now; `open_flags` for a file opened outside a
@@ -126,6 +146,10 @@ class FileDescription final : public RefCounted<FileDescription> {
   // EBADF when the access mode does not allow the operation or the
   // description is O_PATH. `creds` are the calling task's: they decide
   // whether a write drops setuid/setgid (without them, the opener's).
+  // A read or write that would sleep on Linux (a FIFO) answers
+  // kWouldBlock, or EAGAIN when the description has O_NONBLOCK: the
+  // caller waits (vfs/wait.h) and calls again; vfs/blocking.h has the
+  // loops for a thread.
   Result<size_t> Read(std::span<uint8_t> buf);
   Result<size_t> Write(std::span<const uint8_t> buf) {
     return Write(creds_, buf);
@@ -147,6 +171,17 @@ class FileDescription final : public RefCounted<FileDescription> {
                         int64_t length);
   Result<Attr> Stat();
   Result<HostMemory> GetHostMemory();
+
+  // Blocking (vfs/wait.h). A description that Vfs::OpenAt returned with
+  // an open still waiting for a FIFO peer answers kWouldBlock here until
+  // the peer comes; it must not be installed in an fd table before this
+  // is Ok. Dropping it instead gives the open up (Linux: a signal during
+  // fifo_open's wait) and leaves no trace.
+  Result<void> CompleteOpen() { return impl_->CompleteOpen(); }
+  EventMask Readiness(EventMask mask) { return impl_->Readiness(mask); }
+  WaitSource WaitSourceFor(EventMask mask) {
+    return impl_->WaitSourceFor(mask);
+  }
 
   int64_t offset() {
     MutexLock lock(offset_mutex_);

@@ -69,36 +69,6 @@ bool RecordsConflict(const RecordLock& request, const RecordLock& held) {
 
 }  // namespace
 
-// --- ThreadLockWaiter -------------------------------------------------------
-
-void ThreadLockWaiter::Notify() {
-  MutexLock lock(mu_);
-  notified_ = true;
-  cv_.SignalAll();
-}
-
-void ThreadLockWaiter::Interrupt() {
-  MutexLock lock(mu_);
-  interrupted_ = true;
-  cv_.SignalAll();
-}
-
-Result<void> ThreadLockWaiter::Wait() {
-  MutexLock lock(mu_);
-  while (!notified_ && !interrupted_) cv_.Wait(mu_);
-  if (notified_) {
-    notified_ = false;
-    return Ok();
-  }
-  interrupted_ = false;
-  return Errno(EINTR);  // wait_event_interruptible: a signal came first
-}
-
-void ThreadLockWaiter::ResetNotification() {
-  MutexLock lock(mu_);
-  notified_ = false;
-}
-
 // --- FileLocks --------------------------------------------------------------
 
 FileLocks::~FileLocks() {
@@ -273,12 +243,12 @@ void FileLocks::WakeRecordWaitersLocked() {
     MutexLock blocked_lock(BlockedMutex());
     for (LockWaiter* w : record_waiters_) RemoveBlockedLocked(w);
   }
-  for (LockWaiter* w : record_waiters_) w->Notify();
+  for (LockWaiter* w : record_waiters_) w->Notify(kEventLockChanged);
   record_waiters_.clear();
 }
 
 void FileLocks::WakeFlockWaitersLocked() {
-  for (LockWaiter* w : flock_waiters_) w->Notify();
+  for (LockWaiter* w : flock_waiters_) w->Notify(kEventLockChanged);
   flock_waiters_.clear();
 }
 

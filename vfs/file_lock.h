@@ -20,12 +20,15 @@
 // flock locks are a separate list: they never conflict with record locks
 // (Linux local filesystems).
 //
-// Waiting: a request that conflicts may queue a LockWaiter; the table
-// notifies it once when the conflict may have gone (a lock of the file was
-// removed, shrunk or downgraded) and the caller retries, exactly as Linux's
-// locks_lock_file_wait loop does. The sentry implements LockWaiter to park
-// and re-queue a task; ThreadLockWaiter blocks a thread and can be
-// interrupted (EINTR).
+// Waiting: a request that conflicts may queue a Waiter (vfs/wait.h; the
+// lock calls name it LockWaiter); the table notifies it once, with
+// kEventLockChanged, when the conflict may have gone (a lock of the file
+// was removed, shrunk or downgraded) and the caller retries, exactly as
+// Linux's locks_lock_file_wait loop does. The sentry implements Waiter to
+// park and re-queue a task; a ThreadWaiter blocks a thread and can be
+// interrupted (EINTR). The lock table keeps its own queues rather than a
+// WaitQueue: a waiter is notified once and dequeued (Linux's
+// fl_blocked_requests), not level-registered.
 //
 // Ownership: a FileLocks belongs to its Inode. Waiters are borrowed: once
 // queued, a waiter may be destroyed only after a later call on the same
@@ -46,6 +49,7 @@
 
 #include "base/mutex.h"
 #include "base/result.h"
+#include "vfs/wait.h"
 
 namespace veil::vfs {
 
@@ -95,46 +99,13 @@ enum class LockStatus {
   kQueued,  // conflicts; the waiter is queued: wait for Notify(), retry
 };
 
-// Something a lock wait can wake. Notify() is called at most once per
-// queueing, with the table's mutex held: it must only signal (set a flag,
-// wake a thread, post an event), never block or call into file locks.
-class LockWaiter {
- public:
-  virtual void Notify() = 0;
-
- protected:
-  LockWaiter() = default;
-  ~LockWaiter() = default;
-};
-
-// A waiter for a thread that blocks (the blocking calls in fcntl_lock.h).
-// Interrupt() from any thread makes the pending wait, or the next one if
-// none is pending, return EINTR (Linux: a signal during
-// wait_event_interruptible); the interrupt is consumed by that return.
-// Thread-safety: Interrupt() and Notify() from any thread; Wait() from the
-// owning thread only.
-class ThreadLockWaiter final : public LockWaiter {
- public:
-  ThreadLockWaiter() = default;
-  ThreadLockWaiter(const ThreadLockWaiter&) = delete;
-  ThreadLockWaiter& operator=(const ThreadLockWaiter&) = delete;
-
-  void Notify() override;
-  void Interrupt();
-
-  // Blocks until notified (Ok) or interrupted (EINTR). A notification wins
-  // over an interrupt that arrived with it, as the wait condition is
-  // checked first in Linux.
-  Result<void> Wait();
-  // Forgets a notification left over from a cancelled wait.
-  void ResetNotification();
-
- private:
-  Mutex mu_;
-  CondVar cv_;
-  bool notified_ VEIL_GUARDED_BY(mu_) = false;
-  bool interrupted_ VEIL_GUARDED_BY(mu_) = false;
-};
+// What a lock wait wakes: any Waiter (vfs/wait.h), notified with
+// kEventLockChanged at most once per queueing, with the table's mutex
+// held. The sentry's event loop parks a task in one; a ThreadWaiter
+// blocks a thread (the blocking calls in fcntl_lock.h), and its
+// Interrupt() ends the wait with EINTR.
+using LockWaiter = Waiter;
+using ThreadLockWaiter = ThreadWaiter;
 
 // The locks of one file (Linux: struct file_lock_context).
 class FileLocks final {

@@ -34,6 +34,18 @@
 // Open files and directories: fi->fh holds a heap OpenFile owning a
 // Ref<vfs::FileDescription>; release/releasedir free it.
 //
+// Blocking: a request thread may wait as a Linux process would (an open
+// of a FIFO without O_NONBLOCK waits for its peer: vfs/blocking.h), in a
+// ThreadWaiter that FUSE_INTERRUPT (the caller got a signal, or was
+// killed) and the end of the session (InterruptWaits) interrupt, so no
+// thread stays blocked once its caller or the session is gone. In
+// practice the kernel never sends one: a FIFO on a FUSE mount is the
+// host kernel's own pipe (fuse_init_inode gives special files
+// init_special_inode), and reads and writes here are positional, which a
+// FIFO refuses (ESPIPE). NOTE: a request waiting holds the gate, so
+// RunPaused waits for it too; with -s (one thread) nobody reads the
+// FUSE_INTERRUPT while one waits, and only the session's end frees it.
+//
 // Thread-safety: requests arrive on several threads (fuse_session_loop_mt);
 // the node table is guarded by mutex_, the Vfs is thread-safe itself.
 #pragma once
@@ -46,6 +58,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -57,6 +70,7 @@
 #include "vfs/file_description.h"
 #include "vfs/mount.h"
 #include "vfs/vfs.h"
+#include "vfs/wait.h"
 
 namespace veil::tools {
 
@@ -81,6 +95,11 @@ class FuseAdapter final {
   // consistent snapshot of a mounted filesystem. Must not be called from a
   // request, nor do anything that needs the mount (that would wait forever).
   void RunPaused(const std::function<void()>& fn);
+
+  // Ends every wait a request is in (with EINTR) and makes later ones
+  // fail at once: the session is ending, and its loop joins the request
+  // threads. Any thread, any time.
+  void InterruptWaits();
 
   // The attribute/entry timeout in seconds (0: the Vfs is the authority).
   static constexpr double kTimeout = 0.0;
@@ -139,6 +158,10 @@ class FuseAdapter final {
   // still leads to that inode (ESTALE/ENOENT when it was replaced).
   Result<Ref<vfs::FileDescription>> Reopen(const vfs::Context& ctx,
                                            const vfs::Location& loc, int flags);
+  // Completes `file`'s open, waiting if it must (a FIFO's peer) until it
+  // can, the request is interrupted, or the session ends (EINTR).
+  Result<void> WaitOpen(fuse_req_t req, vfs::FileDescription& file);
+
   // True if a setattr mode change is the kernel removing setuid/setgid
   // for a writer (see the definition), to be applied with root rights.
   bool IsKillPriv(const vfs::Context& ctx, fuse_ino_t ino,
@@ -212,6 +235,10 @@ class FuseAdapter final {
   fuse_ino_t next_ino_ VEIL_GUARDED_BY(mutex_) = FUSE_ROOT_ID + 1;
   // Node id -> descriptions open for writing on it.
   std::unordered_map<fuse_ino_t, uint32_t> writers_ VEIL_GUARDED_BY(mutex_);
+  // The waiters of requests waiting now (borrowed from their stack
+  // frames, removed before they go), and whether InterruptWaits has run.
+  std::set<vfs::ThreadWaiter*> waits_ VEIL_GUARDED_BY(mutex_);
+  bool stopping_ VEIL_GUARDED_BY(mutex_) = false;
 };
 
 // Converts Vfs attributes to the struct stat libfuse sends.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tools/fuse/fuse_adapter.h"
+#include "vfs/blocking.h"
 
 namespace veil::tools {
 namespace {
@@ -25,7 +26,38 @@ constexpr int kFmodeExec = 0x20;
 // creation flags were handled by the lookup/create split.
 constexpr int kNotForReopen = O_CREAT | O_EXCL | O_NOCTTY | kFmodeExec;
 
+// FUSE_INTERRUPT for a request that waits: libfuse calls this with the
+// request's lock held, and clearing the callback takes that lock, so it
+// never runs on a waiter that is gone.
+void InterruptWaiter(fuse_req_t, void* waiter) {
+  static_cast<vfs::ThreadWaiter*>(waiter)->Interrupt();
+}
+
 }  // namespace
+
+Result<void> FuseAdapter::WaitOpen(fuse_req_t req, vfs::FileDescription& file) {
+  Result<void> done = file.CompleteOpen();
+  if (done || !vfs::IsWouldBlock(done.error())) return done;
+  vfs::ThreadWaiter waiter;
+  {
+    MutexLock lock(mutex_);
+    // The session is ending: as a signal would, end the open at once.
+    if (stopping_) return Errno(EINTR);
+    waits_.insert(&waiter);
+  }
+  fuse_req_interrupt_func(req, InterruptWaiter, &waiter);
+  done = vfs::CompleteOpenBlocking(file, waiter);
+  fuse_req_interrupt_func(req, nullptr, nullptr);
+  MutexLock lock(mutex_);
+  waits_.erase(&waiter);
+  return done;
+}
+
+void FuseAdapter::InterruptWaits() {
+  MutexLock lock(mutex_);
+  stopping_ = true;
+  for (vfs::ThreadWaiter* waiter : waits_) waiter->Interrupt();
+}
 
 void FuseAdapter::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   vfs::Location loc = VEIL_FUSE_TRY(req, Find(ino));
@@ -46,6 +78,10 @@ void FuseAdapter::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   bool truncate_after = (flags & O_TRUNC) && (acc == O_WRONLY || acc == O_RDWR);
   if (truncate_after) flags &= ~O_TRUNC;
   Ref<vfs::FileDescription> file = VEIL_FUSE_TRY(req, Reopen(ctx, loc, flags));
+  // A FIFO without O_NONBLOCK waits for its peer (never sent by the
+  // kernel; see fuse_adapter.h). Given up, the description goes and takes
+  // its reader or writer count with it.
+  VEIL_FUSE_TRY_VOID(req, WaitOpen(req, *file));
   if (truncate_after && file->inode().IsRegular())
     VEIL_FUSE_TRY_VOID(req, vfs_.Ftruncate(ctx, *file, 0));
   OpenFile* open = NewOpenFile(ino, std::move(file));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +89,35 @@ class Usr1Watcher {
   std::thread thread_;
 };
 
+// Ends the adapter's waits once the session is exiting (a signal, or an
+// unmount seen by a request thread): the loop then joins its request
+// threads, and one waiting for a FIFO's peer would never return. libfuse
+// offers no hook between "exited" and the join, so this looks every
+// 200 ms, as Usr1Watcher does.
+class ExitWatcher {
+ public:
+  ExitWatcher(FuseAdapter& adapter, fuse_session* se)
+      : thread_([this, &adapter, se] {
+          while (!stop_.load()) {
+            if (fuse_session_exited(se)) {
+              adapter.InterruptWaits();
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          }
+        }) {}
+  ~ExitWatcher() {
+    stop_.store(true);
+    thread_.join();
+  }
+  ExitWatcher(const ExitWatcher&) = delete;
+  ExitWatcher& operator=(const ExitWatcher&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
@@ -143,6 +173,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
       } else {
         int rc;
         usr1.emplace(adapter, mountpoint, hooks.on_usr1_paused);
+        ExitWatcher exit_watcher(adapter, se);
         if (options.single_thread) {
           rc = fuse_session_loop(se);
         } else {

@@ -244,7 +244,7 @@ TEST_F(FileLockWaitTest, InterruptedFlockLosesTheOldLock) {
 // The sentry's form: a waiter notified once, then the call is repeated.
 class CountingWaiter final : public LockWaiter {
  public:
-  void Notify() override { ++count; }
+  void Notify(EventMask) override { ++count; }
   std::atomic<int> count{0};
 };
 
