@@ -89,7 +89,8 @@ class VfsFile final : public File {
   explicit VfsFile(Ref<veil::vfs::FileDescription> file)
       : file_(std::move(file)) {}
   int64_t PRead(uint8_t* buf, size_t n, uint64_t off) override {
-    auto r = file_->PRead(std::span<uint8_t>(buf, n), static_cast<int64_t>(off));
+    auto r =
+        file_->PRead(std::span<uint8_t>(buf, n), static_cast<int64_t>(off));
     return r ? static_cast<int64_t>(*r) : -1;
   }
   int64_t PWrite(const uint8_t* buf, size_t n, uint64_t off) override {
@@ -131,7 +132,8 @@ class VfsPlace final : public Place {
 
 class DirPlace final : public Place {
  public:
-  DirPlace(std::string dir, bool direct) : dir_(std::move(dir)), direct_(direct) {}
+  DirPlace(std::string dir, bool direct)
+      : dir_(std::move(dir)), direct_(direct) {}
   ~DirPlace() override {
     for (const std::string& p : made_) unlink(p.c_str());
   }
@@ -160,7 +162,8 @@ class DirPlace final : public Place {
 
 // A page-aligned buffer (O_DIRECT wants one).
 struct Buffer {
-  Buffer() : data(static_cast<uint8_t*>(std::aligned_alloc(kPage, kMaxRequest))) {
+  Buffer()
+      : data(static_cast<uint8_t*>(std::aligned_alloc(kPage, kMaxRequest))) {
     std::memset(data, 0x5a, kMaxRequest);
   }
   ~Buffer() { std::free(data); }
@@ -211,8 +214,7 @@ uint64_t Loop(File& f, Work work, uint64_t file_bytes, uint64_t seed,
 }
 
 // Runs one thread per file in `files` for `seconds`; MB/s of them all.
-double RunOnce(const std::vector<File*>& files, Work work,
-               const Options& opt) {
+double RunOnce(const std::vector<File*>& files, Work work, const Options& opt) {
   std::atomic<bool> stop{false};
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
@@ -231,9 +233,9 @@ double RunOnce(const std::vector<File*>& files, Work work,
   std::this_thread::sleep_for(std::chrono::duration<double>(opt.seconds));
   stop.store(true);
   for (std::thread& t : threads) t.join();
-  double secs = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   uint64_t total = 0;
   for (uint64_t b : bytes) total += b;
   return static_cast<double>(total) / secs / 1e6;
@@ -301,18 +303,19 @@ int main(int argc, char** argv) {
   Fill(*b, opt.file_bytes);
   std::unique_ptr<File> a2 = place->Open("a");
 
-  std::printf("# %s; files of %llu KiB; requests 4-64 KiB; best of %d x %.1f s\n",
-              opt.in_process ? "veil Vfs over tmpfs, in process"
-                             : ("syscalls in " + opt.dir).c_str(),
-              static_cast<unsigned long long>(opt.file_bytes / 1024),
-              opt.rounds, opt.seconds);
+  std::printf(
+      "# %s; files of %llu KiB; requests 4-64 KiB; best of %d x %.1f s\n",
+      opt.in_process ? "veil Vfs over tmpfs, in process"
+                     : ("syscalls in " + opt.dir).c_str(),
+      static_cast<unsigned long long>(opt.file_bytes / 1024), opt.rounds,
+      opt.seconds);
   const double rw1 = Best({a.get()}, Work::kReadWrite, opt);
   const double rw2 = Best({a.get(), b.get()}, Work::kReadWrite, opt);
   const double rd1 = Best({a.get()}, Work::kRead, opt);
   const double rd2 = Best({a.get(), a2.get()}, Work::kRead, opt);
   std::printf("%-44s %9.1f MB/s\n", "read+write, 1 thread, one file", rw1);
-  std::printf("%-44s %9.1f MB/s  %.2fx\n",
-              "read+write, 2 threads, a file each", rw2, rw2 / rw1);
+  std::printf("%-44s %9.1f MB/s  %.2fx\n", "read+write, 2 threads, a file each",
+              rw2, rw2 / rw1);
   std::printf("%-44s %9.1f MB/s\n", "read, 1 thread", rd1);
   std::printf("%-44s %9.1f MB/s  %.2fx\n", "read, 2 threads, the same file",
               rd2, rd2 / rd1);

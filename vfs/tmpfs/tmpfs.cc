@@ -5,10 +5,9 @@
 
 #include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
-
-#include <sys/stat.h>
 
 #include <mutex>
 
@@ -98,7 +97,8 @@ uint64_t TmpfsInode::PublishedSize() {
     size = data_size_;
   }
   struct stat st;
-  if (host >= 0 && fstat(host, &st) == 0) size = static_cast<uint64_t>(st.st_size);
+  if (host >= 0 && fstat(host, &st) == 0)
+    size = static_cast<uint64_t>(st.st_size);
   return size;
 }
 

@@ -34,9 +34,12 @@ enum class Storage { kPages, kMemfd, kSelfBacked };
 
 std::string StorageName(const ::testing::TestParamInfo<Storage>& info) {
   switch (info.param) {
-    case Storage::kPages: return "Pages";
-    case Storage::kMemfd: return "Memfd";
-    case Storage::kSelfBacked: return "SelfBacked";
+    case Storage::kPages:
+      return "Pages";
+    case Storage::kMemfd:
+      return "Memfd";
+    case Storage::kSelfBacked:
+      return "SelfBacked";
   }
   return "?";
 }
@@ -48,7 +51,8 @@ tmpfs::TmpfsOptions OptionsFor(Storage storage, uint64_t memfd_threshold) {
     const char* tmp = std::getenv("TMPDIR");
     auto store = tmpfs::FileStore::Create(tmp ? tmp : "/tmp");
     EXPECT_THAT(store, IsOk());
-    if (store) options.store = std::shared_ptr<tmpfs::FileStore>(std::move(*store));
+    if (store)
+      options.store = std::shared_ptr<tmpfs::FileStore>(std::move(*store));
   }
   return options;
 }
@@ -61,8 +65,8 @@ class TmpfsConcurrencyTest : public ::testing::TestWithParam<Storage> {
         root_(vfs_.RootContext()) {}
 
   Ref<FileDescription> Open(std::string_view path, int flags) {
-    auto f = vfs_.OpenAt(root_, root_.cwd, path,
-                         OpenHow{flags | O_CREAT, 0644, 0});
+    auto f =
+        vfs_.OpenAt(root_, root_.cwd, path, OpenHow{flags | O_CREAT, 0644, 0});
     EXPECT_THAT(f, IsOk());
     return std::move(*f);
   }
@@ -123,7 +127,8 @@ TEST_P(TmpfsConcurrencyTest, AppendWritersNeverInterleaveOrLoseARecord) {
   uint64_t expected_size = 0;
   StartGate gate(kWriters);
   for (uint32_t w = 0; w < kWriters; ++w) {
-    for (uint32_t s = 0; s < kRecords; ++s) expected_size += MakeRecord(w, s).size();
+    for (uint32_t s = 0; s < kRecords; ++s)
+      expected_size += MakeRecord(w, s).size();
     // Each writer has its own description, as separate processes would.
     threads.emplace_back([this, w, &gate] {
       Ref<FileDescription> f = Open("/log", O_WRONLY | O_APPEND);
@@ -275,9 +280,9 @@ TEST_P(TmpfsTruncateRaceTest, TruncateRacingWritesLeavesAConsistentSize) {
   ASSERT_EQ(data.size() % kRecord, 0u);
   for (size_t pos = 0; pos < data.size(); pos += kRecord) {
     const uint8_t v = data[pos];
-    EXPECT_TRUE((v == 1 || v == 2) && std::count(data.begin() + pos,
-                                     data.begin() + pos + kRecord, v) ==
-                              static_cast<std::ptrdiff_t>(kRecord))
+    EXPECT_TRUE((v == 1 || v == 2) &&
+                std::count(data.begin() + pos, data.begin() + pos + kRecord,
+                           v) == static_cast<std::ptrdiff_t>(kRecord))
         << "record at " << pos << " is torn";
   }
 }
