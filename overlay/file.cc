@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
 #include "overlay/internal/inode.h"
 
@@ -28,14 +27,14 @@ class RegularFile final : public vfs::FileImpl {
   // overlay mutex.
   Result<void> OpenRealLocked() {
     if (vfs::Inode* upper = inode_->upper()) {
-      std::lock_guard lock(upper->fs().mutex());
+      MutexLock lock(upper->fs().mutex());
       real_.store(std::shared_ptr<vfs::FileImpl>(
           VEIL_TRY(upper->OpenLocked(RealFlags(flags_)))));
       real_is_upper_.store(true, std::memory_order_release);
       return Ok();
     }
     vfs::Inode& lower = *inode_->lowers()[0].inode;
-    std::lock_guard lock(lower.fs().mutex());
+    MutexLock lock(lower.fs().mutex());
     // Lower layers are read-only and noatime.
     real_.store(std::shared_ptr<vfs::FileImpl>(VEIL_TRY(
         lower.OpenLocked(O_RDONLY | O_NOATIME | (flags_ & O_NONBLOCK)))));
@@ -69,7 +68,7 @@ class RegularFile final : public vfs::FileImpl {
   Result<void> Allocate(const vfs::Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
     {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
     }
     std::shared_ptr<vfs::FileImpl> f = VEIL_TRY(Current());
@@ -98,7 +97,7 @@ class RegularFile final : public vfs::FileImpl {
   Result<std::shared_ptr<vfs::FileImpl>> Current() {
     if (real_is_upper_.load(std::memory_order_acquire) || !inode_->HasUpper())
       return real_.load();
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     if (!real_is_upper_.load(std::memory_order_relaxed))
       VEIL_TRY_VOID(OpenRealLocked());
     return real_.load();
@@ -118,7 +117,7 @@ class RegularFile final : public vfs::FileImpl {
 Result<void> OverlayInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   if (!upper_ || !IsRegular() || creds.HasCap(vfs::Capability::kFsetid))
     return Ok();
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   vfs::Attr attr = upper_->GetAttrLocked();
   const uint32_t kill =
       vfs::SetIdBitsClearedByWrite(creds, attr.mode, attr.gid);

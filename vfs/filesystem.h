@@ -24,9 +24,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 
@@ -38,7 +38,7 @@ class Filesystem : public RefCounted<Filesystem> {
  public:
   virtual ~Filesystem();
 
-  std::mutex& mutex() { return mutex_; }
+  Mutex& mutex() VEIL_RETURN_CAPABILITY(mutex_) { return mutex_; }
   // The st_dev every inode of this filesystem reports.
   uint64_t dev() const { return dev_; }
   // A short type name ("tmpfs"), for /proc/mounts and messages.
@@ -63,7 +63,7 @@ class Filesystem : public RefCounted<Filesystem> {
   Filesystem();
 
  private:
-  std::mutex mutex_;
+  Mutex mutex_;
   const uint64_t dev_;
 };
 

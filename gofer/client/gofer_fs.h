@@ -59,8 +59,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 #include "lisafs/types.h"
@@ -163,7 +163,7 @@ class GoferFs final : public vfs::Filesystem {
   uint32_t root_dev_major_ = 0;
   uint32_t root_dev_minor_ = 0;
 
-  std::mutex map_mu_;
+  Mutex map_mu_;
   // Live inodes by host identity (raw: an inode removes itself when it
   // dies; a lookup only takes a reference with TryAddRef). Guarded by
   // map_mu_.
@@ -171,7 +171,7 @@ class GoferFs final : public vfs::Filesystem {
   // st_ino numbers handed out for files on other devices. Guarded by
   // map_mu_.
   std::map<client::internal::HostKey, uint64_t> foreign_inos_;
-  uint64_t next_foreign_ino_ = 1;  // Guarded by map_mu_.
+  uint64_t next_foreign_ino_ VEIL_GUARDED_BY(map_mu_) = 1;
 
   RefPtr<client::internal::GoferInode> root_;
 };

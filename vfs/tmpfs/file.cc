@@ -9,9 +9,6 @@
 
 #include <sys/stat.h>
 
-#include <mutex>
-#include <shared_mutex>
-
 #include "base/host_io.h"
 #include "vfs/tmpfs/inode.h"
 
@@ -78,7 +75,7 @@ class Directory final : public FileImpl {
   }
 
   Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     bool stopped = false;
     VEIL_TRY_VOID(inode_->ReadDirLocked(*cookie, [&](const DirEntry& e) {
       if (!emit(e)) {
@@ -108,7 +105,7 @@ Result<size_t> TmpfsInode::Read(std::span<uint8_t> buf, int64_t offset,
                                 Atime atime) {
   size_t done;
   {
-    std::shared_lock data(data_mu_);
+    ReaderMutexLock data(data_mu_);
     done = VEIL_TRY(ReadDataLocked(buf, offset));
   }
   if (atime == Atime::kTouch) TouchAtime();
@@ -118,7 +115,7 @@ Result<size_t> TmpfsInode::Read(std::span<uint8_t> buf, int64_t offset,
 Result<size_t> TmpfsInode::Write(const Credentials& creds,
                                  std::span<const uint8_t> buf, int64_t* offset,
                                  WriteAt at) {
-  std::unique_lock data(data_mu_);
+  WriterMutexLock data(data_mu_);
   if (at == WriteAt::kEnd) *offset = static_cast<int64_t>(SizeDataLocked());
   if (buf.empty()) return size_t{0};
   Result<size_t> done = WriteDataLocked(buf, *offset);
@@ -150,7 +147,7 @@ Result<int64_t> TmpfsInode::Seek(int64_t offset, int whence, int64_t current) {
     case SEEK_HOLE: {
       // shmem_file_llseek, under the inode lock: negative or past-EOF
       // offsets are ENXIO.
-      std::shared_lock data(data_mu_);
+      ReaderMutexLock data(data_mu_);
       if (offset < 0 || static_cast<uint64_t>(offset) >= SizeDataLocked())
         return Errno(ENXIO);
       return SeekHolesDataLocked(offset, whence);
@@ -164,7 +161,7 @@ Result<int64_t> TmpfsInode::Seek(int64_t offset, int whence, int64_t current) {
 
 Result<void> TmpfsInode::Allocate(const Credentials& creds, int mode,
                                   int64_t offset, int64_t length) {
-  std::unique_lock data(data_mu_);
+  WriterMutexLock data(data_mu_);
   if (Result<void> r = AllocateDataLocked(mode, offset, length); !r) {
     PublishDataLocked(nullptr, {});
     return r;
@@ -174,12 +171,12 @@ Result<void> TmpfsInode::Allocate(const Credentials& creds, int mode,
 }
 
 Result<int> TmpfsInode::MappableFd() {
-  std::unique_lock data(data_mu_);
+  WriterMutexLock data(data_mu_);
   return HostFileDataLocked(HostFile::kBacking);
 }
 
 Result<void> TmpfsInode::TruncateData(uint64_t size, timespec now) {
-  std::unique_lock data(data_mu_);
+  WriterMutexLock data(data_mu_);
   const uint64_t old_size = SizeDataLocked();
   const bool has_pages = BlocksDataLocked() > 0;
   // Without a page store (threshold 0) a size change makes the memfd, as
@@ -234,7 +231,7 @@ uint64_t TmpfsInode::BlocksDataLocked() {
 }
 
 void TmpfsInode::PublishDataLocked(const Credentials* writer, timespec now) {
-  std::lock_guard meta(meta_mu_);
+  MutexLock meta(meta_mu_);
   if (!host_file_) {
     data_size_ = stored_ ? stored_->size() : data_.size();
     data_blocks_ = BlocksDataLocked();
@@ -269,7 +266,7 @@ Result<int> TmpfsInode::HostFileDataLocked(HostFile kind) {
     host_file_ = std::move(file);
     // From now on stat asks the host file (the published size and blocks
     // were those of the data it now holds).
-    std::lock_guard meta(meta_mu_);
+    MutexLock meta(meta_mu_);
     host_fd_ = host_file_.get();
   }
   return host_file_.get();

@@ -37,10 +37,9 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "vfs/fifo.h"
 #include "vfs/file_description.h"
@@ -96,7 +95,8 @@ class TmpfsInode final : public Inode {
   // Reads at `offset`, stopping at EOF; holes read as zeros. kTouch marks
   // an access (relatime). Shared data lock.
   enum class Atime { kTouch, kLeave };
-  Result<size_t> Read(std::span<uint8_t> buf, int64_t offset, Atime atime);
+  Result<size_t> Read(std::span<uint8_t> buf, int64_t offset, Atime atime)
+      VEIL_EXCLUDES(data_mu_);
   // Writes `buf` at `*offset` or, with kEnd, at the end of the file as it
   // is under the exclusive data lock (O_APPEND); `*offset` ends past the
   // data. Stamps mtime and ctime and drops set-id bits as file_remove_privs
@@ -105,17 +105,18 @@ class TmpfsInode final : public Inode {
   // (memfd_threshold).
   enum class WriteAt { kOffset, kEnd };
   Result<size_t> Write(const Credentials& creds, std::span<const uint8_t> buf,
-                       int64_t* offset, WriteAt at);
+                       int64_t* offset, WriteAt at) VEIL_EXCLUDES(data_mu_);
   // lseek(2) on a regular file.
-  Result<int64_t> Seek(int64_t offset, int whence, int64_t current);
+  Result<int64_t> Seek(int64_t offset, int whence, int64_t current)
+      VEIL_EXCLUDES(data_mu_);
   // fallocate(2) past the VFS's checks (shmem's modes only).
   Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
-                        int64_t length);
+                        int64_t length) VEIL_EXCLUDES(data_mu_);
   // The host file holding the data, created on first need; the first call
   // moves the data there for good (holes stay holes). Errors: whatever
   // creating the file, ftruncate or pwrite report (EMFILE, ENOMEM,
   // ENOSPC); the data then stays where it was.
-  Result<int> MappableFd();
+  Result<int> MappableFd() VEIL_EXCLUDES(data_mu_);
 
   // Marks a data change from a path that holds the filesystem mutex but
   // no data (a FIFO write): mtime and ctime to now.
@@ -127,52 +128,63 @@ class TmpfsInode final : public Inode {
   enum class HostFile { kMemory, kBacking };
 
   // --- Under data_mu_ (shared: reads; exclusive: changes) ---------------
-  Result<int> HostFileDataLocked(HostFile kind);
+  Result<int> HostFileDataLocked(HostFile kind) VEIL_REQUIRES(data_mu_);
   // Where data reaching past kPageStoreMaxEnd (or fallocated there) goes:
   // a memfd, unless that would bring a self-backed file's data into
   // memory.
-  HostFile EdgeHostFileDataLocked() const;
-  Result<size_t> ReadDataLocked(std::span<uint8_t> buf, int64_t offset);
-  Result<size_t> WriteDataLocked(std::span<const uint8_t> buf, int64_t offset);
+  HostFile EdgeHostFileDataLocked() const VEIL_REQUIRES_SHARED(data_mu_);
+  Result<size_t> ReadDataLocked(std::span<uint8_t> buf, int64_t offset)
+      VEIL_REQUIRES_SHARED(data_mu_);
+  Result<size_t> WriteDataLocked(std::span<const uint8_t> buf, int64_t offset)
+      VEIL_REQUIRES(data_mu_);
   // SEEK_DATA/SEEK_HOLE for 0 <= offset < size.
-  Result<int64_t> SeekHolesDataLocked(int64_t offset, int whence);
-  Result<void> AllocateDataLocked(int mode, int64_t offset, int64_t length);
+  Result<int64_t> SeekHolesDataLocked(int64_t offset, int whence)
+      VEIL_REQUIRES_SHARED(data_mu_);
+  Result<void> AllocateDataLocked(int mode, int64_t offset, int64_t length)
+      VEIL_REQUIRES(data_mu_);
   // Sets the size (SetAttrLocked's truncate): takes data_mu_ itself.
-  Result<void> TruncateData(uint64_t size, timespec now);
+  Result<void> TruncateData(uint64_t size, timespec now)
+      VEIL_EXCLUDES(data_mu_, meta_mu_);
   // The data's size and 512-byte blocks, exactly (a host file: fstat).
-  uint64_t SizeDataLocked();
-  uint64_t BlocksDataLocked();
+  uint64_t SizeDataLocked() VEIL_REQUIRES_SHARED(data_mu_);
+  uint64_t BlocksDataLocked() VEIL_REQUIRES_SHARED(data_mu_);
   // After a change to data_ or stored_: publishes size and blocks for
   // stat; with `creds`, also a write's stamps and set-id removal.
-  void PublishDataLocked(const Credentials* creds, timespec now);
+  void PublishDataLocked(const Credentials* creds, timespec now)
+      VEIL_REQUIRES(data_mu_) VEIL_EXCLUDES(meta_mu_);
 
   // --- meta_mu_ helpers (each takes it) ---------------------------------
-  void StampCtime(timespec now);
-  void StampMtimeCtime(timespec now);
+  void StampCtime(timespec now) VEIL_EXCLUDES(meta_mu_);
+  void StampMtimeCtime(timespec now) VEIL_EXCLUDES(meta_mu_);
   // Relatime: atime to now if it is not newer than mtime or ctime, or is
   // a day old.
-  void TouchAtime();
-  // Recomputes atime_due_sec_; caller holds meta_mu_.
-  void AtimeChangedMetaLocked();
+  void TouchAtime() VEIL_EXCLUDES(meta_mu_);
+  // Recomputes atime_due_sec_.
+  void AtimeChangedMetaLocked() VEIL_REQUIRES(meta_mu_);
   // A regular file's size as stat reports it (meta_mu_, or the host
   // file's fstat).
-  uint64_t PublishedSize();
+  uint64_t PublishedSize() VEIL_EXCLUDES(meta_mu_);
 
   Tmpfs& tmpfs() const { return static_cast<Tmpfs&>(fs()); }
   void AddEntryLocked(std::string_view name, Ref<TmpfsInode> child);
   void RemoveEntryLocked(std::string_view name);
   static uint8_t DirentType(uint32_t mode);
 
-  // Guarded by meta_mu_.
-  mutable std::mutex meta_mu_;
-  uint32_t mode_;
-  uint32_t uid_, gid_;
-  timespec atime_, mtime_, ctime_;
+  // The data lock comes first (inode.h's comment at the top).
+  SharedMutex data_mu_ VEIL_ACQUIRED_BEFORE(meta_mu_);
+  Mutex meta_mu_;
+  uint32_t mode_ VEIL_GUARDED_BY(meta_mu_);
+  uint32_t uid_ VEIL_GUARDED_BY(meta_mu_);
+  uint32_t gid_ VEIL_GUARDED_BY(meta_mu_);
+  timespec atime_ VEIL_GUARDED_BY(meta_mu_);
+  timespec mtime_ VEIL_GUARDED_BY(meta_mu_);
+  timespec ctime_ VEIL_GUARDED_BY(meta_mu_);
   // Regular files: what stat reports while the data is in data_ or
   // stored_ (host_fd_ < 0); the host file's fstat after.
-  uint64_t data_size_ = 0;
-  uint64_t data_blocks_ = 0;
-  int host_fd_ = -1;  // host_file_'s fd once set (borrowed)
+  uint64_t data_size_ VEIL_GUARDED_BY(meta_mu_) = 0;
+  uint64_t data_blocks_ VEIL_GUARDED_BY(meta_mu_) = 0;
+  // host_file_'s fd once set (borrowed from it; it lives as long as we do).
+  int host_fd_ VEIL_GUARDED_BY(meta_mu_) = -1;
   // Reads before this second (CLOCK_REALTIME) leave atime alone: INT64_MIN
   // while atime is not newer than mtime and ctime. Written under meta_mu_,
   // read without it.
@@ -199,11 +211,11 @@ class TmpfsInode final : public Inode {
   // Symlinks.
   std::string target_;
 
-  // Regular files, guarded by data_mu_.
-  std::shared_mutex data_mu_;
-  PageStore data_;
-  std::unique_ptr<StorePages> stored_;  // set in a self-backed tmpfs
-  UniqueFd host_file_;
+  // Regular files.
+  PageStore data_ VEIL_GUARDED_BY(data_mu_);
+  // Set in a self-backed tmpfs.
+  std::unique_ptr<StorePages> stored_ VEIL_GUARDED_BY(data_mu_);
+  UniqueFd host_file_ VEIL_GUARDED_BY(data_mu_);
 
   // FIFOs: the pipe every open shares. Guarded by the filesystem mutex.
   std::unique_ptr<FifoPipe> fifo_;

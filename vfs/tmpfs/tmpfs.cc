@@ -9,7 +9,6 @@
 #include <sys/statfs.h>
 #include <sys/xattr.h>
 
-#include <mutex>
 
 #include "vfs/tmpfs/inode.h"
 
@@ -23,7 +22,7 @@ Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
   spec.mode = S_IFDIR | (options.root_mode & 07777);
   spec.uid = options.root_uid;
   spec.gid = options.root_gid;
-  std::lock_guard lock(fs->mutex());
+  MutexLock lock(fs->mutex());
   fs->root_ = RefPtr<TmpfsInode>(
       MakeRef<TmpfsInode>(*fs, fs->NextIno(), spec, Now()));
   return fs;
@@ -92,7 +91,7 @@ uint64_t TmpfsInode::PublishedSize() {
   int host;
   uint64_t size;
   {
-    std::lock_guard meta(meta_mu_);
+    MutexLock meta(meta_mu_);
     host = host_fd_;
     size = data_size_;
   }
@@ -106,7 +105,7 @@ Attr TmpfsInode::GetAttrLocked() {
   Attr a;
   int host = -1;
   {
-    std::lock_guard meta(meta_mu_);
+    MutexLock meta(meta_mu_);
     a.mode = mode_;
     a.uid = uid_;
     a.gid = gid_;
@@ -147,7 +146,7 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
     if (!IsRegular()) return Errno(EINVAL);
     VEIL_TRY_VOID(TruncateData(attr.size, now));
   }
-  std::lock_guard meta(meta_mu_);
+  MutexLock meta(meta_mu_);
   if (attr.mask & kSetMode) mode_ = (mode_ & S_IFMT) | (attr.mode & 07777);
   if (attr.mask & kKillModeBits) mode_ &= ~(attr.kill & 07777);
   if (attr.mask & kSetUid) uid_ = attr.uid;
@@ -168,7 +167,7 @@ void TmpfsInode::TouchAtime() {
   // A first look without the lock, as Linux's atime_needs_update: most
   // reads move nothing, and parallel readers should not meet on meta_mu_.
   if (now.tv_sec < atime_due_sec_.load(std::memory_order_relaxed)) return;
-  std::lock_guard meta(meta_mu_);
+  MutexLock meta(meta_mu_);
   // relatime: update when atime is not newer than mtime or ctime, or is a
   // day old.
   if (atime_ <= mtime_ || atime_ <= ctime_ ||
@@ -187,13 +186,13 @@ void TmpfsInode::AtimeChangedMetaLocked() {
 }
 
 void TmpfsInode::StampCtime(timespec now) {
-  std::lock_guard meta(meta_mu_);
+  MutexLock meta(meta_mu_);
   ctime_ = now;
   AtimeChangedMetaLocked();
 }
 
 void TmpfsInode::StampMtimeCtime(timespec now) {
-  std::lock_guard meta(meta_mu_);
+  MutexLock meta(meta_mu_);
   mtime_ = now;
   ctime_ = now;
   AtimeChangedMetaLocked();

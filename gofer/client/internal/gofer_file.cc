@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 
 #include "base/host_io.h"
 #include "gofer/client/internal/gofer_inode.h"
@@ -54,7 +53,7 @@ class GoferFile final : public vfs::FileImpl {
     // Already stale (after a write, say): the next stat asks the server
     // anyway, and the filesystem mutex is not needed to know it.
     if (!inode_->stale()) {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       inode_->NoteAccessLocked();
     }
     return n;
@@ -63,13 +62,13 @@ class GoferFile final : public vfs::FileImpl {
   Result<size_t> PWrite(const vfs::Credentials& creds,
                         std::span<const uint8_t> buf, int64_t* offset,
                         bool append) override {
-    std::lock_guard write_lock(inode_->write_mutex());
+    MutexLock write_lock(inode_->write_mutex());
     if (append) {
       // The end of the file as the server knows it; no other write through
       // us can move it while we hold the write mutex.
       auto st = VEIL_TRY(
           inode_->client().Call(lisafs::FStatReq{inode_->control_fd()}));
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->UpdateStatLocked(st.message.stat));
       *offset = static_cast<int64_t>(st.message.stat.size);
     }
@@ -77,7 +76,7 @@ class GoferFile final : public vfs::FileImpl {
     // file_remove_privs comes before the data (generic_file_write_iter);
     // a caller with CAP_FSETID removes nothing and needs no lock for it.
     if (!creds.HasCap(vfs::Capability::kFsetid)) {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
     }
     const size_t chunk = inode_->client().max_io_size();
@@ -135,7 +134,7 @@ class GoferFile final : public vfs::FileImpl {
     // Modes LISAFS cannot carry are ones tmpfs does not have either.
     if (static_cast<uint64_t>(mode) & ~lisafs::kFallocateModes)
       return Errno(EOPNOTSUPP);
-    std::lock_guard write_lock(inode_->write_mutex());
+    MutexLock write_lock(inode_->write_mutex());
     lisafs::FAllocateReq req;
     req.fd = write_fd_;
     req.mode = static_cast<uint64_t>(mode);
@@ -145,7 +144,7 @@ class GoferFile final : public vfs::FileImpl {
     inode_->MarkStale();
     if (!reply) return reply.error();
     // shmem_fallocate: file_modified() after a successful change.
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     return inode_->RemovePrivsLocked(creds);
   }
 
@@ -203,7 +202,7 @@ class GoferFile final : public vfs::FileImpl {
   }
 
   Result<int64_t> Size() {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     VEIL_TRY_VOID(inode_->RefreshLocked());
     return static_cast<int64_t>(inode_->stat_locked().size);
   }
@@ -214,7 +213,7 @@ class GoferFile final : public vfs::FileImpl {
   Result<int64_t> SeekData(int64_t offset, int whence) {
     std::shared_ptr<const Handle> handle = read_;
     if (handle == nullptr) {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       Result<std::shared_ptr<const Handle>> h =
           inode_->EnsureHandleLocked(HandleKind::kRead);
       if (h) handle = std::move(*h);
