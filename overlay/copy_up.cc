@@ -170,6 +170,7 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
     return r;
   }
   upper_ = copy;
+  has_upper_.store(true, std::memory_order_release);
   origin_ = origin;
   if (IsDir()) whiteouts_ = true;
   return Ok();

@@ -4,6 +4,8 @@
 // (fs/overlayfs/file.c ovl_open, ovl_real_fdget), and the open(2) hook.
 #include <fcntl.h>
 
+#include <atomic>
+#include <memory>
 
 #include "overlay/internal/inode.h"
 
@@ -26,15 +28,16 @@ class RegularFile final : public vfs::FileImpl {
   Result<void> OpenRealLocked() {
     if (vfs::Inode* upper = inode_->upper()) {
       MutexLock lock(upper->fs().mutex());
-      real_ = VEIL_TRY(upper->OpenLocked(RealFlags(flags_)));
-      real_is_upper_ = true;
+      real_.store(std::shared_ptr<vfs::FileImpl>(
+          VEIL_TRY(upper->OpenLocked(RealFlags(flags_)))));
+      real_is_upper_.store(true, std::memory_order_release);
       return Ok();
     }
     vfs::Inode& lower = *inode_->lowers()[0].inode;
     MutexLock lock(lower.fs().mutex());
     // Lower layers are read-only and noatime.
-    real_ = VEIL_TRY(
-        lower.OpenLocked(O_RDONLY | O_NOATIME | (flags_ & O_NONBLOCK)));
+    real_.store(std::shared_ptr<vfs::FileImpl>(VEIL_TRY(
+        lower.OpenLocked(O_RDONLY | O_NOATIME | (flags_ & O_NONBLOCK)))));
     return Ok();
   }
 
@@ -85,19 +88,28 @@ class RegularFile final : public vfs::FileImpl {
  private:
   // The layer file to use now. A description opened before a copy-up
   // moves to the upper copy (ovl_real_fdget: "realfile was copied up").
-  // The I/O itself runs without the overlay mutex; the shared pointer
-  // keeps a replaced layer file alive until it is done.
+  // Only that move takes the overlay mutex: once the layer file is the
+  // upper one it never changes, and until the inode has an upper
+  // (HasUpper, an atomic) the lower one stays right. So I/O on different
+  // files never meets on an overlay lock, and the I/O itself runs under
+  // the layer's own locking (tmpfs: the file's data lock). The shared
+  // pointer keeps a replaced layer file alive until its I/O is done.
   Result<std::shared_ptr<vfs::FileImpl>> Current() {
+    if (real_is_upper_.load(std::memory_order_acquire) || !inode_->HasUpper())
+      return real_.load();
     MutexLock lock(inode_->fs().mutex());
-    if (!real_is_upper_ && inode_->upper()) VEIL_TRY_VOID(OpenRealLocked());
-    return real_;
+    if (!real_is_upper_.load(std::memory_order_relaxed))
+      VEIL_TRY_VOID(OpenRealLocked());
+    return real_.load();
   }
 
   const Ref<OverlayInode> inode_;
   const int flags_;
-  // Guarded by the overlay mutex.
-  std::shared_ptr<vfs::FileImpl> real_;
-  bool real_is_upper_ = false;
+  // Changed only under the overlay mutex (OpenRealLocked), read without
+  // it (Current): the lower layer's file until real_is_upper_, then the
+  // upper's for good.
+  std::atomic<std::shared_ptr<vfs::FileImpl>> real_;
+  std::atomic<bool> real_is_upper_{false};
 };
 
 }  // namespace
@@ -110,9 +122,11 @@ Result<void> OverlayInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   const uint32_t kill =
       vfs::SetIdBitsClearedByWrite(creds, attr.mode, attr.gid);
   if (!kill) return Ok();
+  // Cleared from the upper's mode as it is when applied: a write through
+  // another description clears bits under the upper file's own lock.
   vfs::SetAttr change;
-  change.mask = vfs::kSetMode | vfs::kSetCtimeNow;
-  change.mode = attr.mode & 07777 & ~kill;
+  change.mask = vfs::kKillModeBits | vfs::kSetCtimeNow;
+  change.kill = kill;
   return upper_->SetAttrLocked(change);
 }
 

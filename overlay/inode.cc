@@ -89,6 +89,7 @@ OverlayInode::OverlayInode(OverlayFs& fs, Layers layers,
                            RefPtr<OverlayInode> parent, std::string_view name)
     : vfs::Inode(fs, InitialIno(fs, layers), TypeOf(layers)),
       upper_(std::move(layers.upper)),
+      has_upper_(upper_ != nullptr),
       lowers_(std::move(layers.lowers)),
       origin_(layers.origin),
       redirect_(std::move(layers.redirect)),

@@ -39,9 +39,11 @@ Result<void> DoTruncateLocked(const Credentials& creds, Inode& inode,
   SetAttr attr;
   attr.mask = kSetSize | mask_extra;
   attr.size = static_cast<uint64_t>(length);
+  // Cleared from the mode as it is when the filesystem applies the change
+  // (a write may clear bits meanwhile, under the file's own lock).
   if (uint32_t kill = PrivsToKill(creds, cur)) {
-    attr.mask |= kSetMode;
-    attr.mode = cur.mode & 07777 & ~kill;
+    attr.mask |= kKillModeBits;
+    attr.kill = kill;
   }
   return inode.SetAttrLocked(attr);
 }
@@ -118,11 +120,13 @@ Result<void> Vfs::ChownAt(const Context& ctx, const Location& dir,
   if (kill) {
     // The mode change the kill implies needs chmod rights (setattr_prepare).
     if (!OwnerOrCapable(ctx.creds, cur)) return Errno(EPERM);
-    attr.mask |= kSetMode;
-    attr.mode = cur.mode & 07777 & ~kill;
     gid_t new_gid = (attr.mask & kSetGid) ? attr.gid : cur.gid;
     if (!ctx.creds.InGroup(new_gid) && !ctx.creds.HasCap(Capability::kFsetid))
-      attr.mode &= ~S_ISGID;
+      kill |= S_ISGID;
+    // Cleared from the mode as it is when applied: a concurrent write's
+    // set-id removal stays (kKillModeBits).
+    attr.mask |= kKillModeBits;
+    attr.kill = kill;
   }
   return inode.SetAttrLocked(attr);
 }

@@ -41,11 +41,18 @@ enum SetAttrMask : uint32_t {
   kSetAtimeNow = 1u << 6,  // to the current time
   kSetMtimeNow = 1u << 7,
   kSetCtimeNow = 1u << 8,  // ctime to the current time
+  // Clears the bits in `kill` from the mode as it is when the change is
+  // applied (Linux ATTR_KILL_SUID/ATTR_KILL_SGID, which notify_change
+  // resolves under the inode lock): a truncate's set-id removal then
+  // cannot put back a bit that a write cleared meanwhile (tmpfs writes
+  // clear bits under a per-inode lock, not the filesystem mutex).
+  kKillModeBits = 1u << 9,
 };
 
 struct SetAttr {
   uint32_t mask = 0;
   uint32_t mode = 0;  // permission bits only (07777)
+  uint32_t kill = 0;  // kKillModeBits: the bits to clear (S_ISUID, S_ISGID)
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t size = 0;

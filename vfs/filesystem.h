@@ -7,11 +7,14 @@
 // namespace and metadata operations on its inodes and on the dentries of its
 // tree. The VFS takes it around each operation (check and act under one
 // lock, so a permission check cannot be raced by a concurrent chmod); inode
-// hooks suffixed `Locked` run with it held. File data I/O on memory-backed
-// files does not need it. Lock order: a Filesystem mutex is never held while
-// taking another Filesystem's mutex (cross-filesystem operations fail with
-// EXDEV before locking), and the VFS mount-table lock is taken before any
-// Filesystem mutex.
+// hooks suffixed `Locked` run with it held. File data I/O (FileImpl
+// read/write/lseek/fallocate of a regular file) never holds it across the
+// data: a filesystem guards a file's data with a lock of that file (tmpfs:
+// the inode's data lock, taken after this mutex, never before it), so I/O
+// on different files never meets here (vfs/README.md). Lock order: a
+// Filesystem mutex is never held while taking another Filesystem's mutex
+// (cross-filesystem operations fail with EXDEV before locking), and the
+// VFS mount-table lock is taken before any Filesystem mutex.
 //
 // Ownership: refcounted. Mounts and dentries hold a reference; inodes do
 // not (see vfs/inode.h: the root inode would make a cycle).

@@ -94,8 +94,9 @@ class Inode : public RefCounted<Inode> {
   // A size change also sets mtime and ctime to now (as shmem_setattr);
   // other times change only as the mask says.
   virtual Result<void> SetAttrLocked(const SetAttr& attr) = 0;
-  // Marks an access (atime), following the relatime rule. Data-path
-  // callers hold the lock too.
+  // Marks an access (atime), following the relatime rule. A filesystem's
+  // own data path may mark accesses without the mutex, under locks of its
+  // own (tmpfs: the inode's metadata lock).
   virtual void TouchAtimeLocked() {}
   // Marks a data change: mtime and ctime to now (file_update_time).
   virtual void StampModifiedLocked() {}

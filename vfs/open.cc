@@ -185,8 +185,8 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
       const uint32_t kill =
           SetIdBitsClearedByWrite(ctx.creds, cur.mode, cur.gid);
       if (kill) {
-        attr.mask |= kSetMode;
-        attr.mode = cur.mode & 07777 & ~kill;
+        attr.mask |= kKillModeBits;  // from the mode as it is then
+        attr.kill = kill;
       }
       VEIL_TRY_VOID(inode.SetAttrLocked(attr));
     }

@@ -8,10 +8,12 @@
 // in Linux without index=on).
 //
 // Internal to overlay/. All members are guarded by the overlay's mutex
-// (Filesystem::mutex()); layer inodes are called with their own
-// filesystem's mutex taken just for that call (see overlay.h).
+// (Filesystem::mutex()), except has_upper_ (an atomic, for open files);
+// layer inodes are called with their own filesystem's mutex taken just
+// for that call (see overlay.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -113,6 +115,9 @@ class OverlayInode final : public vfs::Inode {
 
   OverlayFs& ofs() const { return static_cast<OverlayFs&>(fs()); }
   vfs::Inode* upper() const { return upper_.get(); }
+  // Whether upper() is set, for a caller without the overlay mutex: once
+  // true, it stays true and upper() never changes again.
+  bool HasUpper() const { return has_upper_.load(std::memory_order_acquire); }
   const std::vector<LowerEntry>& lowers() const { return lowers_; }
   // The layer inode whose attributes and data the overlay shows.
   vfs::Inode& real() const { return upper_ ? *upper_ : *lowers_[0].inode; }
@@ -188,6 +193,9 @@ class OverlayInode final : public vfs::Inode {
   Result<std::string> RedirectForMoveLocked(bool samedir) const;
 
   RefPtr<vfs::Inode> upper_;
+  // upper_ is set (for good): for open files, which check it without the
+  // overlay mutex (HasUpper).
+  std::atomic<bool> has_upper_;
   std::vector<LowerEntry> lowers_;
   std::optional<uint64_t> origin_;
   // The redirect of a directory moved from its lower path (kRedirectXattr).

@@ -47,8 +47,7 @@ Result<Ref<Inode>> TmpfsInode::CreateLocked(std::string_view name,
     ++nlink_;  // the child's ".."
   }
   AddEntryLocked(name, child);
-  mtime_ = now;
-  ctime_ = now;
+  StampMtimeCtime(now);
   return Ref<Inode>(child);
 }
 
@@ -56,10 +55,9 @@ Result<void> TmpfsInode::LinkLocked(std::string_view name, Inode& target) {
   auto& t = static_cast<TmpfsInode&>(target);
   timespec now = Now();
   ++t.nlink_;
-  t.ctime_ = now;
+  t.StampCtime(now);
   AddEntryLocked(name, Ref<TmpfsInode>(t));
-  mtime_ = now;
-  ctime_ = now;
+  StampMtimeCtime(now);
   return Ok();
 }
 
@@ -75,9 +73,8 @@ Result<void> TmpfsInode::UnlinkLocked(std::string_view name, Inode& child) {
   } else {
     --c.nlink_;
   }
-  c.ctime_ = now;
-  mtime_ = now;
-  ctime_ = now;
+  c.StampCtime(now);
+  StampMtimeCtime(now);
   RemoveEntryLocked(name);  // may drop the last reference to `c`
   return Ok();
 }
@@ -105,10 +102,10 @@ Result<void> TmpfsInode::RenameLocked(std::string_view name, Inode& child,
     }
     if (moved->IsDir()) moved->parent_ = &new_dir;
     if (other->IsDir()) other->parent_ = this;
-    mtime_ = ctime_ = now;
-    new_dir.mtime_ = new_dir.ctime_ = now;
-    moved->ctime_ = now;
-    other->ctime_ = now;
+    StampMtimeCtime(now);
+    new_dir.StampMtimeCtime(now);
+    moved->StampCtime(now);
+    other->StampCtime(now);
     return Ok();
   }
   auto* victim = static_cast<TmpfsInode*>(replaced);
@@ -118,7 +115,7 @@ Result<void> TmpfsInode::RenameLocked(std::string_view name, Inode& child,
   RemoveEntryLocked(name);
   if (victim) {
     new_dir.RemoveEntryLocked(new_name);
-    victim->ctime_ = now;
+    victim->StampCtime(now);
     if (victim->IsDir()) {
       victim->nlink_ = 0;
       victim->parent_ = nullptr;
@@ -133,9 +130,9 @@ Result<void> TmpfsInode::RenameLocked(std::string_view name, Inode& child,
     moved->parent_ = &new_dir;
   }
   new_dir.AddEntryLocked(new_name, moved);
-  mtime_ = ctime_ = now;
-  new_dir.mtime_ = new_dir.ctime_ = now;
-  moved->ctime_ = now;
+  StampMtimeCtime(now);
+  new_dir.StampMtimeCtime(now);
+  moved->StampCtime(now);
   return Ok();
 }
 
@@ -154,7 +151,7 @@ Result<void> TmpfsInode::ReadDirLocked(uint64_t cookie,
   }
   for (auto it = entries_.lower_bound(cookie); it != entries_.end(); ++it) {
     const Entry& e = it->second;
-    if (!emit(DirEntry{e.name, e.inode->ino(), DirentType(e.inode->mode_),
+    if (!emit(DirEntry{e.name, e.inode->ino(), DirentType(e.inode->type()),
                        it->first + 1}))
       break;
   }

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 
 #include "base/host_io.h"
 #include "vfs/tmpfs/inode.h"
@@ -17,68 +18,38 @@ namespace {
 class RegularFile final : public FileImpl {
  public:
   // O_NOATIME: reads leave atime alone (file_accessed). F_SETFL may
-  // change it later, so reads ask the description.
+  // change it later, so reads ask the description. Every call goes to the
+  // inode's data lock, never the filesystem mutex (inode.h).
   RegularFile(Ref<TmpfsInode> inode, int flags)
       : inode_(std::move(inode)), open_flags_(flags) {}
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
-    MutexLock lock(inode_->fs().mutex());
-    size_t done = VEIL_TRY(inode_->ReadLocked(buf, offset));
-    if (!(StatusFlags(open_flags_) & O_NOATIME)) inode_->TouchAtimeLocked();
-    return done;
+    return inode_->Read(buf, offset,
+                        (StatusFlags(open_flags_) & O_NOATIME)
+                            ? TmpfsInode::Atime::kLeave
+                            : TmpfsInode::Atime::kTouch);
   }
 
   Result<size_t> PWrite(const Credentials& creds, std::span<const uint8_t> buf,
                         int64_t* offset, bool append) override {
-    MutexLock lock(inode_->fs().mutex());
-    if (append) *offset = static_cast<int64_t>(inode_->SizeLocked());
-    if (buf.empty()) return size_t{0};
-    size_t done = VEIL_TRY(inode_->WriteLocked(buf, *offset));
-    *offset += static_cast<int64_t>(done);
-    inode_->DataModifiedLocked(creds);
-    return done;
+    return inode_->Write(creds, buf, offset,
+                         append ? TmpfsInode::WriteAt::kEnd
+                                : TmpfsInode::WriteAt::kOffset);
   }
 
   Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
-    MutexLock lock(inode_->fs().mutex());
-    int64_t size = static_cast<int64_t>(inode_->SizeLocked());
-    switch (whence) {
-      case SEEK_SET:
-        break;
-      // A sum past INT64_MAX is EINVAL (vfs_setpos), never overflow.
-      case SEEK_CUR:
-        if (__builtin_add_overflow(offset, current, &offset))
-          return Errno(EINVAL);
-        break;
-      case SEEK_END:
-        if (__builtin_add_overflow(offset, size, &offset)) return Errno(EINVAL);
-        break;
-      case SEEK_DATA:
-      case SEEK_HOLE: {
-        // shmem_file_llseek: negative or past-EOF offsets are ENXIO.
-        if (offset < 0 || offset >= size) return Errno(ENXIO);
-        return inode_->SeekDataHoleLocked(offset, whence);
-      }
-      default:
-        return Errno(EINVAL);
-    }
-    if (offset < 0) return Errno(EINVAL);
-    return offset;
+    return inode_->Seek(offset, whence, current);
   }
 
   Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
-    MutexLock lock(inode_->fs().mutex());
-    VEIL_TRY_VOID(inode_->AllocateLocked(mode, offset, length));
-    inode_->DataModifiedLocked(creds);
-    return Ok();
+    return inode_->Allocate(creds, mode, offset, length);
   }
 
   // The sentry maps or installs the fd: the data moves to a host file of
   // its own for good (on disk beside a self-backed tmpfs's store).
   Result<HostMemory> GetHostMemory() override {
-    MutexLock lock(inode_->fs().mutex());
-    int fd = VEIL_TRY(inode_->HostFileLocked(TmpfsInode::HostFile::kBacking));
+    int fd = VEIL_TRY(inode_->MappableFd());
     return HostMemory{fd, 0};
   }
 
@@ -128,7 +99,153 @@ class Directory final : public FileImpl {
 
 }  // namespace
 
-Result<int> TmpfsInode::HostFileLocked(HostFile kind) {
+// --- Regular file data: the entry points (no lock held on entry) ---------
+
+Result<size_t> TmpfsInode::Read(std::span<uint8_t> buf, int64_t offset,
+                                Atime atime) {
+  size_t done;
+  {
+    ReaderMutexLock data(data_mu_);
+    done = VEIL_TRY(ReadDataLocked(buf, offset));
+  }
+  if (atime == Atime::kTouch) TouchAtime();
+  return done;
+}
+
+Result<size_t> TmpfsInode::Write(const Credentials& creds,
+                                 std::span<const uint8_t> buf, int64_t* offset,
+                                 WriteAt at) {
+  WriterMutexLock data(data_mu_);
+  if (at == WriteAt::kEnd) *offset = static_cast<int64_t>(SizeDataLocked());
+  if (buf.empty()) return size_t{0};
+  Result<size_t> done = WriteDataLocked(buf, *offset);
+  if (!done) {
+    PublishDataLocked(nullptr, {});  // a failed move may have changed blocks
+    return done.error();
+  }
+  *offset += static_cast<int64_t>(*done);
+  PublishDataLocked(&creds, Now());
+  return *done;
+}
+
+Result<int64_t> TmpfsInode::Seek(int64_t offset, int whence, int64_t current) {
+  switch (whence) {
+    case SEEK_SET:
+      break;
+    // A sum past INT64_MAX is EINVAL (vfs_setpos), never overflow.
+    case SEEK_CUR:
+      if (__builtin_add_overflow(offset, current, &offset))
+        return Errno(EINVAL);
+      break;
+    case SEEK_END: {
+      // generic_file_llseek reads i_size without the inode lock: so do we.
+      int64_t size = static_cast<int64_t>(PublishedSize());
+      if (__builtin_add_overflow(offset, size, &offset)) return Errno(EINVAL);
+      break;
+    }
+    case SEEK_DATA:
+    case SEEK_HOLE: {
+      // shmem_file_llseek, under the inode lock: negative or past-EOF
+      // offsets are ENXIO.
+      ReaderMutexLock data(data_mu_);
+      if (offset < 0 || static_cast<uint64_t>(offset) >= SizeDataLocked())
+        return Errno(ENXIO);
+      return SeekHolesDataLocked(offset, whence);
+    }
+    default:
+      return Errno(EINVAL);
+  }
+  if (offset < 0) return Errno(EINVAL);
+  return offset;
+}
+
+Result<void> TmpfsInode::Allocate(const Credentials& creds, int mode,
+                                  int64_t offset, int64_t length) {
+  WriterMutexLock data(data_mu_);
+  if (Result<void> r = AllocateDataLocked(mode, offset, length); !r) {
+    PublishDataLocked(nullptr, {});
+    return r;
+  }
+  PublishDataLocked(&creds, Now());
+  return Ok();
+}
+
+Result<int> TmpfsInode::MappableFd() {
+  WriterMutexLock data(data_mu_);
+  return HostFileDataLocked(HostFile::kBacking);
+}
+
+Result<void> TmpfsInode::TruncateData(uint64_t size, timespec now) {
+  WriterMutexLock data(data_mu_);
+  const uint64_t old_size = SizeDataLocked();
+  const bool has_pages = BlocksDataLocked() > 0;
+  // Without a page store (threshold 0) a size change makes the memfd, as
+  // it always did.
+  if (!host_file_ && !stored_ && tmpfs().memfd_threshold() == 0 &&
+      size != old_size)
+    VEIL_TRY(HostFileDataLocked(HostFile::kMemory));
+  if (host_file_) {
+    // shmem_setattr truncates past the new size even when the size stays
+    // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
+    // memfd's ftruncate.
+    if (ftruncate(host_file_.get(), static_cast<off_t>(size)) != 0)
+      return Errno::FromErrno();
+  } else if (stored_) {
+    // ftruncate's negative length.
+    if (size > uint64_t{INT64_MAX}) return Errno(EINVAL);
+    VEIL_TRY_VOID(stored_->Truncate(size));
+  } else {
+    // ftruncate's negative length. (The page store never has pages past
+    // EOF: only fallocate puts them there, and it makes the memfd.)
+    if (size > uint64_t{INT64_MAX}) return Errno(EINVAL);
+    data_.Truncate(size);
+  }
+  PublishDataLocked(nullptr, now);
+  // A size change stamps mtime and ctime; so does shmem_truncate_range,
+  // which runs for any shrink-or-same of a file that has pages.
+  if (size != old_size || (size <= old_size && has_pages))
+    StampMtimeCtime(now);
+  return Ok();
+}
+
+// --- Under the data lock ----------------------------------------------------
+
+uint64_t TmpfsInode::SizeDataLocked() {
+  if (host_file_) {
+    struct stat st;
+    if (fstat(host_file_.get(), &st) != 0) return 0;
+    return static_cast<uint64_t>(st.st_size);
+  }
+  return stored_ ? stored_->size() : data_.size();
+}
+
+uint64_t TmpfsInode::BlocksDataLocked() {
+  if (host_file_) {
+    struct stat st;
+    if (fstat(host_file_.get(), &st) != 0) return 0;
+    return static_cast<uint64_t>(st.st_blocks);
+  }
+  // 8 per page, as shmem counts.
+  return (stored_ ? stored_->pages() : data_.pages()) *
+         (PageStore::kPageSize / 512);
+}
+
+void TmpfsInode::PublishDataLocked(const Credentials* writer, timespec now) {
+  MutexLock meta(meta_mu_);
+  if (!host_file_) {
+    data_size_ = stored_ ? stored_->size() : data_.size();
+    data_blocks_ = BlocksDataLocked();
+  }
+  if (!writer) return;
+  // file_update_time and file_remove_privs, judged against the mode as it
+  // is now.
+  mtime_ = now;
+  ctime_ = now;
+  mode_ &= ~SetIdBitsClearedByWrite(*writer, mode_, gid_);
+  AtimeChangedMetaLocked();
+}
+
+Result<int> TmpfsInode::HostFileDataLocked(HostFile kind) {
   if (!IsRegular()) return Errno(EINVAL);
   if (!host_file_) {
     UniqueFd file;
@@ -147,11 +264,15 @@ Result<int> TmpfsInode::HostFileLocked(HostFile kind) {
       data_.Clear();
     }
     host_file_ = std::move(file);
+    // From now on stat asks the host file (the published size and blocks
+    // were those of the data it now holds).
+    MutexLock meta(meta_mu_);
+    host_fd_ = host_file_.get();
   }
   return host_file_.get();
 }
 
-TmpfsInode::HostFile TmpfsInode::EdgeHostFileLocked() const {
+TmpfsInode::HostFile TmpfsInode::EdgeHostFileDataLocked() const {
   // A self-backed file with more data than the memfd threshold would
   // bring it all into memory, which is what self-backing is for avoiding:
   // it goes beside the store, and inherits that filesystem's limits near
@@ -162,7 +283,8 @@ TmpfsInode::HostFile TmpfsInode::EdgeHostFileLocked() const {
   return HostFile::kMemory;
 }
 
-Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
+Result<size_t> TmpfsInode::ReadDataLocked(std::span<uint8_t> buf,
+                                          int64_t offset) {
   if (!host_file_) {
     if (stored_) return stored_->Read(buf, static_cast<uint64_t>(offset));
     return data_.Read(buf, static_cast<uint64_t>(offset));
@@ -172,8 +294,8 @@ Result<size_t> TmpfsInode::ReadLocked(std::span<uint8_t> buf, int64_t offset) {
   return io.done;
 }
 
-Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
-                                       int64_t offset) {
+Result<size_t> TmpfsInode::WriteDataLocked(std::span<const uint8_t> buf,
+                                           int64_t offset) {
   if (!host_file_) {
     uint64_t start = static_cast<uint64_t>(offset);
     uint64_t end = start + buf.size();
@@ -181,9 +303,10 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
     // behaviour near the largest file offset (SEEK_DATA misses the very
     // last page, whose end overflows loff_t) that is simpler to inherit
     // than to model. (A self-backed file holding more than a little data
-    // goes to a file on the store's disk instead: see EdgeHostFile.)
+    // goes to a file on the store's disk instead: see
+    // EdgeHostFileDataLocked.)
     if (end > kPageStoreMaxEnd) {
-      VEIL_TRY(HostFileLocked(EdgeHostFileLocked()));
+      VEIL_TRY(HostFileDataLocked(EdgeHostFileDataLocked()));
     } else if (stored_) {
       return stored_->Write(buf, start);
     } else {
@@ -191,7 +314,7 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
       // big write never sits in process memory on its way there.
       uint64_t pages = data_.pages() + data_.PagesAdded(start, buf.size());
       if (pages * PageStore::kPageSize > tmpfs().memfd_threshold()) {
-        VEIL_TRY(HostFileLocked(HostFile::kMemory));
+        VEIL_TRY(HostFileDataLocked(HostFile::kMemory));
       } else {
         data_.Write(buf, start);
         return buf.size();
@@ -204,7 +327,7 @@ Result<size_t> TmpfsInode::WriteLocked(std::span<const uint8_t> buf,
   return io.done;
 }
 
-Result<int64_t> TmpfsInode::SeekDataHoleLocked(int64_t offset, int whence) {
+Result<int64_t> TmpfsInode::SeekHolesDataLocked(int64_t offset, int whence) {
   if (host_file_) {
     off_t r = lseek(host_file_.get(), offset, whence);
     if (r < 0) return Errno::FromErrno();
@@ -221,8 +344,8 @@ Result<int64_t> TmpfsInode::SeekDataHoleLocked(int64_t offset, int whence) {
   return static_cast<int64_t>(data_.SeekHole(pos));
 }
 
-Result<void> TmpfsInode::AllocateLocked(int mode, int64_t offset,
-                                        int64_t length) {
+Result<void> TmpfsInode::AllocateDataLocked(int mode, int64_t offset,
+                                            int64_t length) {
   // shmem_fallocate knows only these modes; a host file beside the store
   // (ext4, xfs) would accept more.
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
@@ -235,7 +358,7 @@ Result<void> TmpfsInode::AllocateLocked(int mode, int64_t offset,
   }
   // Otherwise the data moves to a memfd, a host tmpfs file: its fallocate
   // is exactly shmem's (pages past EOF, errnos).
-  int fd = VEIL_TRY(HostFileLocked(EdgeHostFileLocked()));
+  int fd = VEIL_TRY(HostFileDataLocked(EdgeHostFileDataLocked()));
   if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
   return Ok();
 }

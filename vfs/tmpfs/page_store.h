@@ -11,8 +11,8 @@
 // an allocated page at or past size() are zero (so growing the file by a
 // write or a truncate exposes zeros, as shmem's truncate guarantees).
 //
-// Internal to vfs/tmpfs; not thread-safe: the owning inode's filesystem
-// mutex guards it.
+// Internal to vfs/tmpfs; not thread-safe: the owning inode's data lock
+// guards it (its const members run in parallel under the shared lock).
 #pragma once
 
 #include <array>

@@ -19,8 +19,9 @@
 // Invariant: the bytes of a page at or past size() are zero (growing the
 // file exposes zeros), and so are the bytes of a page not yet written.
 //
-// Internal to vfs/tmpfs; not thread-safe: the owning inode's filesystem
-// mutex guards it.
+// Internal to vfs/tmpfs; not thread-safe: the owning inode's data lock
+// guards it (its const members run in parallel under the shared lock; the
+// others take the FileStore's allocator lock inside it).
 #pragma once
 
 #include <cstdint>

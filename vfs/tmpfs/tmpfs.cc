@@ -5,6 +5,7 @@
 
 #include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
 
@@ -72,11 +73,11 @@ TmpfsInode::TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec,
       mode_(spec.mode),
       uid_(spec.uid),
       gid_(spec.gid),
-      nlink_(S_ISDIR(spec.mode) ? 2 : 1),
-      rdev_(spec.rdev),
       atime_(now),
       mtime_(now),
       ctime_(now),
+      nlink_(S_ISDIR(spec.mode) ? 2 : 1),
+      rdev_(spec.rdev),
       btime_(now),
       target_(spec.symlink_target) {
   if (S_ISDIR(spec.mode)) parent_ = this;
@@ -86,54 +87,55 @@ TmpfsInode::TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec,
 
 TmpfsInode::~TmpfsInode() = default;
 
-uint64_t TmpfsInode::SizeLocked() {
-  switch (type()) {
-    case S_IFDIR:
-      return dir_size_;
-    case S_IFLNK:
-      return target_.size();
-    case S_IFREG: {
-      if (host_file_) {
-        struct stat st;
-        if (fstat(host_file_.get(), &st) != 0) return 0;
-        return static_cast<uint64_t>(st.st_size);
-      }
-      return stored_ ? stored_->size() : data_.size();
-    }
-    default:
-      return 0;
+uint64_t TmpfsInode::PublishedSize() {
+  int host;
+  uint64_t size;
+  {
+    MutexLock meta(meta_mu_);
+    host = host_fd_;
+    size = data_size_;
   }
+  struct stat st;
+  if (host >= 0 && fstat(host, &st) == 0)
+    size = static_cast<uint64_t>(st.st_size);
+  return size;
 }
 
 Attr TmpfsInode::GetAttrLocked() {
   Attr a;
-  a.mode = mode_;
+  int host = -1;
+  {
+    MutexLock meta(meta_mu_);
+    a.mode = mode_;
+    a.uid = uid_;
+    a.gid = gid_;
+    a.atime = atime_;
+    a.mtime = mtime_;
+    a.ctime = ctime_;
+    if (IsRegular()) {
+      host = host_fd_;
+      a.size = data_size_;
+      a.blocks = data_blocks_;
+    }
+  }
   a.nlink = nlink_;
-  a.uid = uid_;
-  a.gid = gid_;
   a.ino = ino();
   a.dev = fs().dev();
   a.rdev = rdev_;
-  a.atime = atime_;
-  a.mtime = mtime_;
-  a.ctime = ctime_;
   a.btime = btime_;
-  if (IsRegular() && host_file_) {
+  if (host >= 0) {
+    // The host file is the data plane: tasks may have written it natively.
     struct stat st;
-    if (fstat(host_file_.get(), &st) == 0) {
+    if (fstat(host, &st) == 0) {
       a.size = static_cast<uint64_t>(st.st_size);
       a.blocks = static_cast<uint64_t>(st.st_blocks);
     }
-  } else if (IsRegular() && stored_) {
-    a.size = stored_->size();
-    a.blocks = stored_->pages() * (StorePages::kPageSize / 512);  // as shmem
-  } else if (IsRegular()) {
-    a.size = data_.size();
-    a.blocks = data_.pages() * (PageStore::kPageSize / 512);  // as shmem
-  } else {
-    a.size = SizeLocked();
+  } else if (IsDir()) {
+    a.size = dir_size_;
+  } else if (IsSymlink()) {
+    a.size = target_.size();
     // A long symlink target takes a page of its own.
-    if (IsSymlink() && target_.size() + 1 > kShortSymlinkLen) a.blocks = 8;
+    if (target_.size() + 1 > kShortSymlinkLen) a.blocks = 8;
   }
   return a;
 }
@@ -142,36 +144,11 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   timespec now = Now();
   if (attr.mask & kSetSize) {
     if (!IsRegular()) return Errno(EINVAL);
-    uint64_t old_size = SizeLocked();
-    bool has_pages = GetAttrLocked().blocks > 0;
-    // Without a page store (threshold 0) a size change makes the memfd, as
-    // it always did.
-    if (!host_file_ && !stored_ && tmpfs().memfd_threshold() == 0 &&
-        attr.size != old_size)
-      VEIL_TRY(HostFileLocked(HostFile::kMemory));
-    if (host_file_) {
-      // shmem_setattr truncates past the new size even when the size stays
-      // (dropping blocks fallocate(KEEP_SIZE) put beyond EOF): so does the
-      // memfd's ftruncate.
-      if (ftruncate(host_file_.get(), static_cast<off_t>(attr.size)) != 0)
-        return Errno::FromErrno();
-    } else if (stored_) {
-      if (attr.size > uint64_t{INT64_MAX}) return Errno(EINVAL);
-      VEIL_TRY_VOID(stored_->Truncate(attr.size));
-    } else {
-      // ftruncate's negative length. (The page store never has pages past
-      // EOF: only fallocate puts them there, and it makes the memfd.)
-      if (attr.size > uint64_t{INT64_MAX}) return Errno(EINVAL);
-      data_.Truncate(attr.size);
-    }
-    // A size change stamps mtime and ctime; so does shmem_truncate_range,
-    // which runs for any shrink-or-same of a file that has pages.
-    if (attr.size != old_size || (attr.size <= old_size && has_pages)) {
-      mtime_ = now;
-      ctime_ = now;
-    }
+    VEIL_TRY_VOID(TruncateData(attr.size, now));
   }
+  MutexLock meta(meta_mu_);
   if (attr.mask & kSetMode) mode_ = (mode_ & S_IFMT) | (attr.mode & 07777);
+  if (attr.mask & kKillModeBits) mode_ &= ~(attr.kill & 07777);
   if (attr.mask & kSetUid) uid_ = attr.uid;
   if (attr.mask & kSetGid) gid_ = attr.gid;
   if (attr.mask & kSetAtime) atime_ = attr.atime;
@@ -179,28 +156,49 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   if (attr.mask & kSetMtime) mtime_ = attr.mtime;
   if (attr.mask & kSetMtimeNow) mtime_ = now;
   if (attr.mask & kSetCtimeNow) ctime_ = now;
+  AtimeChangedMetaLocked();
   return Ok();
 }
 
-void TmpfsInode::TouchAtimeLocked() {
+void TmpfsInode::TouchAtimeLocked() { TouchAtime(); }
+
+void TmpfsInode::TouchAtime() {
+  timespec now = Now();
+  // A first look without the lock, as Linux's atime_needs_update: most
+  // reads move nothing, and parallel readers should not meet on meta_mu_.
+  if (now.tv_sec < atime_due_sec_.load(std::memory_order_relaxed)) return;
+  MutexLock meta(meta_mu_);
   // relatime: update when atime is not newer than mtime or ctime, or is a
   // day old.
-  timespec now = Now();
   if (atime_ <= mtime_ || atime_ <= ctime_ ||
-      now.tv_sec - atime_.tv_sec >= 24 * 60 * 60)
+      now.tv_sec - atime_.tv_sec >= kDaySeconds) {
     atime_ = now;
+    AtimeChangedMetaLocked();
+  }
 }
 
-void TmpfsInode::StampModifiedLocked() {
-  timespec now = Now();
+void TmpfsInode::AtimeChangedMetaLocked() {
+  int64_t due = INT64_MIN;  // the next read moves atime
+  if (!(atime_ <= mtime_) && !(atime_ <= ctime_) &&
+      __builtin_add_overflow(atime_.tv_sec, kDaySeconds, &due))
+    due = INT64_MAX;
+  atime_due_sec_.store(due, std::memory_order_relaxed);
+}
+
+void TmpfsInode::StampCtime(timespec now) {
+  MutexLock meta(meta_mu_);
+  ctime_ = now;
+  AtimeChangedMetaLocked();
+}
+
+void TmpfsInode::StampMtimeCtime(timespec now) {
+  MutexLock meta(meta_mu_);
   mtime_ = now;
   ctime_ = now;
+  AtimeChangedMetaLocked();
 }
 
-void TmpfsInode::DataModifiedLocked(const Credentials& creds) {
-  StampModifiedLocked();
-  mode_ &= ~SetIdBitsClearedByWrite(creds, mode_, gid_);  // file_remove_privs
-}
+void TmpfsInode::StampModifiedLocked() { StampMtimeCtime(Now()); }
 
 // --- Symlinks -------------------------------------------------------------
 
@@ -227,7 +225,7 @@ Result<void> TmpfsInode::SetXattrLocked(std::string_view name,
   } else {
     it->second.assign(value);
   }
-  ctime_ = Now();
+  StampCtime(Now());
   return Ok();
 }
 
@@ -241,7 +239,7 @@ Result<void> TmpfsInode::RemoveXattrLocked(std::string_view name) {
   auto it = xattrs_.find(name);
   if (it == xattrs_.end()) return Errno(ENODATA);
   xattrs_.erase(it);
-  ctime_ = Now();
+  StampCtime(Now());
   return Ok();
 }
 

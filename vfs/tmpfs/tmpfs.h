@@ -16,8 +16,11 @@
 // Directories keep their entries in creation order with stable cookies,
 // so getdents64 survives concurrent creates and unlinks.
 //
-// Locking: all inode state is guarded by the filesystem mutex
-// (Filesystem::mutex()); file data by the host kernel.
+// Locking: the namespace (entries, link counts, xattrs) is guarded by the
+// filesystem mutex (Filesystem::mutex()); a regular file's data by a lock
+// of its own inode, so I/O on different files never meets and reads of
+// one file run in parallel; mode, owner, times and the size stat reports
+// by a small per-inode lock both paths take (vfs/tmpfs/inode.h).
 #pragma once
 
 #include <cstdint>

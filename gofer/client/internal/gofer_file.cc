@@ -4,7 +4,12 @@
 // mutex: reads use the host descriptor the server donated (the sentry's
 // data plane, DESIGN.md) or PRead, writes use PWrite, both in chunks of the
 // client's max_io_size(); afterwards the inode's attributes are marked
-// stale (size, blocks, times moved on the host).
+// stale (size, blocks, times moved on the host). The filesystem mutex is
+// taken only briefly around the data, for the cached attributes: after a
+// read of a file not yet stale (relatime), before a write by a caller
+// without CAP_FSETID (set-id removal), for an O_APPEND write's end and a
+// SEEK_END's size. Writes of one file are serialised by its write mutex
+// (Linux i_rwsem), taken before the filesystem mutex.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,8 +50,12 @@ class GoferFile final : public vfs::FileImpl {
     // accessed whatever it returns, and so must ours.
     Result<size_t> n =
         read_host_ >= 0 ? ReadHost(buf, offset) : ReadRemote(buf, offset);
-    MutexLock lock(inode_->fs().mutex());
-    inode_->NoteAccessLocked();
+    // Already stale (after a write, say): the next stat asks the server
+    // anyway, and the filesystem mutex is not needed to know it.
+    if (!inode_->stale()) {
+      MutexLock lock(inode_->fs().mutex());
+      inode_->NoteAccessLocked();
+    }
     return n;
   }
 
@@ -64,8 +73,9 @@ class GoferFile final : public vfs::FileImpl {
       *offset = static_cast<int64_t>(st.message.stat.size);
     }
     if (buf.empty()) return size_t{0};
-    {
-      // file_remove_privs comes before the data (generic_file_write_iter).
+    // file_remove_privs comes before the data (generic_file_write_iter);
+    // a caller with CAP_FSETID removes nothing and needs no lock for it.
+    if (!creds.HasCap(vfs::Capability::kFsetid)) {
       MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
     }

@@ -158,9 +158,13 @@ Result<void> GoferInode::SetStatLocked(lisafs::SetStatReq req) {
 Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
   VEIL_TRY_VOID(CheckUsableLocked());
   lisafs::SetStatReq req;
-  if (attr.mask & vfs::kSetMode) {
+  if (attr.mask & (vfs::kSetMode | vfs::kKillModeBits)) {
+    // The cached mode is exact (SetStatLocked records what took effect)
+    // and fresh: the VFS read it under this mutex to decide the kill.
+    uint32_t mode = (attr.mask & vfs::kSetMode) ? attr.mode : stat_.mode;
+    if (attr.mask & vfs::kKillModeBits) mode &= ~attr.kill;
     req.mask |= lisafs::kSetStatMode;
-    req.mode = attr.mode & 07777;
+    req.mode = mode & 07777;
   }
   if (attr.mask & vfs::kSetUid) {
     req.mask |= lisafs::kSetStatUid;

@@ -99,6 +99,7 @@ class GoferInode final : public vfs::Inode {
   // is unusable or names another file.
   Result<void> UpdateStatLocked(const lisafs::Statx& stat);
   void MarkStale() { stale_.store(true, std::memory_order_relaxed); }
+  bool stale() const { return stale_.load(std::memory_order_relaxed); }
   // After the host read the file (data, entries, link target): marks the
   // attributes stale if the relatime rule moves its atime.
   void NoteAccessLocked();
