@@ -47,6 +47,14 @@ class Dentry final : public RefCounted<Dentry> {
   Ref<Dentry> AddChildLocked(std::string_view name, Ref<Inode> inode);
   // Drops `name` from the cache and marks that dentry dead.
   void RemoveChildLocked(std::string_view name);
+  // d_invalidate: drops `name` from the cache because the filesystem no
+  // longer vouches for it (NameVerdict::kGone/kStale), and marks it and
+  // every name cached below it (but mount points) dead, as gVisor's
+  // InvalidateDentry does: whoever still holds one (an open file, a cwd)
+  // keeps its inode, but looks nothing up through it (ENOENT), so no
+  // dentry outside the tree can gather children (which would be a cycle
+  // nothing breaks).
+  void InvalidateChildLocked(std::string_view name);
   // Moves this dentry under `new_parent` as `new_name` (rename).
   void MoveLocked(Dentry& new_parent, std::string_view new_name);
   // Swaps two dentries' places (RENAME_EXCHANGE).
@@ -54,8 +62,10 @@ class Dentry final : public RefCounted<Dentry> {
   // True if `this` is `other` or one of its ancestors.
   bool IsAncestorOfLocked(const Dentry& other) const;
 
-  // Releases every cached descendant (breaks the parent/child cycles).
-  void PruneTree();
+  // Releases every cached descendant (breaks the parent/child cycles);
+  // kKill also marks each one dead. Mount points stay cached.
+  enum class Prune : uint8_t { kRelease, kKill };
+  void PruneTree(Prune prune = Prune::kRelease);
 
   int mount_count() const { return mount_count_.load(); }
   void AddMount() { mount_count_.fetch_add(1); }
