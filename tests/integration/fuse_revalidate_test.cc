@@ -67,8 +67,8 @@ class FuseRevalidateTest : public ::testing::Test {
       GTEST_SKIP() << "veil fuse could not mount: " << ReadFile(log_);
     ASSERT_FALSE(child.exited) << "veil fuse died before mounting (status "
                                << child.status << "): " << ReadFile(log_);
-    ASSERT_FALSE(child.timed_out) << "no FUSE mount on " << mnt_
-                                  << " after 10 s: " << ReadFile(log_);
+    ASSERT_FALSE(child.timed_out)
+        << "no FUSE mount on " << mnt_ << " after 10 s: " << ReadFile(log_);
   }
 
   void TearDown() override {

@@ -157,8 +157,8 @@ Result<Location> Resolver::Lookup(const Location& dir, std::string_view name,
       // lookup_fast: d_revalidate before a cached name is used.
       std::vector<std::string> ahead;
       if (lookahead == Lookahead::kPath) ahead = NamesAhead();
-      NameVerdict verdict = VEIL_TRY(RevalidateChildLocked(
-          parent, name, *cached, ahead, &revalidated_));
+      NameVerdict verdict = VEIL_TRY(
+          RevalidateChildLocked(parent, name, *cached, ahead, &revalidated_));
       // The name is gone from the backing store: what a fresh lookup
       // (the filesystem's ->lookup) answers.
       if (verdict == NameVerdict::kGone) return Errno(ENOENT);

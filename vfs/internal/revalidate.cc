@@ -10,8 +10,7 @@ constexpr size_t kMaxBatch = 64;
 
 }  // namespace
 
-Result<NameVerdict> RevalidateChildLocked(Dentry& parent,
-                                          std::string_view name,
+Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
                                           Dentry& child,
                                           std::span<const std::string> ahead,
                                           RevalidatedSet* done) {

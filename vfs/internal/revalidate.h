@@ -52,8 +52,7 @@ class RevalidatedSet {
 // kGone/kStale `child` may be gone: the caller must not touch it again.
 // `done` may be null. Errors: the filesystem's. Caller holds the
 // filesystem mutex.
-Result<NameVerdict> RevalidateChildLocked(Dentry& parent,
-                                          std::string_view name,
+Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
                                           Dentry& child,
                                           std::span<const std::string> ahead,
                                           RevalidatedSet* done);

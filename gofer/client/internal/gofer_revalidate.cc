@@ -74,8 +74,8 @@ Result<std::vector<vfs::NameVerdict>> GoferFs::RevalidateLocked(
   // dentries of this filesystem.
   auto& dir = static_cast<GoferInode&>(dir_inode);
   VEIL_TRY_VOID(dir.CheckUsableLocked());
-  size_t count = std::min({names.size(), cached.size(),
-                           lisafs::kMaxWalkComponents});
+  size_t count =
+      std::min({names.size(), cached.size(), lisafs::kMaxWalkComponents});
   if (count == 0) return std::vector<vfs::NameVerdict>{};
   auto reply = StatPathLocked(
       dir.control_fd(),
