@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Result<T>: a value or a Linux errno.
+// Result<T>: a value or a Linux errno. Result<T, E>: a value or another
+// error type, for the few boundaries whose errors carry owned context
+// (snapshot images: overlay/snapshot/error.h's SnapshotResult).
 //
 // The core of veil (vfs, lisafs, overlay, sentry) reports failures as the
 // errno Linux would return, nothing more: building one allocates nothing and
@@ -44,11 +46,18 @@ class Errno final {
   const char* message_;
 };
 
-template <typename T>
+namespace internal {
+// error() hands out small errors (Errno) by value and others by reference.
+template <typename E>
+using ErrorReturn =
+    std::conditional_t<std::is_trivially_copyable_v<E>, E, const E&>;
+}  // namespace internal
+
+template <typename T, typename E = Errno>
 class [[nodiscard]] Result final {
   static_assert(!std::is_reference_v<T>, "Result must not hold a reference");
-  static_assert(!std::is_same_v<std::remove_cv_t<T>, Errno>,
-                "Result<Errno> is ambiguous");
+  static_assert(!std::is_same_v<std::remove_cv_t<T>, E>,
+                "Result<E, E> is ambiguous");
 
  public:
   // Implicit by design, so that `return value;` and `return Errno(E);` both
@@ -58,9 +67,9 @@ class [[nodiscard]] Result final {
   template <typename U,
             typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
                                         !std::is_same_v<std::decay_t<U>, T> &&
-                                        !std::is_same_v<std::decay_t<U>, Errno>>>
+                                        !std::is_same_v<std::decay_t<U>, E>>>
   Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}
-  Result(Errno error) : state_(std::in_place_index<1>, error) {}
+  Result(E error) : state_(std::in_place_index<1>, std::move(error)) {}
 
   bool has_value() const { return state_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -75,7 +84,7 @@ class [[nodiscard]] Result final {
   const T* operator->() const { return &value(); }
 
   // Precondition: !has_value().
-  Errno error() const {
+  internal::ErrorReturn<E> error() const {
     if (has_value()) std::abort();
     return std::get<1>(state_);
   }
@@ -90,27 +99,34 @@ class [[nodiscard]] Result final {
   void Check() const {
     if (!has_value()) std::abort();
   }
-  std::variant<T, Errno> state_;
+  std::variant<T, E> state_;
 };
 
-template <>
-class [[nodiscard]] Result<void> final {
+template <typename E>
+class [[nodiscard]] Result<void, E> final {
  public:
   Result() = default;
-  Result(Errno error) : error_(error), ok_(false) {}
+  Result(E error) : error_(std::move(error)), ok_(false) {}
 
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
   void value() const {
     if (!ok_) std::abort();
   }
-  Errno error() const {
+  internal::ErrorReturn<E> error() const {
     if (ok_) std::abort();
     return error_;
   }
 
  private:
-  Errno error_{0};
+  static E NoError() {
+    if constexpr (std::is_default_constructible_v<E>) {
+      return E{};
+    } else {
+      return E(0);
+    }
+  }
+  E error_ = NoError();
   bool ok_ = true;
 };
 

@@ -32,6 +32,8 @@ Client::~Client() {
 Result<void> Client::Mount() {
   // Synchronous: no receiver thread runs yet, and nothing else may be sent
   // before the server has accepted our version.
+  // The tag counter is the receiver's too once it runs; held for form.
+  MutexLock lock(mu_);
   MountReq request;
   request.max_message_size = static_cast<uint32_t>(channel_.max_send_size());
   std::vector<uint8_t> bytes = VEIL_TRY(Encode(request, next_tag_));
@@ -93,7 +95,7 @@ Result<Client::Frame> Client::RoundTrip(std::vector<uint8_t> request) {
   Pending pending;
   uint64_t tag;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (broken_.code() != 0) return broken_;
     tag = next_tag_++;
     // Registered before sending, so that even an instant reply finds us.
@@ -102,14 +104,14 @@ Result<Client::Frame> Client::RoundTrip(std::vector<uint8_t> request) {
   internal::SetTag(request, tag);
   Result<void> sent = channel_.Send(request, {});
 
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   if (!sent) {
     // The receiver may already have failed this call (connection lost);
     // either way it must stop referring to `pending`.
     pending_.erase(tag);
     return sent.error();
   }
-  pending.done_cv.wait(lock, [&pending] { return pending.done; });
+  while (!pending.done) pending.done_cv.Wait(mu_);
   if (pending.error.code() != 0) return pending.error;
   return std::move(pending.frame);
 }
@@ -145,7 +147,7 @@ void Client::ReceiveLoop() {
 
 bool Client::Deliver(uint64_t tag, std::span<const uint8_t> bytes,
                      std::vector<UniqueFd> fds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = pending_.find(tag);
   if (it == pending_.end()) return false;
   Pending* pending = it->second;
@@ -153,18 +155,18 @@ bool Client::Deliver(uint64_t tag, std::span<const uint8_t> bytes,
   pending->frame.bytes.assign(bytes.begin(), bytes.end());
   pending->frame.fds = std::move(fds);
   pending->done = true;
-  pending->done_cv.notify_one();
+  pending->done_cv.Signal();
   return true;
 }
 
 void Client::Fail(Errno error) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (broken_.code() == 0) broken_ = error;
     for (auto& [tag, pending] : pending_) {
       pending->error = broken_;
       pending->done = true;
-      pending->done_cv.notify_one();
+      pending->done_cv.Signal();
     }
     pending_.clear();
   }

@@ -24,14 +24,13 @@
 // no call may start after destruction begins.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "lisafs/channel.h"
@@ -95,10 +94,12 @@ class Client final {
   };
   // One call waiting for its reply; lives on the caller's stack.
   struct Pending {
-    std::condition_variable done_cv;
-    bool done = false;  // Guarded by mu_.
-    Errno error{0};     // Guarded by mu_; 0 if `frame` holds the reply.
-    Frame frame;        // Guarded by mu_.
+    CondVar done_cv;
+    // Guarded by the client's mu_ (not nameable from here for the
+    // analysis).
+    bool done = false;
+    Errno error{0};  // 0 if `frame` holds the reply.
+    Frame frame;
   };
 
   explicit Client(Channel channel) : channel_(std::move(channel)) {}
@@ -123,10 +124,10 @@ class Client final {
   std::vector<MessageId> supported_;
   size_t max_io_size_ = 0;
 
-  std::mutex mu_;
-  uint64_t next_tag_ = 1;                 // Guarded by mu_.
-  std::map<uint64_t, Pending*> pending_;  // Guarded by mu_.
-  Errno broken_{0};                       // Guarded by mu_.
+  Mutex mu_;
+  uint64_t next_tag_ VEIL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Pending*> pending_ VEIL_GUARDED_BY(mu_);
+  Errno broken_ VEIL_GUARDED_BY(mu_){0};
   std::thread receiver_;
 };
 

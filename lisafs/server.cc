@@ -4,11 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -50,7 +48,7 @@ class ExtraChannels final {
   // Starts a thread running `serve` on the server end of a new channel and
   // returns the client end. EMFILE past the limit or once stopping.
   Result<Channel> Open(std::function<void(const Channel&)> serve) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_ || served_.size() >= max_) return Errno(EMFILE);
     auto pair = VEIL_TRY(Channel::CreatePair());
     VEIL_TRY_VOID(pair.first.SetSendTimeout(send_timeout_));
@@ -67,7 +65,7 @@ class ExtraChannels final {
   void StopAll() {
     std::vector<std::unique_ptr<Served>> taken;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
       taken = std::move(served_);
     }
@@ -83,9 +81,9 @@ class ExtraChannels final {
 
   const size_t max_;
   const std::chrono::milliseconds send_timeout_;
-  std::mutex mu_;
-  bool stopping_ = false;                        // Guarded by mu_.
-  std::vector<std::unique_ptr<Served>> served_;  // Guarded by mu_.
+  Mutex mu_;
+  bool stopping_ VEIL_GUARDED_BY(mu_) = false;
+  std::vector<std::unique_ptr<Served>> served_ VEIL_GUARDED_BY(mu_);
 };
 
 // Serves one channel of a connection. Borrowed references all outlive it:
@@ -147,8 +145,8 @@ Result<void> ChannelServer::RunPooled() {
   // reply. The bound gives backpressure: a client flooding requests blocks
   // in its own sendmsg instead of growing our memory.
   const size_t capacity = options_.workers_per_channel * 4;
-  std::mutex mu;
-  std::condition_variable cv;
+  Mutex mu;
+  CondVar cv;
   std::deque<Frame> queue;  // Guarded by mu.
   bool closing = false;     // Guarded by mu.
   Errno failure(0);         // Guarded by mu.
@@ -157,18 +155,18 @@ Result<void> ChannelServer::RunPooled() {
     while (true) {
       Frame frame;
       {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return !queue.empty() || closing; });
+        MutexLock lock(mu);
+        while (queue.empty() && !closing) cv.Wait(mu);
         // Requests already received still run after the peer left: the
         // client asked for them, and may not have waited for a reply.
         if (queue.empty()) return;
         frame = std::move(queue.front());
         queue.pop_front();
       }
-      cv.notify_all();  // Room for the reader.
+      cv.SignalAll();  // Room for the reader.
       Result<void> handled = Handle(frame.bytes, frame.num_fds);
       if (!handled && !PeerGone(handled.error())) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (failure.code() == 0) failure = handled.error();
         closing = true;
         channel_.Shutdown();  // Wakes the reader.
@@ -194,18 +192,19 @@ Result<void> ChannelServer::RunPooled() {
         std::vector<uint8_t>(buffer.begin(), buffer.begin() + got->size),
         got->fds.size()};
     got->fds.clear();
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return queue.size() < capacity || closing; });
-    if (closing) break;
-    queue.push_back(std::move(frame));
-    lock.unlock();
-    cv.notify_all();
+    {
+      MutexLock lock(mu);
+      while (queue.size() >= capacity && !closing) cv.Wait(mu);
+      if (closing) break;
+      queue.push_back(std::move(frame));
+    }
+    cv.SignalAll();
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     closing = true;
   }
-  cv.notify_all();
+  cv.SignalAll();
   for (std::thread& worker : workers) worker.join();
 
   if (failure.code() != 0) return failure;

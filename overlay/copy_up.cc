@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <mutex>
 
 #include "overlay/internal/inode.h"
 #include "vfs/credentials.h"
@@ -38,7 +37,7 @@ struct Source {
 };
 
 Result<Source> ReadSource(vfs::Inode& lower) {
-  std::lock_guard lock(lower.fs().mutex());
+  MutexLock lock(lower.fs().mutex());
   Source src;
   src.attr = lower.GetAttrLocked();
   if (lower.IsSymlink()) src.target = VEIL_TRY(lower.ReadlinkLocked());
@@ -100,7 +99,7 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
   RefPtr<vfs::Inode> occupant;  // what the rename into place replaces
   std::string build_name = name_;
   {
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     pattr = udir.GetAttrLocked();
     // The directory was removed after this inode was looked up (an open
     // file in it): linking into it fails as in any deleted directory;
@@ -134,7 +133,7 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
   auto finish = [&]() -> Result<void> {
     if (IsRegular() && data == CopyData::kYes && src.attr.size > 0)
       VEIL_TRY_VOID(CopyDataLocked(lower, *copy, src.attr.size));
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     for (const auto& [name, value] : src.xattrs)
       VEIL_TRY_VOID(copy->SetXattrLocked(name, value, 0));
     if (origin)
@@ -166,7 +165,7 @@ Result<void> OverlayInode::CopyUpOneLocked(CopyData data) {
     return Ok();
   };
   if (Result<void> r = finish(); !r) {
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     (void)udir.UnlinkLocked(build_name, *copy);
     return r;
   }
@@ -183,12 +182,12 @@ Result<void> OverlayInode::CopyDataLocked(vfs::Inode& lower, vfs::Inode& upper,
                                           uint64_t size) {
   std::unique_ptr<vfs::FileImpl> in, out;
   {
-    std::lock_guard lock(lower.fs().mutex());
+    MutexLock lock(lower.fs().mutex());
     // Lower layers are mounted noatime: reading them leaves no trace.
     in = VEIL_TRY(lower.OpenLocked(O_RDONLY | O_NOATIME));
   }
   {
-    std::lock_guard lock(upper.fs().mutex());
+    MutexLock lock(upper.fs().mutex());
     out = VEIL_TRY(upper.OpenLocked(O_WRONLY));
   }
   // The mounter's credentials: writing keeps setuid/setgid bits.

@@ -4,7 +4,6 @@
 // (fs/overlayfs/file.c ovl_open, ovl_real_fdget), and the open(2) hook.
 #include <fcntl.h>
 
-#include <mutex>
 
 #include "overlay/internal/inode.h"
 
@@ -26,13 +25,13 @@ class RegularFile final : public vfs::FileImpl {
   // overlay mutex.
   Result<void> OpenRealLocked() {
     if (vfs::Inode* upper = inode_->upper()) {
-      std::lock_guard lock(upper->fs().mutex());
+      MutexLock lock(upper->fs().mutex());
       real_ = VEIL_TRY(upper->OpenLocked(RealFlags(flags_)));
       real_is_upper_ = true;
       return Ok();
     }
     vfs::Inode& lower = *inode_->lowers()[0].inode;
-    std::lock_guard lock(lower.fs().mutex());
+    MutexLock lock(lower.fs().mutex());
     // Lower layers are read-only and noatime.
     real_ = VEIL_TRY(
         lower.OpenLocked(O_RDONLY | O_NOATIME | (flags_ & O_NONBLOCK)));
@@ -66,7 +65,7 @@ class RegularFile final : public vfs::FileImpl {
   Result<void> Allocate(const vfs::Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
     {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
     }
     std::shared_ptr<vfs::FileImpl> f = VEIL_TRY(Current());
@@ -89,7 +88,7 @@ class RegularFile final : public vfs::FileImpl {
   // The I/O itself runs without the overlay mutex; the shared pointer
   // keeps a replaced layer file alive until it is done.
   Result<std::shared_ptr<vfs::FileImpl>> Current() {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     if (!real_is_upper_ && inode_->upper()) VEIL_TRY_VOID(OpenRealLocked());
     return real_;
   }
@@ -106,7 +105,7 @@ class RegularFile final : public vfs::FileImpl {
 Result<void> OverlayInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   if (!upper_ || !IsRegular() || creds.HasCap(vfs::Capability::kFsetid))
     return Ok();
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   vfs::Attr attr = upper_->GetAttrLocked();
   const uint32_t kill =
       vfs::SetIdBitsClearedByWrite(creds, attr.mode, attr.gid);

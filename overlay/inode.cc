@@ -9,7 +9,6 @@
 #include <sys/xattr.h>
 
 #include <cstring>
-#include <mutex>
 
 namespace veil::overlay::internal {
 namespace {
@@ -106,7 +105,7 @@ OverlayInode::~OverlayInode() = default;
 
 Result<void> OverlayInode::SetImpureLocked() {
   if (impure_) return Ok();
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   Result<void> r = upper_->SetXattrLocked(kImpureXattr, "y", 0);
   // "Do not fail when upper doesn't support xattrs."
   if (!r && r.error().code() != EOPNOTSUPP) return r;
@@ -125,7 +124,7 @@ uint64_t OverlayInode::EntryInoLocked(const LowerEntry* lower,
   if (upper_entry) {
     std::optional<uint64_t> origin;
     {
-      std::lock_guard lock(upper_entry->fs().mutex());
+      MutexLock lock(upper_entry->fs().mutex());
       origin = ReadOriginXattrLocked(*upper_entry);
     }
     if (origin) return *origin;
@@ -142,7 +141,7 @@ vfs::Attr OverlayInode::GetAttrLocked() {
   vfs::Inode& r = real();
   vfs::Attr attr;
   {
-    std::lock_guard lock(r.fs().mutex());
+    MutexLock lock(r.fs().mutex());
     attr = r.GetAttrLocked();
   }
   attr.dev = fs().dev();
@@ -155,7 +154,7 @@ vfs::Attr OverlayInode::GetAttrLocked() {
 // the upper copy.
 Result<void> OverlayInode::SetAttrLocked(const vfs::SetAttr& attr) {
   VEIL_TRY_VOID(CopyUpLocked());
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   return upper_->SetAttrLocked(attr);
 }
 
@@ -163,13 +162,13 @@ Result<void> OverlayInode::SetAttrLocked(const vfs::SetAttr& attr) {
 // mounted noatime.
 void OverlayInode::TouchAtimeLocked() {
   if (!upper_) return;
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   upper_->TouchAtimeLocked();
 }
 
 Result<std::string> OverlayInode::ReadlinkLocked() {
   vfs::Inode& r = real();
-  std::lock_guard lock(r.fs().mutex());
+  MutexLock lock(r.fs().mutex());
   return r.ReadlinkLocked();
 }
 
@@ -177,7 +176,7 @@ Result<std::string> OverlayInode::ReadlinkLocked() {
 
 Result<std::string> OverlayInode::GetXattrLocked(std::string_view name) {
   vfs::Inode& r = real();
-  std::lock_guard lock(r.fs().mutex());
+  MutexLock lock(r.fs().mutex());
   return r.GetXattrLocked(ToLayerName(name));
 }
 
@@ -185,7 +184,7 @@ Result<std::vector<std::string>> OverlayInode::ListXattrLocked() {
   vfs::Inode& r = real();
   std::vector<std::string> names;
   {
-    std::lock_guard lock(r.fs().mutex());
+    MutexLock lock(r.fs().mutex());
     names = VEIL_TRY(r.ListXattrLocked());
   }
   std::vector<std::string> out;
@@ -200,7 +199,7 @@ Result<void> OverlayInode::SetXattrLocked(std::string_view name,
                                           std::string_view value, int flags) {
   VEIL_TRY_VOID(CopyUpLocked());
   VEIL_TRY_VOID(CheckLayerNamespace(name));
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   return upper_->SetXattrLocked(ToLayerName(name), value, flags);
 }
 
@@ -211,12 +210,12 @@ Result<void> OverlayInode::RemoveXattrLocked(std::string_view name) {
   if (!upper_) {
     VEIL_TRY_VOID(CheckLayerNamespace(name));
     vfs::Inode& lower = *lowers_[0].inode;
-    std::lock_guard lock(lower.fs().mutex());
+    MutexLock lock(lower.fs().mutex());
     VEIL_TRY(lower.GetXattrLocked(layer_name));
   }
   VEIL_TRY_VOID(CopyUpLocked());
   VEIL_TRY_VOID(CheckLayerNamespace(name));
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   return upper_->RemoveXattrLocked(layer_name);
 }
 

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -20,7 +19,7 @@ bool IsWhiteoutLocked(vfs::Inode& inode) {
 
 bool IsWhiteout(vfs::Inode& inode) {
   if (inode.type() != S_IFCHR) return false;
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   return IsWhiteoutLocked(inode);
 }
 
@@ -41,7 +40,7 @@ bool IsImpureDirLocked(vfs::Inode& inode) {
 }
 
 bool IsOpaqueDir(vfs::Inode& inode) {
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   return IsOpaqueDirLocked(inode);
 }
 
@@ -194,7 +193,7 @@ Result<Layers> OverlayInode::LookupLayersLocked(std::string_view name) {
   Walk d;
   d.name = std::string(name);
   if (upper_) {
-    std::lock_guard lock(upper_->fs().mutex());
+    MutexLock lock(upper_->fs().mutex());
     RefPtr<vfs::Inode> child = VEIL_TRY(LookupSingleLocked(*upper_, d, name, 0, ""));
     if (child) {
       out.origin = ReadOriginXattrLocked(*child);
@@ -212,7 +211,7 @@ Result<Layers> OverlayInode::LookupLayersLocked(std::string_view name) {
     d.last = lower.layer + 1 == ofs().lower_count();
     RefPtr<vfs::Inode> child;
     {
-      std::lock_guard lock(lower.inode->fs().mutex());
+      MutexLock lock(lower.inode->fs().mutex());
       child = VEIL_TRY(LookupLayerLocked(*lower.inode, d));
     }
     if (!child) continue;
@@ -240,7 +239,7 @@ bool OverlayInode::LowerPositiveLocked(std::string_view name,
   // A child without an upper copy lives in a lower layer.
   if (!child.upper_) return true;
   for (const LowerEntry& dir : lowers_) {
-    std::lock_guard lock(dir.inode->fs().mutex());
+    MutexLock lock(dir.inode->fs().mutex());
     Result<Ref<vfs::Inode>> found = dir.inode->LookupLocked(name);
     if (!found) {
       int err = found.error().code();

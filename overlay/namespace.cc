@@ -8,7 +8,6 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
-#include <mutex>
 
 #include "overlay/internal/inode.h"
 
@@ -60,7 +59,7 @@ Result<Ref<vfs::Inode>> OverlayInode::CreateLocked(
   vfs::Inode& udir = *upper_;
   Layers layers;
   {
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     // ovl_create_over_whiteout: the new file takes the whiteout's place; a
     // new directory there is opaque, so the removed lower one stays hidden.
     RefPtr<vfs::Inode> whiteout = UpperWhiteoutLocked(udir, name);
@@ -102,7 +101,7 @@ Result<void> OverlayInode::LinkLocked(std::string_view name,
   if (t.HasOrigin()) VEIL_TRY_VOID(SetImpureLocked());
   vfs::Inode& udir = *upper_;
   {
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     RefPtr<vfs::Inode> whiteout = UpperWhiteoutLocked(udir, name);
     if (whiteout) VEIL_TRY_VOID(udir.UnlinkLocked(name, *whiteout));
     if (Result<void> r = udir.LinkLocked(name, *t.upper_); !r) {
@@ -131,7 +130,7 @@ Result<void> OverlayInode::UnlinkLocked(std::string_view name,
     VEIL_TRY_VOID(c.ClearWhiteoutsLocked(upper_whiteouts));
   vfs::Inode& udir = *upper_;
   {
-    std::lock_guard lock(udir.fs().mutex());
+    MutexLock lock(udir.fs().mutex());
     if (!lower_positive) {
       // ovl_remove_upper notes the change even when the upper's unlink or
       // rmdir fails (ENOTEMPTY): a cached listing is dropped either way.
@@ -173,7 +172,7 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
   if (overwrite) {
     bool new_is_whiteout = false;
     if (!victim && new_dir.upper_) {
-      std::lock_guard lock(new_dir.upper_->fs().mutex());
+      MutexLock lock(new_dir.upper_->fs().mutex());
       new_is_whiteout = UpperWhiteoutLocked(*new_dir.upper_, new_name).get();
     }
     if (LowerPositiveLocked(name, src)) {
@@ -226,7 +225,7 @@ Result<void> OverlayInode::RenameLocked(std::string_view name,
   vfs::Inode& old_udir = *upper_;
   vfs::Inode& new_udir = *new_dir.upper_;
   {
-    std::lock_guard lock(old_udir.fs().mutex());
+    MutexLock lock(old_udir.fs().mutex());
     RefPtr<vfs::Inode> target;
     if (Result<Ref<vfs::Inode>> t = new_udir.LookupLocked(new_name); t) {
       target = RefPtr<vfs::Inode>(std::move(*t));

@@ -6,7 +6,6 @@
 
 #include <linux/magic.h>
 
-#include <mutex>
 #include <set>
 
 #include "overlay/internal/inode.h"
@@ -50,7 +49,7 @@ Result<Ref<OverlayFs>> OverlayFs::Create(
   layers.upper = RefPtr<vfs::Inode>(upper->Root());
   if (!layers.upper->IsDir()) return Errno(ENOTDIR);
   {
-    std::lock_guard lock(upper->mutex());
+    MutexLock lock(upper->mutex());
     layers.impure = internal::IsImpureDirLocked(*layers.upper);
   }
   for (size_t i = 0; i < lowers.size(); ++i) {
@@ -59,7 +58,7 @@ Result<Ref<OverlayFs>> OverlayFs::Create(
     // The root merges every lower root, opaque or not (ovl_get_lowerstack).
     layers.lowers.push_back(LowerEntry{root, static_cast<uint32_t>(i)});
   }
-  std::lock_guard lock(fs->mutex());
+  MutexLock lock(fs->mutex());
   fs->root_ = RefPtr<OverlayInode>(
       MakeRef<OverlayInode>(*fs, std::move(layers), nullptr, ""));
   return fs;
@@ -70,7 +69,7 @@ Ref<vfs::Inode> OverlayFs::Root() { return root_.ToRef(); }
 Result<struct statfs> OverlayFs::StatFsLocked() {
   struct statfs st;
   {
-    std::lock_guard lock(upper_->mutex());
+    MutexLock lock(upper_->mutex());
     st = VEIL_TRY(upper_->StatFsLocked());
   }
   // ovl_statfs: the upper's numbers under the overlay's own type and fsid.

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 
 #include <map>
-#include <mutex>
 
 #include "overlay/internal/inode.h"
 
@@ -35,7 +34,7 @@ struct RawEntry {
 // Every entry of one layer directory, "." and ".." included, whiteouts
 // marked (ovl_dir_read + ovl_check_whiteouts).
 Result<std::vector<RawEntry>> ReadLayerDir(vfs::Inode& dir, int layer) {
-  std::lock_guard lock(dir.fs().mutex());
+  MutexLock lock(dir.fs().mutex());
   std::vector<RawEntry> out;
   VEIL_TRY_VOID(dir.ReadDirLocked(0, [&](const vfs::DirEntry& e) {
     out.push_back(RawEntry{e.name, e.ino, e.type, false, layer});
@@ -111,7 +110,7 @@ Result<std::shared_ptr<DirCache>> OverlayInode::DirCacheLocked() {
     } else if (!e.whiteout && e.layer < 0) {
       RefPtr<vfs::Inode> child;
       {
-        std::lock_guard lock(upper_->fs().mutex());
+        MutexLock lock(upper_->fs().mutex());
         if (auto found = upper_->LookupLocked(e.name); found)
           child = RefPtr<vfs::Inode>(std::move(*found));
       }
@@ -140,7 +139,7 @@ OverlayInode::ImpureInosLocked() {
       if (e.name == "." || e.name == ".." || e.whiteout) continue;
       RefPtr<vfs::Inode> child;
       {
-        std::lock_guard lock(upper_->fs().mutex());
+        MutexLock lock(upper_->fs().mutex());
         if (auto found = upper_->LookupLocked(e.name); found)
           child = RefPtr<vfs::Inode>(std::move(*found));
       }
@@ -153,7 +152,7 @@ OverlayInode::ImpureInosLocked() {
     // effort; it changes the directory's ctime).
     if (impure_inos_.empty()) {
       {
-        std::lock_guard lock(upper_->fs().mutex());
+        MutexLock lock(upper_->fs().mutex());
         (void)upper_->RemoveXattrLocked(kImpureXattr);
       }
       impure_ = false;
@@ -182,7 +181,7 @@ bool OverlayInode::IsEmptyDirLocked() {
 
 Result<void> OverlayInode::ClearWhiteoutsLocked(
     const std::vector<std::string>& names) {
-  std::lock_guard lock(upper_->fs().mutex());
+  MutexLock lock(upper_->fs().mutex());
   for (const std::string& name : names) {
     Result<Ref<vfs::Inode>> found = upper_->LookupLocked(name);
     if (found && IsWhiteoutLocked(**found))
@@ -229,7 +228,7 @@ class DirFile final : public vfs::FileImpl {
   }
 
   Result<void> ReadDir(uint64_t* cookie, const vfs::DirEmitter& emit) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     // iterate_dir on a removed directory.
     if (inode_->dead()) return Errno(ENOENT);
     if (*cookie == 0) Reset();
@@ -267,7 +266,7 @@ class DirFile final : public vfs::FileImpl {
       if (real_is_upper_ && *cookie == kRealDirEod) return Ok();
       std::vector<vfs::DirEntry> batch;
       {
-        std::lock_guard lock(real_->fs().mutex());
+        MutexLock lock(real_->fs().mutex());
         VEIL_TRY_VOID(
             real_->ReadDirLocked(*cookie, [&](const vfs::DirEntry& e) {
               if (batch.size() == kBatch) return false;

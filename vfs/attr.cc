@@ -6,7 +6,6 @@
 #include <linux/limits.h>
 #include <sys/statvfs.h>
 
-#include <mutex>
 
 #include "vfs/internal/util.h"
 #include "vfs/vfs.h"
@@ -55,7 +54,7 @@ Result<Attr> Vfs::StatAt(const Context& ctx, const Location& dir,
     return Errno(EINVAL);
   Location loc =
       VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
-  std::lock_guard lock(loc.dentry->fs().mutex());
+  MutexLock lock(loc.dentry->fs().mutex());
   return loc.dentry->inode().GetAttrLocked();
 }
 
@@ -65,7 +64,7 @@ Result<void> Vfs::ChmodAt(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   Attr cur = inode.GetAttrLocked();
   // notify_change: a symlink's mode cannot change.
   if (cur.IsSymlink()) return Errno(EOPNOTSUPP);
@@ -87,7 +86,7 @@ Result<void> Vfs::ChownAt(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   Attr cur = inode.GetAttrLocked();
   SetAttr attr;
   attr.mask = kSetCtimeNow;
@@ -147,7 +146,7 @@ Result<void> Vfs::UtimensAt(const Context& ctx, const Location& dir,
     times = nullptr;
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   Attr cur = inode.GetAttrLocked();
   SetAttr attr;
   attr.mask = kSetCtimeNow;
@@ -184,7 +183,7 @@ Result<void> Vfs::TruncateAt(const Context& ctx, const Location& dir,
   if (inode.IsDir()) return Errno(EISDIR);
   if (!inode.IsRegular()) return Errno(EINVAL);
   VEIL_TRY_VOID(internal::WantWrite(loc));
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   VEIL_TRY_VOID(CheckPermission(ctx.creds, inode.GetAttrLocked(), kMayWrite));
   return DoTruncateLocked(ctx.creds, inode, length, 0);
 }
@@ -195,7 +194,7 @@ Result<void> Vfs::Ftruncate(const Context& ctx, FileDescription& file,
   if (file.is_path()) return Errno(EBADF);
   Inode& inode = file.inode();
   if (!inode.IsRegular() || !file.writable()) return Errno(EINVAL);
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   return DoTruncateLocked(ctx.creds, inode, length,
                           kSetMtimeNow | kSetCtimeNow);
 }
@@ -208,7 +207,7 @@ Result<void> Vfs::AccessAt(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   Inode& inode = loc.dentry->inode();
   {
-    std::lock_guard lock(inode.fs().mutex());
+    MutexLock lock(inode.fs().mutex());
     VEIL_TRY_VOID(CheckPermission(ctx.creds, inode.GetAttrLocked(), mode));
   }
   // "SuS v2 requires we report a read only fs too."
@@ -221,7 +220,7 @@ Result<void> Vfs::AccessAt(const Context& ctx, const Location& dir,
 Result<struct statfs> Vfs::StatFsAt(const Context& ctx, const Location& dir,
                                     std::string_view path, int flags) {
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
-  std::lock_guard lock(loc.dentry->fs().mutex());
+  MutexLock lock(loc.dentry->fs().mutex());
   struct statfs st = VEIL_TRY(loc.dentry->fs().StatFsLocked());
   if (loc.mount->read_only()) st.f_flags |= ST_RDONLY;
   return st;
@@ -234,7 +233,7 @@ Result<std::string> Vfs::ReadlinkAt(const Context& ctx, const Location& dir,
       *this, ctx, dir, path, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
   Inode& inode = loc.dentry->inode();
   if (!inode.IsSymlink()) return Errno(path.empty() ? ENOENT : EINVAL);
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   inode.TouchAtimeLocked();
   return inode.ReadlinkLocked();
 }
@@ -252,7 +251,7 @@ Result<Location> Vfs::ResolveDirectory(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, 0));
   Inode& inode = loc.dentry->inode();
   if (!inode.IsDir()) return Errno(ENOTDIR);
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   VEIL_TRY_VOID(
       CheckPermission(ctx.creds, inode.GetAttrLocked(), internal::kMayExec));
   return loc;

@@ -4,7 +4,6 @@
 // O_CREAT is in open.cc.
 #include <linux/limits.h>
 
-#include <mutex>
 
 #include "vfs/internal/create.h"
 #include "vfs/vfs.h"
@@ -22,7 +21,7 @@ Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
   if (last.type != LastType::kNormal) return Errno(EEXIST);
   VEIL_TRY_VOID(WantWrite(last.parent));
   Dentry& parent = *last.parent.dentry;
-  std::lock_guard lock(parent.fs().mutex());
+  MutexLock lock(parent.fs().mutex());
   RefPtr<Dentry> existing = VEIL_TRY(LookupLocked(parent, last.name));
   if (existing) return Errno(EEXIST);
   // "foo/" names a directory: creating anything else there is ENOENT.
@@ -74,6 +73,7 @@ Result<void> Vfs::MkdirAt(const Context& ctx, const Location& dir,
   return FilenameCreate(
       *this, ctx, dir, path, /*want_dir=*/true,
       [&](const Location& parent, std::string_view name) -> Result<void> {
+        parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         // vfs_mkdir keeps only permission and sticky bits.
         CreateSpec spec = internal::MakeCreateSpec(
@@ -101,6 +101,7 @@ Result<void> Vfs::MknodAt(const Context& ctx, const Location& dir,
   return FilenameCreate(
       *this, ctx, dir, path, /*want_dir=*/false,
       [&](const Location& parent, std::string_view name) -> Result<void> {
+        parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         CreateSpec spec = internal::MakeCreateSpec(
             ctx, dir_attr, mode & (S_IFMT | 07777), internal::Umask::kApply);
@@ -118,6 +119,7 @@ Result<void> Vfs::SymlinkAt(const Context& ctx, std::string_view target,
   return FilenameCreate(
       *this, ctx, dir, path, /*want_dir=*/false,
       [&](const Location& parent, std::string_view name) -> Result<void> {
+        parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
         CreateSpec spec =
             internal::MakeCreateSpec(ctx, dir_attr, S_IFLNK | 0777,
@@ -143,6 +145,7 @@ Result<void> Vfs::LinkAt(const Context& ctx, const Location& old_dir,
   return FilenameCreate(
       *this, ctx, new_dir, new_path, /*want_dir=*/false,
       [&](const Location& parent, std::string_view name) -> Result<void> {
+        parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         if (parent.mount.get() != old_loc.mount.get()) return Errno(EXDEV);
         Attr attr = target.GetAttrLocked();
         // may_linkat (fs.protected_hardlinks): only the owner may link to

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vfs/dentry.h"
 
+#include <cstdlib>
 #include <vector>
 
 namespace veil::vfs {
@@ -13,6 +14,10 @@ Dentry::Dentry(Ref<Inode> inode, RefPtr<Dentry> parent, std::string name)
 
 Ref<Dentry> Dentry::CreateRoot(Ref<Inode> inode) {
   return AdoptRef(*new Dentry(std::move(inode), nullptr, "/"));
+}
+
+void Dentry::SameFsLocked(const Dentry& other) const {
+  if (&other.fs() != &fs()) std::abort();
 }
 
 Dentry* Dentry::FindChildLocked(std::string_view name) const {
@@ -30,6 +35,7 @@ Ref<Dentry> Dentry::AddChildLocked(std::string_view name, Ref<Inode> inode) {
 void Dentry::RemoveChildLocked(std::string_view name) {
   auto it = children_.find(name);
   if (it == children_.end()) return;
+  SameFsLocked(*it->second);
   it->second->dead_ = true;
   children_.erase(it);
 }
@@ -38,6 +44,7 @@ void Dentry::InvalidateChildLocked(std::string_view name) {
   auto it = children_.find(name);
   if (it == children_.end()) return;
   Ref<Dentry> child = it->second;
+  SameFsLocked(*child);
   children_.erase(it);
   child->dead_ = true;
   // Its cached children hold it (their parent) and it holds them: prune
@@ -47,8 +54,12 @@ void Dentry::InvalidateChildLocked(std::string_view name) {
 
 void Dentry::MoveLocked(Dentry& new_parent, std::string_view new_name) {
   Ref<Dentry> self(*this);
+  SameFsLocked(new_parent);
   Dentry* old_parent = parent_.get();
-  if (old_parent) old_parent->children_.erase(name_);
+  if (old_parent) {
+    SameFsLocked(*old_parent);
+    old_parent->children_.erase(name_);
+  }
   new_parent.RemoveChildLocked(new_name);
   name_ = std::string(new_name);
   parent_ = RefPtr<Dentry>(&new_parent);
@@ -57,17 +68,25 @@ void Dentry::MoveLocked(Dentry& new_parent, std::string_view new_name) {
 
 void Dentry::ExchangeLocked(Dentry& a, Dentry& b) {
   Ref<Dentry> ra(a), rb(b);
+  a.SameFsLocked(b);
+  a.SameFsLocked(*a.parent_);
+  a.SameFsLocked(*b.parent_);
   a.parent_->children_.erase(a.name_);
   b.parent_->children_.erase(b.name_);
   std::swap(a.name_, b.name_);
   std::swap(a.parent_, b.parent_);
+  a.SameFsLocked(*a.parent_);
+  a.SameFsLocked(*b.parent_);
   a.parent_->children_.insert_or_assign(a.name_, ra);
   b.parent_->children_.insert_or_assign(b.name_, rb);
 }
 
 bool Dentry::IsAncestorOfLocked(const Dentry& other) const {
-  for (const Dentry* d = &other; d; d = d->parent_.get())
+  other.SameFsLocked(*this);
+  for (const Dentry* d = &other; d; d = d->parent_.get()) {
+    other.SameFsLocked(*d);
     if (d == this) return true;
+  }
   return false;
 }
 
@@ -81,7 +100,8 @@ void Dentry::PruneTree(Prune prune) {
     std::vector<Dentry*> children;
     size_t next = 0;
   };
-  auto frame_of = [](Dentry* d) {
+  auto frame_of = [this](Dentry* d) VEIL_REQUIRES(fs().mutex()) {
+    SameFsLocked(*d);
     Frame f{d, {}};
     for (auto& [name, child] : d->children_) f.children.push_back(child.get());
     return f;
@@ -97,6 +117,8 @@ void Dentry::PruneTree(Prune prune) {
     Dentry* done = top.dentry;
     stack.pop_back();
     if (stack.empty()) break;
+    SameFsLocked(*done);
+    SameFsLocked(*stack.back().dentry);
     if (done->children_.empty() && done->mount_count() == 0) {
       if (prune == Prune::kKill) done->dead_ = true;
       stack.back().dentry->children_.erase(done->name_);

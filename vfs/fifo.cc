@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <mutex>
 
 namespace veil::vfs {
 
@@ -14,7 +13,7 @@ class FifoFile final : public FileImpl {
       : inode_(inode), pipe_(pipe), reads_(reads), writes_(writes) {}
 
   ~FifoFile() override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     if (reads_) --pipe_.readers_;
     if (writes_) --pipe_.writers_;
     if (pipe_.readers_ == 0 && pipe_.writers_ == 0) {
@@ -25,7 +24,7 @@ class FifoFile final : public FileImpl {
   }
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     if (buf.empty()) return size_t{0};
     ssize_t n = read(pipe_.read_end_.get(), buf.data(), buf.size());
     if (n > 0) inode_->TouchAtimeLocked();  // pipe_read: file_accessed
@@ -36,7 +35,7 @@ class FifoFile final : public FileImpl {
 
   Result<size_t> PWrite(const Credentials&, std::span<const uint8_t> buf,
                         int64_t*, bool) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     // pipe_write: no reader left is EPIPE (the sentry raises SIGPIPE).
     if (pipe_.readers_ == 0) return Errno(EPIPE);
     if (buf.empty()) return size_t{0};

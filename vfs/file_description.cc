@@ -96,7 +96,7 @@ bool FileDescription::writable() const {
 
 Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
   if (!readable()) return Errno(EBADF);  // FMODE_READ missing
-  std::lock_guard lock(offset_mutex_);
+  MutexLock lock(offset_mutex_);
   size_t count = VEIL_TRY(VerifyArea(offset_, buf.size()));
   size_t n = VEIL_TRY(impl_->PRead(buf.first(count), offset_));
   offset_ += static_cast<int64_t>(n);
@@ -106,7 +106,7 @@ Result<size_t> FileDescription::Read(std::span<uint8_t> buf) {
 Result<size_t> FileDescription::Write(const Credentials& creds,
                                       std::span<const uint8_t> buf) {
   if (!writable()) return Errno(EBADF);  // FMODE_WRITE missing
-  std::lock_guard lock(offset_mutex_);
+  MutexLock lock(offset_mutex_);
   int64_t offset = offset_;
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   size_t n = VEIL_TRY(
@@ -140,14 +140,14 @@ Result<int64_t> FileDescription::Seek(int64_t offset, int whence) {
   if (is_path()) return Errno(EBADF);
   // ksys_lseek: an unknown whence is EINVAL before the file is asked.
   if (whence < SEEK_SET || whence > SEEK_HOLE) return Errno(EINVAL);
-  std::lock_guard lock(offset_mutex_);
+  MutexLock lock(offset_mutex_);
   offset_ = VEIL_TRY(impl_->Seek(offset, whence, offset_));
   return offset_;
 }
 
 Result<size_t> FileDescription::Getdents64(std::span<uint8_t> buf) {
   if (is_path()) return Errno(EBADF);
-  std::lock_guard lock(offset_mutex_);
+  MutexLock lock(offset_mutex_);
   size_t used = 0;
   uint64_t cookie = static_cast<uint64_t>(offset_);
   bool too_small = false;
@@ -214,7 +214,7 @@ Result<void> FileDescription::Allocate(const Credentials& creds, int mode,
 }
 
 Result<Attr> FileDescription::Stat() {
-  std::lock_guard lock(inode().fs().mutex());
+  MutexLock lock(inode().fs().mutex());
   return inode().GetAttrLocked();
 }
 

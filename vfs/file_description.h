@@ -22,9 +22,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 #include "vfs/attr.h"
@@ -149,7 +149,7 @@ class FileDescription final : public RefCounted<FileDescription> {
   Result<HostMemory> GetHostMemory();
 
   int64_t offset() {
-    std::lock_guard lock(offset_mutex_);
+    MutexLock lock(offset_mutex_);
     return offset_;
   }
 
@@ -158,8 +158,8 @@ class FileDescription final : public RefCounted<FileDescription> {
   std::atomic<int> flags_;  // F_GETFL; the access mode and O_PATH never change
   const Credentials creds_;
   const std::unique_ptr<FileImpl> impl_;
-  std::mutex offset_mutex_;
-  int64_t offset_ = 0;  // guarded by offset_mutex_
+  Mutex offset_mutex_;
+  int64_t offset_ VEIL_GUARDED_BY(offset_mutex_) = 0;
 };
 
 }  // namespace veil::vfs

@@ -24,8 +24,8 @@ struct BlockedWait {
 // Linux blocked_lock_lock and blocked_hash: global, because a cycle can
 // pass through several files. Leaked on purpose: no destruction order
 // problem with threads still running at exit.
-std::mutex& BlockedMutex() {
-  static auto* mu = new std::mutex;
+Mutex& BlockedMutex() {
+  static auto* mu = new Mutex;
   return *mu;
 }
 std::vector<BlockedWait>& Blocked() {  // guarded by BlockedMutex()
@@ -72,20 +72,20 @@ bool RecordsConflict(const RecordLock& request, const RecordLock& held) {
 // --- ThreadLockWaiter -------------------------------------------------------
 
 void ThreadLockWaiter::Notify() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   notified_ = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void ThreadLockWaiter::Interrupt() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   interrupted_ = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 Result<void> ThreadLockWaiter::Wait() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return notified_ || interrupted_; });
+  MutexLock lock(mu_);
+  while (!notified_ && !interrupted_) cv_.Wait(mu_);
   if (notified_) {
     notified_ = false;
     return Ok();
@@ -95,7 +95,7 @@ Result<void> ThreadLockWaiter::Wait() {
 }
 
 void ThreadLockWaiter::ResetNotification() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   notified_ = false;
 }
 
@@ -107,7 +107,7 @@ FileLocks::~FileLocks() {
 }
 
 std::optional<RecordLock> FileLocks::TestRecord(const RecordLock& request) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const RecordLock& held : records_) {
     // posix_test_locks_conflict: F_UNLCK looks for the caller's own locks.
     bool hit = request.type == F_UNLCK ? request.owner.SameAs(held.owner) &&
@@ -120,13 +120,13 @@ std::optional<RecordLock> FileLocks::TestRecord(const RecordLock& request) {
 
 Result<LockStatus> FileLocks::SetRecord(const RecordLock& request,
                                         LockWaiter* waiter) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (request.type != F_UNLCK) {
     for (const RecordLock& held : records_) {
       if (!RecordsConflict(request, held)) continue;
       // posix_lock_inode: without FL_SLEEP a conflict is EAGAIN.
       if (waiter == nullptr) return Errno(EAGAIN);
-      std::lock_guard blocked_lock(BlockedMutex());
+      MutexLock blocked_lock(BlockedMutex());
       // A caller retrying without a notification is queued once, and
       // waits only for what it found this time.
       RemoveBlockedLocked(waiter);
@@ -203,7 +203,7 @@ Result<LockStatus> FileLocks::SetRecord(const RecordLock& request,
 
 Result<LockStatus> FileLocks::SetFlock(const LockOwner& owner, short type,
                                        LockWaiter* waiter) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto mine =
       std::find_if(flocks_.begin(), flocks_.end(),
                    [&](const RecordLock& l) { return l.owner.SameAs(owner); });
@@ -229,39 +229,39 @@ Result<LockStatus> FileLocks::SetFlock(const LockOwner& owner, short type,
 }
 
 void FileLocks::CancelWait(LockWaiter& waiter) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::erase(record_waiters_, &waiter);
   std::erase(flock_waiters_, &waiter);
-  std::lock_guard blocked_lock(BlockedMutex());
+  MutexLock blocked_lock(BlockedMutex());
   RemoveBlockedLocked(&waiter);
 }
 
 void FileLocks::ReleaseRecords(const LockOwner& owner) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t removed = std::erase_if(
       records_, [&](const RecordLock& l) { return l.owner.SameAs(owner); });
   if (removed > 0) WakeRecordWaitersLocked();
 }
 
 void FileLocks::ReleaseFlock(const LockOwner& owner) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t removed = std::erase_if(
       flocks_, [&](const RecordLock& l) { return l.owner.SameAs(owner); });
   if (removed > 0) WakeFlockWaitersLocked();
 }
 
 std::vector<RecordLock> FileLocks::RecordsForTesting() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return records_;
 }
 
 std::vector<RecordLock> FileLocks::FlocksForTesting() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return flocks_;
 }
 
 size_t FileLocks::QueuedForTesting() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return record_waiters_.size() + flock_waiters_.size();
 }
 
@@ -270,7 +270,7 @@ void FileLocks::WakeRecordWaitersLocked() {
   {
     // A woken waiter waits for nothing until it queues again
     // (__locks_delete_block), so it cannot make a false cycle.
-    std::lock_guard blocked_lock(BlockedMutex());
+    MutexLock blocked_lock(BlockedMutex());
     for (LockWaiter* w : record_waiters_) RemoveBlockedLocked(w);
   }
   for (LockWaiter* w : record_waiters_) w->Notify();

@@ -40,12 +40,11 @@
 #include <fcntl.h>
 #include <sys/types.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/result.h"
 
 namespace veil::vfs {
@@ -131,10 +130,10 @@ class ThreadLockWaiter final : public LockWaiter {
   void ResetNotification();
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool notified_ = false;     // guarded by mu_
-  bool interrupted_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool notified_ VEIL_GUARDED_BY(mu_) = false;
+  bool interrupted_ VEIL_GUARDED_BY(mu_) = false;
 };
 
 // The locks of one file (Linux: struct file_lock_context).
@@ -191,14 +190,14 @@ class FileLocks final {
 
  private:
   // Notifies and dequeues every queued record (or flock) waiter.
-  void WakeRecordWaitersLocked();
-  void WakeFlockWaitersLocked();
+  void WakeRecordWaitersLocked() VEIL_REQUIRES(mu_);
+  void WakeFlockWaitersLocked() VEIL_REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::vector<RecordLock> records_;          // guarded by mu_
-  std::vector<RecordLock> flocks_;           // guarded by mu_; range unused
-  std::vector<LockWaiter*> record_waiters_;  // guarded by mu_; borrowed
-  std::vector<LockWaiter*> flock_waiters_;   // guarded by mu_; borrowed
+  Mutex mu_;
+  std::vector<RecordLock> records_ VEIL_GUARDED_BY(mu_);
+  std::vector<RecordLock> flocks_ VEIL_GUARDED_BY(mu_);  // Range unused
+  std::vector<LockWaiter*> record_waiters_ VEIL_GUARDED_BY(mu_);  // Borrowed
+  std::vector<LockWaiter*> flock_waiters_ VEIL_GUARDED_BY(mu_);  // Borrowed
 };
 
 // flock64_to_posix_lock: the range a struct flock names. `offset` is the

@@ -26,11 +26,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 
@@ -49,7 +49,7 @@ class Filesystem : public RefCounted<Filesystem> {
  public:
   virtual ~Filesystem();
 
-  std::mutex& mutex() { return mutex_; }
+  Mutex& mutex() VEIL_RETURN_CAPABILITY(mutex_) { return mutex_; }
   // The st_dev every inode of this filesystem reports.
   uint64_t dev() const { return dev_; }
   // A short type name ("tmpfs"), for /proc/mounts and messages.
@@ -84,7 +84,7 @@ class Filesystem : public RefCounted<Filesystem> {
   // it). Caller holds mutex(); called only when NamesNeedRevalidation().
   virtual Result<std::vector<NameVerdict>> RevalidateLocked(
       Inode& dir, std::span<const std::string> names,
-      std::span<Inode* const> cached);
+      std::span<Inode* const> cached) VEIL_REQUIRES(mutex());
 
   // Allocates a fresh anonymous device number, as Linux's get_anon_bdev.
   static uint64_t AllocateAnonDev();
@@ -93,7 +93,7 @@ class Filesystem : public RefCounted<Filesystem> {
   Filesystem();
 
  private:
-  std::mutex mutex_;
+  Mutex mutex_;
   const uint64_t dev_;
 };
 

@@ -8,7 +8,9 @@
 // Ownership: refcounted. The mount table holds each mount; a Location holds
 // its mount, so a mount with open files, a cwd on it, or a resolution in
 // progress is busy and cannot be unmounted (EBUSY).
-// Thread-safety: immutable after creation except as noted.
+// Thread-safety: immutable after creation except where it is attached
+// (parent_, mountpoint_), which only MountTable reads and writes, under its
+// lock (MountTable::MountPointOf).
 #pragma once
 
 #include <cstdint>
@@ -36,11 +38,6 @@ class Mount final : public RefCounted<Mount> {
   uint32_t flags() const { return flags_; }
   bool read_only() const { return flags_ & kMountReadOnly; }
 
-  // Where this mount is attached (null for the namespace root). Set once
-  // by the mount table under its lock.
-  Mount* parent() const { return parent_.get(); }
-  Dentry* mountpoint() const { return mountpoint_.get(); }
-
   // Whether references exist beyond `held` known ones (Linux: mnt_count
   // in propagate_mount_busy): open files, cwds, roots and resolutions in
   // progress each hold one. Meaningful under the mount table's exclusive
@@ -53,6 +50,10 @@ class Mount final : public RefCounted<Mount> {
   const Ref<Filesystem> fs_;
   const Ref<Dentry> root_;
   const uint32_t flags_;
+  // Where this mount is attached: null for the namespace root and once
+  // unmounted. Guarded by the owning MountTable's mutex (the analysis
+  // cannot name another object's lock here; MountTable's methods carry
+  // the claim).
   RefPtr<Mount> parent_;
   RefPtr<Dentry> mountpoint_;
 };

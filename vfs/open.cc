@@ -4,7 +4,6 @@
 // open_last_lookups, do_open and may_open.
 #include <linux/openat2.h>
 
-#include <mutex>
 #include <optional>
 
 #include "vfs/internal/create.h"
@@ -113,7 +112,7 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
       Dentry& parent = *last.parent.dentry;
       RefPtr<Dentry> child;
       {
-        std::lock_guard lock(parent.fs().mutex());
+        MutexLock lock(parent.fs().mutex());
         child = VEIL_TRY(internal::LookupLocked(parent, last.name));
         if (!child) {
           // lookup_open: EROFS, then may_o_create, then create.
@@ -149,7 +148,7 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
     if (inode.IsDir()) return Errno(EISDIR);
     if (!created && last.type == internal::LastType::kNormal &&
         &last.parent.dentry->fs() == &inode.fs()) {
-      std::lock_guard lock(inode.fs().mutex());
+      MutexLock lock(inode.fs().mutex());
       VEIL_TRY_VOID(MayCreateInSticky(ctx, options_,
                                       last.parent.dentry->inode().GetAttrLocked(),
                                       inode.GetAttrLocked()));
@@ -166,7 +165,7 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
   }
   std::unique_ptr<FileImpl> impl;
   {
-    std::lock_guard lock(inode.fs().mutex());
+    MutexLock lock(inode.fs().mutex());
     if (!(flags & O_PATH)) {
       VEIL_TRY_VOID(MayOpen(ctx, loc, acc_mode, flags));
       // do_dentry_open: write access to a non-special file needs a

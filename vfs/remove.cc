@@ -2,7 +2,6 @@
 //
 // unlink(2) and rmdir(2): fs/namei.c do_unlinkat, do_rmdir, vfs_unlink,
 // vfs_rmdir, may_delete.
-#include <mutex>
 
 #include "vfs/internal/util.h"
 #include "vfs/vfs.h"
@@ -31,7 +30,7 @@ Result<void> Vfs::UnlinkAt(const Context& ctx, const Location& dir,
   }
   VEIL_TRY_VOID(internal::WantWrite(last.parent));
   Dentry& parent = *last.parent.dentry;
-  std::lock_guard lock(parent.fs().mutex());
+  MutexLock lock(parent.fs().mutex());
   RefPtr<Dentry> child = VEIL_TRY(internal::LookupLocked(parent, last.name));
   if (!rmdir && last.must_be_dir) {
     // do_unlinkat "slashes": unlink("name/").

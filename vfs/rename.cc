@@ -3,7 +3,6 @@
 // rename(2)/renameat2(2): fs/namei.c do_renameat2 and vfs_rename.
 #include <linux/fs.h>
 
-#include <mutex>
 
 #include "vfs/internal/create.h"
 #include "vfs/vfs.h"
@@ -40,13 +39,16 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
 
   Dentry& old_parent = *old_last.parent.dentry;
   Dentry& new_parent = *new_last.parent.dentry;
-  std::lock_guard lock(old_parent.fs().mutex());
+  MutexLock lock(old_parent.fs().mutex());
+  old_parent.SameFsLocked(new_parent);  // one mount, checked above
   RefPtr<Dentry> source =
       VEIL_TRY(internal::LookupLocked(old_parent, old_last.name));
   if (!source) return Errno(ENOENT);
   RefPtr<Dentry> target =
       VEIL_TRY(internal::LookupLocked(new_parent, new_last.name));
   if ((flags & RENAME_NOREPLACE) && target) return Errno(EEXIST);
+  old_parent.SameFsLocked(*source);
+  if (target) old_parent.SameFsLocked(*target);
   if (flags & RENAME_EXCHANGE) {
     if (!target) return Errno(ENOENT);
     if (!target->inode().IsDir() && new_last.must_be_dir)

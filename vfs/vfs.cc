@@ -6,7 +6,6 @@
 
 #include <linux/limits.h>
 
-#include <mutex>
 #include <vector>
 
 #include "vfs/internal/util.h"
@@ -21,13 +20,24 @@ timespec Now() {
 
 // --- MountTable -----------------------------------------------------------
 
-Mount* MountTable::FindChild(const Mount& mount, const Dentry& dentry) const {
+Mount* MountTable::FindChildLocked(const Mount& mount,
+                                   const Dentry& dentry) const {
   auto it = children_.find({&mount, &dentry});
   return it == children_.end() ? nullptr : it->second.get();
 }
 
-void MountTable::Attach(Ref<Mount> child, Ref<Mount> parent,
-                        Ref<Dentry> mountpoint) {
+std::optional<Location> MountTable::MountPointOf(const Mount& mount) const {
+  ReaderMutexLock lock(mutex_);
+  if (!mount.parent_) return std::nullopt;
+  return Location{Ref<Mount>(*mount.parent_), Ref<Dentry>(*mount.mountpoint_)};
+}
+
+bool MountTable::AttachedLocked(const Mount& mount) const {
+  return mount.parent_ != nullptr;
+}
+
+void MountTable::AttachLocked(Ref<Mount> child, Ref<Mount> parent,
+                              Ref<Dentry> mountpoint) {
   mountpoint->AddMount();
   child->parent_ = RefPtr<Mount>(parent);
   child->mountpoint_ = RefPtr<Dentry>(mountpoint);
@@ -48,28 +58,28 @@ void MountTable::Attach(Ref<Mount> child, Ref<Mount> parent,
   children_.emplace(key, std::move(child));
 }
 
-Result<void> MountTable::Detach(Mount& child) {
-  auto key = std::make_pair(static_cast<const Mount*>(child.parent()),
-                            static_cast<const Dentry*>(child.mountpoint()));
+Result<void> MountTable::DetachLocked(Mount& child) {
+  auto key = std::make_pair(static_cast<const Mount*>(child.parent_.get()),
+                            static_cast<const Dentry*>(child.mountpoint_.get()));
   auto it = children_.find(key);
   if (it == children_.end() || it->second.get() != &child)
     return Errno(EINVAL);
   Ref<Mount> keep = it->second;
   children_.erase(it);
-  child.mountpoint()->RemoveMount();
+  child.mountpoint_->RemoveMount();
   child.parent_ = nullptr;
   child.mountpoint_ = nullptr;
   return Ok();
 }
 
 std::vector<Ref<Mount>> MountTable::All() const {
-  std::shared_lock lock(mutex_);
+  ReaderMutexLock lock(mutex_);
   std::vector<Ref<Mount>> all;
   for (const auto& [key, mount] : children_) all.push_back(mount);
   return all;
 }
 
-bool MountTable::HasChildren(const Mount& mount) const {
+bool MountTable::HasChildrenLocked(const Mount& mount) const {
   auto it = children_.lower_bound({&mount, nullptr});
   return it != children_.end() && it->first.first == &mount;
 }
@@ -87,12 +97,12 @@ Vfs::~Vfs() {
   std::vector<Ref<Mount>> all = mounts_.All();
   {
     // Detach first: PruneTree keeps mount points cached.
-    std::unique_lock lock(mounts_.mutex());
-    for (const Ref<Mount>& mount : all) (void)mounts_.Detach(*mount);
+    WriterMutexLock lock(mounts_.mutex());
+    for (const Ref<Mount>& mount : all) (void)mounts_.DetachLocked(*mount);
   }
   all.push_back(root_mount_);
   for (const Ref<Mount>& mount : all) {
-    std::lock_guard lock(mount->fs().mutex());
+    MutexLock lock(mount->fs().mutex());
     mount->root()->PruneTree();
   }
 }
@@ -112,15 +122,15 @@ std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
   for (;;) {
     if (cur == ctx.root) break;
     if (cur.dentry.get() == cur.mount->root().get()) {
-      Mount* parent = cur.mount->parent();
-      if (!parent) {
+      std::optional<Location> up = mounts_.MountPointOf(*cur.mount);
+      if (!up) {
         reachable = false;  // outside the caller's root
         break;
       }
-      cur = Location{Ref<Mount>(*parent), Ref<Dentry>(*cur.mount->mountpoint())};
+      cur = std::move(*up);
       continue;
     }
-    std::lock_guard lock(cur.dentry->fs().mutex());
+    MutexLock lock(cur.dentry->fs().mutex());
     parts.push_back(cur.dentry->name());
     cur = Location{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
   }
@@ -143,8 +153,8 @@ Result<void> Vfs::MountAt(const Context& ctx, Ref<Filesystem> fs,
   if (!target.dentry->inode().IsDir()) return Errno(ENOTDIR);
   Ref<Dentry> root = Dentry::CreateRoot(fs->Root());
   auto mount = MakeRef<Mount>(std::move(fs), std::move(root), mount_flags);
-  std::unique_lock lock(mounts_.mutex());
-  mounts_.Attach(std::move(mount), target.mount, target.dentry);
+  WriterMutexLock lock(mounts_.mutex());
+  mounts_.AttachLocked(std::move(mount), target.mount, target.dentry);
   return Ok();
 }
 
@@ -159,8 +169,8 @@ Result<void> Vfs::BindMountAt(const Context& ctx, const Location& src_dir,
     return Errno(src.dentry->inode().IsDir() ? ENOTDIR : EISDIR);
   auto mount = MakeRef<Mount>(Ref<Filesystem>(src.dentry->fs()), src.dentry,
                               mount_flags);
-  std::unique_lock lock(mounts_.mutex());
-  mounts_.Attach(std::move(mount), dst.mount, dst.dentry);
+  WriterMutexLock lock(mounts_.mutex());
+  mounts_.AttachLocked(std::move(mount), dst.mount, dst.dentry);
   return Ok();
 }
 
@@ -173,20 +183,20 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
     if (!ctx.creds.HasCap(Capability::kSysAdmin)) return Errno(EPERM);
     // umount(2): EINVAL unless the path is the root of a mount.
     if (target.dentry.get() != target.mount->root().get() ||
-        !target.mount->parent())
+        !mounts_.MountPointOf(*target.mount))
       return Errno(EINVAL);
     return target.mount;
   };
   Ref<Mount> detached = VEIL_TRY(resolve());
-  std::unique_lock lock(mounts_.mutex());
+  WriterMutexLock lock(mounts_.mutex());
   // Busy: submounts, or references beyond the table's and `detached`.
   // Detached meanwhile by another unmount: EINVAL, as for any non-mount.
-  if (!detached->parent()) return Errno(EINVAL);
-  if (mounts_.HasChildren(*detached) || detached->BusyBeyond(2))
+  if (!mounts_.AttachedLocked(*detached)) return Errno(EINVAL);
+  if (mounts_.HasChildrenLocked(*detached) || detached->BusyBeyond(2))
     return Errno(EBUSY);
-  VEIL_TRY_VOID(mounts_.Detach(*detached));
+  VEIL_TRY_VOID(mounts_.DetachLocked(*detached));
   // Drop the unmounted tree's cached names (their parent/child cycles).
-  std::lock_guard fs_lock(detached->fs().mutex());
+  MutexLock fs_lock(detached->root()->fs().mutex());
   detached->root()->PruneTree();
   return Ok();
 }
@@ -233,6 +243,7 @@ Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir) {
 
 Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
                              Dentry& victim, bool is_dir) {
+  dir.SameFsLocked(victim);
   Attr dir_attr = dir.inode().GetAttrLocked();
   Attr victim_attr = victim.inode().GetAttrLocked();
   VEIL_TRY_VOID(CheckPermission(creds, dir_attr, kMayWrite | kMayExec));

@@ -20,12 +20,13 @@
 
 #include <cstdint>
 #include <map>
-#include <shared_mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 #include "vfs/attr.h"
@@ -57,21 +58,37 @@ struct VfsOptions {
   int protected_fifos = 0;
 };
 
+// The mount tree of one namespace (Linux: the mount hash and each mount's
+// mnt_parent/mnt_mountpoint, under mount_lock). Lookups take mutex()
+// shared, mount and unmount exclusively.
 class MountTable final {
  public:
   // The mount attached at (mount, dentry), or null.
-  Mount* FindChild(const Mount& mount, const Dentry& dentry) const;
-  void Attach(Ref<Mount> child, Ref<Mount> parent, Ref<Dentry> mountpoint);
-  Result<void> Detach(Mount& child);
-  bool HasChildren(const Mount& mount) const;
+  Mount* FindChildLocked(const Mount& mount, const Dentry& dentry) const
+      VEIL_REQUIRES_SHARED(mutex_);
+  // Where `mount` is attached, as a Location in its parent mount (Linux:
+  // follow_up's mnt_parent and mnt_mountpoint), or nullopt for the
+  // namespace root and a detached mount. Takes the lock. The one way up
+  // the mount tree: `..`, path naming and the FUSE adapter all climb
+  // through it.
+  std::optional<Location> MountPointOf(const Mount& mount) const
+      VEIL_EXCLUDES(mutex_);
+  // Whether `mount` is attached (not the root, not unmounted).
+  bool AttachedLocked(const Mount& mount) const VEIL_REQUIRES_SHARED(mutex_);
+  void AttachLocked(Ref<Mount> child, Ref<Mount> parent,
+                    Ref<Dentry> mountpoint) VEIL_REQUIRES(mutex_);
+  Result<void> DetachLocked(Mount& child) VEIL_REQUIRES(mutex_);
+  bool HasChildrenLocked(const Mount& mount) const
+      VEIL_REQUIRES_SHARED(mutex_);
   // Every attached mount (takes the lock).
-  std::vector<Ref<Mount>> All() const;
+  std::vector<Ref<Mount>> All() const VEIL_EXCLUDES(mutex_);
 
-  std::shared_mutex& mutex() const { return mutex_; }
+  SharedMutex& mutex() const VEIL_RETURN_CAPABILITY(mutex_) { return mutex_; }
 
  private:
-  mutable std::shared_mutex mutex_;
-  std::map<std::pair<const Mount*, const Dentry*>, Ref<Mount>> children_;
+  mutable SharedMutex mutex_;
+  std::map<std::pair<const Mount*, const Dentry*>, Ref<Mount>> children_
+      VEIL_GUARDED_BY(mutex_);
 };
 
 class Vfs final {

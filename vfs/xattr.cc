@@ -5,7 +5,6 @@
 // sizes and permissions.
 #include <sys/xattr.h>
 
-#include <mutex>
 
 #include "vfs/internal/util.h"
 #include "vfs/vfs.h"
@@ -73,7 +72,7 @@ Result<void> Vfs::SetXattrAt(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   VEIL_TRY_VOID(XattrPermission(ctx.creds, inode.GetAttrLocked(), name, true));
   if (!inode.fs().ResolvesXattrNamespaces())
     VEIL_TRY_VOID(ResolveXattrNamespace(name));
@@ -86,7 +85,7 @@ Result<std::string> Vfs::GetXattrAt(const Context& ctx, const Location& dir,
   VEIL_TRY_VOID(CheckXattrName(name));
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   VEIL_TRY_VOID(XattrPermission(ctx.creds, inode.GetAttrLocked(), name, false));
   VEIL_TRY_VOID(ResolveXattrNamespace(name));
   return inode.GetXattrLocked(name);
@@ -98,7 +97,7 @@ Result<std::vector<std::string>> Vfs::ListXattrAt(const Context& ctx,
                                                   int flags) {
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   std::vector<std::string> names = VEIL_TRY(inode.ListXattrLocked());
   // simple_xattr_list: trusted.* names only for CAP_SYS_ADMIN.
   if (!ctx.creds.HasCap(Capability::kSysAdmin)) {
@@ -116,7 +115,7 @@ Result<void> Vfs::RemoveXattrAt(const Context& ctx, const Location& dir,
   Location loc = VEIL_TRY(internal::ResolveAt(*this, ctx, dir, path, flags));
   VEIL_TRY_VOID(internal::WantWrite(loc));
   Inode& inode = loc.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   VEIL_TRY_VOID(XattrPermission(ctx.creds, inode.GetAttrLocked(), name, true));
   if (!inode.fs().ResolvesXattrNamespaces())
     VEIL_TRY_VOID(ResolveXattrNamespace(name));

@@ -73,7 +73,7 @@ Result<Ref<GoferFs>> GoferFs::Create(std::unique_ptr<lisafs::Client> client,
   }
   fs->root_dev_major_ = root.stat.dev_major;
   fs->root_dev_minor_ = root.stat.dev_minor;
-  std::lock_guard lock(fs->mutex());
+  MutexLock lock(fs->mutex());
   Ref<GoferInode> inode =
       VEIL_TRY(fs->InodeForLocked(root, Freshness::kCreated));
   // The root's ".." is itself, as at the root of any Linux mount.
@@ -112,7 +112,7 @@ uint64_t GoferFs::InoFor(const HostKey& key) {
   if (key.dev_major == root_dev_major_ && key.dev_minor == root_dev_minor_ &&
       (key.ino & kForeignInoBit) == 0)
     return key.ino;
-  std::lock_guard lock(map_mu_);
+  MutexLock lock(map_mu_);
   auto [it, added] = foreign_inos_.try_emplace(key, 0);
   if (added) it->second = kForeignInoBit | next_foreign_ino_++;
   return it->second;
@@ -128,7 +128,7 @@ Result<Ref<GoferInode>> GoferFs::InodeForLocked(const lisafs::Inode& reply,
   const uint64_t ino = InoFor(key);
   RefPtr<GoferInode> existing;
   {
-    std::lock_guard lock(map_mu_);
+    MutexLock lock(map_mu_);
     auto it = live_.find(key);
     // A dying inode (count already 0) is gone for our purposes: TryAddRef
     // fails and a new inode takes its place in the map.
@@ -152,19 +152,19 @@ Result<Ref<GoferInode>> GoferFs::InodeForLocked(const lisafs::Inode& reply,
   }
   Ref<GoferInode> inode =
       MakeRef<GoferInode>(*this, ino, key, reply.control_fd, reply.stat);
-  std::lock_guard lock(map_mu_);
+  MutexLock lock(map_mu_);
   live_[key] = inode.get();
   return inode;
 }
 
 void GoferFs::Forget(const GoferInode& inode) {
-  std::lock_guard lock(map_mu_);
+  MutexLock lock(map_mu_);
   auto it = live_.find(inode.key());
   if (it != live_.end() && it->second == &inode) live_.erase(it);
 }
 
 size_t GoferFs::LiveInodesForTesting() {
-  std::lock_guard lock(map_mu_);
+  MutexLock lock(map_mu_);
   return live_.size();
 }
 

@@ -62,11 +62,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 #include "lisafs/types.h"
@@ -157,7 +157,7 @@ class GoferFs final : public vfs::Filesystem {
   // unusable attributes.
   Result<std::vector<vfs::NameVerdict>> RevalidateLocked(
       vfs::Inode& dir, std::span<const std::string> names,
-      std::span<vfs::Inode* const> cached) override;
+      std::span<vfs::Inode* const> cached) VEIL_REQUIRES(mutex()) override;
   lisafs::Client& client() const { return *client_; }
 
   // Queues `fd` for Close. Never waits for the server, so it is safe from
@@ -193,7 +193,7 @@ class GoferFs final : public vfs::Filesystem {
   // an error) at a missing name or after a symlink: WalkStat, or a Walk on
   // a server without it. Caller holds mutex().
   Result<std::vector<lisafs::Statx>> StatPathLocked(
-      lisafs::FdId dir, std::vector<std::string> names);
+      lisafs::FdId dir, std::vector<std::string> names) VEIL_REQUIRES(mutex());
 
   const GoferFsOptions options_;
   // Destroyed last: everything below may still talk to the server.
@@ -203,10 +203,10 @@ class GoferFs final : public vfs::Filesystem {
   std::unique_ptr<client::internal::HandleCache> handles_;
   uint32_t root_dev_major_ = 0;
   uint32_t root_dev_minor_ = 0;
-  // The server answered WalkStat with EOPNOTSUPP. Guarded by mutex().
-  bool walk_stat_unsupported_ = false;
+  // The server answered WalkStat with EOPNOTSUPP.
+  bool walk_stat_unsupported_ VEIL_GUARDED_BY(mutex()) = false;
 
-  std::mutex map_mu_;
+  Mutex map_mu_;
   // Live inodes by host identity (raw: an inode removes itself when it
   // dies; a lookup only takes a reference with TryAddRef). Guarded by
   // map_mu_.
@@ -214,7 +214,7 @@ class GoferFs final : public vfs::Filesystem {
   // st_ino numbers handed out for files on other devices. Guarded by
   // map_mu_.
   std::map<client::internal::HostKey, uint64_t> foreign_inos_;
-  uint64_t next_foreign_ino_ = 1;  // Guarded by map_mu_.
+  uint64_t next_foreign_ino_ VEIL_GUARDED_BY(map_mu_) = 1;
 
   RefPtr<client::internal::GoferInode> root_;
 };

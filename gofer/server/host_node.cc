@@ -122,12 +122,12 @@ void HostNode::ReleaseParent(std::shared_ptr<HostNode> parent) {
 }
 
 std::shared_ptr<HostNode> HostNode::parent() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return parent_;
 }
 
 bool HostNode::has_fd() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return fd_ != nullptr;
 }
 
@@ -137,7 +137,7 @@ Result<void> HostNode::SetLocation(std::shared_ptr<HostNode> parent,
   {
     // Walked again from where it already is (the common case): only the
     // name may be new, and no parent link changes.
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (parent_ == parent) {
       name_ = std::move(name);
       return Ok();
@@ -148,9 +148,14 @@ Result<void> HostNode::SetLocation(std::shared_ptr<HostNode> parent,
   // mutex: two renames through two channels, each checked before the
   // other changed anything, would otherwise both pass (A into B and B
   // into A) and link A -> B -> A.
-  std::unique_lock<std::mutex> rename;
+  auto relink = [&] {
+    MutexLock lock(mu_);
+    parent_.swap(parent);
+    name_ = std::move(name);
+    removed_ = false;
+  };
   if (is_dir()) {
-    rename = std::unique_lock(table_->rename_mu_);
+    MutexLock rename(table_->rename_mu_);
     // O(depth of `parent`), as Linux's rename checks for a loop. Only host
     // processes moving directories behind our back (or a stale update
     // after them) could make a directory's new parent its own descendant;
@@ -165,14 +170,10 @@ Result<void> HostNode::SetLocation(std::shared_ptr<HostNode> parent,
       if (++steps > bound) return Errno(ESTALE);
     }
     if (loop_checked_for_test_ != nullptr) loop_checked_for_test_();
+    relink();
+  } else {
+    relink();
   }
-  {
-    std::lock_guard lock(mu_);
-    parent_.swap(parent);
-    name_ = std::move(name);
-    removed_ = false;
-  }
-  if (rename.owns_lock()) rename.unlock();
   // The old parent is released after the locks are dropped: its destructor
   // takes the table's lock.
   ReleaseParent(std::move(parent));
@@ -182,7 +183,7 @@ Result<void> HostNode::SetLocation(std::shared_ptr<HostNode> parent,
 void HostNode::Removed(const HostNode& dir, std::string_view name) {
   std::shared_ptr<HostNode> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (parent_.get() != &dir || name_ != name || fd_ == nullptr) return;
     old.swap(parent_);
     name_.clear();
@@ -194,7 +195,7 @@ void HostNode::Removed(const HostNode& dir, std::string_view name) {
 Result<HostNode::PathFd> HostNode::Fd() const {
   used_.store(true, std::memory_order_relaxed);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (fd_ != nullptr) return fd_;
   }
   // Closed to stay within the budget: the location leads back to it.
@@ -218,7 +219,7 @@ Result<HostNode::PathFd> HostNode::ReopenChain() const {
       if (up == nullptr || closed.size() > bound) return Errno(ESTALE);
       up->used_.store(true, std::memory_order_relaxed);
       {
-        std::lock_guard lock(up->mu_);
+        MutexLock lock(up->mu_);
         open_dir = up->fd_;
       }
       if (open_dir != nullptr) break;
@@ -250,7 +251,7 @@ Result<HostNode::PathFd> HostNode::OpenBelow(const HostNode* expected_parent,
                                              const UniqueFd& dir) const {
   std::string name;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (fd_ != nullptr) return fd_;  // another thread was faster
     if (parent_.get() != expected_parent) return Errno(EAGAIN);
     name = name_;
@@ -263,7 +264,7 @@ Result<HostNode::PathFd> HostNode::OpenBelow(const HostNode* expected_parent,
 HostNode::PathFd HostNode::InstallPinned(UniqueFd fd, bool* installed) const {
   PathFd pinned;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     *installed = fd_ == nullptr;
     if (*installed) fd_ = std::make_shared<const UniqueFd>(std::move(fd));
     pinned = fd_;  // else `fd` closes: ours is a duplicate
@@ -279,7 +280,7 @@ bool HostNode::Install(UniqueFd fd) const {
 }
 
 HostNode::Sweep HostNode::SweepLocked() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (fd_ == nullptr) return Sweep::kNoFd;
   if (used_.exchange(false, std::memory_order_relaxed)) return Sweep::kSpared;
   // Pinned by a caller, or impossible to open again and needed (the root):
@@ -297,7 +298,7 @@ Result<UniqueFd> HostNode::OpenAtLocation(int flags) const {
   std::shared_ptr<HostNode> parent;
   std::string name;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     parent = parent_;
     name = name_;
   }
@@ -358,7 +359,7 @@ Result<std::shared_ptr<HostNode>> NodeTable::Intern(
   std::shared_ptr<HostNode> node;
   bool created = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = nodes_.find(key);
     if (it != nodes_.end()) node = it->second.lock();
     if (node == nullptr) {
@@ -375,7 +376,7 @@ Result<std::shared_ptr<HostNode>> NodeTable::Intern(
       // (SetLocation's walk up would make walking down a chain of N
       // directories cost O(N^2)). Set before anyone else can see it.
       {
-        std::lock_guard node_lock(node->mu_);
+        MutexLock node_lock(node->mu_);
         node->parent_ = std::move(parent);
         node->name_ = std::move(name);
       }
@@ -417,7 +418,7 @@ void NodeTable::Admit(std::weak_ptr<const HostNode> node) {
   // Nodes looked at by the sweep are released after the lock (declared
   // first, destroyed last): a destructor takes the lock.
   std::vector<std::shared_ptr<const HostNode>> seen;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++open_;
   clock_.push_back(std::move(node));
   // Entries of nodes that died are dropped by sweeps, which run only past
@@ -449,28 +450,28 @@ void NodeTable::Admit(std::weak_ptr<const HostNode> node) {
 }
 
 std::shared_ptr<HostNode> NodeTable::Find(const InodeKey& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = nodes_.find(key);
   return it == nodes_.end() ? nullptr : it->second.lock();
 }
 
 size_t NodeTable::WalkBound() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return nodes_.size();
 }
 
 size_t NodeTable::size() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return nodes_.size();
 }
 
 size_t NodeTable::open_fds() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return open_;
 }
 
 void NodeTable::Forget(const InodeKey& key, bool had_fd) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (had_fd) --open_;
   auto it = nodes_.find(key);
   // A newer node for the same inode may have taken the slot already.

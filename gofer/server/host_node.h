@@ -62,11 +62,11 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "base/mutex.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "lisafs/types.h"
@@ -168,13 +168,13 @@ class HostNode final : public std::enable_shared_from_this<HostNode> {
   const uint32_t type_ = 0;
   const InodeKey key_;
 
-  mutable std::mutex mu_;
-  mutable PathFd fd_;                 // Guarded by mu_; null once closed.
+  mutable Mutex mu_;
+  mutable PathFd fd_ VEIL_GUARDED_BY(mu_);  // Null once closed.
   // Null for the root and a removed node; a directory's is changed under
   // the table's rename_mu_ (but by Removed, which makes no loop).
-  std::shared_ptr<HostNode> parent_;  // Guarded by mu_.
-  std::string name_;                  // Guarded by mu_.
-  bool removed_ = false;  // Guarded by mu_; Removed(), not the root.
+  std::shared_ptr<HostNode> parent_ VEIL_GUARDED_BY(mu_);
+  std::string name_ VEIL_GUARDED_BY(mu_);
+  bool removed_ VEIL_GUARDED_BY(mu_) = false;  // Removed(), not the root.
   mutable std::atomic<bool> used_{true};  // Fd() since the last sweep
 
   static inline void (*loop_checked_for_test_)() = nullptr;  // HostNodePeer
@@ -263,13 +263,13 @@ class NodeTable final : public std::enable_shared_from_this<NodeTable> {
   std::atomic<size_t> open_files_{0};
   // Held across a directory's loop check and move (HostNode::SetLocation),
   // as Linux's s_vfs_rename_mutex. Taken before mu_.
-  std::mutex rename_mu_;
-  std::mutex mu_;
-  std::map<InodeKey, std::weak_ptr<HostNode>> nodes_;  // Guarded by mu_.
+  Mutex rename_mu_;
+  Mutex mu_;
+  std::map<InodeKey, std::weak_ptr<HostNode>> nodes_ VEIL_GUARDED_BY(mu_);
   // Nodes that opened a descriptor, oldest first (the CLOCK hand sweeps
   // from the front); entries of dead or closed nodes are dropped lazily.
-  std::deque<std::weak_ptr<const HostNode>> clock_;  // Guarded by mu_.
-  size_t open_ = 0;                                  // Guarded by mu_.
+  std::deque<std::weak_ptr<const HostNode>> clock_ VEIL_GUARDED_BY(mu_);
+  size_t open_ VEIL_GUARDED_BY(mu_) = 0;
 };
 
 // ---- Host system call helpers shared by the backend's files. ----

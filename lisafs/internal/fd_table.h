@@ -14,9 +14,9 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
+#include "base/mutex.h"
 #include "base/result.h"
 #include "lisafs/server_backend.h"
 #include "lisafs/types.h"
@@ -37,7 +37,7 @@ class FdTable final {
   // Errors: EMFILE when the table holds max_entries (the object is
   // destroyed).
   Result<FdId> Insert(FdKind kind, std::shared_ptr<ServerFd> fd) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (entries_.size() >= max_entries_) return Errno(EMFILE);
     const FdId id = next_id_++;
     entries_.emplace(id, Entry{kind, std::move(fd)});
@@ -47,7 +47,7 @@ class FdTable final {
   // The object behind `id` if it is of `kind`; EBADF otherwise (unknown,
   // closed, or the wrong kind, as read(2) on an O_PATH descriptor).
   Result<std::shared_ptr<ServerFd>> Lookup(FdId id, FdKind kind) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end() || it->second.kind != kind) return Errno(EBADF);
     return it->second.fd;
@@ -55,7 +55,7 @@ class FdTable final {
 
   // As Lookup, for operations valid on either kind.
   Result<std::shared_ptr<ServerFd>> LookupAny(FdId id) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return Errno(EBADF);
     return it->second.fd;
@@ -64,7 +64,7 @@ class FdTable final {
   // False if `id` was not in the table.
   bool Remove(FdId id) {
     std::shared_ptr<ServerFd> doomed;  // Destroyed after the lock is dropped.
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return false;
     doomed = std::move(it->second.fd);
@@ -73,7 +73,7 @@ class FdTable final {
   }
 
   size_t size() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return entries_.size();
   }
 
@@ -84,9 +84,9 @@ class FdTable final {
   };
 
   const size_t max_entries_;
-  mutable std::mutex mu_;
-  FdId next_id_ = 1;                         // Guarded by mu_.
-  std::unordered_map<FdId, Entry> entries_;  // Guarded by mu_.
+  mutable Mutex mu_;
+  FdId next_id_ VEIL_GUARDED_BY(mu_) = 1;
+  std::unordered_map<FdId, Entry> entries_ VEIL_GUARDED_BY(mu_);
 };
 
 }  // namespace veil::lisafs::internal

@@ -6,8 +6,7 @@
 // The core's Result<T> carries an errno and at most a static message. An
 // image is a file a person hands to veil, and when it is damaged they need
 // to know where ("chunk 17 at offset 123456: checksum mismatch"), so this
-// boundary carries an owned message. The API mirrors Result<T> (has_value,
-// operator bool, *, ->, value(), error()).
+// boundary carries an owned message: Result<T, SnapshotError>.
 #pragma once
 
 #include <cerrno>
@@ -30,54 +29,10 @@ struct SnapshotError {
   std::string message;
 };
 
+// base/result.h's Result with this boundary's error type: the same API
+// (has_value, operator bool, *, ->, value(), error()).
 template <typename T>
-class [[nodiscard]] SnapshotResult final {
-  static_assert(!std::is_reference_v<T>);
-
- public:
-  SnapshotResult(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-  SnapshotResult(SnapshotError error)
-      : state_(std::in_place_index<1>, std::move(error)) {}
-
-  bool has_value() const { return state_.index() == 0; }
-  explicit operator bool() const { return has_value(); }
-  T& value() & { return Check(), std::get<0>(state_); }
-  const T& value() const& { return Check(), std::get<0>(state_); }
-  T&& value() && { return Check(), std::get<0>(std::move(state_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  // Precondition: !has_value().
-  const SnapshotError& error() const {
-    if (has_value()) std::abort();
-    return std::get<1>(state_);
-  }
-
- private:
-  void Check() const {
-    if (!has_value()) std::abort();
-  }
-  std::variant<T, SnapshotError> state_;
-};
-
-template <>
-class [[nodiscard]] SnapshotResult<void> final {
- public:
-  SnapshotResult() = default;
-  SnapshotResult(SnapshotError error) : error_(std::move(error)), ok_(false) {}
-
-  bool has_value() const { return ok_; }
-  explicit operator bool() const { return ok_; }
-  const SnapshotError& error() const {
-    if (ok_) std::abort();
-    return error_;
-  }
-
- private:
-  SnapshotError error_;
-  bool ok_ = true;
-};
+using SnapshotResult = Result<T, SnapshotError>;
 
 inline SnapshotResult<void> Done() { return {}; }
 

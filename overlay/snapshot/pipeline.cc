@@ -70,18 +70,18 @@ ChunkWriter::~ChunkWriter() { Stop(); }
 
 void ChunkWriter::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  work_cv_.notify_all();
-  write_cv_.notify_all();
+  work_cv_.SignalAll();
+  write_cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }
 
 SnapshotResult<ChunkWriter::Slot*> ChunkWriter::Acquire() {
-  std::unique_lock lock(mu_);
-  walker_cv_.wait(lock, [&] { return failed_ || !free_.empty(); });
+  MutexLock lock(mu_);
+  while (!failed_ && free_.empty()) walker_cv_.Wait(mu_);
   if (failed_) return error_;
   Slot* slot = free_.back();
   free_.pop_back();
@@ -90,52 +90,51 @@ SnapshotResult<ChunkWriter::Slot*> ChunkWriter::Acquire() {
 
 // Only the walker waits for a free slot, and it is the caller.
 void ChunkWriter::Release(Slot* slot) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   free_.push_back(slot);
 }
 
 void ChunkWriter::Submit(Slot* slot, uint32_t index) {
   slot->index = index;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queued_.push_back(slot);
     ++submitted_;
   }
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 void ChunkWriter::Work() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || failed_ || !queued_.empty(); });
+    while (!stop_ && !failed_ && queued_.empty()) work_cv_.Wait(mu_);
     if (stop_ || failed_) return;
     Slot* slot = queued_.front();
     queued_.pop_front();
-    lock.unlock();
+    mu_.Unlock();
     Pack(*slot);
-    lock.lock();
+    mu_.Lock();
     ready_.emplace(slot->index, slot);
     // The writer waits for this very chunk only; if it is busy writing the
     // one before, it finds this one when it looks again.
-    if (slot->index == records_.size()) write_cv_.notify_one();
+    if (slot->index == records_.size()) write_cv_.Signal();
   }
 }
 
 void ChunkWriter::WriteInOrder() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     const auto next = static_cast<uint32_t>(records_.size());
-    write_cv_.wait(lock, [&] {
-      return stop_ || failed_ ||
-             (!ready_.empty() && ready_.begin()->first == next);
-    });
+    while (!stop_ && !failed_ &&
+           (ready_.empty() || ready_.begin()->first != next))
+      write_cv_.Wait(mu_);
     if (stop_ || failed_) return;
     Slot* slot = ready_.begin()->second;
     ready_.erase(ready_.begin());
-    lock.unlock();
+    mu_.Unlock();
     // Only this thread writes and moves offset_.
     auto written = out_.Write(Stored(*slot));
-    lock.lock();
+    mu_.Lock();
     if (!written) {
       failed_ = true;
       error_ = written.error();
@@ -145,19 +144,20 @@ void ChunkWriter::WriteInOrder() {
       records_.push_back(slot->record);
       free_.push_back(slot);
     }
-    if (failed_) work_cv_.notify_all();
-    walker_cv_.notify_one();
+    if (failed_) work_cv_.SignalAll();
+    walker_cv_.Signal();
   }
 }
 
 SnapshotResult<void> ChunkWriter::Finish(std::vector<ChunkRecord>* records,
                                          uint64_t* offset) {
   {
-    std::unique_lock lock(mu_);
-    walker_cv_.wait(lock,
-                    [&] { return failed_ || records_.size() == submitted_; });
+    MutexLock lock(mu_);
+    while (!failed_ && records_.size() != submitted_) walker_cv_.Wait(mu_);
   }
   Stop();
+  // The threads are gone: the lock only satisfies the analysis.
+  MutexLock lock(mu_);
   if (failed_) return error_;
   *records = std::move(records_);
   *offset = offset_;
@@ -175,38 +175,37 @@ ChunkReader::ChunkReader(ReadFn read, const std::vector<uint32_t>& order,
 
 ChunkReader::~ChunkReader() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
 }
 
 void ChunkReader::Work() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     // Position p reuses the slot of position p - size, so it waits until
     // the consumer has released that one.
-    work_cv_.wait(lock, [&] {
-      return stop_ ||
-             (taken_ < order_.size() && taken_ < released_ + slots_.size());
-    });
+    while (!stop_ &&
+           (taken_ >= order_.size() || taken_ >= released_ + slots_.size()))
+      work_cv_.Wait(mu_);
     if (stop_) return;
     const size_t p = taken_++;
     Slot& slot = slots_[p % slots_.size()];
     slot.position = p;
     slot.ready = false;
-    lock.unlock();
+    mu_.Unlock();
     slot.result = read_(order_[p], &slot.raw, &slot.scratch);
-    lock.lock();
+    mu_.Lock();
     slot.ready = true;
     // The consumer waits for position returned_ - 1 only.
-    if (p + 1 == returned_) consumer_cv_.notify_one();
+    if (p + 1 == returned_) consumer_cv_.Signal();
   }
 }
 
 SnapshotResult<std::span<const uint8_t>> ChunkReader::Next() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   // The consumer is done with the chunks it was given before.
   released_ = returned_;
   if (returned_ >= order_.size())
@@ -214,8 +213,8 @@ SnapshotResult<std::span<const uint8_t>> ChunkReader::Next() {
   const size_t p = returned_++;
   Slot& slot = slots_[p % slots_.size()];
   // One more slot is free (the one of the chunk given out last time).
-  if (p > 0) work_cv_.notify_one();
-  consumer_cv_.wait(lock, [&] { return slot.ready && slot.position == p; });
+  if (p > 0) work_cv_.Signal();
+  while (!slot.ready || slot.position != p) consumer_cv_.Wait(mu_);
   if (!slot.result) return slot.result.error();
   return std::span<const uint8_t>(slot.raw);
 }

@@ -14,17 +14,16 @@
 // and Finish return it, and nothing more is written.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "overlay/snapshot/error.h"
 #include "overlay/snapshot/format.h"
 #include "overlay/snapshot/io.h"
@@ -71,19 +70,21 @@ class ChunkWriter final {
   std::vector<std::unique_ptr<Slot>> slots_;
   // Each thread waits on its own condition variable and is woken only
   // when it can go on: wake-ups cost more than the bookkeeping here.
-  std::mutex mu_;
-  std::condition_variable walker_cv_;  // a free slot, everything written
-  std::condition_variable work_cv_;    // a queued slot
-  std::condition_variable write_cv_;   // the next chunk to write is ready
-  std::vector<Slot*> free_;
-  std::deque<Slot*> queued_;          // submitted, not yet compressed
-  std::map<uint32_t, Slot*> ready_;   // compressed, by index
-  std::vector<ChunkRecord> records_;  // written, by index
-  uint32_t submitted_ = 0;
+  Mutex mu_;
+  CondVar walker_cv_;  // a free slot, everything written
+  CondVar work_cv_;    // a queued slot
+  CondVar write_cv_;   // the next chunk to write is ready
+  // Guarded by mu_, except offset_: the writer thread's alone until
+  // Finish, which reads it after Stop() joined the threads.
+  std::vector<Slot*> free_ VEIL_GUARDED_BY(mu_);
+  std::deque<Slot*> queued_ VEIL_GUARDED_BY(mu_);  // submitted, not compressed
+  std::map<uint32_t, Slot*> ready_ VEIL_GUARDED_BY(mu_);  // compressed, by index
+  std::vector<ChunkRecord> records_ VEIL_GUARDED_BY(mu_);  // written, by index
+  uint32_t submitted_ VEIL_GUARDED_BY(mu_) = 0;
   uint64_t offset_;
-  bool stop_ = false;
-  bool failed_ = false;
-  SnapshotError error_;
+  bool stop_ VEIL_GUARDED_BY(mu_) = false;
+  bool failed_ VEIL_GUARDED_BY(mu_) = false;
+  SnapshotError error_ VEIL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 
@@ -120,13 +121,14 @@ class ChunkReader final {
   ReadFn read_;
   const std::vector<uint32_t>& order_;  // borrowed, outlives the reader
   std::vector<Slot> slots_;             // position p uses slots_[p % size]
-  std::mutex mu_;
-  std::condition_variable work_cv_;      // a slot was released
-  std::condition_variable consumer_cv_;  // the awaited chunk is ready
-  size_t taken_ = 0;                     // positions handed to workers
-  size_t returned_ = 0;                  // positions handed to the consumer
-  size_t released_ = 0;  // positions whose slots the consumer gave back
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar work_cv_;      // a slot was released
+  CondVar consumer_cv_;  // the awaited chunk is ready
+  size_t taken_ VEIL_GUARDED_BY(mu_) = 0;     // positions given to workers
+  size_t returned_ VEIL_GUARDED_BY(mu_) = 0;  // given to the consumer
+  // Positions whose slots the consumer gave back.
+  size_t released_ VEIL_GUARDED_BY(mu_) = 0;
+  bool stop_ VEIL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

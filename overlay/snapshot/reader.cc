@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -82,7 +81,7 @@ SnapshotResult<void> Image::Verify(const ProgressFn& progress) {
   std::atomic<uint32_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::atomic<bool> failed{false};
-  std::mutex mu;
+  Mutex mu;
   uint32_t error_index = UINT32_MAX;
   SnapshotError error;
   auto run = [&](bool report) {
@@ -92,7 +91,7 @@ SnapshotResult<void> Image::Verify(const ProgressFn& progress) {
          (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) {
       auto read = ReadChunk(i, &raw, &scratch);
       if (!read) {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (i < error_index) error_index = i, error = read.error();
         failed = true;
         return;

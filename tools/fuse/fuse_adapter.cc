@@ -10,7 +10,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <vector>
 
 #include "base/logging.h"
@@ -40,7 +39,7 @@ struct FuseAdapter::Dispatch {
   // with other requests, exclusive with RunPaused. Forgets are not held
   // back: they change only the node table, never a filesystem.
   struct Held {
-    std::shared_lock<std::shared_mutex> lock;
+    std::shared_lock<SharedMutex> lock;
     FuseAdapter* self;
     FuseAdapter* operator->() const { return self; }
   };
@@ -49,7 +48,7 @@ struct FuseAdapter::Dispatch {
     // Through the turnstile first: while RunPaused waits for the requests
     // under way, new ones queue here instead of overtaking it (glibc's
     // rwlock prefers readers, and a busy mount would starve the pause).
-    { std::lock_guard turnstile(adapter.turnstile_); }
+    { MutexLock turnstile(adapter.turnstile_); }
     return Held{std::shared_lock(adapter.gate_), &adapter};
   }
   static void Init(void* userdata, fuse_conn_info* conn) {
@@ -242,14 +241,14 @@ FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
 FuseAdapter::~FuseAdapter() = default;
 
 void FuseAdapter::RunPaused(const std::function<void()>& fn) {
-  std::unique_lock turnstile(turnstile_);
-  std::unique_lock lock(gate_);
-  turnstile.unlock();  // new requests now wait on the gate itself
+  turnstile_.Lock();
+  WriterMutexLock lock(gate_);
+  turnstile_.Unlock();  // new requests now wait on the gate itself
   fn();
 }
 
 Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = nodes_.find(ino);
   // The kernel only sends ids it holds; anything else is a stale handle.
   if (it == nodes_.end()) return Errno(ESTALE);
@@ -257,7 +256,7 @@ Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
 }
 
 fuse_ino_t FuseAdapter::Remember(const vfs::Location& loc) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto key = std::make_pair(loc.mount.get(), &loc.dentry->inode());
   auto [it, inserted] = by_inode_.try_emplace(key, next_ino_);
   if (inserted) {
@@ -277,7 +276,7 @@ void FuseAdapter::Forget(fuse_ino_t ino, uint64_t count) {
   // Declared before the lock so the Location (and perhaps the last
   // reference to its dentry and inode) goes after mutex_ is released.
   std::optional<vfs::Location> dropped;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
   Node& node = it->second;
@@ -295,7 +294,7 @@ FuseAdapter::OpenFile* FuseAdapter::NewOpenFile(
   bool writer = (acc == O_WRONLY || acc == O_RDWR) && !file->is_path();
   auto* open = new OpenFile{std::move(file), 0};
   if (writer) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++writers_[ino];
     open->writer_of = ino;
   }
@@ -304,7 +303,7 @@ FuseAdapter::OpenFile* FuseAdapter::NewOpenFile(
 
 void FuseAdapter::Release(OpenFile* open) {
   if (open->writer_of != 0) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = writers_.find(open->writer_of);
     if (it != writers_.end() && --it->second == 0) writers_.erase(it);
   }
@@ -312,7 +311,7 @@ void FuseAdapter::Release(OpenFile* open) {
 }
 
 bool FuseAdapter::HasWriter(fuse_ino_t ino) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return writers_.count(ino) != 0;
 }
 
@@ -386,17 +385,13 @@ void FuseAdapter::ReplyChildEntry(fuse_req_t req, const vfs::Context& ctx,
 Result<std::pair<vfs::Location, std::string>> FuseAdapter::ParentAndName(
     const vfs::Location& loc) {
   vfs::Location cur = loc;
-  {
-    // A mount's root is named in its parent mount, at its mount point.
-    std::shared_lock mounts(vfs_.mounts().mutex());
-    while (cur.dentry.get() == cur.mount->root().get()) {
-      vfs::Mount* parent = cur.mount->parent();
-      if (!parent) return Errno(ENOENT);  // the root, or an unmounted tree
-      cur = vfs::Location{Ref<vfs::Mount>(*parent),
-                          Ref<vfs::Dentry>(*cur.mount->mountpoint())};
-    }
+  // A mount's root is named in its parent mount, at its mount point.
+  while (cur.dentry.get() == cur.mount->root().get()) {
+    std::optional<vfs::Location> up = vfs_.mounts().MountPointOf(*cur.mount);
+    if (!up) return Errno(ENOENT);  // the root, or an unmounted tree
+    cur = std::move(*up);
   }
-  std::lock_guard lock(cur.dentry->fs().mutex());
+  MutexLock lock(cur.dentry->fs().mutex());
   // An unlinked name cannot be opened again (as /proc/PID/fd of a deleted
   // file could be on Linux; see Reopen).
   if (cur.dentry->dead() || !cur.dentry->parent()) return Errno(ENOENT);

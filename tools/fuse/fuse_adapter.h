@@ -46,13 +46,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
 #include "vfs/file_description.h"
@@ -200,19 +199,19 @@ class FuseAdapter final {
   const vfs::Location root_;
   const vfs::Context root_ctx_;  // full root, for forced changes
 
-  std::shared_mutex gate_;  // shared per request, exclusive in RunPaused
-  std::mutex turnstile_;    // held by RunPaused while it waits for gate_
-  std::mutex mutex_;
+  SharedMutex gate_;  // shared per request, exclusive in RunPaused
+  Mutex turnstile_;    // held by RunPaused while it waits for gate_
+  Mutex mutex_;
   // Guarded by mutex_. nodes_ owns the Locations (and so keeps each
   // inode alive); by_inode_'s keys are the inodes those Locations hold.
   // by_inode_ is keyed by (mount, inode): the same inode seen through two
   // bind mounts keeps each mount's flags (read-only, noexec).
-  std::unordered_map<fuse_ino_t, Node> nodes_;
+  std::unordered_map<fuse_ino_t, Node> nodes_ VEIL_GUARDED_BY(mutex_);
   std::map<std::pair<const vfs::Mount*, const vfs::Inode*>, fuse_ino_t>
-      by_inode_;
-  fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;
-  // Guarded by mutex_: node id -> descriptions open for writing on it.
-  std::unordered_map<fuse_ino_t, uint32_t> writers_;
+      by_inode_ VEIL_GUARDED_BY(mutex_);
+  fuse_ino_t next_ino_ VEIL_GUARDED_BY(mutex_) = FUSE_ROOT_ID + 1;
+  // Node id -> descriptions open for writing on it.
+  std::unordered_map<fuse_ino_t, uint32_t> writers_ VEIL_GUARDED_BY(mutex_);
 };
 
 // Converts Vfs attributes to the struct stat libfuse sends.

@@ -37,6 +37,7 @@ CreateSpec MakeCreateSpec(const Context& ctx, const Attr& dir, uint32_t mode,
 // may_create + the filesystem's create + caching the new dentry.
 Result<Ref<Dentry>> CreateChildLocked(const Context& ctx, Dentry& parent,
                                       std::string_view name,
-                                      const CreateSpec& spec);
+                                      const CreateSpec& spec)
+    VEIL_REQUIRES(parent.fs().mutex());
 
 }  // namespace veil::vfs::internal

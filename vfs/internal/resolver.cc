@@ -4,7 +4,6 @@
 #include <linux/limits.h>
 #include <linux/openat2.h>
 
-#include <mutex>
 
 namespace veil::vfs::internal {
 namespace {
@@ -75,7 +74,7 @@ bool Resolver::NextComponent(std::string* name, bool* is_last, bool* slash) {
 
 Result<void> Resolver::CheckSearch(const Location& dir) {
   Inode& inode = dir.dentry->inode();
-  std::lock_guard lock(inode.fs().mutex());
+  MutexLock lock(inode.fs().mutex());
   return CheckPermission(ctx_.creds, inode.GetAttrLocked(), kMayExec);
 }
 
@@ -94,17 +93,15 @@ Result<void> Resolver::StepDotDot() {
       return Ok();
     }
     if (current_.dentry.get() == current_.mount->root().get()) {
-      Mount* parent = current_.mount->parent();
-      if (!parent) return Ok();  // the namespace root's `..` is itself
+      std::optional<Location> up = vfs_.mounts().MountPointOf(*current_.mount);
+      if (!up) return Ok();  // the namespace root's `..` is itself
       if (resolve_ & RESOLVE_NO_XDEV) return Errno(EXDEV);
-      current_ = Location{Ref<Mount>(*parent),
-                          Ref<Dentry>(*current_.mount->mountpoint())};
+      current_ = std::move(*up);
       continue;
     }
-    Filesystem& fs = current_.dentry->fs();
     Dentry* up;
     {
-      std::lock_guard lock(fs.mutex());
+      MutexLock lock(current_.dentry->fs().mutex());
       up = current_.dentry->parent();
       current_ = Location{current_.mount, Ref<Dentry>(*up)};
     }
@@ -118,8 +115,8 @@ Result<void> Resolver::StepDotDot() {
 
 Result<Location> Resolver::CrossMounts(Location loc) {
   while (loc.dentry->mount_count() > 0) {
-    std::shared_lock lock(vfs_.mounts().mutex());
-    Mount* child = vfs_.mounts().FindChild(*loc.mount, *loc.dentry);
+    ReaderMutexLock lock(vfs_.mounts().mutex());
+    Mount* child = vfs_.mounts().FindChildLocked(*loc.mount, *loc.dentry);
     if (!child) break;
     if (resolve_ & RESOLVE_NO_XDEV) return Errno(EXDEV);
     loc = Location{Ref<Mount>(*child), child->root()};
@@ -149,7 +146,7 @@ Result<Location> Resolver::Lookup(const Location& dir, std::string_view name,
   Dentry& parent = *dir.dentry;
   RefPtr<Dentry> child;
   {
-    std::lock_guard lock(parent.fs().mutex());
+    MutexLock lock(parent.fs().mutex());
     // A removed directory has no entries (IS_DEADDIR).
     if (parent.dead()) return Errno(ENOENT);
     Dentry* cached = parent.FindChildLocked(name);
@@ -181,7 +178,7 @@ Result<void> Resolver::PushSymlink(Inode& link, const Location& link_parent) {
   if (++links_followed_ > kMaxSymlinks) return Errno(ELOOP);
   std::string target;
   {
-    std::lock_guard lock(link.fs().mutex());
+    MutexLock lock(link.fs().mutex());
     target = VEIL_TRY(link.ReadlinkLocked());
     link.TouchAtimeLocked();
   }

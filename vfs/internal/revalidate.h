@@ -55,6 +55,7 @@ class RevalidatedSet {
 Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
                                           Dentry& child,
                                           std::span<const std::string> ahead,
-                                          RevalidatedSet* done);
+                                          RevalidatedSet* done)
+    VEIL_REQUIRES(parent.fs().mutex());
 
 }  // namespace veil::vfs::internal

@@ -15,7 +15,8 @@ namespace veil::vfs::internal {
 // The child `name` of `parent` (cached or looked up), or null when it does
 // not exist. Caller holds parent's filesystem mutex. ENAMETOOLONG for a name
 // over NAME_MAX, as a filesystem's ->lookup.
-Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name);
+Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name)
+    VEIL_REQUIRES(parent.fs().mutex());
 
 // mnt_want_write: EROFS on a read-only mount.
 inline Result<void> WantWrite(const Location& loc) {
@@ -31,10 +32,12 @@ Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
 
 // may_create: EEXIST handled by the caller; ENOENT for a removed directory;
 // write and search permission on the directory.
-Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir);
+Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir)
+    VEIL_REQUIRES(dir.fs().mutex());
 
 // may_delete(dir, victim, is_dir), Linux's order of checks.
 Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
-                             Dentry& victim, bool is_dir);
+                             Dentry& victim, bool is_dir)
+    VEIL_REQUIRES(dir.fs().mutex());
 
 }  // namespace veil::vfs::internal

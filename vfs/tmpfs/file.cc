@@ -7,7 +7,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <mutex>
 
 #include "base/host_io.h"
 #include "vfs/tmpfs/inode.h"
@@ -23,7 +22,7 @@ class RegularFile final : public FileImpl {
       : inode_(std::move(inode)), open_flags_(flags) {}
 
   Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     size_t done = VEIL_TRY(inode_->ReadLocked(buf, offset));
     if (!(StatusFlags(open_flags_) & O_NOATIME)) inode_->TouchAtimeLocked();
     return done;
@@ -31,7 +30,7 @@ class RegularFile final : public FileImpl {
 
   Result<size_t> PWrite(const Credentials& creds, std::span<const uint8_t> buf,
                         int64_t* offset, bool append) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     if (append) *offset = static_cast<int64_t>(inode_->SizeLocked());
     if (buf.empty()) return size_t{0};
     size_t done = VEIL_TRY(inode_->WriteLocked(buf, *offset));
@@ -41,7 +40,7 @@ class RegularFile final : public FileImpl {
   }
 
   Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     int64_t size = static_cast<int64_t>(inode_->SizeLocked());
     switch (whence) {
       case SEEK_SET:
@@ -69,7 +68,7 @@ class RegularFile final : public FileImpl {
 
   Result<void> Allocate(const Credentials& creds, int mode, int64_t offset,
                         int64_t length) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     VEIL_TRY_VOID(inode_->AllocateLocked(mode, offset, length));
     inode_->DataModifiedLocked(creds);
     return Ok();
@@ -78,7 +77,7 @@ class RegularFile final : public FileImpl {
   // The sentry maps or installs the fd: the data moves to a host file of
   // its own for good (on disk beside a self-backed tmpfs's store).
   Result<HostMemory> GetHostMemory() override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     int fd = VEIL_TRY(inode_->HostFileLocked(TmpfsInode::HostFile::kBacking));
     return HostMemory{fd, 0};
   }
@@ -105,7 +104,7 @@ class Directory final : public FileImpl {
   }
 
   Result<void> ReadDir(uint64_t* cookie, const DirEmitter& emit) override {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     bool stopped = false;
     VEIL_TRY_VOID(inode_->ReadDirLocked(*cookie, [&](const DirEntry& e) {
       if (!emit(e)) {

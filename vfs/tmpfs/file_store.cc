@@ -88,9 +88,10 @@ Result<UniqueFd> FileStore::CreateFile() const {
 }
 
 FileStore::Extent FileStore::Allocate(uint64_t count, uint64_t hint) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Extent got;
-  auto take = [&](std::map<uint64_t, uint64_t>::iterator run, uint64_t at) {
+  auto take = [&](std::map<uint64_t, uint64_t>::iterator run, uint64_t at)
+                  VEIL_REQUIRES(mutex_) {
     uint64_t run_first = run->first;
     uint64_t run_end = run->first + run->second;
     got = {at, std::min(count, run_end - at)};
@@ -115,7 +116,7 @@ FileStore::Extent FileStore::Allocate(uint64_t count, uint64_t hint) {
 
 void FileStore::Free(Extent pages) {
   if (pages.count == 0) return;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   allocated_ -= pages.count;
   PunchLocked(pages);
 }
@@ -168,12 +169,12 @@ Result<void> FileStore::Reserve(Extent pages) {
 }
 
 uint64_t FileStore::allocated_pages() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return allocated_;
 }
 
 uint64_t FileStore::size_pages() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return end_;
 }
 

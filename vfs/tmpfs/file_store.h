@@ -20,9 +20,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 
@@ -77,14 +77,15 @@ class FileStore final {
  private:
   FileStore(UniqueFd dir, UniqueFd file);
   static Result<UniqueFd> CreateUnnamed(int dir);
-  void PunchLocked(Extent pages);
+  void PunchLocked(Extent pages) VEIL_REQUIRES(mutex_);
 
   const UniqueFd dir_;
   const UniqueFd file_;
-  mutable std::mutex mutex_;
-  std::map<uint64_t, uint64_t> free_;  // first page -> count; coalesced
-  uint64_t end_ = 0;                   // pages at or past end_ are free
-  uint64_t allocated_ = 0;
+  mutable Mutex mutex_;
+  // First page -> count; coalesced.
+  std::map<uint64_t, uint64_t> free_ VEIL_GUARDED_BY(mutex_);
+  uint64_t end_ VEIL_GUARDED_BY(mutex_) = 0;  // pages at or past it are free
+  uint64_t allocated_ VEIL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace veil::vfs::tmpfs

@@ -8,7 +8,6 @@
 #include <sys/statfs.h>
 #include <sys/xattr.h>
 
-#include <mutex>
 
 #include "vfs/tmpfs/inode.h"
 
@@ -22,7 +21,7 @@ Ref<Tmpfs> Tmpfs::Create(const TmpfsOptions& options) {
   spec.mode = S_IFDIR | (options.root_mode & 07777);
   spec.uid = options.root_uid;
   spec.gid = options.root_gid;
-  std::lock_guard lock(fs->mutex());
+  MutexLock lock(fs->mutex());
   fs->root_ = RefPtr<TmpfsInode>(
       MakeRef<TmpfsInode>(*fs, fs->NextIno(), spec, Now()));
   return fs;

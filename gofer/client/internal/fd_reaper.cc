@@ -12,33 +12,33 @@ FdReaper::FdReaper(lisafs::Client& client)
 
 FdReaper::~FdReaper() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  work_cv_.notify_one();
+  work_cv_.Signal();
   thread_.join();
 }
 
 void FdReaper::Release(lisafs::FdId fd) {
   if (fd == lisafs::kNoFdId) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     pending_.push_back(fd);
     ++queued_;
   }
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 void FdReaper::Flush() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t target = queued_;
-  done_cv_.wait(lock, [&] { return closed_ >= target; });
+  while (closed_ < target) done_cv_.Wait(mu_);
 }
 
 void FdReaper::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+    while (!stop_ && pending_.empty()) work_cv_.Wait(mu_);
     if (pending_.empty()) return;  // stop_, and nothing left to close
     const size_t n = std::min(pending_.size(), lisafs::kMaxBatchFds);
     lisafs::CloseReq req;
@@ -46,7 +46,7 @@ void FdReaper::Loop() {
                    pending_.begin() + static_cast<ptrdiff_t>(n));
     pending_.erase(pending_.begin(),
                    pending_.begin() + static_cast<ptrdiff_t>(n));
-    lock.unlock();
+    mu_.Unlock();
     auto reply = client_.Call(req);
     // EBADF means we closed an FDID twice or never had it: a bug worth a
     // line. A lost connection has released every FDID already.
@@ -55,9 +55,9 @@ void FdReaper::Loop() {
       VEIL_LOG(kWarning) << "gofer client: Close of " << n
                          << " FDIDs failed, errno " << reply.error().code();
     }
-    lock.lock();
+    mu_.Lock();
     closed_ += n;
-    done_cv_.notify_all();
+    done_cv_.SignalAll();
   }
 }
 

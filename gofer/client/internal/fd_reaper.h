@@ -15,12 +15,11 @@
 // is a leaf lock, never held across a server call.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "lisafs/client.h"
 
 namespace veil::gofer::client::internal {
@@ -43,13 +42,13 @@ class FdReaper final {
 
   // Borrowed: GoferFs destroys this reaper before its client.
   lisafs::Client& client_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;    // pending_ non-empty or stop_
-  std::condition_variable done_cv_;    // closed_ advanced
-  std::vector<lisafs::FdId> pending_;  // Guarded by mu_.
-  uint64_t queued_ = 0;                // Guarded by mu_.
-  uint64_t closed_ = 0;                // Guarded by mu_.
-  bool stop_ = false;                  // Guarded by mu_.
+  Mutex mu_;
+  CondVar work_cv_;    // pending_ non-empty or stop_
+  CondVar done_cv_;    // closed_ advanced
+  std::vector<lisafs::FdId> pending_ VEIL_GUARDED_BY(mu_);
+  uint64_t queued_ VEIL_GUARDED_BY(mu_) = 0;
+  uint64_t closed_ VEIL_GUARDED_BY(mu_) = 0;
+  bool stop_ VEIL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

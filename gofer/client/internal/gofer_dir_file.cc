@@ -14,7 +14,6 @@
 // later open is served from it, with no request.
 #include <dirent.h>
 
-#include <mutex>
 #include <vector>
 
 #include "base/logging.h"
@@ -39,9 +38,9 @@ class GoferDirFile final : public vfs::FileImpl {
   }
 
   Result<void> ReadDir(uint64_t* cookie, const vfs::DirEmitter& emit) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     {
-      std::lock_guard fs_lock(dir_->fs().mutex());
+      MutexLock fs_lock(dir_->fs().mutex());
       VEIL_TRY_VOID(dir_->CheckUsableLocked());
       // iterate_dir on a removed directory (IS_DEADDIR).
       if (dir_->removed_locked()) return Errno(ENOENT);
@@ -70,12 +69,12 @@ class GoferDirFile final : public vfs::FileImpl {
     // see a call whenever relatime would move the atime.
     bool touch;
     {
-      std::lock_guard fs_lock(dir_->fs().mutex());
+      MutexLock fs_lock(dir_->fs().mutex());
       touch = !fetched_ && !immutable() && dir_->AtimeWouldUpdateLocked();
     }
     if (touch) VEIL_TRY_VOID(FetchLocked());
     if (fetched_) {
-      std::lock_guard fs_lock(dir_->fs().mutex());
+      MutexLock fs_lock(dir_->fs().mutex());
       dir_->NoteAccessLocked();
     }
     return Ok();
@@ -86,18 +85,18 @@ class GoferDirFile final : public vfs::FileImpl {
 
   bool immutable() const { return dir_->gofer().immutable(); }
 
-  void Rewind() {
+  void Rewind() VEIL_REQUIRES(mu_) {
     dir_->gofer().ReleaseFd(stream_);
     stream_ = lisafs::kNoFdId;
     entries_.clear();
     eof_ = false;
   }
 
-  // Reads the next batch of entries from the server (mu_ held).
-  Result<void> FetchLocked() {
+  // Reads the next batch of entries from the server.
+  Result<void> FetchLocked() VEIL_REQUIRES(mu_) {
     lisafs::Client& client = dir_->client();
     if (stream_ == lisafs::kNoFdId && immutable() && entries_.empty()) {
-      std::lock_guard fs_lock(dir_->fs().mutex());
+      MutexLock fs_lock(dir_->fs().mutex());
       if (const std::vector<Entry>* listing = dir_->listing_locked()) {
         entries_ = *listing;
         eof_ = true;
@@ -117,7 +116,7 @@ class GoferDirFile final : public vfs::FileImpl {
     if (got.empty()) {
       eof_ = true;
       if (immutable()) {
-        std::lock_guard fs_lock(dir_->fs().mutex());
+        MutexLock fs_lock(dir_->fs().mutex());
         dir_->set_listing_locked(entries_);
       }
       return Ok();
@@ -143,11 +142,11 @@ class GoferDirFile final : public vfs::FileImpl {
   }
 
   const Ref<GoferInode> dir_;
-  std::mutex mu_;                          // taken before the filesystem mutex
-  lisafs::FdId stream_ = lisafs::kNoFdId;  // Guarded by mu_.
-  std::vector<Entry> entries_;             // Guarded by mu_.
-  bool eof_ = false;                       // Guarded by mu_.
-  bool fetched_ = false;  // this ReadDir asked the server (mu_)
+  Mutex mu_;                          // taken before the filesystem mutex
+  lisafs::FdId stream_ VEIL_GUARDED_BY(mu_) = lisafs::kNoFdId;
+  std::vector<Entry> entries_ VEIL_GUARDED_BY(mu_);
+  bool eof_ VEIL_GUARDED_BY(mu_) = false;
+  bool fetched_ VEIL_GUARDED_BY(mu_) = false;  // this ReadDir asked the server
 };
 
 }  // namespace

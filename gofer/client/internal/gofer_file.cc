@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 
 #include "base/host_io.h"
 #include "gofer/client/internal/gofer_inode.h"
@@ -46,7 +45,7 @@ class GoferFile final : public vfs::FileImpl {
     // accessed whatever it returns, and so must ours.
     Result<size_t> n =
         read_host_ >= 0 ? ReadHost(buf, offset) : ReadRemote(buf, offset);
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     inode_->NoteAccessLocked();
     return n;
   }
@@ -54,20 +53,20 @@ class GoferFile final : public vfs::FileImpl {
   Result<size_t> PWrite(const vfs::Credentials& creds,
                         std::span<const uint8_t> buf, int64_t* offset,
                         bool append) override {
-    std::lock_guard write_lock(inode_->write_mutex());
+    MutexLock write_lock(inode_->write_mutex());
     if (append) {
       // The end of the file as the server knows it; no other write through
       // us can move it while we hold the write mutex.
       auto st = VEIL_TRY(
           inode_->client().Call(lisafs::FStatReq{inode_->control_fd()}));
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->UpdateStatLocked(st.message.stat));
       *offset = static_cast<int64_t>(st.message.stat.size);
     }
     if (buf.empty()) return size_t{0};
     {
       // file_remove_privs comes before the data (generic_file_write_iter).
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       VEIL_TRY_VOID(inode_->RemovePrivsLocked(creds));
     }
     const size_t chunk = inode_->client().max_io_size();
@@ -125,7 +124,7 @@ class GoferFile final : public vfs::FileImpl {
     // Modes LISAFS cannot carry are ones tmpfs does not have either.
     if (static_cast<uint64_t>(mode) & ~lisafs::kFallocateModes)
       return Errno(EOPNOTSUPP);
-    std::lock_guard write_lock(inode_->write_mutex());
+    MutexLock write_lock(inode_->write_mutex());
     lisafs::FAllocateReq req;
     req.fd = write_fd_;
     req.mode = static_cast<uint64_t>(mode);
@@ -135,7 +134,7 @@ class GoferFile final : public vfs::FileImpl {
     inode_->MarkStale();
     if (!reply) return reply.error();
     // shmem_fallocate: file_modified() after a successful change.
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     return inode_->RemovePrivsLocked(creds);
   }
 
@@ -193,7 +192,7 @@ class GoferFile final : public vfs::FileImpl {
   }
 
   Result<int64_t> Size() {
-    std::lock_guard lock(inode_->fs().mutex());
+    MutexLock lock(inode_->fs().mutex());
     VEIL_TRY_VOID(inode_->RefreshLocked());
     return static_cast<int64_t>(inode_->stat_locked().size);
   }
@@ -204,7 +203,7 @@ class GoferFile final : public vfs::FileImpl {
   Result<int64_t> SeekData(int64_t offset, int whence) {
     std::shared_ptr<const Handle> handle = read_;
     if (handle == nullptr) {
-      std::lock_guard lock(inode_->fs().mutex());
+      MutexLock lock(inode_->fs().mutex());
       Result<std::shared_ptr<const Handle>> h =
           inode_->EnsureHandleLocked(HandleKind::kRead);
       if (h) handle = std::move(*h);

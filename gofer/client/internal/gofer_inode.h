@@ -32,11 +32,11 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/internal/handle_cache.h"
@@ -139,7 +139,7 @@ class GoferInode final : public vfs::Inode {
   Result<void> RemovePrivsLocked(const vfs::Credentials& creds);
   // Serialises writes to this file (Linux i_rwsem), so that an O_APPEND
   // write lands at the end. Taken before the filesystem mutex.
-  std::mutex& write_mutex() { return write_mu_; }
+  Mutex& write_mutex() { return write_mu_; }
 
   // --- Directories --------------------------------------------------------
   // st_ino of the parent, for "..".
@@ -185,7 +185,7 @@ class GoferInode final : public vfs::Inode {
   const lisafs::FdId control_;
   std::atomic<bool> stale_{false};
   std::atomic<uint64_t> parent_ino_{0};
-  std::mutex write_mu_;
+  Mutex write_mu_;
 
   // Guarded by the filesystem mutex.
   lisafs::Statx stat_;

@@ -11,7 +11,7 @@ Handle::~Handle() { fs.ReleaseFd(fd); }
 
 std::shared_ptr<const Handle> HandleCache::Find(const GoferInode& inode,
                                                 HandleKind kind) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = index_.find(Key{&inode, kind});
   if (it == index_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -23,7 +23,7 @@ void HandleCache::Insert(const GoferInode& inode, HandleKind kind,
   // Released handles die after the lock is dropped (declared first):
   // their destructors queue Closes with the reaper.
   std::vector<std::shared_ptr<const Handle>> released;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const Key key{&inode, kind};
   if (auto it = index_.find(key); it != index_.end()) {
     released.push_back(std::move(it->second->handle));
@@ -39,7 +39,7 @@ void HandleCache::Insert(const GoferInode& inode, HandleKind kind,
 
 void HandleCache::Trim() {
   std::vector<std::shared_ptr<const Handle>> released;  // see Insert
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   TrimLocked(capacity_, released);
 }
 
@@ -65,7 +65,7 @@ void HandleCache::TrimLocked(
 
 void HandleCache::Drop(const GoferInode& inode) {
   std::vector<std::shared_ptr<const Handle>> released;  // see Insert
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (HandleKind kind : {HandleKind::kRead, HandleKind::kReadWrite}) {
     auto it = index_.find(Key{&inode, kind});
     if (it == index_.end()) continue;
@@ -77,7 +77,7 @@ void HandleCache::Drop(const GoferInode& inode) {
 
 size_t HandleCache::DropIdle() {
   std::vector<std::shared_ptr<const Handle>> released;  // see Insert
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = lru_.begin(); it != lru_.end();) {
     if (!Idle(*it)) {
       ++it;
@@ -91,7 +91,7 @@ size_t HandleCache::DropIdle() {
 }
 
 size_t HandleCache::size() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return lru_.size();
 }
 

@@ -35,10 +35,10 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "lisafs/types.h"
 
@@ -108,12 +108,13 @@ class HandleCache final {
   static bool Idle(const Entry& e) { return e.handle.use_count() == 1; }
   // Moves idle handles beyond the `keep` most recently used to `released`.
   void TrimLocked(size_t keep,
-                  std::vector<std::shared_ptr<const Handle>>& released);
+                  std::vector<std::shared_ptr<const Handle>>& released)
+      VEIL_REQUIRES(mu_);
 
   const size_t capacity_;
-  std::mutex mu_;
-  std::list<Entry> lru_;  // Guarded by mu_; MRU first.
-  std::map<Key, std::list<Entry>::iterator> index_;  // Guarded by mu_.
+  Mutex mu_;
+  std::list<Entry> lru_ VEIL_GUARDED_BY(mu_);  // MRU first.
+  std::map<Key, std::list<Entry>::iterator> index_ VEIL_GUARDED_BY(mu_);
 };
 
 }  // namespace veil::gofer::client::internal
