@@ -30,6 +30,7 @@ Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
     if (chain.size() >= kMaxBatch) break;
     Dentry* last = chain.back();
     if (!last->inode().IsDir()) break;
+    parent.SameFsLocked(*last);
     Dentry* below = last->FindChildLocked(next);
     if (!below || below->mount_count() > 0) break;
     if (done && done->Contains(*below)) break;
@@ -41,7 +42,7 @@ Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
   for (Dentry* d : chain) inodes.push_back(&d->inode());
 
   std::vector<NameVerdict> verdicts =
-      VEIL_TRY(fs.RevalidateLocked(parent.inode(), names, inodes));
+      VEIL_TRY(parent.fs().RevalidateLocked(parent.inode(), names, inodes));
   // A filesystem that answers nothing vouches for nothing: look it up.
   if (verdicts.empty()) verdicts.push_back(NameVerdict::kStale);
   const NameVerdict first = verdicts.front();
@@ -53,6 +54,7 @@ Result<NameVerdict> RevalidateChildLocked(Dentry& parent, std::string_view name,
     // d_invalidate: the name is dropped; a later lookup asks the
     // filesystem afresh (kStale) or answers ENOENT (kGone, the caller).
     Dentry& up = i == 0 ? parent : *chain[i - 1];
+    parent.SameFsLocked(up);
     up.InvalidateChildLocked(names[i]);
     break;
   }
