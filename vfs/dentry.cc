@@ -40,6 +40,18 @@ void Dentry::RemoveChildLocked(std::string_view name) {
   children_.erase(it);
 }
 
+void Dentry::InvalidateChildLocked(std::string_view name) {
+  auto it = children_.find(name);
+  if (it == children_.end()) return;
+  Ref<Dentry> child = it->second;
+  SameFsLocked(*child);
+  children_.erase(it);
+  child->dead_ = true;
+  // Its cached children hold it (their parent) and it holds them: prune
+  // them so that the subtree goes once nothing else holds it.
+  child->PruneTree(Prune::kKill);
+}
+
 void Dentry::MoveLocked(Dentry& new_parent, std::string_view new_name) {
   Ref<Dentry> self(*this);
   SameFsLocked(new_parent);
@@ -78,7 +90,7 @@ bool Dentry::IsAncestorOfLocked(const Dentry& other) const {
   return false;
 }
 
-void Dentry::PruneTree() {
+void Dentry::PruneTree(Prune prune) {
   // Post-order, iteratively (a deep tree must not overflow the stack): a
   // child goes once its own children are gone, unless something is
   // mounted on it. A mount point must stay the dentry lookups find, or its
@@ -107,8 +119,10 @@ void Dentry::PruneTree() {
     if (stack.empty()) break;
     SameFsLocked(*done);
     SameFsLocked(*stack.back().dentry);
-    if (done->children_.empty() && done->mount_count() == 0)
+    if (done->children_.empty() && done->mount_count() == 0) {
+      if (prune == Prune::kKill) done->dead_ = true;
       stack.back().dentry->children_.erase(done->name_);
+    }
   }
 }
 

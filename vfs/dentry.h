@@ -52,6 +52,15 @@ class Dentry final : public RefCounted<Dentry> {
       VEIL_REQUIRES(fs().mutex());
   // Drops `name` from the cache and marks that dentry dead.
   void RemoveChildLocked(std::string_view name) VEIL_REQUIRES(fs().mutex());
+  // d_invalidate: drops `name` from the cache because the filesystem no
+  // longer vouches for it (NameVerdict::kGone/kStale), and marks it and
+  // every name cached below it (but mount points) dead, as gVisor's
+  // InvalidateDentry does: whoever still holds one (an open file, a cwd)
+  // keeps its inode, but looks nothing up through it (ENOENT), so no
+  // dentry outside the tree can gather children (which would be a cycle
+  // nothing breaks).
+  void InvalidateChildLocked(std::string_view name)
+      VEIL_REQUIRES(fs().mutex());
   // Moves this dentry under `new_parent` as `new_name` (rename).
   void MoveLocked(Dentry& new_parent, std::string_view new_name)
       VEIL_REQUIRES(fs().mutex());
@@ -63,8 +72,10 @@ class Dentry final : public RefCounted<Dentry> {
   bool IsAncestorOfLocked(const Dentry& other) const
       VEIL_REQUIRES(other.fs().mutex());
 
-  // Releases every cached descendant (breaks the parent/child cycles).
-  void PruneTree() VEIL_REQUIRES(fs().mutex());
+  // Releases every cached descendant (breaks the parent/child cycles);
+  // kKill also marks each one dead. Mount points stay cached.
+  enum class Prune : uint8_t { kRelease, kKill };
+  void PruneTree(Prune prune = Prune::kRelease) VEIL_REQUIRES(fs().mutex());
 
   // For the thread-safety analysis, which names a lock by the path it was
   // reached through: states that `other` (a dentry linked to this one, or

@@ -16,6 +16,11 @@
 // (cross-filesystem operations fail with EXDEV before locking), and the
 // VFS mount-table lock is taken before any Filesystem mutex.
 //
+// Names: the VFS caches every name it looks up (Dentry) and trusts it,
+// unless the filesystem says its backing store changes behind the VFS's
+// back (NamesNeedRevalidation): then the resolver asks RevalidateLocked
+// about a cached name before it uses it, as Linux's d_revalidate.
+//
 // Ownership: refcounted. Mounts and dentries hold a reference; inodes do
 // not (see vfs/inode.h: the root inode would make a cycle).
 #pragma once
@@ -24,7 +29,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "base/mutex.h"
 #include "base/ref.h"
@@ -33,6 +40,13 @@
 namespace veil::vfs {
 
 class Inode;
+
+// What a filesystem found when asked about a cached name (d_revalidate).
+enum class NameVerdict : uint8_t {
+  kValid,  // it still names the cached inode (whose attributes are fresh)
+  kGone,   // it names nothing now: the lookup answers ENOENT
+  kStale,  // it names another file now: drop the dentry and look it up
+};
 
 class Filesystem : public RefCounted<Filesystem> {
  public:
@@ -55,6 +69,25 @@ class Filesystem : public RefCounted<Filesystem> {
   // than the VFS rejecting unknown namespaces first. overlayfs does: its
   // catch-all handler copies the file up, then the upper layer rejects.
   virtual bool ResolvesXattrNamespaces() const { return false; }
+
+  // Whether cached names must be checked against the backing store before
+  // the VFS uses them (a gofer tree the host changes too). False for
+  // tmpfs and overlay, whose names change only through the VFS. Fixed for
+  // the filesystem's life.
+  virtual bool NamesNeedRevalidation() const { return false; }
+
+  // d_revalidate, batched: `names[i]` is cached under `cached[i]`'s
+  // parent, which is `dir` for i = 0 and `cached[i - 1]` after (a chain of
+  // cached dentries down a path the resolver is about to walk). Checks
+  // them in order against the backing store, in one round trip where it
+  // can, and answers a verdict for each checked, stopping after the first
+  // that is not kValid (at least one verdict unless it fails). A kValid
+  // inode's cached attributes are refreshed from the same answer. Errors:
+  // whatever the backing store's lookup answers (the lookup fails with
+  // it). Caller holds mutex(); called only when NamesNeedRevalidation().
+  virtual Result<std::vector<NameVerdict>> RevalidateLocked(
+      Inode& dir, std::span<const std::string> names,
+      std::span<Inode* const> cached) VEIL_REQUIRES(mutex());
 
   // Allocates a fresh anonymous device number, as Linux's get_anon_bdev.
   static uint64_t AllocateAnonDev();

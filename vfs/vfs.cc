@@ -206,8 +206,17 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
 namespace internal {
 
 Result<RefPtr<Dentry>> LookupLocked(Dentry& parent, std::string_view name) {
-  if (Dentry* cached = parent.FindChildLocked(name))
-    return RefPtr<Dentry>(cached);
+  // A removed (or invalidated) directory has no entries: IS_DEADDIR in
+  // lookup_open and __lookup_hash. Nothing is cached under it either.
+  if (parent.dead()) return RefPtr<Dentry>();
+  if (Dentry* cached = parent.FindChildLocked(name)) {
+    // lookup_dcache's d_revalidate: checked afresh, under the lock the
+    // caller's check-and-change holds.
+    NameVerdict verdict = VEIL_TRY(
+        RevalidateChildLocked(parent, name, *cached, {}, nullptr));
+    if (verdict == NameVerdict::kValid) return RefPtr<Dentry>(cached);
+    if (verdict == NameVerdict::kGone) return RefPtr<Dentry>();
+  }
   if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
   Result<Ref<Inode>> inode = parent.inode().LookupLocked(name);
   if (!inode) {

@@ -16,16 +16,19 @@
 // and files are created with the caller's fsuid/fsgid through the create
 // messages' uid/gid fields.
 //
-// Caching. By default the tree is this sandbox's alone: every change goes
-// through this client, so the names the VFS caches stay true and cached
-// attributes are exact. A change whose reply carries no attributes (write,
-// unlink, setattr, ...) marks the inodes it touched stale and the next
-// GetAttr fetches them once; reads mark a file stale only when the host's
-// relatime rule says its atime moves. With `revalidate` (a tree the host
-// also changes) every attribute query and readlink asks the server again.
-// NOTE: names the VFS has cached are not revalidated (the VFS has no
-// d_revalidate hook yet), so a name removed on the host stays visible
-// until its dentry goes.
+// Caching (FileAccess, gVisor's --file-access). kExclusive (the default):
+// the tree is this sandbox's alone: every change goes through this client,
+// so the names the VFS caches stay true and cached attributes are exact. A
+// change whose reply carries no attributes (write, unlink, setattr, ...)
+// marks the inodes it touched stale and the next GetAttr fetches them
+// once; reads mark a file stale only when the host's relatime rule says
+// its atime moves. kShared (a tree the host also changes): the VFS
+// revalidates a cached name before it uses it (RevalidateLocked: one
+// WalkStat for the cached names along a path), every attribute query and
+// readlink asks the server again (the attributes a lookup or revalidation
+// just brought serve the one query that follows), and directory listings
+// are read from the server on every open and rewind. kImmutable (a rootfs's
+// read-only lower): nothing changes, so listings are kept too.
 //
 // Trust: the server's replies are untrusted. The lisafs client checks
 // their framing; GoferFs checks their meaning: a Statx must carry the
@@ -50,8 +53,8 @@
 //       GoferFs::map_mu_, HandleCache's mutex, FdReaper's mutex,
 //       lisafs::Client's mutex (leaves)
 // Server round trips happen with the filesystem mutex held only where the
-// VFS contract needs their answer under it (lookups, creates, setattr);
-// file data I/O runs without it.
+// VFS contract needs their answer under it (lookups, revalidation, creates,
+// setattr); file data I/O runs without it.
 #pragma once
 
 #include <sys/statfs.h>
@@ -59,6 +62,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "base/mutex.h"
 #include "base/ref.h"
@@ -86,17 +92,33 @@ struct HostKey {
 };
 }  // namespace client::internal
 
+// Who else changes the tree a GoferFs serves, and so what the client may
+// keep (gVisor: runsc --file-access=exclusive|shared; the immutable mode is
+// its overlay lower's).
+enum class FileAccess : uint8_t {
+  // Only this client: cached names and attributes stay true (a sandbox's
+  // own tree, the tests' servers). Changes this client makes mark what
+  // they touched stale; nothing else is asked again.
+  kExclusive,
+  // The host changes it too (`veil fuse --gofer`, a sandbox's bind
+  // mounts): a cached name is revalidated before the VFS uses it (one
+  // WalkStat round trip, batched along a path: same host file -> kept, its
+  // attributes refreshed; gone -> ENOENT; another file -> a fresh inode,
+  // the old one living on for whoever has it open), every attribute query
+  // and readlink asks the server again, every open or rewind of a
+  // directory reads its listing afresh, and a rename that the VFS thinks
+  // replaces nothing never clobbers a name made behind its back.
+  kShared,
+  // Nobody: the tree never changes and the server exports it read-only (a
+  // rootfs's lower layer: `veil gofer --ro`, and DIR must not change while
+  // mounted). As on a read-only mount, reading never moves an atime (no
+  // attribute refresh after reads), and each directory's listing is read
+  // from the server once and kept. No round trip beyond the first lookup.
+  kImmutable,
+};
+
 struct GoferFsOptions {
-  // Ask the server again on every attribute query and readlink, for a tree
-  // that others change too. Off: the tree is this client's alone.
-  bool revalidate = false;
-  // The tree never changes, through this client or outside it, and the
-  // server exports it read-only (a rootfs's lower layer: `veil gofer
-  // --ro`, and DIR must not change while mounted). Then, as on a
-  // read-only mount, reading never moves an atime (no attribute refresh
-  // after reads), and each directory's listing is read from the server
-  // once and kept.
-  bool immutable = false;
+  FileAccess access = FileAccess::kExclusive;
   // The most open handles (an open FDID, and maybe a donated descriptor)
   // kept for files nobody has open, so that opening them again costs no
   // round trip (internal/handle_cache.h). 0: 1024, or an eighth of
@@ -123,6 +145,19 @@ class GoferFs final : public vfs::Filesystem {
   Result<struct statfs> StatFsLocked() override;
 
   const GoferFsOptions& options() const { return options_; }
+  bool shared() const { return options_.access == FileAccess::kShared; }
+  bool immutable() const { return options_.access == FileAccess::kImmutable; }
+
+  // ^vfs::Filesystem: names are revalidated in a shared tree only
+  // (internal/gofer_revalidate.cc).
+  bool NamesNeedRevalidation() const override { return shared(); }
+  // One WalkStat from `dir` down `names`; each cached inode is compared
+  // with what the host has there now by host identity (st_dev, st_ino),
+  // type and birth time. Errors: the server's errno for the walk; EIO for
+  // unusable attributes.
+  Result<std::vector<vfs::NameVerdict>> RevalidateLocked(
+      vfs::Inode& dir, std::span<const std::string> names,
+      std::span<vfs::Inode* const> cached) VEIL_REQUIRES(mutex()) override;
   lisafs::Client& client() const { return *client_; }
 
   // Queues `fd` for Close. Never waits for the server, so it is safe from
@@ -154,6 +189,12 @@ class GoferFs final : public vfs::Filesystem {
           const GoferFsOptions& options);
   ~GoferFs() override;
 
+  // The attributes of `names` walked from directory `dir`, stopping (not
+  // an error) at a missing name or after a symlink: WalkStat, or a Walk on
+  // a server without it. Caller holds mutex().
+  Result<std::vector<lisafs::Statx>> StatPathLocked(
+      lisafs::FdId dir, std::vector<std::string> names) VEIL_REQUIRES(mutex());
+
   const GoferFsOptions options_;
   // Destroyed last: everything below may still talk to the server.
   const std::unique_ptr<lisafs::Client> client_;
@@ -162,6 +203,8 @@ class GoferFs final : public vfs::Filesystem {
   std::unique_ptr<client::internal::HandleCache> handles_;
   uint32_t root_dev_major_ = 0;
   uint32_t root_dev_minor_ = 0;
+  // The server answered WalkStat with EOPNOTSUPP.
+  bool walk_stat_unsupported_ VEIL_GUARDED_BY(mutex()) = false;
 
   Mutex map_mu_;
   // Live inodes by host identity (raw: an inode removes itself when it

@@ -50,7 +50,9 @@ std::string Describe(const Errno& e) {
 // A gofer serving a fresh scratch directory, and the VfsBackend over it.
 class GoferSide {
  public:
-  static Result<std::unique_ptr<GoferSide>> Create(size_t max_node_fds = 0) {
+  static Result<std::unique_ptr<GoferSide>> Create(
+      size_t max_node_fds = 0,
+      gofer::FileAccess access = gofer::FileAccess::kExclusive) {
     std::unique_ptr<GoferSide> side(new GoferSide());
     char tmpl[] = "/dev/shm/veil-difftest-gofer-XXXXXX";
     if (!mkdtemp(tmpl)) return Errno::FromErrno();
@@ -63,8 +65,10 @@ class GoferSide {
     side->gofer_.emplace(std::move(gofer));
     auto channel = VEIL_TRY(lisafs::Channel::Adopt(side->gofer_->TakeSocket()));
     auto client = VEIL_TRY(lisafs::Client::Create(std::move(channel)));
+    gofer::GoferFsOptions options;
+    options.access = access;
     Ref<gofer::GoferFs> fs =
-        VEIL_TRY(gofer::GoferFs::Create(std::move(client)));
+        VEIL_TRY(gofer::GoferFs::Create(std::move(client), options));
     side->backend_ = std::make_unique<VfsBackend>(fs, "veil-gofer");
     return side;
   }
@@ -88,14 +92,15 @@ class GoferSide {
   std::unique_ptr<VfsBackend> backend_;
 };
 
-void RunSeed(uint64_t seed, int steps, size_t max_node_fds = 0) {
+void RunSeed(uint64_t seed, int steps, size_t max_node_fds = 0,
+             gofer::FileAccess file_access = gofer::FileAccess::kExclusive) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   if (access(VEIL_BINARY, X_OK) != 0)
     GTEST_SKIP() << "no veil binary at " << VEIL_BINARY;
   auto host = HostBackend::Create();
   if (!host)
     GTEST_SKIP() << "host reference unavailable: " << Describe(host.error());
-  auto side = GoferSide::Create(max_node_fds);
+  auto side = GoferSide::Create(max_node_fds, file_access);
   ASSERT_TRUE(side.has_value()) << "gofer: " << Describe(side.error());
   std::string report;
   GoferPolicy expected(**host), actual((*side)->backend());
@@ -127,6 +132,20 @@ TEST_P(DifftestGoferTinyBudgetTest, AgreesWithHostTmpfs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestGoferTinyBudgetTest,
+                         ::testing::Values(1, 2, 3, 4, 5));
+
+// A shared tree (FileAccess::kShared, as `veil fuse --gofer`): every cached
+// name is revalidated and every attribute asked for again. Nothing else
+// changes the tree here, so the results must be the same as exclusive's.
+class DifftestGoferSharedTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(DifftestGoferSharedTest, AgreesWithHostTmpfs) {
+  RunSeed(GetParam(),
+          static_cast<int>(EnvOr("VEIL_DIFFTEST_STEPS", kStepsPerSeed)),
+          /*max_node_fds=*/0, gofer::FileAccess::kShared);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestGoferSharedTest,
                          ::testing::Values(1, 2, 3, 4, 5));
 
 TEST(DifftestGoferFreshSeedTest, AgreesWithHostTmpfs) {

@@ -64,9 +64,14 @@ constexpr const char kHelp[] =
     "                    and the VFS sees it through the gofer client, so\n"
     "                    what MNT shows is exactly what a sandbox would see.\n"
     "                    The gofer needs root. DIR stays shared with the\n"
-    "                    host: attributes are asked for again on every\n"
-    "                    stat, so changes made on the host show up (names\n"
-    "                    already looked up are not rechecked).\n"
+    "                    host (gVisor's --file-access=shared): a name\n"
+    "                    looked up before is checked against DIR again\n"
+    "                    before it is used (one request for the cached\n"
+    "                    part of a path), attributes are asked for on\n"
+    "                    every stat and listings on every readdir, so\n"
+    "                    files created, removed, renamed or replaced on the\n"
+    "                    host show up at once; a file open in MNT keeps\n"
+    "                    what it opened, as on Linux.\n"
     "  --rootfs DIR MNT  serve a sandbox's rootfs view of DIR: an overlay\n"
     "                    (Linux overlayfs semantics) of a new veil tmpfs\n"
     "                    over DIR, which a read-only gofer serves (needs\n"
@@ -75,8 +80,9 @@ constexpr const char kHelp[] =
     "                    of --self-backed) and is gone at unmount unless\n"
     "                    --snapshot-out saves it.\n"
     "                    As with Linux overlayfs, DIR must not change while\n"
-    "                    it is mounted: veil caches it, and what MNT shows of\n"
-    "                    host changes made meanwhile is undefined.\n"
+    "                    it is mounted: veil caches its names, attributes\n"
+    "                    and listings without asking again, and what MNT\n"
+    "                    shows of host changes made meanwhile is undefined.\n"
     "  --restore IMG     with --rootfs: start from a snapshot image of a\n"
     "                    previous session's changes. IMG is verified in\n"
     "                    full first; a damaged image is refused with a\n"
@@ -217,7 +223,7 @@ int ServeGofer(const ServeOptions& options, const std::string& dir,
   std::optional<gofer::GoferProcess> process;
   gofer::GoferFsOptions fs_options;
   // DIR is a live host directory: others change it too.
-  fs_options.revalidate = true;
+  fs_options.access = gofer::FileAccess::kShared;
   auto fs =
       ConnectGofer(dir, gofer::GoferAccess::kReadWrite, fs_options,
                    ready ? GoferStdio::kRelay : GoferStdio::kInherit, &process);

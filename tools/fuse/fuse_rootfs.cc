@@ -282,9 +282,9 @@ int ServeRootfs(const ServeOptions& options, const RootfsOptions& rootfs,
   // (the contract overlayfs states too), so attributes are cached exactly
   // and the gofer refuses every change.
   gofer::GoferFsOptions lower_options;
-  lower_options.revalidate = false;
-  // Served --ro, and DIR must not change while mounted (as for overlayfs).
-  lower_options.immutable = true;
+  // Served --ro, and DIR must not change while mounted (as for overlayfs):
+  // no name or attribute is asked about again.
+  lower_options.access = gofer::FileAccess::kImmutable;
   auto lower = ConnectGofer(
       rootfs.dir, gofer::GoferAccess::kReadOnly, lower_options,
       detached ? GoferStdio::kRelay : GoferStdio::kInherit, &process);

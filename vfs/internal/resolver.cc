@@ -124,8 +124,25 @@ Result<Location> Resolver::CrossMounts(Location loc) {
   return loc;
 }
 
-Result<Location> Resolver::LookupChild(const Location& dir,
-                                       std::string_view name) {
+std::vector<std::string> Resolver::NamesAhead() const {
+  std::vector<std::string> names;
+  if (stack_.empty()) return names;
+  const Segment& top = stack_.back();
+  for (size_t pos = top.pos;;) {
+    pos = top.text.find_first_not_of('/', pos);
+    if (pos == std::string::npos) break;
+    size_t end = top.text.find('/', pos);
+    if (end == std::string::npos) end = top.text.size();
+    std::string_view name(top.text.data() + pos, end - pos);
+    if (name == "." || name == ".." || name.size() > NAME_MAX) break;
+    names.emplace_back(name);
+    pos = end;
+  }
+  return names;
+}
+
+Result<Location> Resolver::Lookup(const Location& dir, std::string_view name,
+                                  Lookahead lookahead) {
   Dentry& parent = *dir.dentry;
   RefPtr<Dentry> child;
   {
@@ -133,6 +150,17 @@ Result<Location> Resolver::LookupChild(const Location& dir,
     // A removed directory has no entries (IS_DEADDIR).
     if (parent.dead()) return Errno(ENOENT);
     Dentry* cached = parent.FindChildLocked(name);
+    if (cached && parent.fs().NamesNeedRevalidation()) {
+      // lookup_fast: d_revalidate before a cached name is used.
+      std::vector<std::string> ahead;
+      if (lookahead == Lookahead::kPath) ahead = NamesAhead();
+      NameVerdict verdict = VEIL_TRY(
+          RevalidateChildLocked(parent, name, *cached, ahead, &revalidated_));
+      // The name is gone from the backing store: what a fresh lookup
+      // (the filesystem's ->lookup) answers.
+      if (verdict == NameVerdict::kGone) return Errno(ENOENT);
+      if (verdict == NameVerdict::kStale) cached = nullptr;
+    }
     if (cached) {
       child = RefPtr<Dentry>(cached);
     } else {
@@ -195,7 +223,7 @@ Result<Last> Resolver::WalkToLast() {
     if (name == "..") {
       VEIL_TRY_VOID(StepDotDot());
     } else {
-      Location child = VEIL_TRY(LookupChild(current_, name));
+      Location child = VEIL_TRY(Lookup(current_, name, Lookahead::kPath));
       if (child.dentry->inode().IsSymlink()) {
         VEIL_TRY_VOID(PushSymlink(child.dentry->inode(), current_));
         continue;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "vfs/internal/revalidate.h"
 #include "vfs/vfs.h"
 
 namespace veil::vfs::internal {
@@ -62,8 +63,11 @@ class Resolver final {
   Result<Location> ResolveFull(bool follow);
 
   // Looks up `name` in directory `dir` (caller holds no lock): cached
-  // dentry or filesystem lookup, then crosses mounts. ENOENT if absent.
-  Result<Location> LookupChild(const Location& dir, std::string_view name);
+  // dentry (revalidated first where the filesystem asks for it) or
+  // filesystem lookup, then crosses mounts. ENOENT if absent.
+  Result<Location> LookupChild(const Location& dir, std::string_view name) {
+    return Lookup(dir, name, Lookahead::kNone);
+  }
   // Steps to a final Last's target location ("." / ".." / "/" / a name),
   // crossing mounts; does not follow symlinks.
   Result<Location> StepLast(const Last& last);
@@ -81,6 +85,13 @@ class Resolver final {
     std::string text;
     size_t pos = 0;
   };
+  // Whether a revalidation may also check the names after this one.
+  enum class Lookahead { kNone, kPath };
+  Result<Location> Lookup(const Location& dir, std::string_view name,
+                          Lookahead lookahead);
+  // The plain names that follow the current component in its segment, up
+  // to the first "." or "..": what the walk will look up next.
+  std::vector<std::string> NamesAhead() const;
   // Takes the next component; `*is_last` if nothing but slashes remains in
   // any segment; `*slash` if a '/' followed it in its segment.
   bool NextComponent(std::string* name, bool* is_last, bool* slash);
@@ -99,6 +110,8 @@ class Resolver final {
   bool empty_ = false;
   bool must_be_dir_ = false;
   std::vector<Segment> stack_;
+  // Cached dentries found valid during this resolution (batched answers).
+  RevalidatedSet revalidated_;
 };
 
 // Linux acl_permission_check + generic_permission + capabilities.

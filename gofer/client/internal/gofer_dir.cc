@@ -73,6 +73,7 @@ Result<Ref<vfs::Inode>> GoferInode::LookupLocked(std::string_view name) {
       VEIL_TRY(gofer().InodeForLocked(found, Freshness::kExisting));
   if (child->IsDir()) child->set_parent_ino(ino());
   child->AddNameLocked(*this, name);
+  child->NoteFreshLocked();
   return Ref<vfs::Inode>(std::move(child));
 }
 
@@ -235,7 +236,7 @@ Result<void> GoferInode::RenameLocked(
                           flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)};
   // When others change the tree too, never clobber a file the VFS did not
   // know was there: the host answers EEXIST instead.
-  if (!replaced && !(flags & RENAME_EXCHANGE) && gofer().options().revalidate)
+  if (!replaced && !(flags & RENAME_EXCHANGE) && gofer().shared())
     req.flags = RENAME_NOREPLACE;
   VEIL_TRY(client().Call(req));
   MarkStale();

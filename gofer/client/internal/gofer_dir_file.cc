@@ -9,8 +9,8 @@
 // (rewinddir) starts a fresh stream, so entries made since are seen, as on
 // Linux. Entries created or removed while a stream is being read are seen
 // or not as the host's directory iteration decides (tmpfs: a name is
-// neither repeated nor skipped). In an immutable tree (GoferFsOptions::
-// immutable) the first complete listing is kept in the inode and every
+// neither repeated nor skipped). In an immutable tree (FileAccess::
+// kImmutable) the first complete listing is kept in the inode and every
 // later open is served from it, with no request.
 #include <dirent.h>
 
@@ -83,7 +83,7 @@ class GoferDirFile final : public vfs::FileImpl {
  private:
   using Entry = GoferInode::ListedEntry;
 
-  bool immutable() const { return dir_->gofer().options().immutable; }
+  bool immutable() const { return dir_->gofer().immutable(); }
 
   void Rewind() VEIL_REQUIRES(mu_) {
     dir_->gofer().ReleaseFd(stream_);
@@ -162,7 +162,7 @@ Result<void> GoferInode::ReadDirLocked(uint64_t cookie,
   const std::vector<ListedEntry>* entries = listing_locked();
   if (entries == nullptr) {
     read = VEIL_TRY(FetchListingLocked());
-    if (gofer().options().immutable) {
+    if (gofer().immutable()) {
       set_listing_locked(std::move(read));
       entries = listing_locked();
     } else {

@@ -77,7 +77,14 @@ Result<void> GoferInode::UpdateStatLocked(const lisafs::Statx& stat) {
 
 Result<void> GoferInode::RefreshLocked() {
   if (broken_) return Errno(EIO);
-  if (!stale_.load(std::memory_order_relaxed) && !gofer().options().revalidate)
+  const bool shared = gofer().shared();
+  if (!stale_.load(std::memory_order_relaxed) && !shared) return Ok();
+  // A shared tree asks on every query, but the attributes a lookup or
+  // revalidation has just brought serve the one query after it (the stat
+  // or permission check of the same call), unless a change of ours since
+  // made them stale.
+  if (shared && std::exchange(fresh_, false) &&
+      !stale_.load(std::memory_order_relaxed))
     return Ok();
   // Cleared before asking: an access racing with the FStat marks it again.
   stale_.store(false, std::memory_order_relaxed);
@@ -116,11 +123,11 @@ vfs::Attr GoferInode::GetAttrLocked() {
 }
 
 bool GoferInode::AtimeWouldUpdateLocked() const {
-  if (gofer().options().revalidate || stale_.load(std::memory_order_relaxed) ||
+  if (gofer().shared() || stale_.load(std::memory_order_relaxed) ||
       (stat_.mask & kStatxTimes) != kStatxTimes)
     return true;
   // A read-only export: as on any `ro` mount, no access moves the atime.
-  if (gofer().options().immutable) return false;
+  if (gofer().immutable()) return false;
   // Linux relatime (atime_needs_update/relatime_need_update): atime moves
   // when it is not newer than mtime or ctime, or is a day old.
   timespec now = vfs::Now();
@@ -259,7 +266,7 @@ void GoferInode::StampModifiedLocked() {
 
 Result<void> GoferInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   if (creds.HasCap(vfs::Capability::kFsetid)) return Ok();
-  if (gofer().options().revalidate) VEIL_TRY_VOID(RefreshLocked());
+  if (gofer().shared()) VEIL_TRY_VOID(RefreshLocked());
   VEIL_TRY_VOID(CheckUsableLocked());
   const uint32_t kill =
       vfs::SetIdBitsClearedByWrite(creds, stat_.mode, stat_.gid);

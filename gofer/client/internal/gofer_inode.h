@@ -10,10 +10,11 @@
 //
 // Attributes: the server's Statx, cached. `stale_` says the server may have
 // changed them since (a write, an unlink, a setattr) and the next
-// RefreshLocked() fetches them; with GoferFsOptions::revalidate every
-// refresh asks. The type, mode and owner are exact without a refresh
-// unless revalidating: only this client changes them, and it records what
-// it set.
+// RefreshLocked() fetches them; in a shared tree (FileAccess::kShared)
+// every refresh asks, but for the one right after a lookup or
+// revalidation brought them (`fresh_`). The type, mode and owner are exact
+// without a refresh in an exclusive tree: only this client changes them,
+// and it records what it set.
 //
 // Handles: an open for reading uses a shared read-only handle (an open
 // FDID, with the host descriptor the server donates for regular files), an
@@ -100,6 +101,9 @@ class GoferInode final : public vfs::Inode {
   Result<void> UpdateStatLocked(const lisafs::Statx& stat);
   void MarkStale() { stale_.store(true, std::memory_order_relaxed); }
   bool stale() const { return stale_.load(std::memory_order_relaxed); }
+  // The attributes just came from the server (a Walk or WalkStat reply):
+  // in a shared tree they answer the next refresh without asking again.
+  void NoteFreshLocked() { fresh_ = true; }
   // After the host read the file (data, entries, link target): marks the
   // attributes stale if the relatime rule moves its atime.
   void NoteAccessLocked();
@@ -148,8 +152,8 @@ class GoferInode final : public vfs::Inode {
   }
   // True once this directory was removed through us (getdents: ENOENT).
   bool removed_locked() const { return removed_; }
-  // An immutable tree's directories keep their listing (GoferFsOptions::
-  // immutable): the entries after "." and "..", in the server's order.
+  // An immutable tree's directories keep their listing (FileAccess::
+  // kImmutable): the entries after "." and "..", in the server's order.
   struct ListedEntry {
     std::string name;
     uint64_t ino;
@@ -187,6 +191,7 @@ class GoferInode final : public vfs::Inode {
   // Guarded by the filesystem mutex.
   lisafs::Statx stat_;
   bool broken_ = false;  // the server lied about this file: EIO ever after
+  bool fresh_ = false;   // see NoteFreshLocked
   bool removed_ = false;
   bool has_target_ = false;
   std::string target_;  // symlinks: the target, once read (immutable)

@@ -306,7 +306,7 @@ TEST_F(GoferFsHostTest, FifosAreTheSentrysOwnPipes) {
 
 TEST_F(GoferFsHostTest, RevalidationSeesHostChanges) {
   GoferFsOptions options;
-  options.revalidate = true;
+  options.access = FileAccess::kShared;
   Start(options);
   auto c = root();
   ASSERT_TRUE(Open(vfs(), c, "/f", O_CREAT | O_WRONLY).has_value());
@@ -328,7 +328,7 @@ TEST_F(GoferFsHostTest, ImmutableTreeKeepsListings) {
   for (const char* name : {"a", "b", "c"}) std::ofstream(Host(name)) << name;
   ASSERT_TRUE(std::filesystem::create_directory(Host("d")));
   GoferFsOptions options;
-  options.immutable = true;
+  options.access = FileAccess::kImmutable;
   Start(options);
   // Contexts and descriptors are made fresh in each call and dropped:
   // anything held would keep the filesystem (and its connection) alive
