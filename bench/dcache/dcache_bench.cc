@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// dcache_bench: what cached names cost, walking a tree through the gofer
+// client in this process (bench/dcache/run.sh drives it).
+//
+//   dcache_bench generate DIR NAMES
+//       makes a tree of at least NAMES names under DIR (empty files in
+//       nested directories: 40 top directories, 25 below each, files in
+//       those), and prints how many it made.
+//   dcache_bench walk --veil BIN --tree DIR [--walks N] [--immutable]
+//       starts `BIN gofer --ro` serving DIR (a real confined gofer
+//       process, as tests/unit/gofer_client/gofer_process_test.cc does),
+//       mounts it with the gofer client as a Vfs's root, and walks the
+//       whole tree N times (default 2) as find does: every directory
+//       opened and listed, every name stat'ed with AT_SYMLINK_NOFOLLOW.
+//       After each walk it prints the heap in use (mallinfo2) and this
+//       process's RSS, and at the end the peak RSS and the gofer's RSS.
+//
+// Memory per cached name = (heap in use after the first walk - heap in use
+// after mounting) / names cached: measured, not estimated.
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gofer/client/gofer_fs.h"
+#include "gofer/client/gofer_process.h"
+#include "lisafs/channel.h"
+#include "lisafs/client.h"
+#include "vfs/vfs.h"
+
+namespace veil::bench {
+namespace {
+
+// "VmRSS" or "VmHWM" of /proc/PID/status, in KiB (0 if unreadable).
+long StatusKb(const std::string& pid, const char* field) {
+  std::ifstream in("/proc/" + pid + "/status");
+  std::string line;
+  const size_t n = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
+      return std::strtol(line.c_str() + n + 1, nullptr, 10);
+  }
+  return 0;
+}
+
+size_t HeapInUse() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+int Generate(const std::string& dir, long names) {
+  constexpr int kTop = 40, kMid = 25;
+  const long dirs = kTop + kTop * kMid;
+  const long files_per_leaf = (names - dirs + kTop * kMid - 1) / (kTop * kMid);
+  long made = 0;
+  char path[4096];
+  for (int t = 0; t < kTop; ++t) {
+    std::snprintf(path, sizeof path, "%s/dir%02d", dir.c_str(), t);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return perror(path), 1;
+    ++made;
+    for (int m = 0; m < kMid; ++m) {
+      std::snprintf(path, sizeof path, "%s/dir%02d/sub%02d", dir.c_str(), t, m);
+      if (mkdir(path, 0755) != 0 && errno != EEXIST) return perror(path), 1;
+      ++made;
+      for (long f = 0; f < files_per_leaf; ++f) {
+        std::snprintf(path, sizeof path, "%s/dir%02d/sub%02d/file-%06ld.txt",
+                      dir.c_str(), t, m, f);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return perror(path), 1;
+        close(fd);
+        ++made;
+      }
+    }
+  }
+  std::printf("%ld\n", made);
+  return 0;
+}
+
+// Lists `dir` (a directory description) and stats each entry by name in
+// `loc`; recurses into directories. Returns the names seen.
+long WalkDir(vfs::Vfs& vfs, const vfs::Context& ctx, const vfs::Location& loc,
+             vfs::FileDescription& dir) {
+  long seen = 0;
+  std::vector<uint8_t> buf(64 * 1024);
+  std::vector<std::pair<std::string, bool>> entries;
+  for (;;) {
+    Result<size_t> n = dir.Getdents64(buf);
+    if (!n || *n == 0) break;
+    for (size_t pos = 0; pos < *n;) {
+      uint16_t reclen;
+      std::memcpy(&reclen, buf.data() + pos + 16, 2);
+      const uint8_t type = buf[pos + 18];
+      std::string name(reinterpret_cast<char*>(buf.data() + pos + 19));
+      pos += reclen;
+      if (name == "." || name == "..") continue;
+      entries.emplace_back(std::move(name), type == DT_DIR);
+    }
+  }
+  for (const auto& [name, is_dir] : entries) {
+    Result<vfs::Attr> st = vfs.StatAt(ctx, loc, name, AT_SYMLINK_NOFOLLOW);
+    if (!st) {
+      std::fprintf(stderr, "stat %s: errno %d\n", name.c_str(),
+                   st.error().code());
+      continue;
+    }
+    ++seen;
+    if (!is_dir) continue;
+    auto sub = vfs.OpenAt(ctx, loc, name,
+                          vfs::OpenHow{O_RDONLY | O_DIRECTORY | O_NOFOLLOW});
+    if (!sub) {
+      std::fprintf(stderr, "open %s: errno %d\n", name.c_str(),
+                   sub.error().code());
+      continue;
+    }
+    vfs::Location sub_loc = (*sub)->location();
+    seen += WalkDir(vfs, ctx, sub_loc, **sub);
+  }
+  return seen;
+}
+
+int Walk(int argc, char** argv) {
+  std::string veil, tree;
+  int walks = 2;
+  gofer::GoferFsOptions options;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--veil") veil = next();
+    else if (a == "--tree") tree = next();
+    else if (a == "--walks") walks = std::atoi(next().c_str());
+    else if (a == "--immutable") options.immutable = true;
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (veil.empty() || tree.empty()) {
+    std::fprintf(stderr, "walk needs --veil BIN and --tree DIR\n");
+    return 2;
+  }
+  auto process = gofer::StartGofer(veil, tree, gofer::GoferAccess::kReadOnly);
+  if (!process) {
+    std::fprintf(stderr, "starting the gofer: errno %d\n",
+                 process.error().code());
+    return 1;
+  }
+  const std::string gofer_pid = std::to_string(process->pid());
+  auto channel = lisafs::Channel::Adopt(process->TakeSocket());
+  if (!channel) return 1;
+  auto client = lisafs::Client::Create(std::move(*channel));
+  if (!client) return 1;
+  auto fs = gofer::GoferFs::Create(std::move(*client), options);
+  if (!fs) return 1;
+  auto vfs = std::make_unique<vfs::Vfs>(*fs);
+  const vfs::Context ctx = vfs->RootContext();
+
+  malloc_trim(0);
+  const size_t heap0 = HeapInUse();
+  const long rss0 = StatusKb("self", "VmRSS");
+  std::printf("mounted: heap %zu B, rss %ld KiB\n", heap0, rss0);
+  long names = 0;
+  for (int w = 1; w <= walks; ++w) {
+    auto start = std::chrono::steady_clock::now();
+    auto root = vfs->OpenAt(ctx, ctx.root, "/",
+                            vfs::OpenHow{O_RDONLY | O_DIRECTORY});
+    if (!root) return 1;
+    names = WalkDir(*vfs, ctx, ctx.root, **root);
+    root = Errno(EBADF);
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+    const size_t heap = HeapInUse();
+    std::printf(
+        "walk %d: %ld names, %.2f s, heap +%zu B (%.1f B/name), rss %ld "
+        "KiB\n",
+        w, names, secs, heap - heap0,
+        static_cast<double>(heap - heap0) / static_cast<double>(names),
+        StatusKb("self", "VmRSS"));
+  }
+  std::printf("names %ld\n", names);
+  std::printf("peak_rss_kb %ld\n", StatusKb("self", "VmHWM"));
+  std::printf("base_rss_kb %ld\n", rss0);
+  std::printf("gofer_rss_kb %ld\n", StatusKb(gofer_pid, "VmRSS"));
+  std::fflush(stdout);
+  vfs.reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace veil::bench
+
+int main(int argc, char** argv) {
+  if (argc >= 4 && std::strcmp(argv[1], "generate") == 0)
+    return veil::bench::Generate(argv[2], std::atol(argv[3]));
+  if (argc >= 2 && std::strcmp(argv[1], "walk") == 0)
+    return veil::bench::Walk(argc - 2, argv + 2);
+  std::fprintf(stderr,
+               "usage: dcache_bench generate DIR NAMES\n"
+               "       dcache_bench walk --veil BIN --tree DIR [--walks N] "
+               "[--immutable]\n");
+  return 2;
+}
