@@ -91,10 +91,7 @@ Vfs::~Vfs() {
     for (const Ref<Mount>& mount : all) (void)mounts_.Detach(*mount);
   }
   all.push_back(root_mount_);
-  for (const Ref<Mount>& mount : all) {
-    std::lock_guard lock(mount->fs().mutex());
-    mount->root()->PruneTree();
-  }
+  for (const Ref<Mount>& mount : all) mount->root()->PruneTree();
 }
 
 Location Vfs::RootLocation() const {
@@ -121,7 +118,7 @@ std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
       continue;
     }
     std::lock_guard lock(cur.dentry->fs().mutex());
-    parts.push_back(cur.dentry->name());
+    parts.emplace_back(cur.dentry->name());
     cur = Location{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
   }
   std::string path;
@@ -186,7 +183,6 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
     return Errno(EBUSY);
   VEIL_TRY_VOID(mounts_.Detach(*detached));
   // Drop the unmounted tree's cached names (their parent/child cycles).
-  std::lock_guard fs_lock(detached->fs().mutex());
   detached->root()->PruneTree();
   return Ok();
 }

@@ -18,6 +18,7 @@
 //
 // Memory per cached name = (heap in use after the first walk - heap in use
 // after mounting) / names cached: measured, not estimated.
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>

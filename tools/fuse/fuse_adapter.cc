@@ -402,7 +402,7 @@ Result<std::pair<vfs::Location, std::string>> FuseAdapter::ParentAndName(
   if (cur.dentry->dead() || !cur.dentry->parent()) return Errno(ENOENT);
   return std::make_pair(
       vfs::Location{cur.mount, Ref<vfs::Dentry>(*cur.dentry->parent())},
-      cur.dentry->name());
+      std::string(cur.dentry->name()));
 }
 
 Result<Ref<vfs::FileDescription>> FuseAdapter::Reopen(const vfs::Context& ctx,
