@@ -60,6 +60,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "base/ref.h"
 #include "base/result.h"
@@ -163,11 +164,20 @@ class GoferFs final : public vfs::Filesystem {
   uint32_t root_dev_major_ = 0;
   uint32_t root_dev_minor_ = 0;
 
+  // The live inode of `key` (not yet dying or not), or null. Caller holds
+  // map_mu_ and mutex() (the keys of other inodes are read).
+  client::internal::GoferInode* FindLiveLocked(
+      const client::internal::HostKey& key);
+  void IndexLiveLocked(client::internal::GoferInode& inode);
+  void UnindexLiveLocked(client::internal::GoferInode& inode,
+                         const client::internal::HostKey& key);
+
   std::mutex map_mu_;
-  // Live inodes by host identity (raw: an inode removes itself when it
-  // dies; a lookup only takes a reference with TryAddRef). Guarded by
-  // map_mu_.
-  std::map<client::internal::HostKey, client::internal::GoferInode*> live_;
+  // Live inodes by host identity: a hash table chained through
+  // GoferInode::live_next_ (raw: an inode removes itself when it dies; a
+  // lookup only takes a reference with TryAddRef). Guarded by map_mu_.
+  std::vector<client::internal::GoferInode*> live_buckets_;
+  size_t live_count_ = 0;
   // st_ino numbers handed out for files on other devices. Guarded by
   // map_mu_.
   std::map<client::internal::HostKey, uint64_t> foreign_inos_;
