@@ -21,18 +21,29 @@ FdReaper::~FdReaper() {
 
 void FdReaper::Release(lisafs::FdId fd) {
   if (fd == lisafs::kNoFdId) return;
+  bool wake;
   {
     std::lock_guard lock(mu_);
     pending_.push_back(fd);
     ++queued_;
+    // The first starts the batch's clock; a full batch goes at once.
+    wake = pending_.size() == 1 || pending_.size() == kBatch;
   }
-  work_cv_.notify_one();
+  if (wake) work_cv_.notify_one();
 }
 
 void FdReaper::Flush() {
   std::unique_lock lock(mu_);
   const uint64_t target = queued_;
+  if (closed_ >= target) return;
+  flush_target_ = std::max(flush_target_, target);
+  work_cv_.notify_one();
   done_cv_.wait(lock, [&] { return closed_ >= target; });
+}
+
+uint64_t FdReaper::BatchesSentForTesting() {
+  std::lock_guard lock(mu_);
+  return batches_;
 }
 
 void FdReaper::Loop() {
@@ -40,6 +51,10 @@ void FdReaper::Loop() {
   for (;;) {
     work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
     if (pending_.empty()) return;  // stop_, and nothing left to close
+    // Let the batch fill, unless someone waits for it or we are stopping.
+    work_cv_.wait_for(lock, kMaxDelay, [this] {
+      return stop_ || pending_.size() >= kBatch || flush_target_ > closed_;
+    });
     const size_t n = std::min(pending_.size(), lisafs::kMaxBatchFds);
     lisafs::CloseReq req;
     req.fds.assign(pending_.begin(),
@@ -56,6 +71,7 @@ void FdReaper::Loop() {
                          << " FDIDs failed, errno " << reply.error().code();
     }
     lock.lock();
+    ++batches_;
     closed_ += n;
     done_cv_.notify_all();
   }
