@@ -7,29 +7,37 @@
 //       makes a tree of at least NAMES names under DIR (empty files in
 //       nested directories: 40 top directories, 25 below each, files in
 //       those), and prints how many it made.
-//   dcache_bench walk --veil BIN --tree DIR [--walks N] [--immutable]
+//   dcache_bench walk --veil BIN --tree DIR [--walks N] [--budget N]
+//                     [--immutable]
 //       starts `BIN gofer --ro` serving DIR (a real confined gofer
 //       process, as tests/unit/gofer_client/gofer_process_test.cc does),
-//       mounts it with the gofer client as a Vfs's root, and walks the
-//       whole tree N times (default 2) as find does: every directory
-//       opened and listed, every name stat'ed with AT_SYMLINK_NOFOLLOW.
-//       After each walk it prints the heap in use (mallinfo2) and this
-//       process's RSS, and at the end the peak RSS and the gofer's RSS.
+//       mounts it with the gofer client as a Vfs's root (dentry cache
+//       budget N names, default the filesystem's), and walks the whole
+//       tree N times (default 2) as find does: every directory opened and
+//       listed, every name stat'ed with AT_SYMLINK_NOFOLLOW. After each
+//       walk it prints the heap in use (mallinfo2), the names cached and
+//       this process's RSS; at the end the peak RSS and the gofer's RSS.
+//   dcache_bench tmpfs --names N [--budget N]
+//       the same walk over a tree of N names made in a veil tmpfs in this
+//       process (its inodes exist before the walk, so what the walk adds
+//       is the VFS's own cost: dentries and the cache's index).
 //
-// Memory per cached name = (heap in use after the first walk - heap in use
-// after mounting) / names cached: measured, not estimated.
+// Memory per cached name = (heap in use after the walk - heap in use
+// before it) / names cached after it: measured, not estimated.
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +46,7 @@
 #include "gofer/client/gofer_process.h"
 #include "lisafs/channel.h"
 #include "lisafs/client.h"
+#include "vfs/tmpfs/tmpfs.h"
 #include "vfs/vfs.h"
 
 namespace veil::bench {
@@ -130,9 +139,47 @@ long WalkDir(vfs::Vfs& vfs, const vfs::Context& ctx, const vfs::Location& loc,
   return seen;
 }
 
+// Walks the tree `walks` times, printing memory after each walk.
+void Walks(vfs::Vfs& v, vfs::Filesystem& fs, int walks) {
+  const vfs::Context ctx = v.RootContext();
+  malloc_trim(0);
+  const size_t heap0 = HeapInUse();
+  const long rss0 = StatusKb("self", "VmRSS");
+  std::printf("before: heap %zu B, rss %ld KiB, cached %zu, budget %zu\n",
+              heap0, rss0, fs.CachedDentries(), [&] {
+                std::lock_guard lock(fs.mutex());
+                return fs.dentries().budget();
+              }());
+  long names = 0;
+  for (int w = 1; w <= walks; ++w) {
+    auto start = std::chrono::steady_clock::now();
+    auto root =
+        v.OpenAt(ctx, ctx.root, "/", vfs::OpenHow{O_RDONLY | O_DIRECTORY});
+    if (!root) return;
+    names = WalkDir(v, ctx, ctx.root, **root);
+    root = Errno(EBADF);
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    const size_t heap = HeapInUse();
+    const size_t cached = fs.CachedDentries();
+    std::printf(
+        "walk %d: %ld names, %.2f s, %zu cached, heap +%zu B (%.1f B per "
+        "cached name), rss %ld KiB\n",
+        w, names, secs, cached, heap - heap0,
+        static_cast<double>(heap - heap0) /
+            static_cast<double>(std::max<size_t>(cached, 1)),
+        StatusKb("self", "VmRSS"));
+  }
+  std::printf("names %ld\n", names);
+  std::printf("peak_rss_kb %ld\n", StatusKb("self", "VmHWM"));
+  std::printf("base_rss_kb %ld\n", rss0);
+}
+
 int Walk(int argc, char** argv) {
   std::string veil, tree;
   int walks = 2;
+  size_t budget = 0;
   gofer::GoferFsOptions options;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
@@ -143,10 +190,16 @@ int Walk(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--veil") veil = next();
-    else if (a == "--tree") tree = next();
-    else if (a == "--walks") walks = std::atoi(next().c_str());
-    else if (a == "--immutable") options.immutable = true;
+    if (a == "--veil")
+      veil = next();
+    else if (a == "--tree")
+      tree = next();
+    else if (a == "--walks")
+      walks = std::atoi(next().c_str());
+    else if (a == "--budget")
+      budget = std::strtoul(next().c_str(), nullptr, 10);
+    else if (a == "--immutable")
+      options.immutable = true;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -169,38 +222,51 @@ int Walk(int argc, char** argv) {
   if (!client) return 1;
   auto fs = gofer::GoferFs::Create(std::move(*client), options);
   if (!fs) return 1;
+  if (budget != 0) (*fs)->SetDentryCacheBudget(budget);
   auto vfs = std::make_unique<vfs::Vfs>(*fs);
-  const vfs::Context ctx = vfs->RootContext();
-
-  malloc_trim(0);
-  const size_t heap0 = HeapInUse();
-  const long rss0 = StatusKb("self", "VmRSS");
-  std::printf("mounted: heap %zu B, rss %ld KiB\n", heap0, rss0);
-  long names = 0;
-  for (int w = 1; w <= walks; ++w) {
-    auto start = std::chrono::steady_clock::now();
-    auto root = vfs->OpenAt(ctx, ctx.root, "/",
-                            vfs::OpenHow{O_RDONLY | O_DIRECTORY});
-    if (!root) return 1;
-    names = WalkDir(*vfs, ctx, ctx.root, **root);
-    root = Errno(EBADF);
-    double secs = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-    const size_t heap = HeapInUse();
-    std::printf(
-        "walk %d: %ld names, %.2f s, heap +%zu B (%.1f B/name), rss %ld "
-        "KiB\n",
-        w, names, secs, heap - heap0,
-        static_cast<double>(heap - heap0) / static_cast<double>(names),
-        StatusKb("self", "VmRSS"));
-  }
-  std::printf("names %ld\n", names);
-  std::printf("peak_rss_kb %ld\n", StatusKb("self", "VmHWM"));
-  std::printf("base_rss_kb %ld\n", rss0);
+  Walks(*vfs, **fs, walks);
   std::printf("gofer_rss_kb %ld\n", StatusKb(gofer_pid, "VmRSS"));
   std::fflush(stdout);
   vfs.reset();
+  return 0;
+}
+
+int Tmpfs(int argc, char** argv) {
+  long names = 0;
+  size_t budget = 0;
+  for (int i = 0; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--names")
+      names = std::atol(argv[i + 1]);
+    else if (a == "--budget")
+      budget = std::strtoul(argv[i + 1], nullptr, 10);
+    else
+      return 2;
+  }
+  Ref<vfs::tmpfs::Tmpfs> fs = vfs::tmpfs::Tmpfs::Create();
+  vfs::Vfs v(fs);
+  const vfs::Context ctx = v.RootContext();
+  // Made with a budget of one name, so that the tree's inodes exist and
+  // almost none of its names are cached when the walk starts.
+  fs->SetDentryCacheBudget(1);
+  constexpr int kTop = 40, kMid = 25;
+  const long per_leaf = std::max(1L, names / (kTop * kMid));
+  for (int t = 0; t < kTop; ++t) {
+    const std::string top = "/dir" + std::to_string(t);
+    (void)v.MkdirAt(ctx, ctx.root, top, 0755);
+    for (int m = 0; m < kMid; ++m) {
+      const std::string mid = top + "/sub" + std::to_string(m);
+      (void)v.MkdirAt(ctx, ctx.root, mid, 0755);
+      for (long f = 0; f < per_leaf; ++f) {
+        char name[32];
+        std::snprintf(name, sizeof name, "/file-%06ld.txt", f);
+        (void)v.MknodAt(ctx, ctx.root, mid + name, S_IFREG | 0644, 0);
+      }
+    }
+  }
+  fs->SetDentryCacheBudget(budget != 0 ? budget
+                                       : vfs::DentryCache::kDefaultBudget);
+  Walks(v, *fs, 1);
   return 0;
 }
 
@@ -212,9 +278,12 @@ int main(int argc, char** argv) {
     return veil::bench::Generate(argv[2], std::atol(argv[3]));
   if (argc >= 2 && std::strcmp(argv[1], "walk") == 0)
     return veil::bench::Walk(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "tmpfs") == 0)
+    return veil::bench::Tmpfs(argc - 2, argv + 2);
   std::fprintf(stderr,
                "usage: dcache_bench generate DIR NAMES\n"
                "       dcache_bench walk --veil BIN --tree DIR [--walks N] "
-               "[--immutable]\n");
+               "[--budget N] [--immutable]\n"
+               "       dcache_bench tmpfs --names N [--budget N]\n");
   return 2;
 }
