@@ -225,6 +225,13 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
   return kOps;
 }
 
+FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
+    : vfs_(vfs),
+      exclusive_(exclusive),
+      root_(vfs.RootLocation()),
+      root_ctx_(vfs.RootContext()),
+      nodes_(vfs) {}
+
 FuseAdapter::~FuseAdapter() = default;
 
 void FuseAdapter::RunPaused(const std::function<void()>& fn) {

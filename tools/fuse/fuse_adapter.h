@@ -24,25 +24,11 @@
 // still checks everything, and with the option the mount answers every
 // caller exactly as Linux would. The adapter is correct either way.
 //
-// Node ids: FUSE_ROOT_ID is the Vfs root. Every other node id stands for
-// one file (inode number) on one mount (so two hard-link names share one
-// node id and the kernel sees one inode), plus the kernel's lookup count;
-// forget/forget_multi drop the count and the node goes at zero (libfuse's
-// lookup-count lifetime) once no other node names it as its directory.
-// Replies carry the Vfs's inode numbers as st_ino.
-// A node does not hold its file: the kernel remembers an inode for as
-// long as it likes (until FORGET), and holding a Location per node would
-// pin a dentry (and its inode, and for the gofer client its FDID) for
-// each, beyond the reach of the dentry cache's budget. A node keeps the
-// directory node and name it was last looked up under and is resolved
-// again, name by name from the root, on every use (cheap while the names
-// are cached; a Walk per evicted name otherwise), then checked against
-// its inode number (ESTALE if another file took the name). Renames
-// through the mount move the nodes they touch; a node whose name is
-// removed while the kernel still knows it (an unlinked open file, a hard
-// link's other name) pins its Location instead, until it is forgotten or
-// looked up again under a live name.
-//
+// Node ids: FUSE_ROOT_ID is the Vfs root; every other node id stands for
+// one file on one mount (so two hard-link names share one node id and the
+// kernel sees one inode) and is resolved by name when used, pinning no
+// dentry (fuse_nodes.h). Replies carry the Vfs's inode numbers as st_ino.
+
 // Open files and directories: fi->fh holds a heap OpenFile owning a
 // Ref<vfs::FileDescription>; release/releasedir free it.
 //
@@ -69,6 +55,7 @@
 
 #include "base/ref.h"
 #include "base/result.h"
+#include "tools/fuse/fuse_nodes.h"
 #include "vfs/file_description.h"
 #include "vfs/mount.h"
 #include "vfs/vfs.h"
@@ -97,24 +84,19 @@ class FuseAdapter final {
   // request, nor do anything that needs the mount (that would wait forever).
   void RunPaused(const std::function<void()>& fn);
 
+  // Keeps the nodes the kernel holds near `max_nodes` by asking it to
+  // forget the oldest (FuseNodes::StartTrimming); StopTrimming after the
+  // unmount, before the session is destroyed.
+  void StartTrimming(fuse_session* se, size_t max_nodes) {
+    nodes_.StartTrimming(se, max_nodes);
+  }
+  void StopTrimming() { nodes_.StopTrimming(); }
+
   // The attribute/entry timeout in seconds (0: the Vfs is the authority).
   static constexpr double kTimeout = 0.0;
 
  private:
   struct Dispatch;  // the fuse_lowlevel_ops trampolines (fuse_adapter.cc)
-
-  struct Node {
-    // The mount it was seen on (held: a mount the kernel still knows a
-    // node of is busy, as it would be with the node's Location).
-    Ref<vfs::Mount> mount;
-    uint64_t ino = 0;         // Inode::ino() of the file, on `mount`
-    fuse_ino_t parent = 0;    // the directory node it was last seen in
-    std::string name{};       // its name there
-    uint64_t lookups = 0;     // the kernel's lookup count
-    uint32_t children = 0;    // nodes whose `parent` this is
-    // The root's Location, or one whose name was removed (see above).
-    std::unique_ptr<vfs::Location> pinned{};
-  };
 
   // What fi->fh points at.
   struct OpenFile {
@@ -124,36 +106,13 @@ class FuseAdapter final {
     fuse_ino_t writer_of = 0;
   };
 
-  // --- Node table (fuse_nodes.cc) ----------------------------------------
-  // The Location of `ino`, resolved again from its names; ESTALE for an
-  // id the kernel should not hold, or whose name now leads elsewhere.
-  Result<vfs::Location> Find(fuse_ino_t ino);
-  // Counts one kernel lookup of `loc`, found as `name` in directory node
-  // `parent`, and returns its node id.
+  // --- Node table (fuse_nodes.h) ------------------------------------------
+  Result<vfs::Location> Find(fuse_ino_t ino) { return nodes_.Find(ino); }
   fuse_ino_t Remember(const vfs::Location& loc, fuse_ino_t parent,
-                      std::string_view name);
-  void Forget(fuse_ino_t ino, uint64_t count);
-  // The node of the file `name` in `dir` names now, if the kernel knows
-  // it (looked up with full rights: no permission check, no error).
-  struct Named {
-    fuse_ino_t node = 0;
-    std::optional<vfs::Location> location;
-  };
-  Named NodeNamed(const vfs::Location& dir, std::string_view name);
-  // After `name` in directory node `parent` was removed or renamed over:
-  // a node known by that name keeps `gone.location` instead.
-  void PinRemoved(const Named& gone, fuse_ino_t parent, std::string_view name);
-  // After a rename of (parent, name) to (new_parent, new_name): the node
-  // that had the old name has the new one.
-  void MoveNode(const Named& moved, fuse_ino_t parent, std::string_view name,
-                fuse_ino_t new_parent, std::string_view new_name);
-  // Drops a node whose count and children are gone, and so on up (mutex_
-  // held).
-  void EraseLocked(fuse_ino_t ino);
-  // Points `node` at (parent, name), keeping the children counts (mutex_
-  // held).
-  void RenameLocked(Node& node, fuse_ino_t parent, std::string_view name);
-  size_t NodesForTesting();
+                      std::string_view name) {
+    return nodes_.Remember(loc, parent, name);
+  }
+  void Forget(fuse_ino_t ino, uint64_t count) { nodes_.Forget(ino, count); }
   // Wraps `file` (open on node `ino`) for fi->fh, counting it in writers_
   // if it is open for writing. Released by Release (release/releasedir,
   // or the opener when its reply fails).
@@ -251,13 +210,8 @@ class FuseAdapter final {
 
   std::shared_mutex gate_;  // shared per request, exclusive in RunPaused
   std::mutex turnstile_;    // held by RunPaused while it waits for gate_
+  FuseNodes nodes_;
   std::mutex mutex_;
-  // Guarded by mutex_. by_inode_ is keyed by (mount, inode number): the
-  // same file seen through two bind mounts keeps each mount's flags
-  // (read-only, noexec).
-  std::unordered_map<fuse_ino_t, Node> nodes_;
-  std::map<std::pair<const vfs::Mount*, uint64_t>, fuse_ino_t> by_inode_;
-  fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;
   // Guarded by mutex_: node id -> descriptions open for writing on it.
   std::unordered_map<fuse_ino_t, uint32_t> writers_;
 };

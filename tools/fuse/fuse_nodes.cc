@@ -1,77 +1,102 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// FuseAdapter's node table: node ids the kernel holds, resolved again from
-// their names on each use so that they pin no dentry (fuse_adapter.h,
-// "Node ids").
-#include <algorithm>
-#include <vector>
+// FuseNodes: node ids resolved again from their names on each use, so that
+// they pin no dentry, and kept to a budget with the kernel's help.
+#include "tools/fuse/fuse_nodes.h"
 
-#include "tools/fuse/fuse_adapter.h"
+#include <fcntl.h>
+
+#include <algorithm>
+#include <chrono>
 
 namespace veil::tools {
 
-FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
-    : vfs_(vfs),
-      exclusive_(exclusive),
-      root_(vfs.RootLocation()),
-      root_ctx_(vfs.RootContext()) {
+FuseNodes::FuseNodes(vfs::Vfs& vfs) : vfs_(vfs), root_ctx_(vfs.RootContext()) {
   // The kernel holds the root without ever looking it up; it is never
   // forgotten (Forget keeps it).
-  Node root{.mount = root_.mount, .ino = root_.dentry->inode().ino()};
-  root.lookups = 1;
-  root.pinned = std::make_unique<vfs::Location>(root_);
-  nodes_.emplace(FUSE_ROOT_ID, std::move(root));
-  by_inode_.emplace(
-      std::make_pair(root_.mount.get(), root_.dentry->inode().ino()),
-      FUSE_ROOT_ID);
+  const vfs::Location root = vfs.RootLocation();
+  Node node{.mount = root.mount, .ino = root.dentry->inode().ino()};
+  node.lookups = 1;
+  node.pinned = true;
+  node.location = std::make_unique<vfs::Location>(root);
+  by_inode_.emplace(std::make_pair(root.mount.get(), node.ino), FUSE_ROOT_ID);
+  nodes_.emplace(FUSE_ROOT_ID, std::move(node));
 }
 
-Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
+FuseNodes::~FuseNodes() { StopTrimming(); }
+
+Result<vfs::Location> FuseNodes::Find(fuse_ino_t ino) {
   struct Step {
+    fuse_ino_t node;
     std::string name;
     const vfs::Mount* mount;
     uint64_t ino;
   };
-  // The names from the nearest pinned node down, taken under the lock and
-  // walked without it (the walk takes filesystem locks).
+  // The names from the nearest node with a Location down, taken under the
+  // lock and walked without it (the walk takes filesystem locks).
   std::vector<Step> steps;
   std::optional<vfs::Location> loc;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(mu_);
     for (fuse_ino_t cur = ino;;) {
       auto it = nodes_.find(cur);
       // The kernel only sends ids it holds; anything else is a stale
       // handle. A node's directory node lives as long as the node.
       if (it == nodes_.end()) return Errno(ESTALE);
       const Node& node = it->second;
-      if (node.pinned) {
-        loc = *node.pinned;
+      if (node.location) {
+        loc = *node.location;
         break;
       }
-      steps.push_back(Step{node.name, node.mount.get(), node.ino});
+      steps.push_back(Step{cur, node.name, node.mount.get(), node.ino});
       cur = node.parent;
     }
   }
+  if (steps.empty()) return std::move(*loc);
   for (auto step = steps.rbegin(); step != steps.rend(); ++step) {
     // With full rights: the kernel checked search permission when it
-    // looked the name up, and keeps the node whatever the caller.
+    // looked the name up, and keeps the node whoever asks.
     Result<vfs::Location> next =
         vfs_.ResolveAt(root_ctx_, *loc, step->name, AT_SYMLINK_NOFOLLOW);
     // A name that went away or leads to another file (changed behind the
     // mount, as a shared --gofer directory can be): a stale handle, as
     // NFS answers.
-    if (!next) return Errno(next.error().code() == ENOENT ? ESTALE
-                                                          : next.error().code());
+    if (!next) {
+      if (next.error().code() == ENOENT) return Errno(ESTALE);
+      return next.error();
+    }
     if (next->mount.get() != step->mount ||
         next->dentry->inode().ino() != step->ino)
       return Errno(ESTALE);
     loc = std::move(*next);
   }
+  Dropped dropped;
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it != nodes_.end() && !it->second.location)
+    MakeHotLocked(ino, it->second, *loc, &dropped);
   return std::move(*loc);
 }
 
-void FuseAdapter::RenameLocked(Node& node, fuse_ino_t parent,
-                               std::string_view name) {
+void FuseNodes::MakeHotLocked(fuse_ino_t ino, Node& node,
+                              const vfs::Location& loc, Dropped* dropped) {
+  if (node.pinned) return;
+  if (!node.location) {
+    hot_.push_back(ino);
+    if (hot_.size() > kHotNodes) {
+      // The oldest hot node cools: resolved by name again when next used.
+      const fuse_ino_t cold = hot_.front();
+      hot_.pop_front();
+      auto it = nodes_.find(cold);
+      if (it != nodes_.end() && !it->second.pinned && cold != ino)
+        dropped->push_back(std::move(it->second.location));
+    }
+  }
+  node.location = std::make_unique<vfs::Location>(loc);
+}
+
+void FuseNodes::RenameLocked(Node& node, fuse_ino_t parent,
+                             std::string_view name, Dropped* dropped) {
   if (node.parent != parent) {
     if (parent != 0) ++nodes_.at(parent).children;
     const fuse_ino_t old = std::exchange(node.parent, parent);
@@ -79,39 +104,46 @@ void FuseAdapter::RenameLocked(Node& node, fuse_ino_t parent,
       Node& old_parent = nodes_.at(old);
       --old_parent.children;
       if (old_parent.lookups == 0 && old_parent.children == 0)
-        EraseLocked(old);
+        EraseLocked(old, dropped);
     }
   }
   node.name.assign(name);
 }
 
-fuse_ino_t FuseAdapter::Remember(const vfs::Location& loc, fuse_ino_t parent,
-                                 std::string_view name) {
-  std::lock_guard lock(mutex_);
+fuse_ino_t FuseNodes::Remember(const vfs::Location& loc, fuse_ino_t parent,
+                               std::string_view name) {
+  Dropped dropped;
+  std::lock_guard lock(mu_);
   const uint64_t ino = loc.dentry->inode().ino();
-  auto key = std::make_pair(loc.mount.get(), ino);
-  auto [it, inserted] = by_inode_.try_emplace(key, next_ino_);
+  auto [it, inserted] =
+      by_inode_.try_emplace(std::make_pair(loc.mount.get(), ino), next_ino_);
+  const fuse_ino_t id = it->second;
   if (inserted) {
     Node node{.mount = loc.mount, .ino = ino};
-    node.lookups = 1;
-    nodes_.emplace(next_ino_, std::move(node));
-    RenameLocked(nodes_.at(next_ino_), parent, name);
-    return next_ino_++;
+    nodes_.emplace(id, std::move(node));
+    ++next_ino_;
+    ++made_;
+    order_.push_back(id);
+    if (max_nodes_ != 0 && nodes_.size() > max_nodes_) trim_cv_.notify_one();
   }
-  Node& node = nodes_.at(it->second);
+  Node& node = nodes_.at(id);
   ++node.lookups;
   // Keep the newest name: after `mv a b` or `rm` of one hard link the
   // kernel looks the inode up again under the name that still exists, and
   // resolving (and reopening by name) needs a live one. The root stays
   // the root.
-  if (it->second != FUSE_ROOT_ID) {
-    node.pinned.reset();
-    RenameLocked(node, parent, name);
+  if (id != FUSE_ROOT_ID) {
+    if (node.pinned) {
+      node.pinned = false;
+      dropped.push_back(std::move(node.location));
+    }
+    RenameLocked(node, parent, name, &dropped);
+    MakeHotLocked(id, node, loc, &dropped);
   }
-  return it->second;
+  return id;
 }
 
-void FuseAdapter::EraseLocked(fuse_ino_t ino) {
+void FuseNodes::EraseLocked(fuse_ino_t ino, Dropped* dropped) {
   // Iterative: forgetting a deep leaf may free its whole chain.
   while (ino != 0 && ino != FUSE_ROOT_ID) {
     auto it = nodes_.find(ino);
@@ -119,36 +151,35 @@ void FuseAdapter::EraseLocked(fuse_ino_t ino) {
     Node& node = it->second;
     if (node.lookups > 0 || node.children > 0) return;
     by_inode_.erase(std::make_pair(node.mount.get(), node.ino));
+    if (node.location) dropped->push_back(std::move(node.location));
     const fuse_ino_t parent = node.parent;
     nodes_.erase(it);
     if (parent == 0) return;
-    Node& up = nodes_.at(parent);
-    --up.children;
+    --nodes_.at(parent).children;
     ino = parent;
   }
 }
 
-void FuseAdapter::Forget(fuse_ino_t ino, uint64_t count) {
-  // Declared before the lock so that a pinned Location (and perhaps the
-  // last reference to its dentry and inode) goes after mutex_ is released.
-  std::unique_ptr<vfs::Location> dropped;
-  std::lock_guard lock(mutex_);
+void FuseNodes::Forget(fuse_ino_t ino, uint64_t count) {
+  // Declared before the lock: a dropped Location (perhaps the last
+  // reference to its dentry and inode) goes after mu_ is released.
+  Dropped dropped;
+  std::lock_guard lock(mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
   Node& node = it->second;
   node.lookups -= std::min(count, node.lookups);
   if (node.lookups > 0 || ino == FUSE_ROOT_ID) return;
-  dropped = std::move(node.pinned);
-  EraseLocked(ino);
+  EraseLocked(ino, &dropped);
 }
 
-FuseAdapter::Named FuseAdapter::NodeNamed(const vfs::Location& dir,
-                                          std::string_view name) {
+FuseNodes::Named FuseNodes::NodeNamed(const vfs::Location& dir,
+                                      std::string_view name) {
   Named named;
   Result<vfs::Location> loc =
       vfs_.ResolveAt(root_ctx_, dir, name, AT_SYMLINK_NOFOLLOW);
   if (!loc) return named;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mu_);
   auto it = by_inode_.find(
       std::make_pair(loc->mount.get(), loc->dentry->inode().ino()));
   if (it == by_inode_.end()) return named;
@@ -157,34 +188,108 @@ FuseAdapter::Named FuseAdapter::NodeNamed(const vfs::Location& dir,
   return named;
 }
 
-void FuseAdapter::PinRemoved(const Named& gone, fuse_ino_t parent,
-                             std::string_view name) {
+void FuseNodes::PinRemoved(const Named& gone, fuse_ino_t parent,
+                           std::string_view name) {
   if (gone.node == 0) return;
-  std::lock_guard lock(mutex_);
+  Dropped dropped;
+  std::lock_guard lock(mu_);
   auto it = nodes_.find(gone.node);
   if (it == nodes_.end()) return;
   Node& node = it->second;
   // Known by another name (a hard link looked up since): that one stays.
   if (node.pinned || node.parent != parent || node.name != name) return;
-  node.pinned = std::make_unique<vfs::Location>(*gone.location);
-  RenameLocked(node, 0, "");
+  if (node.location) dropped.push_back(std::move(node.location));
+  node.location = std::make_unique<vfs::Location>(*gone.location);
+  node.pinned = true;
+  RenameLocked(node, 0, "", &dropped);
 }
 
-void FuseAdapter::MoveNode(const Named& moved, fuse_ino_t parent,
-                           std::string_view name, fuse_ino_t new_parent,
-                           std::string_view new_name) {
+void FuseNodes::MoveNode(const Named& moved, fuse_ino_t parent,
+                         std::string_view name, fuse_ino_t new_parent,
+                         std::string_view new_name) {
   if (moved.node == 0) return;
-  std::lock_guard lock(mutex_);
+  Dropped dropped;
+  std::lock_guard lock(mu_);
   auto it = nodes_.find(moved.node);
   if (it == nodes_.end()) return;
   Node& node = it->second;
   if (node.pinned || node.parent != parent || node.name != name) return;
-  RenameLocked(node, new_parent, new_name);
+  // A hot Location followed its dentry, which the rename moved.
+  RenameLocked(node, new_parent, new_name, &dropped);
 }
 
-size_t FuseAdapter::NodesForTesting() {
-  std::lock_guard lock(mutex_);
+size_t FuseNodes::size() {
+  std::lock_guard lock(mu_);
   return nodes_.size();
+}
+
+void FuseNodes::StartTrimming(fuse_session* se, size_t max_nodes) {
+  std::lock_guard lock(mu_);
+  if (trimmer_.joinable() || max_nodes == 0) return;
+  session_ = se;
+  max_nodes_ = max_nodes;
+  trim_stop_ = false;
+  trimmer_ = std::thread([this] { TrimLoop(); });
+}
+
+void FuseNodes::StopTrimming() {
+  {
+    std::lock_guard lock(mu_);
+    trim_stop_ = true;
+  }
+  trim_cv_.notify_one();
+  if (trimmer_.joinable()) trimmer_.join();
+}
+
+void FuseNodes::TrimLoop() {
+  // Trims to nine tenths of the budget, so that it does not run per node.
+  constexpr size_t kBatch = 256;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    trim_cv_.wait(lock, [this] {
+      return trim_stop_ || (nodes_.size() > max_nodes_ && !order_.empty());
+    });
+    if (trim_stop_) return;
+    const size_t target = max_nodes_ - max_nodes_ / 10;
+    std::vector<std::pair<fuse_ino_t, std::string>> entries;
+    // Each id is looked at once per pass; directories with children go
+    // to the back (their children are newer and go first).
+    for (size_t n = order_.size(); n > 0 && entries.size() < kBatch &&
+                                   nodes_.size() - entries.size() > target;
+         --n) {
+      const fuse_ino_t id = order_.front();
+      order_.pop_front();
+      auto it = nodes_.find(id);
+      if (it == nodes_.end()) continue;  // forgotten meanwhile
+      const Node& node = it->second;
+      if (node.pinned || node.parent == 0) continue;  // no name to drop
+      if (node.children > 0) {
+        order_.push_back(id);
+        continue;
+      }
+      entries.emplace_back(node.parent, node.name);
+    }
+    if (entries.empty()) {
+      // Everything left is in use: wait for a new node.
+      const uint64_t made = made_;
+      trim_cv_.wait(lock, [&] { return trim_stop_ || made_ != made; });
+      continue;
+    }
+    fuse_session* se = session_;
+    lock.unlock();
+    for (const auto& [parent, name] : entries) {
+      // The kernel drops its dentry (if unused) and, with it, the inode:
+      // FORGET follows. An error (the entry is gone already, the session
+      // is ending) leaves nothing to do.
+      (void)fuse_lowlevel_notify_inval_entry(se, parent, name.data(),
+                                             name.size());
+    }
+    lock.lock();
+    // The FORGETs come a little later: give them that time before
+    // counting again, or the same excess would be trimmed twice.
+    trim_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                      [this] { return trim_stop_; });
+  }
 }
 
 }  // namespace veil::tools

@@ -40,9 +40,9 @@ void FuseAdapter::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name,
   // The node (if the kernel holds one) keeps the Location the name had: it
   // cannot be found by name any more, and the kernel forgets the node or
   // looks it up again under another hard-link name.
-  Named gone = NodeNamed(dir, child);
+  FuseNodes::Named gone = nodes_.NodeNamed(dir, child);
   VEIL_FUSE_TRY_VOID(req, vfs_.UnlinkAt(MakeContext(req), dir, child, flags));
-  PinRemoved(gone, parent, child);
+  nodes_.PinRemoved(gone, parent, child);
   fuse_reply_err(req, 0);
 }
 
@@ -65,18 +65,18 @@ void FuseAdapter::Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
   // The nodes of both names follow their files: the source's to the new
   // name, the target's to the old one (RENAME_EXCHANGE) or to its
   // Location (replaced, perhaps still open).
-  Named source = NodeNamed(dir, from);
-  Named target = NodeNamed(new_dir, to);
+  FuseNodes::Named source = nodes_.NodeNamed(dir, from);
+  FuseNodes::Named target = nodes_.NodeNamed(new_dir, to);
   VEIL_FUSE_TRY_VOID(
       req, vfs_.RenameAt(MakeContext(req), dir, from, new_dir, to, flags));
   if (source.node != target.node) {
     if (flags & RENAME_EXCHANGE) {
-      MoveNode(target, new_parent, to, parent, from);
+      nodes_.MoveNode(target, new_parent, to, parent, from);
     } else {
-      PinRemoved(target, new_parent, to);
+      nodes_.PinRemoved(target, new_parent, to);
     }
   }
-  MoveNode(source, parent, from, new_parent, to);
+  nodes_.MoveNode(source, parent, from, new_parent, to);
   fuse_reply_err(req, 0);
 }
 
