@@ -7,6 +7,7 @@
 #include <linux/limits.h>
 
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "vfs/internal/util.h"
@@ -185,6 +186,29 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
   // Drop the unmounted tree's cached names (their parent/child cycles).
   detached->root()->PruneTree();
   return Ok();
+}
+
+Result<Location> Vfs::LookupChildUnchecked(const Location& dir,
+                                           std::string_view name) {
+  // link_path_walk: only a directory has children.
+  if (!dir.dentry->inode().IsDir()) return Errno(ENOTDIR);
+  RefPtr<Dentry> child;
+  {
+    std::lock_guard lock(dir.dentry->fs().mutex());
+    // A removed directory has no entries (IS_DEADDIR).
+    if (dir.dentry->dead()) return Errno(ENOENT);
+    child = VEIL_TRY(internal::LookupLocked(*dir.dentry, name));
+  }
+  if (!child) return Errno(ENOENT);
+  Location loc{dir.mount, child.ToRef()};
+  // Mounts stacked on it, topmost last (as Resolver::CrossMounts).
+  while (loc.dentry->mount_count() > 0) {
+    std::shared_lock lock(mounts_.mutex());
+    Mount* mounted = mounts_.FindChild(*loc.mount, *loc.dentry);
+    if (!mounted) break;
+    loc = Location{Ref<Mount>(*mounted), mounted->root()};
+  }
+  return loc;
 }
 
 // --- internal helpers -----------------------------------------------------

@@ -11,7 +11,7 @@
 
 namespace veil::tools {
 
-FuseNodes::FuseNodes(vfs::Vfs& vfs) : vfs_(vfs), root_ctx_(vfs.RootContext()) {
+FuseNodes::FuseNodes(vfs::Vfs& vfs) : vfs_(vfs) {
   // The kernel holds the root without ever looking it up; it is never
   // forgotten (Forget keeps it).
   const vfs::Location root = vfs.RootLocation();
@@ -54,10 +54,10 @@ Result<vfs::Location> FuseNodes::Find(fuse_ino_t ino) {
   }
   if (steps.empty()) return std::move(*loc);
   for (auto step = steps.rbegin(); step != steps.rend(); ++step) {
-    // With full rights: the kernel checked search permission when it
-    // looked the name up, and keeps the node whoever asks.
-    Result<vfs::Location> next =
-        vfs_.ResolveAt(root_ctx_, *loc, step->name, AT_SYMLINK_NOFOLLOW);
+    // Unchecked: the kernel checked search permission when it looked the
+    // name up, and keeps the node whoever asks (and a check would cost a
+    // round trip per directory on a revalidating gofer mount).
+    Result<vfs::Location> next = vfs_.LookupChildUnchecked(*loc, step->name);
     // A name that went away or leads to another file (changed behind the
     // mount, as a shared --gofer directory can be): a stale handle, as
     // NFS answers.
@@ -176,8 +176,7 @@ void FuseNodes::Forget(fuse_ino_t ino, uint64_t count) {
 FuseNodes::Named FuseNodes::NodeNamed(const vfs::Location& dir,
                                       std::string_view name) {
   Named named;
-  Result<vfs::Location> loc =
-      vfs_.ResolveAt(root_ctx_, dir, name, AT_SYMLINK_NOFOLLOW);
+  Result<vfs::Location> loc = vfs_.LookupChildUnchecked(dir, name);
   if (!loc) return named;
   std::lock_guard lock(mu_);
   auto it = by_inode_.find(

@@ -129,7 +129,6 @@ class FuseNodes final {
   void TrimLoop();
 
   vfs::Vfs& vfs_;  // borrowed; see the constructor
-  const vfs::Context root_ctx_;
 
   std::mutex mu_;
   // Guarded by mu_. by_inode_ is keyed by (mount, inode number): the same

@@ -206,5 +206,26 @@ TEST_F(DentryCacheTest, UnmountPrunesButKeepsWhatIsHeld) {
   EXPECT_EQ(other->CachedDentries(), 0u);
 }
 
+TEST_F(DentryCacheTest, LookupChildUncheckedSkipsPermissionAndCrossesMounts) {
+  ASSERT_THAT(Mkdir("/closed", 0700), IsOk());
+  WriteFile("/closed/f", "f");
+  ASSERT_THAT(Mkdir("/closed/m"), IsOk());
+  ASSERT_THAT(
+      vfs_.MountAt(root_, tmpfs::Tmpfs::Create(), Root(), "/closed/m", 0),
+      IsOk());
+  auto dir = vfs_.ResolveAt(root_, Root(), "/closed", 0);
+  ASSERT_THAT(dir, IsOk());
+  // A checked walk by another user is refused; the unchecked one is not.
+  EXPECT_THAT(vfs_.ResolveAt(alice_, *dir, "f", 0), ErrnoIs(EACCES));
+  auto f = vfs_.LookupChildUnchecked(*dir, "f");
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->dentry->inode().ino(), Stat("/closed/f")->ino);
+  auto m = vfs_.LookupChildUnchecked(*dir, "m");
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(m->dentry.get(), m->mount->root().get());  // the mounted root
+  EXPECT_THAT(vfs_.LookupChildUnchecked(*dir, "none"), ErrnoIs(ENOENT));
+  EXPECT_THAT(vfs_.LookupChildUnchecked(*f, "x"), ErrnoIs(ENOTDIR));
+}
+
 }  // namespace
 }  // namespace veil::vfs::testing
