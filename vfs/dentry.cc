@@ -23,16 +23,19 @@ void Dentry::operator delete(void* p, size_t /*inline_capacity*/) {
 
 void Dentry::operator delete(void* p) { ::operator delete(p); }
 
-Dentry* Dentry::New(Ref<Inode> inode, std::string_view name) {
+Dentry* Dentry::New(Ref<Inode> inode, std::string_view name,
+                    Dentry::Kind kind) {
   const size_t capacity = std::max(name.size(), kMinInline);
-  Dentry* d =
-      new (capacity) Dentry(std::move(inode), static_cast<uint8_t>(capacity));
+  Dentry* d = new (capacity)
+      Dentry(std::move(inode), static_cast<uint8_t>(capacity), kind);
   d->SetName(name);
   return d;
 }
 
-Dentry::Dentry(Ref<Inode> inode, uint8_t inline_capacity)
-    : inode_(inode.LeakRef()), inline_capacity_(inline_capacity) {
+Dentry::Dentry(Ref<Inode> inode, uint8_t inline_capacity, Kind kind)
+    : inode_(inode.LeakRef()),
+      inline_capacity_(inline_capacity),
+      root_(kind == Kind::kRoot) {
   up_.parent = nullptr;
 }
 
@@ -52,10 +55,9 @@ Dentry::~Dentry() {
 
 Ref<Dentry> Dentry::CreateRoot(Ref<Inode> inode) {
   Filesystem& fs = inode->fs();
-  Dentry* d = New(std::move(inode), "/");
+  Dentry* d = New(std::move(inode), "/", Kind::kRoot);
   fs.AddRef();
   d->up_.fs = &fs;
-  d->flags_ |= kRoot;
   return AdoptRef(*d);
 }
 
@@ -127,7 +129,7 @@ Ref<Dentry> Dentry::AddChildLocked(std::string_view name, Ref<Inode> inode) {
     // cache first, so this is not expected): the old one just leaves.
     Ref<Dentry> gone = cache.RemoveLocked(*old);
   }
-  Ref<Dentry> child = AdoptRef(*New(std::move(inode), name));
+  Ref<Dentry> child = AdoptRef(*New(std::move(inode), name, Kind::kChild));
   AddRef();
   child->up_.parent = this;
   cache.InsertLocked(*child);

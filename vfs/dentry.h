@@ -52,7 +52,7 @@ class Dentry final : public RefCounted<Dentry> {
   // Guarded by the filesystem mutex; copy the name before unlocking.
   std::string_view name() const;
   Dentry* parent() const { return is_root() ? nullptr : up_.parent; }
-  bool is_root() const { return flags_ & kRoot; }
+  bool is_root() const { return root_; }
   // True once the name was removed from its directory (Linux: unhashed
   // by d_delete). An evicted dentry is not dead: nothing holds it.
   bool dead() const { return flags_ & kDead; }
@@ -90,8 +90,8 @@ class Dentry final : public RefCounted<Dentry> {
   friend class RefCounted<Dentry>;
   friend class DentryCache;
 
+  enum class Kind : uint8_t { kChild, kRoot };
   enum Flag : uint8_t {
-    kRoot = 1 << 0,      // up_ is the filesystem
     kDead = 1 << 1,      // removed from its directory
     kCached = 1 << 2,    // in the DentryCache (index and LRU)
     kHeapName = 1 << 3,  // the name is out of line (see NameStorage)
@@ -104,9 +104,9 @@ class Dentry final : public RefCounted<Dentry> {
   static void* operator new(size_t size, size_t inline_capacity);
   static void operator delete(void* p, size_t inline_capacity);
   static void operator delete(void* p);
-  static Dentry* New(Ref<Inode> inode, std::string_view name);
+  static Dentry* New(Ref<Inode> inode, std::string_view name, Kind kind);
 
-  Dentry(Ref<Inode> inode, uint8_t inline_capacity);
+  Dentry(Ref<Inode> inode, uint8_t inline_capacity, Kind kind);
   ~Dentry();
 
   char* InlineName() { return reinterpret_cast<char*>(this + 1); }
@@ -121,7 +121,7 @@ class Dentry final : public RefCounted<Dentry> {
 
   // Held (a reference taken by hand: see ~Dentry for the order).
   Inode* const inode_;
-  // Held: the parent, or for a root the filesystem (kRoot).
+  // Held: the parent, or for a root the filesystem (root_).
   union Up {
     Dentry* parent;
     Filesystem* fs;
@@ -133,7 +133,8 @@ class Dentry final : public RefCounted<Dentry> {
   std::atomic<int32_t> mount_count_{0};
   uint8_t name_len_ = 0;
   const uint8_t inline_capacity_;
-  uint8_t flags_ = 0;
+  const bool root_;    // apart from flags_: read without the mutex
+  uint8_t flags_ = 0;  // Guarded by the filesystem mutex.
 };
 
 }  // namespace veil::vfs

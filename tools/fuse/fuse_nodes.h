@@ -108,12 +108,12 @@ class FuseNodes final {
     // The mount it was seen on (held: a mount the kernel still knows a
     // node of is busy, as it would be with the node's Location).
     Ref<vfs::Mount> mount;
-    uint64_t ino = 0;          // Inode::ino() of the file, on `mount`
-    fuse_ino_t parent = 0;     // the directory node it was last seen in
-    std::string name{};        // its name there
-    uint64_t lookups = 0;      // the kernel's lookup count
-    uint32_t children = 0;     // nodes whose `parent` this is
-    bool pinned = false;       // `location` is the root's, or the name's gone
+    uint64_t ino = 0;       // Inode::ino() of the file, on `mount`
+    fuse_ino_t parent = 0;  // the directory node it was last seen in
+    std::string name{};     // its name there
+    uint64_t lookups = 0;   // the kernel's lookup count
+    uint32_t children = 0;  // nodes whose `parent` this is
+    bool pinned = false;    // `location` is the root's, or the name's gone
     std::unique_ptr<vfs::Location> location{};  // pinned, or hot
   };
   using Dropped = std::vector<std::unique_ptr<vfs::Location>>;

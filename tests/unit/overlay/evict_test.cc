@@ -19,8 +19,7 @@ class OverlayEvictTest : public OverlayTest {
     LowerFile("/d/b", "lower b");
     LowerFile("/d/sub/c", "lower c");
     ASSERT_THAT(lower().Mkdir("/churn"), IsOk());
-    for (int i = 0; i < 20; ++i)
-      LowerFile("/churn/f" + std::to_string(i), "");
+    for (int i = 0; i < 20; ++i) LowerFile("/churn/f" + std::to_string(i), "");
     Mount();
     ofs_->SetDentryCacheBudget(1);
   }
@@ -69,8 +68,8 @@ TEST_F(OverlayEvictTest, InodeHeldByASecondNameIsNotEvicted) {
   // link(2) gives the new name the same overlay inode: neither dentry is
   // all that holds it, so both stay (a lookup would make a twin).
   ov().WriteFile("/d/new", "n");
-  ASSERT_THAT(vfs().LinkAt(ov().ctx(), ov().ctx().cwd, "/d/new",
-                           ov().ctx().cwd, "/d/link", 0),
+  ASSERT_THAT(vfs().LinkAt(ov().ctx(), ov().ctx().cwd, "/d/new", ov().ctx().cwd,
+                           "/d/link", 0),
               IsOk());
   Churn(5);  // and /d/new, /d/link, /d
   auto a = vfs().ResolveAt(ov().ctx(), ov().ctx().cwd, "/d/new", 0);

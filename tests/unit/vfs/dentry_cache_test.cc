@@ -167,8 +167,8 @@ TEST_F(DentryCacheTest, RenameAndUnlinkRaceWithEviction) {
   std::atomic<bool> stop{false};
   std::thread reader([&] {
     while (!stop.load()) {
-      for (const char* p : {"/w/dir/inner", "/w/moved/inner", "/w/f0",
-                            "/w/f1", "/w/dir", "/w/moved"})
+      for (const char* p : {"/w/dir/inner", "/w/moved/inner", "/w/f0", "/w/f1",
+                            "/w/dir", "/w/moved"})
         (void)Stat(p);
       Churn(4, "/r");
     }
