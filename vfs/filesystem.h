@@ -21,8 +21,14 @@
 // back (NamesNeedRevalidation): then the resolver asks RevalidateLocked
 // about a cached name before it uses it, as Linux's d_revalidate.
 //
-// Ownership: refcounted. Mounts and dentries hold a reference; inodes do
-// not (see vfs/inode.h: the root inode would make a cycle).
+// Names: every filesystem caches the names the VFS resolved in its
+// DentryCache (vfs/dentry_cache.h), bounded by a budget of names
+// (DentryCache::kDefaultBudget unless SetDentryCacheBudget says
+// otherwise); unused names past it are evicted, least recently used first.
+//
+// Ownership: refcounted. Mounts and root dentries hold a reference (other
+// dentries hold their parent, and so their root); inodes do not (see
+// vfs/inode.h: the root inode would make a cycle).
 #pragma once
 
 #include <sys/statfs.h>
@@ -36,6 +42,7 @@
 #include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
+#include "vfs/dentry_cache.h"
 
 namespace veil::vfs {
 
@@ -92,12 +99,21 @@ class Filesystem : public RefCounted<Filesystem> {
   // Allocates a fresh anonymous device number, as Linux's get_anon_bdev.
   static uint64_t AllocateAnonDev();
 
+  // The cached names of this filesystem. Caller holds mutex().
+  DentryCache& dentries() { return dentries_; }
+  // The most names kept cached (in use or not; at least 1). Names past it
+  // that nothing uses are evicted now and from then on. Takes mutex().
+  void SetDentryCacheBudget(size_t names);
+  // How many names are cached now. Takes mutex().
+  size_t CachedDentries();
+
  protected:
   Filesystem();
 
  private:
   Mutex mutex_;
   const uint64_t dev_;
+  DentryCache dentries_;  // Guarded by mutex_.
 };
 
 }  // namespace veil::vfs

@@ -4,8 +4,12 @@
 #include <linux/limits.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <vector>
 
+#include "vfs/dentry.h"
 #include "vfs/file_description.h"
 #include "vfs/file_lock.h"
 
@@ -25,6 +29,24 @@ uint64_t Filesystem::AllocateAnonDev() {
   // starts high so its numbers never look like a real disk's.
   static std::atomic<uint64_t> next_minor{0x100};
   return makedev(0, next_minor.fetch_add(1));
+}
+
+void Filesystem::SetDentryCacheBudget(size_t names) {
+  MutexLock lock(mutex_);
+  dentries_.set_budget(std::max<size_t>(names, 1));
+  // Whole passes, as many as make progress: a dentry dropped in one pass
+  // may leave its parent unused for the next.
+  for (size_t before = dentries_.size() + 1;
+       dentries_.size() > dentries_.budget() && dentries_.size() < before;) {
+    before = dentries_.size();
+    std::vector<Ref<Dentry>> evicted;
+    dentries_.EvictLocked(&evicted, before);
+  }
+}
+
+size_t Filesystem::CachedDentries() {
+  MutexLock lock(mutex_);
+  return dentries_.size();
 }
 
 Inode::Inode(Filesystem& fs, uint64_t ino, uint32_t type)

@@ -89,6 +89,16 @@ class Inode : public RefCounted<Inode> {
 
   // --- Any inode ---------------------------------------------------------
 
+  // Whether the VFS may drop an unused dentry of this inode from its
+  // filesystem's DentryCache, to look the name up again when needed. The
+  // default, yes, fits a filesystem whose lookup of the same name gives
+  // back this inode or one that answers the same (tmpfs keeps its inodes
+  // in its directories; the gofer client finds a live inode by host
+  // identity). A filesystem whose inode carries state a lookup could not
+  // rebuild, or that makes a new inode per lookup while the old one may
+  // live on, says no (overlay: see overlay/README.md).
+  virtual bool MayEvictDentryLocked() { return true; }
+
   virtual Attr GetAttrLocked() = 0;
   // Applies `attr` as given (the VFS computed modes and did the checks).
   // A size change also sets mtime and ctime to now (as shmem_setattr);

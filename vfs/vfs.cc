@@ -101,10 +101,7 @@ Vfs::~Vfs() {
     for (const Ref<Mount>& mount : all) (void)mounts_.DetachLocked(*mount);
   }
   all.push_back(root_mount_);
-  for (const Ref<Mount>& mount : all) {
-    MutexLock lock(mount->fs().mutex());
-    mount->root()->PruneTree();
-  }
+  for (const Ref<Mount>& mount : all) mount->root()->PruneTree();
 }
 
 Location Vfs::RootLocation() const {
@@ -131,7 +128,7 @@ std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
       continue;
     }
     MutexLock lock(cur.dentry->fs().mutex());
-    parts.push_back(cur.dentry->name());
+    parts.emplace_back(cur.dentry->name());
     cur = Location{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
   }
   std::string path;
@@ -196,9 +193,31 @@ Result<void> Vfs::UnmountAt(const Context& ctx, const Location& dir,
     return Errno(EBUSY);
   VEIL_TRY_VOID(mounts_.DetachLocked(*detached));
   // Drop the unmounted tree's cached names (their parent/child cycles).
-  MutexLock fs_lock(detached->root()->fs().mutex());
   detached->root()->PruneTree();
   return Ok();
+}
+
+Result<Location> Vfs::LookupChildUnchecked(const Location& dir,
+                                           std::string_view name) {
+  // link_path_walk: only a directory has children.
+  if (!dir.dentry->inode().IsDir()) return Errno(ENOTDIR);
+  RefPtr<Dentry> child;
+  {
+    MutexLock lock(dir.dentry->fs().mutex());
+    // A removed directory has no entries (IS_DEADDIR).
+    if (dir.dentry->dead()) return Errno(ENOENT);
+    child = VEIL_TRY(internal::LookupLocked(*dir.dentry, name));
+  }
+  if (!child) return Errno(ENOENT);
+  Location loc{dir.mount, child.ToRef()};
+  // Mounts stacked on it, topmost last (as Resolver::CrossMounts).
+  while (loc.dentry->mount_count() > 0) {
+    ReaderMutexLock lock(mounts_.mutex());
+    Mount* mounted = mounts_.FindChildLocked(*loc.mount, *loc.dentry);
+    if (!mounted) break;
+    loc = Location{Ref<Mount>(*mounted), mounted->root()};
+  }
+  return loc;
 }
 
 // --- internal helpers -----------------------------------------------------

@@ -138,6 +138,14 @@ class Vfs final {
   Result<Location> ResolveAt(const Context& ctx, const Location& dir,
                              std::string_view path, int at_flags,
                              uint64_t resolve = 0);
+  // The child `name` (one component) of directory `dir`, mounts on it
+  // crossed and a symlink not followed, with no permission check: for a
+  // caller re-finding a name that a checked lookup already let it reach
+  // (the FUSE adapter's nodes, whose kernel checked it). Errors: ENOTDIR,
+  // ENOENT (also in a removed directory), ENAMETOOLONG, and the
+  // filesystem's lookup errors.
+  Result<Location> LookupChildUnchecked(const Location& dir,
+                                        std::string_view name);
   // Resolves a directory for chdir(2)/chroot(2)/fchdir (needs search
   // permission on it).
   Result<Location> ResolveDirectory(const Context& ctx, const Location& dir,

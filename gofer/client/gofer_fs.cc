@@ -3,16 +3,15 @@
 // GoferFs: the filesystem object, the inode map and statfs.
 #include "gofer/client/gofer_fs.h"
 
-#include <sys/stat.h>
-
-#include "base/logging.h"
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
+#include "base/logging.h"
 #include "gofer/client/internal/fd_reaper.h"
-#include "gofer/client/internal/handle_cache.h"
 #include "gofer/client/internal/gofer_inode.h"
+#include "gofer/client/internal/handle_cache.h"
 #include "lisafs/client.h"
 
 namespace veil::gofer {
@@ -129,21 +128,21 @@ Result<Ref<GoferInode>> GoferFs::InodeForLocked(const lisafs::Inode& reply,
   RefPtr<GoferInode> existing;
   {
     MutexLock lock(map_mu_);
-    auto it = live_.find(key);
+    GoferInode* live = FindLiveLocked(key);
     // A dying inode (count already 0) is gone for our purposes: TryAddRef
-    // fails and a new inode takes its place in the map.
-    if (it != live_.end() && it->second->TryAddRef())
-      existing = RefPtr<GoferInode>(AdoptRef(*it->second));
+    // fails and a new inode takes its place in the index.
+    if (live && live->TryAddRef())
+      existing = RefPtr<GoferInode>(AdoptRef(*live));
   }
   if (existing) {
-    const lisafs::Statx& old = existing->stat_locked();
+    const client::internal::CachedStat& old = existing->stat_locked();
     // The host may reuse the number of a file that is gone; a different
     // type or birth time, or a file we know was removed, means that the
     // live inode is such a leftover, not this file.
     bool same = freshness == Freshness::kExisting &&
-                (old.mode & S_IFMT) == (reply.stat.mode & S_IFMT) &&
-                !((old.mask & reply.stat.mask & lisafs::kStatxBtime) &&
-                  !(old.btime == reply.stat.btime));
+                (old.mode() & S_IFMT) == (reply.stat.mode & S_IFMT) &&
+                !((old.mask() & reply.stat.mask & lisafs::kStatxBtime) &&
+                  !(old.btime() == reply.stat.btime));
     if (same) {
       ReleaseFd(reply.control_fd);
       VEIL_TRY_VOID(existing->UpdateStatLocked(reply.stat));
@@ -151,21 +150,76 @@ Result<Ref<GoferInode>> GoferFs::InodeForLocked(const lisafs::Inode& reply,
     }
   }
   Ref<GoferInode> inode =
-      MakeRef<GoferInode>(*this, ino, key, reply.control_fd, reply.stat);
+      MakeRef<GoferInode>(*this, ino, reply.control_fd, reply.stat);
   MutexLock lock(map_mu_);
-  live_[key] = inode.get();
+  // A leftover of the same key leaves the index (it dies unfound).
+  if (GoferInode* old = FindLiveLocked(key)) UnindexLiveLocked(*old, key);
+  IndexLiveLocked(*inode);
   return inode;
 }
 
 void GoferFs::Forget(const GoferInode& inode) {
+  // The dying inode's own key: nothing changes its attributes any more.
+  const HostKey key = inode.key();
   MutexLock lock(map_mu_);
-  auto it = live_.find(inode.key());
-  if (it != live_.end() && it->second == &inode) live_.erase(it);
+  UnindexLiveLocked(const_cast<GoferInode&>(inode), key);
+}
+
+namespace {
+size_t HashKey(const HostKey& key) {
+  uint64_t h = key.ino * 0x9e3779b97f4a7c15ull;
+  h ^= (uint64_t{key.dev_major} << 32 | key.dev_minor) * 0xc2b2ae3d27d4eb4full;
+  return static_cast<size_t>(h ^ (h >> 31));
+}
+}  // namespace
+
+GoferInode* GoferFs::FindLiveLocked(const HostKey& key) {
+  if (live_buckets_.empty()) return nullptr;
+  GoferInode* i = live_buckets_[HashKey(key) & (live_buckets_.size() - 1)];
+  for (; i; i = i->live_next_)
+    if (i->key() == key) return i;
+  return nullptr;
+}
+
+void GoferFs::IndexLiveLocked(GoferInode& inode) {
+  if (live_count_ + 1 > live_buckets_.size()) {
+    // Double the table (load factor at most one); keys are read under the
+    // filesystem mutex, which our callers hold.
+    std::vector<GoferInode*> old(
+        std::max<size_t>(64, live_buckets_.size() * 2));
+    old.swap(live_buckets_);
+    for (GoferInode* head : old) {
+      for (GoferInode* i = head; i;) {
+        GoferInode* next = i->live_next_;
+        GoferInode*& slot =
+            live_buckets_[HashKey(i->key()) & (live_buckets_.size() - 1)];
+        i->live_next_ = slot;
+        slot = i;
+        i = next;
+      }
+    }
+  }
+  GoferInode*& slot =
+      live_buckets_[HashKey(inode.key()) & (live_buckets_.size() - 1)];
+  inode.live_next_ = slot;
+  slot = &inode;
+  ++live_count_;
+}
+
+void GoferFs::UnindexLiveLocked(GoferInode& inode, const HostKey& key) {
+  if (live_buckets_.empty()) return;
+  // By address: only the inode's own key is read.
+  GoferInode** slot = &live_buckets_[HashKey(key) & (live_buckets_.size() - 1)];
+  while (*slot && *slot != &inode) slot = &(*slot)->live_next_;
+  if (!*slot) return;  // replaced by a newer inode of the same key
+  *slot = inode.live_next_;
+  inode.live_next_ = nullptr;
+  --live_count_;
 }
 
 size_t GoferFs::LiveInodesForTesting() {
   MutexLock lock(map_mu_);
-  return live_.size();
+  return live_count_;
 }
 
 }  // namespace veil::gofer

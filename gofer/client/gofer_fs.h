@@ -206,11 +206,23 @@ class GoferFs final : public vfs::Filesystem {
   // The server answered WalkStat with EOPNOTSUPP.
   bool walk_stat_unsupported_ VEIL_GUARDED_BY(mutex()) = false;
 
+  // The live inode of `key` (not yet dying or not), or null. Caller holds
+  // map_mu_ and mutex() (the keys of other inodes are read).
+  client::internal::GoferInode* FindLiveLocked(
+      const client::internal::HostKey& key) VEIL_REQUIRES(map_mu_);
+  void IndexLiveLocked(client::internal::GoferInode& inode)
+      VEIL_REQUIRES(map_mu_);
+  void UnindexLiveLocked(client::internal::GoferInode& inode,
+                         const client::internal::HostKey& key)
+      VEIL_REQUIRES(map_mu_);
+
   Mutex map_mu_;
-  // Live inodes by host identity (raw: an inode removes itself when it
-  // dies; a lookup only takes a reference with TryAddRef). Guarded by
-  // map_mu_.
-  std::map<client::internal::HostKey, client::internal::GoferInode*> live_;
+  // Live inodes by host identity: a hash table chained through
+  // GoferInode::live_next_ (raw: an inode removes itself when it dies; a
+  // lookup only takes a reference with TryAddRef). Guarded by map_mu_.
+  std::vector<client::internal::GoferInode*> live_buckets_
+      VEIL_GUARDED_BY(map_mu_);
+  size_t live_count_ VEIL_GUARDED_BY(map_mu_) = 0;
   // st_ino numbers handed out for files on other devices. Guarded by
   // map_mu_.
   std::map<client::internal::HostKey, uint64_t> foreign_inos_;

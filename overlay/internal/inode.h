@@ -89,6 +89,13 @@ class OverlayInode final : public vfs::Inode {
   ~OverlayInode() override;
 
   // ^vfs::Inode
+  // The VFS may drop this inode's dentry only while that dentry is all
+  // that holds the inode: every overlay lookup makes a new inode, so one
+  // held elsewhere too (a child's parent link; a second name link(2) made
+  // with the same inode) would get a twin with copy-up state of its own.
+  // Everything else an overlay inode knows is on its layers (origin,
+  // redirect, opaque and impure xattrs) and comes back with the lookup.
+  bool MayEvictDentryLocked() override { return RefCount() == 1; }
   vfs::Attr GetAttrLocked() override;
   Result<void> SetAttrLocked(const vfs::SetAttr& attr) override;
   void TouchAtimeLocked() override;

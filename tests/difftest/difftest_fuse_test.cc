@@ -97,6 +97,9 @@ class FuseChild {
       return Errno(errno, "mkdir of the gofer's directory failed");
     std::vector<std::string> args = {"--tmpfs"};
     if (mode_ == Mode::kGofer) args = {"--gofer", served};
+    // VEIL_DIFFTEST_DCACHE, as for the in-process backends (vfs_backend.h).
+    if (const char* budget = std::getenv("VEIL_DIFFTEST_DCACHE"))
+      args.insert(args.begin(), {"--dcache", budget});
     integration::VeilFuse child =
         integration::StartVeilFuse(VEIL_BINARY, args, mnt_, log_,
                                    kMountTimeout);

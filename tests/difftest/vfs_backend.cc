@@ -3,6 +3,7 @@
 
 #include <sys/xattr.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "vfs/tmpfs/tmpfs.h"
@@ -32,10 +33,18 @@ void Fill(const vfs::Attr& a, StatResult* out) {
 
 }  // namespace
 
+size_t DcacheBudgetFromEnv() {
+  const char* v = std::getenv("VEIL_DIFFTEST_DCACHE");
+  return v ? std::strtoul(v, nullptr, 10) : 0;
+}
+
 VfsBackend::VfsBackend(Ref<vfs::Filesystem> root_fs, std::string name)
     : name_(std::move(name)),
       vfs_(std::move(root_fs)),
-      ctx_(vfs_.RootContext()) {}
+      ctx_(vfs_.RootContext()) {
+  if (size_t budget = DcacheBudgetFromEnv())
+    vfs_.RootLocation().mount->fs().SetDentryCacheBudget(budget);
+}
 
 std::unique_ptr<VfsBackend> VfsBackend::NewTmpfs() {
   vfs::tmpfs::TmpfsOptions options;

@@ -15,6 +15,11 @@
 
 namespace veil::difftest {
 
+// The dentry cache budget VEIL_DIFFTEST_DCACHE names (a number of names),
+// or 0 when it is unset: a run with a budget of a handful of names checks
+// that eviction changes no answer (vfs/dentry_cache.h).
+size_t DcacheBudgetFromEnv();
+
 class VfsBackend final : public Backend {
  public:
   // Serves `root_fs` as "/". `name` appears in divergence reports.

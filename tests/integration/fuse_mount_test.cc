@@ -74,7 +74,10 @@ std::string Listing(bool times) {
          t + " %P\\n' | LC_ALL=C sort";
 }
 
-enum class Mode { kTmpfs, kGofer };
+// kGoferTinyCache: --gofer with `--dcache 8`, so that nearly every name
+// is evicted between two uses and the kernel is asked to forget nearly
+// every node: the same commands must give the same results.
+enum class Mode { kTmpfs, kGofer, kGoferTinyCache };
 
 // A snapshot of what lies outside the gofer's directory: every entry of
 // the test's base directory but the served, mounted and reference trees
@@ -90,7 +93,7 @@ std::string OutsideState(const std::string& base) {
 
 class FuseMountTest : public ::testing::TestWithParam<Mode> {
  protected:
-  bool gofer() const { return GetParam() == Mode::kGofer; }
+  bool gofer() const { return GetParam() != Mode::kTmpfs; }
 
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (allow_other, setpriv)";
@@ -119,6 +122,8 @@ class FuseMountTest : public ::testing::TestWithParam<Mode> {
 
     std::vector<std::string> args = {"--tmpfs"};
     if (gofer()) args = {"--gofer", served_};
+    if (GetParam() == Mode::kGoferTinyCache)
+      args = {"--dcache", "8", "--gofer", served_};
     VeilFuse child = StartVeilFuse(VEIL_BINARY, args, mnt_, log, kMountTimeout);
     pid_ = child.pid;
     // Exit status 1 is veil's "cannot mount MNT" (no FUSE here, or not
@@ -425,10 +430,18 @@ TEST_P(FuseMountTest, WriteByAnotherUserDropsSetuidAsOnHost) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FuseMountTest,
-                         ::testing::Values(Mode::kTmpfs, Mode::kGofer),
+                         ::testing::Values(Mode::kTmpfs, Mode::kGofer,
+                                           Mode::kGoferTinyCache),
                          [](const ::testing::TestParamInfo<Mode>& info) {
-                           return info.param == Mode::kTmpfs ? "Tmpfs"
-                                                             : "Gofer";
+                           switch (info.param) {
+                             case Mode::kTmpfs:
+                               return "Tmpfs";
+                             case Mode::kGofer:
+                               return "Gofer";
+                             case Mode::kGoferTinyCache:
+                               return "GoferTinyCache";
+                           }
+                           return "Unknown";
                          });
 
 }  // namespace

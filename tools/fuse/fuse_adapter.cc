@@ -224,19 +224,12 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
   return kOps;
 }
 
-// --- Node table ------------------------------------------------------------
-
 FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
     : vfs_(vfs),
       exclusive_(exclusive),
       root_(vfs.RootLocation()),
-      root_ctx_(vfs.RootContext()) {
-  // The kernel holds the root without ever looking it up; it is never
-  // forgotten (Forget keeps it).
-  nodes_.emplace(FUSE_ROOT_ID, Node{root_, 1});
-  by_inode_.emplace(std::make_pair(root_.mount.get(), &root_.dentry->inode()),
-                    FUSE_ROOT_ID);
-}
+      root_ctx_(vfs.RootContext()),
+      nodes_(vfs) {}
 
 FuseAdapter::~FuseAdapter() = default;
 
@@ -245,47 +238,6 @@ void FuseAdapter::RunPaused(const std::function<void()>& fn) {
   WriterMutexLock lock(gate_);
   turnstile_.Unlock();  // new requests now wait on the gate itself
   fn();
-}
-
-Result<vfs::Location> FuseAdapter::Find(fuse_ino_t ino) {
-  MutexLock lock(mutex_);
-  auto it = nodes_.find(ino);
-  // The kernel only sends ids it holds; anything else is a stale handle.
-  if (it == nodes_.end()) return Errno(ESTALE);
-  return it->second.location;
-}
-
-fuse_ino_t FuseAdapter::Remember(const vfs::Location& loc) {
-  MutexLock lock(mutex_);
-  auto key = std::make_pair(loc.mount.get(), &loc.dentry->inode());
-  auto [it, inserted] = by_inode_.try_emplace(key, next_ino_);
-  if (inserted) {
-    nodes_.emplace(next_ino_, Node{loc, 1});
-    return next_ino_++;
-  }
-  Node& node = nodes_.at(it->second);
-  ++node.lookups;
-  // Keep the newest name: after `mv a b` or `rm` of one hard link the
-  // kernel looks the inode up again under the name that still exists, and
-  // reopening by name (Reopen) needs a live one. The root stays the root.
-  if (it->second != FUSE_ROOT_ID) node.location = loc;
-  return it->second;
-}
-
-void FuseAdapter::Forget(fuse_ino_t ino, uint64_t count) {
-  // Declared before the lock so the Location (and perhaps the last
-  // reference to its dentry and inode) goes after mutex_ is released.
-  std::optional<vfs::Location> dropped;
-  MutexLock lock(mutex_);
-  auto it = nodes_.find(ino);
-  if (it == nodes_.end()) return;
-  Node& node = it->second;
-  node.lookups -= std::min(count, node.lookups);
-  if (node.lookups > 0 || ino == FUSE_ROOT_ID) return;
-  by_inode_.erase(std::make_pair(node.location.mount.get(),
-                                 &node.location.dentry->inode()));
-  dropped.emplace(std::move(node.location));
-  nodes_.erase(it);
 }
 
 FuseAdapter::OpenFile* FuseAdapter::NewOpenFile(
@@ -362,10 +314,11 @@ Result<vfs::Attr> FuseAdapter::StatLocation(const vfs::Context& ctx,
 }
 
 void FuseAdapter::ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
-                             const vfs::Location& loc) {
+                             const vfs::Location& loc, fuse_ino_t parent,
+                             std::string_view name) {
   vfs::Attr attr = VEIL_FUSE_TRY(req, StatLocation(ctx, loc));
   fuse_entry_param entry{};
-  entry.ino = Remember(loc);
+  entry.ino = Remember(loc, parent, name);
   // Node ids are never reused, so one generation number serves them all.
   entry.generation = 0;
   entry.attr = ToStat(attr);
@@ -376,10 +329,10 @@ void FuseAdapter::ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
 }
 
 void FuseAdapter::ReplyChildEntry(fuse_req_t req, const vfs::Context& ctx,
-                                  const vfs::Location& parent,
+                                  const vfs::Location& dir, fuse_ino_t parent,
                                   std::string_view name) {
-  vfs::Location loc = VEIL_FUSE_TRY(req, LookupChild(ctx, parent, name));
-  ReplyEntry(req, ctx, loc);
+  vfs::Location loc = VEIL_FUSE_TRY(req, LookupChild(ctx, dir, name));
+  ReplyEntry(req, ctx, loc, parent, name);
 }
 
 Result<std::pair<vfs::Location, std::string>> FuseAdapter::ParentAndName(
@@ -397,7 +350,7 @@ Result<std::pair<vfs::Location, std::string>> FuseAdapter::ParentAndName(
   if (cur.dentry->dead() || !cur.dentry->parent()) return Errno(ENOENT);
   return std::make_pair(
       vfs::Location{cur.mount, Ref<vfs::Dentry>(*cur.dentry->parent())},
-      cur.dentry->name());
+      std::string(cur.dentry->name()));
 }
 
 Result<Ref<vfs::FileDescription>> FuseAdapter::Reopen(const vfs::Context& ctx,
@@ -475,7 +428,7 @@ void FuseAdapter::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Context ctx = MakeContext(req);
-  ReplyChildEntry(req, ctx, dir, child);
+  ReplyChildEntry(req, ctx, dir, parent, child);
 }
 
 }  // namespace veil::tools

@@ -24,13 +24,11 @@
 // still checks everything, and with the option the mount answers every
 // caller exactly as Linux would. The adapter is correct either way.
 //
-// Node ids: FUSE_ROOT_ID is the Vfs root. Every other node id stands for
-// one vfs::Inode on one mount (so two hard-link names share one node id
-// and the kernel sees one inode) and holds the Location it was last seen at
-// plus the kernel's lookup count; forget/forget_multi drop the count and the
-// node goes at zero (libfuse's lookup-count lifetime). Replies carry the Vfs's
-// inode numbers as st_ino.
-//
+// Node ids: FUSE_ROOT_ID is the Vfs root; every other node id stands for
+// one file on one mount (so two hard-link names share one node id and the
+// kernel sees one inode) and is resolved by name when used, pinning no
+// dentry (fuse_nodes.h). Replies carry the Vfs's inode numbers as st_ino.
+
 // Open files and directories: fi->fh holds a heap OpenFile owning a
 // Ref<vfs::FileDescription>; release/releasedir free it.
 //
@@ -58,6 +56,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -67,6 +67,7 @@
 #include "base/mutex.h"
 #include "base/ref.h"
 #include "base/result.h"
+#include "tools/fuse/fuse_nodes.h"
 #include "vfs/file_description.h"
 #include "vfs/mount.h"
 #include "vfs/vfs.h"
@@ -101,16 +102,19 @@ class FuseAdapter final {
   // threads. Any thread, any time.
   void InterruptWaits();
 
+  // Keeps the nodes the kernel holds near `max_nodes` by asking it to
+  // forget the oldest (FuseNodes::StartTrimming); StopTrimming after the
+  // unmount, before the session is destroyed.
+  void StartTrimming(fuse_session* se, size_t max_nodes) {
+    nodes_.StartTrimming(se, max_nodes);
+  }
+  void StopTrimming() { nodes_.StopTrimming(); }
+
   // The attribute/entry timeout in seconds (0: the Vfs is the authority).
   static constexpr double kTimeout = 0.0;
 
  private:
   struct Dispatch;  // the fuse_lowlevel_ops trampolines (fuse_adapter.cc)
-
-  struct Node {
-    vfs::Location location;  // where the inode was last looked up
-    uint64_t lookups = 0;    // the kernel's lookup count
-  };
 
   // What fi->fh points at.
   struct OpenFile {
@@ -120,12 +124,13 @@ class FuseAdapter final {
     fuse_ino_t writer_of = 0;
   };
 
-  // --- Node table (fuse_adapter.cc) --------------------------------------
-  // The Location of `ino`; ESTALE for an id the kernel should not hold.
-  Result<vfs::Location> Find(fuse_ino_t ino);
-  // Counts one kernel lookup of `loc` and returns its node id.
-  fuse_ino_t Remember(const vfs::Location& loc);
-  void Forget(fuse_ino_t ino, uint64_t count);
+  // --- Node table (fuse_nodes.h) ------------------------------------------
+  Result<vfs::Location> Find(fuse_ino_t ino) { return nodes_.Find(ino); }
+  fuse_ino_t Remember(const vfs::Location& loc, fuse_ino_t parent,
+                      std::string_view name) {
+    return nodes_.Remember(loc, parent, name);
+  }
+  void Forget(fuse_ino_t ino, uint64_t count) { nodes_.Forget(ino, count); }
   // Wraps `file` (open on node `ino`) for fi->fh, counting it in writers_
   // if it is open for writing. Released by Release (release/releasedir,
   // or the opener when its reply fails).
@@ -142,14 +147,17 @@ class FuseAdapter final {
   Result<vfs::Location> LookupChild(const vfs::Context& ctx,
                                     const vfs::Location& dir,
                                     std::string_view name);
-  // Stats `loc`, counts a lookup and replies with the entry. On a failed
-  // reply (interrupted request) the lookup is undone.
+  // Stats `loc` (`name` in directory node `parent`), counts a lookup and
+  // replies with the entry. On a failed reply (interrupted request) the
+  // lookup is undone.
   void ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
-                  const vfs::Location& loc);
-  // Looks `name` up in `parent` and replies with it: the tail of every
-  // create-like operation.
+                  const vfs::Location& loc, fuse_ino_t parent,
+                  std::string_view name);
+  // Looks `name` up in `dir` (node `parent`) and replies with it: the
+  // tail of every create-like operation.
   void ReplyChildEntry(fuse_req_t req, const vfs::Context& ctx,
-                       const vfs::Location& parent, std::string_view name);
+                       const vfs::Location& dir, fuse_ino_t parent,
+                       std::string_view name);
   // The directory holding `loc`'s current name, and the name. open(2) has
   // no AT_EMPTY_PATH, so a node is reopened by name in its parent.
   Result<std::pair<vfs::Location, std::string>> ParentAndName(
@@ -224,15 +232,8 @@ class FuseAdapter final {
 
   SharedMutex gate_;  // shared per request, exclusive in RunPaused
   Mutex turnstile_;    // held by RunPaused while it waits for gate_
+  FuseNodes nodes_;
   Mutex mutex_;
-  // Guarded by mutex_. nodes_ owns the Locations (and so keeps each
-  // inode alive); by_inode_'s keys are the inodes those Locations hold.
-  // by_inode_ is keyed by (mount, inode): the same inode seen through two
-  // bind mounts keeps each mount's flags (read-only, noexec).
-  std::unordered_map<fuse_ino_t, Node> nodes_ VEIL_GUARDED_BY(mutex_);
-  std::map<std::pair<const vfs::Mount*, const vfs::Inode*>, fuse_ino_t>
-      by_inode_ VEIL_GUARDED_BY(mutex_);
-  fuse_ino_t next_ino_ VEIL_GUARDED_BY(mutex_) = FUSE_ROOT_ID + 1;
   // Node id -> descriptions open for writing on it.
   std::unordered_map<fuse_ino_t, uint32_t> writers_ VEIL_GUARDED_BY(mutex_);
   // The waiters of requests waiting now (borrowed from their stack

@@ -31,15 +31,15 @@ namespace veil::tools {
 namespace {
 
 constexpr const char kUsage[] =
-    "usage: veil fuse [-f] [-d] [-s] [--self-backed DIR] --tmpfs MNT\n"
-    "       veil fuse [-f] [-d] [-s] --gofer DIR MNT\n"
-    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] --rootfs DIR\n"
+    "usage: veil fuse [OPTS] [--self-backed DIR] --tmpfs MNT\n"
+    "       veil fuse [OPTS] --gofer DIR MNT\n"
+    "       veil fuse [OPTS] [--self-backed DIR] --rootfs DIR\n"
     "                 [--restore IMG [--max-expanded SIZE]]\n"
     "                 [--snapshot-out IMG] MNT\n"
-    "       veil fuse [-f] [-d] [-s] [--self-backed DIR] [--max-expanded "
-    "SIZE]\n"
+    "       veil fuse [OPTS] [--self-backed DIR] [--max-expanded SIZE]\n"
     "                 [--image] IMG MNT\n"
-    "       veil fuse SANDBOX MNT              (not built yet)\n";
+    "       veil fuse SANDBOX MNT              (not built yet)\n"
+    "OPTS: [-f] [-d] [-s] [--dcache N]\n";
 
 constexpr const char kHelp[] =
     "\n"
@@ -132,6 +132,16 @@ constexpr const char kHelp[] =
     "                    deleting files gives their space back at once. A\n"
     "                    full disk fails writes with ENOSPC, as a full\n"
     "                    tmpfs does.\n"
+    "  --dcache N        keep at most N names cached per filesystem\n"
+    "                    (default 16384). Names past it that nothing uses\n"
+    "                    (no open file, no cwd) are evicted, least recently\n"
+    "                    used first, and looked up again when next needed;\n"
+    "                    the kernel is asked to forget the mount's nodes past\n"
+    "                    N too (it looks them up again). veil's memory then\n"
+    "                    stays bounded however many files are walked (a few\n"
+    "                    hundred bytes per name, and for --gofer and --rootfs\n"
+    "                    one gofer FDID each), at the cost of lookups again\n"
+    "                    for what was evicted.\n"
     "  SANDBOX MNT       show a running sandbox's root: not built yet (exits\n"
     "                    with status 2).\n"
     "  -f, --foreground  stay in the foreground (default: detach once MNT is\n"
@@ -163,6 +173,7 @@ struct Options {
   const char* image = nullptr;
   const char* self_backed = nullptr;
   const char* max_expanded = nullptr;
+  const char* dcache = nullptr;
   std::vector<const char*> positional;
 };
 
@@ -245,7 +256,7 @@ int RunFuse(int argc, char** argv) {
       {"--gofer", &opt.gofer_dir}, {"--rootfs", &opt.rootfs_dir},
       {"--restore", &opt.restore}, {"--snapshot-out", &opt.snapshot_out},
       {"--image", &opt.image},         {"--self-backed", &opt.self_backed},
-      {"--max-expanded", &opt.max_expanded},
+      {"--max-expanded", &opt.max_expanded}, {"--dcache", &opt.dcache},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -273,6 +284,15 @@ int RunFuse(int argc, char** argv) {
     }
   }
 
+  if (opt.dcache) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(opt.dcache, &end, 10);
+    if (errno != 0 || end == opt.dcache || *end != '\0' || n == 0 ||
+        opt.dcache[0] == '-' || n > (1ull << 32))
+      return UsageError("--dcache needs a number of names from 1 to 2^32");
+    opt.serve.dcache = static_cast<size_t>(n);
+  }
   if (opt.restore && !opt.rootfs_dir)
     return UsageError("--restore IMG needs --rootfs DIR");
   if (opt.snapshot_out && !opt.rootfs_dir)

@@ -6,6 +6,8 @@
 // permission checks as it would for the *at() syscall.
 #include <fcntl.h>
 
+#include <cstdio>  // RENAME_EXCHANGE
+
 #include <memory>
 #include <string>
 
@@ -19,7 +21,7 @@ void FuseAdapter::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name,
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Context ctx = MakeContext(req);
   VEIL_FUSE_TRY_VOID(req, vfs_.MknodAt(ctx, dir, child, mode, rdev));
-  ReplyChildEntry(req, ctx, dir, child);
+  ReplyChildEntry(req, ctx, dir, parent, child);
 }
 
 void FuseAdapter::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
@@ -28,17 +30,19 @@ void FuseAdapter::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Context ctx = MakeContext(req);
   VEIL_FUSE_TRY_VOID(req, vfs_.MkdirAt(ctx, dir, child, mode));
-  ReplyChildEntry(req, ctx, dir, child);
+  ReplyChildEntry(req, ctx, dir, parent, child);
 }
 
 void FuseAdapter::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name,
                          int flags) {
   std::string_view child = VEIL_FUSE_TRY(req, FuseName(name));
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
-  // The node (if the kernel holds one) keeps its Location: its dentry is
-  // now dead, and the kernel forgets the node or looks it up again under
-  // another hard-link name.
+  // The node (if the kernel holds one) keeps the Location the name had: it
+  // cannot be found by name any more, and the kernel forgets the node or
+  // looks it up again under another hard-link name.
+  FuseNodes::Named gone = nodes_.NodeNamed(dir, child);
   VEIL_FUSE_TRY_VOID(req, vfs_.UnlinkAt(MakeContext(req), dir, child, flags));
+  nodes_.PinRemoved(gone, parent, child);
   fuse_reply_err(req, 0);
 }
 
@@ -48,7 +52,7 @@ void FuseAdapter::Symlink(fuse_req_t req, const char* target, fuse_ino_t parent,
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Context ctx = MakeContext(req);
   VEIL_FUSE_TRY_VOID(req, vfs_.SymlinkAt(ctx, target, dir, child));
-  ReplyChildEntry(req, ctx, dir, child);
+  ReplyChildEntry(req, ctx, dir, parent, child);
 }
 
 void FuseAdapter::Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
@@ -58,10 +62,21 @@ void FuseAdapter::Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
   std::string_view to = VEIL_FUSE_TRY(req, FuseName(new_name));
   vfs::Location dir = VEIL_FUSE_TRY(req, Find(parent));
   vfs::Location new_dir = VEIL_FUSE_TRY(req, Find(new_parent));
-  // Nodes need no update: the Vfs moves the renamed dentry itself, so a
-  // node's Location follows its file (RENAME_EXCHANGE swaps both).
+  // The nodes of both names follow their files: the source's to the new
+  // name, the target's to the old one (RENAME_EXCHANGE) or to its
+  // Location (replaced, perhaps still open).
+  FuseNodes::Named source = nodes_.NodeNamed(dir, from);
+  FuseNodes::Named target = nodes_.NodeNamed(new_dir, to);
   VEIL_FUSE_TRY_VOID(
       req, vfs_.RenameAt(MakeContext(req), dir, from, new_dir, to, flags));
+  if (source.node != target.node) {
+    if (flags & RENAME_EXCHANGE) {
+      nodes_.MoveNode(target, new_parent, to, parent, from);
+    } else {
+      nodes_.PinRemoved(target, new_parent, to);
+    }
+  }
+  nodes_.MoveNode(source, parent, from, new_parent, to);
   fuse_reply_err(req, 0);
 }
 
@@ -77,7 +92,7 @@ void FuseAdapter::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
   auto [old_dir, old_name] = VEIL_FUSE_TRY(req, ParentAndName(loc));
   VEIL_FUSE_TRY_VOID(
       req, vfs_.LinkAt(ctx, old_dir, old_name, dir, child, /*flags=*/0));
-  ReplyChildEntry(req, ctx, dir, child);
+  ReplyChildEntry(req, ctx, dir, new_parent, child);
 }
 
 void FuseAdapter::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

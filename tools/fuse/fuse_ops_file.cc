@@ -106,7 +106,7 @@ void FuseAdapter::Create(fuse_req_t req, fuse_ino_t parent, const char* name,
       VEIL_FUSE_TRY(req, vfs_.OpenAt(ctx, dir, child, how));
   vfs::Attr attr = VEIL_FUSE_TRY(req, file->Stat());
   fuse_entry_param entry{};
-  entry.ino = Remember(file->location());
+  entry.ino = Remember(file->location(), parent, child);
   entry.attr = ToStat(attr);
   entry.attr_timeout = kTimeout;
   entry.entry_timeout = kTimeout;

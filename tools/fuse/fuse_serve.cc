@@ -124,6 +124,11 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
           const ServeOptions& options, const char* subtype,
           const ServeHooks& hooks) {
   FuseAdapter adapter(vfs, options.exclusive);
+  const size_t budget =
+      options.dcache != 0 ? options.dcache : vfs::DentryCache::kDefaultBudget;
+  vfs.RootLocation().mount->fs().SetDentryCacheBudget(budget);
+  for (const Ref<vfs::Mount>& mount : vfs.mounts().All())
+    mount->fs().SetDentryCacheBudget(budget);
   std::string mount_opts = std::string("fsname=veil,subtype=") + subtype;
   // allow_other needs root (or user_allow_other in /etc/fuse.conf); without
   // it only the mounting user may enter the mount at all.
@@ -174,6 +179,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
         int rc;
         usr1.emplace(adapter, mountpoint, hooks.on_usr1_paused);
         ExitWatcher exit_watcher(adapter, se);
+        adapter.StartTrimming(se, budget);
         if (options.single_thread) {
           rc = fuse_session_loop(se);
         } else {
@@ -196,6 +202,7 @@ int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
       // the Vfs, and after the unmount none can arrive.
       fuse_session_unmount(se);
       usr1.reset();
+      adapter.StopTrimming();
       if (hooks.after_unmount) {
         status = hooks.after_unmount(outcome);
       } else {

@@ -34,6 +34,10 @@ struct ServeOptions {
   // not --gofer, whose DIR the host shares): the kernel may keep a file's
   // page cache from one open to the next.
   bool exclusive = false;
+  // --dcache N: the dentry cache budget of each of the Vfs's filesystems
+  // (vfs/dentry_cache.h), and the most nodes the kernel is let keep
+  // (FuseNodes::StartTrimming). 0: vfs::DentryCache::kDefaultBudget.
+  size_t dcache = 0;
 };
 
 // How a session ended.

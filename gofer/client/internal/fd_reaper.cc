@@ -21,18 +21,29 @@ FdReaper::~FdReaper() {
 
 void FdReaper::Release(lisafs::FdId fd) {
   if (fd == lisafs::kNoFdId) return;
+  bool wake;
   {
     MutexLock lock(mu_);
     pending_.push_back(fd);
     ++queued_;
+    // The first starts the batch's clock; a full batch goes at once.
+    wake = pending_.size() == 1 || pending_.size() == kBatch;
   }
-  work_cv_.Signal();
+  if (wake) work_cv_.Signal();
 }
 
 void FdReaper::Flush() {
   MutexLock lock(mu_);
   const uint64_t target = queued_;
+  if (closed_ >= target) return;
+  flush_target_ = std::max(flush_target_, target);
+  work_cv_.Signal();
   while (closed_ < target) done_cv_.Wait(mu_);
+}
+
+uint64_t FdReaper::BatchesSentForTesting() {
+  MutexLock lock(mu_);
+  return batches_;
 }
 
 void FdReaper::Loop() {
@@ -40,6 +51,11 @@ void FdReaper::Loop() {
   for (;;) {
     while (!stop_ && pending_.empty()) work_cv_.Wait(mu_);
     if (pending_.empty()) return;  // stop_, and nothing left to close
+    // Let the batch fill, unless someone waits for it or we are stopping.
+    const auto deadline = std::chrono::steady_clock::now() + kMaxDelay;
+    while (!stop_ && pending_.size() < kBatch && flush_target_ <= closed_ &&
+           work_cv_.WaitUntil(mu_, deadline)) {
+    }
     const size_t n = std::min(pending_.size(), lisafs::kMaxBatchFds);
     lisafs::CloseReq req;
     req.fds.assign(pending_.begin(),
@@ -56,6 +72,7 @@ void FdReaper::Loop() {
                          << " FDIDs failed, errno " << reply.error().code();
     }
     mu_.Lock();
+    ++batches_;
     closed_ += n;
     done_cv_.SignalAll();
   }

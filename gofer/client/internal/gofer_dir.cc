@@ -25,29 +25,57 @@ GoferInode& AsGofer(vfs::Inode& inode) {
 
 void GoferInode::AddNameLocked(GoferInode& dir, std::string_view name) {
   if (IsDir()) return;  // directories reopen themselves through "."
-  for (const auto& [d, n] : names_)
+  // An immutable tree never loses a name, so the server never needs to
+  // be told one again: nothing to keep.
+  if (gofer().immutable()) return;
+  if (name_dir_.get() == &dir && name_.view() == name) return;
+  if (!name_dir_) {
+    name_dir_ = RefPtr<GoferInode>(&dir);
+    name_.Set(name);
+    return;
+  }
+  Extra& e = EnsureExtra();
+  for (const auto& [d, n] : e.more_names)
     if (d.get() == &dir && n == name) return;
-  names_.emplace_back(Ref<GoferInode>(dir), std::string(name));
+  e.more_names.emplace_back(Ref<GoferInode>(dir), std::string(name));
 }
 
 void GoferInode::RemoveNameLocked(GoferInode& dir, std::string_view name) {
-  std::erase_if(names_, [&](const auto& entry) {
-    return entry.first.get() == &dir && entry.second == name;
-  });
+  Extra* e = extra();
+  if (e) {
+    std::erase_if(e->more_names, [&](const auto& entry) {
+      return entry.first.get() == &dir && entry.second == name;
+    });
+  }
+  if (name_dir_.get() != &dir || name_.view() != name) return;
+  if (e && !e->more_names.empty()) {
+    // The oldest other name takes the first place.
+    name_dir_ = RefPtr<GoferInode>(e->more_names.front().first);
+    name_.Set(e->more_names.front().second);
+    e->more_names.erase(e->more_names.begin());
+  } else {
+    name_dir_ = nullptr;
+    name_.Clear();
+  }
 }
 
 bool GoferInode::RelearnLocked() {
-  for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+  auto walk = [&](GoferInode& dir, std::string_view name) {
     lisafs::WalkReq req;
-    req.dir_fd = it->first->control_;
-    req.names.push_back(it->second);
+    req.dir_fd = dir.control_;
+    req.names.emplace_back(name);
     auto reply = client().Call(req);
-    if (!reply || reply->message.inodes.empty()) continue;
+    if (!reply || reply->message.inodes.empty()) return false;
     const lisafs::Inode& found = reply->message.inodes.front();
     gofer().ReleaseFd(found.control_fd);
-    if (CheckStatx(found.stat) && KeyOf(found.stat) == key_) return true;
+    return CheckStatx(found.stat) && KeyOf(found.stat) == key();
+  };
+  // Newest first.
+  if (Extra* e = extra()) {
+    for (auto it = e->more_names.rbegin(); it != e->more_names.rend(); ++it)
+      if (walk(*it->first, it->second)) return true;
   }
-  return false;
+  return name_dir_ && walk(*name_dir_, name_.view());
 }
 
 Result<Ref<vfs::Inode>> GoferInode::LookupLocked(std::string_view name) {
@@ -149,8 +177,9 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
   if (type == S_IFDIR) inode->set_parent_ino(ino());
   inode->AddNameLocked(*this, name);
   if (type == S_IFLNK) {
-    inode->target_ = std::string(spec.symlink_target);
-    inode->has_target_ = true;
+    Extra& e = inode->EnsureExtra();
+    e.target = std::string(spec.symlink_target);
+    e.has_target = true;
   }
   VEIL_TRY_VOID(FixCreatedLocked(*inode, spec));
   return inode;
@@ -161,7 +190,7 @@ Result<void> GoferInode::FixCreatedLocked(GoferInode& child,
   // The server applies the owner with a chown after creating, which on
   // Linux strips S_ISUID (and S_ISGID from group-executable files) even
   // for root; set what the VFS decided. Symlinks have no mode of their own.
-  const lisafs::Statx& st = child.stat_;
+  const lisafs::Statx st = child.stat_.Get();
   if (st.uid != spec.uid || st.gid != spec.gid) {
     lisafs::SetStatReq req;
     req.mask = lisafs::kSetStatUid | lisafs::kSetStatGid;

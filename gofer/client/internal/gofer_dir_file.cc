@@ -25,7 +25,9 @@ namespace {
 
 class GoferDirFile final : public vfs::FileImpl {
  public:
-  explicit GoferDirFile(Ref<GoferInode> dir) : dir_(std::move(dir)) {}
+  // Made under the filesystem mutex (OpenDirLocked), which key() needs.
+  explicit GoferDirFile(Ref<GoferInode> dir)
+      : dir_(std::move(dir)), dir_key_(dir_->key()) {}
   ~GoferDirFile() override { dir_->gofer().ReleaseFd(stream_); }
 
   // Linux generic_read_dir.
@@ -121,7 +123,7 @@ class GoferDirFile final : public vfs::FileImpl {
       }
       return Ok();
     }
-    const HostKey& dir_key = dir_->key();
+    const HostKey& dir_key = dir_key_;
     for (const lisafs::Dirent64& d : got) {
       // The codec checked the name's shape; check it as the VFS does, so
       // that nothing the VFS could not look up is ever listed.
@@ -142,7 +144,8 @@ class GoferDirFile final : public vfs::FileImpl {
   }
 
   const Ref<GoferInode> dir_;
-  Mutex mu_;                          // taken before the filesystem mutex
+  const HostKey dir_key_;
+  Mutex mu_;  // taken before the filesystem mutex
   lisafs::FdId stream_ VEIL_GUARDED_BY(mu_) = lisafs::kNoFdId;
   std::vector<Entry> entries_ VEIL_GUARDED_BY(mu_);
   bool eof_ VEIL_GUARDED_BY(mu_) = false;
@@ -186,6 +189,7 @@ GoferInode::FetchListingLocked() {
       lisafs::OpenAtReq{control_fd(), O_RDONLY | O_DIRECTORY}));
   const lisafs::FdId stream = opened.message.open_fd;
   std::vector<ListedEntry> entries;
+  const HostKey own = key();
   Result<void> result = Ok();
   for (bool more = true; more;) {
     auto reply = client().Call(lisafs::Getdents64Req{
@@ -204,12 +208,12 @@ GoferInode::FetchListingLocked() {
         more = false;
         break;
       }
-      HostKey key{d.dev_major, d.dev_minor, d.ino};
+      HostKey entry{d.dev_major, d.dev_minor, d.ino};
       if (d.dev_major == 0 && d.dev_minor == 0) {
-        key.dev_major = key_.dev_major;
-        key.dev_minor = key_.dev_minor;
+        entry.dev_major = own.dev_major;
+        entry.dev_minor = own.dev_minor;
       }
-      entries.push_back(ListedEntry{d.name, gofer().InoFor(key), d.type});
+      entries.push_back(ListedEntry{d.name, gofer().InoFor(entry), d.type});
     }
   }
   gofer().ReleaseFd(stream);

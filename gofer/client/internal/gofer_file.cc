@@ -204,7 +204,7 @@ class GoferFile final : public vfs::FileImpl {
   Result<int64_t> Size() {
     MutexLock lock(inode_->fs().mutex());
     VEIL_TRY_VOID(inode_->RefreshLocked());
-    return static_cast<int64_t>(inode_->stat_locked().size);
+    return static_cast<int64_t>(inode_->stat_locked().size());
   }
 
   // SEEK_DATA/SEEK_HOLE: the host's own answer through the donated

@@ -6,6 +6,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <cstring>
+
 #include "base/logging.h"
 
 namespace veil::gofer::client::internal {
@@ -38,18 +40,35 @@ timespec ToTimespec(const lisafs::Timestamp& t) {
   return timespec{static_cast<time_t>(t.sec), static_cast<long>(t.nsec)};
 }
 
-GoferInode::GoferInode(GoferFs& fs, uint64_t ino, HostKey key,
-                       lisafs::FdId control, const lisafs::Statx& stat)
-    : Inode(fs, ino, stat.mode & S_IFMT),
-      key_(key),
-      control_(control),
-      stat_(stat) {}
+GoferInode::GoferInode(GoferFs& fs, uint64_t ino, lisafs::FdId control,
+                       const lisafs::Statx& stat)
+    : Inode(fs, ino, stat.mode & S_IFMT), control_(control), stat_(stat) {}
 
 GoferInode::~GoferInode() {
   // Runs with or without the filesystem mutex: only leaf locks here.
   gofer().Forget(*this);
   gofer().handles().Drop(*this);
   gofer().ReleaseFd(control_);
+  delete extra_.load(std::memory_order_acquire);
+}
+
+GoferInode::Extra& GoferInode::EnsureExtra() {
+  Extra* e = extra_.load(std::memory_order_acquire);
+  if (e) return *e;
+  // Two first users may race: one wins, the other's is thrown away.
+  auto fresh = std::make_unique<Extra>();
+  if (extra_.compare_exchange_strong(e, fresh.get(),
+                                     std::memory_order_acq_rel))
+    return *fresh.release();
+  return *e;
+}
+
+void GoferInode::PackedName::Set(std::string_view name) {
+  char* p = new char[name.size() + 1];
+  p[0] = static_cast<char>(static_cast<uint8_t>(name.size()));
+  std::memcpy(p + 1, name.data(), name.size());
+  delete[] p_;
+  p_ = p;
 }
 
 // --- Attributes -------------------------------------------------------------
@@ -64,14 +83,14 @@ Result<void> GoferInode::UpdateStatLocked(const lisafs::Statx& stat) {
   // The same FDID names the same file for its whole life: a new type or
   // identity is a server that cannot be believed about this file.
   if (!CheckStatx(stat) || (stat.mode & S_IFMT) != type() ||
-      KeyOf(stat) != key_) {
+      KeyOf(stat) != key()) {
     VEIL_LOG(kWarning) << "gofer client: server changed the type or "
                           "identity of inode "
                        << ino() << "; treating it as broken";
     broken_ = true;
     return Errno(EIO);
   }
-  stat_ = stat;
+  stat_.Set(stat);
   return Ok();
 }
 
@@ -103,7 +122,7 @@ vfs::Attr GoferInode::GetAttrLocked() {
     VEIL_LOG(kDebug) << "gofer client: refreshing inode " << ino()
                      << " failed, errno " << r.error().code();
   }
-  const lisafs::Statx& st = stat_;
+  const lisafs::Statx st = stat_.Get();
   vfs::Attr a;
   a.mode = st.mode;
   a.nlink = st.nlink;
@@ -124,15 +143,16 @@ vfs::Attr GoferInode::GetAttrLocked() {
 
 bool GoferInode::AtimeWouldUpdateLocked() const {
   if (gofer().shared() || stale_.load(std::memory_order_relaxed) ||
-      (stat_.mask & kStatxTimes) != kStatxTimes)
+      (stat_.mask() & kStatxTimes) != kStatxTimes)
     return true;
   // A read-only export: as on any `ro` mount, no access moves the atime.
   if (gofer().immutable()) return false;
   // Linux relatime (atime_needs_update/relatime_need_update): atime moves
   // when it is not newer than mtime or ctime, or is a day old.
   timespec now = vfs::Now();
-  return stat_.atime <= stat_.mtime || stat_.atime <= stat_.ctime ||
-         now.tv_sec - stat_.atime.sec >= 24 * 60 * 60;
+  const lisafs::Timestamp atime = stat_.atime();
+  return atime <= stat_.mtime() || atime <= stat_.ctime() ||
+         now.tv_sec - atime.sec >= 24 * 60 * 60;
 }
 
 void GoferInode::NoteAccessLocked() {
@@ -155,9 +175,9 @@ Result<void> GoferInode::SetStatLocked(lisafs::SetStatReq req) {
   // a refresh.
   const uint32_t done = req.mask & ~r.failure_mask;
   if (done & lisafs::kSetStatMode)
-    stat_.mode = static_cast<uint16_t>((stat_.mode & S_IFMT) | req.mode);
-  if (done & lisafs::kSetStatUid) stat_.uid = req.uid;
-  if (done & lisafs::kSetStatGid) stat_.gid = req.gid;
+    stat_.set_mode((stat_.mode() & S_IFMT) | req.mode);
+  if (done & lisafs::kSetStatUid) stat_.set_uid(req.uid);
+  if (done & lisafs::kSetStatGid) stat_.set_gid(req.gid);
   if (r.failure_mask) return Errno(static_cast<int>(r.failure_errno));
   return Ok();
 }
@@ -168,7 +188,7 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
   if (attr.mask & (vfs::kSetMode | vfs::kKillModeBits)) {
     // The cached mode is exact (SetStatLocked records what took effect)
     // and fresh: the VFS read it under this mutex to decide the kill.
-    uint32_t mode = (attr.mask & vfs::kSetMode) ? attr.mode : stat_.mode;
+    uint32_t mode = (attr.mask & vfs::kSetMode) ? attr.mode : stat_.mode();
     if (attr.mask & vfs::kKillModeBits) mode &= ~attr.kill;
     req.mask |= lisafs::kSetStatMode;
     req.mode = mode & 07777;
@@ -187,7 +207,7 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     // truncate(2) to the current size of a file without pages changes
     // nothing, not even times (shmem_setattr); the server's ftruncate would
     // stamp mtime and ctime, so it is not asked.
-    bool noop = attr.size == stat_.size && stat_.blocks == 0 &&
+    bool noop = attr.size == stat_.size() && stat_.blocks() == 0 &&
                 !(attr.mask & vfs::kSetMtimeNow);
     if (!noop) {
       req.mask |= lisafs::kSetStatSize;
@@ -219,11 +239,11 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     // which have no chmod, a chown to the same owner.
     if (IsSymlink()) {
       req.mask = lisafs::kSetStatUid | lisafs::kSetStatGid;
-      req.uid = stat_.uid;
-      req.gid = stat_.gid;
+      req.uid = stat_.uid();
+      req.gid = stat_.gid();
     } else {
       req.mask = lisafs::kSetStatMode;
-      req.mode = stat_.mode & 07777;
+      req.mode = stat_.mode() & 07777;
     }
   }
   // A size change goes through our open handle when there is one: the
@@ -243,7 +263,7 @@ Result<void> GoferInode::SetAttrLocked(const vfs::SetAttr& attr) {
     // A chown by the server may strip set-id bits after its chmod; the
     // VFS already decided which bits stay.
     VEIL_TRY_VOID(RefreshLocked());
-    if ((stat_.mode & 07777) != want_mode) {
+    if ((stat_.mode() & 07777) != want_mode) {
       lisafs::SetStatReq fix;
       fix.mask = lisafs::kSetStatMode;
       fix.mode = want_mode;
@@ -269,11 +289,11 @@ Result<void> GoferInode::RemovePrivsLocked(const vfs::Credentials& creds) {
   if (gofer().shared()) VEIL_TRY_VOID(RefreshLocked());
   VEIL_TRY_VOID(CheckUsableLocked());
   const uint32_t kill =
-      vfs::SetIdBitsClearedByWrite(creds, stat_.mode, stat_.gid);
+      vfs::SetIdBitsClearedByWrite(creds, stat_.mode(), stat_.gid());
   if (!kill) return Ok();
   lisafs::SetStatReq req;
   req.mask = lisafs::kSetStatMode;
-  req.mode = stat_.mode & 07777 & ~kill;
+  req.mode = stat_.mode() & 07777 & ~kill;
   return SetStatLocked(req);
 }
 
@@ -285,16 +305,18 @@ Result<std::string> GoferInode::ReadlinkLocked() {
   // A symlink's target never changes, but reading it moves its atime on
   // the host: ask only when relatime says the host would update it, so
   // the cached answer and the host agree.
-  if (has_target_ && !AtimeWouldUpdateLocked()) return target_;
+  Extra* e = extra();
+  if (e && e->has_target && !AtimeWouldUpdateLocked()) return e->target;
   auto reply = VEIL_TRY(client().Call(lisafs::ReadLinkAtReq{control_}));
   MarkStale();
-  if (has_target_ && reply.message.target != target_) {
+  e = &EnsureExtra();
+  if (e->has_target && reply.message.target != e->target) {
     broken_ = true;
     return Errno(EIO);
   }
-  target_ = std::move(reply.message.target);
-  has_target_ = true;
-  return target_;
+  e->target = std::move(reply.message.target);
+  e->has_target = true;
+  return e->target;
 }
 
 // --- Extended attributes ----------------------------------------------------
@@ -356,9 +378,11 @@ Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenLocked(int flags) {
       return OpenFileLocked(flags);
     case S_IFDIR:
       return OpenDirLocked();
-    case S_IFIFO:
-      if (!fifo_) fifo_ = std::make_unique<vfs::FifoPipe>();
-      return vfs::OpenFifoLocked(*this, *fifo_, flags);
+    case S_IFIFO: {
+      Extra& e = EnsureExtra();
+      if (!e.fifo) e.fifo = std::make_unique<vfs::FifoPipe>();
+      return vfs::OpenFifoLocked(*this, *e.fifo, flags);
+    }
     case S_IFLNK:
       // Only O_PATH opens a symlink; it does no I/O.
       return std::make_unique<vfs::FileImpl>();

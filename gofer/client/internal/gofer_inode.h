@@ -8,13 +8,13 @@
 // GoferFs keeps one live inode per key, so two hard links share one inode
 // as on Linux.
 //
-// Attributes: the server's Statx, cached. `stale_` says the server may have
-// changed them since (a write, an unlink, a setattr) and the next
-// RefreshLocked() fetches them; in a shared tree (FileAccess::kShared)
-// every refresh asks, but for the one right after a lookup or
-// revalidation brought them (`fresh_`). The type, mode and owner are exact
-// without a refresh in an exclusive tree: only this client changes them,
-// and it records what it set.
+// Attributes: the server's Statx, cached (compactly: CachedStat).
+// `stale_` says the server may have changed them since (a write, an
+// unlink, a setattr) and the next RefreshLocked() fetches them; in a
+// shared tree (FileAccess::kShared) every refresh asks, but for the one
+// right after a lookup or revalidation brought them (`fresh_`). The type,
+// mode and owner are exact without a refresh in an exclusive tree: only
+// this client changes them, and it records what it set.
 //
 // Handles: an open for reading uses a shared read-only handle (an open
 // FDID, with the host descriptor the server donates for regular files), an
@@ -23,11 +23,19 @@
 // bounded number of idle ones longer (handle_cache.h). Open files hold
 // the handles they use, so their FDIDs stay valid until they close.
 //
+// Memory: an inode is what a cached name costs beyond its dentry, so it
+// keeps in line only what every file needs (the FDID, the attributes, the
+// first name); the rest (a writer's mutex, a symlink's target, an
+// immutable directory's listing, a FIFO, more names) is made on first
+// need.
+//
 // Ownership: refcounted (vfs::Inode). Dies with its last dentry or open
-// file; its FDIDs are then queued for Close (FdReaper) and it leaves the
-// GoferFs map. Thread-safety: state is guarded by the filesystem mutex
-// except `stale_` and `parent_ino_` (atomics, set by I/O paths without the
-// lock) and `write_mu_` (see gofer_fs.h for the lock order).
+// file (an evicted dentry's inode too); its FDIDs are then queued for
+// Close (FdReaper, which sends them in batches) and it leaves the GoferFs
+// index. Thread-safety: state is guarded by the filesystem mutex except
+// `stale_` and the parent's inode number (atomics, set by I/O paths
+// without the lock) and the write mutex (see gofer_fs.h for the lock
+// order).
 #pragma once
 
 #include <atomic>
@@ -39,6 +47,7 @@
 #include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "gofer/client/gofer_fs.h"
+#include "gofer/client/internal/cached_stat.h"
 #include "gofer/client/internal/handle_cache.h"
 #include "lisafs/client.h"
 #include "vfs/fifo.h"
@@ -54,7 +63,7 @@ timespec ToTimespec(const lisafs::Timestamp& t);
 
 class GoferInode final : public vfs::Inode {
  public:
-  GoferInode(GoferFs& fs, uint64_t ino, HostKey key, lisafs::FdId control,
+  GoferInode(GoferFs& fs, uint64_t ino, lisafs::FdId control,
              const lisafs::Statx& stat);
   ~GoferInode() override;
 
@@ -89,7 +98,10 @@ class GoferInode final : public vfs::Inode {
 
   GoferFs& gofer() const { return static_cast<GoferFs&>(fs()); }
   lisafs::Client& client() const { return gofer().client(); }
-  const HostKey& key() const { return key_; }
+  // The host file's identity; it never changes, but is read from the
+  // cached attributes: caller holds the filesystem mutex (or is the last
+  // owner).
+  HostKey key() const { return stat_.key(); }
   lisafs::FdId control_fd() const { return control_; }
 
   // --- Attributes -------------------------------------------------------
@@ -110,7 +122,7 @@ class GoferInode final : public vfs::Inode {
   // Linux relatime: would an access now move the atime? (True whenever
   // the cached attributes cannot tell.)
   bool AtimeWouldUpdateLocked() const;
-  const lisafs::Statx& stat_locked() const { return stat_; }
+  const CachedStat& stat_locked() const { return stat_; }
   Result<void> CheckUsableLocked() const;
 
   // --- Names (gofer_dir.cc) ----------------------------------------------
@@ -140,15 +152,16 @@ class GoferInode final : public vfs::Inode {
   Result<void> RemovePrivsLocked(const vfs::Credentials& creds);
   // Serialises writes to this file (Linux i_rwsem), so that an O_APPEND
   // write lands at the end. Taken before the filesystem mutex.
-  Mutex& write_mutex() { return write_mu_; }
+  Mutex& write_mutex() { return EnsureExtra().write_mu; }
 
   // --- Directories --------------------------------------------------------
   // st_ino of the parent, for "..".
   uint64_t parent_ino() const {
-    return parent_ino_.load(std::memory_order_relaxed);
+    Extra* e = extra();
+    return e ? e->parent_ino.load(std::memory_order_relaxed) : 0;
   }
   void set_parent_ino(uint64_t ino) {
-    parent_ino_.store(ino, std::memory_order_relaxed);
+    EnsureExtra().parent_ino.store(ino, std::memory_order_relaxed);
   }
   // True once this directory was removed through us (getdents: ENOENT).
   bool removed_locked() const { return removed_; }
@@ -160,14 +173,62 @@ class GoferInode final : public vfs::Inode {
     uint8_t type;
   };
   const std::vector<ListedEntry>* listing_locked() const {
-    return has_listing_ ? &listing_ : nullptr;
+    Extra* e = extra();
+    return e && e->has_listing ? &e->listing : nullptr;
   }
   void set_listing_locked(std::vector<ListedEntry> entries) {
-    listing_ = std::move(entries);
-    has_listing_ = true;
+    Extra& e = EnsureExtra();
+    e.listing = std::move(entries);
+    e.has_listing = true;
   }
 
  private:
+  friend class ::veil::gofer::GoferFs;  // live_next_
+
+  // What only some inodes need, made on first need (EnsureExtra): most
+  // cached files never write, read a link, list or open a FIFO, and have
+  // one name (vfs/README.md, "Dentry cache": a cached name's cost).
+  struct Extra {
+    Mutex write_mu;
+    std::atomic<uint64_t> parent_ino{0};  // directories
+    // Guarded by the filesystem mutex.
+    bool has_target = false;
+    std::string target;  // symlinks: the target, once read (immutable)
+    bool has_listing = false;
+    std::vector<ListedEntry> listing;  // directories of an immutable tree
+    // FIFOs, while open: the sentry's own pipe (vfs/fifo.h), never a host
+    // FIFO, so a sandbox's FIFO cannot connect to a host process.
+    std::unique_ptr<vfs::FifoPipe> fifo;
+    // Names past the first (hard links), oldest first.
+    std::vector<std::pair<Ref<GoferInode>, std::string>> more_names;
+  };
+  // Thread-safe (a compare-and-swap, like Inode::locks()).
+  Extra& EnsureExtra();
+  Extra* extra() const { return extra_.load(std::memory_order_acquire); }
+
+  // A name in one allocation: its length (NAME_MAX fits a byte), then its
+  // bytes. 8 bytes when empty.
+  class PackedName {
+   public:
+    PackedName() = default;
+    PackedName(const PackedName&) = delete;
+    PackedName& operator=(const PackedName&) = delete;
+    ~PackedName() { delete[] p_; }
+    void Set(std::string_view name);
+    void Clear() {
+      delete[] p_;
+      p_ = nullptr;
+    }
+    bool empty() const { return p_ == nullptr; }
+    std::string_view view() const {
+      return p_ ? std::string_view(p_ + 1, static_cast<uint8_t>(p_[0]))
+                : std::string_view();
+    }
+
+   private:
+    char* p_ = nullptr;
+  };
+
   Result<std::unique_ptr<vfs::FileImpl>> OpenFileLocked(int flags);
   Result<std::unique_ptr<vfs::FileImpl>> OpenDirLocked();
   // Sends `req` (mask already filled) and records what changed.
@@ -177,33 +238,28 @@ class GoferInode final : public vfs::Inode {
   Result<void> FixCreatedLocked(GoferInode& child, const vfs::CreateSpec& spec);
   Result<Ref<GoferInode>> CreateNodeLocked(std::string_view name,
                                            const vfs::CreateSpec& spec);
-  // Walks one of names_ that still leads to this file; true if one did.
+  // Walks one of the names we know that still leads to this file; true if
+  // one did.
   bool RelearnLocked();
   // The whole listing from the server, after "." and "..".
   Result<std::vector<ListedEntry>> FetchListingLocked();
 
-  const HostKey key_;
-  const lisafs::FdId control_;
+  // Declared first: they fit in vfs::Inode's tail padding.
   std::atomic<bool> stale_{false};
-  std::atomic<uint64_t> parent_ino_{0};
-  Mutex write_mu_;
-
+  bool broken_ = false;  // Guarded by the filesystem mutex: the server lied
+  bool removed_ = false;  // Guarded by the filesystem mutex.
+  bool fresh_ = false;    // Guarded by the filesystem mutex: NoteFreshLocked
+  const lisafs::FdId control_;
+  CachedStat stat_;  // Guarded by the filesystem mutex.
+  // GoferFs's index of live inodes (Guarded by GoferFs::map_mu_).
+  GoferInode* live_next_ = nullptr;
+  std::atomic<Extra*> extra_{nullptr};  // owned; deleted in ~GoferInode
+  // Non-directories of a tree that may change: the first name this client
+  // knows the file by (directory, name). Holding the directory keeps its
+  // control FDID open; it holds nothing of ours, so this makes no cycle.
   // Guarded by the filesystem mutex.
-  lisafs::Statx stat_;
-  bool broken_ = false;  // the server lied about this file: EIO ever after
-  bool fresh_ = false;   // see NoteFreshLocked
-  bool removed_ = false;
-  bool has_target_ = false;
-  std::string target_;  // symlinks: the target, once read (immutable)
-  bool has_listing_ = false;
-  std::vector<ListedEntry> listing_;  // directories of an immutable tree
-  // FIFOs, while open: the sentry's own pipe (vfs/fifo.h), never a host
-  // FIFO, so a sandbox's FIFO cannot connect to a host process.
-  std::unique_ptr<vfs::FifoPipe> fifo_;
-  // Non-directories: (directory, name) pairs naming this file, newest
-  // last. Holding the directories keeps their control FDIDs open; they
-  // hold nothing of ours, so this makes no cycle.
-  std::vector<std::pair<Ref<GoferInode>, std::string>> names_;
+  RefPtr<GoferInode> name_dir_;
+  PackedName name_;
 };
 
 }  // namespace veil::gofer::client::internal

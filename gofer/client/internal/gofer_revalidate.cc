@@ -33,11 +33,11 @@ namespace {
 
 // Whether `now` (a reply's Statx) describes the file `inode` caches.
 bool SameFile(const GoferInode& inode, const lisafs::Statx& now) {
-  const lisafs::Statx& old = inode.stat_locked();
+  const client::internal::CachedStat& old = inode.stat_locked();
   if (KeyOf(now) != inode.key() || (now.mode & S_IFMT) != inode.type())
     return false;
-  const bool both_btime = (old.mask & now.mask & lisafs::kStatxBtime) != 0;
-  return !both_btime || old.btime == now.btime;
+  const bool both_btime = (old.mask() & now.mask & lisafs::kStatxBtime) != 0;
+  return !both_btime || old.btime() == now.btime;
 }
 
 }  // namespace

@@ -7,8 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "gofer/client/gofer_fs.h"
 #include "lisafs/channel.h"
 #include "lisafs/client.h"
+#include "lisafs/codec.h"
 #include "lisafs/server.h"
 #include "vfs/vfs.h"
 
@@ -26,21 +30,37 @@ int ErrnoOf(const Result<T>& r) {
   return r.has_value() ? 0 : r.error().code();
 }
 
+// Whether the client's requests pass through a relay that counts them by
+// message id (ServedFs::RequestsSent), as a server would see them.
+enum class Tap : uint8_t { kNone, kCountRequests };
+
 class ServedFs final {
  public:
   // `backend` is borrowed and must outlive this object.
   explicit ServedFs(lisafs::ServerBackend& backend,
-                    const GoferFsOptions& options = {})
+                    const GoferFsOptions& options = {}, Tap tap = Tap::kNone)
       : server_(backend) {
     auto pair = lisafs::Channel::CreatePair();
     if (!pair) {
       ADD_FAILURE() << "socketpair: " << pair.error().code();
       return;
     }
-    thread_ = std::thread([this, ch = std::move(pair->second)]() mutable {
+    lisafs::Channel client_end = std::move(pair->first);
+    lisafs::Channel server_end = std::move(pair->second);
+    if (tap == Tap::kCountRequests) {
+      auto inner = lisafs::Channel::CreatePair();
+      if (!inner) {
+        ADD_FAILURE() << "socketpair: " << inner.error().code();
+        return;
+      }
+      relay_.emplace(std::move(server_end), std::move(inner->first),
+                     &requests_);
+      server_end = std::move(inner->second);
+    }
+    thread_ = std::thread([this, ch = std::move(server_end)]() mutable {
       (void)server_.Serve(std::move(ch));
     });
-    auto client = lisafs::Client::Create(std::move(pair->first));
+    auto client = lisafs::Client::Create(std::move(client_end));
     if (!client) {
       ADD_FAILURE() << "mount: " << client.error().code();
       return;
@@ -72,10 +92,65 @@ class ServedFs final {
     vfs_.reset();
     fs_ = nullptr;  // the client hangs up; Serve returns
     if (thread_.joinable()) thread_.join();
+    relay_.reset();
+  }
+
+  // Requests of type `id` the server was sent (with Tap::kCountRequests).
+  uint64_t RequestsSent(lisafs::MessageId id) const {
+    return requests_[static_cast<size_t>(id)].load();
   }
 
  private:
+  using Counts =
+      std::array<std::atomic<uint64_t>, lisafs::kMaxMessageIdValue + 1>;
+
+  // Copies messages both ways between the client's channel and the
+  // server's, counting the client's by message id.
+  class Relay final {
+   public:
+    Relay(lisafs::Channel to_client, lisafs::Channel to_server, Counts* counts)
+        : to_client_(std::move(to_client)), to_server_(std::move(to_server)) {
+      up_ = std::thread([this, counts] { Copy(to_client_, to_server_, counts); });
+      down_ = std::thread([this] { Copy(to_server_, to_client_, nullptr); });
+    }
+    ~Relay() {
+      to_client_.Shutdown();
+      to_server_.Shutdown();
+      up_.join();
+      down_.join();
+    }
+
+   private:
+    static void Copy(const lisafs::Channel& from, const lisafs::Channel& to,
+                     Counts* counts) {
+      std::vector<uint8_t> buf(lisafs::kMaxMessageSize);
+      for (;;) {
+        auto got = from.Recv(buf);
+        if (!got) break;
+        std::span<const uint8_t> bytes(buf.data(), got->size);
+        if (counts) {
+          auto header = lisafs::DecodeHeader(bytes);
+          const auto id = header ? static_cast<size_t>(header->id) : 0;
+          if (id < counts->size()) ++(*counts)[id];
+        }
+        std::vector<int> fds;
+        for (const UniqueFd& fd : got->fds) fds.push_back(fd.get());
+        if (!to.Send(bytes, fds)) break;
+      }
+      // One side is gone: so is the other.
+      from.Shutdown();
+      to.Shutdown();
+    }
+
+    lisafs::Channel to_client_;
+    lisafs::Channel to_server_;
+    std::thread up_;
+    std::thread down_;
+  };
+
   lisafs::Server server_;
+  Counts requests_{};
+  std::optional<Relay> relay_;
   std::thread thread_;
   RefPtr<GoferFs> fs_;
   std::unique_ptr<vfs::Vfs> vfs_;
