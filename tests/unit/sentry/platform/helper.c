@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The task the platform tests run under a filter: a static program whose
+// first argument names what it does. Results go to stdout as one line;
+// the test compares them exactly.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// The path the notified openat asks for; the test answers it.
+static const char kPath[] = "/veil-platform-test";
+
+#define SAY(...)                                        \
+  do {                                                  \
+    char line_[256];                                    \
+    int n_ = snprintf(line_, sizeof line_, __VA_ARGS__); \
+    if (write(1, line_, (size_t)n_) != n_) _exit(99);   \
+  } while (0)
+
+static int CountOpenFds(void) {
+  int n = 0;
+  for (int fd = 3; fd < 64; ++fd) n += fcntl(fd, F_GETFD) >= 0;
+  return n;
+}
+
+static volatile sig_atomic_t handled;
+static void OnSignal(int sig) { (void)sig; handled = 1; }
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 98;
+  const char* mode = argv[1];
+  if (strcmp(mode, "x32") == 0) {
+    syscall(0x40000000 | SYS_getppid);
+    return 0;
+  }
+  if (strcmp(mode, "int80") == 0) {
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");  // i386 getpid
+    return 0;
+  }
+  if (strcmp(mode, "ptrace") == 0) {
+    long r = syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+    return r == -1 ? errno : 100;
+  }
+  if (strcmp(mode, "getppid") == 0) {
+    errno = 0;
+    long r = syscall(SYS_getppid);
+    SAY("r=%ld errno=%d\n", r, r < 0 ? errno : 0);
+    return 0;
+  }
+  if (strcmp(mode, "openat") == 0) {
+    int fd = openat(AT_FDCWD, kPath, O_RDONLY);
+    int e = errno;
+    char data[64] = {0};
+    if (fd >= 0 && read(fd, data, sizeof data - 1) < 0) data[0] = '?';
+    SAY("fd=%d errno=%d cloexec=%d data=%s\n", fd, fd < 0 ? e : 0,
+        fd >= 0 ? fcntl(fd, F_GETFD) : -1, data);
+    return 0;
+  }
+  if (strcmp(mode, "exact") == 0) {
+    int p[2];
+    if (pipe(p) != 0 || p[0] != 3 || p[1] != 4) return 97;
+    int fd = openat(AT_FDCWD, kPath, O_RDONLY);
+    char data[64] = {0};
+    if (read(3, data, sizeof data - 1) < 0) data[0] = '?';
+    SAY("fd=%d fd4=%d open=%d data=%s\n", fd, fcntl(4, F_GETFD) >= 0,
+        CountOpenFds(), data);
+    return 0;
+  }
+  if (strcmp(mode, "memory") == 0) {
+    // Two pages, the second unmapped: the test reads across the end.
+    char* page = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED || munmap(page + 4096, 4096) != 0) return 96;
+    for (int i = 0; i < 4096; ++i) page[i] = (char)('a' + i % 26);
+    long r = syscall(SYS_openat, AT_FDCWD, page + 4096 - 100, 0, 0);
+    SAY("r=%ld head=%.5s\n", r, page);
+    return 0;
+  }
+  if (strcmp(mode, "signal") == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnSignal;
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGUSR1, &sa, NULL) != 0) return 95;
+    int fd = openat(AT_FDCWD, kPath, O_RDONLY);
+    SAY("fd=%d handled=%d open=%d\n", fd, (int)handled, CountOpenFds());
+    return 0;
+  }
+  if (strcmp(mode, "fork") == 0) {
+    pid_t child = fork();
+    if (child == 0) _exit(7);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 94;
+    SAY("child=%d status=%d\n", (int)child, status);
+    return 0;
+  }
+  return 98;
+}
