@@ -24,7 +24,7 @@ class TaskAddr final {
 
   // `this + bytes`; EFAULT if it wraps around the address space (Linux:
   // access_ok fails for a range that wraps).
-  constexpr Result<TaskAddr> Offset(uint64_t bytes) const {
+  Result<TaskAddr> Offset(uint64_t bytes) const {
     if (value_ + bytes < value_) return Errno(EFAULT);
     return TaskAddr(value_ + bytes);
   }

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/platform/tracer.h"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "base/logging.h"
+
+namespace veil::sentry {
+namespace {
+
+constexpr long kOptions = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEEXEC |
+                          PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                          PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL;
+
+// Resumes a stopped tracee, delivering `sig` (0: none). ESRCH (the task
+// was killed meanwhile) is not an error: its exit comes next.
+void Resume(pid_t tid, int sig) {
+  ptrace(PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(long{sig}));
+}
+
+unsigned long EventMessage(pid_t tid) {
+  unsigned long msg = 0;
+  ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &msg);
+  return msg;
+}
+
+bool IsStoppingSignal(int sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+}  // namespace
+
+Result<Registers> ExecStop::GetRegisters() const {
+  user_regs_struct raw;
+  if (ptrace(PTRACE_GETREGS, tid_, nullptr, &raw) != 0) {
+    return Errno::FromErrno();
+  }
+  return Registers(raw);
+}
+
+Result<void> ExecStop::SetRegisters(const Registers& regs) {
+  user_regs_struct raw = regs.raw();
+  return FromSyscall(ptrace(PTRACE_SETREGS, tid_, nullptr, &raw));
+}
+
+Result<std::unique_ptr<Tracer>> Tracer::Start(
+    TaskObserver& observer, std::function<Result<pid_t>()> spawn) {
+  std::unique_ptr<Tracer> tracer(new Tracer(observer));
+  Tracer* t = tracer.get();
+  t->thread_ = std::thread([t, spawn = std::move(spawn)] { t->Run(spawn); });
+  Errno error(0);
+  {
+    MutexLock lock(t->mu_);
+    while (!t->started_) t->cv_.Wait(t->mu_);
+    error = t->start_error_;
+  }
+  if (error.code() != 0) {
+    t->thread_.join();
+    return error;
+  }
+  return tracer;
+}
+
+Tracer::~Tracer() {
+  KillAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+int Tracer::Wait() {
+  MutexLock lock(mu_);
+  while (!finished_) cv_.Wait(mu_);
+  return first_status_;
+}
+
+void Tracer::KillAll() {
+  MutexLock lock(mu_);
+  stopping_ = true;
+  for (pid_t tid : live_) kill(tid, SIGKILL);
+}
+
+bool Tracer::AddLive(pid_t tid) {
+  MutexLock lock(mu_);
+  live_.insert(tid);
+  return !stopping_;
+}
+
+void Tracer::RemoveLive(pid_t tid) {
+  MutexLock lock(mu_);
+  live_.erase(tid);
+}
+
+void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
+  Result<pid_t> child = spawn();
+  Errno error(0);
+  if (!child) {
+    error = child.error();
+  } else if (ptrace(PTRACE_SEIZE, *child, nullptr,
+                    reinterpret_cast<void*>(kOptions)) != 0) {
+    error = Errno::FromErrno();
+    kill(*child, SIGKILL);
+    int status;
+    waitpid(*child, &status, __WALL);
+  } else {
+    first_task_ = *child;
+    AddLive(*child);
+    // The task stopped itself before exec; SIGCONT lets it go on to exec
+    // under the tracer.
+    kill(*child, SIGCONT);
+  }
+  {
+    MutexLock lock(mu_);
+    started_ = true;
+    start_error_ = error;
+    if (error.code() != 0) finished_ = true;
+  }
+  cv_.SignalAll();
+  if (error.code() != 0) return;
+  Serve();
+  MutexLock lock(mu_);
+  finished_ = true;
+  cv_.SignalAll();
+}
+
+void Tracer::Serve() {
+  // Owned by this thread: every task seen stopped at least once; children
+  // stopped before their parent's clone event was reported (held), and
+  // children reported whose first stop has not come yet (announced).
+  std::unordered_set<pid_t> known{first_task_};
+  std::unordered_set<pid_t> held;
+  std::unordered_set<pid_t> announced;
+  for (;;) {
+    int status = 0;
+    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      if (errno != ECHILD) {
+        VEIL_LOG(kError) << "tracer: waitpid: " << strerror(errno);
+      }
+      return;  // ECHILD: no task left
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      known.erase(tid);
+      held.erase(tid);
+      announced.erase(tid);
+      RemoveLive(tid);
+      if (tid == first_task_) {
+        MutexLock lock(mu_);
+        first_status_ = status;
+      }
+      observer_.OnExit(tid, status);
+      continue;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (!known.contains(tid)) {
+      known.insert(tid);
+      if (!AddLive(tid)) kill(tid, SIGKILL);
+      if (event == PTRACE_EVENT_STOP) {
+        // An auto-attached child's first stop: it runs once its parent's
+        // event has been reported.
+        if (announced.erase(tid) != 0) {
+          Resume(tid, 0);
+        } else {
+          held.insert(tid);
+        }
+        continue;
+      }
+    }
+    switch (event) {
+      case PTRACE_EVENT_FORK:
+      case PTRACE_EVENT_VFORK:
+      case PTRACE_EVENT_CLONE: {
+        auto child = static_cast<pid_t>(EventMessage(tid));
+        CloneKind kind = event == PTRACE_EVENT_FORK    ? CloneKind::kFork
+                         : event == PTRACE_EVENT_VFORK ? CloneKind::kVfork
+                                                       : CloneKind::kClone;
+        observer_.OnClone(tid, child, kind);
+        if (held.erase(child) != 0) {
+          Resume(child, 0);
+        } else {
+          announced.insert(child);
+        }
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_EXEC: {
+        auto former = static_cast<pid_t>(EventMessage(tid));
+        if (former != tid) {
+          known.erase(former);
+          RemoveLive(former);
+        }
+        observer_.OnExec(tid, former);
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_SECCOMP: {
+        ExecStop stop(tid, static_cast<uint16_t>(EventMessage(tid)));
+        observer_.OnExecStop(stop);
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_STOP:
+        if (IsStoppingSignal(sig)) {
+          // Group-stop: stay stopped, but let the tracer see the SIGCONT.
+          ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+        } else {
+          Resume(tid, 0);
+        }
+        break;
+      case 0:
+        // Signal-delivery-stop: pass the signal on (a child's SIGCHLD,
+        // job-control and app signals alike).
+        Resume(tid, sig);
+        break;
+      default:
+        Resume(tid, 0);
+        break;
+    }
+  }
+}
+
+}  // namespace veil::sentry
