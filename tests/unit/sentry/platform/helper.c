@@ -5,6 +5,7 @@
 // the test compares them exactly.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,20 @@ static int CountOpenFds(void) {
 
 static volatile sig_atomic_t handled;
 static void OnSignal(int sig) { (void)sig; handled = 1; }
+static volatile sig_atomic_t sigchld_count;
+static void OnSigchld(int sig) { (void)sig; sigchld_count++; }
+static volatile sig_atomic_t continued;
+static void OnSigcont(int sig) { (void)sig; continued = 1; }
+
+static void* ThreadMain(void* arg) { return arg; }
+
+static void Catch(int sig, void (*handler)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(sig, &sa, NULL) != 0) _exit(93);
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) return 98;
@@ -101,6 +116,56 @@ int main(int argc, char** argv) {
     int status = 0;
     if (child < 0 || waitpid(child, &status, 0) != child) return 94;
     SAY("child=%d status=%d\n", (int)child, status);
+    return 0;
+  }
+  if (strcmp(mode, "vfork") == 0) {
+    pid_t child = vfork();
+    if (child == 0) _exit(3);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 94;
+    SAY("child=%d status=%d\n", (int)child, status);
+    return 0;
+  }
+  if (strcmp(mode, "thread") == 0) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, ThreadMain, NULL) != 0) return 92;
+    if (pthread_join(t, NULL) != 0) return 91;
+    SAY("joined\n");
+    return 0;
+  }
+  if (strcmp(mode, "signals") == 0) {
+    // A signal to itself and a child's SIGCHLD both reach their handlers.
+    Catch(SIGUSR1, OnSignal);
+    Catch(SIGCHLD, OnSigchld);
+    raise(SIGUSR1);
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 94;
+    SAY("usr1=%d sigchld=%d\n", (int)handled, (int)sigchld_count);
+    return 0;
+  }
+  if (strcmp(mode, "jobctl") == 0) {
+    // The child stops; its parent sees the stop, continues it, and the
+    // child goes on only because of that SIGCONT.
+    pid_t child = fork();
+    if (child == 0) {
+      Catch(SIGCONT, OnSigcont);
+      raise(SIGSTOP);
+      _exit(continued ? 5 : 6);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, WUNTRACED) != child) return 94;
+    int stopped = WIFSTOPPED(status) ? WSTOPSIG(status) : -1;
+    kill(child, SIGCONT);
+    if (waitpid(child, &status, 0) != child) return 90;
+    SAY("stopped=%d exit=%d\n", stopped, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+  }
+  if (strcmp(mode, "exec") == 0) {
+    char* const args[] = {"nothing", NULL};
+    execve("/nonexistent/veil", args, args + 1);
+    SAY("errno=%d\n", errno);
     return 0;
   }
   return 98;

@@ -37,6 +37,13 @@ class RecordingObserver final : public TaskObserver {
     Result<Registers> regs = stop.GetRegisters();
     Add({Event::kExecStop, stop.tid(), regs ? regs->syscall_nr() : -1,
          stop.data()});
+    // Every exec but the first fails with deny_later_execs (skipped: the
+    // number set to -1, the result in rax).
+    if (regs && deny_later_execs != 0 && exec_stops_++ > 0) {
+      regs->set_syscall_nr(-1);
+      regs->set_return_value(-deny_later_execs);
+      if (!stop.SetRegisters(*regs)) Add({Event::kExecStop, -1, -1, -1});
+    }
   }
   void OnExec(pid_t tid, pid_t former) override {
     Add({Event::kExec, tid, former, 0});
@@ -44,6 +51,9 @@ class RecordingObserver final : public TaskObserver {
   void OnExit(pid_t tid, int status) override {
     Add({Event::kExit, tid, 0, status});
   }
+  // Set before Start; read on the tracer thread only.
+  int deny_later_execs = 0;
+
   std::vector<Event> events() {
     MutexLock lock(mu_);
     return events_;
@@ -54,6 +64,7 @@ class RecordingObserver final : public TaskObserver {
     MutexLock lock(mu_);
     events_.push_back(e);
   }
+  int exec_stops_ = 0;  // tracer thread only
   Mutex mu_;
   std::vector<Event> events_ VEIL_GUARDED_BY(mu_);
 };

@@ -63,3 +63,78 @@ TEST(Launch, ReportsAFailedExecAsTheTasksExit) {
 
 }  // namespace
 }  // namespace veil::sentry
+
+namespace veil::sentry {
+namespace {
+
+using testing::Event;
+using testing::LaunchTest;
+
+// The events other than the first task's exec (stop and event).
+std::vector<Event> AfterExec(std::vector<Event> events) {
+  if (events.size() >= 2 && events[0].kind == Event::kExecStop &&
+      events[1].kind == Event::kExec) {
+    events.erase(events.begin(), events.begin() + 2);
+  }
+  return events;
+}
+
+TEST_F(LaunchTest, TracerReportsAVforkChild) {
+  Start("vfork");
+  int status;
+  std::string out = Finish(&status);
+  int child = 0, child_status = -1;
+  ASSERT_EQ(sscanf(out.c_str(), "child=%d status=%d", &child, &child_status), 2) << out;
+  EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 3);
+  std::vector<Event> want = {
+      {Event::kClone, task_.pid, child, static_cast<int>(CloneKind::kVfork)},
+      {Event::kExit, child, 0, child_status},
+      {Event::kExit, task_.pid, 0, status},
+  };
+  EXPECT_EQ(AfterExec(observer_.events()), want);
+}
+
+TEST_F(LaunchTest, TracerReportsAThreadAndItsExit) {
+  Start("thread");
+  int status;
+  EXPECT_EQ(Finish(&status), "joined\n");
+  std::vector<Event> events = AfterExec(observer_.events());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, Event::kClone);
+  EXPECT_EQ(events[0].a, task_.pid);
+  EXPECT_EQ(events[0].c, static_cast<int>(CloneKind::kClone));
+  pid_t thread = static_cast<pid_t>(events[0].b);
+  EXPECT_EQ(events[1], (Event{Event::kExit, thread, 0, 0}));
+  EXPECT_EQ(events[2], (Event{Event::kExit, task_.pid, 0, status}));
+}
+
+TEST_F(LaunchTest, TracerPassesSignalsOn) {
+  Start("signals");
+  int status;
+  EXPECT_EQ(Finish(&status), "usr1=1 sigchld=1\n");
+}
+
+TEST_F(LaunchTest, TracerKeepsAGroupStopStoppedUntilSigcont) {
+  Start("jobctl");
+  int status;
+  EXPECT_EQ(Finish(&status), "stopped=19 exit=5\n");
+}
+
+TEST_F(LaunchTest, ExecStopCanSkipTheCallWithAnErrno) {
+  observer_.deny_later_execs = EACCES;
+  Start("exec");
+  int status;
+  EXPECT_EQ(Finish(&status), "errno=13\n");
+  std::vector<Event> events = AfterExec(observer_.events());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0], (Event{Event::kExecStop, task_.pid, SYS_execve, SYS_execve}));
+}
+
+TEST_F(LaunchTest, ExecStopLeftAloneRunsTheCall) {
+  Start("exec");
+  int status;
+  EXPECT_EQ(Finish(&status), "errno=2\n");
+}
+
+}  // namespace
+}  // namespace veil::sentry
