@@ -3,13 +3,15 @@
 // notify_bench: the round trip of one seccomp-notified syscall through
 // veil's platform (Launch + SeccompPlatform), next to a native getppid.
 //
-//   notify_bench [--no-sync] [--pin] [ITERATIONS]
+//   notify_bench [--no-sync] [--pin | --split] [ITERATIONS]
 //
 // The task (this program re-run as "notify_bench --task N") calls getuid,
 // which the filter notifies, N times, then getppid (allowed) N times, and
 // prints ns/op for each. The sentry side answers every getuid with a value
 // on the main thread. --no-sync leaves out SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
-// --pin puts the sentry and the task on CPU 0.
+// --pin puts the sentry and the task on CPU 0; --split puts the task on
+// CPU 1 and the sentry's serving thread on CPU 0 (every hand-off crosses
+// CPUs: what SYNC_WAKE_UP or pinning avoid).
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -45,6 +47,13 @@ int RunTask(long n) {
   return 0;
 }
 
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
+}
+
 class NoObserver final : public veil::sentry::TaskObserver {
  public:
   void OnClone(pid_t, pid_t, veil::sentry::CloneKind) override {}
@@ -61,23 +70,21 @@ int main(int argc, char** argv) {
   }
   bool sync = true;
   bool pin = false;
+  bool split = false;
   long n = 100000;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--no-sync") == 0) {
       sync = false;
     } else if (strcmp(argv[i], "--pin") == 0) {
       pin = true;
+    } else if (strcmp(argv[i], "--split") == 0) {
+      split = true;
     } else {
       n = atol(argv[i]);
     }
   }
-  if (pin) {
-    // Before any thread: the tracer thread and the task inherit it.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(0, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
-  }
+  // Before any thread: the tracer thread and the task inherit it.
+  if (pin || split) PinTo(split ? 1 : 0);
   std::vector<SeccompRule> rules = {{SYS_getuid, SeccompAction::Notify()},
                                     {SYS_execve, SeccompAction::Trace(0)}};
   auto filter = veil::sentry::SeccompFilter::Create(rules, SeccompAction::Allow());
@@ -96,8 +103,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "notify_bench: launch: %s\n", strerror(launched.error().code()));
     return 1;
   }
-  printf("sync_wake_up=%d pinned=%d iterations=%ld\n",
-         launched->platform->sync_wake_up() ? 1 : 0, pin ? 1 : 0, n);
+  if (split) PinTo(0);  // this thread only: it serves the task
+  printf("sync_wake_up=%d placement=%s iterations=%ld\n",
+         launched->platform->sync_wake_up() ? 1 : 0,
+         pin ? "cpu0" : split ? "split" : "free", n);
   fflush(stdout);
   for (;;) {
     auto req = launched->platform->Receive();
