@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/seccomp_platform.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,6 +33,12 @@ TEST_F(LaunchTest, NotifiedCallAnsweredWithValue) {
   Result<int64_t> r = platform().Answer(*req, SyscallAnswer::Value(4242));
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, 4242);
+  // Exactly once: a second answer fails (EINPROGRESS while the task has
+  // not yet taken the first, ENOENT after).
+  Result<int64_t> again = platform().Answer(*req, SyscallAnswer::Value(1));
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(again.error().code() == EINPROGRESS || again.error().code() == ENOENT)
+      << again.error().code();
   EXPECT_EQ(platform().Receive().error().code(), ECANCELED);
   int status;
   EXPECT_EQ(Finish(&status), "r=4242 errno=0\n");
@@ -85,6 +92,32 @@ TEST_F(LaunchTest, InstallsAnFdAtAnExactNumberReplacingALiveOne) {
   int status;
   // fd 3 now reads the memfd; the pipe's write end (4) is untouched.
   EXPECT_EQ(Finish(&status), "fd=3 fd4=1 open=2 data=hello\n");
+}
+
+TEST_F(LaunchTest, AnFdTheTaskCannotTakeFailsTheCallWithTheKernelsErrno) {
+  Start("openat");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  UniqueFd memfd = MemfdWith("hello");
+  // Past RLIMIT_NOFILE: Linux's replace_fd (dup2) answers EBADF.
+  Result<int64_t> fd = platform().Answer(
+      *req, SyscallAnswer::InstallFd(memfd.get(), FdPlacement::kExact, 1 << 30,
+                                     CloseOnExec::kNo));
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), EBADF);
+  EXPECT_FALSE(platform().StillPending(*req));
+  int status;
+  EXPECT_EQ(Finish(&status), "fd=-1 errno=9 cloexec=-1 data=\n");
+}
+
+TEST_F(LaunchTest, ReceiveEndsWhenTheLastTaskDiesWithACallQueued) {
+  Start("getppid");
+  pollfd p{platform().ReceiveFd(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, -1), 1);  // the call is queued, not yet received
+  ASSERT_EQ(kill(task_.pid, SIGKILL), 0);
+  int status = task_.tracer->Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_EQ(platform().Receive().error().code(), ECANCELED);
 }
 
 TEST_F(LaunchTest, MemoryCopiesStopAtTheEndOfAMapping) {
