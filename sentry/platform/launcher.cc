@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/launcher.h"
 
+#include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -60,8 +61,18 @@ void SendResult(int sock, int32_t error, int fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Move each source above 2 first, so that stdio = {1, 0, ...} swaps
+  // rather than clobbers.
+  int moved[3] = {-1, -1, -1};
   for (int i = 0; i < 3; ++i) {
-    if (spec.stdio[i] >= 0 && dup2(spec.stdio[i], i) < 0) Fail(sock, errno);
+    if (spec.stdio[i] < 0 || spec.stdio[i] == i) continue;
+    moved[i] = fcntl(spec.stdio[i], F_DUPFD_CLOEXEC, 3);
+    if (moved[i] < 0) Fail(sock, errno);
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (moved[i] >= 0 && dup2(moved[i], i) < 0) Fail(sock, errno);
+    // stdio[i] == i: keep it, but across exec.
+    if (spec.stdio[i] == i && fcntl(i, F_SETFD, 0) < 0) Fail(sock, errno);
   }
   // Nothing of the sentry's but stdio reaches the program, even an fd
   // someone forgot to open O_CLOEXEC.

@@ -43,7 +43,8 @@ struct LaunchSpec {
   std::string path;               // a host path, executed by the host kernel
   std::vector<std::string> argv;  // argv[0] included
   std::vector<std::string> envp;
-  // Host fds that become the task's 0, 1 and 2 (-1: the sentry's own).
+  // Host fds that become the task's 0, 1 and 2 (-1: the sentry's own);
+  // any numbers, {1, 0, 2} included.
   std::array<int, 3> stdio = {-1, -1, -1};
 };
 

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/tracer.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "base/logging.h"
+#include "base/unique_fd.h"
 
 namespace veil::sentry {
 namespace {
@@ -28,6 +32,31 @@ unsigned long EventMessage(pid_t tid) {
   unsigned long msg = 0;
   ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &msg);
   return msg;
+}
+
+// The parent process of `tid` if it is a process of its own (not a
+// thread: a thread dies with its group), from /proc; -1 if it is a
+// thread or unknown (no /proc, or the task is gone).
+pid_t ParentProcess(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return -1;
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  // The name line comes first and may hold anything: look for the
+  // fields at the start of a line only.
+  int tgid = -1;
+  int ppid = -1;
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    sscanf(line, "Tgid: %d", &tgid);
+    sscanf(line, "PPid: %d", &ppid);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return tgid == tid ? ppid : -1;
 }
 
 bool IsStoppingSignal(int sig) {
@@ -132,7 +161,7 @@ void Tracer::Serve() {
   // stopped before their parent's clone event was reported (held), and
   // children reported whose first stop has not come yet (announced).
   std::unordered_set<pid_t> known{first_task_};
-  std::unordered_set<pid_t> held;
+  std::unordered_map<pid_t, pid_t> held;  // child -> its parent process
   std::unordered_set<pid_t> announced;
   for (;;) {
     int status = 0;
@@ -154,6 +183,19 @@ void Tracer::Serve() {
         first_status_ = status;
       }
       observer_.OnExit(tid, status);
+      // A parent killed (SIGKILL) between creating a child and reporting
+      // it never reports it: the child would stay held for ever. It has
+      // not run one instruction and its parent's fork never returned, so
+      // it dies too.
+      for (auto it = held.begin(); it != held.end();) {
+        if (it->second == tid) {
+          kill(it->first, SIGKILL);
+          Resume(it->first, 0);
+          it = held.erase(it);
+        } else {
+          ++it;
+        }
+      }
       continue;
     }
     if (!WIFSTOPPED(status)) continue;
@@ -168,7 +210,7 @@ void Tracer::Serve() {
         if (announced.erase(tid) != 0) {
           Resume(tid, 0);
         } else {
-          held.insert(tid);
+          held.emplace(tid, ParentProcess(tid));
         }
         continue;
       }

@@ -12,7 +12,8 @@
 // - other PTRACE_EVENT_STOPs (a new child's first stop, the wake-up after
 //   a LISTEN): resumed; a new child is held stopped until its parent's
 //   fork/vfork/clone event has been reported, so OnClone always comes
-//   before the child runs;
+//   before the child runs (a child whose parent process is killed before
+//   reporting it is killed too: README.md);
 // - signal-delivery-stop: the signal is re-injected (PTRACE_CONT with it);
 // - PTRACE_EVENT_FORK/VFORK/CLONE: OnClone(parent, child, kind);
 // - PTRACE_EVENT_SECCOMP (the filter's RET_TRACE, execve/execveat):
