@@ -162,6 +162,16 @@ int main(int argc, char** argv) {
     SAY("stopped=%d exit=%d\n", stopped, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return 0;
   }
+  if (strcmp(mode, "slow") == 0) {
+    // A child exits while the parent waits in a notified call.
+    pid_t child = fork();
+    if (child == 0) _exit(9);
+    long r = syscall(SYS_getppid);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 94;
+    SAY("r=%ld status=%d\n", r, status);
+    return 0;
+  }
   if (strcmp(mode, "exec") == 0) {
     char* const args[] = {"nothing", NULL};
     execve("/nonexistent/veil", args, args + 1);

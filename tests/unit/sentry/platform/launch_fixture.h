@@ -51,6 +51,26 @@ class RecordingObserver final : public TaskObserver {
   void OnExit(pid_t tid, int status) override {
     Add({Event::kExit, tid, 0, status});
   }
+  // Blocks until `tid`'s exit has been reported.
+  void WaitForExit(pid_t tid) {
+    MutexLock lock(mu_);
+    for (;;) {
+      for (const Event& e : events_) {
+        if (e.kind == Event::kExit && e.a == tid) return;
+      }
+      cv_.Wait(mu_);
+    }
+  }
+  // Blocks until a clone has been reported; the child's tid.
+  pid_t WaitForClone() {
+    MutexLock lock(mu_);
+    for (;;) {
+      for (const Event& e : events_) {
+        if (e.kind == Event::kClone) return static_cast<pid_t>(e.b);
+      }
+      cv_.Wait(mu_);
+    }
+  }
   // Set before Start; read on the tracer thread only.
   int deny_later_execs = 0;
 
@@ -63,9 +83,11 @@ class RecordingObserver final : public TaskObserver {
   void Add(Event e) {
     MutexLock lock(mu_);
     events_.push_back(e);
+    cv_.SignalAll();
   }
   int exec_stops_ = 0;  // tracer thread only
   Mutex mu_;
+  CondVar cv_;
   std::vector<Event> events_ VEIL_GUARDED_BY(mu_);
 };
 

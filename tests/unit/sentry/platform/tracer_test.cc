@@ -120,6 +120,19 @@ TEST_F(LaunchTest, TracerKeepsAGroupStopStoppedUntilSigcont) {
   EXPECT_EQ(Finish(&status), "stopped=19 exit=5\n");
 }
 
+TEST_F(LaunchTest, APendingNotificationDoesNotDelayTheTracer) {
+  Start("slow");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->tid, task_.pid);
+  // Unanswered, the parent waits; its child's exit is still reported.
+  pid_t child = observer_.WaitForClone();
+  observer_.WaitForExit(child);
+  ASSERT_TRUE(platform().Answer(*req, SyscallAnswer::Value(77)));
+  int status;
+  EXPECT_EQ(Finish(&status), "r=77 status=2304\n");  // exit 9
+}
+
 TEST_F(LaunchTest, ExecStopCanSkipTheCallWithAnErrno) {
   observer_.deny_later_execs = EACCES;
   Start("exec");
