@@ -134,6 +134,8 @@ std::span<const int32_t> SyscallsBeforeExec() { return kBeforeExec; }
 
 Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
                         TaskObserver& observer, SyncWakeUp wake) {
+  // EINVAL for a request that cannot work, as execve(2) answers for bad
+  // arguments (Linux: do_execveat_common); the rest are the host calls'.
   for (int32_t nr : kBeforeExec) {
     if (filter.ActionFor(nr).kind() != SeccompAction::Kind::kAllow) {
       return Errno(EINVAL, "launcher: the filter must allow sendmsg, getpid, "

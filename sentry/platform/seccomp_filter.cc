@@ -81,6 +81,8 @@ Result<SeccompFilter> SeccompFilter::Create(std::span<const SeccompRule> rules,
     return a.kind() == SeccompAction::Kind::kErrno &&
            (a.data() == 0 || a.data() > kMaxErrno);
   };
+  // Invalid filters are EINVAL, as seccomp(2) answers for a program it
+  // refuses (Linux: seccomp_prepare_filter, seccomp_check_filter).
   if (bad_errno(default_action)) return Errno(EINVAL, "errno out of range");
   for (size_t i = 0; i < filter.rules_.size(); ++i) {
     const SeccompRule& r = filter.rules_[i];

@@ -73,12 +73,14 @@ Result<size_t> CopyTaskMemory(pid_t tid, TaskAddr addr, uint8_t* local,
 
 std::unique_ptr<SeccompPlatform> SeccompPlatform::Create(UniqueFd listener,
                                                          SyncWakeUp wake) {
-  bool sync = false;
+  SyncWakeUp set = SyncWakeUp::kOff;
   if (wake == SyncWakeUp::kOn) {
-    sync = ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                 SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+    if (ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+              SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0) {
+      set = SyncWakeUp::kOn;
+    }
     static std::atomic<bool> logged{false};
-    if (!sync && !logged.exchange(true)) {
+    if (set == SyncWakeUp::kOff && !logged.exchange(true)) {
       VEIL_LOG(kWarning)
           << "seccomp: the kernel refuses SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP ("
           << strerror(errno)
@@ -86,7 +88,7 @@ std::unique_ptr<SeccompPlatform> SeccompPlatform::Create(UniqueFd listener,
     }
   }
   return std::unique_ptr<SeccompPlatform>(
-      new SeccompPlatform(std::move(listener), sync));
+      new SeccompPlatform(std::move(listener), set));
 }
 
 Result<SyscallRequest> SeccompPlatform::Receive() {
@@ -94,7 +96,9 @@ Result<SyscallRequest> SeccompPlatform::Receive() {
     pollfd p{listener_.get(), POLLIN, 0};
     if (poll(&p, 1, -1) < 0) return Errno::FromErrno();  // EINTR included
     if ((p.revents & POLLIN) == 0) {
-      // POLLHUP: no task uses the filter any more.
+      // POLLHUP: no task uses the filter any more (Linux:
+      // seccomp_notify_poll once the filter's users are gone). Ours:
+      // ECANCELED, platform.h's "no task is left".
       if ((p.revents & (POLLHUP | POLLERR)) != 0) return Errno(ECANCELED);
       continue;
     }

@@ -49,7 +49,7 @@ class SeccompPlatform final : public Platform {
                                                  SyncWakeUp wake);
 
   // Whether the listener is in SYNC_WAKE_UP mode.
-  bool sync_wake_up() const { return sync_wake_up_; }
+  bool sync_wake_up() const { return wake_ == SyncWakeUp::kOn; }
 
   // ^Platform
   Result<SyscallRequest> Receive() override;
@@ -63,11 +63,11 @@ class SeccompPlatform final : public Platform {
                          const SyscallAnswer& answer) override;
 
  private:
-  SeccompPlatform(UniqueFd listener, bool sync)
-      : listener_(std::move(listener)), sync_wake_up_(sync) {}
+  SeccompPlatform(UniqueFd listener, SyncWakeUp wake)
+      : listener_(std::move(listener)), wake_(wake) {}
 
   const UniqueFd listener_;
-  const bool sync_wake_up_;
+  const SyncWakeUp wake_;  // what the listener is set to
 };
 
 }  // namespace veil::sentry
