@@ -59,6 +59,8 @@ struct Launched {
 // The syscalls the child makes under the filter before exec (above).
 std::span<const int32_t> SyscallsBeforeExec();
 
+// The observer's calls start on the tracer thread before Launch returns
+// (the first exec stop, with execve kTrace): have it ready first.
 // EINVAL: the filter does not allow what the child needs (above).
 // Otherwise fork's, seccomp's (in the child) or ptrace's errno.
 Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
