@@ -71,7 +71,7 @@ void SendResult(int sock, int32_t error, int fd) {
   }
   for (int i = 0; i < 3; ++i) {
     if (moved[i] >= 0 && dup2(moved[i], i) < 0) Fail(sock, errno);
-    // stdio[i] == i: keep it, but across exec.
+    // stdio[i] == i: keep it, and across exec.
     if (spec.stdio[i] == i && fcntl(i, F_SETFD, 0) < 0) Fail(sock, errno);
   }
   // Nothing of the sentry's but stdio reaches the program, even an fd

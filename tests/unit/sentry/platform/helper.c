@@ -172,6 +172,12 @@ int main(int argc, char** argv) {
     SAY("r=%ld status=%d\n", r, status);
     return 0;
   }
+  if (strcmp(mode, "env") == 0) {
+    const char* v = getenv("VEIL_TEST");
+    SAY("argc=%d argv2=%s env=%s open=%d\n", argc, argc > 2 ? argv[2] : "",
+        v ? v : "(none)", CountOpenFds());
+    return 0;
+  }
   if (strcmp(mode, "exec") == 0) {
     char* const args[] = {"nothing", NULL};
     execve("/nonexistent/veil", args, args + 1);

@@ -103,7 +103,8 @@ inline SeccompFilter TestFilter() {
 class LaunchTest : public ::testing::Test {
  protected:
   // Starts the helper in `mode`; its stdout goes to a pipe Output() reads.
-  void Start(const char* mode) {
+  void Start(const char* mode, std::vector<std::string> more_args = {},
+             std::vector<std::string> envp = {}) {
     int p[2];
     ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
     out_read_.reset(p[0]);
@@ -111,6 +112,8 @@ class LaunchTest : public ::testing::Test {
     LaunchSpec spec;
     spec.path = VEIL_PLATFORM_HELPER;
     spec.argv = {"helper", mode};
+    spec.argv.insert(spec.argv.end(), more_args.begin(), more_args.end());
+    spec.envp = std::move(envp);
     spec.stdio = {-1, out_write.get(), -1};
     Result<Launched> launched =
         Launch(TestFilter(), spec, observer_, SyncWakeUp::kOn);

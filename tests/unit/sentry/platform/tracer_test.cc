@@ -38,6 +38,15 @@ TEST_F(LaunchTest, TracerReportsAForkChildAndItsExitStatus) {
   EXPECT_EQ(events, want);
 }
 
+TEST_F(LaunchTest, LaunchPassesArgvAndEnvpAndNoSentryFd) {
+  // An fd of ours without O_CLOEXEC still does not reach the task.
+  UniqueFd leaky(open("/dev/null", O_RDONLY));
+  ASSERT_TRUE(leaky);
+  Start("env", {"two words"}, {"VEIL_TEST=x=y"});
+  int status;
+  EXPECT_EQ(Finish(&status), "argc=3 argv2=two words env=x=y open=0\n");
+}
+
 TEST(Launch, RefusesAFilterThatStopsTheChildBeforeExec) {
   std::vector<SeccompRule> rules = {{SYS_sendmsg, SeccompAction::Notify()}};
   auto filter = SeccompFilter::Create(rules, SeccompAction::Allow());
