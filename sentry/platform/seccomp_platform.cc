@@ -51,7 +51,8 @@ Result<size_t> CopyTaskMemory(pid_t tid, TaskAddr addr, uint8_t* local,
   if (n == static_cast<ssize_t>(len)) return len;
   // ESRCH (the task is gone), EPERM: nothing to retry.
   if (n < 0 && errno != EFAULT) return Errno::FromErrno();
-  size_t done = 0;
+  // A short count is a copied prefix: go on from its end.
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
   while (done < len) {
     uint64_t at = addr.value() + done;
     size_t chunk = std::min<uint64_t>(len - done, kPageSize - at % kPageSize);
