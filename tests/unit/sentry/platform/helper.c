@@ -172,6 +172,26 @@ int main(int argc, char** argv) {
     SAY("r=%ld status=%d\n", r, status);
     return 0;
   }
+  if (strcmp(mode, "storm") == 0) {
+    // Notified opens while signals rain: every open succeeds once (they
+    // restart, SA_RESTART) and no fd is left behind.
+    Catch(SIGUSR1, OnSignal);
+    // 300 opens at least, and on until a signal has been caught.
+    int opened = 0;
+    int failed = 0;
+    for (int i = 0; i < 300 || !handled; ++i) {
+      int fd = openat(AT_FDCWD, kPath, O_RDONLY);
+      if (fd < 0) {
+        ++failed;
+      } else {
+        ++opened;
+        close(fd);
+      }
+    }
+    SAY("opened=%d failed=%d open=%d caught=%d\n", opened, failed,
+        CountOpenFds(), (int)handled);
+    return 0;
+  }
   if (strcmp(mode, "env") == 0) {
     const char* v = getenv("VEIL_TEST");
     SAY("argc=%d argv2=%s env=%s open=%d\n", argc, argc > 2 ? argv[2] : "",

@@ -6,7 +6,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -196,6 +198,46 @@ TEST_F(LaunchTest, SignalWhileANotificationIsPendingLeaksNoFd) {
   EXPECT_EQ(platform().Receive().error().code(), ECANCELED);
   int status;
   EXPECT_EQ(Finish(&status), "fd=3 handled=1 open=1\n");
+}
+
+TEST_F(LaunchTest, ASignalStormDuringTrappedCallsLeaksNoFd) {
+  Start("storm");
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, task_.pid, 0)));
+  ASSERT_TRUE(pidfd);
+  std::atomic<bool> done{false};
+  std::thread storm;
+  UniqueFd memfd = MemfdWith("x");
+  int answered = 0;
+  for (;;) {
+    Result<SyscallRequest> req = platform().Receive();
+    if (!req) {
+      EXPECT_EQ(req.error().code(), ECANCELED);
+      break;
+    }
+    if (!storm.joinable()) {
+      // The first open: the handler is in place, the storm may begin.
+      storm = std::thread([&] {
+        while (!done.load()) {
+          syscall(SYS_pidfd_send_signal, pidfd.get(), SIGUSR1, nullptr, 0);
+          sched_yield();
+        }
+      });
+    }
+    Result<int64_t> fd = platform().Answer(
+        *req, SyscallAnswer::InstallFd(memfd.get(), FdPlacement::kLowest, -1,
+                                       CloseOnExec::kNo));
+    // ENOENT would mean the call comes again; it must not leave an fd.
+    if (fd) ++answered;
+  }
+  done = true;
+  if (storm.joinable()) storm.join();
+  int status;
+  std::string out = Finish(&status);
+  int opened = -1;
+  ASSERT_EQ(sscanf(out.c_str(), "opened=%d", &opened), 1) << out;
+  EXPECT_GE(opened, 300);
+  EXPECT_EQ(out, "opened=" + std::to_string(opened) + " failed=0 open=0 caught=1\n");
+  EXPECT_EQ(answered, opened);
 }
 
 }  // namespace
