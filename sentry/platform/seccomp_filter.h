@@ -14,7 +14,7 @@
 // rule only ever sees a number below 0x40000000 or one with the top bit set.
 //
 // The program is hand-written BPF, laid out as a binary search over the
-// sorted number ranges that share an action: about log2(ranges) + 6
+// sorted number ranges that share an action: about log2(ranges) + 7
 // instructions per call, whatever the length of the table.
 // `ActionFor(nr)` answers what the program answers, without running it;
 // the unit test runs the program in a small BPF interpreter and checks
