@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/logging.h"
 #include "base/unique_fd.h"
@@ -76,6 +79,48 @@ Result<Registers> ExecStop::GetRegisters() const {
 Result<void> ExecStop::SetRegisters(const Registers& regs) {
   user_regs_struct raw = regs.raw();
   return FromSyscall(ptrace(PTRACE_SETREGS, tid_, nullptr, &raw));
+}
+
+Result<void> ExecStop::RedirectExec(std::string_view path,
+                                    std::span<const std::string> argv) {
+  constexpr uint64_t kRedZone = 128;
+  constexpr size_t kMaxBlock = 64 * 1024;
+  Registers regs = VEIL_TRY(GetRegisters());
+  // The block, from its (16-byte aligned) start: argv pointers, NULL, the
+  // envp NULL, then the path and the argv strings.
+  size_t pointers = (argv.size() + 2) * sizeof(uint64_t);
+  size_t total = pointers + path.size() + 1;
+  for (const std::string& a : argv) total += a.size() + 1;
+  // Linux: execve answers E2BIG for arguments beyond its limit.
+  if (total > kMaxBlock) return Errno(E2BIG);
+  uint64_t sp = regs.stack_pointer();
+  // Linux: a stack the block does not fit under is a fault (EFAULT).
+  if (sp < kRedZone + total + 16) return Errno(EFAULT);
+  uint64_t base = (sp - kRedZone - total) & ~uint64_t{15};
+  std::vector<uint8_t> block(total, 0);
+  uint64_t at = base + pointers;
+  auto put_string = [&](std::string_view text) {
+    memcpy(block.data() + (at - base), text.data(), text.size());
+    uint64_t where = at;
+    at += text.size() + 1;
+    return where;
+  };
+  uint64_t path_addr = put_string(path);
+  for (size_t i = 0; i < argv.size(); ++i) {
+    uint64_t where = put_string(argv[i]);
+    memcpy(block.data() + i * sizeof(uint64_t), &where, sizeof where);
+  }
+  iovec mine{block.data(), block.size()};
+  iovec theirs{reinterpret_cast<void*>(base), block.size()};
+  ssize_t n = process_vm_writev(tid_, &mine, 1, &theirs, 1, 0);
+  if (n < 0) return Errno::FromErrno();
+  // Linux: copy_to_user() short of the whole block is EFAULT.
+  if (static_cast<size_t>(n) != block.size()) return Errno(EFAULT);
+  regs.set_syscall_nr(SYS_execve);
+  regs.set_arg(0, path_addr);
+  regs.set_arg(1, base);
+  regs.set_arg(2, base + (argv.size() + 1) * sizeof(uint64_t));
+  return SetRegisters(regs);
 }
 
 Result<std::unique_ptr<Tracer>> Tracer::Start(

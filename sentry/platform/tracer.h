@@ -37,6 +37,9 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "base/mutex.h"
@@ -58,6 +61,15 @@ class ExecStop final {
   // PTRACE_GETREGS / PTRACE_SETREGS; ESRCH if the task was killed.
   Result<Registers> GetRegisters() const;
   Result<void> SetRegisters(const Registers& regs);
+  // Makes the stopped execve/execveat run execve(path, argv, {}) instead:
+  // `path` is a host path (the sentry's exec stub), never a sandbox one.
+  // The strings and pointer arrays are written below the task's stack
+  // pointer, past the 128-byte red zone (the task's memory is replaced if
+  // the exec succeeds), and the registers point at them. Copy the task's
+  // own arguments in first: the registers no longer name them after.
+  // E2BIG beyond 64 KiB; EFAULT if the stack cannot take it; ESRCH.
+  Result<void> RedirectExec(std::string_view path,
+                            std::span<const std::string> argv);
 
  private:
   friend class Tracer;

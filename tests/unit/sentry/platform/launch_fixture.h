@@ -37,6 +37,13 @@ class RecordingObserver final : public TaskObserver {
     Result<Registers> regs = stop.GetRegisters();
     Add({Event::kExecStop, stop.tid(), regs ? regs->syscall_nr() : -1,
          stop.data()});
+    if (regs && !redirect_later_execs.empty() && exec_stops_++ > 0) {
+      std::vector<std::string> argv = {"helper", "env", "redirected"};
+      if (!stop.RedirectExec(redirect_later_execs, argv)) {
+        Add({Event::kExecStop, -1, -1, -1});
+      }
+      return;
+    }
     // Every exec but the first fails with deny_later_execs (skipped: the
     // number set to -1, the result in rax).
     if (regs && deny_later_execs != 0 && exec_stops_++ > 0) {
@@ -73,6 +80,8 @@ class RecordingObserver final : public TaskObserver {
   }
   // Set before Start; read on the tracer thread only.
   int deny_later_execs = 0;
+  // Every exec but the first becomes "helper env redirected" of this path.
+  std::string redirect_later_execs;
 
   std::vector<Event> events() {
     MutexLock lock(mu_);

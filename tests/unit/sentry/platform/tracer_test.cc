@@ -152,6 +152,17 @@ TEST_F(LaunchTest, ExecStopCanSkipTheCallWithAnErrno) {
   EXPECT_EQ(events[0], (Event{Event::kExecStop, task_.pid, SYS_execve, SYS_execve}));
 }
 
+TEST_F(LaunchTest, ExecStopCanRedirectTheExecToAHostProgram) {
+  observer_.redirect_later_execs = VEIL_PLATFORM_HELPER;
+  Start("exec");  // execve of a path that does not exist
+  int status;
+  EXPECT_EQ(Finish(&status), "argc=3 argv2=redirected env=(none) open=0\n");
+  std::vector<Event> events = AfterExec(observer_.events());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0], (Event{Event::kExecStop, task_.pid, SYS_execve, SYS_execve}));
+  EXPECT_EQ(events[1], (Event{Event::kExec, task_.pid, task_.pid, 0}));
+}
+
 TEST_F(LaunchTest, ExecStopLeftAloneRunsTheCall) {
   Start("exec");
   int status;
