@@ -153,6 +153,10 @@ Result<int64_t> SeccompPlatform::Answer(const SyscallRequest& req,
     case SyscallAnswer::Kind::kError:
       resp.error = -answer.error();
       break;
+    case SyscallAnswer::Kind::kContinue:
+      // Only when the caller asks (platform.h: registers-only calls).
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      break;
     case SyscallAnswer::Kind::kInstallFd: {
       seccomp_notif_addfd addfd;
       memset(&addfd, 0, sizeof addfd);
@@ -184,6 +188,7 @@ Result<int64_t> SeccompPlatform::Answer(const SyscallRequest& req,
   if (ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
     return Errno::FromErrno();  // ENOENT: interrupted, comes again
   }
+  // kContinue: 0, not the call's result (platform.h).
   return answer.kind() == SyscallAnswer::Kind::kError
              ? int64_t{-answer.error()}
              : answer.value();

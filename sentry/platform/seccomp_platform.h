@@ -14,7 +14,10 @@
 //   copy_from_user's partial semantics (platform.h).
 // - Answer: SECCOMP_IOCTL_NOTIF_SEND for values and errnos;
 //   SECCOMP_IOCTL_NOTIF_ADDFD with SEND (kLowest) or SETFD|SEND (kExact),
-//   so the fd is installed atomically with the answer. Never CONTINUE.
+//   so the fd is installed atomically with the answer. CONTINUE
+//   (SECCOMP_USER_NOTIF_FLAG_CONTINUE) only for SyscallAnswer::Continue,
+//   which the caller chooses for a registers-only call; the platform
+//   never does on its own.
 //   When the kernel refuses to install the fd (EMFILE at the task's
 //   RLIMIT_NOFILE, EBADF for a kExact number beyond it), the request is
 //   still pending: Answer then answers it with that errno itself (what

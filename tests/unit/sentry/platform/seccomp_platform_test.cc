@@ -58,6 +58,17 @@ TEST_F(LaunchTest, NotifiedCallAnsweredWithErrno) {
   EXPECT_EQ(Finish(&status), "r=-1 errno=13\n");
 }
 
+TEST_F(LaunchTest, ContinueRunsTheCallNatively) {
+  Start("getppid");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  Result<int64_t> r = platform().Answer(*req, SyscallAnswer::Continue());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 0);
+  int status;
+  EXPECT_EQ(Finish(&status), "r=" + std::to_string(getpid()) + " errno=0\n");
+}
+
 TEST_F(LaunchTest, InstallsAnFdAtTheLowestFreeNumber) {
   Start("openat");
   Result<SyscallRequest> req = platform().Receive();
