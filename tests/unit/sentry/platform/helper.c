@@ -41,6 +41,15 @@ static void OnSigcont(int sig) { (void)sig; continued = 1; }
 
 static void* ThreadMain(void* arg) { return arg; }
 
+// argv[0] of the helper, for a thread that execs it again.
+static const char* self_path;
+static void* ExecMain(void* arg) {
+  char* const args[] = {"helper", "env", "from-thread", NULL};
+  char* const env[] = {NULL};
+  execve(self_path, args, env);
+  return arg;
+}
+
 static void Catch(int sig, void (*handler)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -117,6 +126,13 @@ int main(int argc, char** argv) {
     if (child < 0 || waitpid(child, &status, 0) != child) return 94;
     SAY("child=%d status=%d\n", (int)child, status);
     return 0;
+  }
+  if (strcmp(mode, "threadexec") == 0) {
+    // A thread other than the leader execs: it takes the leader's tid.
+    self_path = argv[2];
+    pthread_t t;
+    if (pthread_create(&t, NULL, ExecMain, NULL) != 0) return 92;
+    for (;;) pause();
   }
   if (strcmp(mode, "vfork") == 0) {
     pid_t child = vfork();

@@ -117,6 +117,20 @@ TEST_F(LaunchTest, TracerReportsAThreadAndItsExit) {
   EXPECT_EQ(events[2], (Event{Event::kExit, task_.pid, 0, status}));
 }
 
+TEST_F(LaunchTest, AThreadsExecIsReportedUnderTheLeadersTid) {
+  Start("threadexec", {VEIL_PLATFORM_HELPER});
+  int status;
+  EXPECT_EQ(Finish(&status), "argc=3 argv2=from-thread env=(none) open=0\n");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::vector<Event> events = AfterExec(observer_.events());
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].kind, Event::kClone);
+  pid_t thread = static_cast<pid_t>(events[0].b);
+  EXPECT_EQ(events[1], (Event{Event::kExecStop, thread, SYS_execve, SYS_execve}));
+  EXPECT_EQ(events[2], (Event{Event::kExec, task_.pid, thread, 0}));
+  EXPECT_EQ(events[3], (Event{Event::kExit, task_.pid, 0, status}));
+}
+
 TEST_F(LaunchTest, TracerPassesSignalsOn) {
   Start("signals");
   int status;
