@@ -169,6 +169,38 @@ void Tracer::RemoveLive(pid_t tid) {
   live_.erase(tid);
 }
 
+pid_t Tracer::NextReport(int* status) {
+  for (;;) {
+    // Look first (WNOWAIT): an exit is reaped under mu_ together with its
+    // removal from live_, so KillAll never signals a reaped, maybe reused,
+    // pid.
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info,
+               WEXITED | WSTOPPED | WNOWAIT | __WALL | __WNOTHREAD) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != ECHILD) {
+        VEIL_LOG(kError) << "tracer: waitid: " << strerror(errno);
+      }
+      return -1;  // ECHILD: no task left
+    }
+    pid_t tid = info.si_pid;
+    bool exit = info.si_code == CLD_EXITED || info.si_code == CLD_KILLED ||
+                info.si_code == CLD_DUMPED;
+    pid_t got;
+    if (exit) {
+      MutexLock lock(mu_);
+      live_.erase(tid);
+      got = waitpid(tid, status, __WALL | __WNOTHREAD);
+    } else {
+      got = waitpid(tid, status, __WALL | __WNOTHREAD);
+    }
+    if (got == tid) return tid;
+    // EINTR, or the report went (SIGKILL turned a stop into an exit
+    // before we took it): look again.
+  }
+}
+
 void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
   Result<pid_t> child = spawn();
   Errno error(0);
@@ -210,19 +242,12 @@ void Tracer::Serve() {
   std::unordered_set<pid_t> announced;
   for (;;) {
     int status = 0;
-    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);
-    if (tid < 0) {
-      if (errno == EINTR) continue;
-      if (errno != ECHILD) {
-        VEIL_LOG(kError) << "tracer: waitpid: " << strerror(errno);
-      }
-      return;  // ECHILD: no task left
-    }
+    pid_t tid = NextReport(&status);
+    if (tid < 0) return;  // no task left
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
       known.erase(tid);
       held.erase(tid);
       announced.erase(tid);
-      RemoveLive(tid);
       if (tid == first_task_) {
         MutexLock lock(mu_);
         first_status_ = status;

@@ -23,9 +23,9 @@
 //
 // Why a thread of its own: ptrace requests must come from the thread that
 // attached, and waiting for stops must not wait behind a syscall handler.
-// The tracer thread runs nothing but this loop (waitpid(-1, __WALL |
-// __WNOTHREAD), which sees only this thread's tracees and children: other
-// children of the process are not reaped here); notification handlers
+// The tracer thread runs nothing but this loop (waitid/waitpid with
+// __WALL | __WNOTHREAD, which see only this thread's tracees and
+// children: other children of the process are not reaped here); notification handlers
 // run on other threads, so a slow handler never delays a ptrace stop. The
 // observer's callbacks run on the tracer thread and must not wait for
 // anything a task does (they delay every task's ptrace stops while they
@@ -123,6 +123,9 @@ class Tracer final {
   // Records a live task; false if the tracer is stopping (it was killed).
   bool AddLive(pid_t tid) VEIL_EXCLUDES(mu_);
   void RemoveLive(pid_t tid) VEIL_EXCLUDES(mu_);
+  // The next stop or exit of a task (waitpid's status), -1 once no task
+  // is left.
+  pid_t NextReport(int* status) VEIL_EXCLUDES(mu_);
 
   TaskObserver& observer_;
   pid_t first_task_ = -1;  // set before Start returns, then immutable
