@@ -15,9 +15,10 @@
  *   5. close the fds, map the stack and copy its image in;
  *   6. clear the registers and jump to the entry with the plan's rsp.
  *
- * The stub is linked at a fixed address (VEIL_STUB_BASE, the loader's
- * kStubRegionStart) that no plan maps, so it can map the program while it
- * runs; it stays mapped there (one small image) after the jump. Nothing
+ * The stub is linked at a fixed address (the loader's kStubRegionStart)
+ * that no plan maps, so it can map the program while it runs. Before the
+ * jump it unmaps its data and bss; its code (one page, read and execute)
+ * stays, because the jump runs from it. Nothing
  * here uses libc, the heap, SSE registers or a relocation.
  */
 #include <asm/unistd.h>
@@ -35,8 +36,10 @@
 /* Referenced from the entry code below, so not static. */
 __attribute__((visibility("hidden"), aligned(16))) uint8_t
     veil_stub_stack[STACK_BYTES];
-__attribute__((visibility("hidden"))) uint64_t veil_stub_entry;
-__attribute__((visibility("hidden"))) uint64_t veil_stub_rsp;
+/* From the linker: the image's end. */
+extern char _end[] __attribute__((visibility("hidden")));
+/* The end of the code (the default linker script's etext). */
+extern const char etext[] __attribute__((visibility("hidden")));
 
 static uint8_t small_plan[SMALL_PLAN_BYTES] __attribute__((aligned(16)));
 
@@ -214,32 +217,48 @@ __attribute__((noreturn, used, visibility("hidden"))) void veil_stub_main(
          -1, 0, VEIL_STUB_STEP_STACK);
   memcpy((void*)h->stack_image_addr, image, h->stack_image_len);
 
-  veil_stub_entry = h->entry;
-  veil_stub_rsp = h->initial_rsp;
+  const uint64_t entry = h->entry, rsp = h->initial_rsp;
   if (big) sys3(__NR_munmap, (long)plan, (long)big, 0);
 
-  /* As Linux's start_thread: every general register zero, flags with only
-   * the always-one bit and IF (user code cannot change IF anyway). */
+  /* Leave only the code: the image is one segment of headers and code
+   * (linked with -z noseparate-code), then the data and bss, which hold
+   * this stack and go in the last steps. */
+  const uint64_t data_lo = ((uint64_t)etext + PAGE - 1) & ~(PAGE - 1);
+  const uint64_t data_hi = ((uint64_t)_end + PAGE - 1) & ~(PAGE - 1);
+
+  /* On the program's stack: unmap the data pages, then start the program
+   * as Linux's start_thread does, every general register zero and flags
+   * with only the always-one bit and IF (user code cannot change IF).
+   * The entry address goes through the word just below the initial rsp,
+   * which the program owns as free stack. */
+  register uint64_t r8 __asm__("r8") = rsp;
   __asm__ volatile(
-      "xor %eax, %eax\n\t"
-      "xor %ebx, %ebx\n\t"
-      "xor %ecx, %ecx\n\t"
-      "xor %edx, %edx\n\t"
-      "xor %esi, %esi\n\t"
-      "xor %edi, %edi\n\t"
-      "xor %ebp, %ebp\n\t"
-      "xor %r8d, %r8d\n\t"
-      "xor %r9d, %r9d\n\t"
-      "xor %r10d, %r10d\n\t"
-      "xor %r11d, %r11d\n\t"
-      "xor %r12d, %r12d\n\t"
-      "xor %r13d, %r13d\n\t"
-      "xor %r14d, %r14d\n\t"
-      "xor %r15d, %r15d\n\t"
+      "mov %%r8, %%rsp\n\t"
+      "mov %%rdx, %%r12\n\t"
+      "mov $11, %%eax\n\t" /* __NR_munmap(rdi, rsi) */
+      "syscall\n\t"
+      "push %%r12\n\t"
+      "xor %%eax, %%eax\n\t"
+      "xor %%ebx, %%ebx\n\t"
+      "xor %%ecx, %%ecx\n\t"
+      "xor %%edx, %%edx\n\t"
+      "xor %%esi, %%esi\n\t"
+      "xor %%edi, %%edi\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "xor %%r8d, %%r8d\n\t"
+      "xor %%r9d, %%r9d\n\t"
+      "xor %%r10d, %%r10d\n\t"
+      "xor %%r11d, %%r11d\n\t"
+      "xor %%r12d, %%r12d\n\t"
+      "xor %%r13d, %%r13d\n\t"
+      "xor %%r14d, %%r14d\n\t"
+      "xor %%r15d, %%r15d\n\t"
       "pushq $0x202\n\t"
       "popfq\n\t"
-      "mov veil_stub_rsp(%rip), %rsp\n\t"
-      "jmp *veil_stub_entry(%rip)\n\t");
+      "ret\n\t"
+      :
+      : "D"(data_lo), "S"(data_hi - data_lo), "d"(entry), "r"(r8)
+      : "memory");
   __builtin_unreachable();
 }
 

@@ -36,6 +36,8 @@
 namespace veil::sentry::loader::testing {
 namespace {
 
+using ::testing::HasSubstr;
+using ::testing::Not;
 using ::veil::testing::IsOk;
 
 // A Platform over a seccomp listener; test-only, one task.
@@ -310,6 +312,24 @@ TEST_F(StubEndToEndTest, ArgvEnvAndAuxvReachTheProgram) {
   ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
   EXPECT_EQ(WEXITSTATUS(run.status), 7);
   EXPECT_EQ(run.output, "zero|one|1\n");
+}
+
+TEST_F(StubEndToEndTest, AddressSpaceIsThePlans) {
+  auto plan = Plan({"cat", "/proc/self/maps"});
+  ASSERT_THAT(plan, IsOk());
+  RunResult run = RunStub(*plan);
+  if (run.skipped) GTEST_SKIP() << "seccomp user notification unavailable";
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  // The program's segments, from the tmpfs file's memory.
+  EXPECT_THAT(run.output, HasSubstr("00400000-00401000 r--p 00000000 "));
+  // The host kernel's stack is gone; the plan's is there.
+  EXPECT_THAT(run.output, Not(HasSubstr("[stack]")));
+  EXPECT_THAT(run.output, HasSubstr("7fffff7ff000-7ffffffff000 rw-p "));
+  // Of the stub, one page of code stays (the jump ran from it).
+  EXPECT_THAT(run.output, HasSubstr("7e5700000000-7e5700001000 r-xp "));
+  EXPECT_THAT(run.output, Not(HasSubstr("7e5700001000-")));
+  EXPECT_THAT(run.output, HasSubstr("[vdso]"));
 }
 
 TEST_F(StubEndToEndTest, CollisionIsReportedAndTheStubExits) {
