@@ -3,6 +3,7 @@
 // LoadPlan: the mappings of hand-made executables, Linux's argument
 // limits, and the initial stack checked word by word.
 #include "sentry/loader/load_plan.h"
+#include "sentry/loader/prepare_exec.h"
 
 #include <elf.h>
 #include <gmock/gmock.h>
@@ -298,6 +299,65 @@ TEST_F(LoadPlanTest, RandomBytesComeFromGetrandom) {
   ASSERT_THAT(a, IsOk());
   ASSERT_THAT(b, IsOk());
   EXPECT_NE(a->stack_image, b->stack_image);
+}
+
+}  // namespace
+}  // namespace veil::sentry::loader::testing
+
+namespace veil::sentry::loader::testing {
+namespace {
+
+class PrepareExecTest : public LoadPlanTest {
+ protected:
+  OpenExecFn Opener() {
+    return [this](std::string_view path) { return Open(path, O_RDONLY); };
+  }
+  Result<LoadPlan> Prepare(std::string path, std::vector<std::string> argv) {
+    return PrepareExec(Opener(), {std::move(path), std::move(argv), {}},
+                       options_);
+  }
+  // argv of `plan`, read back from its stack.
+  static std::vector<std::string> Argv(const LoadPlan& plan) {
+    StackReader st{plan};
+    std::vector<std::string> out;
+    const uint64_t argc = st.Word(plan.initial_rsp);
+    for (uint64_t i = 0; i < argc; ++i) {
+      out.push_back(st.String(st.Word(plan.initial_rsp + 8 + 8 * i)));
+    }
+    return out;
+  }
+};
+
+TEST_F(PrepareExecTest, FollowsScriptsAndRewritesArgv) {
+  WriteFile("/prog", ElfBuilder().Build(), 0755);
+  WriteFile("/s0", "#!/prog -a b\n", 0755);
+  WriteFile("/s1", "#! /s0\n", 0755);
+  auto plan = Prepare("/s1", {"name", "x"});
+  ASSERT_THAT(plan, IsOk());
+  EXPECT_THAT(Argv(*plan),
+              ::testing::ElementsAre("/prog", "-a b", "/s0", "/s1", "x"));
+  // AT_EXECFN stays the path exec was given.
+  EXPECT_EQ(StackReader{*plan}.String(plan->execfn_addr), "/s1");
+  EXPECT_EQ(plan->entry, 0x400100u);
+}
+
+TEST_F(PrepareExecTest, DepthLimitAndErrors) {
+  WriteFile("/prog", ElfBuilder().Build(), 0755);
+  WriteFile("/s0", "#!/prog\n", 0755);
+  for (int i = 1; i <= 6; ++i) {
+    WriteFile("/s" + std::to_string(i),
+              "#!/s" + std::to_string(i - 1) + "\n", 0755);
+  }
+  // Five scripts deep runs (as on this host); six is ELOOP.
+  EXPECT_THAT(Prepare("/s4", {"s4"}), IsOk());
+  EXPECT_THAT(Prepare("/s5", {"s5"}), ErrnoIs(ELOOP));
+  EXPECT_THAT(Prepare("/missing", {"m"}), ErrnoIs(ENOENT));
+  WriteFile("/bad", "#!/missing\n", 0755);
+  EXPECT_THAT(Prepare("/bad", {"bad"}), ErrnoIs(ENOENT));
+  WriteFile("/text", "hello\n", 0755);
+  EXPECT_THAT(Prepare("/text", {"text"}), ErrnoIs(ENOEXEC));
+  WriteFile("/empty", "", 0755);
+  EXPECT_THAT(Prepare("/empty", {"e"}), ErrnoIs(ENOEXEC));
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "base/unique_fd.h"
+#include "sentry/loader/prepare_exec.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/loader/stub_server.h"
 #include "tests/unit/vfs/fixture.h"
@@ -312,6 +313,21 @@ TEST_F(StubEndToEndTest, ArgvEnvAndAuxvReachTheProgram) {
   ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
   EXPECT_EQ(WEXITSTATUS(run.status), 7);
   EXPECT_EQ(run.output, "zero|one|1\n");
+}
+
+TEST_F(StubEndToEndTest, RunsAScriptThroughItsInterpreter) {
+  WriteFile("/script", "#!/busybox echo\nnot read by echo\n", 0755);
+  LoadOptions options;
+  options.vdso = VdsoSource::kFromStub;
+  auto plan = PrepareExec(
+      [this](std::string_view path) { return Open(path, O_RDONLY); },
+      {"/script", {"script", "x"}, {}}, options);
+  ASSERT_THAT(plan, IsOk());
+  RunResult run = RunStub(*plan);
+  if (run.skipped) GTEST_SKIP() << "seccomp user notification unavailable";
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  EXPECT_EQ(run.output, "/script x\n");
 }
 
 TEST_F(StubEndToEndTest, AddressSpaceIsThePlans) {
