@@ -330,6 +330,43 @@ TEST_F(StubEndToEndTest, RunsAScriptThroughItsInterpreter) {
   EXPECT_EQ(run.output, "/script x\n");
 }
 
+TEST_F(StubEndToEndTest, RunsAStaticPieAtItsBias) {
+  std::ifstream in(VEIL_LOADER_PIE_PATH, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  WriteFile("/pie", bytes.str(), 0755);
+  auto file = Open("/pie", O_RDONLY);
+  ASSERT_THAT(file, IsOk());
+  auto elf = ElfFile::Read(**file);
+  ASSERT_THAT(elf, IsOk());
+  ASSERT_EQ(elf->kind(), ElfKind::kDyn);
+  LoadOptions options;
+  options.vdso = VdsoSource::kFromStub;
+  auto plan = MakeLoadPlan(*elf, *file, {{"pie", "hello"}, {}, "/pie"},
+                           options);
+  ASSERT_THAT(plan, IsOk());
+  EXPECT_EQ(plan->load_bias, 0x555555554000u & ~(elf->max_align() - 1));
+  RunResult run = RunStub(*plan);
+  if (run.skipped) GTEST_SKIP() << "seccomp user notification unavailable";
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  EXPECT_EQ(run.output, "pie hello biased\n");
+}
+
+TEST_F(StubEndToEndTest, LargePlanTakesTheSecondBuffer) {
+  // A 100,000-byte argument: the plan outgrows the stub's 16 KiB buffer.
+  const std::string big(100000, 'b');
+  auto plan = Plan({"sh", "-c", "echo ${#0}", big});
+  ASSERT_THAT(plan, IsOk());
+  ASSERT_GT(plan->stack_image.size(), 16384u);
+  RunResult run = RunStub(*plan);
+  if (run.skipped) GTEST_SKIP() << "seccomp user notification unavailable";
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  EXPECT_EQ(run.output, "100000\n");
+  EXPECT_GE(run.stub_calls, 4u);  // two GET_PLANs, GET_FD, close
+}
+
 TEST_F(StubEndToEndTest, AddressSpaceIsThePlans) {
   auto plan = Plan({"cat", "/proc/self/maps"});
   ASSERT_THAT(plan, IsOk());
