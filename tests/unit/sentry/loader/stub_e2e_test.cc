@@ -32,6 +32,7 @@
 #include "sentry/loader/prepare_exec.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/loader/stub_server.h"
+#include "tests/unit/sentry/loader/elf_builder.h"
 #include "tests/unit/vfs/fixture.h"
 
 namespace veil::sentry::loader::testing {
@@ -365,6 +366,37 @@ TEST_F(StubEndToEndTest, LargePlanTakesTheSecondBuffer) {
   EXPECT_EQ(WEXITSTATUS(run.status), 0);
   EXPECT_EQ(run.output, "100000\n");
   EXPECT_GE(run.stub_calls, 4u);  // two GET_PLANs, GET_FD, close
+}
+
+TEST_F(StubEndToEndTest, HandMadeProgramStartsAsLinuxStartsIt) {
+  // exit((rsp & 15) | bss byte | rbx | rbp): 0 when the stack is aligned,
+  // the bss tail of the last file page was zeroed (the file has 42 there)
+  // and the registers were cleared.
+  const uint8_t code[] = {
+      0x48, 0x89, 0xe0,                                // mov %rsp,%rax
+      0x83, 0xe0, 0x0f,                                // and $15,%eax
+      0x0f, 0xb6, 0x3c, 0x25, 0x00, 0x12, 0x40, 0x00,  // movzbl 0x401200,%edi
+      0x09, 0xc7,                                      // or %eax,%edi
+      0x09, 0xdf,                                      // or %ebx,%edi
+      0x09, 0xef,                                      // or %ebp,%edi
+      0xb8, 0x3c, 0x00, 0x00, 0x00,                    // mov $60,%eax
+      0x0f, 0x05,                                      // syscall
+  };
+  ElfBuilder b;  // entry 0x400100; data 0x401100 filesz 0x100 memsz 0x2000
+  b.payloads.emplace_back(0x100, std::string(reinterpret_cast<const char*>(code),
+                                             sizeof(code)));
+  b.payloads.emplace_back(0x1200, std::string(1, '\x2a'));
+  WriteFile("/tiny", b.Build(), 0755);
+  auto file = Open("/tiny", O_RDONLY);
+  ASSERT_THAT(file, IsOk());
+  auto elf = ElfFile::Read(**file);
+  ASSERT_THAT(elf, IsOk());
+  auto plan = MakeLoadPlan(*elf, *file, {{"tiny"}, {}, "/tiny"}, {});
+  ASSERT_THAT(plan, IsOk());
+  RunResult run = RunStub(*plan);
+  if (run.skipped) GTEST_SKIP() << "seccomp user notification unavailable";
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
 }
 
 TEST_F(StubEndToEndTest, AddressSpaceIsThePlans) {
