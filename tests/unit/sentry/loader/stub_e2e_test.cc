@@ -30,6 +30,7 @@
 
 #include "base/unique_fd.h"
 #include "sentry/loader/prepare_exec.h"
+#include "sentry/loader/stub_binary.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/loader/stub_server.h"
 #include "tests/unit/sentry/loader/elf_builder.h"
@@ -290,6 +291,18 @@ class StubEndToEndTest : public vfs::testing::VfsTest {
                         options);
   }
 };
+
+TEST(StubBinaryTest, FindsAndChecksTheStub) {
+  auto fd = OpenStubBinary(VEIL_EXEC_STUB_PATH);
+  EXPECT_THAT(fd, IsOk());
+  EXPECT_THAT(OpenStubBinary("/bin/busybox"), ::veil::testing::ErrnoIs(ENOEXEC));
+  EXPECT_THAT(OpenStubBinary("/nonexistent/stub"),
+              ::veil::testing::ErrnoIs(ENOENT));
+  EXPECT_THAT(OpenStubBinary("/"), ::veil::testing::ErrnoIs(EACCES));
+  auto path = StubPathNextToSelf();
+  ASSERT_THAT(path, IsOk());
+  EXPECT_THAT(*path, ::testing::EndsWith("/veil-exec-stub"));
+}
 
 TEST_F(StubEndToEndTest, RunsBusyboxEchoHello) {
   auto plan = Plan({"busybox", "echo", "hello"});
