@@ -24,7 +24,8 @@ class TaskAddr final {
 
   // `this + bytes`; EFAULT if it wraps around the address space (Linux:
   // access_ok fails for a range that wraps).
-  constexpr Result<TaskAddr> Offset(uint64_t bytes) const {
+  // Not constexpr: Result is not a literal type (g++ 12 rejects it).
+  Result<TaskAddr> Offset(uint64_t bytes) const {
     if (value_ + bytes < value_) return Errno(EFAULT);
     return TaskAddr(value_ + bytes);
   }
