@@ -68,8 +68,12 @@ Result<int64_t> ReadToTask(Task& task, SyscallArgs& args,
       size_t copied = put ? *put : 0;
       total += copied;
       done += copied;
-      // copy_to_user fell short: what was copied, or EFAULT.
+      // copy_to_user fell short: what was copied, or EFAULT. The file
+      // position moves only past the bytes the task got (filemap_read);
+      // a pipe's bytes are gone (veil cannot put them back).
       if (copied < *got) {
+        if (!offset && file.impl().Positional())
+          (void)file.Seek(-static_cast<int64_t>(*got - copied), SEEK_CUR);
         if (total == 0) return Errno(EFAULT);
         return static_cast<int64_t>(total);
       }
