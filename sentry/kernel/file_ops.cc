@@ -26,9 +26,12 @@ Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   CloseOnExec cloexec =
       (how.flags & O_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
-  // build_open_flags: O_CLOEXEC belongs to the fd, never to the file;
-  // force_o_largefile on x86-64.
-  how.flags = (how.flags & ~O_CLOEXEC) | kOLargefile;
+  // build_open_flags: O_CLOEXEC belongs to the fd, never to the file.
+  how.flags &= ~O_CLOEXEC;
+  // open/openat2: force_o_largefile on x86-64, "only allowed for
+  // non-O_PATH" (open(2) adds it first, and build_open_how's O_PATH mask
+  // takes it away again).
+  if (!(how.flags & O_PATH)) how.flags |= kOLargefile;
   // get_unused_fd_flags before do_filp_open: EMFILE wins over ENOENT.
   FdReservation fd =
       VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
