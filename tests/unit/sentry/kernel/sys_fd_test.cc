@@ -230,6 +230,9 @@ TEST_F(SysFdTest, RecordLocksAndFlock) {
   EXPECT_EQ(Call(SYS_fcntl, other, F_OFD_GETLK, q2), 0);
   EXPECT_EQ(Get<struct flock>(q2).l_type, F_WRLCK);
   EXPECT_EQ(Get<struct flock>(q2).l_pid, testing::kTid);
+  // dup2 onto itself closes nothing, so the lock stays.
+  EXPECT_EQ(Call(SYS_dup2, fd, fd), fd);
+  EXPECT_EQ(Call(SYS_fcntl, other, F_OFD_SETLK, Put(fl)), -EAGAIN);
   // close(2) of any fd of the file releases the process's POSIX locks.
   int64_t dup = Call(SYS_dup, fd);
   EXPECT_EQ(Call(SYS_close, dup), 0);
