@@ -20,7 +20,7 @@ namespace veil::sentry {
 namespace {
 
 constexpr long kPipefsMagic = 0x50495045;  // Linux PIPEFS_MAGIC
-constexpr int kOLargefile = 0100000;      // x86-64's, as file_ops.h
+constexpr int kOLargefile = 0100000;       // x86-64's, as file_ops.h
 
 class AnonFs;
 
@@ -196,8 +196,8 @@ class HostInode final : public AnonInode {
 
 Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags) {
   AnonMount& anon = Anon();
-  Ref<vfs::Inode> inode = AdoptRef(*static_cast<vfs::Inode*>(
-      new PipeInode(*anon.fs, creds)));
+  Ref<vfs::Inode> inode =
+      AdoptRef(*static_cast<vfs::Inode*>(new PipeInode(*anon.fs, creds)));
   vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
   std::unique_ptr<vfs::FileImpl> r, w;
   {
@@ -208,9 +208,9 @@ Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags) {
     w = VEIL_TRY(inode->OpenLocked(O_WRONLY | O_NONBLOCK));
   }
   auto read = MakeRef<vfs::FileDescription>(loc, O_RDONLY | O_NONBLOCK, creds,
-                                             std::move(r));
-  auto write = MakeRef<vfs::FileDescription>(loc, O_WRONLY | O_NONBLOCK,
-                                              creds, std::move(w));
+                                            std::move(r));
+  auto write = MakeRef<vfs::FileDescription>(loc, O_WRONLY | O_NONBLOCK, creds,
+                                             std::move(w));
   int status = flags & (O_NONBLOCK | O_DIRECT);
   VEIL_TRY_VOID(read->SetStatusFlags(creds, status));
   VEIL_TRY_VOID(write->SetStatusFlags(creds, status));

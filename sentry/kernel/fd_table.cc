@@ -111,8 +111,7 @@ Result<RefPtr<vfs::FileDescription>> FdTable::Replace(
   // ksys_dup3: newfd >= rlimit(RLIMIT_NOFILE) is EBADF.
   if (fd < 0 || fd >= std::min(limit, kNrOpen)) return Errno(EBADF);
   MutexLock lock(mu_);
-  if (fd >= static_cast<int>(state_.slots.size()))
-    state_.slots.resize(fd + 1);
+  if (fd >= static_cast<int>(state_.slots.size())) state_.slots.resize(fd + 1);
   Slot& slot = state_.slots[fd];
   // do_dup2: "fd is allocated but not installed" is EBUSY.
   if (slot.reserved) return Errno(EBUSY);
@@ -122,8 +121,9 @@ Result<RefPtr<vfs::FileDescription>> FdTable::Replace(
   return old;
 }
 
-std::vector<Ref<vfs::FileDescription>> FdTable::CloseRange(
-    unsigned first, unsigned last, RangeAction action) {
+std::vector<Ref<vfs::FileDescription>> FdTable::CloseRange(unsigned first,
+                                                           unsigned last,
+                                                           RangeAction action) {
   std::vector<Ref<vfs::FileDescription>> removed;
   MutexLock lock(mu_);
   unsigned end = std::min<size_t>(state_.slots.size(),
@@ -163,8 +163,8 @@ std::vector<std::pair<int, FdEntry>> FdTable::Snapshot() {
   for (size_t fd = 0; fd < state_.slots.size(); ++fd) {
     const Slot& slot = state_.slots[fd];
     if (slot.file)
-      out.push_back({static_cast<int>(fd),
-                     FdEntry{slot.file.ToRef(), slot.cloexec}});
+      out.push_back(
+          {static_cast<int>(fd), FdEntry{slot.file.ToRef(), slot.cloexec}});
   }
   return out;
 }

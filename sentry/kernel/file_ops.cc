@@ -33,8 +33,7 @@ Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
   // takes it away again).
   if (!(how.flags & O_PATH)) how.flags |= kOLargefile;
   // get_unused_fd_flags before do_filp_open: EMFILE wins over ENOENT.
-  FdReservation fd =
-      VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
+  FdReservation fd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   Ref<vfs::FileDescription> file = VEIL_TRY(
@@ -82,9 +81,9 @@ Result<std::string> CopyInAtPath(TaskMemory& mem, TaskAddr path, int flags,
   if (path.IsNull() && (flags & AT_EMPTY_PATH) &&
       null_path == NullPath::kEmptyWithAtEmptyPath)
     return std::string();  // vfs_empty_path: NULL with AT_EMPTY_PATH
-  return CopyInPath(mem, path,
-                    (flags & AT_EMPTY_PATH) ? EmptyPath::kAllow
-                                            : EmptyPath::kDeny);
+  return CopyInPath(
+      mem, path,
+      (flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kDeny);
 }
 
 }  // namespace veil::sentry

@@ -38,8 +38,8 @@ Result<vfs::Location> StartDir(Task& task, const vfs::Context& ctx, int dirfd,
 // reserves an fd (EMFILE), opens in the VFS (waiting for a FIFO's peer,
 // EINTR if interrupted), and installs it with FD_CLOEXEC if O_CLOEXEC.
 // `how.flags` must already be checked (openat2) or masked (open).
-Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
-                       TaskAddr path, vfs::OpenHow how);
+Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd, TaskAddr path,
+                       vfs::OpenHow how);
 
 // Reserves the lowest free fd and installs `file` there.
 Result<int> InstallLowest(Task& task, Ref<vfs::FileDescription> file,

@@ -19,8 +19,8 @@ namespace {
 // closes what was there.
 Result<int64_t> DupTo(Task& task, Ref<vfs::FileDescription> file, int newfd,
                       CloseOnExec cloexec) {
-  RefPtr<vfs::FileDescription> old = VEIL_TRY(task.fds().Replace(
-      newfd, std::move(file), cloexec, task.nofile_limit()));
+  RefPtr<vfs::FileDescription> old = VEIL_TRY(
+      task.fds().Replace(newfd, std::move(file), cloexec, task.nofile_limit()));
   if (old) ReleaseClosed(task, *old);  // filp_close of the replaced file
   return newfd;
 }
@@ -44,8 +44,7 @@ Result<int64_t> RecordLock(Task& task, SyscallArgs& args,
     VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(2), fl));
     return 0;
   }
-  VEIL_TRY_VOID(vfs::SetRecordLockBlocking(file, cmd, fl,
-                                           task.PosixLockOwner(),
+  VEIL_TRY_VOID(vfs::SetRecordLockBlocking(file, cmd, fl, task.PosixLockOwner(),
                                            task.waiter()));
   return 0;
 }
@@ -99,9 +98,9 @@ Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
     case F_GETFD:
       return entry.cloexec == CloseOnExec::kYes ? FD_CLOEXEC : 0;
     case F_SETFD:
-      VEIL_TRY_VOID(task.fds().SetCloseOnExec(
-          fd, (args.ULong(2) & FD_CLOEXEC) ? CloseOnExec::kYes
-                                           : CloseOnExec::kNo));
+      VEIL_TRY_VOID(task.fds().SetCloseOnExec(fd, (args.ULong(2) & FD_CLOEXEC)
+                                                      ? CloseOnExec::kYes
+                                                      : CloseOnExec::kNo));
       return 0;
     case F_GETFL:
       return file.flags();
@@ -151,8 +150,8 @@ Result<int64_t> SysIoctl(Task& task, SyscallArgs& args) {
       if (file.inode().IsRegular()) {
         // do_vfs_ioctl: i_size - f_pos for a regular file.
         vfs::Attr attr = VEIL_TRY(file.Stat());
-        int n = static_cast<int>(static_cast<int64_t>(attr.size) -
-                                 file.offset());
+        int n =
+            static_cast<int>(static_cast<int64_t>(attr.size) - file.offset());
         VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(2), n));
         return 0;
       }

@@ -20,14 +20,14 @@ namespace {
 
 // Linux VALID_OPEN_FLAGS (x86-64 values; O_LARGEFILE is the kernel's).
 constexpr uint64_t kValidOpenFlags =
-    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
-    O_NONBLOCK | O_DSYNC | O_SYNC | FASYNC | O_DIRECT | kOLargefile |
-    O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
+    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+    O_DSYNC | O_SYNC | FASYNC | O_DIRECT | kOLargefile | O_DIRECTORY |
+    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
 constexpr uint64_t kValidResolveFlags =
     RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS |
     RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED;
 constexpr int kOPathFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
-constexpr mode_t kAllUgo = 07777;  // S_IALLUGO
+constexpr mode_t kAllUgo = 07777;          // S_IALLUGO
 constexpr uint64_t kOpenHowSizeVer0 = 24;  // OPEN_HOW_SIZE_VER0 (kernel-only)
 
 bool WillCreate(uint64_t flags) {
@@ -145,7 +145,8 @@ Result<int64_t> SysMknodat(Task& task, SyscallArgs& args) {
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   unsigned dev = args.UInt(3);
   // new_decode_dev: the 32-bit dev_t of the mknod ABI.
-  dev_t decoded = makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+  dev_t decoded =
+      makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), path));
   VEIL_TRY_VOID(task.vfs().MknodAt(ctx, dir, path, args.UInt(2), decoded));
@@ -191,8 +192,8 @@ Result<int64_t> SysRenameat2(Task& task, SyscallArgs& args) {
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
   vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(task.vfs().RenameAt(ctx, from_dir, from, to_dir, to,
-                                    args.UInt(4)));
+  VEIL_TRY_VOID(
+      task.vfs().RenameAt(ctx, from_dir, from, to_dir, to, args.UInt(4)));
   return 0;
 }
 
@@ -263,9 +264,8 @@ Result<int64_t> SysReadlinkat(Task& task, SyscallArgs& args) {
   std::string target = VEIL_TRY(task.vfs().ReadlinkAt(ctx, dir, path));
   size_t n = std::min<size_t>(target.size(), static_cast<size_t>(size));
   VEIL_TRY_VOID(args.mem.Write(
-      args.Addr(2),
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(target.data()),
-                               n)));
+      args.Addr(2), std::span<const uint8_t>(
+                        reinterpret_cast<const uint8_t*>(target.data()), n)));
   return static_cast<int64_t>(n);
 }
 
@@ -276,7 +276,8 @@ Result<int64_t> SysReadlink(Task& task, SyscallArgs& args) {
   return SysReadlinkat(task, at);
 }
 
-// --- The fs context -----------------------------------------------------------
+// --- The fs context
+// -----------------------------------------------------------
 
 Result<int64_t> SysChdir(Task& task, SyscallArgs& args) {
   std::string path = VEIL_TRY(CopyPath(args, 0));
@@ -325,9 +326,8 @@ Result<int64_t> SysGetcwd(Task& task, SyscallArgs& args) {
   // getcwd: a buffer too small for the path and its NUL is ERANGE.
   if (len > args.ULong(1)) return Errno(ERANGE);
   VEIL_TRY_VOID(args.mem.Write(
-      args.Addr(0),
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(path.c_str()),
-                               len)));
+      args.Addr(0), std::span<const uint8_t>(
+                        reinterpret_cast<const uint8_t*>(path.c_str()), len)));
   return static_cast<int64_t>(len);
 }
 

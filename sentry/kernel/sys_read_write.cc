@@ -54,7 +54,7 @@ Result<int64_t> ReadToTask(Task& task, SyscallArgs& args,
       buf.resize(want);
       std::span<uint8_t> span(buf.data(), want);
       Result<size_t> got =
-          offset ? file.PRead(span, *offset + static_cast<int64_t>(total))
+          offset       ? file.PRead(span, *offset + static_cast<int64_t>(total))
           : total == 0 ? vfs::ReadBlocking(file, span, task.waiter())
                        : file.Read(span);
       if (!got) {
@@ -129,15 +129,13 @@ Result<std::vector<IoSegment>> OneSegment(TaskAddr buf, uint64_t count) {
   return std::vector<IoSegment>{{buf, std::min(count, kMaxRwCount)}};
 }
 
-
 enum class Vectored : uint8_t { kNo, kYes };
 
 Result<int64_t> DoIo(Task& task, SyscallArgs& args, Access access,
                      std::optional<int64_t> offset, Vectored vectored) {
   // ksys_pread64 / do_preadv: a negative position is EINVAL, first.
   if (offset && *offset < 0) return Errno(EINVAL);
-  Ref<vfs::FileDescription> file =
-      VEIL_TRY(FileFor(task, args.Int(0), access));
+  Ref<vfs::FileDescription> file = VEIL_TRY(FileFor(task, args.Int(0), access));
   // ksys_pread64: no FMODE_PREAD is ESPIPE.
   if (offset && !file->impl().Positional()) return Errno(ESPIPE);
   std::vector<IoSegment> segs =

@@ -67,7 +67,7 @@ Result<int64_t> SysFstat(Task& task, SyscallArgs& args) {
 }
 
 static Result<int64_t> Fstatat(Task& task, SyscallArgs& args, int dirfd,
-                        TaskAddr path_addr, TaskAddr buf, int flags) {
+                               TaskAddr path_addr, TaskAddr buf, int flags) {
   std::string path = VEIL_TRY(CopyInAtPath(args.mem, path_addr, flags,
                                            NullPath::kEmptyWithAtEmptyPath));
   vfs::Attr attr = VEIL_TRY(StatAtFlags(task, dirfd, path, flags));
@@ -121,7 +121,8 @@ Result<int64_t> SysStatx(Task& task, SyscallArgs& args) {
   return 0;
 }
 
-// --- access -------------------------------------------------------------------
+// --- access
+// -------------------------------------------------------------------
 
 Result<int64_t> SysFaccessat2(Task& task, SyscallArgs& args) {
   int mode = args.Int(2), flags = args.Int(3);
@@ -129,8 +130,8 @@ Result<int64_t> SysFaccessat2(Task& task, SyscallArgs& args) {
   if (mode & ~S_IRWXO) return Errno(EINVAL);
   if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
     return Errno(EINVAL);
-  std::string path = VEIL_TRY(
-      CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
+  std::string path =
+      VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), path));
   VEIL_TRY_VOID(task.vfs().AccessAt(ctx, dir, path, mode, flags));
@@ -150,14 +151,15 @@ Result<int64_t> SysAccess(Task& task, SyscallArgs& args) {
   return SysFaccessat2(task, at);
 }
 
-// --- chmod, chown ---------------------------------------------------------------
+// --- chmod, chown
+// ---------------------------------------------------------------
 
 Result<int64_t> SysFchmodat2(Task& task, SyscallArgs& args) {
   int flags = args.Int(3);
   // do_fchmodat: unknown flags are EINVAL, before the name.
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
-  std::string path = VEIL_TRY(
-      CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
+  std::string path =
+      VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), path));
@@ -191,13 +193,13 @@ Result<int64_t> SysFchownat(Task& task, SyscallArgs& args) {
   int flags = args.Int(4);
   // do_fchownat: unknown flags are EINVAL, before the name.
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
-  std::string path = VEIL_TRY(
-      CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
+  std::string path =
+      VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), path));
-  VEIL_TRY_VOID(task.vfs().ChownAt(ctx, dir, path, args.UInt(2), args.UInt(3),
-                                   flags));
+  VEIL_TRY_VOID(
+      task.vfs().ChownAt(ctx, dir, path, args.UInt(2), args.UInt(3), flags));
   return 0;
 }
 
@@ -223,7 +225,8 @@ Result<int64_t> SysFchown(Task& task, SyscallArgs& args) {
   return 0;
 }
 
-// --- Sizes and times -------------------------------------------------------------
+// --- Sizes and times
+// -------------------------------------------------------------
 
 Result<int64_t> SysTruncate(Task& task, SyscallArgs& args) {
   // do_sys_truncate: a negative length is EINVAL, before the path.
@@ -248,8 +251,8 @@ Result<int64_t> SysFtruncate(Task& task, SyscallArgs& args) {
 
 Result<int64_t> SysFallocate(Task& task, SyscallArgs& args) {
   Ref<vfs::FileDescription> file = VEIL_TRY(GetNonPath(task, args.Int(0)));
-  VEIL_TRY_VOID(file->Allocate(task.creds(), args.Int(1), args.Long(2),
-                               args.Long(3)));
+  VEIL_TRY_VOID(
+      file->Allocate(task.creds(), args.Int(1), args.Long(2), args.Long(3)));
   return 0;
 }
 
@@ -278,15 +281,16 @@ Result<int64_t> SysUtimensat(Task& task, SyscallArgs& args) {
   }
   // do_utimes_path: unknown flags are EINVAL, then the name.
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
-  std::string path = VEIL_TRY(
-      CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
+  std::string path =
+      VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   VEIL_TRY_VOID(task.vfs().UtimensAt(ctx, dir, path, t, flags));
   return 0;
 }
 
-// --- statfs ---------------------------------------------------------------------
+// --- statfs
+// ---------------------------------------------------------------------
 
 Result<int64_t> SysStatfs(Task& task, SyscallArgs& args) {
   std::string path =
@@ -302,8 +306,8 @@ Result<int64_t> SysFstatfs(Task& task, SyscallArgs& args) {
   // fd_statfs: fdget_raw, so O_PATH files too.
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
   vfs::Context ctx = task.Context();
-  struct statfs st = VEIL_TRY(
-      task.vfs().StatFsAt(ctx, file->location(), "", AT_EMPTY_PATH));
+  struct statfs st =
+      VEIL_TRY(task.vfs().StatFsAt(ctx, file->location(), "", AT_EMPTY_PATH));
   VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(1), st));
   return 0;
 }

@@ -51,17 +51,16 @@ constexpr SyscallEntry HD(int nr, const char* name, SyscallHandler h) {
 constexpr SyscallEntry N(int nr, const char* name, const char* why) {
   return {nr, name, SyscallKind::kNative, nullptr, 0, DataPlane::kNo, why};
 }
-constexpr SyscallEntry D(int nr, const char* name, int error,
-                         const char* why) {
+constexpr SyscallEntry D(int nr, const char* name, int error, const char* why) {
   return {nr, name, SyscallKind::kDenied, nullptr, error, DataPlane::kNo, why};
 }
 constexpr SyscallEntry U(int nr, const char* name, const char* why) {
-  return {nr,     name, SyscallKind::kHandler, nullptr, ENOSYS, DataPlane::kNo,
+  return {nr, name, SyscallKind::kHandler, nullptr, ENOSYS, DataPlane::kNo,
           why};
 }
 constexpr SyscallEntry UD(int nr, const char* name, const char* why) {
-  return {nr,      name, SyscallKind::kHandler, nullptr, ENOSYS,
-          DataPlane::kYes, why};
+  return {nr, name, SyscallKind::kHandler, nullptr, ENOSYS, DataPlane::kYes,
+          why};
 }
 
 // clang-format off
@@ -470,8 +469,7 @@ constexpr bool EntriesConsistent() {
       return false;
     if (e.kind == SyscallKind::kDenied && e.error == 0) return false;
     if (e.kind == SyscallKind::kNative && e.handler != nullptr) return false;
-    if (e.kind == SyscallKind::kHandler && e.handler == nullptr &&
-        e.error == 0)
+    if (e.kind == SyscallKind::kHandler && e.handler == nullptr && e.error == 0)
       return false;
     if (e.kind != SyscallKind::kHandler && e.data_plane == DataPlane::kYes)
       return false;

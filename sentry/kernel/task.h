@@ -77,7 +77,7 @@ class Task final {
 
  private:
   Platform& platform_;  // borrowed: serves the task for its whole life
-  vfs::Vfs& vfs_;  // borrowed: the sandbox's VFS outlives its tasks
+  vfs::Vfs& vfs_;       // borrowed: the sandbox's VFS outlives its tasks
   const pid_t tid_;
   const pid_t tgid_;
 

@@ -60,8 +60,7 @@ namespace {
 // Reads a NUL-terminated string of at most `limit` bytes including the
 // NUL, in chunks that grow, each byte once (strncpy_from_user). Returns
 // the string, or ENAMETOOLONG when `limit` bytes hold no NUL.
-Result<std::string> ReadCString(TaskMemory& mem, TaskAddr addr,
-                                size_t limit) {
+Result<std::string> ReadCString(TaskMemory& mem, TaskAddr addr, size_t limit) {
   std::string out;
   size_t chunk = 256;
   while (out.size() < limit) {
@@ -106,9 +105,9 @@ Result<std::vector<IoSegment>> CopyInIovecs(TaskMemory& mem, TaskAddr addr,
   // import_iovec: nr_segs > UIO_MAXIOV is EINVAL.
   if (count > kUioMaxIov) return Errno(EINVAL);
   std::vector<struct iovec> raw(count);
-  VEIL_TRY_VOID(mem.Read(
-      addr, std::span<uint8_t>(reinterpret_cast<uint8_t*>(raw.data()),
-                               count * sizeof(struct iovec))));
+  VEIL_TRY_VOID(
+      mem.Read(addr, std::span<uint8_t>(reinterpret_cast<uint8_t*>(raw.data()),
+                                        count * sizeof(struct iovec))));
   out.reserve(count);
   // copy_iovec_from_user: a negative length is EINVAL, checked for every
   // segment before any access_ok.

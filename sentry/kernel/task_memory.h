@@ -88,9 +88,9 @@ Result<T> CopyIn(TaskMemory& mem, TaskAddr addr) {
 template <typename T>
 Result<void> CopyOut(TaskMemory& mem, TaskAddr addr, const T& value) {
   static_assert(std::is_trivially_copyable_v<T>);
-  return mem.Write(addr,
-                   std::span<const uint8_t>(
-                       reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
+  return mem.Write(
+      addr, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&value),
+                                     sizeof(T)));
 }
 
 enum class EmptyPath : uint8_t {
@@ -103,8 +103,7 @@ enum class EmptyPath : uint8_t {
 // unreadable or the string runs into unmapped memory before its NUL;
 // ENAMETOOLONG if no NUL within PATH_MAX bytes; ENOENT for "" unless
 // `empty` allows it.
-Result<std::string> CopyInPath(TaskMemory& mem, TaskAddr addr,
-                               EmptyPath empty);
+Result<std::string> CopyInPath(TaskMemory& mem, TaskAddr addr, EmptyPath empty);
 
 // A NUL-terminated string of at most `max` bytes before the NUL (for
 // xattr names and the like); ERANGE-free: returns ENAMETOOLONG past

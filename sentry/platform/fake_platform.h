@@ -120,9 +120,9 @@ class FakePlatform final : public Platform {
     MutexLock lock(mu_);
     if (!memory_.count(req.tid)) return Errno(ESRCH);
     if (in.empty()) return size_t{0};
-    size_t n = CopyLocked(req.tid, addr.value(),
-                          const_cast<uint8_t*>(in.data()), in.size(),
-                          Direction::kIn);
+    size_t n =
+        CopyLocked(req.tid, addr.value(), const_cast<uint8_t*>(in.data()),
+                   in.size(), Direction::kIn);
     if (n == 0) return Errno(EFAULT);
     return n;
   }

@@ -19,8 +19,7 @@ TEST(SyscallsVerbTest, PrintsTheWholeTable) {
   int rows = 0;
   bool saw_openat = false, saw_ptrace = false, saw_read_native = false;
   while (std::getline(in, line)) {
-    if (line.empty() || !isdigit(static_cast<unsigned char>(line[0])))
-      continue;
+    if (line.empty() || !isdigit(static_cast<unsigned char>(line[0]))) continue;
     ++rows;
     std::istringstream cols(line);
     std::string nr, name, kind, error;

@@ -38,8 +38,7 @@ TEST(FakePlatformTest, WritesLandAndArePartial) {
   FakePlatform p;
   p.Map(1, 0x1000, 4);
   const uint8_t data[] = {1, 2, 3, 4, 5, 6};
-  EXPECT_THAT(p.WriteMemory(Req(1), TaskAddr(0x1002), data),
-              IsOkAndHolds(2u));
+  EXPECT_THAT(p.WriteMemory(Req(1), TaskAddr(0x1002), data), IsOkAndHolds(2u));
   uint8_t out[4];
   ASSERT_TRUE(p.Peek(1, 0x1000, out));
   EXPECT_EQ(out[2], 1);
@@ -52,10 +51,10 @@ TEST(FakePlatformTest, RecordsAnswersWithTheInstalledFile) {
   ASSERT_TRUE(fd.valid());
   struct stat st {};
   ASSERT_EQ(::fstat(fd.get(), &st), 0);
-  EXPECT_THAT(p.Answer(Req(1), SyscallAnswer::InstallFd(
-                                   fd.get(), FdPlacement::kExact, 9,
-                                   CloseOnExec::kYes)),
-              IsOkAndHolds(9));
+  EXPECT_THAT(
+      p.Answer(Req(1), SyscallAnswer::InstallFd(fd.get(), FdPlacement::kExact,
+                                                9, CloseOnExec::kYes)),
+      IsOkAndHolds(9));
   EXPECT_THAT(p.Answer(Req(1), SyscallAnswer::Error(Errno(ENOENT))),
               IsOkAndHolds(-ENOENT));
   auto answers = p.answers();

@@ -97,9 +97,9 @@ TEST_F(FdTableTest, CloseOnExecIsPerFd) {
 TEST_F(FdTableTest, CloseRange) {
   for (int i = 0; i < 6; ++i) Open();
   EXPECT_EQ(table_->CloseRange(1, 2, FdTable::RangeAction::kClose).size(), 2u);
-  EXPECT_EQ(table_->CloseRange(4, ~0u, FdTable::RangeAction::kSetCloseOnExec)
-                .size(),
-            0u);
+  EXPECT_EQ(
+      table_->CloseRange(4, ~0u, FdTable::RangeAction::kSetCloseOnExec).size(),
+      0u);
   EXPECT_EQ(table_->GetEntry(5)->cloexec, CloseOnExec::kYes);
   EXPECT_EQ(table_->GetEntry(3)->cloexec, CloseOnExec::kNo);
   EXPECT_EQ(table_->CloseRange(3, ~0u, FdTable::RangeAction::kClose).size(),

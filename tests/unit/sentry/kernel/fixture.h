@@ -34,10 +34,10 @@ class KernelTest : public ::testing::Test {
  protected:
   KernelTest()
       : vfs_(vfs::tmpfs::Tmpfs::Create(vfs::tmpfs::TmpfsOptions{0755, 0, 0})),
-        task_(platform_, vfs_, kTid, kTid, vfs::Credentials::Root(),
-              FdTable::Create(),
-              FsContext::Create(vfs_.RootLocation(), vfs_.RootLocation(),
-                                022)) {
+        task_(
+            platform_, vfs_, kTid, kTid, vfs::Credentials::Root(),
+            FdTable::Create(),
+            FsContext::Create(vfs_.RootLocation(), vfs_.RootLocation(), 022)) {
     platform_.Map(kTid, kScratch, kScratchSize);
   }
 

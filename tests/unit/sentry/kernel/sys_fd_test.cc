@@ -28,7 +28,7 @@ TEST_F(SysFdTest, DupFamily) {
   ASSERT_EQ(OpenRoot(), 0);
   EXPECT_EQ(Call(SYS_dup, 0), 1);
   EXPECT_EQ(Call(SYS_dup, 7), -EBADF);
-  EXPECT_EQ(Call(SYS_dup2, 0, 0), 0);    // onto itself: just checks
+  EXPECT_EQ(Call(SYS_dup2, 0, 0), 0);  // onto itself: just checks
   EXPECT_EQ(Call(SYS_dup2, 5, 5), -EBADF);
   EXPECT_EQ(Call(SYS_dup2, 0, 10), 10);
   EXPECT_EQ(Call(SYS_dup2, 7, 11), -EBADF);

@@ -67,7 +67,7 @@ TEST_F(SysReadWriteTest, BadBuffers) {
   EXPECT_EQ(GetString(end - 3, 3), "012");
   EXPECT_EQ(Call(SYS_lseek, fd, 0, SEEK_SET), 0);
   EXPECT_EQ(Call(SYS_write, fd, end - 2, 8), 2);  // writes what it could read
-  EXPECT_EQ(Call(SYS_read, fd, 0, 0), 0);  // nothing to copy: no fault
+  EXPECT_EQ(Call(SYS_read, fd, 0, 0), 0);         // nothing to copy: no fault
 }
 
 TEST_F(SysReadWriteTest, Vectored) {

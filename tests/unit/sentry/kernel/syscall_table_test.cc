@@ -34,12 +34,17 @@ TEST(SyscallTableTest, NamesMatchTheHostHeaders) {
     const char* name;
   };
   const Known known[] = {
-      {SYS_read, "read"},           {SYS_openat, "openat"},
-      {SYS_newfstatat, "newfstatat"}, {SYS_getdents64, "getdents64"},
-      {SYS_close_range, "close_range"}, {SYS_openat2, "openat2"},
-      {SYS_faccessat2, "faccessat2"}, {SYS_futex_waitv, "futex_waitv"},
+      {SYS_read, "read"},
+      {SYS_openat, "openat"},
+      {SYS_newfstatat, "newfstatat"},
+      {SYS_getdents64, "getdents64"},
+      {SYS_close_range, "close_range"},
+      {SYS_openat2, "openat2"},
+      {SYS_faccessat2, "faccessat2"},
+      {SYS_futex_waitv, "futex_waitv"},
       {SYS_set_mempolicy_home_node, "set_mempolicy_home_node"},
-      {SYS_statx, "statx"},         {SYS_io_uring_setup, "io_uring_setup"},
+      {SYS_statx, "statx"},
+      {SYS_io_uring_setup, "io_uring_setup"},
   };
   for (const Known& k : known) {
     ASSERT_NE(FindSyscall(k.nr), nullptr) << k.name;
@@ -53,13 +58,33 @@ TEST(SyscallTableTest, NamesMatchTheHostHeaders) {
 }
 
 TEST(SyscallTableTest, EscapeRoutesAreDenied) {
-  for (const char* name :
-       {"ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2",
-        "pivot_root", "fsopen", "move_mount", "open_tree", "bpf",
-        "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl",
-        "add_key", "request_key", "unshare", "setns", "kexec_load",
-        "kexec_file_load", "init_module", "finit_module", "delete_module",
-        "perf_event_open", "open_by_handle_at", "pidfd_getfd", "userfaultfd"}) {
+  for (const char* name : {"ptrace",
+                           "process_vm_readv",
+                           "process_vm_writev",
+                           "mount",
+                           "umount2",
+                           "pivot_root",
+                           "fsopen",
+                           "move_mount",
+                           "open_tree",
+                           "bpf",
+                           "io_uring_setup",
+                           "io_uring_enter",
+                           "io_uring_register",
+                           "keyctl",
+                           "add_key",
+                           "request_key",
+                           "unshare",
+                           "setns",
+                           "kexec_load",
+                           "kexec_file_load",
+                           "init_module",
+                           "finit_module",
+                           "delete_module",
+                           "perf_event_open",
+                           "open_by_handle_at",
+                           "pidfd_getfd",
+                           "userfaultfd"}) {
     const SyscallEntry* found = nullptr;
     for (const SyscallEntry& e : SyscallTable())
       if (std::string(e.name) == name) found = &e;
@@ -87,8 +112,8 @@ TEST(SyscallTableTest, DataPlaneIsTrappedOnlyUnderStrict) {
 class DispatchTest : public testing::KernelTest {};
 
 TEST_F(DispatchTest, AnswersFromTheTable) {
-  EXPECT_EQ(Call(400), -ENOSYS);   // in the gap
-  EXPECT_EQ(Call(470), -ENOSYS);   // past the end
+  EXPECT_EQ(Call(400), -ENOSYS);  // in the gap
+  EXPECT_EQ(Call(470), -ENOSYS);  // past the end
   EXPECT_EQ(Call(-1), -ENOSYS);
   EXPECT_EQ(Call(SYS_ptrace, 0, 0, 0, 0), -EPERM);
   EXPECT_EQ(Call(SYS_io_uring_setup, 1, 0), -ENOSYS);

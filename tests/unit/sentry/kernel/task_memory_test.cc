@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/kernel/task_memory.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
