@@ -89,4 +89,21 @@ Result<int64_t> SysUtimensat(Task& task, SyscallArgs& args);
 Result<int64_t> SysWrite(Task& task, SyscallArgs& args);
 Result<int64_t> SysWritev(Task& task, SyscallArgs& args);
 
+// sys_xattr.cc; utime family in sys_stat.cc.
+Result<int64_t> SysSetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysLsetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysFsetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysLgetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysFgetxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysListxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysLlistxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysFlistxattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysRemovexattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysLremovexattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysFremovexattr(Task& task, SyscallArgs& args);
+Result<int64_t> SysUtime(Task& task, SyscallArgs& args);
+Result<int64_t> SysUtimes(Task& task, SyscallArgs& args);
+Result<int64_t> SysFutimesat(Task& task, SyscallArgs& args);
+
 }  // namespace veil::sentry

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
+
+#include <array>
 
 #include "sentry/kernel/file_ops.h"
 #include "sentry/kernel/handlers.h"
@@ -256,8 +259,31 @@ Result<int64_t> SysFallocate(Task& task, SyscallArgs& args) {
   return 0;
 }
 
+// do_utimes: a NULL path with a real dirfd acts on the fd; `t` null
+// means "now" for both.
+static Result<int64_t> DoUtimes(Task& task, SyscallArgs& args, int dirfd,
+                                TaskAddr path_addr, const timespec* t,
+                                int flags) {
+  vfs::Context ctx = task.Context();
+  if (path_addr.IsNull() && dirfd != AT_FDCWD) {
+    // do_utimes_fd: no flags allowed, then fdget (O_PATH is EBADF).
+    if (flags) return Errno(EINVAL);
+    Ref<vfs::FileDescription> file = VEIL_TRY(GetNonPath(task, dirfd));
+    VEIL_TRY_VOID(
+        task.vfs().UtimensAt(ctx, file->location(), "", t, AT_EMPTY_PATH));
+    return 0;
+  }
+  // do_utimes_path: unknown flags are EINVAL, then the name.
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
+  std::string path = VEIL_TRY(
+      CopyInAtPath(args.mem, path_addr, flags, NullPath::kFault));
+  VEIL_TRY_VOID(args.mem.CheckStillPending());
+  vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
+  VEIL_TRY_VOID(task.vfs().UtimensAt(ctx, dir, path, t, flags));
+  return 0;
+}
+
 Result<int64_t> SysUtimensat(Task& task, SyscallArgs& args) {
-  int dirfd = args.Int(0), flags = args.Int(3);
   timespec times[2];
   bool have_times = !args.Addr(2).IsNull();
   if (have_times) {
@@ -269,24 +295,46 @@ Result<int64_t> SysUtimensat(Task& task, SyscallArgs& args) {
     if (times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
       return 0;
   }
-  const timespec* t = have_times ? times : nullptr;
-  vfs::Context ctx = task.Context();
-  if (args.Addr(1).IsNull() && dirfd != AT_FDCWD) {
-    // do_utimes_fd: no flags allowed, then fdget (O_PATH is EBADF).
-    if (flags) return Errno(EINVAL);
-    Ref<vfs::FileDescription> file = VEIL_TRY(GetNonPath(task, dirfd));
-    VEIL_TRY_VOID(
-        task.vfs().UtimensAt(ctx, file->location(), "", t, AT_EMPTY_PATH));
-    return 0;
+  return DoUtimes(task, args, args.Int(0), args.Addr(1),
+                  have_times ? times : nullptr, args.Int(3));
+}
+
+Result<int64_t> SysFutimesat(Task& task, SyscallArgs& args) {
+  timespec times[2];
+  bool have_times = !args.Addr(2).IsNull();
+  if (have_times) {
+    // do_futimesat: both timevals copied (EFAULT), microseconds checked
+    // (EINVAL).
+    for (int i = 0; i < 2; ++i) {
+      TaskAddr at = VEIL_TRY(args.Addr(2).Offset(i * sizeof(timeval)));
+      timeval tv = VEIL_TRY(CopyIn<timeval>(args.mem, at));
+      if (tv.tv_usec < 0 || tv.tv_usec >= 1000000) return Errno(EINVAL);
+      times[i] = timespec{tv.tv_sec, tv.tv_usec * 1000};
+    }
   }
-  // do_utimes_path: unknown flags are EINVAL, then the name.
-  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
-  std::string path =
-      VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags, NullPath::kFault));
-  VEIL_TRY_VOID(args.mem.CheckStillPending());
-  vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
-  VEIL_TRY_VOID(task.vfs().UtimensAt(ctx, dir, path, t, flags));
-  return 0;
+  return DoUtimes(task, args, args.Int(0), args.Addr(1),
+                  have_times ? times : nullptr, 0);
+}
+
+Result<int64_t> SysUtimes(Task& task, SyscallArgs& args) {
+  std::array<uint64_t, 6> raw{static_cast<uint64_t>(AT_FDCWD), args.raw[0],
+                              args.raw[1]};
+  SyscallArgs at{args.mem, raw};
+  return SysFutimesat(task, at);
+}
+
+Result<int64_t> SysUtime(Task& task, SyscallArgs& args) {
+  timespec times[2];
+  bool have_times = !args.Addr(1).IsNull();
+  if (have_times) {
+    // do_utime: struct utimbuf {actime, modtime}, whole seconds (EFAULT).
+    using Utimbuf = std::array<int64_t, 2>;
+    Utimbuf buf = VEIL_TRY((CopyIn<Utimbuf>(args.mem, args.Addr(1))));
+    times[0] = timespec{buf[0], 0};
+    times[1] = timespec{buf[1], 0};
+  }
+  return DoUtimes(task, args, AT_FDCWD, args.Addr(0),
+                  have_times ? times : nullptr, 0);
 }
 
 // --- statfs
