@@ -106,4 +106,10 @@ Result<int64_t> SysUtime(Task& task, SyscallArgs& args);
 Result<int64_t> SysUtimes(Task& task, SyscallArgs& args);
 Result<int64_t> SysFutimesat(Task& task, SyscallArgs& args);
 
+// sys_poll.cc.
+Result<int64_t> SysPoll(Task& task, SyscallArgs& args);
+Result<int64_t> SysPpoll(Task& task, SyscallArgs& args);
+Result<int64_t> SysSelect(Task& task, SyscallArgs& args);
+Result<int64_t> SysPselect6(Task& task, SyscallArgs& args);
+
 }  // namespace veil::sentry
