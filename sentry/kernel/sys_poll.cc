@@ -81,8 +81,7 @@ Result<int> PollWait(Task& task, std::vector<PollItem>& items,
     std::vector<vfs::HostPoll> hosts;
     for (PollItem& it : items) {
       if (!it.file) continue;
-      vfs::EventMask mask =
-          static_cast<uint16_t>(it.events) | POLLIN | POLLOUT;
+      vfs::EventMask mask = static_cast<uint16_t>(it.events) | POLLIN | POLLOUT;
       vfs::WaitSource src = it.file->WaitSourceFor(mask);
       if (src.queue) queues[src.queue] |= mask;
       for (const vfs::HostPoll& h : src.host)
@@ -112,8 +111,7 @@ void Lookup(Task& task, std::vector<PollItem>& items) {
   }
 }
 
-Result<int64_t> DoPoll(Task& task, SyscallArgs& args,
-                       const timespec* timeout) {
+Result<int64_t> DoPoll(Task& task, SyscallArgs& args, const timespec* timeout) {
   uint64_t nfds = args.ULong(1);
   // do_sys_poll: more than RLIMIT_NOFILE entries is EINVAL.
   if (nfds > static_cast<uint64_t>(task.nofile_limit())) return Errno(EINVAL);
@@ -130,8 +128,8 @@ Result<int64_t> DoPoll(Task& task, SyscallArgs& args,
   int ready = VEIL_TRY(PollWait(task, items, timeout));
   for (size_t i = 0; i < nfds; ++i) {
     // do_sys_poll: each revents is written back (EFAULT).
-    TaskAddr at = VEIL_TRY(args.Addr(0).Offset(i * sizeof(pollfd) +
-                                               offsetof(pollfd, revents)));
+    TaskAddr at = VEIL_TRY(
+        args.Addr(0).Offset(i * sizeof(pollfd) + offsetof(pollfd, revents)));
     VEIL_TRY_VOID(CopyOut(args.mem, at, items[i].revents));
   }
   return ready;
@@ -143,6 +141,23 @@ Result<timespec> CheckedTimeout(timespec ts) {
   if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
     return Errno(EINVAL);
   return ts;
+}
+
+// poll_select_finish: what is left of `timeout` since `start`
+// (CLOCK_MONOTONIC), never negative.
+timespec Remaining(const timespec& timeout, const timespec& start) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t left = (timeout.tv_sec + start.tv_sec - now.tv_sec) * 1000000000LL +
+                 (timeout.tv_nsec + start.tv_nsec - now.tv_nsec);
+  if (left < 0) left = 0;
+  return timespec{left / 1000000000LL, left % 1000000000LL};
+}
+
+timespec Now() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return now;
 }
 
 }  // namespace
@@ -161,7 +176,13 @@ Result<int64_t> SysPpoll(Task& task, SyscallArgs& args) {
   if (args.Addr(2).IsNull()) return DoPoll(task, args, nullptr);
   timespec t = VEIL_TRY(CopyIn<timespec>(args.mem, args.Addr(2)));
   t = VEIL_TRY(CheckedTimeout(t));
-  return DoPoll(task, args, &t);
+  timespec start = Now();
+  Result<int64_t> r = DoPoll(task, args, &t);
+  // poll_select_finish: the time left is written back (not for a zero
+  // timeout; a fault there is ignored, the result stands).
+  if (t.tv_sec != 0 || t.tv_nsec != 0)
+    (void)CopyOut(args.mem, args.Addr(2), Remaining(t, start));
+  return r;
 }
 
 // --- select ---------------------------------------------------------------
@@ -233,14 +254,25 @@ Result<int64_t> SysSelect(Task& task, SyscallArgs& args) {
   if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
     return Errno(EINVAL);
   timespec t{tv.tv_sec, tv.tv_usec * 1000};
-  return DoSelect(task, args, &t);
+  timespec start = Now();
+  Result<int64_t> r = DoSelect(task, args, &t);
+  if (t.tv_sec != 0 || t.tv_nsec != 0) {
+    timespec left = Remaining(t, start);
+    timeval out{left.tv_sec, left.tv_nsec / 1000};
+    (void)CopyOut(args.mem, args.Addr(4), out);  // poll_select_finish
+  }
+  return r;
 }
 
 Result<int64_t> SysPselect6(Task& task, SyscallArgs& args) {
   if (args.Addr(4).IsNull()) return DoSelect(task, args, nullptr);
   timespec t = VEIL_TRY(CopyIn<timespec>(args.mem, args.Addr(4)));
   t = VEIL_TRY(CheckedTimeout(t));
-  return DoSelect(task, args, &t);
+  timespec start = Now();
+  Result<int64_t> r = DoSelect(task, args, &t);
+  if (t.tv_sec != 0 || t.tv_nsec != 0)
+    (void)CopyOut(args.mem, args.Addr(4), Remaining(t, start));
+  return r;
 }
 
 }  // namespace veil::sentry

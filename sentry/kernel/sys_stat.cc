@@ -275,8 +275,8 @@ static Result<int64_t> DoUtimes(Task& task, SyscallArgs& args, int dirfd,
   }
   // do_utimes_path: unknown flags are EINVAL, then the name.
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return Errno(EINVAL);
-  std::string path = VEIL_TRY(
-      CopyInAtPath(args.mem, path_addr, flags, NullPath::kFault));
+  std::string path =
+      VEIL_TRY(CopyInAtPath(args.mem, path_addr, flags, NullPath::kFault));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   VEIL_TRY_VOID(task.vfs().UtimensAt(ctx, dir, path, t, flags));

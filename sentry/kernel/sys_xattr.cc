@@ -45,7 +45,8 @@ Result<Ref<vfs::FileDescription>> XattrFile(Task& task, int fd) {
 }
 
 Result<Where> Resolve(Task& task, const vfs::Context& ctx, Target target,
-                      const std::string& path, RefPtr<vfs::FileDescription> file) {
+                      const std::string& path,
+                      RefPtr<vfs::FileDescription> file) {
   if (target == Target::kFd) return Where{file->location(), "", AT_EMPTY_PATH};
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, AT_FDCWD, path));
   return Where{std::move(dir), path,
@@ -137,8 +138,7 @@ Result<int64_t> RemoveXattr(Task& task, SyscallArgs& args, Target target) {
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   Where w = VEIL_TRY(Resolve(task, ctx, target, path, file));
-  VEIL_TRY_VOID(
-      task.vfs().RemoveXattrAt(ctx, w.dir, w.path, name, w.flags));
+  VEIL_TRY_VOID(task.vfs().RemoveXattrAt(ctx, w.dir, w.path, name, w.flags));
   return 0;
 }
 

@@ -25,8 +25,8 @@ class SysPollTest : public testing::KernelTest {
 TEST_F(SysPollTest, ReportsWhatIsReady) {
   WriteFile("/f", "x");
   int f = static_cast<int>(Call(SYS_open, Str("/f"), O_RDONLY));
-  pollfd fds[4] = {{r_, POLLIN, 0}, {w_, POLLOUT, 0}, {f, POLLIN, 0},
-                   {77, POLLIN, 0}};
+  pollfd fds[4] = {
+      {r_, POLLIN, 0}, {w_, POLLOUT, 0}, {f, POLLIN, 0}, {77, POLLIN, 0}};
   uint64_t at = Put(fds);
   EXPECT_EQ(Call(SYS_poll, at, 4, 0), 3);
   auto out = Get<std::array<pollfd, 4>>(at);
@@ -67,7 +67,11 @@ TEST_F(SysPollTest, WaitsForAWriterATimeoutOrAnInterrupt) {
   ASSERT_EQ(Call(SYS_read, r_, buf, 4), 1);
   EXPECT_EQ(Call(SYS_poll, at, 1, 5), 0);  // times out with nothing ready
   timespec ts = {0, 1000000};
-  EXPECT_EQ(Call(SYS_ppoll, at, 1, Put(ts), 0, 0), 0);
+  uint64_t tsa = Put(ts);
+  EXPECT_EQ(Call(SYS_ppoll, at, 1, tsa, 0, 0), 0);
+  // The time left is written back: none, after a timeout.
+  EXPECT_EQ(Get<timespec>(tsa).tv_sec, 0);
+  EXPECT_EQ(Get<timespec>(tsa).tv_nsec, 0);
   timespec bad = {0, 1000000000};
   EXPECT_EQ(Call(SYS_ppoll, at, 1, Put(bad), 0, 0), -EINVAL);
   std::thread signal([&] { task_.Interrupt(); });

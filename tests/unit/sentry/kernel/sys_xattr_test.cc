@@ -19,12 +19,12 @@ TEST_F(SysXattrTest, SetGetListRemove) {
   WriteFile("/f", "");
   EXPECT_EQ(Call(SYS_setxattr, Str("/f"), Str("user.a"), Str("12345"), 5, 0),
             0);
-  EXPECT_EQ(Call(SYS_setxattr, Str("/f"), Str("user.a"), Str("x"), 1,
-                 XATTR_CREATE),
-            -EEXIST);
-  EXPECT_EQ(Call(SYS_setxattr, Str("/f"), Str("user.b"), Str("x"), 1,
-                 XATTR_REPLACE),
-            -ENODATA);
+  EXPECT_EQ(
+      Call(SYS_setxattr, Str("/f"), Str("user.a"), Str("x"), 1, XATTR_CREATE),
+      -EEXIST);
+  EXPECT_EQ(
+      Call(SYS_setxattr, Str("/f"), Str("user.b"), Str("x"), 1, XATTR_REPLACE),
+      -ENODATA);
   EXPECT_EQ(Call(SYS_setxattr, Str("/f"), Str("user.a"), Str("x"), 1, 4),
             -EINVAL);
   uint64_t buf = Alloc(64);
@@ -32,8 +32,7 @@ TEST_F(SysXattrTest, SetGetListRemove) {
   EXPECT_EQ(Call(SYS_getxattr, Str("/f"), Str("user.a"), buf, 4), -ERANGE);
   EXPECT_EQ(Call(SYS_getxattr, Str("/f"), Str("user.a"), buf, 64), 5);
   EXPECT_EQ(GetString(buf, 5), "12345");
-  EXPECT_EQ(Call(SYS_getxattr, Str("/f"), Str("user.none"), buf, 64),
-            -ENODATA);
+  EXPECT_EQ(Call(SYS_getxattr, Str("/f"), Str("user.none"), buf, 64), -ENODATA);
   EXPECT_EQ(Call(SYS_setxattr, Str("/f"), Str("user.c"), Str(""), 0, 0), 0);
   EXPECT_EQ(Call(SYS_listxattr, Str("/f"), buf, 0), 14);
   EXPECT_EQ(Call(SYS_listxattr, Str("/f"), buf, 13), -ERANGE);
