@@ -56,4 +56,12 @@ std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
   return SyscallAnswer::Error(error);
 }
 
+Result<void> Serve(Task& task, const SyscallRequest& req) {
+  std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  if (!answer) return Ok();  // no longer pending: nothing to answer
+  Result<int64_t> sent = task.platform().Answer(req, *answer);
+  if (!sent && sent.error().code() != ENOENT) return sent.error();
+  return Ok();
+}
+
 }  // namespace veil::sentry

@@ -103,6 +103,11 @@ class FdTable final : public RefCounted<FdTable> {
   // At exec (do_close_on_exec): removes every FD_CLOEXEC entry.
   std::vector<Ref<vfs::FileDescription>> CloseOnExecFds();
 
+  // Whether another holder shares this table (CLONE_FILES): exec and
+  // close_range(CLOSE_RANGE_UNSHARE) copy it only then (unshare_fd), so
+  // an unshared table keeps its identity and its POSIX locks.
+  bool Shared() const { return RefCount() > 1; }
+
   // Every installed (fd, entry), in order.
   std::vector<std::pair<int, FdEntry>> Snapshot();
   size_t CountForTesting();

@@ -58,6 +58,16 @@ Result<void> CloseFd(Task& task, int fd) {
   return Ok();
 }
 
+void UnshareFiles(Task& task) {
+  if (task.fds().Shared()) task.set_fds(task.fds().Fork());
+}
+
+void CloseFilesOnExec(Task& task) {
+  UnshareFiles(task);
+  for (const Ref<vfs::FileDescription>& file : task.fds().CloseOnExecFds())
+    ReleaseClosed(task, *file);
+}
+
 struct stat StatFromAttr(const vfs::Attr& a) {
   struct stat st {};
   st.st_dev = a.dev;

@@ -51,6 +51,13 @@ Result<void> CloseFd(Task& task, int fd);
 // What a description dropped from the table needs before it goes.
 void ReleaseClosed(Task& task, vfs::FileDescription& file);
 
+// At exec (begin_new_exec): a table shared under CLONE_FILES is copied
+// first (unshare_files), then every FD_CLOEXEC fd is closed
+// (do_close_on_exec). For the loader.
+void CloseFilesOnExec(Task& task);
+// unshare_fd: gives `task` a table of its own if it shares one.
+void UnshareFiles(Task& task);
+
 // struct stat as Linux's cp_new_stat fills it.
 struct stat StatFromAttr(const vfs::Attr& attr);
 

@@ -112,7 +112,7 @@ Result<int64_t> SysCloseRange(Task& task, SyscallArgs& args) {
     return Errno(EINVAL);
   if (first > last) return Errno(EINVAL);
   VEIL_TRY_VOID(args.mem.CheckStillPending());
-  if (flags & CLOSE_RANGE_UNSHARE) task.set_fds(task.fds().Fork());
+  if (flags & CLOSE_RANGE_UNSHARE) UnshareFiles(task);
   auto action = (flags & CLOSE_RANGE_CLOEXEC)
                     ? FdTable::RangeAction::kSetCloseOnExec
                     : FdTable::RangeAction::kClose;

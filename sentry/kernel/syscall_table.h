@@ -90,4 +90,9 @@ bool Trapped(const SyscallEntry& entry, Mode mode);
 // nullopt when the request stopped being pending (nothing to answer).
 std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req);
 
+// Dispatch, then Platform::Answer: serves `req` completely. An answer the
+// platform refuses with ENOENT (the call was interrupted and will come
+// again) is dropped, as platform.h asks; other Answer errors are returned.
+Result<void> Serve(Task& task, const SyscallRequest& req);
+
 }  // namespace veil::sentry

@@ -13,6 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "sentry/kernel/anon_fs.h"
+#include "sentry/kernel/file_ops.h"
 #include "tests/unit/sentry/kernel/fixture.h"
 #include "tests/util/matchers.h"
 
@@ -241,6 +242,48 @@ TEST_F(SysFdTest, RecordLocksAndFlock) {
   EXPECT_EQ(Call(SYS_flock, fd, LOCK_EX | LOCK_NB), 0);
   EXPECT_EQ(Call(SYS_flock, other, LOCK_EX | LOCK_NB), -EWOULDBLOCK);
   EXPECT_EQ(Call(SYS_flock, fd, 77), -EINVAL);
+}
+
+}  // namespace
+}  // namespace veil::sentry
+
+namespace veil::sentry {
+namespace {
+
+class ExecTest : public testing::KernelTest {};
+
+TEST_F(ExecTest, CloseOnExecKeepsTheRestAndTheLocks) {
+  WriteFile("/f", "0123");
+  int64_t keep = Call(SYS_open, Str("/f"), O_RDWR);
+  int64_t drop = Call(SYS_open, Str("/f"), O_RDONLY | O_CLOEXEC);
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  ASSERT_EQ(Call(SYS_fcntl, keep, F_SETLK, Put(fl)), 0);
+  const FdTable* before = task_.fds_ref().get();
+  CloseFilesOnExec(task_);
+  EXPECT_EQ(task_.fds_ref().get(), before);  // not shared: not copied
+  EXPECT_EQ(Call(SYS_fcntl, drop, F_GETFD), -EBADF);
+  // Closing the cloexec fd of the same file released the process's
+  // POSIX locks (filp_close), as Linux's exec does.
+  int64_t other = Call(SYS_open, Str("/f"), O_RDWR);
+  EXPECT_EQ(Call(SYS_fcntl, other, F_OFD_SETLK, Put(fl)), 0);
+  // A shared table is copied first.
+  Ref<FdTable> sharer = task_.fds_ref();
+  CloseFilesOnExec(task_);
+  EXPECT_NE(task_.fds_ref().get(), sharer.get());
+}
+
+TEST_F(ExecTest, ServeAnswersThroughThePlatform) {
+  SyscallRequest req;
+  req.tid = testing::kTid;
+  req.nr = SYS_umask;
+  req.args[0] = 077;
+  ASSERT_TRUE(Serve(task_, req));
+  auto answers = platform_.answers();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].answer.value(), 022);
+  platform_.SetAnswerOutcome(FakePlatform::AnswerOutcome::kFailEnoent);
+  EXPECT_TRUE(Serve(task_, req));  // interrupted: dropped, not an error
 }
 
 }  // namespace
