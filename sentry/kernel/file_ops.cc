@@ -21,6 +21,20 @@ Result<vfs::Location> StartDir(Task& task, const vfs::Context& ctx, int dirfd,
 
 Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
                        TaskAddr path_addr, vfs::OpenHow how) {
+  // build_open_flags runs before getname: its EINVALs beat EFAULT and
+  // ENOENT. (O_PATH already dropped O_CREAT and O_TMPFILE for open(2);
+  // openat2 refused them.)
+  if (!(how.flags & O_PATH)) {
+    if ((how.flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
+      return Errno(EINVAL);
+    constexpr int kTmpfileBit = 020000000;  // the kernel's __O_TMPFILE
+    if (how.flags & kTmpfileBit) {
+      // O_TMPFILE needs O_DIRECTORY and write access, without O_CREAT.
+      if ((how.flags & (O_TMPFILE | O_CREAT)) != O_TMPFILE)
+        return Errno(EINVAL);
+      if ((how.flags & O_ACCMODE) == O_RDONLY) return Errno(EINVAL);
+    }
+  }
   std::string path =
       VEIL_TRY(CopyInPath(args.mem, path_addr, EmptyPath::kDeny));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
