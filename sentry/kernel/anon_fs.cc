@@ -225,8 +225,12 @@ Ref<vfs::FileDescription> MakeHostFdFile(UniqueFd host_fd, int flags) {
   Ref<vfs::Inode> inode =
       AdoptRef(*static_cast<vfs::Inode*>(new HostInode(*anon.fs, mode)));
   vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
+  // O_LARGEFILE as the host file has it: set by an open(2), absent on a
+  // pipe that pipe(2) made.
+  int host_flags = ::fcntl(host_fd.get(), F_GETFL);
+  if (host_flags > 0) flags |= host_flags & kOLargefile;
   return MakeRef<vfs::FileDescription>(
-      loc, flags | kOLargefile, vfs::Credentials::Root(),
+      loc, flags, vfs::Credentials::Root(),
       std::make_unique<HostFdImpl>(std::move(host_fd), mode));
 }
 

@@ -147,6 +147,19 @@ Result<int64_t> SysIoctl(Task& task, SyscallArgs& args) {
       return 0;
     }
     case FIONREAD:
+      if (file.inode().type() == S_IFIFO) {
+        // pipe_ioctl: the bytes in the pipe, which is a host pipe (either
+        // end answers for both).
+        vfs::WaitSource src =
+            file.WaitSourceFor(vfs::kEventIn | vfs::kEventOut);
+        for (const vfs::HostPoll& h : src.host) {
+          if (h.fd < 0) continue;
+          int n = 0;
+          if (::ioctl(h.fd, FIONREAD, &n) != 0) return Errno::FromErrno();
+          VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(2), n));
+          return 0;
+        }
+      }
       if (file.inode().IsRegular()) {
         // do_vfs_ioctl: i_size - f_pos for a regular file.
         vfs::Attr attr = VEIL_TRY(file.Stat());

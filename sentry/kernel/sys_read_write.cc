@@ -12,6 +12,7 @@
 // pipe_read returns once some data was read.
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,11 +30,17 @@ constexpr size_t kChunk = 64 * 1024;
 
 enum class Access : uint8_t { kRead, kWrite };
 
-// fdget_pos + vfs_read/vfs_write's mode checks: EBADF for a missing or
-// O_PATH fd, or one not open for this access.
-Result<Ref<vfs::FileDescription>> FileFor(Task& task, int fd, Access access) {
+// fdget_pos, then (for the positional calls) ksys_pread64's ESPIPE, then
+// vfs_read/vfs_write's mode check: EBADF for a missing or O_PATH fd or
+// one not open for this access.
+enum class Positional : uint8_t { kNo, kYes };
+Result<Ref<vfs::FileDescription>> FileFor(Task& task, int fd, Access access,
+                                          Positional positional) {
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(fd));
   if (file->is_path()) return Errno(EBADF);  // fdget skips FMODE_PATH
+  // ksys_pread64/ksys_pwrite64: no FMODE_PREAD is ESPIPE, before the mode.
+  if (positional == Positional::kYes && !file->impl().Positional())
+    return Errno(ESPIPE);
   if (access == Access::kRead ? !file->readable() : !file->writable())
     return Errno(EBADF);  // vfs_read: !(f_mode & FMODE_READ)
   return file;
@@ -135,9 +142,8 @@ Result<int64_t> DoIo(Task& task, SyscallArgs& args, Access access,
                      std::optional<int64_t> offset, Vectored vectored) {
   // ksys_pread64 / do_preadv: a negative position is EINVAL, first.
   if (offset && *offset < 0) return Errno(EINVAL);
-  Ref<vfs::FileDescription> file = VEIL_TRY(FileFor(task, args.Int(0), access));
-  // ksys_pread64: no FMODE_PREAD is ESPIPE.
-  if (offset && !file->impl().Positional()) return Errno(ESPIPE);
+  Ref<vfs::FileDescription> file = VEIL_TRY(FileFor(
+      task, args.Int(0), access, offset ? Positional::kYes : Positional::kNo));
   std::vector<IoSegment> segs =
       vectored == Vectored::kYes
           ? VEIL_TRY(CopyInIovecs(args.mem, args.Addr(1), args.ULong(2)))
@@ -203,6 +209,10 @@ Result<int64_t> SysLseek(Task& task, SyscallArgs& args) {
 Result<int64_t> SysFsync(Task& task, SyscallArgs& args) {
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
   if (file->is_path()) return Errno(EBADF);  // do_fsync: fdget
+  // vfs_fsync_range: a file without ->fsync (a pipe, a FIFO, a device,
+  // a socket) is EINVAL; tmpfs files and directories have one.
+  uint32_t type = file->inode().type();
+  if (type != S_IFREG && type != S_IFDIR) return Errno(EINVAL);
   VEIL_TRY_VOID(file->impl().Sync());
   return 0;
 }
