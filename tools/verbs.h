@@ -11,5 +11,7 @@ int RunFuse(int argc, char** argv);
 int RunSnapshot(int argc, char** argv);
 int RunRestore(int argc, char** argv);
 int RunGofer(int argc, char** argv);
+// syscalls_main.cc: the sentry's syscall table.
+int RunSyscalls(int argc, char** argv);
 
 }  // namespace veil::tools

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/kernel/anon_fs.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+
+#include "vfs/dentry.h"
+#include "vfs/fifo.h"
+#include "vfs/filesystem.h"
+#include "vfs/inode.h"
+#include "vfs/mount.h"
+
+namespace veil::sentry {
+namespace {
+
+constexpr long kPipefsMagic = 0x50495045;  // Linux PIPEFS_MAGIC
+constexpr int kOLargefile = 0100000;       // x86-64's, as file_ops.h
+
+class AnonFs;
+
+// The (unused) root directory of the internal filesystem.
+class AnonRoot final : public vfs::Inode {
+ public:
+  explicit AnonRoot(vfs::Filesystem& fs) : Inode(fs, 1, S_IFDIR) {}
+  vfs::Attr GetAttrLocked() override {
+    vfs::Attr a;
+    a.mode = S_IFDIR | 0700;
+    a.nlink = 2;
+    a.ino = 1;
+    a.dev = fs().dev();
+    return a;
+  }
+  Result<void> SetAttrLocked(const vfs::SetAttr&) override {
+    return Errno(EPERM);  // nothing may change pipefs's root
+  }
+};
+
+class AnonFs final : public vfs::Filesystem {
+ public:
+  AnonFs() : root_(AdoptRef(*new AnonRoot(*this))) {}
+  const char* TypeName() const override { return "pipefs"; }
+  Ref<vfs::Inode> Root() override { return root_; }
+  Result<struct statfs> StatFsLocked() override {
+    struct statfs st {};
+    st.f_type = kPipefsMagic;
+    st.f_bsize = 4096;
+    st.f_namelen = 255;
+    return st;
+  }
+  uint64_t NextIno() { return next_ino_.fetch_add(1); }
+
+ private:
+  Ref<vfs::Inode> root_;
+  std::atomic<uint64_t> next_ino_{2};
+};
+
+struct AnonMount {
+  Ref<AnonFs> fs;
+  Ref<vfs::Mount> mount;
+};
+
+// The one internal filesystem and its (detached) mount.
+AnonMount& Anon() {
+  static AnonMount* anon = [] {
+    Ref<AnonFs> fs = AdoptRef(*new AnonFs());
+    Ref<vfs::Dentry> root = vfs::Dentry::CreateRoot(fs->Root());
+    Ref<vfs::Mount> mount = MakeRef<vfs::Mount>(fs, std::move(root), 0);
+    return new AnonMount{std::move(fs), std::move(mount)};
+  }();
+  return *anon;
+}
+
+// Attributes both kinds of anonymous inode keep (under the fs mutex).
+class AnonInode : public vfs::Inode {
+ public:
+  AnonInode(AnonFs& fs, uint32_t mode, const vfs::Credentials& creds)
+      : Inode(fs, fs.NextIno(), mode & S_IFMT) {
+    attr_.mode = mode;
+    attr_.nlink = 1;
+    attr_.uid = creds.fsuid;
+    attr_.gid = creds.fsgid;
+    attr_.ino = ino();
+    attr_.dev = fs.dev();
+    attr_.atime = attr_.mtime = attr_.ctime = vfs::Now();
+  }
+  vfs::Attr GetAttrLocked() override { return attr_; }
+  Result<void> SetAttrLocked(const vfs::SetAttr& s) override {
+    if (s.mask & vfs::kSetMode)
+      attr_.mode = (attr_.mode & S_IFMT) | (s.mode & 07777);
+    if (s.mask & vfs::kSetUid) attr_.uid = s.uid;
+    if (s.mask & vfs::kSetGid) attr_.gid = s.gid;
+    timespec now = vfs::Now();
+    if (s.mask & vfs::kSetAtime) attr_.atime = s.atime;
+    if (s.mask & vfs::kSetMtime) attr_.mtime = s.mtime;
+    if (s.mask & vfs::kSetAtimeNow) attr_.atime = now;
+    if (s.mask & vfs::kSetMtimeNow) attr_.mtime = now;
+    if (s.mask & vfs::kSetCtimeNow) attr_.ctime = now;
+    return Ok();
+  }
+  void TouchAtimeLocked() override { attr_.atime = vfs::Now(); }
+  void StampModifiedLocked() override {
+    attr_.mtime = attr_.ctime = vfs::Now();
+  }
+
+ protected:
+  vfs::Attr attr_;  // guarded by fs().mutex()
+};
+
+class PipeInode final : public AnonInode {
+ public:
+  PipeInode(AnonFs& fs, const vfs::Credentials& creds)
+      : AnonInode(fs, S_IFIFO | 0600, creds) {}
+  Result<std::unique_ptr<vfs::FileImpl>> OpenLocked(int flags) override {
+    return vfs::OpenFifoLocked(*this, pipe_, flags);
+  }
+
+ private:
+  vfs::FifoPipe pipe_;
+};
+
+class HostFdImpl final : public vfs::FileImpl {
+ public:
+  HostFdImpl(UniqueFd fd, uint32_t mode)
+      : fd_(std::move(fd)), regular_(S_ISREG(mode)) {}
+
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
+    if (regular_) {
+      ssize_t n = ::pread(fd_.get(), buf.data(), buf.size(), offset);
+      if (n < 0) return Errno::FromErrno();
+      return static_cast<size_t>(n);
+    }
+    if (!Ready(POLLIN)) return vfs::kWouldBlock;
+    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+    if (n < 0) return errno == EAGAIN ? vfs::kWouldBlock : Errno::FromErrno();
+    return static_cast<size_t>(n);
+  }
+  Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t> buf,
+                        int64_t* offset, bool append) override {
+    ssize_t n;
+    if (regular_ && !append) {
+      n = ::pwrite(fd_.get(), buf.data(), buf.size(), *offset);
+    } else {
+      if (!regular_ && !Ready(POLLOUT)) return vfs::kWouldBlock;
+      n = ::write(fd_.get(), buf.data(), buf.size());
+    }
+    if (n < 0) return errno == EAGAIN ? vfs::kWouldBlock : Errno::FromErrno();
+    *offset += n;
+    return static_cast<size_t>(n);
+  }
+  Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
+    // no_llseek for pipes, sockets and ttys: ESPIPE.
+    if (!regular_) return Errno(ESPIPE);
+    if (whence == SEEK_END) {
+      struct stat st {};
+      if (::fstat(fd_.get(), &st) != 0) return Errno::FromErrno();
+      if (__builtin_add_overflow(offset, st.st_size, &offset))
+        return Errno(EINVAL);  // vfs_setpos
+      whence = SEEK_SET;
+    }
+    return FileImpl::Seek(offset, whence, current);
+  }
+  bool Positional() const override { return regular_; }
+  vfs::EventMask Readiness(vfs::EventMask mask) override {
+    pollfd p{fd_.get(), static_cast<short>(mask & (POLLIN | POLLOUT)), 0};
+    if (::poll(&p, 1, 0) < 0) return 0;
+    return p.revents & (mask | POLLERR | POLLHUP);
+  }
+  vfs::WaitSource WaitSourceFor(vfs::EventMask mask) override {
+    vfs::WaitSource src;
+    src.host[0] = {fd_.get(), static_cast<short>(mask & (POLLIN | POLLOUT))};
+    return src;
+  }
+  int host_fd() const { return fd_.get(); }
+
+ private:
+  bool Ready(short events) {
+    pollfd p{fd_.get(), events, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+  UniqueFd fd_;
+  const bool regular_;
+};
+
+class HostInode final : public AnonInode {
+ public:
+  HostInode(AnonFs& fs, uint32_t mode) : AnonInode(fs, mode, {}) {}
+};
+
+}  // namespace
+
+Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags) {
+  AnonMount& anon = Anon();
+  Ref<vfs::Inode> inode =
+      AdoptRef(*static_cast<vfs::Inode*>(new PipeInode(*anon.fs, creds)));
+  vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
+  std::unique_ptr<vfs::FileImpl> r, w;
+  {
+    MutexLock lock(anon.fs->mutex());
+    // The reader first, non-blocking (it opens at once), then the writer,
+    // which then has its reader (fifo_open; do_pipe2 makes both at once).
+    r = VEIL_TRY(inode->OpenLocked(O_RDONLY | O_NONBLOCK));
+    w = VEIL_TRY(inode->OpenLocked(O_WRONLY | O_NONBLOCK));
+  }
+  auto read = MakeRef<vfs::FileDescription>(loc, O_RDONLY | O_NONBLOCK, creds,
+                                            std::move(r));
+  auto write = MakeRef<vfs::FileDescription>(loc, O_WRONLY | O_NONBLOCK, creds,
+                                             std::move(w));
+  int status = flags & (O_NONBLOCK | O_DIRECT);
+  VEIL_TRY_VOID(read->SetStatusFlags(creds, status));
+  VEIL_TRY_VOID(write->SetStatusFlags(creds, status));
+  return PipeEnds{std::move(read), std::move(write)};
+}
+
+Ref<vfs::FileDescription> MakeHostFdFile(UniqueFd host_fd, int flags) {
+  AnonMount& anon = Anon();
+  struct stat st {};
+  uint32_t mode = S_IFCHR | 0620;  // a terminal, if fstat cannot say
+  if (::fstat(host_fd.get(), &st) == 0) mode = st.st_mode;
+  Ref<vfs::Inode> inode =
+      AdoptRef(*static_cast<vfs::Inode*>(new HostInode(*anon.fs, mode)));
+  vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
+  // O_LARGEFILE as the host file has it: set by an open(2), absent on a
+  // pipe that pipe(2) made.
+  int host_flags = ::fcntl(host_fd.get(), F_GETFL);
+  if (host_flags > 0) flags |= host_flags & kOLargefile;
+  return MakeRef<vfs::FileDescription>(
+      loc, flags, vfs::Credentials::Root(),
+      std::make_unique<HostFdImpl>(std::move(host_fd), mode));
+}
+
+int HostFdOf(const vfs::FileDescription& file) {
+  auto* impl = dynamic_cast<HostFdImpl*>(&file.impl());
+  return impl ? impl->host_fd() : -1;
+}
+
+}  // namespace veil::sentry

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Files with no name in the sandbox's tree: pipes (pipe(2); Linux's
+// pipefs) and the host descriptors `veil do` hands the app as its stdio
+// (HostFdFile). Each lives in an inode of one internal filesystem that no
+// mount table holds, named by a root dentry of its own (Linux:
+// d_alloc_pseudo), so a FileDescription can hold a Location as every
+// other file's does.
+//
+// Trust boundary: a HostFdFile's host fd is the sentry's (UniqueFd,
+// O_CLOEXEC); tasks never see its number. Its attributes report the host
+// file's type and mode only, with this filesystem's st_dev and its own
+// st_ino, so no host inode number leaks.
+//
+// Thread-safety: MakePipe and MakeHostFdFile may be called concurrently.
+#pragma once
+
+#include "base/ref.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "vfs/credentials.h"
+#include "vfs/file_description.h"
+
+namespace veil::sentry {
+
+struct PipeEnds {
+  Ref<vfs::FileDescription> read;
+  Ref<vfs::FileDescription> write;
+};
+
+// pipe2(2) minus the fds: a FIFO inode of pipefs opened for reading and
+// writing. `flags`: O_NONBLOCK and O_DIRECT as pipe2's (checked by the
+// caller). Errors: those of making the host pipe (EMFILE, ENFILE).
+Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags);
+
+// A description over `host_fd` (stdin, stdout or stderr of `veil do`),
+// open with `flags` (O_RDONLY, O_WRONLY or O_RDWR). Reads and writes go
+// to the host fd; a call that would block answers kWouldBlock and names
+// the fd to wait on (so Task::Interrupt ends the wait). pread/pwrite/lseek
+// as Linux's for the host file's type: ESPIPE unless it is a regular file.
+Ref<vfs::FileDescription> MakeHostFdFile(UniqueFd host_fd, int flags);
+
+// The host fd behind a description from MakeHostFdFile, or -1 (for the
+// terminal ioctls, which are forwarded for this kind of file only).
+int HostFdOf(const vfs::FileDescription& file);
+
+}  // namespace veil::sentry

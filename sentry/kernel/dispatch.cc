@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Dispatch: the one place a handler's Result becomes an answer.
+#include "base/logging.h"
+#include "sentry/kernel/syscall_table.h"
+#include "sentry/kernel/task.h"
+#include "vfs/wait.h"
+
+namespace veil::sentry {
+
+const SyscallEntry* FindSyscall(int nr) {
+  if (nr < 0 || nr > kMaxSyscall) return nullptr;
+  if (nr >= kGapFirst && nr < kGapEnd) return nullptr;
+  int index = nr < kGapFirst ? nr : nr - (kGapEnd - kGapFirst);
+  return &SyscallTable()[index];
+}
+
+bool Trapped(const SyscallEntry& entry, Mode mode) {
+  switch (entry.kind) {
+    case SyscallKind::kNative:
+    case SyscallKind::kDenied:
+      return false;
+    case SyscallKind::kHandler:
+      return entry.data_plane == DataPlane::kNo || mode == Mode::kStrict;
+  }
+  return true;
+}
+
+std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
+  const SyscallEntry* entry = FindSyscall(req.nr);
+  // A number Linux does not assign: sys_ni_syscall.
+  if (!entry) return SyscallAnswer::Error(Errno(ENOSYS));
+  switch (entry->kind) {
+    case SyscallKind::kDenied:
+      return SyscallAnswer::Error(Errno(entry->error));
+    case SyscallKind::kNative:
+      // The filter should have let it run; the sentry never continues a
+      // call, so it answers as a kernel without it would.
+      return SyscallAnswer::Error(Errno(ENOSYS));
+    case SyscallKind::kHandler:
+      break;
+  }
+  if (!entry->handler) return SyscallAnswer::Error(Errno(entry->error));
+  TaskMemory mem(task.platform(), req);
+  SyscallArgs args{mem, req.args};
+  Result<int64_t> result = entry->handler(task, args);
+  if (result) return SyscallAnswer::Value(*result);
+  Errno error = result.error();
+  if (error.code() == kNotPendingCode) return std::nullopt;
+  if (vfs::IsWouldBlock(error)) {
+    // A handler must wait itself; reaching here is a bug in veil, and the
+    // task sees what a non-blocking call would.
+    VEIL_LOG(kError) << entry->name << " answered kWouldBlock";
+    return SyscallAnswer::Error(Errno(EAGAIN));
+  }
+  return SyscallAnswer::Error(error);
+}
+
+Result<void> Serve(Task& task, const SyscallRequest& req) {
+  std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  if (!answer) return Ok();  // no longer pending: nothing to answer
+  Result<int64_t> sent = task.platform().Answer(req, *answer);
+  if (!sent && sent.error().code() != ENOENT) return sent.error();
+  return Ok();
+}
+
+}  // namespace veil::sentry

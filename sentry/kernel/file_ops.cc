@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/kernel/file_ops.h"
+
+#include <fcntl.h>
+
+#include "vfs/blocking.h"
+#include "vfs/fcntl_lock.h"
+
+namespace veil::sentry {
+
+Result<vfs::Location> StartDir(Task& task, const vfs::Context& ctx, int dirfd,
+                               std::string_view path) {
+  // path_init: an absolute path starts at the root; dirfd is ignored.
+  if (!path.empty() && path[0] == '/') return ctx.root;
+  if (dirfd == AT_FDCWD) return ctx.cwd;
+  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(dirfd));
+  // path_init: a relative lookup from a non-directory is ENOTDIR.
+  if (!path.empty() && !file->inode().IsDir()) return Errno(ENOTDIR);
+  return file->location();
+}
+
+Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
+                       TaskAddr path_addr, vfs::OpenHow how) {
+  // build_open_flags runs before getname: its EINVALs beat EFAULT and
+  // ENOENT. (O_PATH already dropped O_CREAT and O_TMPFILE for open(2);
+  // openat2 refused them.)
+  if (!(how.flags & O_PATH)) {
+    if ((how.flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
+      return Errno(EINVAL);
+    constexpr int kTmpfileBit = 020000000;  // the kernel's __O_TMPFILE
+    if (how.flags & kTmpfileBit) {
+      // O_TMPFILE needs O_DIRECTORY and write access, without O_CREAT.
+      if ((how.flags & (O_TMPFILE | O_CREAT)) != O_TMPFILE)
+        return Errno(EINVAL);
+      if ((how.flags & O_ACCMODE) == O_RDONLY) return Errno(EINVAL);
+    }
+  }
+  std::string path =
+      VEIL_TRY(CopyInPath(args.mem, path_addr, EmptyPath::kDeny));
+  VEIL_TRY_VOID(args.mem.CheckStillPending());
+  CloseOnExec cloexec =
+      (how.flags & O_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
+  // build_open_flags: O_CLOEXEC belongs to the fd, never to the file.
+  how.flags &= ~O_CLOEXEC;
+  // open/openat2: force_o_largefile on x86-64, "only allowed for
+  // non-O_PATH" (open(2) adds it first, and build_open_how's O_PATH mask
+  // takes it away again).
+  if (!(how.flags & O_PATH)) how.flags |= kOLargefile;
+  // get_unused_fd_flags before do_filp_open: EMFILE wins over ENOENT.
+  FdReservation fd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
+  vfs::Context ctx = task.Context();
+  vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
+  Ref<vfs::FileDescription> file = VEIL_TRY(
+      vfs::OpenAtBlocking(task.vfs(), ctx, dir, path, how, task.waiter()));
+  return std::move(fd).Install(std::move(file), cloexec);
+}
+
+Result<int> InstallLowest(Task& task, Ref<vfs::FileDescription> file,
+                          CloseOnExec cloexec) {
+  FdReservation fd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
+  return std::move(fd).Install(std::move(file), cloexec);
+}
+
+void ReleaseClosed(Task& task, vfs::FileDescription& file) {
+  // filp_close: locks_remove_posix for the closing process.
+  if (!file.is_path()) vfs::ReleasePosixLocks(file, task.PosixLockOwner());
+}
+
+Result<void> CloseFd(Task& task, int fd) {
+  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Remove(fd));
+  ReleaseClosed(task, *file);
+  return Ok();
+}
+
+void UnshareFiles(Task& task) {
+  if (task.fds().Shared()) task.set_fds(task.fds().Fork());
+}
+
+void CloseFilesOnExec(Task& task) {
+  UnshareFiles(task);
+  for (const Ref<vfs::FileDescription>& file : task.fds().CloseOnExecFds())
+    ReleaseClosed(task, *file);
+}
+
+struct stat StatFromAttr(const vfs::Attr& a) {
+  struct stat st {};
+  st.st_dev = a.dev;
+  st.st_ino = a.ino;
+  st.st_nlink = a.nlink;
+  st.st_mode = a.mode;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_rdev = a.rdev;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = a.blksize;
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st.st_atim = a.atime;
+  st.st_mtim = a.mtime;
+  st.st_ctim = a.ctime;
+  return st;
+}
+
+Result<std::string> CopyInAtPath(TaskMemory& mem, TaskAddr path, int flags,
+                                 NullPath null_path) {
+  if (path.IsNull() && (flags & AT_EMPTY_PATH) &&
+      null_path == NullPath::kEmptyWithAtEmptyPath)
+    return std::string();  // vfs_empty_path: NULL with AT_EMPTY_PATH
+  return CopyInPath(
+      mem, path,
+      (flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kDeny);
+}
+
+}  // namespace veil::sentry

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Directories: getdents64(2).
+#include <algorithm>
+#include <vector>
+
+#include "sentry/kernel/file_ops.h"
+#include "sentry/kernel/handlers.h"
+
+namespace veil::sentry {
+
+Result<int64_t> SysGetdents64(Task& task, SyscallArgs& args) {
+  // The most one call fills: any buffer holds at least one entry at this
+  // size, so capping it only returns fewer entries, as Linux may.
+  constexpr uint64_t kMaxBuffer = 64 * 1024;
+  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
+  // getdents64: fdget_pos (O_PATH is EBADF), then access_ok.
+  if (file->is_path()) return Errno(EBADF);
+  uint64_t count = args.UInt(2);
+  VEIL_TRY_VOID(CheckUserRange(args.Addr(1), count));
+  std::vector<uint8_t> buf(std::min(count, kMaxBuffer));
+  size_t n = VEIL_TRY(file->Getdents64(buf));
+  VEIL_TRY_VOID(
+      args.mem.Write(args.Addr(1), std::span<const uint8_t>(buf.data(), n)));
+  return static_cast<int64_t>(n);
+}
+
+}  // namespace veil::sentry

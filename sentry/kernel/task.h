@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Task: one thread of an app as the sentry keeps it (Linux: struct
+// task_struct, the parts file syscalls need). The fields are grouped by
+// who may touch them:
+//  - immutable after creation: the ids and the VFS;
+//  - owned by the thread serving the task's requests (one request at a
+//    time per task, DESIGN.md "The sentry"): credentials, the limits, the
+//    waiter its blocking calls sleep in;
+//  - shared objects with their own locks: the fd table (shared under
+//    CLONE_FILES) and the fs context (shared under CLONE_FS).
+// Interrupt() is the one method another thread may call: it ends a
+// blocking call of the task (a signal arrived) with EINTR.
+#pragma once
+
+#include <sys/types.h>
+
+#include "base/ref.h"
+#include "sentry/kernel/fd_table.h"
+#include "sentry/kernel/fs_context.h"
+#include "sentry/platform/platform.h"
+#include "vfs/credentials.h"
+#include "vfs/file_lock.h"
+#include "vfs/vfs.h"
+#include "vfs/wait.h"
+
+namespace veil::sentry {
+
+class Task final {
+ public:
+  Task(Platform& platform, vfs::Vfs& vfs, pid_t tid, pid_t tgid,
+       vfs::Credentials creds, Ref<FdTable> fds, Ref<FsContext> fs)
+      : platform_(platform),
+        vfs_(vfs),
+        tid_(tid),
+        tgid_(tgid),
+        creds_(std::move(creds)),
+        fds_(std::move(fds)),
+        fs_(std::move(fs)) {}
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  // --- Immutable ---------------------------------------------------------
+  Platform& platform() const { return platform_; }
+  vfs::Vfs& vfs() const { return vfs_; }
+  pid_t tid() const { return tid_; }
+  pid_t tgid() const { return tgid_; }
+
+  // --- Owned by the serving thread ----------------------------------------
+  const vfs::Credentials& creds() const { return creds_; }
+  void set_creds(vfs::Credentials creds) { creds_ = std::move(creds); }
+  // RLIMIT_NOFILE's soft limit (the fd table's EMFILE bound).
+  int nofile_limit() const { return nofile_limit_; }
+  void set_nofile_limit(int limit) { nofile_limit_ = limit; }
+  // The waiter blocking calls of this task sleep in (vfs/blocking.h).
+  vfs::ThreadWaiter& waiter() { return waiter_; }
+  // The VFS context of a call: credentials, root, cwd, umask.
+  vfs::Context Context() { return fs_->ContextFor(creds_); }
+  // The owner of this task's POSIX record locks: its fd table (Linux:
+  // fl_owner = current->files), reporting the thread group as l_pid.
+  vfs::LockOwner PosixLockOwner() const {
+    return vfs::LockOwner::Process(reinterpret_cast<uintptr_t>(fds_.get()),
+                                   tgid_);
+  }
+
+  // --- Shared, each with its own lock --------------------------------------
+  FdTable& fds() const { return *fds_; }
+  const Ref<FdTable>& fds_ref() const { return fds_; }
+  FsContext& fs() const { return *fs_; }
+  const Ref<FsContext>& fs_ref() const { return fs_; }
+  // unshare(CLONE_FILES)/exec replace the table; serving thread only.
+  void set_fds(Ref<FdTable> fds) { fds_ = std::move(fds); }
+
+  // --- Any thread -----------------------------------------------------------
+  // Ends the task's current (or next) blocking wait with EINTR.
+  void Interrupt() { waiter_.Interrupt(); }
+
+ private:
+  Platform& platform_;  // borrowed: serves the task for its whole life
+  vfs::Vfs& vfs_;       // borrowed: the sandbox's VFS outlives its tasks
+  const pid_t tid_;
+  const pid_t tgid_;
+
+  vfs::Credentials creds_;
+  int nofile_limit_ = 1024;  // Linux's default soft RLIMIT_NOFILE
+  vfs::ThreadWaiter waiter_;
+
+  Ref<FdTable> fds_;
+  Ref<FsContext> fs_;
+};
+
+}  // namespace veil::sentry
