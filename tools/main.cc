@@ -20,8 +20,8 @@ struct Verb {
 };
 
 constexpr Verb kVerbs[] = {
-    {"do", "do [--rootfs DIR] [--snapshot-out IMG] [--restore IMG] -- CMD...",
-     "run CMD in a sandbox over an overlay of DIR (default: host /)", nullptr,
+    {"do", "do [--rootfs DIR] [--env K=V] [--cwd DIR] [--strict] -- CMD...",
+     "run CMD in a sandbox over an overlay of DIR (default: host /)", RunDo,
      "the sentry"},
     {"run", "run [OCI options] ID", "OCI: create and start a container",
      nullptr, "the sentry"},

@@ -11,6 +11,8 @@ int RunFuse(int argc, char** argv);
 int RunSnapshot(int argc, char** argv);
 int RunRestore(int argc, char** argv);
 int RunGofer(int argc, char** argv);
+// do_main.cc: a command in a sandbox under the sentry.
+int RunDo(int argc, char** argv);
 // syscalls_main.cc: the sentry's syscall table.
 int RunSyscalls(int argc, char** argv);
 

@@ -124,48 +124,40 @@ class PipeInode final : public AnonInode {
   vfs::FifoPipe pipe_;
 };
 
+// The sandbox's stdio: the host description veil itself was given, so
+// the file offset is the host's, shared with whoever else holds it (the
+// shell that ran `veil do > file` writes after our output, as it would
+// after a child's). Reads, writes and lseek therefore act on the host fd
+// itself; pread/pwrite, which cannot be told apart from a read at the
+// description's offset here, answer ESPIPE (NOTE: Linux allows them on a
+// regular file).
 class HostFdImpl final : public vfs::FileImpl {
  public:
   HostFdImpl(UniqueFd fd, uint32_t mode)
       : fd_(std::move(fd)), regular_(S_ISREG(mode)) {}
 
-  Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset) override {
-    if (regular_) {
-      ssize_t n = ::pread(fd_.get(), buf.data(), buf.size(), offset);
-      if (n < 0) return Errno::FromErrno();
-      return static_cast<size_t>(n);
-    }
-    if (!Ready(POLLIN)) return vfs::kWouldBlock;
+  Result<size_t> PRead(std::span<uint8_t> buf, int64_t /*offset*/) override {
+    if (!regular_ && !Ready(POLLIN)) return vfs::kWouldBlock;
     ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
     if (n < 0) return errno == EAGAIN ? vfs::kWouldBlock : Errno::FromErrno();
     return static_cast<size_t>(n);
   }
   Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t> buf,
-                        int64_t* offset, bool append) override {
-    ssize_t n;
-    if (regular_ && !append) {
-      n = ::pwrite(fd_.get(), buf.data(), buf.size(), *offset);
-    } else {
-      if (!regular_ && !Ready(POLLOUT)) return vfs::kWouldBlock;
-      n = ::write(fd_.get(), buf.data(), buf.size());
-    }
+                        int64_t* offset, vfs::WriteAt) override {
+    if (!regular_ && !Ready(POLLOUT)) return vfs::kWouldBlock;
+    ssize_t n = ::write(fd_.get(), buf.data(), buf.size());
     if (n < 0) return errno == EAGAIN ? vfs::kWouldBlock : Errno::FromErrno();
     *offset += n;
     return static_cast<size_t>(n);
   }
-  Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
+  Result<int64_t> Seek(int64_t offset, int whence, int64_t) override {
     // no_llseek for pipes, sockets and ttys: ESPIPE.
     if (!regular_) return Errno(ESPIPE);
-    if (whence == SEEK_END) {
-      struct stat st {};
-      if (::fstat(fd_.get(), &st) != 0) return Errno::FromErrno();
-      if (__builtin_add_overflow(offset, st.st_size, &offset))
-        return Errno(EINVAL);  // vfs_setpos
-      whence = SEEK_SET;
-    }
-    return FileImpl::Seek(offset, whence, current);
+    off_t pos = ::lseek(fd_.get(), offset, whence);
+    if (pos < 0) return Errno::FromErrno();
+    return static_cast<int64_t>(pos);
   }
-  bool Positional() const override { return regular_; }
+  bool Positional() const override { return false; }
   vfs::EventMask Readiness(vfs::EventMask mask) override {
     pollfd p{fd_.get(), static_cast<short>(mask & (POLLIN | POLLOUT)), 0};
     if (::poll(&p, 1, 0) < 0) return 0;

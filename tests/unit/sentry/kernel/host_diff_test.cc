@@ -62,9 +62,14 @@ class Sandbox : public testing::KernelTest {
 };
 
 int64_t RunOnHost(const Op& op) {
+  // The calls' directory is a child of a scratch directory of its own:
+  // names like ".." must never reach /tmp itself (fchmodat(dfd, "..")
+  // would change the host's /tmp).
   char tmpl[] = "/tmp/veil_diff_XXXXXX";
   if (!::mkdtemp(tmpl)) return -9999;
-  std::string dir = tmpl;
+  std::string top = tmpl;
+  std::string dir = top + "/work";
+  if (::mkdir(dir.c_str(), 0700) != 0) return -9999;
   std::string setup = "cd " + dir +
                       " && printf data > f && mkdir d && : > d/g && "
                       "ln -s f l && ln -s d dl && ln -s nx dangling";
@@ -80,7 +85,7 @@ int64_t RunOnHost(const Op& op) {
   int64_t out = r < 0 ? -errno : 0;
   if (r >= 0 && (op.nr == SYS_openat)) ::close(static_cast<int>(r));
   ::close(dfd);
-  std::string cleanup = "rm -rf " + dir;
+  std::string cleanup = "rm -rf " + top;
   (void)::system(cleanup.c_str());
   return out;
 }

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The Sandbox's moving parts (sandbox.h has the picture): the live tasks,
+// each with its worker thread, and the TaskObserver the tracer reports to.
+//
+// Thread-safety: `mu_` guards the task map; each TaskSlot has its own
+// mutex for its queue and its exec state. Lock order: SandboxImpl::mu_
+// before TaskSlot::mu; neither is held across a VFS call or a platform
+// call that waits for a task.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <deque>
+#include <span>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/mutex.h"
+#include "sentry/kernel/task.h"
+#include "sentry/loader/load_plan.h"
+#include "sentry/loader/stub_server.h"
+#include "sentry/platform/seccomp_platform.h"
+#include "sentry/platform/tracer.h"
+#include "sentry/sandbox/sandbox.h"
+
+namespace veil::sentry::internal {
+
+// The platform tasks are made with: the first task exists (at its first
+// exec stop, on the tracer thread) before Launch has returned the real
+// one, so tasks hold this forwarder, which is pointed at it before any
+// call is received.
+class ForwardingPlatform final : public Platform {
+ public:
+  void Set(Platform* target) { target_.store(target); }
+  Result<SyscallRequest> Receive() override { return target_.load()->Receive(); }
+  int ReceiveFd() const override { return target_.load()->ReceiveFd(); }
+  Result<size_t> ReadMemory(const SyscallRequest& req, TaskAddr addr,
+                            std::span<uint8_t> out) override {
+    return target_.load()->ReadMemory(req, addr, out);
+  }
+  Result<size_t> WriteMemory(const SyscallRequest& req, TaskAddr addr,
+                             std::span<const uint8_t> in) override {
+    return target_.load()->WriteMemory(req, addr, in);
+  }
+  bool StillPending(const SyscallRequest& req) override {
+    return target_.load()->StillPending(req);
+  }
+  Result<int64_t> Answer(const SyscallRequest& req,
+                         const SyscallAnswer& answer) override {
+    return target_.load()->Answer(req, answer);
+  }
+
+ private:
+  std::atomic<Platform*> target_{nullptr};
+};
+
+// An exec between its stop and the stub's jump: the plan and, once the
+// exec happened, the server answering the stub.
+struct PendingExec {
+  loader::LoadPlan plan;
+  std::optional<loader::StubServer> server;  // borrows `plan`
+};
+
+// One task and the thread serving it.
+struct TaskSlot {
+  std::unique_ptr<Task> task;
+  Mutex mu;
+  CondVar cv;
+  std::deque<SyscallRequest> queue VEIL_GUARDED_BY(mu);
+  bool exited VEIL_GUARDED_BY(mu) = false;
+  // Prepared at the exec stop, armed at the exec, gone after the stub.
+  std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
+};
+
+class SandboxImpl final : public TaskObserver {
+ public:
+  SandboxImpl(vfs::Vfs& vfs, const SandboxSpec& spec)
+      : vfs_(vfs), spec_(spec) {}
+  ~SandboxImpl() override;
+
+  // Prepares the first program and starts it; then serves until every
+  // task has exited. Returns the first task's wait status.
+  Result<int> Run();
+
+  // ^TaskObserver (tracer thread)
+  void OnClone(pid_t parent, pid_t child, CloneKind kind) override;
+  void OnExecStop(ExecStop& stop) override;
+  void OnExec(pid_t tid, pid_t former_tid) override;
+  void OnExit(pid_t tid, int wait_status) override;
+
+ private:
+  // The first task, made at its first exec stop (the launcher's exec of
+  // the stub), with stdio and the spec's cwd.
+  Result<std::shared_ptr<TaskSlot>> MakeFirstTask(pid_t tid);
+  std::shared_ptr<TaskSlot> AddTask(std::unique_ptr<Task> task)
+      VEIL_EXCLUDES(mu_);
+  std::shared_ptr<TaskSlot> FindTask(pid_t tid) VEIL_EXCLUDES(mu_);
+  void ReceiveLoop();
+  void Work(std::shared_ptr<TaskSlot> slot);
+  void ServeOne(TaskSlot& slot, const SyscallRequest& req);
+
+  // exec.cc: the plan for an exec stop of `task`, or the errno the call
+  // must fail with.
+  Result<loader::LoadPlan> PlanExec(Task& task, ExecStop& stop);
+  // Opens `path` from `start` as open_exec does, following #!.
+  Result<loader::LoadPlan> PlanFor(const vfs::Context& ctx,
+                                   const vfs::Location& start,
+                                   const std::string& path,
+                                   std::vector<std::string> argv,
+                                   std::vector<std::string> envp);
+
+  vfs::Vfs& vfs_;            // borrowed: outlives Run
+  const SandboxSpec& spec_;  // borrowed: outlives Run
+  // What tasks and the receive loop use; points at Launch's platform
+  // before the first call is received.
+  ForwardingPlatform platform_;
+
+  Mutex mu_;
+  std::map<pid_t, std::shared_ptr<TaskSlot>> tasks_ VEIL_GUARDED_BY(mu_);
+  bool first_made_ VEIL_GUARDED_BY(mu_) = false;
+  // The first program's plan, made before the launch (so a missing
+  // command fails before anything starts).
+  std::unique_ptr<PendingExec> first_exec_ VEIL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_ VEIL_GUARDED_BY(mu_);
+};
+
+}  // namespace veil::sentry::internal

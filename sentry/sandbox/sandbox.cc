@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include "base/unique_fd.h"
+#include "sentry/kernel/anon_fs.h"
+#include "sentry/kernel/fd_table.h"
+#include "sentry/kernel/fs_context.h"
+#include "sentry/loader/stub_protocol.h"
+#include "sentry/platform/launcher.h"
+#include "sentry/platform/seccomp_filter.h"
+#include "sentry/sandbox/internal/sandbox_impl.h"
+
+namespace veil::sentry {
+namespace internal {
+namespace {
+
+// Calls the host kernel runs for the sandbox in part 1 of the sentry:
+// processes and their groups are real host processes (the tracer reports
+// each clone, so the sentry's tasks follow them).
+constexpr int32_t kHostProcessCalls[] = {
+    56,   // clone
+    57,   // fork
+    58,   // vfork
+    61,   // wait4
+    109,  // setpgid
+    111,  // getpgrp
+    112,  // setsid
+    121,  // getpgid
+    124,  // getsid
+    247,  // waitid
+};
+
+// The filter of every task: the syscall table, with exec traced and the
+// stub's calls notified.
+Result<SeccompFilter> MakeFilter(Mode mode) {
+  std::vector<SeccompRule> rules;
+  for (const SyscallEntry& entry : SyscallTable()) {
+    SeccompAction action = SeccompAction::Notify();
+    if (entry.nr == 59 || entry.nr == 322) {  // execve, execveat
+      action = SeccompAction::Trace(0);
+    } else if (std::find(std::begin(kHostProcessCalls),
+                         std::end(kHostProcessCalls),
+                         entry.nr) != std::end(kHostProcessCalls)) {
+      action = SeccompAction::Allow();
+    } else if (Trapped(entry, mode)) {
+      action = SeccompAction::Notify();
+    } else if (entry.kind == SyscallKind::kDenied) {
+      action = SeccompAction::Error(static_cast<uint16_t>(entry.error));
+    } else {
+      action = SeccompAction::Allow();
+    }
+    rules.push_back({entry.nr, action});
+  }
+  // The launcher's child sends the listener with sendmsg before its exec
+  // (launcher.h); until sockets are served, sendmsg runs on host fds.
+  for (int32_t nr : SyscallsBeforeExec()) {
+    for (SeccompRule& rule : rules) {
+      if (rule.nr == nr && rule.action.kind() != SeccompAction::Kind::kTrace)
+        rule.action = SeccompAction::Allow();
+    }
+  }
+  for (int32_t nr : {VEIL_STUB_NR_GET_PLAN, VEIL_STUB_NR_GET_FD,
+                     VEIL_STUB_NR_FAIL})
+    rules.push_back({nr, SeccompAction::Notify()});
+  return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS));
+}
+
+// The thread group of `tid` (/proc/TID/status), or `tid`.
+pid_t ThreadGroupOf(pid_t tid) {
+  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Tgid:", 0) == 0) return std::stoi(line.substr(5));
+  }
+  return tid;
+}
+
+void PrintTrace(const SyscallRequest& req, const SyscallAnswer& answer) {
+  const SyscallEntry* entry = FindSyscall(req.nr);
+  std::string line = "[" + std::to_string(req.tid) + "] " +
+                     (entry ? entry->name : "syscall_" + std::to_string(req.nr)) +
+                     "(";
+  char buf[32];
+  for (size_t i = 0; i < req.args.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%#" PRIx64, i ? ", " : "", req.args[i]);
+    line += buf;
+  }
+  line += ") = ";
+  switch (answer.kind()) {
+    case SyscallAnswer::Kind::kError:
+      line += "-1 errno " + std::to_string(answer.error()) + " (" +
+              std::strerror(answer.error()) + ")";
+      break;
+    case SyscallAnswer::Kind::kInstallFd:
+      line += "fd";
+      break;
+    case SyscallAnswer::Kind::kContinue:
+      line += "(continued)";
+      break;
+    case SyscallAnswer::Kind::kValue:
+      line += std::to_string(answer.value());
+      break;
+  }
+  line += "\n";
+  (void)!write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace
+
+SandboxImpl::~SandboxImpl() {
+  std::vector<std::thread> workers;
+  {
+    MutexLock lock(mu_);
+    for (auto& [tid, slot] : tasks_) {
+      MutexLock slot_lock(slot->mu);
+      slot->exited = true;
+      slot->cv.SignalAll();
+      slot->task->Interrupt();
+    }
+    workers.swap(workers_);
+  }
+  for (std::thread& t : workers) t.join();
+}
+
+std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
+  auto slot = std::make_shared<TaskSlot>();
+  slot->task = std::move(task);
+  MutexLock lock(mu_);
+  tasks_[slot->task->tid()] = slot;
+  workers_.emplace_back([this, slot] { Work(slot); });
+  return slot;
+}
+
+std::shared_ptr<TaskSlot> SandboxImpl::FindTask(pid_t tid) {
+  MutexLock lock(mu_);
+  auto it = tasks_.find(tid);
+  return it == tasks_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<TaskSlot>> SandboxImpl::MakeFirstTask(pid_t tid) {
+  vfs::Context ctx = vfs_.RootContext();
+  vfs::Location cwd =
+      VEIL_TRY(vfs_.ResolveAt(ctx, ctx.root, spec_.cwd, 0));
+  Ref<FdTable> fds = FdTable::Create();
+  for (int fd = 0; fd < 3; ++fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) continue;  // veil itself has no such fd
+    UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!copy) return Errno::FromErrno();
+    auto reserved = VEIL_TRY(fds->Allocate(fd, fd + 1));
+    std::move(reserved).Install(
+        MakeHostFdFile(std::move(copy), flags & O_ACCMODE), CloseOnExec::kNo);
+  }
+  auto task = std::make_unique<Task>(
+      platform_, vfs_, tid, tid, vfs::Credentials::Root(), std::move(fds),
+      FsContext::Create(ctx.root, std::move(cwd), 022));
+  return AddTask(std::move(task));
+}
+
+void SandboxImpl::OnClone(pid_t parent, pid_t child, CloneKind kind) {
+  std::shared_ptr<TaskSlot> from = FindTask(parent);
+  if (!from) return;  // a task we never knew (cannot happen: all traced)
+  Task& p = *from->task;
+  const pid_t tgid = kind == CloneKind::kClone ? ThreadGroupOf(child) : child;
+  const bool thread = tgid == p.tgid();
+  // A thread shares the table and fs context (CLONE_FILES | CLONE_FS, as
+  // every thread library asks); a process gets copies (dup_fd,
+  // copy_fs_struct).
+  auto task = std::make_unique<Task>(
+      platform_, vfs_, child, tgid, p.creds(),
+      thread ? p.fds_ref() : p.fds().Fork(),
+      thread ? p.fs_ref() : p.fs().Fork());
+  task->set_nofile_limit(p.nofile_limit());
+  AddTask(std::move(task));
+}
+
+void SandboxImpl::OnExit(pid_t tid, int /*wait_status*/) {
+  std::shared_ptr<TaskSlot> slot;
+  {
+    MutexLock lock(mu_);
+    auto it = tasks_.find(tid);
+    if (it == tasks_.end()) return;
+    slot = std::move(it->second);
+    tasks_.erase(it);
+  }
+  MutexLock lock(slot->mu);
+  slot->exited = true;
+  slot->cv.SignalAll();
+  slot->task->Interrupt();
+}
+
+void SandboxImpl::ReceiveLoop() {
+  for (;;) {
+    Result<SyscallRequest> req = platform_.Receive();
+    if (!req) {
+      if (req.error().code() == EINTR) continue;
+      return;  // ECANCELED: no task left
+    }
+    std::shared_ptr<TaskSlot> slot = FindTask(req->tid);
+    if (!slot) {
+      // Not a task of ours (cannot happen: every clone is reported
+      // before the child runs). It must not hang.
+      (void)platform_.Answer(*req, SyscallAnswer::Error(Errno(ENOSYS)));
+      continue;
+    }
+    MutexLock lock(slot->mu);
+    slot->queue.push_back(*req);
+    slot->cv.Signal();
+  }
+}
+
+void SandboxImpl::Work(std::shared_ptr<TaskSlot> slot) {
+  for (;;) {
+    SyscallRequest req;
+    {
+      MutexLock lock(slot->mu);
+      while (slot->queue.empty() && !slot->exited) slot->cv.Wait(slot->mu);
+      if (slot->queue.empty()) return;
+      req = slot->queue.front();
+      slot->queue.pop_front();
+    }
+    ServeOne(*slot, req);
+  }
+}
+
+void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
+  {
+    MutexLock lock(slot.mu);
+    if (slot.exec && slot.exec->server) {
+      auto outcome = slot.exec->server->Serve(req);
+      if (outcome && *outcome != loader::StubServer::Outcome::kNotStub) {
+        if (*outcome == loader::StubServer::Outcome::kFailed) {
+          const auto& f = *slot.exec->server->failure();
+          std::fprintf(stderr, "veil: exec failed in the stub (step %d): %s\n",
+                       f.step, std::strerror(f.error));
+          slot.exec.reset();
+        } else if (req.nr == 3 && slot.exec->server->open_fds().empty()) {
+          slot.exec.reset();  // the stub closed what it got: it is done
+        }
+        return;
+      }
+      if (!outcome) return;  // the platform's error: the task is gone
+    }
+  }
+  Task& task = *slot.task;
+  if (spec_.strace == StraceOutput::kOff) {
+    (void)Serve(task, req);
+    return;
+  }
+  std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  if (!answer) return;
+  PrintTrace(req, *answer);
+  (void)platform_.Answer(req, *answer);
+}
+
+Result<int> SandboxImpl::Run() {
+  {
+    vfs::Context ctx = vfs_.RootContext();
+    vfs::Location cwd = VEIL_TRY(vfs_.ResolveAt(ctx, ctx.root, spec_.cwd, 0));
+    ctx.cwd = cwd;
+    auto plan = VEIL_TRY(PlanFor(ctx, cwd, spec_.path, spec_.argv, spec_.envp));
+    MutexLock lock(mu_);
+    first_exec_ = std::make_unique<PendingExec>();
+    first_exec_->plan = std::move(plan);
+  }
+  SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
+  LaunchSpec launch;
+  launch.path = spec_.stub_path;
+  launch.argv = {spec_.stub_path};
+  // The platform exists before the first notification: Launch returns it,
+  // and the first task's calls wait until Receive runs.
+  Result<Launched> launched = Launch(filter, launch, *this, SyncWakeUp::kOn);
+  if (!launched) return launched.error();
+  platform_.Set(launched->platform.get());
+  std::thread receiver([this] { ReceiveLoop(); });
+  const int status = launched->tracer->Wait();
+  receiver.join();
+  launched->tracer.reset();
+  return status;
+}
+
+}  // namespace internal
+
+Result<int> RunSandbox(vfs::Vfs& vfs, const SandboxSpec& spec) {
+  internal::SandboxImpl impl(vfs, spec);
+  return impl.Run();
+}
+
+}  // namespace veil::sentry

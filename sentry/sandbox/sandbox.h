@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Sandbox: one program run under the sentry, from its first exec to the
+// exit of its last task. It joins the sentry's parts: the platform
+// (sentry/platform: the seccomp filter, notifications, the tracer), the
+// kernel (sentry/kernel: tasks, fd tables, the syscall table and its
+// handlers over the VFS) and the loader (sentry/loader: exec plans and
+// the stub that carries them out). gVisor: the Kernel plus its Platform;
+// Linux: the processes of one pid namespace.
+//
+// Threads:
+//  - the tracer thread (sentry/platform/tracer.h) reports clones, exec
+//    stops, execs and exits; exec stops prepare the new program's plan
+//    there (path resolution and ELF parsing through the VFS);
+//  - the receive thread takes every trapped call from the platform and
+//    hands it to the task that made it;
+//  - one worker thread per task serves its calls one at a time (a task
+//    has at most one call pending), so a call that blocks (a pipe read)
+//    blocks only its own task.
+//
+// Exec: an execve/execveat stops in the tracer (RET_TRACE); the sentry
+// reads the path, argv and envp, resolves and parses the program in the
+// VFS (PrepareExec) and either makes the call fail with the errno Linux
+// gives, or turns it into an exec of our stub (a host path of veil's
+// own, never a sandbox one). Once the exec happened (OnExec) the task's
+// close-on-exec fds are closed and its calls go to a StubServer until the
+// stub has mapped the program and closed what it was given.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "sentry/kernel/syscall_table.h"
+#include "vfs/vfs.h"
+
+namespace veil::sentry {
+
+enum class StraceOutput : uint8_t { kOff, kStderr };
+
+struct SandboxSpec {
+  std::string path;               // the program, a sandbox path
+  std::vector<std::string> argv;  // argv[0] first
+  std::vector<std::string> envp;
+  std::string cwd = "/";  // in the sandbox
+  Mode mode = Mode::kStrict;
+  StraceOutput strace = StraceOutput::kOff;
+  // The stub's host path (sentry/loader/stub_binary.h).
+  std::string stub_path;
+};
+
+// Runs `spec` over `vfs` (which must outlive the call) with the sentry's
+// own stdin, stdout and stderr as the program's, and returns the first
+// task's wait status (waitpid's) once every task has exited. Errors: the
+// program's exec errno (ENOENT, EACCES, ENOEXEC, ...) when it cannot even
+// start; the platform's when the sandbox cannot be set up.
+Result<int> RunSandbox(vfs::Vfs& vfs, const SandboxSpec& spec);
+
+}  // namespace veil::sentry

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// `veil do`: runs a command in a sandbox. This file parses the command
+// line and builds the sandbox's file system (an overlay of a veil tmpfs
+// over DIR, served read-only by a gofer, with a tmpfs on /tmp);
+// do_sandbox.cc starts the command under the sentry and serves it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gofer/client/gofer_fs.h"
+#include "gofer/client/gofer_process.h"
+#include "overlay/overlay.h"
+#include "tools/do_command.h"
+#include "tools/do_sandbox.h"
+#include "tools/fuse/fuse_modes.h"
+#include "tools/snapshot_cli.h"
+#include "tools/verbs.h"
+#include "vfs/tmpfs/tmpfs.h"
+#include "vfs/vfs.h"
+
+namespace veil::tools {
+namespace {
+
+constexpr const char kUsage[] =
+    "usage: veil do [--rootfs DIR] [--env K=V]... [--cwd DIR] [--strict]\n"
+    "               [--strace] -- CMD [ARG]...\n";
+
+constexpr const char kHelp[] =
+    "\n"
+    "Runs CMD in a sandbox: every path, file and exec request it makes is\n"
+    "served by veil's own kernel (the sentry) from veil's VFS, never by\n"
+    "the host kernel. The sandbox's root is an overlay of a new veil tmpfs\n"
+    "over DIR, which a confined gofer serves read-only (DIR is never\n"
+    "changed; what CMD writes is gone when it exits), and /tmp is a tmpfs\n"
+    "of its own. CMD is looked up in the sandbox's PATH (from --env, else\n"
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) unless\n"
+    "it contains a slash. Its stdin, stdout and stderr are veil's.\n"
+    "Needs root (the gofer and the sentry's namespaces).\n"
+    "\n"
+    "  --rootfs DIR   the lower layer of the sandbox's root (default: /)\n"
+    "  --env K=V      set K in CMD's environment (repeatable); without any\n"
+    "                 --env, CMD gets PATH, HOME=/root and TERM from ours\n"
+    "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
+    "  --strict       trap file I/O too and serve it from the VFS (no host\n"
+    "                 descriptor of a file in the sandbox's tasks)\n"
+    "  --strace       print each trapped syscall, its decoded arguments and\n"
+    "                 result to stderr\n"
+    "  -h, --help     print this help\n"
+    "\n"
+    "Exit status: CMD's, or 128+N if a signal N ended it; 125 if veil\n"
+    "could not start the sandbox, 127 if CMD was not found, 126 if it\n"
+    "could not be executed.\n";
+
+constexpr int kExitSetupFailed = 125;
+
+int UsageError(const std::string& what) {
+  std::fprintf(stderr, "veil do: %s\n%s(see veil do --help)\n", what.c_str(),
+               kUsage);
+  return 2;
+}
+
+// The sandbox's root: tmpfs upper (its root a copy of DIR's mode, owner
+// and times, as overlayfs's merged root) over DIR served by a read-only
+// gofer whose tree nothing else changes.
+struct Rootfs {
+  // Declared first, destroyed last: the gofer child is reaped once the
+  // filesystems using its connection are gone.
+  std::optional<gofer::GoferProcess> gofer;
+  RefPtr<overlay::OverlayFs> overlay;
+};
+
+std::optional<Rootfs> MakeRootfs(const std::string& dir) {
+  struct stat dir_st;
+  if (stat(dir.c_str(), &dir_st) != 0) {
+    std::fprintf(stderr, "veil do: --rootfs %s: %s\n", dir.c_str(),
+                 std::strerror(errno));
+    return std::nullopt;
+  }
+  if (!S_ISDIR(dir_st.st_mode)) {
+    std::fprintf(stderr, "veil do: --rootfs %s: %s\n", dir.c_str(),
+                 std::strerror(ENOTDIR));
+    return std::nullopt;
+  }
+  vfs::tmpfs::TmpfsOptions upper_options;
+  upper_options.root_mode = dir_st.st_mode & 07777;
+  upper_options.root_uid = dir_st.st_uid;
+  upper_options.root_gid = dir_st.st_gid;
+  Ref<vfs::tmpfs::Tmpfs> upper = vfs::tmpfs::Tmpfs::Create(upper_options);
+
+  Rootfs rootfs;
+  gofer::GoferFsOptions lower_options;
+  // Served --ro and private to this sandbox, as overlayfs's lower: names
+  // and attributes are never asked about again.
+  lower_options.access = gofer::FileAccess::kImmutable;
+  auto lower = ConnectGofer(dir, gofer::GoferAccess::kReadOnly, lower_options,
+                            GoferStdio::kInherit, &rootfs.gofer);
+  if (!lower) return std::nullopt;
+  auto overlay = overlay::OverlayFs::Create(upper, {*lower});
+  if (!overlay) {
+    std::fprintf(stderr, "veil do: cannot build the overlay over %s: %s\n",
+                 dir.c_str(), std::strerror(overlay.error().code()));
+    return std::nullopt;
+  }
+  rootfs.overlay = std::move(*overlay);
+  return rootfs;
+}
+
+// A tmpfs on /tmp, as a container runtime gives one, if the rootfs has a
+// /tmp directory (none is made: DIR's layout is the user's).
+void MountTmp(vfs::Vfs& vfs) {
+  vfs::tmpfs::TmpfsOptions options;
+  options.root_mode = 01777;
+  auto tmp = vfs.ResolveAt(vfs.RootContext(), vfs.RootLocation(), "/tmp", 0);
+  if (!tmp || !tmp->dentry->inode().IsDir()) return;
+  Result<void> mounted =
+      vfs.MountAt(vfs.RootContext(), vfs::tmpfs::Tmpfs::Create(options),
+                  vfs.RootLocation(), "/tmp", 0);
+  if (!mounted) {
+    std::fprintf(stderr, "veil do: cannot mount a tmpfs on /tmp: %s\n",
+                 std::strerror(mounted.error().code()));
+  }
+}
+
+}  // namespace
+
+int RunDo(int argc, char** argv) {
+  SandboxOptions options;
+  std::string rootfs_dir = "/";
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string(argv[++i]);
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::printf("%s%s", kUsage, kHelp);
+      return 0;
+    } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env") {
+      std::optional<std::string> v = value();
+      if (!v) return UsageError(std::string(arg) + " needs a value");
+      if (arg == "--rootfs") {
+        rootfs_dir = *v;
+      } else if (arg == "--cwd") {
+        options.cwd = *v;
+      } else {
+        if (v->find('=') == std::string::npos || v->front() == '=')
+          return UsageError("--env needs K=V, not '" + *v + "'");
+        options.env.push_back(*v);
+      }
+    } else if (arg == "--strict") {
+      options.data_plane = DataPlane::kTrapped;
+    } else if (arg == "--strace") {
+      options.trace = SyscallTrace::kPrint;
+    } else if (!arg.empty() && arg.front() == '-') {
+      return UsageError("unknown option '" + std::string(arg) + "'");
+    } else {
+      break;  // the command, without "--"
+    }
+  }
+  if (i >= argc) return UsageError("no command given");
+  options.argv.assign(argv + i, argv + argc);
+  if (options.cwd.empty() || options.cwd.front() != '/')
+    return UsageError("--cwd needs an absolute path in the sandbox");
+  if (rootfs_dir.empty() || rootfs_dir.front() != '/')
+    return UsageError("--rootfs needs an absolute path");
+  if (options.env.empty()) options.env = DefaultEnvironment();
+
+  RaiseFdLimit();
+  std::optional<Rootfs> rootfs = MakeRootfs(rootfs_dir);
+  if (!rootfs) return kExitSetupFailed;
+  vfs::Vfs vfs(Ref<overlay::OverlayFs>(*rootfs->overlay));
+  MountTmp(vfs);
+  return RunSandbox(vfs, options);
+}
+
+}  // namespace veil::tools
