@@ -2,6 +2,8 @@
 #include "sentry/sandbox/sandbox.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,6 +77,21 @@ Result<SeccompFilter> MakeFilter(Mode mode) {
                      VEIL_STUB_NR_FAIL})
     rules.push_back({nr, SeccompAction::Notify()});
   return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS));
+}
+
+// The calls whose EPIPE comes with SIGPIPE (pipe_write; sockets' send
+// without MSG_NOSIGNAL once they are served).
+bool RaisesSigpipe(int nr) {
+  switch (nr) {
+    case 1:    // write
+    case 18:   // pwrite64
+    case 20:   // writev
+    case 296:  // pwritev
+    case 328:  // pwritev2
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The thread group of `tid` (/proc/TID/status), or `tid`.
@@ -255,13 +272,18 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
     }
   }
   Task& task = *slot.task;
-  if (spec_.strace == StraceOutput::kOff) {
-    (void)Serve(task, req);
-    return;
-  }
   std::optional<SyscallAnswer> answer = Dispatch(task, req);
-  if (!answer) return;
-  PrintTrace(req, *answer);
+  if (!answer) return;  // no longer pending
+  if (spec_.strace == StraceOutput::kStderr) PrintTrace(req, *answer);
+  if (answer->kind() == SyscallAnswer::Kind::kError &&
+      answer->error() == EPIPE && RaisesSigpipe(req.nr)) {
+    // pipe_write: a write with no reader left raises SIGPIPE in the
+    // writer, then fails with EPIPE. Queued before the answer, the signal
+    // is delivered as the call returns, as Linux does.
+    (void)syscall(SYS_tgkill, task.tgid(), task.tid(), SIGPIPE);
+  }
+  // An interrupted call (ENOENT) comes again; nothing else can be done
+  // for a task the platform can no longer answer.
   (void)platform_.Answer(req, *answer);
 }
 
