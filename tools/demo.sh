@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# The main job of veil today: its filesystem core, through `veil fuse`.
+# The main job of veil: running programs in a sandbox under the sentry,
+# then its filesystem core through `veil fuse`.
 #
-# Until the sentry exists veil cannot run a program inside a sandbox; what
-# runs is the VFS, its tmpfs, the gofer and the overlay rootfs. This script
-# mounts a veil tmpfs through FUSE and drives it with ordinary programs
-# (cp, tar, find, diff, ln, mkfifo, sqlite3, python3), checking each result
-# against the same work on a host directory; then it mounts the sandbox's
-# rootfs view of the host's / (an overlay of a veil tmpfs, kept on disk
-# with --self-backed, over a read-only gofer), changes it, snapshots the
-# changes while mounted (SIGUSR1) and at unmount, and restores them,
-# checking that the host's files were never touched. Every file operation
-# below is answered by veil's VFS.
+# First `veil do` runs a real workload on the host's / (read-only: an
+# overlay of a veil tmpfs over a gofer serving /): busybox archives,
+# lists, checksums and edits a tree of the host's files inside the
+# sandbox, and the output is compared with the same work done on the
+# host; the host's files are checked untouched. Every path, file and exec
+# request of those programs is served by veil's VFS (statically linked
+# programs for now: dynamic ones come with part 2 of the sentry).
+#
+# Then it mounts a veil tmpfs through FUSE and drives it with ordinary
+# programs (cp, tar, find, diff, ln, mkfifo, sqlite3, python3), checking
+# each result against the same work on a host directory; then it mounts
+# the sandbox's rootfs view of the host's / (an overlay of a veil tmpfs,
+# kept on disk with --self-backed, over a read-only gofer), changes it,
+# snapshots the changes while mounted (SIGUSR1) and at unmount, and
+# restores them, checking that the host's files were never touched.
+# Every file operation below is answered by veil's VFS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh >/dev/null
@@ -40,6 +47,50 @@ trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok: %s\n' "$*"; }
 fail() { printf '   FAILED: %s\n' "$*" >&2; exit 1; }
+
+# --- veil do: a workload in a sandbox over the host's / -------------------
+bb=/bin/busybox
+# The workload: the same script in the sandbox and on the host. In the
+# sandbox / is the host's / seen through the overlay, and /tmp a tmpfs.
+workload='set -e
+src=/usr/share/doc
+cd /tmp && mkdir work && cd work
+busybox tar cf docs.tar -C "$src" .
+busybox mkdir x && busybox tar xf docs.tar -C x
+busybox find x -type f | busybox sort | busybox head -n 2000 > files
+busybox wc -l < files
+busybox tr "\n" "\0" < files | busybox xargs -0 busybox cat | busybox md5sum
+busybox grep -rl "GNU General Public License" x 2> /dev/null | busybox wc -l
+busybox sed -n "1,3p" files | busybox sed "s|^x/||"
+busybox rm -rf x docs.tar && busybox ls'
+step "veil do -- $bb sh -c WORKLOAD   (on the host's /, read-only)"
+t0=$(date +%s%N)
+in_veil=$(build/veil do -- "$bb" sh -c "${workload//\/dev\/null/\/tmp\/null}" 2> "$work/veil-do.err") ||
+  { cat "$work/veil-do.err" >&2; fail "veil do exited with $?"; }
+t1=$(date +%s%N)
+host_tmp=$(mktemp -d /tmp/veil-demo-do.XXXXXX)
+t2=$(date +%s%N)
+on_host=$(cd "$host_tmp" && "$bb" sh -c "${workload//\/tmp/$host_tmp}" 2>/dev/null) ||
+  fail "the workload failed on the host"
+t3=$(date +%s%N)
+rm -rf "$host_tmp"
+printf '%s\n' "$in_veil" | sed 's/^/   | /'
+[[ "$in_veil" == "$on_host" ]] || { diff <(echo "$on_host") <(echo "$in_veil") >&2; fail "veil do and the host disagree"; }
+ok "identical to the same workload on the host ($(( (t1 - t0) / 1000000 )) ms in veil, $(( (t3 - t2) / 1000000 )) ms on the host)"
+
+step "veil do: writes land in the sandbox only"
+marker=/etc/veil-demo-$$
+build/veil do -- "$bb" sh -c "echo sandboxed > $marker && busybox cat $marker && busybox rm -rf /usr/share/doc && busybox ls -d /usr/share/doc 2>\&1 || true" 2>/dev/null | sed 's/^/   | /'
+[[ ! -e $marker && -d /usr/share/doc ]] || fail "the host's / was changed"
+ok "the host's / is untouched ($marker absent, /usr/share/doc still there)"
+
+step "veil do: exit status, and a command that is not there"
+set +e
+build/veil do -- "$bb" sh -c 'exit 7' 2>/dev/null; st=$?
+build/veil do -- /no/such/command 2> "$work/nf.err"; nf=$?
+set -e
+[[ $st == 7 && $nf == 127 ]] || fail "statuses $st and $nf"
+ok "exit 7 -> $st; $(grep -v 'falling back' "$work/nf.err") -> $nf"
 
 step "mounting a veil tmpfs: build/veil fuse -f --tmpfs $mnt"
 build/veil fuse -f --tmpfs "$mnt" &
