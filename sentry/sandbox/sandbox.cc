@@ -137,18 +137,9 @@ void PrintTrace(const SyscallRequest& req, const SyscallAnswer& answer) {
 }  // namespace
 
 SandboxImpl::~SandboxImpl() {
-  std::vector<std::thread> workers;
-  {
-    MutexLock lock(mu_);
-    for (auto& [tid, slot] : tasks_) {
-      MutexLock slot_lock(slot->mu);
-      slot->exited = true;
-      slot->cv.SignalAll();
-      slot->task->Interrupt();
-    }
-    workers.swap(workers_);
-  }
-  for (std::thread& t : workers) t.join();
+  // Receivers leave once Receive fails (no task left); wait for them.
+  MutexLock lock(pool_mu_);
+  while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
 }
 
 std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
@@ -156,7 +147,6 @@ std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
   slot->task = std::move(task);
   MutexLock lock(mu_);
   tasks_[slot->task->tid()] = slot;
-  workers_.emplace_back([this, slot] { Work(slot); });
   return slot;
 }
 
@@ -212,19 +202,37 @@ void SandboxImpl::OnExit(pid_t tid, int /*wait_status*/) {
     slot = std::move(it->second);
     tasks_.erase(it);
   }
-  MutexLock lock(slot->mu);
-  slot->exited = true;
-  slot->cv.SignalAll();
+  // A call it was blocked in ends (EINTR); its answer goes nowhere.
   slot->task->Interrupt();
 }
 
-void SandboxImpl::ReceiveLoop() {
+void SandboxImpl::StartReceiver() {
+  ++receivers_;
+  std::thread([this] { ReceiverLoop(); }).detach();
+}
+
+void SandboxImpl::ReceiverLoop() {
   for (;;) {
-    Result<SyscallRequest> req = platform_.Receive();
-    if (!req) {
-      if (req.error().code() == EINTR) continue;
-      return;  // ECANCELED: no task left
+    {
+      MutexLock lock(pool_mu_);
+      if (draining_ || idle_ >= kSpareReceivers) {
+        --receivers_;
+        pool_cv_.SignalAll();
+        return;
+      }
+      ++idle_;
     }
+    Result<SyscallRequest> req = platform_.Receive();
+    {
+      MutexLock lock(pool_mu_);
+      --idle_;
+      if (!req && req.error().code() != EINTR) {
+        draining_ = true;  // ECANCELED: no task is left
+      } else if (idle_ == 0) {
+        StartReceiver();  // someone must wait while we serve
+      }
+    }
+    if (!req) continue;
     std::shared_ptr<TaskSlot> slot = FindTask(req->tid);
     if (!slot) {
       // Not a task of ours (cannot happen: every clone is reported
@@ -232,23 +240,7 @@ void SandboxImpl::ReceiveLoop() {
       (void)platform_.Answer(*req, SyscallAnswer::Error(Errno(ENOSYS)));
       continue;
     }
-    MutexLock lock(slot->mu);
-    slot->queue.push_back(*req);
-    slot->cv.Signal();
-  }
-}
-
-void SandboxImpl::Work(std::shared_ptr<TaskSlot> slot) {
-  for (;;) {
-    SyscallRequest req;
-    {
-      MutexLock lock(slot->mu);
-      while (slot->queue.empty() && !slot->exited) slot->cv.Wait(slot->mu);
-      if (slot->queue.empty()) return;
-      req = slot->queue.front();
-      slot->queue.pop_front();
-    }
-    ServeOne(*slot, req);
+    ServeOne(*slot, *req);
   }
 }
 
@@ -306,9 +298,16 @@ Result<int> SandboxImpl::Run() {
   Result<Launched> launched = Launch(filter, launch, *this, SyncWakeUp::kOn);
   if (!launched) return launched.error();
   platform_.Set(launched->platform.get());
-  std::thread receiver([this] { ReceiveLoop(); });
+  {
+    MutexLock lock(pool_mu_);
+    StartReceiver();
+  }
   const int status = launched->tracer->Wait();
-  receiver.join();
+  {
+    // Every task is gone: Receive fails in each receiver now.
+    MutexLock lock(pool_mu_);
+    while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
+  }
   launched->tracer.reset();
   return status;
 }

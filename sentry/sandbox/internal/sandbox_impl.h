@@ -3,10 +3,10 @@
 // The Sandbox's moving parts (sandbox.h has the picture): the live tasks,
 // each with its worker thread, and the TaskObserver the tracer reports to.
 //
-// Thread-safety: `mu_` guards the task map; each TaskSlot has its own
-// mutex for its queue and its exec state. Lock order: SandboxImpl::mu_
-// before TaskSlot::mu; neither is held across a VFS call or a platform
-// call that waits for a task.
+// Thread-safety: `mu_` guards the task map, `pool_mu_` the receiver
+// threads' counts; each TaskSlot has its own mutex for its exec state.
+// Lock order: SandboxImpl::mu_ before TaskSlot::mu; pool_mu_ is a leaf.
+// None is held across a VFS call or a platform call that waits.
 #pragma once
 
 #include <sys/types.h>
@@ -67,13 +67,11 @@ struct PendingExec {
   std::optional<loader::StubServer> server;  // borrows `plan`
 };
 
-// One task and the thread serving it.
+// One task. Its calls come one at a time (a task has at most one
+// pending), each served by whichever receiver thread took it.
 struct TaskSlot {
   std::unique_ptr<Task> task;
   Mutex mu;
-  CondVar cv;
-  std::deque<SyscallRequest> queue VEIL_GUARDED_BY(mu);
-  bool exited VEIL_GUARDED_BY(mu) = false;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
 };
@@ -101,8 +99,14 @@ class SandboxImpl final : public TaskObserver {
   std::shared_ptr<TaskSlot> AddTask(std::unique_ptr<Task> task)
       VEIL_EXCLUDES(mu_);
   std::shared_ptr<TaskSlot> FindTask(pid_t tid) VEIL_EXCLUDES(mu_);
-  void ReceiveLoop();
-  void Work(std::shared_ptr<TaskSlot> slot);
+  // A receiver thread: takes a call from the platform and serves it
+  // itself, so the task's wake-up and its answer stay on the CPU the
+  // kernel woke us on (SYNC_WAKE_UP) with no second hand-off. Before
+  // serving (which may block: a pipe read), it makes sure another
+  // receiver is waiting, so no task waits behind a blocked one; receivers
+  // beyond kSpareReceivers idle ones leave.
+  void ReceiverLoop() VEIL_EXCLUDES(pool_mu_);
+  void StartReceiver() VEIL_REQUIRES(pool_mu_);
   void ServeOne(TaskSlot& slot, const SyscallRequest& req);
 
   // exec.cc: the plan for an exec stop of `task`, or the errno the call
@@ -121,13 +125,19 @@ class SandboxImpl final : public TaskObserver {
   // before the first call is received.
   ForwardingPlatform platform_;
 
+  static constexpr int kSpareReceivers = 2;
+  Mutex pool_mu_;
+  CondVar pool_cv_;  // receivers_ went down
+  int receivers_ VEIL_GUARDED_BY(pool_mu_) = 0;  // threads alive
+  int idle_ VEIL_GUARDED_BY(pool_mu_) = 0;       // of them, in Receive
+  bool draining_ VEIL_GUARDED_BY(pool_mu_) = false;  // no task is left
+
   Mutex mu_;
   std::map<pid_t, std::shared_ptr<TaskSlot>> tasks_ VEIL_GUARDED_BY(mu_);
   bool first_made_ VEIL_GUARDED_BY(mu_) = false;
   // The first program's plan, made before the launch (so a missing
   // command fails before anything starts).
   std::unique_ptr<PendingExec> first_exec_ VEIL_GUARDED_BY(mu_);
-  std::vector<std::thread> workers_ VEIL_GUARDED_BY(mu_);
 };
 
 }  // namespace veil::sentry::internal
