@@ -18,6 +18,7 @@
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
 #include "overlay/overlay.h"
+#include "sentry/sandbox/devices.h"
 #include "tools/do_command.h"
 #include "tools/do_sandbox.h"
 #include "tools/fuse/fuse_modes.h"
@@ -39,24 +40,25 @@ constexpr const char kHelp[] =
     "served by veil's own kernel (the sentry) from veil's VFS, never by\n"
     "the host kernel. The sandbox's root is an overlay of a new veil tmpfs\n"
     "over DIR, which a confined gofer serves read-only (DIR is never\n"
-    "changed; what CMD writes is gone when it exits), and /tmp is a tmpfs\n"
-    "of its own. CMD is looked up in the sandbox's PATH (from --env, else\n"
+    "changed; what CMD writes is gone when it exits); /tmp is a tmpfs of\n"
+    "its own, and so is /dev, with null, zero, full, random and urandom.\n"
+    "CMD is looked up in the sandbox's PATH (from --env, else\n"
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) unless\n"
     "it contains a slash. Its stdin, stdout and stderr are veil's.\n"
     "Statically linked programs only, for now (a dynamic one fails with\n"
-    "ENOEXEC); there is no /proc or /dev in the sandbox yet.\n"
+    "ENOEXEC); there is no /proc in the sandbox yet.\n"
     "Needs root (the gofer).\n"
     "\n"
     "  --rootfs DIR   the lower layer of the sandbox's root (default: /)\n"
     "  --env K=V      set K in CMD's environment (repeatable); without any\n"
-    "                 --env, CMD gets PATH, HOME=/root and TERM from ours\n"
+    "                 --env, CMD gets the PATH above, HOME=/root and our TERM\n"
     "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
     "  --strict       trap file I/O too and serve it from the VFS (no host\n"
     "                 descriptor of a file in the sandbox's tasks); today\n"
     "                 this is also the default, until the native data\n"
     "                 plane is wired\n"
-    "  --strace       print each trapped syscall, its decoded arguments and\n"
-    "                 result to stderr\n"
+    "  --strace       print each trapped syscall with its raw arguments and\n"
+    "                 its result to stderr\n"
     "  -h, --help     print this help\n"
     "\n"
     "Exit status: CMD's, or 128+N if a signal N ended it; 125 if veil\n"
@@ -187,6 +189,11 @@ int RunDo(int argc, char** argv) {
   if (!rootfs) return kExitSetupFailed;
   vfs::Vfs vfs(Ref<overlay::OverlayFs>(*rootfs->overlay));
   MountTmp(vfs);
+  if (Result<void> dev = sentry::MountDev(vfs); !dev) {
+    std::fprintf(stderr, "veil do: cannot make the sandbox's /dev: %s\n",
+                 std::strerror(dev.error().code()));
+    return kExitSetupFailed;
+  }
   return RunSandbox(vfs, options);
 }
 

@@ -173,9 +173,20 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
       if ((acc_mode & kMayWrite) && (inode.IsRegular() || inode.IsDir()))
         VEIL_TRY_VOID(internal::WantWrite(loc));
     }
-    // O_PATH opens nothing: no driver, no pipe end, no I/O.
-    impl = (flags & O_PATH) ? std::make_unique<FileImpl>()
-                            : VEIL_TRY(inode.OpenLocked(flags));
+    // O_PATH opens nothing: no driver, no pipe end, no I/O. A character
+    // device opens its driver (chrdev_open), a whiteout (0/0) never.
+    std::shared_ptr<CharDevice> driver;
+    if (!(flags & O_PATH) && inode.type() == S_IFCHR) {
+      const uint64_t rdev = inode.GetAttrLocked().rdev;
+      if (rdev != 0) driver = FindCharDevice(rdev);
+    }
+    if (flags & O_PATH) {
+      impl = std::make_unique<FileImpl>();
+    } else if (driver) {
+      impl = VEIL_TRY(driver->Open(flags));
+    } else {
+      impl = VEIL_TRY(inode.OpenLocked(flags));
+    }
     if (truncate) {
       // handle_truncate: size 0 and, as do_truncate from open, mtime and
       // ctime now; a setuid/setgid bit goes as on any write.

@@ -104,6 +104,18 @@ Vfs::~Vfs() {
   for (const Ref<Mount>& mount : all) mount->root()->PruneTree();
 }
 
+void Vfs::RegisterCharDevice(uint64_t rdev,
+                             std::shared_ptr<CharDevice> driver) {
+  MutexLock lock(devices_mu_);
+  devices_[rdev] = std::move(driver);
+}
+
+std::shared_ptr<CharDevice> Vfs::FindCharDevice(uint64_t rdev) {
+  MutexLock lock(devices_mu_);
+  auto it = devices_.find(rdev);
+  return it == devices_.end() ? nullptr : it->second;
+}
+
 Location Vfs::RootLocation() const {
   return Location{root_mount_, root_mount_->root()};
 }

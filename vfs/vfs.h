@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@
 #include "base/ref.h"
 #include "base/result.h"
 #include "vfs/attr.h"
+#include "vfs/char_device.h"
 #include "vfs/credentials.h"
 #include "vfs/file_description.h"
 #include "vfs/mount.h"
@@ -208,11 +210,23 @@ class Vfs final {
   const VfsOptions& options() const { return options_; }
   MountTable& mounts() { return mounts_; }
 
+  // --- Devices -------------------------------------------------------------
+  // Opens of character device nodes numbered makedev(major, minor) go to
+  // `driver` (vfs/char_device.h); a later registration replaces it.
+  void RegisterCharDevice(uint64_t rdev, std::shared_ptr<CharDevice> driver)
+      VEIL_EXCLUDES(devices_mu_);
+  // The driver of `rdev`, or null.
+  std::shared_ptr<CharDevice> FindCharDevice(uint64_t rdev)
+      VEIL_EXCLUDES(devices_mu_);
+
  private:
   friend class Resolver;
   const VfsOptions options_;
   Ref<Mount> root_mount_;
   MountTable mounts_;
+  Mutex devices_mu_;  // a leaf
+  std::map<uint64_t, std::shared_ptr<CharDevice>> devices_
+      VEIL_GUARDED_BY(devices_mu_);
 };
 
 }  // namespace veil::vfs
