@@ -100,6 +100,29 @@ std::optional<Rootfs> MakeRootfs(const std::string& dir) {
   upper_options.root_uid = dir_st.st_uid;
   upper_options.root_gid = dir_st.st_gid;
   Ref<vfs::tmpfs::Tmpfs> upper = vfs::tmpfs::Tmpfs::Create(upper_options);
+  {
+    // /dev, /proc and /sys in the upper layer, opaque (overlayfs's
+    // trusted.overlay.opaque): the sandbox's /dev is a tmpfs of ours
+    // mounted there, and /proc and /sys are empty until the sentry serves
+    // them, whatever DIR has there (on the host's / mount points, which
+    // the gofer does not serve). Dropped before the overlay exists, as
+    // the overlay must be the layer's only user.
+    vfs::Vfs upper_vfs(upper);
+    vfs::Context ctx = upper_vfs.RootContext();
+    for (const char* dir : {"/dev", "/proc", "/sys"}) {
+      Result<void> made =
+          upper_vfs.MkdirAt(ctx, upper_vfs.RootLocation(), dir, 0555);
+      if (made) {
+        made = upper_vfs.SetXattrAt(ctx, upper_vfs.RootLocation(), dir,
+                                    "trusted.overlay.opaque", "y", 0, 0);
+      }
+      if (!made) {
+        std::fprintf(stderr, "veil do: cannot prepare %s: %s\n", dir,
+                     std::strerror(made.error().code()));
+        return std::nullopt;
+      }
+    }
+  }
 
   Rootfs rootfs;
   gofer::GoferFsOptions lower_options;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -16,8 +17,15 @@
 namespace veil::sentry {
 namespace {
 
-constexpr int32_t kBeforeExec[] = {SYS_sendmsg, SYS_getpid, SYS_kill,
-                                   SYS_exit_group};
+constexpr int32_t kBeforeExec[] = {SYS_sendmsg,       SYS_getpid,
+                                   SYS_kill,          SYS_exit_group,
+                                   SYS_rt_sigprocmask, SYS_rt_sigsuspend,
+                                   SYS_rt_sigreturn};
+
+// Set by the SIGCONT handler of a child that is the init of a new pid
+// namespace (PidNamespace::kNew).
+volatile sig_atomic_t g_continued = 0;
+void OnContinue(int) { g_continued = 1; }
 
 // One message from child to parent: an errno (0 on success) and, on
 // success, the listener as SCM_RIGHTS. Raw syscalls only: this runs
@@ -60,7 +68,19 @@ void SendResult(int sock, int32_t error, int fd) {
   }
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The init of a pid namespace ignores a signal it sends itself without a
+  // handler (SIGNAL_UNKILLABLE), so such a child cannot stop itself: it
+  // waits for the tracer's SIGCONT in sigsuspend instead, with SIGCONT
+  // blocked until then so none is lost.
+  sigset_t cont;
+  sigemptyset(&cont);
+  if (spec.pid_namespace == PidNamespace::kNew) {
+    struct sigaction on_cont {};
+    on_cont.sa_handler = OnContinue;
+    sigaction(SIGCONT, &on_cont, nullptr);
+    sigaddset(&cont, SIGCONT);
+  }
+  sigprocmask(SIG_SETMASK, &cont, nullptr);
   // Move each source above 2 first, so that stdio = {1, 0, ...} swaps
   // rather than clobbers.
   int moved[3] = {-1, -1, -1};
@@ -84,7 +104,16 @@ void SendResult(int sock, int32_t error, int fd) {
   if (!listener) Fail(sock, listener.error().code());
   // From here on only the calls SyscallsBeforeExec names.
   SendResult(sock, 0, listener->get());
-  syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+  if (spec.pid_namespace == PidNamespace::kNew) {
+    // Seized by now or soon; the tracer's SIGCONT (after PTRACE_SEIZE)
+    // ends the wait. Raw calls: the mask is the kernel's 8 bytes.
+    uint64_t unblocked = 0;
+    while (!g_continued) syscall(SYS_rt_sigsuspend, &unblocked, 8);
+    uint64_t empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
+  } else {
+    syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+  }
   syscall(SYS_execve, spec.path.c_str(), argv, envp);
   syscall(SYS_exit_group, 127);
   __builtin_unreachable();
@@ -139,7 +168,7 @@ Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
   for (int32_t nr : kBeforeExec) {
     if (filter.ActionFor(nr).kind() != SeccompAction::Kind::kAllow) {
       return Errno(EINVAL, "launcher: the filter must allow sendmsg, getpid, "
-                           "kill and exit_group");
+                           "kill, exit_group and the signal calls");
     }
   }
   SeccompAction::Kind exec = filter.ActionFor(SYS_execve).kind();
@@ -164,6 +193,13 @@ Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
     }
     UniqueFd mine(pair[0]);
     UniqueFd theirs(pair[1]);
+    // On the tracer thread, which makes no thread after this (a thread
+    // whose children go to another pid namespace cannot make threads:
+    // clone(CLONE_THREAD) is EINVAL then).
+    if (spec.pid_namespace == PidNamespace::kNew &&
+        unshare(CLONE_NEWPID) != 0) {
+      return Errno::FromErrno();
+    }
     pid_t pid = fork();
     if (pid < 0) return Errno::FromErrno();
     if (pid == 0) RunChild(filter, theirs.get(), spec, argv.data(), envp.data());
@@ -174,7 +210,13 @@ Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
       return got.error();
     }
     int status = 0;
-    pid_t r;
+    pid_t r = pid;
+    // A namespace's init does not stop itself (RunChild): it waits for
+    // the SIGCONT, so there is no stop to wait for.
+    if (spec.pid_namespace == PidNamespace::kNew) {
+      listener = std::move(*got);
+      return pid;
+    }
     do {
       r = waitpid(pid, &status, WUNTRACED | __WALL);
     } while (r < 0 && errno == EINTR);

@@ -18,7 +18,9 @@
 // What the filter must allow. The child makes these calls after the
 // filter is in force, so the rules must let them run natively: sendmsg
 // (the listener goes to the parent), getpid and kill (SIGSTOP to itself),
-// exit_group (a failed step), and execve must be kAllow or kTrace (with
+// exit_group (a failed step), rt_sigprocmask, rt_sigsuspend and
+// rt_sigreturn (the init of a new pid namespace, which cannot stop itself,
+// waits for the tracer's SIGCONT), and execve must be kAllow or kTrace (with
 // kTrace the first exec is an OnExecStop like any other). Launch checks
 // this and answers EINVAL otherwise. The child never calls close after
 // the filter (the listener and the socket are O_CLOEXEC; exec drops them).
@@ -39,6 +41,11 @@
 
 namespace veil::sentry {
 
+enum class PidNamespace : uint8_t {
+  kShared,  // the sentry's
+  kNew,     // one of its own, the first task its init (unshare(CLONE_NEWPID))
+};
+
 struct LaunchSpec {
   std::string path;               // a host path, executed by the host kernel
   std::vector<std::string> argv;  // argv[0] included
@@ -46,6 +53,9 @@ struct LaunchSpec {
   // Host fds that become the task's 0, 1 and 2 (-1: the sentry's own);
   // any numbers, {1, 0, 2} included.
   std::array<int, 3> stdio = {-1, -1, -1};
+  // The tasks' pid namespace. Tids the platform and the tracer report
+  // stay the sentry's (host) view either way.
+  PidNamespace pid_namespace = PidNamespace::kShared;
 };
 
 struct Launched {

@@ -2,6 +2,7 @@
 #include "sentry/sandbox/sandbox.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -290,9 +291,14 @@ Result<int> SandboxImpl::Run() {
     first_exec_->plan = std::move(plan);
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
+
   LaunchSpec launch;
   launch.path = spec_.stub_path;
   launch.argv = {spec_.stub_path};
+  // A pid namespace of their own (the first task is its init, as in a
+  // container): a task's native kill, wait4 and getpid name only the
+  // sandbox's processes, never the host's.
+  launch.pid_namespace = PidNamespace::kNew;
   // The platform exists before the first notification: Launch returns it,
   // and the first task's calls wait until Receive runs.
   Result<Launched> launched = Launch(filter, launch, *this, SyncWakeUp::kOn);
