@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// sandbox_probe: one escape attempt from inside `veil do`, named by its
+// argument; prints "<name> <result>" where the result is "ok" (the call
+// succeeded: an escape) or the errno's name. Attempts whose answer is
+// death (a 32-bit or x32 syscall) never print. Static, so it runs in a
+// scratch rootfs with nothing else (sandbox_escape_test.cc).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static const char* Name(long r) {
+  if (r >= 0) return "ok";
+  switch (errno) {
+    case EPERM: return "EPERM";
+    case ENOSYS: return "ENOSYS";
+    case EBADF: return "EBADF";
+    case EACCES: return "EACCES";
+    case ENOENT: return "ENOENT";
+    case EINVAL: return "EINVAL";
+    case ESRCH: return "ESRCH";
+    case EFAULT: return "EFAULT";
+    default: return strerror(errno);
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const char* what = argv[1];
+  long r = -1;
+  char buf[16] = {0};
+  if (!strcmp(what, "int80")) {
+    // getpid through the 32-bit entry point: the filter kills the task.
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) : "memory");
+    r = ret;
+  } else if (!strcmp(what, "x32")) {
+    r = syscall(0x40000000 | SYS_getpid);  // the x32 ABI: killed
+  } else if (!strcmp(what, "ptrace")) {
+    r = ptrace(PTRACE_TRACEME, 0, 0, 0);
+  } else if (!strcmp(what, "process_vm_writev")) {
+    struct iovec local = {buf, sizeof buf}, remote = {buf, sizeof buf};
+    r = syscall(SYS_process_vm_writev, getppid(), &local, 1, &remote, 1, 0);
+  } else if (!strcmp(what, "mount")) {
+    r = syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
+  } else if (!strcmp(what, "bpf")) {
+    r = syscall(SYS_bpf, 0, 0, 0);
+  } else if (!strcmp(what, "io_uring_setup")) {
+    r = syscall(SYS_io_uring_setup, 1, buf);
+  } else if (!strcmp(what, "keyctl")) {
+    r = syscall(SYS_keyctl, 0, 0, 0);
+  } else if (!strcmp(what, "unshare")) {
+    r = syscall(SYS_unshare, CLONE_NEWNS);
+  } else if (!strcmp(what, "setns")) {
+    r = syscall(SYS_setns, 0, 0);
+  } else if (!strcmp(what, "hostfds")) {
+    // A host fd of anything but stdio would map natively: none may.
+    int found = 0;
+    for (int fd = 3; fd < 1024; ++fd) {
+      void* p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED || errno != EBADF) ++found;
+    }
+    printf("%s %d\n", what, found);
+    return 0;
+  } else if (!strcmp(what, "dirfd")) {
+    // An open directory is the sentry's: no host directory to walk from.
+    int dir = open("/", O_RDONLY | O_DIRECTORY);
+    r = dir < 0 ? -1 : syscall(SYS_openat, dir, "etc", O_RDONLY);
+    if (r >= 0) {
+      // Served by the sentry's VFS, so "etc" is the rootfs's: check the
+      // host kernel did not resolve it (its fstat would name a host dir).
+      r = syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, dir, 0);
+      if (r == -1 && errno == EBADF) {
+        printf("%s no-host-fd\n", what);
+        return 0;
+      }
+    }
+  } else {
+    return 2;
+  }
+  printf("%s %s\n", what, Name(r));
+  return 0;
+}
