@@ -31,8 +31,8 @@ namespace veil::tools {
 namespace {
 
 constexpr const char kUsage[] =
-    "usage: veil do [--rootfs DIR] [--env K=V]... [--cwd DIR] [--strict]\n"
-    "               [--strace] -- CMD [ARG]...\n";
+    "usage: veil do [--rootfs DIR] [--bind HOST:SANDBOX[:ro]]... [--env K=V]...\n"
+    "               [--cwd DIR] [--strict] [--strace] -- CMD [ARG]...\n";
 
 constexpr const char kHelp[] =
     "\n"
@@ -50,6 +50,12 @@ constexpr const char kHelp[] =
     "Needs root (the gofer).\n"
     "\n"
     "  --rootfs DIR   the lower layer of the sandbox's root (default: /)\n"
+    "  --bind HOST:SANDBOX[:ro]\n"
+    "                 serve host directory HOST at SANDBOX (an absolute\n"
+    "                 path, made in the sandbox if missing) through a gofer\n"
+    "                 of its own, read-write unless :ro; the host sees the\n"
+    "                 sandbox's changes and the sandbox the host's\n"
+    "                 (repeatable)\n"
     "  --env K=V      set K in CMD's environment (repeatable); without any\n"
     "                 --env, CMD gets the PATH above, HOME=/root and our TERM\n"
     "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
@@ -142,6 +148,73 @@ std::optional<Rootfs> MakeRootfs(const std::string& dir) {
   return rootfs;
 }
 
+// --bind HOST:SANDBOX[:ro].
+struct Bind {
+  std::string host;
+  std::string sandbox;
+  gofer::GoferAccess access = gofer::GoferAccess::kReadWrite;
+};
+
+std::optional<Bind> ParseBind(const std::string& spec) {
+  Bind b;
+  std::string rest = spec;
+  if (rest.size() > 3 && rest.ends_with(":ro")) {
+    b.access = gofer::GoferAccess::kReadOnly;
+    rest.resize(rest.size() - 3);
+  }
+  size_t colon = rest.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  b.host = rest.substr(0, colon);
+  b.sandbox = rest.substr(colon + 1);
+  if (b.host.empty() || b.host.front() != '/' || b.sandbox.empty() ||
+      b.sandbox.front() != '/')
+    return std::nullopt;
+  return b;
+}
+
+// Serves each bind through a gofer of its own (a tree the host shares:
+// names revalidated, attributes asked for) mounted at its sandbox path,
+// made (with its parents) in the rootfs's upper layer if missing.
+bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
+                std::vector<std::optional<gofer::GoferProcess>>* gofers) {
+  for (const Bind& b : binds) {
+    struct stat st;
+    if (stat(b.host.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::fprintf(stderr, "veil do: --bind %s: %s\n", b.host.c_str(),
+                   std::strerror(errno ? errno : ENOTDIR));
+      return false;
+    }
+    vfs::Context ctx = vfs.RootContext();
+    // mkdir -p of the sandbox path.
+    for (size_t at = 1; at <= b.sandbox.size(); ++at) {
+      if (at != b.sandbox.size() && b.sandbox[at] != '/') continue;
+      Result<void> made =
+          vfs.MkdirAt(ctx, vfs.RootLocation(), b.sandbox.substr(0, at), 0755);
+      if (!made && made.error().code() != EEXIST) {
+        std::fprintf(stderr, "veil do: --bind %s: cannot make %s: %s\n",
+                     b.host.c_str(), b.sandbox.substr(0, at).c_str(),
+                     std::strerror(made.error().code()));
+        return false;
+      }
+    }
+    gofer::GoferFsOptions options;
+    options.access = gofer::FileAccess::kShared;
+    gofers->emplace_back();
+    auto fs = ConnectGofer(b.host, b.access, options, GoferStdio::kInherit,
+                           &gofers->back());
+    if (!fs) return false;
+    Result<void> mounted = vfs.MountAt(ctx, *fs, vfs.RootLocation(),
+                                       b.sandbox, 0);
+    if (!mounted) {
+      std::fprintf(stderr, "veil do: --bind %s: cannot mount on %s: %s\n",
+                   b.host.c_str(), b.sandbox.c_str(),
+                   std::strerror(mounted.error().code()));
+      return false;
+    }
+  }
+  return true;
+}
+
 // A tmpfs on /tmp, as a container runtime gives one, if the rootfs has a
 // /tmp directory (none is made: DIR's layout is the user's).
 void MountTmp(vfs::Vfs& vfs) {
@@ -163,6 +236,7 @@ void MountTmp(vfs::Vfs& vfs) {
 int RunDo(int argc, char** argv) {
   SandboxOptions options;
   std::string rootfs_dir = "/";
+  std::vector<Bind> binds;
   int i = 1;
   for (; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -177,11 +251,18 @@ int RunDo(int argc, char** argv) {
     if (arg == "-h" || arg == "--help") {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
-    } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env") {
+    } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env" ||
+               arg == "--bind") {
       std::optional<std::string> v = value();
       if (!v) return UsageError(std::string(arg) + " needs a value");
       if (arg == "--rootfs") {
         rootfs_dir = *v;
+      } else if (arg == "--bind") {
+        std::optional<Bind> b = ParseBind(*v);
+        if (!b)
+          return UsageError("--bind needs HOST:SANDBOX[:ro] with absolute "
+                            "paths, not '" + *v + "'");
+        binds.push_back(std::move(*b));
       } else if (arg == "--cwd") {
         options.cwd = *v;
       } else {
@@ -210,8 +291,13 @@ int RunDo(int argc, char** argv) {
   RaiseFdLimit();
   std::optional<Rootfs> rootfs = MakeRootfs(rootfs_dir);
   if (!rootfs) return kExitSetupFailed;
+  // Destroyed after the Vfs (declared first): each gofer is reaped once
+  // its filesystem is gone.
+  std::vector<std::optional<gofer::GoferProcess>> bind_gofers;
+  bind_gofers.reserve(binds.size());
   vfs::Vfs vfs(Ref<overlay::OverlayFs>(*rootfs->overlay));
   MountTmp(vfs);
+  if (!MountBinds(vfs, binds, &bind_gofers)) return kExitSetupFailed;
   if (Result<void> dev = sentry::MountDev(vfs); !dev) {
     std::fprintf(stderr, "veil do: cannot make the sandbox's /dev: %s\n",
                  std::strerror(dev.error().code()));

@@ -188,6 +188,29 @@ TEST_F(DoTest, TasksSeeOnlyTheSandboxsProcesses) {
                           ": No such process\n1\n");
 }
 
+TEST_F(DoTest, BindServesAHostDirectory) {
+  const std::string host = dir_ + "/shared";
+  ASSERT_EQ(Shell("mkdir " + Quote(host) + " && echo from host > " +
+                  Quote(host + "/h"))
+                .status,
+            0);
+  const std::string before = Fingerprint();
+  ShellResult r = InSandbox(
+      "cat /mnt/data/h; echo from sandbox > /mnt/data/s; ls /mnt/data;"
+      " echo x > /ro/y; ls /ro",
+      "--bind " + Quote(host + ":/mnt/data") + " --bind " +
+          Quote(host + ":/ro:ro"));
+  EXPECT_EQ(r.output,
+            "from host\nh\ns\n/bin/sh: can't create /ro/y: Read-only file "
+            "system\nh\ns\n");
+  EXPECT_EQ(Shell("cat " + Quote(host + "/s")).output, "from sandbox\n");
+  // The mount point was made in the sandbox, not in the rootfs.
+  EXPECT_EQ(Fingerprint(), before);
+  EXPECT_EQ(Shell(std::string(VEIL_BINARY) + " do --bind relative:/x -- /bin/true")
+                .status,
+            2);
+}
+
 TEST_F(DoTest, PipelinesAndProcessesWork) {
   ShellResult r = InSandbox(
       "seq 1 2000 | sort -rn | head -n 3; (exit 7); echo $?;"
