@@ -6,6 +6,7 @@
 // the errno) must agree. Both sides are root, so permissions never
 // decide; what is compared is path resolution, flags and argument rules.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -87,9 +88,10 @@ int64_t RunOnHost(const Op& op) {
 
 std::vector<Op> Ops() {
   const std::vector<std::string> names = {
-      "f",  "d",   "l",      "dl",        "dangling", "nx",   "f/",
-      "d/", "l/",  "dl/",    "nx/",       ".",        "..",   "d/..",
-      "",   "f/x", "d/../f", "dangling/", "d/g/",     "dl/g", "l/."};
+      "f",    "d",    "l",   "dl",   "dangling", "nx",
+      "f/",   "d/",   "l/",  "dl/",  "nx/",      ".",
+      "..",   "d/..", "",    "f/x",  "d/../f",   "dangling/",
+      "d/g/", "dl/g", "l/.", "d//g", "d/./g",    "d/g/.."};
   const std::vector<std::pair<int, const char*>> open_flags = {
       {O_RDONLY, "RDONLY"},
       {O_WRONLY, "WRONLY"},
@@ -161,6 +163,19 @@ std::vector<Op> Ops() {
                      {0, 0, 0, 0, 0},
                      {{1, n}, {3, to}},
                      2});
+      ops.push_back({"linkat follow '" + n + "' -> '" + to + "'",
+                     SYS_linkat,
+                     {0, 0, 0, 0, AT_SYMLINK_FOLLOW},
+                     {{1, n}, {3, to}},
+                     2});
+      for (unsigned flags : {RENAME_NOREPLACE, RENAME_EXCHANGE,
+                             RENAME_EXCHANGE | RENAME_NOREPLACE})
+        ops.push_back({"renameat2 " + std::to_string(flags) + " '" + n +
+                           "' -> '" + to + "'",
+                       SYS_renameat2,
+                       {0, 0, 0, 0, flags},
+                       {{1, n}, {3, to}},
+                       2});
     }
   }
   return ops;
