@@ -63,9 +63,14 @@ class Sandbox : public testing::KernelTest {
 };
 
 int64_t RunOnHost(const Op& op) {
+  // The calls' directory is a child of a scratch directory of its own:
+  // names like ".." must never reach /tmp itself (fchmodat(dfd, "..")
+  // would change the host's /tmp).
   char tmpl[] = "/tmp/veil_diff_XXXXXX";
   if (!::mkdtemp(tmpl)) return -9999;
-  std::string dir = tmpl;
+  std::string top = tmpl;
+  std::string dir = top + "/work";
+  if (::mkdir(dir.c_str(), 0700) != 0) return -9999;
   std::string setup = "cd " + dir +
                       " && printf data > f && mkdir d && : > d/g && "
                       "ln -s f l && ln -s d dl && ln -s nx dangling";
@@ -81,7 +86,7 @@ int64_t RunOnHost(const Op& op) {
   int64_t out = r < 0 ? -errno : 0;
   if (r >= 0 && (op.nr == SYS_openat)) ::close(static_cast<int>(r));
   ::close(dfd);
-  std::string cleanup = "rm -rf " + dir;
+  std::string cleanup = "rm -rf " + top;
   (void)::system(cleanup.c_str());
   return out;
 }
@@ -127,11 +132,20 @@ std::vector<Op> Ops() {
                    SYS_readlinkat,
                    {0, 0, 0, 64},
                    {{1, n}, {2, std::string(64, ' ')}}});
-    for (int flags : {0, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH})
+    for (int flags : {0, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH, 0x8000000,
+                      0x8000000 | AT_EMPTY_PATH})
       ops.push_back({"fstatat '" + n + "' " + std::to_string(flags),
                      SYS_newfstatat,
                      {0, 0, 0, static_cast<uint64_t>(flags)},
                      {{1, n}, {2, std::string(256, ' ')}}});
+    for (unsigned mask : {unsigned{STATX_BASIC_STATS}, 0x80000000u})
+      for (int flags :
+           {0, AT_EMPTY_PATH, AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC})
+        ops.push_back({"statx '" + n + "' " + std::to_string(flags) + " " +
+                           std::to_string(mask),
+                       SYS_statx,
+                       {0, 0, static_cast<uint64_t>(flags), mask, 0},
+                       {{1, n}, {4, std::string(256, ' ')}}});
     ops.push_back({"faccessat2 '" + n + "'",
                    SYS_faccessat2,
                    {0, 0, F_OK, AT_SYMLINK_NOFOLLOW},
