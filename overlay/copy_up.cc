@@ -221,7 +221,7 @@ Result<void> OverlayInode::CopyDataLocked(vfs::Inode& lower, vfs::Inode& upper,
     for (size_t done = 0; done < n;) {
       size_t w = VEIL_TRY(out->PWrite(
           mounter, std::span<const uint8_t>(buf.data() + done, n - done), &wpos,
-          false));
+          vfs::WriteAt::kOffset));
       if (w == 0) return Errno(EIO);
       done += w;
     }

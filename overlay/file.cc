@@ -50,10 +50,10 @@ class RegularFile final : public vfs::FileImpl {
   }
   Result<size_t> PWrite(const vfs::Credentials& creds,
                         std::span<const uint8_t> buf, int64_t* offset,
-                        bool append) override {
+                        vfs::WriteAt at) override {
     if (buf.empty()) return size_t{0};
     std::shared_ptr<vfs::FileImpl> f = VEIL_TRY(Current());
-    return f->PWrite(creds, buf, offset, append);
+    return f->PWrite(creds, buf, offset, at);
   }
   Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
     std::shared_ptr<vfs::FileImpl> f = VEIL_TRY(Current());

@@ -223,7 +223,7 @@ class DirFile final : public vfs::FileImpl {
     return Errno(EISDIR);
   }
   Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t>,
-                        int64_t*, bool) override {
+                        int64_t*, vfs::WriteAt) override {
     return Errno(EISDIR);
   }
 

@@ -2,17 +2,17 @@
 //
 // Creating names: mkdir(2), mknod(2), symlink(2), link(2). open(2) with
 // O_CREAT is in open.cc.
+#include "vfs/internal/create.h"
+
 #include <linux/limits.h>
 
-
-#include "vfs/internal/create.h"
 #include "vfs/vfs.h"
 
 namespace veil::vfs {
 namespace internal {
 
 Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
-                            std::string_view path, bool want_dir,
+                            std::string_view path, NameKind kind,
                             const CreateFn& fn) {
   Resolver r = VEIL_TRY(
       Resolver::Create(vfs, ctx, dir, path, 0, internal::EmptyPath::kRefuse));
@@ -25,7 +25,7 @@ Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
   RefPtr<Dentry> existing = VEIL_TRY(LookupLocked(parent, last.name));
   if (existing) return Errno(EEXIST);
   // "foo/" names a directory: creating anything else there is ENOENT.
-  if (last.must_be_dir && !want_dir) return Errno(ENOENT);
+  if (last.must_be_dir && kind != NameKind::kDirectory) return Errno(ENOENT);
   return fn(last.parent, last.name);
 }
 
@@ -71,7 +71,7 @@ using internal::FilenameCreate;
 Result<void> Vfs::MkdirAt(const Context& ctx, const Location& dir,
                           std::string_view path, mode_t mode) {
   return FilenameCreate(
-      *this, ctx, dir, path, /*want_dir=*/true,
+      *this, ctx, dir, path, internal::NameKind::kDirectory,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
@@ -91,7 +91,11 @@ Result<void> Vfs::MknodAt(const Context& ctx, const Location& dir,
     case 0:
       mode |= S_IFREG;
       break;
-    case S_IFREG: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+    case S_IFREG:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
+    case S_IFSOCK:
       break;
     case S_IFDIR:
       return Errno(EPERM);
@@ -99,7 +103,7 @@ Result<void> Vfs::MknodAt(const Context& ctx, const Location& dir,
       return Errno(EINVAL);
   }
   return FilenameCreate(
-      *this, ctx, dir, path, /*want_dir=*/false,
+      *this, ctx, dir, path, internal::NameKind::kNonDirectory,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
@@ -117,13 +121,12 @@ Result<void> Vfs::SymlinkAt(const Context& ctx, std::string_view target,
   if (target.empty()) return Errno(ENOENT);
   if (target.size() >= PATH_MAX) return Errno(ENAMETOOLONG);
   return FilenameCreate(
-      *this, ctx, dir, path, /*want_dir=*/false,
+      *this, ctx, dir, path, internal::NameKind::kNonDirectory,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         Attr dir_attr = parent.dentry->inode().GetAttrLocked();
-        CreateSpec spec =
-            internal::MakeCreateSpec(ctx, dir_attr, S_IFLNK | 0777,
-                                     internal::Umask::kIgnore);
+        CreateSpec spec = internal::MakeCreateSpec(
+            ctx, dir_attr, S_IFLNK | 0777, internal::Umask::kIgnore);
         spec.symlink_target = target;
         VEIL_TRY(internal::CreateChildLocked(ctx, *parent.dentry, name, spec));
         return Ok();
@@ -143,7 +146,7 @@ Result<void> Vfs::LinkAt(const Context& ctx, const Location& old_dir,
           ((flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW)));
   Inode& target = old_loc.dentry->inode();
   return FilenameCreate(
-      *this, ctx, new_dir, new_path, /*want_dir=*/false,
+      *this, ctx, new_dir, new_path, internal::NameKind::kNonDirectory,
       [&](const Location& parent, std::string_view name) -> Result<void> {
         parent.dentry->fs().mutex().AssertHeld();  // FilenameCreate's lock
         if (parent.mount.get() != old_loc.mount.get()) return Errno(EXDEV);
@@ -153,17 +156,16 @@ Result<void> Vfs::LinkAt(const Context& ctx, const Location& old_dir,
         // caller could not read and write.
         if (options_.protected_hardlinks &&
             !internal::OwnerOrCapable(ctx.creds, attr)) {
-          bool safe = attr.IsRegular() && !(attr.mode & S_ISUID) &&
-                      (attr.mode & (S_ISGID | S_IXGRP)) !=
-                          (S_ISGID | S_IXGRP) &&
-                      internal::CheckPermission(ctx.creds, attr,
-                                                internal::kMayRead |
-                                                    internal::kMayWrite);
+          bool safe =
+              attr.IsRegular() && !(attr.mode & S_ISUID) &&
+              (attr.mode & (S_ISGID | S_IXGRP)) != (S_ISGID | S_IXGRP) &&
+              internal::CheckPermission(
+                  ctx.creds, attr, internal::kMayRead | internal::kMayWrite);
           if (!safe) return Errno(EPERM);
         }
         VEIL_TRY_VOID(internal::MayCreateLocked(ctx.creds, *parent.dentry));
         if (&target.fs() != &parent.dentry->fs()) return Errno(EXDEV);
-        if (attr.IsDir()) return Errno(EPERM);  // no links to directories
+        if (attr.IsDir()) return Errno(EPERM);      // no links to directories
         if (attr.nlink == 0) return Errno(ENOENT);  // unlinked, not linkable
         VEIL_TRY_VOID(parent.dentry->inode().LinkLocked(name, target));
         parent.dentry->AddChildLocked(name, Ref<Inode>(target));

@@ -84,7 +84,7 @@ class FifoFile final : public FileImpl {
   }
 
   Result<size_t> PWrite(const Credentials&, std::span<const uint8_t> buf,
-                        int64_t*, bool) override {
+                        int64_t*, WriteAt) override {
     MutexLock lock(inode_->fs().mutex());
     // pipe_write: no reader left is EPIPE (the sentry raises SIGPIPE).
     if (pipe_.readers_ == 0) return Errno(EPIPE);

@@ -18,7 +18,7 @@ Result<size_t> FileImpl::PRead(std::span<uint8_t>, int64_t) {
   return Errno(EINVAL);
 }
 Result<size_t> FileImpl::PWrite(const Credentials&, std::span<const uint8_t>,
-                                int64_t*, bool) {
+                                int64_t*, WriteAt) {
   return Errno(EINVAL);
 }
 Result<int64_t> FileImpl::Seek(int64_t offset, int whence, int64_t current) {
@@ -120,7 +120,8 @@ Result<size_t> FileDescription::Write(const Credentials& creds,
   size_t count = VEIL_TRY(VerifyArea(offset, buf.size()));
   const int status = flags();  // once: the old set or the new, not a mix
   size_t n = VEIL_TRY(NonBlocking(
-      impl_->PWrite(creds, buf.first(count), &offset, status & O_APPEND),
+      impl_->PWrite(creds, buf.first(count), &offset,
+                    (status & O_APPEND) ? WriteAt::kEnd : WriteAt::kOffset),
       status));
   offset_ = offset;
   return n;
@@ -146,7 +147,8 @@ Result<size_t> FileDescription::PWrite(const Credentials& creds,
   // NOTE: as Linux, pwrite on an O_APPEND file appends.
   const int status = flags();
   return NonBlocking(
-      impl_->PWrite(creds, buf.first(count), &offset, status & O_APPEND),
+      impl_->PWrite(creds, buf.first(count), &offset,
+                    (status & O_APPEND) ? WriteAt::kEnd : WriteAt::kOffset),
       status);
 }
 

@@ -44,6 +44,10 @@ struct HostMemory {
   uint64_t offset = 0;  // file offset 0 is this offset in fd
 };
 
+// Where a write lands: at the given offset, or at the end of the file
+// (O_APPEND, found under the file's write lock so the data lands whole).
+enum class WriteAt : uint8_t { kOffset, kEnd };
+
 class FileImpl {
  public:
   virtual ~FileImpl() = default;
@@ -52,12 +56,12 @@ class FileImpl {
   // Linux: read on a file without ->read/->read_iter is EINVAL; on a
   // directory, generic_read_dir gives EISDIR (filesystems override).
   virtual Result<size_t> PRead(std::span<uint8_t> buf, int64_t offset);
-  // Writes at `*offset`, or at end of file when `append`; on success
-  // `*offset` is the position after the data. `creds` decide whether a
-  // setuid/setgid bit survives the write (file_remove_privs).
+  // Writes at `*offset`, or at end of file for WriteAt::kEnd (O_APPEND);
+  // on success `*offset` is the position after the data. `creds` decide
+  // whether a setuid/setgid bit survives the write (file_remove_privs).
   virtual Result<size_t> PWrite(const Credentials& creds,
                                 std::span<const uint8_t> buf, int64_t* offset,
-                                bool append);
+                                WriteAt at);
   // lseek(2). `current` is the description's offset.
   virtual Result<int64_t> Seek(int64_t offset, int whence, int64_t current);
   // getdents: emits from `*cookie` and advances it. ENOTDIR by default.

@@ -12,9 +12,8 @@ Result<void> Vfs::UnlinkAt(const Context& ctx, const Location& dir,
                            std::string_view path, int flags) {
   if (flags & ~AT_REMOVEDIR) return Errno(EINVAL);
   const bool rmdir = flags & AT_REMOVEDIR;
-  internal::Resolver r =
-      VEIL_TRY(internal::Resolver::Create(*this, ctx, dir, path, 0,
-                                          internal::EmptyPath::kRefuse));
+  internal::Resolver r = VEIL_TRY(internal::Resolver::Create(
+      *this, ctx, dir, path, 0, internal::EmptyPath::kRefuse));
   internal::Last last = VEIL_TRY(r.WalkToLast());
   switch (last.type) {
     case internal::LastType::kNormal:
@@ -38,7 +37,10 @@ Result<void> Vfs::UnlinkAt(const Context& ctx, const Location& dir,
     return Errno(child->inode().IsDir() ? EISDIR : ENOTDIR);
   }
   if (!child) return Errno(ENOENT);
-  VEIL_TRY_VOID(internal::MayDeleteLocked(ctx.creds, parent, *child, rmdir));
+  VEIL_TRY_VOID(
+      internal::MayDeleteLocked(ctx.creds, parent, *child,
+                                rmdir ? internal::NameKind::kDirectory
+                                      : internal::NameKind::kNonDirectory));
   // A mount point cannot be removed.
   if (child->mount_count() > 0) return Errno(EBUSY);
   VEIL_TRY_VOID(parent.inode().UnlinkLocked(last.name, child->inode()));

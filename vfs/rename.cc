@@ -71,8 +71,12 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
 
   // vfs_rename.
   if (target && &source->inode() == &target->inode()) return Ok();
+  const auto kind_of = [](bool dir) {
+    return dir ? internal::NameKind::kDirectory
+               : internal::NameKind::kNonDirectory;
+  };
   VEIL_TRY_VOID(internal::MayDeleteLocked(ctx.creds, old_parent, *source,
-                                          is_dir));
+                                          kind_of(is_dir)));
   bool new_is_dir = false;
   if (!target) {
     VEIL_TRY_VOID(internal::MayCreateLocked(ctx.creds, new_parent));
@@ -80,7 +84,7 @@ Result<void> Vfs::RenameAt(const Context& ctx, const Location& old_dir,
     new_is_dir = target->inode().IsDir();
     VEIL_TRY_VOID(internal::MayDeleteLocked(
         ctx.creds, new_parent, *target,
-        (flags & RENAME_EXCHANGE) ? new_is_dir : is_dir));
+        kind_of((flags & RENAME_EXCHANGE) ? new_is_dir : is_dir)));
   }
   if (&old_parent != &new_parent) {
     // A directory changing parent has its ".." rewritten: write access.

@@ -261,13 +261,13 @@ Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir) {
 }
 
 Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
-                             Dentry& victim, bool is_dir) {
+                             Dentry& victim, NameKind expected) {
   dir.SameFsLocked(victim);
   Attr dir_attr = dir.inode().GetAttrLocked();
   Attr victim_attr = victim.inode().GetAttrLocked();
   VEIL_TRY_VOID(CheckPermission(creds, dir_attr, kMayWrite | kMayExec));
   if (StickyForbids(creds, dir_attr, victim_attr)) return Errno(EPERM);
-  if (is_dir) {
+  if (expected == NameKind::kDirectory) {
     if (!victim_attr.IsDir()) return Errno(ENOTDIR);
     if (victim.is_root()) return Errno(EBUSY);
   } else if (victim_attr.IsDir()) {

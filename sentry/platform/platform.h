@@ -56,7 +56,7 @@ enum class CloseOnExec : uint8_t { kNo, kYes };
 // What a trapped call returns to the task.
 class SyscallAnswer final {
  public:
-  enum class Kind : uint8_t { kValue, kError, kInstallFd };
+  enum class Kind : uint8_t { kValue, kError, kInstallFd, kContinue };
 
   static SyscallAnswer Value(int64_t value) {
     return SyscallAnswer(Kind::kValue, value, 0);
@@ -74,6 +74,18 @@ class SyscallAnswer final {
     a.number_ = number;
     a.cloexec_ = cloexec;
     return a;
+  }
+
+  // Lets the host kernel run the call as the task made it
+  // (SECCOMP_USER_NOTIF_FLAG_CONTINUE); Answer then returns 0, not the
+  // call's result. Only for a call whose arguments are all registers the
+  // sentry has checked and that reads no task memory, which a task could
+  // change between the check and the kernel's read (seccomp_unotify(2)).
+  // Its one use: close(2) of an fd the sentry installed in a task, which
+  // nothing else can remove from the task's table (there is no ADDFD
+  // inverse): the exec stub's close of the files it mapped.
+  static SyscallAnswer Continue() {
+    return SyscallAnswer(Kind::kContinue, 0, 0);
   }
 
   Kind kind() const { return kind_; }

@@ -17,9 +17,9 @@ namespace veil::vfs::internal {
 using CreateFn = std::function<Result<void>(const Location& parent,
                                             std::string_view name)>;
 
-// `want_dir`: mkdir, where a trailing slash is allowed.
+// `kind`: kDirectory for mkdir, where a trailing slash is allowed.
 Result<void> FilenameCreate(Vfs& vfs, const Context& ctx, const Location& dir,
-                            std::string_view path, bool want_dir,
+                            std::string_view path, NameKind kind,
                             const CreateFn& fn);
 
 // Whether MakeCreateSpec applies the caller's umask: not to symlinks

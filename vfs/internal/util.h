@@ -35,9 +35,14 @@ Result<Location> ResolveAt(Vfs& vfs, const Context& ctx, const Location& dir,
 Result<void> MayCreateLocked(const Credentials& creds, Dentry& dir)
     VEIL_REQUIRES(dir.fs().mutex());
 
-// may_delete(dir, victim, is_dir), Linux's order of checks.
+// What a namespace operation expects a name to be: rmdir and rename of a
+// directory expect one (may_delete's `isdir`), mkdir allows a trailing
+// slash on the name it creates.
+enum class NameKind : uint8_t { kNonDirectory, kDirectory };
+
+// may_delete(dir, victim, isdir), Linux's order of checks.
 Result<void> MayDeleteLocked(const Credentials& creds, Dentry& dir,
-                             Dentry& victim, bool is_dir)
+                             Dentry& victim, NameKind expected)
     VEIL_REQUIRES(dir.fs().mutex());
 
 }  // namespace veil::vfs::internal

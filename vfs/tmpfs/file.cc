@@ -31,10 +31,8 @@ class RegularFile final : public FileImpl {
   }
 
   Result<size_t> PWrite(const Credentials& creds, std::span<const uint8_t> buf,
-                        int64_t* offset, bool append) override {
-    return inode_->Write(creds, buf, offset,
-                         append ? TmpfsInode::WriteAt::kEnd
-                                : TmpfsInode::WriteAt::kOffset);
+                        int64_t* offset, WriteAt at) override {
+    return inode_->Write(creds, buf, offset, at);
   }
 
   Result<int64_t> Seek(int64_t offset, int whence, int64_t current) override {
@@ -70,7 +68,7 @@ class Directory final : public FileImpl {
     return Errno(EISDIR);
   }
   Result<size_t> PWrite(const Credentials&, std::span<const uint8_t>,
-                        int64_t*, bool) override {
+                        int64_t*, WriteAt) override {
     return Errno(EISDIR);
   }
 

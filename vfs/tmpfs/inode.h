@@ -103,7 +103,6 @@ class TmpfsInode final : public Inode {
   // would for `creds`. The VFS has checked offset + size against the
   // largest file offset; the data may first move to a memfd
   // (memfd_threshold).
-  enum class WriteAt { kOffset, kEnd };
   Result<size_t> Write(const Credentials& creds, std::span<const uint8_t> buf,
                        int64_t* offset, WriteAt at) VEIL_EXCLUDES(data_mu_);
   // lseek(2) on a regular file.

@@ -35,7 +35,7 @@ class GoferDirFile final : public vfs::FileImpl {
     return Errno(EISDIR);
   }
   Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t>,
-                        int64_t*, bool) override {
+                        int64_t*, vfs::WriteAt) override {
     return Errno(EISDIR);
   }
 

@@ -61,9 +61,9 @@ class GoferFile final : public vfs::FileImpl {
 
   Result<size_t> PWrite(const vfs::Credentials& creds,
                         std::span<const uint8_t> buf, int64_t* offset,
-                        bool append) override {
+                        vfs::WriteAt at) override {
     MutexLock write_lock(inode_->write_mutex());
-    if (append) {
+    if (at == vfs::WriteAt::kEnd) {
       // The end of the file as the server knows it; no other write through
       // us can move it while we hold the write mutex.
       auto st = VEIL_TRY(

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/platform/tracer.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cstdio>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/logging.h"
+#include "base/unique_fd.h"
+
+namespace veil::sentry {
+namespace {
+
+constexpr long kOptions = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEEXEC |
+                          PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                          PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL;
+
+// Resumes a stopped tracee, delivering `sig` (0: none). ESRCH (the task
+// was killed meanwhile) is not an error: its exit comes next.
+void Resume(pid_t tid, int sig) {
+  ptrace(PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(long{sig}));
+}
+
+unsigned long EventMessage(pid_t tid) {
+  unsigned long msg = 0;
+  ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &msg);
+  return msg;
+}
+
+// The parent process of `tid` if it is a process of its own (not a
+// thread: a thread dies with its group), from /proc; -1 if it is a
+// thread or unknown (no /proc, or the task is gone).
+pid_t ParentProcess(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return -1;
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  // The name line comes first and may hold anything: look for the
+  // fields at the start of a line only.
+  int tgid = -1;
+  int ppid = -1;
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    sscanf(line, "Tgid: %d", &tgid);
+    sscanf(line, "PPid: %d", &ppid);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return tgid == tid ? ppid : -1;
+}
+
+bool IsStoppingSignal(int sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+}  // namespace
+
+Result<Registers> ExecStop::GetRegisters() const {
+  user_regs_struct raw;
+  if (ptrace(PTRACE_GETREGS, tid_, nullptr, &raw) != 0) {
+    return Errno::FromErrno();
+  }
+  return Registers(raw);
+}
+
+Result<void> ExecStop::SetRegisters(const Registers& regs) {
+  user_regs_struct raw = regs.raw();
+  return FromSyscall(ptrace(PTRACE_SETREGS, tid_, nullptr, &raw));
+}
+
+Result<void> ExecStop::RedirectExec(std::string_view path,
+                                    std::span<const std::string> argv) {
+  constexpr uint64_t kRedZone = 128;
+  constexpr size_t kMaxBlock = 64 * 1024;
+  Registers regs = VEIL_TRY(GetRegisters());
+  // The block, from its (16-byte aligned) start: argv pointers, NULL, the
+  // envp NULL, then the path and the argv strings.
+  size_t pointers = (argv.size() + 2) * sizeof(uint64_t);
+  size_t total = pointers + path.size() + 1;
+  for (const std::string& a : argv) total += a.size() + 1;
+  // Linux: execve answers E2BIG for arguments beyond its limit.
+  if (total > kMaxBlock) return Errno(E2BIG);
+  uint64_t sp = regs.stack_pointer();
+  // Linux: a stack the block does not fit under is a fault (EFAULT).
+  if (sp < kRedZone + total + 16) return Errno(EFAULT);
+  uint64_t base = (sp - kRedZone - total) & ~uint64_t{15};
+  std::vector<uint8_t> block(total, 0);
+  uint64_t at = base + pointers;
+  auto put_string = [&](std::string_view text) {
+    memcpy(block.data() + (at - base), text.data(), text.size());
+    uint64_t where = at;
+    at += text.size() + 1;
+    return where;
+  };
+  uint64_t path_addr = put_string(path);
+  for (size_t i = 0; i < argv.size(); ++i) {
+    uint64_t where = put_string(argv[i]);
+    memcpy(block.data() + i * sizeof(uint64_t), &where, sizeof where);
+  }
+  iovec mine{block.data(), block.size()};
+  iovec theirs{reinterpret_cast<void*>(base), block.size()};
+  ssize_t n = process_vm_writev(tid_, &mine, 1, &theirs, 1, 0);
+  if (n < 0) return Errno::FromErrno();
+  // Linux: copy_to_user() short of the whole block is EFAULT.
+  if (static_cast<size_t>(n) != block.size()) return Errno(EFAULT);
+  regs.set_syscall_nr(SYS_execve);
+  regs.set_arg(0, path_addr);
+  regs.set_arg(1, base);
+  regs.set_arg(2, base + (argv.size() + 1) * sizeof(uint64_t));
+  return SetRegisters(regs);
+}
+
+Result<std::unique_ptr<Tracer>> Tracer::Start(
+    TaskObserver& observer, std::function<Result<pid_t>()> spawn) {
+  std::unique_ptr<Tracer> tracer(new Tracer(observer));
+  Tracer* t = tracer.get();
+  t->thread_ = std::thread([t, spawn = std::move(spawn)] { t->Run(spawn); });
+  Errno error(0);
+  {
+    MutexLock lock(t->mu_);
+    while (!t->started_) t->cv_.Wait(t->mu_);
+    error = t->start_error_;
+  }
+  if (error.code() != 0) {
+    t->thread_.join();
+    return error;
+  }
+  return tracer;
+}
+
+Tracer::~Tracer() {
+  KillAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+int Tracer::Wait() {
+  MutexLock lock(mu_);
+  while (!finished_) cv_.Wait(mu_);
+  return first_status_;
+}
+
+void Tracer::KillAll() {
+  MutexLock lock(mu_);
+  stopping_ = true;
+  for (pid_t tid : live_) kill(tid, SIGKILL);
+}
+
+bool Tracer::AddLive(pid_t tid) {
+  MutexLock lock(mu_);
+  live_.insert(tid);
+  return !stopping_;
+}
+
+void Tracer::RemoveLive(pid_t tid) {
+  MutexLock lock(mu_);
+  live_.erase(tid);
+}
+
+pid_t Tracer::NextReport(int* status) {
+  for (;;) {
+    // Look first (WNOWAIT): an exit is reaped under mu_ together with its
+    // removal from live_, so KillAll never signals a reaped, maybe reused,
+    // pid.
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info,
+               WEXITED | WSTOPPED | WNOWAIT | __WALL | __WNOTHREAD) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != ECHILD) {
+        VEIL_LOG(kError) << "tracer: waitid: " << strerror(errno);
+      }
+      return -1;  // ECHILD: no task left
+    }
+    pid_t tid = info.si_pid;
+    bool exit = info.si_code == CLD_EXITED || info.si_code == CLD_KILLED ||
+                info.si_code == CLD_DUMPED;
+    pid_t got;
+    if (exit) {
+      MutexLock lock(mu_);
+      live_.erase(tid);
+      got = waitpid(tid, status, __WALL | __WNOTHREAD);
+    } else {
+      got = waitpid(tid, status, __WALL | __WNOTHREAD);
+    }
+    if (got == tid) return tid;
+    // EINTR, or the report went (SIGKILL turned a stop into an exit
+    // before we took it): look again.
+  }
+}
+
+void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
+  Result<pid_t> child = spawn();
+  Errno error(0);
+  if (!child) {
+    error = child.error();
+  } else if (ptrace(PTRACE_SEIZE, *child, nullptr,
+                    reinterpret_cast<void*>(kOptions)) != 0) {
+    error = Errno::FromErrno();
+    kill(*child, SIGKILL);
+    int status;
+    waitpid(*child, &status, __WALL);
+  } else {
+    first_task_ = *child;
+    AddLive(*child);
+    // The task stopped itself before exec; SIGCONT lets it go on to exec
+    // under the tracer.
+    kill(*child, SIGCONT);
+  }
+  {
+    MutexLock lock(mu_);
+    started_ = true;
+    start_error_ = error;
+    if (error.code() != 0) finished_ = true;
+  }
+  cv_.SignalAll();
+  if (error.code() != 0) return;
+  Serve();
+  MutexLock lock(mu_);
+  finished_ = true;
+  cv_.SignalAll();
+}
+
+void Tracer::Serve() {
+  // Owned by this thread: every task seen stopped at least once; children
+  // stopped before their parent's clone event was reported (held), and
+  // children reported whose first stop has not come yet (announced).
+  std::unordered_set<pid_t> known{first_task_};
+  std::unordered_map<pid_t, pid_t> held;  // child -> its parent process
+  std::unordered_set<pid_t> announced;
+  for (;;) {
+    int status = 0;
+    pid_t tid = NextReport(&status);
+    if (tid < 0) return;  // no task left
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      known.erase(tid);
+      held.erase(tid);
+      announced.erase(tid);
+      if (tid == first_task_) {
+        MutexLock lock(mu_);
+        first_status_ = status;
+      }
+      observer_.OnExit(tid, status);
+      // A parent killed (SIGKILL) between creating a child and reporting
+      // it never reports it: the child would stay held for ever. It has
+      // not run one instruction and its parent's fork never returned, so
+      // it dies too.
+      for (auto it = held.begin(); it != held.end();) {
+        if (it->second == tid) {
+          kill(it->first, SIGKILL);
+          Resume(it->first, 0);
+          it = held.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      continue;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (!known.contains(tid)) {
+      known.insert(tid);
+      if (!AddLive(tid)) kill(tid, SIGKILL);
+      if (event == PTRACE_EVENT_STOP) {
+        // An auto-attached child's first stop: it runs once its parent's
+        // event has been reported.
+        if (announced.erase(tid) != 0) {
+          Resume(tid, 0);
+        } else {
+          held.emplace(tid, ParentProcess(tid));
+        }
+        continue;
+      }
+    }
+    switch (event) {
+      case PTRACE_EVENT_FORK:
+      case PTRACE_EVENT_VFORK:
+      case PTRACE_EVENT_CLONE: {
+        auto child = static_cast<pid_t>(EventMessage(tid));
+        CloneKind kind = event == PTRACE_EVENT_FORK    ? CloneKind::kFork
+                         : event == PTRACE_EVENT_VFORK ? CloneKind::kVfork
+                                                       : CloneKind::kClone;
+        observer_.OnClone(tid, child, kind);
+        if (held.erase(child) != 0) {
+          Resume(child, 0);
+        } else {
+          announced.insert(child);
+        }
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_EXEC: {
+        auto former = static_cast<pid_t>(EventMessage(tid));
+        if (former != tid) {
+          known.erase(former);
+          RemoveLive(former);
+        }
+        observer_.OnExec(tid, former);
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_SECCOMP: {
+        ExecStop stop(tid, static_cast<uint16_t>(EventMessage(tid)));
+        observer_.OnExecStop(stop);
+        Resume(tid, 0);
+        break;
+      }
+      case PTRACE_EVENT_STOP:
+        if (IsStoppingSignal(sig)) {
+          // Group-stop: stay stopped, but let the tracer see the SIGCONT.
+          ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+        } else {
+          Resume(tid, 0);
+        }
+        break;
+      case 0:
+        // Signal-delivery-stop: pass the signal on (a child's SIGCHLD,
+        // job-control and app signals alike).
+        Resume(tid, sig);
+        break;
+      default:
+        Resume(tid, 0);
+        break;
+    }
+  }
+}
+
+}  // namespace veil::sentry

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Tracer: the ptrace side of the platform. One thread of its own (the
+// tracer thread) forks the first task, seizes it (PTRACE_SEIZE with
+// TRACESECCOMP | TRACEEXEC | TRACEFORK | TRACEVFORK | TRACECLONE |
+// EXITKILL), and then serves every ptrace stop of that task and of all its
+// descendants, which the kernel attaches automatically, until none is
+// left:
+//
+// - group-stop (PTRACE_EVENT_STOP with a stopping signal): PTRACE_LISTEN,
+//   so job control works (the task stays stopped until SIGCONT);
+// - other PTRACE_EVENT_STOPs (a new child's first stop, the wake-up after
+//   a LISTEN): resumed; a new child is held stopped until its parent's
+//   fork/vfork/clone event has been reported, so OnClone always comes
+//   before the child runs (a child whose parent process is killed before
+//   reporting it is killed too: README.md);
+// - signal-delivery-stop: the signal is re-injected (PTRACE_CONT with it);
+// - PTRACE_EVENT_FORK/VFORK/CLONE: OnClone(parent, child, kind);
+// - PTRACE_EVENT_SECCOMP (the filter's RET_TRACE, execve/execveat):
+//   OnExecStop, with the task's registers at hand;
+// - PTRACE_EVENT_EXEC: OnExec(tid, former_tid);
+// - exit or death: OnExit(tid, wait status).
+//
+// Why a thread of its own: ptrace requests must come from the thread that
+// attached, and waiting for stops must not wait behind a syscall handler.
+// The tracer thread runs nothing but this loop (waitid/waitpid with
+// __WALL | __WNOTHREAD, which see only this thread's tracees and
+// children: other children of the process are not reaped here); notification handlers
+// run on other threads, so a slow handler never delays a ptrace stop. The
+// observer's callbacks run on the tracer thread and must not wait for
+// anything a task does (they delay every task's ptrace stops while they
+// run).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "base/mutex.h"
+#include "base/result.h"
+#include "sentry/platform/registers.h"
+
+namespace veil::sentry {
+
+enum class CloneKind : uint8_t { kFork, kVfork, kClone };
+
+// A task stopped by the filter's RET_TRACE (PTRACE_EVENT_SECCOMP): only
+// valid during TaskObserver::OnExecStop, on the tracer thread. The task
+// resumes when the callback returns, with the registers last set.
+class ExecStop final {
+ public:
+  pid_t tid() const { return tid_; }
+  // The filter's RET_DATA (SeccompAction::Trace's data).
+  uint16_t data() const { return data_; }
+  // PTRACE_GETREGS / PTRACE_SETREGS; ESRCH if the task was killed.
+  Result<Registers> GetRegisters() const;
+  Result<void> SetRegisters(const Registers& regs);
+  // Makes the stopped execve/execveat run execve(path, argv, {}) instead:
+  // `path` is a host path (the sentry's exec stub), never a sandbox one.
+  // The strings and pointer arrays are written below the task's stack
+  // pointer, past the 128-byte red zone (the task's memory is replaced if
+  // the exec succeeds), and the registers point at them. Copy the task's
+  // own arguments in first: the registers no longer name them after.
+  // E2BIG beyond 64 KiB; EFAULT if the stack cannot take it; ESRCH.
+  Result<void> RedirectExec(std::string_view path,
+                            std::span<const std::string> argv);
+
+ private:
+  friend class Tracer;
+  ExecStop(pid_t tid, uint16_t data) : tid_(tid), data_(data) {}
+  pid_t tid_;
+  uint16_t data_;
+};
+
+// What the tracer reports. All calls come from the tracer thread, one at
+// a time. The observer must outlive the Tracer.
+class TaskObserver {
+ public:
+  virtual ~TaskObserver() = default;
+  // `parent` made `child`; the child is stopped until this returns.
+  virtual void OnClone(pid_t parent, pid_t child, CloneKind kind) = 0;
+  // execve/execveat stopped by RET_TRACE (the first task's own exec
+  // included). Setting the syscall number to -1 skips the call.
+  virtual void OnExecStop(ExecStop& stop) = 0;
+  // An exec succeeded. `former_tid` differs from `tid` when a thread other
+  // than the leader exec'd: it took the leader's tid, and its old tid is
+  // gone without an exit report.
+  virtual void OnExec(pid_t tid, pid_t former_tid) = 0;
+  // The task exited or died; `wait_status` as waitpid(2) gives it.
+  virtual void OnExit(pid_t tid, int wait_status) = 0;
+};
+
+class Tracer final {
+ public:
+  // Starts the tracer thread, which calls `spawn` to fork the first task:
+  // spawn returns the pid of a child of the calling thread that has
+  // stopped itself (SIGSTOP, untraced). The thread seizes it, sends it
+  // SIGCONT and serves stops until no task is left. Returns spawn's error,
+  // or PTRACE_SEIZE's (the child is then killed and reaped).
+  static Result<std::unique_ptr<Tracer>> Start(
+      TaskObserver& observer, std::function<Result<pid_t>()> spawn);
+  // Kills every task still alive (SIGKILL) and joins the thread.
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  pid_t first_task() const { return first_task_; }
+  // Blocks until no task is left; returns the first task's wait status.
+  int Wait() VEIL_EXCLUDES(mu_);
+  // SIGKILLs every task the tracer knows (and each one it learns of later).
+  void KillAll() VEIL_EXCLUDES(mu_);
+
+ private:
+  explicit Tracer(TaskObserver& observer) : observer_(observer) {}
+  void Run(const std::function<Result<pid_t>()>& spawn) VEIL_EXCLUDES(mu_);
+  void Serve() VEIL_EXCLUDES(mu_);
+  // Records a live task; false if the tracer is stopping (it was killed).
+  bool AddLive(pid_t tid) VEIL_EXCLUDES(mu_);
+  void RemoveLive(pid_t tid) VEIL_EXCLUDES(mu_);
+  // The next stop or exit of a task (waitpid's status), -1 once no task
+  // is left.
+  pid_t NextReport(int* status) VEIL_EXCLUDES(mu_);
+
+  TaskObserver& observer_;
+  pid_t first_task_ = -1;  // set before Start returns, then immutable
+
+  Mutex mu_;
+  CondVar cv_;
+  bool started_ VEIL_GUARDED_BY(mu_) = false;
+  Errno start_error_ VEIL_GUARDED_BY(mu_) = Errno(0);
+  bool finished_ VEIL_GUARDED_BY(mu_) = false;
+  bool stopping_ VEIL_GUARDED_BY(mu_) = false;
+  int first_status_ VEIL_GUARDED_BY(mu_) = 0;
+  std::set<pid_t> live_ VEIL_GUARDED_BY(mu_);
+
+  std::thread thread_;
+};
+
+}  // namespace veil::sentry
