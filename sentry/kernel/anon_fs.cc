@@ -141,9 +141,9 @@ class HostFdImpl final : public vfs::FileImpl {
     return static_cast<size_t>(n);
   }
   Result<size_t> PWrite(const vfs::Credentials&, std::span<const uint8_t> buf,
-                        int64_t* offset, bool append) override {
+                        int64_t* offset, vfs::WriteAt at) override {
     ssize_t n;
-    if (regular_ && !append) {
+    if (regular_ && at == vfs::WriteAt::kOffset) {
       n = ::pwrite(fd_.get(), buf.data(), buf.size(), *offset);
     } else {
       if (!regular_ && !Ready(POLLOUT)) return vfs::kWouldBlock;

@@ -21,6 +21,9 @@
 namespace veil::sentry {
 namespace {
 
+// A string argument that is a NULL pointer instead.
+const std::string kNull = "\x01(null)";
+
 // One *at() call: `nr`, with the dirfd at arg 0 (and at `dirfd2` too if
 // it is >= 0), the strings placed at their argument indexes. Absolute
 // paths are left out: the two sides have different roots.
@@ -51,7 +54,7 @@ class Sandbox : public testing::KernelTest {
     a.resize(6, 0);
     a[op.dirfd1] = static_cast<uint64_t>(root_);
     if (op.dirfd2 >= 0) a[op.dirfd2] = static_cast<uint64_t>(root_);
-    for (auto& [i, s] : op.strings) a[i] = Str(s);
+    for (auto& [i, s] : op.strings) a[i] = s == kNull ? 0 : Str(s);
     int64_t r =
         Call(static_cast<int>(op.nr), a[0], a[1], a[2], a[3], a[4], a[5]);
     return r < 0 ? r : 0;
@@ -80,7 +83,8 @@ int64_t RunOnHost(const Op& op) {
   a.resize(6, 0);
   a[op.dirfd1] = static_cast<uint64_t>(dfd);
   if (op.dirfd2 >= 0) a[op.dirfd2] = static_cast<uint64_t>(dfd);
-  for (auto& [i, s] : op.strings) a[i] = reinterpret_cast<uint64_t>(s.c_str());
+  for (auto& [i, s] : op.strings)
+    a[i] = s == kNull ? 0 : reinterpret_cast<uint64_t>(s.c_str());
   errno = 0;
   long r = ::syscall(op.nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   int64_t out = r < 0 ? -errno : 0;
@@ -93,10 +97,10 @@ int64_t RunOnHost(const Op& op) {
 
 std::vector<Op> Ops() {
   const std::vector<std::string> names = {
-      "f",    "d",    "l",   "dl",   "dangling", "nx",
-      "f/",   "d/",   "l/",  "dl/",  "nx/",      ".",
-      "..",   "d/..", "",    "f/x",  "d/../f",   "dangling/",
-      "d/g/", "dl/g", "l/.", "d//g", "d/./g",    "d/g/.."};
+      "f",    "d",     "l",      "dl",        "dangling", "nx",   "f/",
+      "d/",   "l/",    "dl/",    "nx/",       ".",        "..",   "d/..",
+      "",     "f/x",   "d/../f", "dangling/", "d/g/",     "dl/g", "l/.",
+      "d//g", "d/./g", "d/g/..", kNull};
   const std::vector<std::pair<int, const char*>> open_flags = {
       {O_RDONLY, "RDONLY"},
       {O_WRONLY, "WRONLY"},
