@@ -79,6 +79,11 @@ const std::vector<FdOp>& FdOps() {
       {"fallocate", SYS_fallocate, {0, 0, 0, 10}},
       {"fstatfs", SYS_fstatfs, {0, 0}, 1, false},
       {"fgetxattr", SYS_fgetxattr, {0, 0, 0, 0}, -1, true},
+      {"F_GETPIPE_SZ", SYS_fcntl, {0, F_GETPIPE_SZ}},
+      {"F_SETPIPE_SZ 8192", SYS_fcntl, {0, F_SETPIPE_SZ, 8192}},
+      {"F_GETLEASE", SYS_fcntl, {0, F_GETLEASE}},
+      {"F_ADD_SEALS", SYS_fcntl, {0, F_ADD_SEALS, F_SEAL_WRITE}},
+      {"F_GET_SEALS", SYS_fcntl, {0, F_GET_SEALS}},
   };
   return ops;
 }
