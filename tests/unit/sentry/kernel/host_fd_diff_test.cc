@@ -37,6 +37,8 @@ const Kind kKinds[] = {
     {"dir", "d", O_RDONLY | O_DIRECTORY},
     {"O_PATH file", "f", O_PATH},
     {"O_PATH dir", "d", O_PATH},
+    {"fifo RDWR", "p", O_RDWR},
+    {"fifo RDONLY|NONBLOCK", "p", O_RDONLY | O_NONBLOCK},
     {"pipe read end", "", 0},
     {"pipe write end", "", 1},
     // `veil do`'s stdio: host pipe ends behind HostFdFile.
@@ -98,7 +100,7 @@ struct flock ReadLock() {
 
 int64_t HostRun(const Kind& kind, const FdOp& op, const std::string& dir) {
   std::string setup = "rm -rf " + dir + " && mkdir " + dir + " && cd " + dir +
-                      " && printf data > f && mkdir d";
+                      " && printf data > f && mkdir d && mkfifo p";
   if (::system(setup.c_str()) != 0) return -9999;
   int fd = -1, other = -1;
   if (kind.path[0] == '\0' || kind.path[0] == '@') {
@@ -109,6 +111,10 @@ int64_t HostRun(const Kind& kind, const FdOp& op, const std::string& dir) {
     other = p[1 - kind.flags];
   } else {
     fd = ::open((dir + "/" + kind.path).c_str(), kind.flags | O_CLOEXEC);
+    // A FIFO open for writing holds data, so reads never wait.
+    if (kind.path[0] == 'p' && (kind.flags & O_ACCMODE) == O_RDWR &&
+        ::write(fd, "xy", 2) != 2)
+      return -9996;
   }
   std::vector<uint64_t> a = op.args;
   a.resize(6, 0);
@@ -135,6 +141,7 @@ class FdSandbox : public testing::KernelTest {
   int64_t Run(const Kind& kind, const FdOp& op) {
     WriteFile("/f", "data");
     EXPECT_EQ(Call(SYS_mkdir, Str("/d"), 0755), 0);
+    EXPECT_EQ(Call(SYS_mknod, Str("/p"), S_IFIFO | 0644, 0), 0);
     int64_t fd;
     if (kind.path[0] == '@') {
       int p[2];
@@ -156,6 +163,9 @@ class FdSandbox : public testing::KernelTest {
     } else {
       fd = Call(SYS_open, Str(std::string("/") + kind.path),
                 kind.flags | O_CLOEXEC);
+      if (kind.path[0] == 'p' && (kind.flags & O_ACCMODE) == O_RDWR) {
+        EXPECT_EQ(Call(SYS_write, fd, Str("xy"), 2), 2);
+      }
     }
     std::vector<uint64_t> a = op.args;
     a.resize(6, 0);
