@@ -69,6 +69,8 @@ const std::vector<FdOp>& FdOps() {
       {"fchmod", SYS_fchmod, {0, 0600}},
       {"fchown", SYS_fchown, {0, 0, 0}},
       {"getdents64", SYS_getdents64, {0, 0, 4096}, 1, false},
+      {"getdents", SYS_getdents, {0, 0, 4096}, 1, false},
+      {"getdents tiny", SYS_getdents, {0, 0, 8}, 1},
       {"F_GETFL", SYS_fcntl, {0, F_GETFL}},
       {"F_SETFL", SYS_fcntl, {0, F_SETFL, O_APPEND | O_NONBLOCK}},
       {"F_GETFD", SYS_fcntl, {0, F_GETFD}},
