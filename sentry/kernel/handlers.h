@@ -112,4 +112,7 @@ Result<int64_t> SysPpoll(Task& task, SyscallArgs& args);
 Result<int64_t> SysSelect(Task& task, SyscallArgs& args);
 Result<int64_t> SysPselect6(Task& task, SyscallArgs& args);
 
+// sys_dir.cc: the old getdents.
+Result<int64_t> SysGetdents(Task& task, SyscallArgs& args);
+
 }  // namespace veil::sentry

@@ -7,6 +7,8 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
+#include <cstring>
+
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/file_ops.h"
 #include "sentry/kernel/handlers.h"
@@ -47,6 +49,31 @@ Result<int64_t> RecordLock(Task& task, SyscallArgs& args,
   VEIL_TRY_VOID(vfs::SetRecordLockBlocking(file, cmd, fl, task.PosixLockOwner(),
                                            task.waiter()));
   return 0;
+}
+
+// pipe_fcntl: F_GETPIPE_SZ/F_SETPIPE_SZ on a pipe or FIFO, whose data is
+// a host pipe (either end answers for the pipe).
+Result<int64_t> PipeSize(Task& task, vfs::FileDescription& file, int cmd,
+                         uint64_t arg) {
+  // get_pipe_info: not a pipe is EBADF.
+  if (file.inode().type() != S_IFIFO) return Errno(EBADF);
+  int host = -1;
+  for (const vfs::HostPoll& h :
+       file.WaitSourceFor(vfs::kEventIn | vfs::kEventOut).host)
+    if (h.fd >= 0) host = h.fd;
+  if (host < 0) return Errno(EBADF);
+  if (cmd == F_SETPIPE_SZ) {
+    // pipe_set_size: past fs.pipe-max-size (1 MiB by default) needs
+    // CAP_SYS_RESOURCE (24), which the sentry's own call would have.
+    constexpr uint64_t kPipeMaxSize = 1 << 20;
+    constexpr unsigned kCapSysResource = 24;
+    if (arg > kPipeMaxSize && !((task.creds().caps >> kCapSysResource) & 1))
+      return Errno(EPERM);
+    if (arg > (uint64_t{1} << 31)) return Errno(EINVAL);  // round_pipe_size
+  }
+  int r = ::fcntl(host, cmd, static_cast<int>(arg));
+  if (r < 0) return Errno::FromErrno();
+  return r;
 }
 
 }  // namespace
@@ -114,6 +141,31 @@ Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
     case F_OFD_SETLK:
     case F_OFD_SETLKW:
       return RecordLock(task, args, file, cmd);
+    case F_GETLEASE:
+      return F_UNLCK;  // fcntl_getlease: veil grants no leases
+    case F_GET_SEALS:
+    case F_ADD_SEALS: {
+      // memfd_fcntl: a shmem file that is no memfd carries F_SEAL_SEAL
+      // alone (so adding is EPERM); other files have no seals (EINVAL).
+      bool shmem = file.inode().IsRegular() &&
+                   std::strcmp(file.inode().fs().TypeName(), "tmpfs") == 0;
+      if (cmd == F_GET_SEALS) {
+        if (!shmem) return Errno(EINVAL);  // memfd_get_seals
+        return F_SEAL_SEAL;
+      }
+      // memfd_add_seals: not open for writing is EPERM, then unknown
+      // seals and files without seals are EINVAL, then F_SEAL_SEAL EPERM.
+      constexpr uint64_t kAllSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW |
+                                     F_SEAL_WRITE | F_SEAL_FUTURE_WRITE |
+                                     0x20 /* EXEC */;
+      if (!file.writable()) return Errno(EPERM);
+      if (args.ULong(2) & ~kAllSeals) return Errno(EINVAL);
+      if (!shmem) return Errno(EINVAL);
+      return Errno(EPERM);
+    }
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ:
+      return PipeSize(task, file, cmd, args.ULong(2));
     default:
       return Errno(EINVAL);  // do_fcntl: an unknown command
   }

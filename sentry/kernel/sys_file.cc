@@ -6,6 +6,7 @@
 // chroot(2). Thin decoders over file_ops.h and the Vfs.
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
 #include <sys/sysmacros.h>
 
@@ -186,14 +187,20 @@ Result<int64_t> SysRmdir(Task& task, SyscallArgs& args) {
 }
 
 Result<int64_t> SysRenameat2(Task& task, SyscallArgs& args) {
+  unsigned flags = args.UInt(4);
+  // do_renameat2: bad flags are EINVAL before a bad name shows.
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
+    return Errno(EINVAL);
+  if ((flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)) &&
+      (flags & RENAME_EXCHANGE))
+    return Errno(EINVAL);
   std::string from = VEIL_TRY(CopyPath(args, 1));
   std::string to = VEIL_TRY(CopyPath(args, 3));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
   vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(
-      task.vfs().RenameAt(ctx, from_dir, from, to_dir, to, args.UInt(4)));
+  VEIL_TRY_VOID(task.vfs().RenameAt(ctx, from_dir, from, to_dir, to, flags));
   return 0;
 }
 

@@ -33,13 +33,15 @@ Result<int64_t> WriteStat(SyscallArgs& args, TaskAddr addr,
   return 0;
 }
 
-// vfs_fstatat and vfs_statx, with getname_maybe_null's "no name" case
-// turned into a stat of dirfd (vfs_fstat, which takes O_PATH fds).
-// `path` is copied in already (CopyInAtPath with
-// NullPath::kEmptyWithAtEmptyPath).
-Result<vfs::Attr> StatAtFlags(Task& task, int dirfd, const std::string& path,
-                              int flags) {
-  if (path.empty() && (flags & AT_EMPTY_PATH) && dirfd >= 0) {
+// vfs_fstatat and vfs_statx. `name` is what getname_maybe_null gave
+// (CopyInAtPath with NullPath::kEmptyWithAtEmptyPath): a path, "" for "no
+// name" (NULL or "" with AT_EMPTY_PATH), or the copy's error, which shows
+// only after the flags were checked (vfs_statx checks them first).
+Result<vfs::Attr> StatAtFlags(Task& task, int dirfd,
+                              const Result<std::string>& name, int flags) {
+  bool no_name = name && name->empty() && (flags & AT_EMPTY_PATH);
+  if (no_name && dirfd >= 0) {
+    // vfs_fstat: fdget_raw, so O_PATH files too; no flags checked.
     Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(dirfd));
     return file->Stat();
   }
@@ -47,6 +49,8 @@ Result<vfs::Attr> StatAtFlags(Task& task, int dirfd, const std::string& path,
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH |
                 kAtStatxSyncType))
     return Errno(EINVAL);
+  if (!name) return name.error();
+  const std::string& path = *name;
   vfs::Context ctx = task.Context();
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   return task.vfs().StatAt(ctx, dir, path,
@@ -71,9 +75,9 @@ Result<int64_t> SysFstat(Task& task, SyscallArgs& args) {
 
 static Result<int64_t> Fstatat(Task& task, SyscallArgs& args, int dirfd,
                                TaskAddr path_addr, TaskAddr buf, int flags) {
-  std::string path = VEIL_TRY(CopyInAtPath(args.mem, path_addr, flags,
-                                           NullPath::kEmptyWithAtEmptyPath));
-  vfs::Attr attr = VEIL_TRY(StatAtFlags(task, dirfd, path, flags));
+  Result<std::string> name =
+      CopyInAtPath(args.mem, path_addr, flags, NullPath::kEmptyWithAtEmptyPath);
+  vfs::Attr attr = VEIL_TRY(StatAtFlags(task, dirfd, name, flags));
   return WriteStat(args, buf, attr);
 }
 
@@ -94,13 +98,14 @@ Result<int64_t> SysLstat(Task& task, SyscallArgs& args) {
 Result<int64_t> SysStatx(Task& task, SyscallArgs& args) {
   int flags = args.Int(2);
   unsigned mask = args.UInt(3);
-  // do_statx: reserved mask bits and both sync types are EINVAL. Linux
-  // reads the name first (getname_maybe_null).
-  std::string path = VEIL_TRY(CopyInAtPath(args.mem, args.Addr(1), flags,
-                                           NullPath::kEmptyWithAtEmptyPath));
+  // sys_statx reads the name first (getname_maybe_null); do_statx then
+  // refuses reserved mask bits and both sync types (EINVAL) before a bad
+  // name shows.
+  Result<std::string> name = CopyInAtPath(args.mem, args.Addr(1), flags,
+                                          NullPath::kEmptyWithAtEmptyPath);
   if (mask & kStatxReserved) return Errno(EINVAL);
   if ((flags & kAtStatxSyncType) == kAtStatxSyncType) return Errno(EINVAL);
-  vfs::Attr a = VEIL_TRY(StatAtFlags(task, args.Int(0), path, flags));
+  vfs::Attr a = VEIL_TRY(StatAtFlags(task, args.Int(0), name, flags));
   struct statx sx {};
   sx.stx_mask = STATX_BASIC_STATS;
   if (a.btime.tv_sec != 0 || a.btime.tv_nsec != 0) sx.stx_mask |= STATX_BTIME;

@@ -143,7 +143,7 @@ constexpr SyscallEntry kTable[] = {
     HD(75, "fdatasync", SysFdatasync),
     H(76, "truncate", SysTruncate),
     H(77, "ftruncate", SysFtruncate),
-    U(78, "getdents", kTodo),
+    H(78, "getdents", SysGetdents),
     H(79, "getcwd", SysGetcwd),
     H(80, "chdir", SysChdir),
     H(81, "fchdir", SysFchdir),

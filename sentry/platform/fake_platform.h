@@ -96,6 +96,21 @@ class FakePlatform final : public Platform {
     return answers_;
   }
 
+  // Every successful ReadMemory, as (address, bytes copied), in order: a
+  // test can check that no byte of task memory was read twice.
+  struct MemoryRead {
+    uint64_t addr;
+    size_t len;
+  };
+  std::vector<MemoryRead> reads() {
+    MutexLock lock(mu_);
+    return reads_;
+  }
+  void ClearReads() {
+    MutexLock lock(mu_);
+    reads_.clear();
+  }
+
   // --- Platform -----------------------------------------------------------
   Result<SyscallRequest> Receive() override {
     MutexLock lock(mu_);
@@ -113,6 +128,7 @@ class FakePlatform final : public Platform {
     size_t n = CopyLocked(req.tid, addr.value(), out.data(), out.size(),
                           Direction::kOut);
     if (n == 0) return Errno(EFAULT);
+    reads_.push_back({addr.value(), n});
     return n;
   }
   Result<size_t> WriteMemory(const SyscallRequest& req, TaskAddr addr,
@@ -186,6 +202,7 @@ class FakePlatform final : public Platform {
   std::map<pid_t, std::map<uint64_t, std::vector<uint8_t>>> memory_
       VEIL_GUARDED_BY(mu_);
   std::vector<RecordedAnswer> answers_ VEIL_GUARDED_BY(mu_);
+  std::vector<MemoryRead> reads_ VEIL_GUARDED_BY(mu_);
   bool still_pending_ VEIL_GUARDED_BY(mu_) = true;
   bool fail_answers_ VEIL_GUARDED_BY(mu_) = false;
   int next_fd_ VEIL_GUARDED_BY(mu_) = 3;  // kLowest installs, as a fresh task

@@ -6,6 +6,7 @@
 // the errno) must agree. Both sides are root, so permissions never
 // decide; what is compared is path resolution, flags and argument rules.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +20,9 @@
 
 namespace veil::sentry {
 namespace {
+
+// A string argument that is a NULL pointer instead.
+const std::string kNull = "\x01(null)";
 
 // One *at() call: `nr`, with the dirfd at arg 0 (and at `dirfd2` too if
 // it is >= 0), the strings placed at their argument indexes. Absolute
@@ -50,7 +54,7 @@ class Sandbox : public testing::KernelTest {
     a.resize(6, 0);
     a[op.dirfd1] = static_cast<uint64_t>(root_);
     if (op.dirfd2 >= 0) a[op.dirfd2] = static_cast<uint64_t>(root_);
-    for (auto& [i, s] : op.strings) a[i] = Str(s);
+    for (auto& [i, s] : op.strings) a[i] = s == kNull ? 0 : Str(s);
     int64_t r =
         Call(static_cast<int>(op.nr), a[0], a[1], a[2], a[3], a[4], a[5]);
     return r < 0 ? r : 0;
@@ -79,7 +83,8 @@ int64_t RunOnHost(const Op& op) {
   a.resize(6, 0);
   a[op.dirfd1] = static_cast<uint64_t>(dfd);
   if (op.dirfd2 >= 0) a[op.dirfd2] = static_cast<uint64_t>(dfd);
-  for (auto& [i, s] : op.strings) a[i] = reinterpret_cast<uint64_t>(s.c_str());
+  for (auto& [i, s] : op.strings)
+    a[i] = s == kNull ? 0 : reinterpret_cast<uint64_t>(s.c_str());
   errno = 0;
   long r = ::syscall(op.nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   int64_t out = r < 0 ? -errno : 0;
@@ -92,9 +97,10 @@ int64_t RunOnHost(const Op& op) {
 
 std::vector<Op> Ops() {
   const std::vector<std::string> names = {
-      "f",  "d",   "l",      "dl",        "dangling", "nx",   "f/",
-      "d/", "l/",  "dl/",    "nx/",       ".",        "..",   "d/..",
-      "",   "f/x", "d/../f", "dangling/", "d/g/",     "dl/g", "l/."};
+      "f",    "d",     "l",      "dl",        "dangling", "nx",   "f/",
+      "d/",   "l/",    "dl/",    "nx/",       ".",        "..",   "d/..",
+      "",     "f/x",   "d/../f", "dangling/", "d/g/",     "dl/g", "l/.",
+      "d//g", "d/./g", "d/g/..", kNull};
   const std::vector<std::pair<int, const char*>> open_flags = {
       {O_RDONLY, "RDONLY"},
       {O_WRONLY, "WRONLY"},
@@ -130,11 +136,20 @@ std::vector<Op> Ops() {
                    SYS_readlinkat,
                    {0, 0, 0, 64},
                    {{1, n}, {2, std::string(64, ' ')}}});
-    for (int flags : {0, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH})
+    for (int flags : {0, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH, 0x8000000,
+                      0x8000000 | AT_EMPTY_PATH})
       ops.push_back({"fstatat '" + n + "' " + std::to_string(flags),
                      SYS_newfstatat,
                      {0, 0, 0, static_cast<uint64_t>(flags)},
                      {{1, n}, {2, std::string(256, ' ')}}});
+    for (unsigned mask : {unsigned{STATX_BASIC_STATS}, 0x80000000u})
+      for (int flags :
+           {0, AT_EMPTY_PATH, AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC})
+        ops.push_back({"statx '" + n + "' " + std::to_string(flags) + " " +
+                           std::to_string(mask),
+                       SYS_statx,
+                       {0, 0, static_cast<uint64_t>(flags), mask, 0},
+                       {{1, n}, {4, std::string(256, ' ')}}});
     ops.push_back({"faccessat2 '" + n + "'",
                    SYS_faccessat2,
                    {0, 0, F_OK, AT_SYMLINK_NOFOLLOW},
@@ -166,6 +181,19 @@ std::vector<Op> Ops() {
                      {0, 0, 0, 0, 0},
                      {{1, n}, {3, to}},
                      2});
+      ops.push_back({"linkat follow '" + n + "' -> '" + to + "'",
+                     SYS_linkat,
+                     {0, 0, 0, 0, AT_SYMLINK_FOLLOW},
+                     {{1, n}, {3, to}},
+                     2});
+      for (unsigned flags : {RENAME_NOREPLACE, RENAME_EXCHANGE,
+                             RENAME_EXCHANGE | RENAME_NOREPLACE})
+        ops.push_back({"renameat2 " + std::to_string(flags) + " '" + n +
+                           "' -> '" + to + "'",
+                       SYS_renameat2,
+                       {0, 0, 0, 0, flags},
+                       {{1, n}, {3, to}},
+                       2});
     }
   }
   return ops;

@@ -37,6 +37,8 @@ const Kind kKinds[] = {
     {"dir", "d", O_RDONLY | O_DIRECTORY},
     {"O_PATH file", "f", O_PATH},
     {"O_PATH dir", "d", O_PATH},
+    {"fifo RDWR", "p", O_RDWR},
+    {"fifo RDONLY|NONBLOCK", "p", O_RDONLY | O_NONBLOCK},
     {"pipe read end", "", 0},
     {"pipe write end", "", 1},
     // `veil do`'s stdio: host pipe ends behind HostFdFile.
@@ -67,6 +69,8 @@ const std::vector<FdOp>& FdOps() {
       {"fchmod", SYS_fchmod, {0, 0600}},
       {"fchown", SYS_fchown, {0, 0, 0}},
       {"getdents64", SYS_getdents64, {0, 0, 4096}, 1, false},
+      {"getdents", SYS_getdents, {0, 0, 4096}, 1, false},
+      {"getdents tiny", SYS_getdents, {0, 0, 8}, 1},
       {"F_GETFL", SYS_fcntl, {0, F_GETFL}},
       {"F_SETFL", SYS_fcntl, {0, F_SETFL, O_APPEND | O_NONBLOCK}},
       {"F_GETFD", SYS_fcntl, {0, F_GETFD}},
@@ -79,6 +83,11 @@ const std::vector<FdOp>& FdOps() {
       {"fallocate", SYS_fallocate, {0, 0, 0, 10}},
       {"fstatfs", SYS_fstatfs, {0, 0}, 1, false},
       {"fgetxattr", SYS_fgetxattr, {0, 0, 0, 0}, -1, true},
+      {"F_GETPIPE_SZ", SYS_fcntl, {0, F_GETPIPE_SZ}},
+      {"F_SETPIPE_SZ 8192", SYS_fcntl, {0, F_SETPIPE_SZ, 8192}},
+      {"F_GETLEASE", SYS_fcntl, {0, F_GETLEASE}},
+      {"F_ADD_SEALS", SYS_fcntl, {0, F_ADD_SEALS, F_SEAL_WRITE}},
+      {"F_GET_SEALS", SYS_fcntl, {0, F_GET_SEALS}},
   };
   return ops;
 }
@@ -93,7 +102,7 @@ struct flock ReadLock() {
 
 int64_t HostRun(const Kind& kind, const FdOp& op, const std::string& dir) {
   std::string setup = "rm -rf " + dir + " && mkdir " + dir + " && cd " + dir +
-                      " && printf data > f && mkdir d";
+                      " && printf data > f && mkdir d && mkfifo p";
   if (::system(setup.c_str()) != 0) return -9999;
   int fd = -1, other = -1;
   if (kind.path[0] == '\0' || kind.path[0] == '@') {
@@ -104,6 +113,10 @@ int64_t HostRun(const Kind& kind, const FdOp& op, const std::string& dir) {
     other = p[1 - kind.flags];
   } else {
     fd = ::open((dir + "/" + kind.path).c_str(), kind.flags | O_CLOEXEC);
+    // A FIFO open for writing holds data, so reads never wait.
+    if (kind.path[0] == 'p' && (kind.flags & O_ACCMODE) == O_RDWR &&
+        ::write(fd, "xy", 2) != 2)
+      return -9996;
   }
   std::vector<uint64_t> a = op.args;
   a.resize(6, 0);
@@ -130,6 +143,7 @@ class FdSandbox : public testing::KernelTest {
   int64_t Run(const Kind& kind, const FdOp& op) {
     WriteFile("/f", "data");
     EXPECT_EQ(Call(SYS_mkdir, Str("/d"), 0755), 0);
+    EXPECT_EQ(Call(SYS_mknod, Str("/p"), S_IFIFO | 0644, 0), 0);
     int64_t fd;
     if (kind.path[0] == '@') {
       int p[2];
@@ -151,6 +165,9 @@ class FdSandbox : public testing::KernelTest {
     } else {
       fd = Call(SYS_open, Str(std::string("/") + kind.path),
                 kind.flags | O_CLOEXEC);
+      if (kind.path[0] == 'p' && (kind.flags & O_ACCMODE) == O_RDWR) {
+        EXPECT_EQ(Call(SYS_write, fd, Str("xy"), 2), 2);
+      }
     }
     std::vector<uint64_t> a = op.args;
     a.resize(6, 0);

@@ -209,3 +209,45 @@ TEST_F(SysFileTest, GetdentsListsNames) {
 
 }  // namespace
 }  // namespace veil::sentry
+
+namespace veil::sentry {
+namespace {
+
+class GetdentsTest : public testing::KernelTest {};
+
+// The old getdents against the host's, byte for byte but d_ino/d_off.
+TEST_F(GetdentsTest, OldFormatMatchesTheHost) {
+  ASSERT_EQ(Call(SYS_mkdir, Str("/d"), 0755), 0);
+  WriteFile("/d/a-name", "");
+  int64_t fd = Call(SYS_open, Str("/d"), O_RDONLY | O_DIRECTORY);
+  uint64_t buf = Alloc(4096);
+  int64_t n = Call(SYS_getdents, fd, buf, 4096);
+  ASSERT_GT(n, 0);
+  std::string ours = GetString(buf, n);
+
+  char tmpl[] = "/dev/shm/veil_getdents_XXXXXX";
+  if (!::mkdtemp(tmpl)) GTEST_SKIP() << "no /dev/shm";
+  std::string dir = tmpl;
+  UniqueFd(
+      ::open((dir + "/a-name").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  char host[4096];
+  long hn = ::syscall(SYS_getdents, dfd.get(), host, sizeof(host));
+  ::unlink((dir + "/a-name").c_str());
+  ::rmdir(dir.c_str());
+  ASSERT_EQ(hn, n);
+  // Records in the same order (".", "..", "a-name") with the same
+  // lengths, names and types.
+  for (size_t off = 0; off < static_cast<size_t>(n);) {
+    uint16_t a, b;
+    std::memcpy(&a, ours.data() + off + 16, 2);
+    std::memcpy(&b, host + off + 16, 2);
+    ASSERT_EQ(a, b);
+    EXPECT_STREQ(ours.c_str() + off + 18, host + off + 18);
+    EXPECT_EQ(ours[off + a - 1], host[off + b - 1]) << "d_type";
+    off += a;
+  }
+}
+
+}  // namespace
+}  // namespace veil::sentry
