@@ -70,8 +70,9 @@ uint32_t SeccompAction::ReturnValue() const {
   return SECCOMP_RET_KILL_PROCESS;
 }
 
-Result<SeccompFilter> SeccompFilter::Create(std::span<const SeccompRule> rules,
-                                            SeccompAction default_action) {
+Result<SeccompFilter> SeccompFilter::Create(
+    std::span<const SeccompRule> rules, SeccompAction default_action,
+    std::span<const SeccompArgGuard> guards) {
   SeccompFilter filter;
   filter.default_ = default_action;
   filter.rules_.assign(rules.begin(), rules.end());
@@ -120,6 +121,23 @@ Result<SeccompFilter> SeccompFilter::Create(std::span<const SeccompRule> rules,
       Jump(BPF_JMP | BPF_JSET | BPF_K, kX32Bit, 0, 1),
       Stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
   };
+  for (const SeccompArgGuard& g : guards) {
+    if (g.nr < 0 || (static_cast<uint32_t>(g.nr) & kX32Bit) != 0 ||
+        g.arg > 5 || g.mask == 0 || bad_errno(g.action)) {
+      return Errno(EINVAL, "bad argument guard");
+    }
+    // The accumulator holds nr: another number skips the guard; this one
+    // loads the argument's low word (x86-64 is little-endian), tests the
+    // mask, and reloads nr for the search.
+    p.push_back(Jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(g.nr),
+                     0, 4));
+    p.push_back(Stmt(BPF_LD | BPF_W | BPF_ABS,
+                     static_cast<uint32_t>(offsetof(seccomp_data, args) +
+                                           g.arg * sizeof(uint64_t))));
+    p.push_back(Jump(BPF_JMP | BPF_JSET | BPF_K, g.mask, 0, 1));
+    p.push_back(Stmt(BPF_RET | BPF_K, g.action.ReturnValue()));
+    p.push_back(Stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  }
   std::vector<sock_filter> search = Search(ranges, 0, ranges.size() - 1);
   p.insert(p.end(), search.begin(), search.end());
   // Linux: seccomp_prepare_filter rejects a longer program with EINVAL;

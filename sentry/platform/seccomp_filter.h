@@ -15,7 +15,8 @@
 //
 // The program is hand-written BPF, laid out as a binary search over the
 // sorted number ranges that share an action: about log2(ranges) + 7
-// instructions per call, whatever the length of the table.
+// instructions per call, whatever the length of the table (plus one per
+// argument guard, five for the guarded number).
 // `ActionFor(nr)` answers what the program answers, without running it;
 // the unit test runs the program in a small BPF interpreter and checks
 // the two agree.
@@ -75,6 +76,17 @@ struct SeccompRule {
   SeccompAction action = SeccompAction::Allow();
 };
 
+// A check of one argument before the table: a call `nr` whose argument
+// `arg` (its low 32 bits) has any bit of `mask` set gets `action` instead
+// of its rule's. Registers are values, so the check cannot be raced
+// (unlike memory). Used to refuse clone(2) flags that make namespaces.
+struct SeccompArgGuard {
+  int32_t nr = 0;
+  uint8_t arg = 0;  // 0..5
+  uint32_t mask = 0;
+  SeccompAction action = SeccompAction::Error(1);
+};
+
 // Flags for SeccompFilter::Install.
 enum class FilterListener : uint8_t {
   kNone,        // plain filter (no kNotify rule may be used)
@@ -88,7 +100,9 @@ class SeccompFilter final {
   // an errno outside 1..4095. E2BIG: the program would exceed the kernel's
   // 4,096 instructions.
   static Result<SeccompFilter> Create(std::span<const SeccompRule> rules,
-                                      SeccompAction default_action);
+                                      SeccompAction default_action,
+                                      std::span<const SeccompArgGuard> guards =
+                                          {});
 
   // What the program answers for an x86-64 call `nr` (seccomp_data.nr;
   // with the x32 bit set: kKillProcess).

@@ -77,7 +77,17 @@ Result<SeccompFilter> MakeFilter(Mode mode) {
   for (int32_t nr : {VEIL_STUB_NR_GET_PLAN, VEIL_STUB_NR_GET_FD,
                      VEIL_STUB_NR_FAIL})
     rules.push_back({nr, SeccompAction::Notify()});
-  return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS));
+  // clone(2) runs natively, but not with the flags that make namespaces
+  // (Linux answers EPERM to a caller without the capability: the sandbox
+  // has its namespaces, and unshare and setns are denied too).
+  constexpr uint32_t kCloneNewAny = CLONE_NEWNS | CLONE_NEWCGROUP |
+                                    CLONE_NEWUTS | CLONE_NEWIPC |
+                                    CLONE_NEWUSER | CLONE_NEWPID |
+                                    CLONE_NEWNET;
+  const SeccompArgGuard guards[] = {
+      {56, 0, kCloneNewAny, SeccompAction::Error(EPERM)},
+  };
+  return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS), guards);
 }
 
 // The calls whose EPIPE comes with SIGPIPE (pipe_write; sockets' send

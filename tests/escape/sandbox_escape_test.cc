@@ -54,6 +54,7 @@ TEST_F(SandboxEscapeTest, DeniedCallsAnswerTheirErrno) {
       {"mount", "EPERM"},           {"bpf", "EPERM"},
       {"io_uring_setup", "ENOSYS"}, {"keyctl", "ENOSYS"},
       {"unshare", "EPERM"},         {"setns", "EPERM"},
+      {"clone_newuser", "EPERM"},   {"clone_plain", "ok"},
   };
   for (const auto& [what, errno_name] : expected) {
     ShellResult r = Probe(what);

@@ -23,10 +23,12 @@ namespace {
 
 // Runs a cBPF program as the kernel does, for the instructions the filter
 // emits (ld abs, jeq, jge, jset, ja, ret).
-uint32_t RunBpf(std::span<const sock_filter> prog, uint32_t arch, int32_t nr) {
+uint32_t RunBpf(std::span<const sock_filter> prog, uint32_t arch, int32_t nr,
+                uint64_t arg0 = 0) {
   seccomp_data data{};
   data.arch = arch;
   data.nr = nr;
+  data.args[0] = arg0;
   uint32_t acc = 0;
   for (size_t pc = 0; pc < prog.size(); ++pc) {
     const sock_filter& f = prog[pc];
@@ -182,6 +184,30 @@ TEST(SeccompFilterLive, AllowedCallRunsNatively) {
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(out, "r=" + std::to_string(getpid()) + " errno=0\n");
+}
+
+TEST(SeccompFilterTest, ArgumentGuardOverridesTheRuleForMaskedBits) {
+  const SeccompRule rules[] = {{SYS_clone, SeccompAction::Allow()},
+                               {SYS_getppid, SeccompAction::Allow()}};
+  const SeccompArgGuard guards[] = {
+      {SYS_clone, 0, 0x10000000 /* CLONE_NEWUSER */,
+       SeccompAction::Error(EPERM)}};
+  auto filter =
+      SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS), guards);
+  ASSERT_TRUE(filter.has_value());
+  auto run = [&](int32_t nr, uint64_t arg0) {
+    return RunBpf(filter->program(), AUDIT_ARCH_X86_64, nr, arg0);
+  };
+  EXPECT_EQ(run(SYS_clone, 0x11 /* SIGCHLD */), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run(SYS_clone, 0x10000011), SECCOMP_RET_ERRNO | EPERM);
+  // Only the low word is checked: a high bit alone does not match.
+  EXPECT_EQ(run(SYS_clone, uint64_t{0x10000000} << 32), SECCOMP_RET_ALLOW);
+  // Another number with the same argument is not guarded.
+  EXPECT_EQ(run(SYS_getppid, 0x10000000), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run(SYS_getpid, 0x10000000), SECCOMP_RET_ERRNO | ENOSYS);
+  // A guard must name a real number, argument and mask.
+  const SeccompArgGuard bad[] = {{SYS_clone, 6, 1, SeccompAction::Allow()}};
+  EXPECT_FALSE(SeccompFilter::Create(rules, SeccompAction::Allow(), bad));
 }
 
 }  // namespace
