@@ -63,6 +63,15 @@ TEST_F(SandboxEscapeTest, DeniedCallsAnswerTheirErrno) {
   }
 }
 
+TEST_F(SandboxEscapeTest, ProcLinksNameTheSandboxsProc) {
+  ASSERT_EQ(Shell("mkdir " + dir_ + "/tmp").status, 0);
+  EXPECT_EQ(Probe("proc_symlink").output, "proc_symlink ENOENT\n");
+}
+
+TEST_F(SandboxEscapeTest, SignalStormDuringTrappedCallsLeaksNoFd) {
+  EXPECT_EQ(Probe("signal_storm").output, "signal_storm clean\n");
+}
+
 TEST_F(SandboxEscapeTest, NoHostDescriptorReachesTheProgram) {
   EXPECT_EQ(Probe("hostfds").output, "hostfds 0\n");
   EXPECT_EQ(Probe("dirfd").output, "dirfd no-host-fd\n");

@@ -34,6 +34,12 @@ static const char* Name(long r) {
   }
 }
 
+static volatile sig_atomic_t g_signals = 0;
+static void OnSignal(int sig) {
+  (void)sig;
+  g_signals = g_signals + 1;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
   const char* what = argv[1];
@@ -69,6 +75,41 @@ int main(int argc, char** argv) {
     r = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (r == 0) _exit(0);
     if (r > 0) r = waitpid((pid_t)r, NULL, 0) > 0 ? 0 : -1;
+  } else if (!strcmp(what, "proc_symlink")) {
+    // A link planted toward the sentry's /proc names the sandbox's /proc,
+    // which the host kernel never resolves.
+    r = symlink("/proc/1/root/etc/hostname", "/tmp/link");
+    if (r == 0) r = open("/tmp/link", O_RDONLY);
+  } else if (!strcmp(what, "signal_storm")) {
+    // Trapped opens and closes while a child floods us with signals: each
+    // open gets the lowest free fd (3), and none is left behind.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnSignal;
+    sigaction(SIGUSR1, &sa, NULL);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+      for (int i = 0; i < 20000; ++i) kill(parent, SIGUSR1);
+      _exit(0);
+    }
+    int bad = 0;
+    for (int i = 0; i < 2000; ++i) {
+      int fd = open("/bin/sandbox_probe", O_RDONLY);
+      if (fd != 3 && !(fd < 0 && errno == EINTR)) ++bad;
+      // NOTE: retried on EINTR, which Linux's close never needs (it frees
+      // the fd first). A close interrupted before the sentry receives it
+      // (the platform's seccomp wait is interruptible until then) fails
+      // with the fd still open: a known gap (issue #12, signals).
+      if (fd >= 0) {
+        while (close(fd) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    waitpid(child, NULL, 0);
+    int last = open("/bin/sandbox_probe", O_RDONLY);
+    printf("%s %s\n", what, bad == 0 && last == 3 && g_signals > 0 ? "clean" : "leaked");
+    return 0;
   } else if (!strcmp(what, "setns")) {
     r = syscall(SYS_setns, 0, 0);
   } else if (!strcmp(what, "hostfds")) {
