@@ -229,4 +229,4 @@ fusermount3 -u "$mnt"
 wait "$veil_pid"
 veil_pid=
 ok "hostname, removed tree, renamed directory and database (integrity ok, 1000 rows) are back"
-printf '\ndemo: veil'"'"'s filesystem core passed every check above\n'
+printf '\ndemo: veil do and veil'"'"'s filesystem core passed every check above\n'
