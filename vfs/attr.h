@@ -30,6 +30,26 @@ struct Attr {
   bool IsSymlink() const { return S_ISLNK(mode); }
 };
 
+// struct stat as Linux's cp_new_stat fills it from these attributes (for
+// stat(2) in the sentry and the FUSE adapter's replies).
+inline struct stat ToStat(const Attr& a) {
+  struct stat st {};
+  st.st_dev = a.dev;
+  st.st_ino = a.ino;
+  st.st_nlink = a.nlink;
+  st.st_mode = a.mode;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_rdev = a.rdev;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = a.blksize;
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st.st_atim = a.atime;
+  st.st_mtim = a.mtime;
+  st.st_ctim = a.ctime;
+  return st;
+}
+
 // Which fields of SetAttr to apply. Mirrors Linux ATTR_* (iattr).
 enum SetAttrMask : uint32_t {
   kSetMode = 1u << 0,

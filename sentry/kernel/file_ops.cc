@@ -82,24 +82,6 @@ void CloseFilesOnExec(Task& task) {
     ReleaseClosed(task, *file);
 }
 
-struct stat StatFromAttr(const vfs::Attr& a) {
-  struct stat st {};
-  st.st_dev = a.dev;
-  st.st_ino = a.ino;
-  st.st_nlink = a.nlink;
-  st.st_mode = a.mode;
-  st.st_uid = a.uid;
-  st.st_gid = a.gid;
-  st.st_rdev = a.rdev;
-  st.st_size = static_cast<off_t>(a.size);
-  st.st_blksize = a.blksize;
-  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
-  st.st_atim = a.atime;
-  st.st_mtim = a.mtime;
-  st.st_ctim = a.ctime;
-  return st;
-}
-
 Result<std::string> CopyInAtPath(TaskMemory& mem, TaskAddr path, int flags,
                                  NullPath null_path) {
   if (path.IsNull() && (flags & AT_EMPTY_PATH) &&

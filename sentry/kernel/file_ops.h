@@ -58,9 +58,6 @@ void CloseFilesOnExec(Task& task);
 // unshare_fd: gives `task` a table of its own if it shares one.
 void UnshareFiles(Task& task);
 
-// struct stat as Linux's cp_new_stat fills it.
-struct stat StatFromAttr(const vfs::Attr& attr);
-
 // A task path copied in once: "" allowed or not, and the one NULL-path
 // exception newer kernels make for AT_EMPTY_PATH (vfs_empty_path: a NULL
 // path with AT_EMPTY_PATH is "", Linux 6.11+).

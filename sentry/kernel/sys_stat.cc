@@ -29,7 +29,7 @@ Result<Ref<vfs::FileDescription>> GetNonPath(Task& task, int fd) {
 
 Result<int64_t> WriteStat(SyscallArgs& args, TaskAddr addr,
                           const vfs::Attr& attr) {
-  VEIL_TRY_VOID(CopyOut(args.mem, addr, StatFromAttr(attr)));
+  VEIL_TRY_VOID(CopyOut(args.mem, addr, vfs::ToStat(attr)));
   return 0;
 }
 

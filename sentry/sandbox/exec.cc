@@ -30,10 +30,11 @@ constexpr size_t kMaxArgStrlen = 32 * 4096;
 constexpr size_t kMaxArgStrings = 0x7fffffff;
 
 // A NULL-terminated array of string pointers (copy_strings): E2BIG for a
-// string over MAX_ARG_STRLEN or more strings than the total limit allows
-// (the loader checks the total against the stack limit), EFAULT for an
-// unreadable pointer or string. A NULL array is empty (Linux allows it,
-// with a warning).
+// string over MAX_ARG_STRLEN or once the strings and their pointers pass
+// a quarter of the stack limit (Linux's bound for argv and envp, which the
+// loader checks again exactly), so a task cannot make the sentry copy
+// more; EFAULT for an unreadable pointer or string. A NULL array is empty
+// (Linux allows it, with a warning).
 Result<std::vector<std::string>> CopyInStrings(TaskMemory& mem,
                                                TaskAddr array) {
   std::vector<std::string> out;
@@ -49,8 +50,7 @@ Result<std::vector<std::string>> CopyInStrings(TaskMemory& mem,
       return s.error();
     }
     total += s->size() + 1 + sizeof(uint64_t);
-    // Far past any stack limit the loader would accept: stop copying.
-    if (total > (size_t{1} << 30)) return Errno(E2BIG);
+    if (total > loader::kStkLim / 4) return Errno(E2BIG);
     out.push_back(std::move(*s));
   }
   return Errno(E2BIG);
@@ -105,13 +105,8 @@ Result<loader::LoadPlan> SandboxImpl::PlanExec(Task& task, ExecStop& stop) {
   std::vector<std::string> envp =
       VEIL_TRY(CopyInStrings(mem, TaskAddr(regs.arg(at ? 3 : 2))));
   vfs::Location start = VEIL_TRY(StartDir(task, ctx, dirfd, path));
-  if (path.empty()) {
-    // execveat(fd, "", AT_EMPTY_PATH): the file itself, named as Linux
-    // names it for AT_EXECFN.
-    path = "/dev/fd/" + std::to_string(dirfd);
-    (void)path;
-    return Errno(ENOSYS);  // TODO(#12): exec of an open file
-  }
+  // execveat(fd, "", AT_EMPTY_PATH): the open file itself.
+  if (path.empty()) return Errno(ENOSYS);  // TODO(#12): exec of an open file
   return PlanFor(ctx, start, path, std::move(argv), std::move(envp));
 }
 

@@ -379,24 +379,6 @@ Result<Ref<vfs::FileDescription>> FuseAdapter::Reopen(const vfs::Context& ctx,
   return Errno(ESTALE);
 }
 
-struct stat ToStat(const vfs::Attr& attr) {
-  struct stat st {};
-  st.st_dev = attr.dev;
-  st.st_ino = attr.ino;
-  st.st_mode = attr.mode;
-  st.st_nlink = attr.nlink;
-  st.st_uid = attr.uid;
-  st.st_gid = attr.gid;
-  st.st_rdev = attr.rdev;
-  st.st_size = static_cast<off_t>(attr.size);
-  st.st_blksize = attr.blksize;
-  st.st_blocks = static_cast<blkcnt_t>(attr.blocks);
-  st.st_atim = attr.atime;
-  st.st_mtim = attr.mtime;
-  st.st_ctim = attr.ctime;
-  return st;
-}
-
 // --- Operations ------------------------------------------------------------
 
 void FuseAdapter::Init(fuse_conn_info* conn) {

@@ -242,8 +242,8 @@ class FuseAdapter final {
   bool stopping_ VEIL_GUARDED_BY(mutex_) = false;
 };
 
-// Converts Vfs attributes to the struct stat libfuse sends.
-struct stat ToStat(const vfs::Attr& attr);
+// The struct stat libfuse sends: the VFS's (vfs/attr.h).
+using vfs::ToStat;
 
 // A name from the kernel as a single path component: EINVAL if it holds a
 // '/', which would make the Vfs walk further than the kernel asked.
