@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -59,16 +60,17 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
                       "/veil-dead-XXXXXX";
   if (!mkdtemp(templ.data())) return Errno::FromErrno();
   int dir = ::open(templ.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int path = ::open(templ.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   int saved = errno;
   ::rmdir(templ.c_str());  // dead from now on: nothing can be made in it
-  if (dir < 0 || path < 0) {
-    if (dir >= 0) ::close(dir);
-    if (path >= 0) ::close(path);
-    return Errno(saved);
-  }
+  if (dir < 0) return Errno(saved);
   twins->dead_dir_.reset(dir);
-  twins->dead_path_.reset(path);
+  // An O_PATH file cannot be installed (seccomp's ADDFD takes its source
+  // with fget, which refuses O_PATH files): an empty memfd open for
+  // neither reading nor writing (access mode 3, "ioctl only") answers
+  // read and write with EBADF, as O_PATH does.
+  UniqueFd empty(memfd_create("veil-path", MFD_CLOEXEC));
+  if (!empty) return Errno::FromErrno();
+  twins->dead_path_ = VEIL_TRY(Reopen(empty.get(), O_ACCMODE));
   return twins;
 }
 

@@ -13,14 +13,16 @@
 //    Linux;
 //  - a directory: a directory that no longer exists (read answers EISDIR,
 //    a native openat in it finds nothing: ENOENT), shared by all;
-//  - an O_PATH description: the same dead directory opened O_PATH (read
-//    answers EBADF, as Linux's for O_PATH);
+//  - an O_PATH description: an empty memfd open for neither reading nor
+//    writing (read and write answer EBADF, as Linux's for O_PATH; an
+//    O_PATH file itself cannot be installed);
 //  - the memory devices (null, zero, full, random, urandom): the host's
 //    own, which behave identically and lead nowhere;
 //  - veil do's stdio: the host description itself.
-// Anything else (a FIFO node, a regular file without host memory such as
-// a file of a read-write bind) has no twin yet: ENXIO-free fallback is the
-// dead directory, and the limit is written down in sentry/kernel/README.md.
+// Anything else (a FIFO node, a socket node, a regular file without host
+// memory) has no twin yet and gets the dead directory, so native reads
+// and writes on it fail (EISDIR, EBADF) where Linux's would work: the
+// limit is written down in sentry/kernel/README.md; --strict serves them.
 // pipe(2) makes host pipes directly (anon_fs.h MakeHostPipe).
 //
 // The sentry keeps no host fd per open file: once installed, the task's
@@ -58,7 +60,7 @@ class HostTwins final {
   HostTwins() = default;
 
   UniqueFd dead_dir_;   // O_RDONLY | O_DIRECTORY
-  UniqueFd dead_path_;  // O_PATH
+  UniqueFd dead_path_;  // an empty memfd, access mode 3
 };
 
 }  // namespace veil::sentry

@@ -17,20 +17,10 @@
 
 namespace {
 
+using veil::integration::Quote;
 using veil::integration::Shell;
 using veil::integration::ShellResult;
 
-// Quotes `s` for /bin/sh.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
 
 // Each test runs in both modes: the native data plane (the default) and
 // --strict (every file call served by the VFS).
