@@ -84,6 +84,11 @@ class RegularFile final : public vfs::FileImpl {
     std::shared_ptr<vfs::FileImpl> f = VEIL_TRY(Current());
     return f->GetHostMemory();
   }
+  void NoteMapped() override {
+    if (Result<std::shared_ptr<vfs::FileImpl>> f = Current(); f) {
+      (*f)->NoteMapped();
+    }
+  }
 
  private:
   // The layer file to use now. A description opened before a copy-up

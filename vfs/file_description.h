@@ -78,6 +78,9 @@ class FileImpl {
   virtual bool Positional() const { return true; }
   // EINVAL (not mappable) unless memory-backed.
   virtual Result<HostMemory> GetHostMemory();
+  // A task maps the host memory GetHostMemory gave (mmap, exec): it must
+  // stay the file's for as long as the file lives (tmpfs keeps it).
+  virtual void NoteMapped() {}
   // Whether O_DIRECT may be set (Linux FMODE_CAN_ODIRECT, which a
   // filesystem opts into: shmem since 6.6 for regular files). F_SETFL
   // answers EINVAL otherwise.
@@ -175,6 +178,7 @@ class FileDescription final : public RefCounted<FileDescription> {
                         int64_t length);
   Result<Attr> Stat();
   Result<HostMemory> GetHostMemory();
+  void NoteMapped() { impl_->NoteMapped(); }
 
   // Blocking (vfs/wait.h). A description that Vfs::OpenAt returned with
   // an open still waiting for a FIFO peer answers kWouldBlock here until

@@ -112,6 +112,10 @@ Result<int64_t> SysPpoll(Task& task, SyscallArgs& args);
 Result<int64_t> SysSelect(Task& task, SyscallArgs& args);
 Result<int64_t> SysPselect6(Task& task, SyscallArgs& args);
 
+// sys_read_write.cc: a file mapping (the data plane's; anonymous ones
+// never reach the sentry).
+Result<int64_t> SysMmap(Task& task, SyscallArgs& args);
+
 // sys_dir.cc: the old getdents.
 Result<int64_t> SysGetdents(Task& task, SyscallArgs& args);
 

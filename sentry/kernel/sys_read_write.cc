@@ -213,6 +213,20 @@ Result<int64_t> SysLseek(Task& task, SyscallArgs& args) {
   return file->Seek(args.Long(1), args.Int(2));
 }
 
+Result<int64_t> SysMmap(Task& task, SyscallArgs& args) {
+  // ksys_mmap_pgoff: a file mapping needs an open fd (fget: EBADF, O_PATH
+  // files included).
+  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(4)));
+  if (file->is_path()) return Errno(EBADF);
+  // --strict: no host fd to map (the sentry-made mappings are #13's).
+  if (!task.twins()) return Errno(ENODEV);
+  // The host maps the task's own fd, natively; a tmpfs file keeps its
+  // host memory from now on, since the mapping outlives every fd.
+  if (file->inode().IsRegular()) file->NoteMapped();
+  task.effects().continue_natively = true;
+  return 0;
+}
+
 Result<int64_t> SysFsync(Task& task, SyscallArgs& args) {
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
   if (file->is_path()) return Errno(EBADF);  // do_fsync: fdget

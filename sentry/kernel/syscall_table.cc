@@ -74,7 +74,10 @@ constexpr SyscallEntry kTable[] = {
     H(6, "lstat", SysLstat),
     HD(7, "poll", SysPoll),
     H(8, "lseek", SysLseek),
-    N(9, "mmap", kMem),
+    // Anonymous mappings run natively; file mappings (no MAP_ANONYMOUS)
+    // are notified by an argument guard in the default mode (sandbox.cc).
+    {9, "mmap", SyscallKind::kHandler, SysMmap, 0, DataPlane::kNo,
+     "anonymous: native; a file's: noted by the sentry, mapped by the host"},
     N(10, "mprotect", kMem),
     N(11, "munmap", kMem),
     N(12, "brk", kMem),

@@ -17,6 +17,7 @@ Result<StubServer> StubServer::Create(Platform& platform,
     auto mem = file->GetHostMemory();
     if (!mem) return Errno(EACCES);  // open_exec: no ->mmap
     if (mem->offset % kPageSize != 0) return Errno(EINVAL);
+    file->NoteMapped();  // the stub maps it into the task for good
     memory.push_back(*mem);
   }
   return StubServer(platform, plan, std::move(memory));
@@ -35,6 +36,18 @@ Result<StubServer::Outcome> StubServer::Serve(const SyscallRequest& req) {
       return Outcome::kFailed;
     case SYS_close:
       return ServeClose(req);
+    case SYS_mmap: {
+      // The data plane traps file mappings (a guard on MAP_ANONYMOUS);
+      // the stub's own, of the fds it was given, run as asked: every
+      // argument is a register, and the file was noted as mapped above.
+      const int fd = static_cast<int>(req.args[4]);
+      if (std::find(open_fds_.begin(), open_fds_.end(), fd) ==
+          open_fds_.end())
+        return Outcome::kNotStub;
+      int64_t unused = 0;
+      VEIL_TRY_VOID(Reply(req, SyscallAnswer::Continue(), &unused));
+      return Outcome::kServed;
+    }
     default:
       return Outcome::kNotStub;
   }

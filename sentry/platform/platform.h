@@ -82,9 +82,12 @@ class SyscallAnswer final {
   // call's result. Only for a call whose arguments are all registers the
   // sentry has checked and that reads no task memory, which a task could
   // change between the check and the kernel's read (seccomp_unotify(2)).
-  // Its one use: close(2) of an fd the sentry installed in a task, which
-  // nothing else can remove from the task's table (there is no ADDFD
-  // inverse): the exec stub's close of the files it mapped.
+  // Its uses are the data plane's, where the host fd at the task's number
+  // is the file's own description (there is no ADDFD inverse, and no
+  // other way to reach that description's flags and offset): close and
+  // close_range after the sentry's table let go, lseek, fcntl F_SETFD,
+  // F_SETFL and the pipe sizes, mmap of a file the sentry noted as
+  // mapped, and the exec stub's close and mmap of the files it was given.
   static SyscallAnswer Continue() {
     return SyscallAnswer(Kind::kContinue, 0, 0);
   }

@@ -134,7 +134,11 @@ Result<SeccompFilter> SeccompFilter::Create(
     p.push_back(Stmt(BPF_LD | BPF_W | BPF_ABS,
                      static_cast<uint32_t>(offsetof(seccomp_data, args) +
                                            g.arg * sizeof(uint64_t))));
-    p.push_back(Jump(BPF_JMP | BPF_JSET | BPF_K, g.mask, 0, 1));
+    if (g.when == GuardWhen::kAnySet) {
+      p.push_back(Jump(BPF_JMP | BPF_JSET | BPF_K, g.mask, 0, 1));
+    } else {
+      p.push_back(Jump(BPF_JMP | BPF_JSET | BPF_K, g.mask, 1, 0));
+    }
     p.push_back(Stmt(BPF_RET | BPF_K, g.action.ReturnValue()));
     p.push_back(Stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
   }

@@ -80,11 +80,15 @@ struct SeccompRule {
 // `arg` (its low 32 bits) has any bit of `mask` set gets `action` instead
 // of its rule's. Registers are values, so the check cannot be raced
 // (unlike memory). Used to refuse clone(2) flags that make namespaces.
+// kNoneSet turns the test around: the action applies when no bit of
+// `mask` is set (mmap(2) without MAP_ANONYMOUS: a file mapping).
+enum class GuardWhen : uint8_t { kAnySet, kNoneSet };
 struct SeccompArgGuard {
   int32_t nr = 0;
   uint8_t arg = 0;  // 0..5
   uint32_t mask = 0;
   SeccompAction action = SeccompAction::Error(1);
+  GuardWhen when = GuardWhen::kAnySet;
 };
 
 // Flags for SeccompFilter::Install.

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,6 +54,10 @@ Result<SeccompFilter> MakeFilter(Mode mode) {
     SeccompAction action = SeccompAction::Notify();
     if (entry.nr == 59 || entry.nr == 322) {  // execve, execveat
       action = SeccompAction::Trace(0);
+    } else if (entry.nr == 9) {
+      // mmap: native, but for file mappings in the default mode (the
+      // guard below).
+      action = SeccompAction::Allow();
     } else if (std::find(std::begin(kHostProcessCalls),
                          std::end(kHostProcessCalls),
                          entry.nr) != std::end(kHostProcessCalls)) {
@@ -84,9 +89,16 @@ Result<SeccompFilter> MakeFilter(Mode mode) {
                                     CLONE_NEWUTS | CLONE_NEWIPC |
                                     CLONE_NEWUSER | CLONE_NEWPID |
                                     CLONE_NEWNET;
-  const SeccompArgGuard guards[] = {
+  std::vector<SeccompArgGuard> guards = {
       {56, 0, kCloneNewAny, SeccompAction::Error(EPERM)},
   };
+  // A file mapping (mmap without MAP_ANONYMOUS) is the sentry's to see
+  // first in the default mode: it keeps the file's host memory for the
+  // mapping's life (SysMmap), then lets the host map the task's own fd.
+  if (mode == Mode::kDefault) {
+    guards.push_back({9, 3, MAP_ANONYMOUS, SeccompAction::Notify(),
+                      GuardWhen::kNoneSet});
+  }
   return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS), guards);
 }
 
@@ -278,6 +290,11 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   }
   Task& task = *slot.task;
   std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  // The host fds the answer installs, kept open until it is sent. Taken
+  // out of the task now: once answered, the task's next call may be
+  // served by another receiver (which starts with fresh effects) before
+  // this thread is done here.
+  CallEffects effects = std::exchange(task.effects(), CallEffects{});
   if (!answer) return;  // no longer pending
   if (spec_.strace == StraceOutput::kStderr) PrintTrace(req, *answer);
   if (answer->kind() == SyscallAnswer::Kind::kError &&
@@ -290,7 +307,6 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   // An interrupted call (ENOENT) comes again; nothing else can be done
   // for a task the platform can no longer answer.
   (void)platform_.Answer(req, *answer);
-  task.effects() = CallEffects{};  // the host fds it installed
 }
 
 Result<int> SandboxImpl::Run() {

@@ -7,6 +7,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
 #include <sys/stat.h>
 
 #include "base/host_io.h"
@@ -45,10 +49,23 @@ class RegularFile final : public FileImpl {
   }
 
   // The sentry maps or installs the fd: the data moves to a host file of
-  // its own for good (on disk beside a self-backed tmpfs's store).
+  // its own (on disk beside a self-backed tmpfs's store) while this
+  // description is open, or for good once mapped (inode.h BeginHostUse).
   Result<HostMemory> GetHostMemory() override {
+    if (!using_host_.exchange(true)) {
+      Result<int> fd = inode_->BeginHostUse();
+      if (!fd) {
+        using_host_ = false;
+        return fd.error();
+      }
+      return HostMemory{*fd, 0};
+    }
     int fd = VEIL_TRY(inode_->MappableFd());
     return HostMemory{fd, 0};
+  }
+  void NoteMapped() override { inode_->NoteMapped(); }
+  ~RegularFile() override {
+    if (using_host_) inode_->EndHostUse();
   }
 
   // shmem_file_open (Linux 6.6+): regular files take O_DIRECT.
@@ -57,6 +74,7 @@ class RegularFile final : public FileImpl {
  private:
   const Ref<TmpfsInode> inode_;
   const int open_flags_;
+  std::atomic<bool> using_host_{false};  // BeginHostUse done
 };
 
 class Directory final : public FileImpl {
@@ -173,6 +191,90 @@ Result<int> TmpfsInode::MappableFd() {
   return HostFileDataLocked(HostFile::kBacking);
 }
 
+Result<int> TmpfsInode::BeginHostUse() {
+  WriterMutexLock data(data_mu_);
+  const bool made = !host_file_;
+  int fd = VEIL_TRY(HostFileDataLocked(HostFile::kBacking));
+  if (made) host_pinned_ = false;  // made for the data plane only
+  ++host_users_;
+  return fd;
+}
+
+void TmpfsInode::NoteMapped() {
+  WriterMutexLock data(data_mu_);
+  host_mapped_ = true;
+}
+
+void TmpfsInode::EndHostUse() {
+  WriterMutexLock data(data_mu_);
+  if (host_users_ > 0) --host_users_;
+  if (host_users_ > 0 || host_mapped_ || host_pinned_ || !host_file_) return;
+  if (SizeDataLocked() > tmpfs().memfd_threshold()) return;
+  // An error (ENOMEM, ENOSPC in the store) leaves the data where it is,
+  // which is only a descriptor more.
+  (void)MoveDataBackLocked();
+}
+
+Result<void> TmpfsInode::MoveDataBackLocked() {
+  const int fd = host_file_.get();
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno::FromErrno();
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::unique_ptr<StorePages> stored;
+  if (tmpfs().store()) stored = std::make_unique<StorePages>(*tmpfs().store());
+  // data_ is empty while the host file holds the data (HostFileDataLocked
+  // emptied it); filled here, and emptied again if anything fails.
+  Result<void> copied = [&]() -> Result<void> {
+    // Extent by extent (SEEK_DATA/SEEK_HOLE), so holes stay holes.
+    std::vector<uint8_t> buf(64 * 1024);
+    off_t at = 0;
+    while (static_cast<uint64_t>(at) < size) {
+      off_t data = lseek(fd, at, SEEK_DATA);
+      if (data < 0) {
+        if (errno == ENXIO) break;  // only a hole is left
+        return Errno::FromErrno();
+      }
+      off_t hole = lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) return Errno::FromErrno();
+      for (off_t pos = data; pos < hole;) {
+        size_t want = static_cast<size_t>(
+            std::min<off_t>(hole - pos, static_cast<off_t>(buf.size())));
+        ssize_t n = pread(fd, buf.data(), want, pos);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Errno::FromErrno();
+        if (n == 0) break;
+        std::span<const uint8_t> got(buf.data(), static_cast<size_t>(n));
+        if (stored) {
+          VEIL_TRY(stored->Write(got, static_cast<uint64_t>(pos)));
+        } else {
+          data_.Write(got, static_cast<uint64_t>(pos));
+        }
+        pos += n;
+      }
+      at = hole;
+    }
+    if (stored) return stored->Truncate(size);
+    data_.Truncate(size);
+    return Ok();
+  }();
+  if (!copied) {
+    data_.Clear();
+    return copied.error();
+  }
+  if (stored) stored_ = std::move(stored);
+  host_file_.reset();
+  MutexLock meta(meta_mu_);
+  host_fd_ = -1;
+  data_size_ = size;
+  data_blocks_ = BlocksDataLocked();
+  // What native writes and reads stamped on the host file is ours now.
+  if (!(st.st_mtim <= mtime_)) mtime_ = st.st_mtim;
+  if (!(st.st_ctim <= ctime_)) ctime_ = st.st_ctim;
+  if (!(st.st_atim <= atime_)) atime_ = st.st_atim;
+  AtimeChangedMetaLocked();
+  return Ok();
+}
+
 Result<void> TmpfsInode::TruncateData(uint64_t size, timespec now) {
   WriterMutexLock data(data_mu_);
   const uint64_t old_size = SizeDataLocked();
@@ -262,6 +364,7 @@ Result<int> TmpfsInode::HostFileDataLocked(HostFile kind) {
       data_.Clear();
     }
     host_file_ = std::move(file);
+    host_pinned_ = true;  // BeginHostUse says otherwise for its own
     // From now on stat asks the host file (the published size and blocks
     // were those of the data it now holds).
     MutexLock meta(meta_mu_);
@@ -357,6 +460,7 @@ Result<void> TmpfsInode::AllocateDataLocked(int mode, int64_t offset,
   // Otherwise the data moves to a memfd, a host tmpfs file: its fallocate
   // is exactly shmem's (pages past EOF, errnos).
   int fd = VEIL_TRY(HostFileDataLocked(EdgeHostFileDataLocked()));
+  host_pinned_ = true;  // fallocated extents would not come back as such
   if (fallocate(fd, mode, offset, length) != 0) return Errno::FromErrno();
   return Ok();
 }

@@ -116,6 +116,20 @@ class TmpfsInode final : public Inode {
   // creating the file, ftruncate or pwrite report (EMFILE, ENOMEM,
   // ENOSPC); the data then stays where it was.
   Result<int> MappableFd() VEIL_EXCLUDES(data_mu_);
+  // The data plane's use of the host file (the sentry installs it in a
+  // task, DESIGN.md): BeginHostUse makes it as MappableFd does and counts
+  // the open description using it; EndHostUse, at that description's
+  // close, moves small data back where it was (data_ or the store) and
+  // closes the host file when no description uses it any more, the file
+  // was never mapped (NoteMapped) and it is not a host file for its own
+  // sake (past the memfd threshold, or fallocated). So the sentry's host
+  // descriptors follow the files tasks hold open, not every file they
+  // ever opened. Errors: MappableFd's.
+  Result<int> BeginHostUse() VEIL_EXCLUDES(data_mu_);
+  void EndHostUse() VEIL_EXCLUDES(data_mu_, meta_mu_);
+  // A task maps the host file (mmap, exec): it stays for good, since a
+  // mapping outlives every fd and must keep seeing the file's data.
+  void NoteMapped() VEIL_EXCLUDES(data_mu_);
 
   // Marks a data change from a path that holds the filesystem mutex but
   // no data (a FIFO write): mtime and ctime to now.
@@ -134,6 +148,11 @@ class TmpfsInode final : public Inode {
   HostFile EdgeHostFileDataLocked() const VEIL_REQUIRES_SHARED(data_mu_);
   Result<size_t> ReadDataLocked(std::span<uint8_t> buf, int64_t offset)
       VEIL_REQUIRES_SHARED(data_mu_);
+  // EndHostUse's move: the host file's data extents back into data_ or a
+  // new StorePages, its times into ours, then the host file closed. On
+  // error nothing changes (the host file stays).
+  Result<void> MoveDataBackLocked() VEIL_REQUIRES(data_mu_)
+      VEIL_EXCLUDES(meta_mu_);
   Result<size_t> WriteDataLocked(std::span<const uint8_t> buf, int64_t offset)
       VEIL_REQUIRES(data_mu_);
   // SEEK_DATA/SEEK_HOLE for 0 <= offset < size.
@@ -215,6 +234,12 @@ class TmpfsInode final : public Inode {
   // Set in a self-backed tmpfs.
   std::unique_ptr<StorePages> stored_ VEIL_GUARDED_BY(data_mu_);
   UniqueFd host_file_ VEIL_GUARDED_BY(data_mu_);
+  // The data plane's users of host_file_ (BeginHostUse), whether a task
+  // mapped it, and whether it is a host file for its own sake (made for
+  // size or fallocate: never moved back).
+  int host_users_ VEIL_GUARDED_BY(data_mu_) = 0;
+  bool host_mapped_ VEIL_GUARDED_BY(data_mu_) = false;
+  bool host_pinned_ VEIL_GUARDED_BY(data_mu_) = false;
 
   // FIFOs: the pipe every open shares. Guarded by the filesystem mutex.
   std::unique_ptr<FifoPipe> fifo_;

@@ -210,5 +210,23 @@ TEST(SeccompFilterTest, ArgumentGuardOverridesTheRuleForMaskedBits) {
   EXPECT_FALSE(SeccompFilter::Create(rules, SeccompAction::Allow(), bad));
 }
 
+TEST(SeccompFilterTest, NoneSetGuardActsWhenNoMaskedBitIsSet) {
+  // mmap's file mappings (no MAP_ANONYMOUS) to the sentry, the rest
+  // native; checked on argument 0 here (RunBpf sets that one).
+  const SeccompRule rules[] = {{SYS_mmap, SeccompAction::Allow()}};
+  const SeccompArgGuard guards[] = {{SYS_mmap, 0, 0x20 /* MAP_ANONYMOUS */,
+                                     SeccompAction::Notify(),
+                                     GuardWhen::kNoneSet}};
+  auto filter =
+      SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS), guards);
+  ASSERT_TRUE(filter.has_value());
+  auto run = [&](uint64_t arg0) {
+    return RunBpf(filter->program(), AUDIT_ARCH_X86_64, SYS_mmap, arg0);
+  };
+  EXPECT_EQ(run(0x22), SECCOMP_RET_ALLOW);  // MAP_PRIVATE | MAP_ANONYMOUS
+  EXPECT_EQ(run(0x01), SECCOMP_RET_USER_NOTIF);  // MAP_SHARED
+  EXPECT_EQ(run(0x02), SECCOMP_RET_USER_NOTIF);  // MAP_PRIVATE
+}
+
 }  // namespace
 }  // namespace veil::sentry
