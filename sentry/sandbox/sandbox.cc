@@ -20,6 +20,7 @@
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/fd_table.h"
 #include "sentry/kernel/fs_context.h"
+#include "sentry/kernel/restart.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/platform/launcher.h"
 #include "sentry/platform/seccomp_filter.h"
@@ -156,6 +157,8 @@ SandboxImpl::~SandboxImpl() {
 std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
   auto slot = std::make_shared<TaskSlot>();
   slot->task = std::move(task);
+  slot->sleep = std::make_unique<SlotSleep>(watcher_, slot, slot.get());
+  slot->task->waiter().set_sleep_observer(slot->sleep.get());
   MutexLock lock(mu_);
   tasks_[slot->task->tid()] = slot;
   return slot;
@@ -217,6 +220,11 @@ void SandboxImpl::OnExit(pid_t tid, int /*wait_status*/) {
   slot->task->Interrupt();
 }
 
+bool SandboxImpl::TakeRestartAnswer(pid_t tid) {
+  std::shared_ptr<TaskSlot> slot = FindTask(tid);
+  return slot && slot->answered_restart.exchange(false);
+}
+
 void SandboxImpl::StartReceiver() {
   ++receivers_;
   std::thread([this] { ReceiverLoop(); }).detach();
@@ -275,7 +283,7 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
     }
   }
   Task& task = *slot.task;
-  std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  std::optional<SyscallAnswer> answer = DispatchInterruptible(slot, req);
   if (!answer) return;  // no longer pending
   if (spec_.strace == StraceOutput::kStderr) PrintTrace(req, *answer);
   if (answer->kind() == SyscallAnswer::Kind::kError &&
@@ -290,6 +298,38 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   (void)platform_.Answer(req, *answer);
 }
 
+std::optional<SyscallAnswer> SandboxImpl::DispatchInterruptible(
+    TaskSlot& slot, const SyscallRequest& req) {
+  for (;;) {
+    std::optional<SyscallAnswer> answer = Dispatch(*slot.task, req);
+    // Only a wait ends with EINTR, and only Task::Interrupt ends one so:
+    // the watcher saw a signal pending, or the task exited (OnExit).
+    if (!answer || answer->kind() != SyscallAnswer::Kind::kError ||
+        answer->error() != EINTR) {
+      return answer;
+    }
+    switch (PendingSignal(slot.task->tid())) {
+      case SignalState::kGone:
+        return answer;  // goes nowhere
+      case SignalState::kPending: {
+        const int code = InterruptedAnswer(req.nr);
+        // The tracer must leave this -ERESTARTSYS alone: the handler's
+        // SA_RESTART decides (it turns an unreceived call's into
+        // -ERESTARTNOINTR, tracer.h). Marked before the answer: the
+        // signal-delivery-stop comes after it.
+        if (code == kErestartSys) slot.answered_restart.store(true);
+        return SyscallAnswer::Error(Errno(code));
+      }
+      case SignalState::kNone:
+        // A stale interrupt (the watcher's came as the wait ended, and
+        // the signal was taken since): nothing would act on a restart
+        // code, so serve the call again (handlers are safe to run twice;
+        // an interrupted one did nothing).
+        break;
+    }
+  }
+}
+
 Result<int> SandboxImpl::Run() {
   {
     vfs::Context ctx = vfs_.RootContext();
@@ -301,6 +341,7 @@ Result<int> SandboxImpl::Run() {
     first_exec_->plan = std::move(plan);
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
+  watcher_.Start();
 
   LaunchSpec launch;
   launch.path = spec_.stub_path;
@@ -325,6 +366,7 @@ Result<int> SandboxImpl::Run() {
     while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
   }
   launched->tracer.reset();
+  watcher_.Stop();
   return status;
 }
 

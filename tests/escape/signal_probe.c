@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// signal_probe: signals during trapped calls inside `veil do`, one case
+// named by its argument; prints "<case> <result>" with the exact result
+// (sandbox_signal_test.cc compares it with what Linux gives). Static, so
+// it runs in a scratch rootfs with nothing else. alarm(20) ends a case
+// whose call is never interrupted (SIGALRM's default kills it, exit 142):
+// a failure, never a hang.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_signals = 0;
+static void OnSignal(int sig) {
+  (void)sig;
+  g_signals = g_signals + 1;
+}
+
+static void Handle(int sig, int flags) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = OnSignal;
+  sa.sa_flags = flags;
+  sigaction(sig, &sa, NULL);
+}
+
+// A child that sends `sig` to us every 20 ms until killed: whenever our
+// call starts, a signal comes while it waits (those before it only run
+// the handler).
+static pid_t Pester(int sig) {
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    for (;;) {
+      usleep(20000);
+      if (kill(parent, sig) != 0) _exit(0);
+    }
+  }
+  return child;
+}
+
+static void Stop(pid_t child) {
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+}
+
+static const char* Result(long r) {
+  static char buf[64];
+  if (r >= 0) {
+    snprintf(buf, sizeof buf, "%ld", r);
+    return buf;
+  }
+  return errno == EINTR ? "EINTR" : strerror(errno);
+}
+
+// Opens, stats, makes and removes directories and closes while a child
+// floods us with SIGUSR1 (no SA_RESTART): Linux never fails these with
+// EINTR, and every open gets the lowest free fd (3).
+static int eintr = 0, other = 0;
+static void Check(int r) {
+  if (r == 0) return;
+  if (errno == EINTR) ++eintr;
+  else ++other;
+}
+
+static int Storm(void) {
+  Handle(SIGUSR1, 0);
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 20000; ++i) kill(parent, SIGUSR1);
+    _exit(0);
+  }
+  struct stat st;
+  for (int i = 0; i < 2000; ++i) {
+    int fd = open("/bin/signal_probe", O_RDONLY);
+    if (fd < 0 && errno == EINTR) ++eintr;
+    else if (fd != 3) ++other;
+    Check(stat("/bin/signal_probe", &st));
+    Check(mkdir("/tmp/d", 0700));
+    Check(rmdir("/tmp/d"));
+    if (fd >= 0) Check(close(fd));
+  }
+  waitpid(child, NULL, 0);
+  int open_fds = 0;
+  for (int fd = 3; fd < 1024; ++fd)
+    if (fcntl(fd, F_GETFD) >= 0) ++open_fds;
+  printf("storm eintr=%d other=%d fds=%d handled=%s\n", eintr, other, open_fds,
+         g_signals > 0 ? "yes" : "no");
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const char* what = argv[1];
+  alarm(20);
+  int p[2];
+  if (!strcmp(what, "storm")) return Storm();
+  if (pipe(p) != 0) return 3;
+  if (!strcmp(what, "read_eintr")) {
+    // A handler without SA_RESTART: the blocked read fails with EINTR.
+    Handle(SIGUSR1, 0);
+    pid_t child = Pester(SIGUSR1);
+    char c;
+    long r = read(p[0], &c, 1);
+    Stop(child);
+    printf("%s %s handled=%s\n", what, Result(r), g_signals > 0 ? "yes" : "no");
+  } else if (!strcmp(what, "read_restart")) {
+    // SA_RESTART: the read goes on after each handler and returns what a
+    // child writes after five signals.
+    Handle(SIGUSR1, SA_RESTART);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+      for (int i = 0; i < 5; ++i) {
+        usleep(20000);
+        kill(parent, SIGUSR1);
+      }
+      usleep(20000);
+      (void)!write(p[1], "data", 4);
+      _exit(0);
+    }
+    char buf[16] = {0};
+    long r = read(p[0], buf, sizeof buf - 1);
+    waitpid(child, NULL, 0);
+    printf("%s %s %s handled=%d\n", what, Result(r), r > 0 ? buf : "-",
+           (int)g_signals);
+  } else if (!strcmp(what, "poll_eintr")) {
+    // poll is never restarted after a handler, SA_RESTART or not
+    // (-ERESTARTNOHAND): SIGALRM during a 10 s poll of an empty pipe.
+    Handle(SIGALRM, SA_RESTART);
+    pid_t child = Pester(SIGALRM);
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    long r = poll(&pfd, 1, 10000);
+    Stop(child);
+    printf("%s %s handled=%s\n", what, Result(r), g_signals > 0 ? "yes" : "no");
+  } else if (!strcmp(what, "read_ignored")) {
+    // An ignored signal (SIGCHLD's default) never ends the read:
+    // children exit while it waits, then the last one writes.
+    for (int i = 1; i <= 5; ++i) {
+      if (fork() == 0) {
+        usleep(20000 * i);
+        _exit(0);
+      }
+    }
+    if (fork() == 0) {
+      usleep(150000);
+      (void)!write(p[1], "late", 4);
+      _exit(0);
+    }
+    char buf[16] = {0};
+    long r = read(p[0], buf, sizeof buf - 1);
+    while (wait(NULL) > 0) {
+    }
+    printf("%s %s %s\n", what, Result(r), r > 0 ? buf : "-");
+  } else {
+    return 2;
+  }
+  return 0;
+}
