@@ -55,7 +55,7 @@ TEST_F(SandboxSignalTest, StormNeverFailsPathCallsWithEintrNorLeaksAnFd) {
 
 TEST_F(SandboxSignalTest, BlockedReadWithoutSaRestartFailsWithEintr) {
   ShellResult r = Probe("read_eintr");
-  EXPECT_EQ(r.status, 0);  // 142: SIGALRM, the read was never interrupted
+  EXPECT_EQ(r.status, 0);  // 137: the probe's alarm, never interrupted
   EXPECT_EQ(r.output, "read_eintr EINTR handled=yes\n");
 }
 
