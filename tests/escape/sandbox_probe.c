@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     for (int w = 0; w < kWorkers; ++w) {
       workers[w] = fork();
       if (workers[w] != 0) continue;
+      while (g_signals == 0) pause();  // under the storm from the start
       int bad = 0;
       for (int i = 0; i < 2000; ++i) {
         int fd = open("/bin/sandbox_probe", O_RDONLY);
