@@ -219,4 +219,20 @@ TEST_F(DoTest, PipelinesAndProcessesWork) {
   EXPECT_EQ(r.output, "2000\n1999\n1998\n7\nnested arg\ncaptured\n");
 }
 
+TEST_F(DoTest, ATrappedSignalEndsABlockedRead) {
+  // ash's read of an empty FIFO returns once a trapped signal comes: the
+  // sentry interrupts the read it serves (its watcher saw the signal
+  // pending) and answers -ERESTARTSYS, which ash's handler (no
+  // SA_RESTART) turns into EINTR. Without that the read never returns.
+  const std::string script =
+      "trap 'n=1' USR1; mkfifo /tmp/f;"
+      " (while :; do sleep 0.2; kill -USR1 $$ 2>/dev/null || exit 0; done) &"
+      " read x <> /tmp/f; echo \"status=$? n=$n\"; kill $!";
+  ShellResult host = OnHost(script);
+  EXPECT_EQ(host.output, "status=1 n=1\n");
+  ShellResult r = InSandbox(script);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output, host.output);
+}
+
 }  // namespace
