@@ -130,7 +130,10 @@ void PrintTrace(const SyscallRequest& req, const SyscallAnswer& answer) {
   switch (answer.kind()) {
     case SyscallAnswer::Kind::kError:
       line += "-1 errno " + std::to_string(answer.error()) + " (" +
-              std::strerror(answer.error()) + ")";
+              (answer.error() == kErestartSys     ? "ERESTARTSYS"
+               : answer.error() == kErestartNoHand ? "ERESTARTNOHAND"
+                                                   : std::strerror(answer.error())) +
+              ")";
       break;
     case SyscallAnswer::Kind::kInstallFd:
       line += "fd";
