@@ -73,6 +73,29 @@ bool IsStoppingSignal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+// Whether `tid`'s process has a handler for `sig` (SigCgt of
+// /proc/TID/status); SIGSTOP never has one. Unknown counts as caught.
+bool Catches(pid_t tid, int sig) {
+  if (sig == SIGSTOP) return false;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return true;
+  char buf[8192];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  // Matched at the start of a line only (the name line may hold anything).
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    unsigned long long caught = 0;
+    if (sscanf(line, "SigCgt: %llx", &caught) == 1)
+      return (caught >> (sig - 1)) & 1;
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<Registers> ExecStop::GetRegisters() const {
@@ -209,7 +232,7 @@ pid_t Tracer::NextReport(int* status) {
   }
 }
 
-void Tracer::RestartUnreceived(pid_t tid) {
+void Tracer::RestartUnreceived(pid_t tid, int sig) {
   if (!notified_) return;
   user_regs_struct regs;
   // ESRCH: killed meanwhile; its exit comes next.
@@ -218,11 +241,18 @@ void Tracer::RestartUnreceived(pid_t tid) {
   // the signal came while it ran its own code (an interrupt entry).
   const auto nr = static_cast<int64_t>(regs.orig_rax);
   if (nr < 0 || !notified_(nr)) return;
-  // Asked (and the sentry's mark dropped) at every such stop, so a mark
-  // is never left for a later call.
+  const bool interrupted = static_cast<int64_t>(regs.rax) == -kErestartSys;
+  // A stopping signal without a handler stops the task inside get_signal
+  // (do_signal_stop) and changes nothing: the call's fate is decided at
+  // the next stop (SIGCONT's, whose handler's SA_RESTART counts, as in
+  // Linux), so leave the registers and the sentry's mark for it. With
+  // SIGCONT blocked no stop comes, no handler runs, and the call restarts
+  // either way (the sandbox drops the mark at the task's next call).
+  if (interrupted && IsStoppingSignal(sig) && !Catches(tid, sig)) return;
+  // Asked (and the sentry's mark dropped) at every other such stop, so a
+  // mark is never left for a later call.
   const bool sentry_answered = observer_.TakeRestartAnswer(tid);
-  if (static_cast<int64_t>(regs.rax) != -kErestartSys || sentry_answered)
-    return;
+  if (!interrupted || sentry_answered) return;
   // kernel/seccomp.c seccomp_do_user_notification: a signal before the
   // listener's NOTIF_RECV ends wait_for_completion_interruptible with
   // -ERESTARTSYS (after the receive the wait is killable only:
@@ -369,7 +399,7 @@ void Tracer::Serve() {
         // Signal-delivery-stop: pass the signal on (a child's SIGCHLD,
         // job-control and app signals alike), a trapped call it cut
         // short before the sentry saw it made to restart.
-        RestartUnreceived(tid);
+        RestartUnreceived(tid, sig);
         Resume(tid, sig);
         break;
       default:

@@ -155,7 +155,7 @@ class Tracer final {
   pid_t NextReport(int* status) VEIL_EXCLUDES(mu_);
   // At a signal-delivery-stop of `tid`: a notified call the signal ended
   // before the sentry received it restarts (Start's comment).
-  void RestartUnreceived(pid_t tid);
+  void RestartUnreceived(pid_t tid, int sig);
 
   TaskObserver& observer_;
   const NotifiedCall notified_;  // immutable

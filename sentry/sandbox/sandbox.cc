@@ -267,6 +267,9 @@ void SandboxImpl::ReceiverLoop() {
 }
 
 void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
+  // A new call: the last answer's stops are over, so a restart mark the
+  // tracer did not take (SIGCONT blocked after a stop) is dropped.
+  slot.answered_restart.store(false, std::memory_order_relaxed);
   {
     MutexLock lock(slot.mu);
     if (slot.exec && slot.exec->server) {

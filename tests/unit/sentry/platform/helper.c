@@ -120,12 +120,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (strcmp(mode, "nosarestart") == 0) {
-    // A handler without SA_RESTART, then a notified getppid: prints its
-    // result and errno as the program sees them.
+    // Handlers without SA_RESTART (SIGUSR1, SIGCONT), then a notified
+    // getppid: prints its result and errno as the program sees them.
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = OnSignal;
     if (sigaction(SIGUSR1, &sa, NULL) != 0) return 95;
+    if (sigaction(SIGCONT, &sa, NULL) != 0) return 95;
     long r = syscall(SYS_getppid);
     int err = r < 0 ? errno : 0;
     SAY("r=%ld errno=%s handled=%d\n", r, err == EINTR ? "EINTR" : err ? "other" : "0",

@@ -257,6 +257,30 @@ TEST_F(LaunchTest, ASentrysOwnRestartCodeKeepsLinuxsSaRestartRule) {
   EXPECT_FALSE(observer_.restart_answered.load());  // taken by the tracer
 }
 
+TEST_F(LaunchTest, ARestartCodeAnsweredBeforeAStopIsDecidedAtSigcont) {
+  Start("nosarestart");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(kill(req->tid, SIGSTOP), 0);
+  while (!SignalPending(req->tid, SIGSTOP)) sched_yield();
+  observer_.restart_answered = true;
+  ASSERT_TRUE(platform().Answer(*req, SyscallAnswer::Error(Errno(512))));
+  // SIGSTOP (no handler) stops the task with the call's fate open; the
+  // SIGCONT handler, without SA_RESTART, makes it EINTR, as on Linux.
+  while (TaskState(req->tid) != 't' && TaskState(req->tid) != 'T')
+    sched_yield();
+  ASSERT_EQ(kill(req->tid, SIGCONT), 0);
+  Result<SyscallRequest> again = platform().Receive();
+  if (again) {
+    ADD_FAILURE() << "the call restarted";
+    (void)platform().Answer(*again, SyscallAnswer::Value(7));
+  } else {
+    EXPECT_EQ(again.error().code(), ECANCELED);
+  }
+  int status;
+  EXPECT_EQ(Finish(&status), "r=-1 errno=EINTR handled=1\n");
+}
+
 TEST_F(LaunchTest, ASignalStormDuringTrappedCallsLeaksNoFd) {
   Start("storm");
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, task_.pid, 0)));
