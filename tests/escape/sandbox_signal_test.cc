@@ -18,7 +18,11 @@ namespace {
 using veil::integration::Shell;
 using veil::integration::ShellResult;
 
-class SandboxSignalTest : public ::testing::Test {
+// Each case runs in both modes: under --strict every call is the
+// sentry's (reads and polls wait in it: the watcher's case); in the
+// default mode pipe reads and writes run natively on host pipes, and the
+// path calls are still trapped (the tracer's case).
+class SandboxSignalTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "veil do needs root (the gofer)";
@@ -35,7 +39,8 @@ class SandboxSignalTest : public ::testing::Test {
   // Runs the probe's case `what` under veil do; its output (the gofer's
   // chroot note dropped) and veil's exit status.
   ShellResult Probe(const std::string& what) {
-    return Shell(std::string(VEIL_BINARY) + " do --rootfs " + dir_ +
+    return Shell(std::string(VEIL_BINARY) + " do " + GetParam() +
+                     " --rootfs " + dir_ +
                      " -- /bin/signal_probe " + what + " > " + dir_ +
                      "/out 2>&1; s=$?; grep -v 'falling back' " + dir_ +
                      "/out; exit $s",
@@ -44,7 +49,7 @@ class SandboxSignalTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(SandboxSignalTest, StormNeverFailsPathCallsWithEintrNorLeaksAnFd) {
+TEST_P(SandboxSignalTest, StormNeverFailsPathCallsWithEintrNorLeaksAnFd) {
   // Without the tracer's restart, opens, stats, mkdirs and closes fail
   // with EINTR (the seccomp wait before the receive is interruptible),
   // and an interrupted close keeps its fd.
@@ -53,28 +58,34 @@ TEST_F(SandboxSignalTest, StormNeverFailsPathCallsWithEintrNorLeaksAnFd) {
   EXPECT_EQ(r.output, "storm eintr=0 other=0 fds=0 handled=yes\n");
 }
 
-TEST_F(SandboxSignalTest, BlockedReadWithoutSaRestartFailsWithEintr) {
+TEST_P(SandboxSignalTest, BlockedReadWithoutSaRestartFailsWithEintr) {
   ShellResult r = Probe("read_eintr");
   EXPECT_EQ(r.status, 0);  // 137: the probe's alarm, never interrupted
   EXPECT_EQ(r.output, "read_eintr EINTR handled=yes\n");
 }
 
-TEST_F(SandboxSignalTest, BlockedReadWithSaRestartResumesAndGetsTheData) {
+TEST_P(SandboxSignalTest, BlockedReadWithSaRestartResumesAndGetsTheData) {
   ShellResult r = Probe("read_restart");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "read_restart 4 data handled=yes\n");
 }
 
-TEST_F(SandboxSignalTest, PollIsInterruptedEvenWithSaRestart) {
+TEST_P(SandboxSignalTest, PollIsInterruptedEvenWithSaRestart) {
   ShellResult r = Probe("poll_eintr");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "poll_eintr EINTR handled=yes\n");
 }
 
-TEST_F(SandboxSignalTest, IgnoredSignalsDoNotEndABlockedRead) {
+TEST_P(SandboxSignalTest, IgnoredSignalsDoNotEndABlockedRead) {
   ShellResult r = Probe("read_ignored");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "read_ignored 4 late\n");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, SandboxSignalTest,
+                         ::testing::Values("", "--strict"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(*p.param ? "Strict" : "Default");
+                         });
 
 }  // namespace
