@@ -92,7 +92,20 @@ std::optional<Result<void>> ThreadWaiter::TakeWakeLocked() {
 }
 
 Result<void> ThreadWaiter::Wait(std::span<const HostPoll> host) {
-  MutexLock lock(mu_);
+  if (sleep_observer_ == nullptr) {
+    MutexLock lock(mu_);
+    return WaitLocked(host);
+  }
+  sleep_observer_->OnSleep();
+  Result<void> result = [&] {
+    MutexLock lock(mu_);
+    return WaitLocked(host);
+  }();
+  sleep_observer_->OnWake();
+  return result;
+}
+
+Result<void> ThreadWaiter::WaitLocked(std::span<const HostPoll> host) {
   bool any_host = std::any_of(host.begin(), host.end(),
                               [](const HostPoll& h) { return h.fd >= 0; });
   if (!any_host) {

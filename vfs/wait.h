@@ -145,6 +145,21 @@ struct WaitSource {
   HostPoll host[2];
 };
 
+// Told when a ThreadWaiter's thread goes to wait and when it is back
+// (the sentry polls a task's pending signals only while its serving
+// thread waits: a call that never waits costs nothing). Both run on the
+// waiting thread, outside the waiter's lock; they must not call back into
+// the waiter but may call Interrupt() later from another thread.
+class SleepObserver {
+ public:
+  virtual void OnSleep() = 0;
+  virtual void OnWake() = 0;
+
+ protected:
+  SleepObserver() = default;
+  ~SleepObserver() = default;
+};
+
 // A waiter for a thread that blocks. Wait() returns once notified, or
 // once a host fd it watches is ready, or with EINTR once interrupted.
 // Interrupt() from any thread ends the pending wait, or the next one if
@@ -171,11 +186,20 @@ class ThreadWaiter final : public Waiter {
   Result<void> Wait(std::span<const HostPoll> host);
   // Forgets a notification left over from an earlier wait.
   void ResetNotification();
+  // Told around every Wait (null: nobody). Set before the waiter is first
+  // used, by the thread that hands it to its serving thread; borrowed:
+  // must outlive the waiter's use.
+  void set_sleep_observer(SleepObserver* observer) {
+    sleep_observer_ = observer;
+  }
 
  private:
   // Consumes a pending notification (Ok) or interrupt (EINTR); nullopt if
   // neither. Caller holds mu_.
   std::optional<Result<void>> TakeWakeLocked() VEIL_REQUIRES(mu_);
+  Result<void> WaitLocked(std::span<const HostPoll> host) VEIL_REQUIRES(mu_);
+
+  SleepObserver* sleep_observer_ = nullptr;  // set before use, then fixed
 
   Mutex mu_;
   CondVar cv_;

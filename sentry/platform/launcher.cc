@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 
@@ -229,7 +230,14 @@ Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
     return pid;
   };
   Launched out;
-  out.tracer = VEIL_TRY(Tracer::Start(observer, spawn));
+  // The tracer makes notified calls a signal interrupted before the
+  // sentry received them restart: it needs to know which are notified.
+  NotifiedCall notified = [filter](int64_t nr) {
+    return nr >= 0 && nr <= INT32_MAX &&
+           filter.ActionFor(static_cast<int32_t>(nr)).kind() ==
+               SeccompAction::Kind::kNotify;
+  };
+  out.tracer = VEIL_TRY(Tracer::Start(observer, spawn, std::move(notified)));
   out.pid = out.tracer->first_task();
   out.platform = SeccompPlatform::Create(std::move(listener), wake);
   return out;

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <stddef.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -62,8 +64,36 @@ pid_t ParentProcess(pid_t tid) {
   return tgid == tid ? ppid : -1;
 }
 
+// The kernel's restart codes (include/linux/errno.h: never seen by a
+// program).
+constexpr int64_t kErestartSys = 512;
+constexpr int64_t kErestartNoIntr = 513;
+
 bool IsStoppingSignal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+// Whether `tid`'s process has a handler for `sig` (SigCgt of
+// /proc/TID/status); SIGSTOP never has one. Unknown counts as caught.
+bool Catches(pid_t tid, int sig) {
+  if (sig == SIGSTOP) return false;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return true;
+  char buf[8192];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  // Matched at the start of a line only (the name line may hold anything).
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    unsigned long long caught = 0;
+    if (sscanf(line, "SigCgt: %llx", &caught) == 1)
+      return (caught >> (sig - 1)) & 1;
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return true;
 }
 
 }  // namespace
@@ -124,8 +154,9 @@ Result<void> ExecStop::RedirectExec(std::string_view path,
 }
 
 Result<std::unique_ptr<Tracer>> Tracer::Start(
-    TaskObserver& observer, std::function<Result<pid_t>()> spawn) {
-  std::unique_ptr<Tracer> tracer(new Tracer(observer));
+    TaskObserver& observer, std::function<Result<pid_t>()> spawn,
+    NotifiedCall notified) {
+  std::unique_ptr<Tracer> tracer(new Tracer(observer, std::move(notified)));
   Tracer* t = tracer.get();
   t->thread_ = std::thread([t, spawn = std::move(spawn)] { t->Run(spawn); });
   Errno error(0);
@@ -199,6 +230,44 @@ pid_t Tracer::NextReport(int* status) {
     // EINTR, or the report went (SIGKILL turned a stop into an exit
     // before we took it): look again.
   }
+}
+
+void Tracer::RestartUnreceived(pid_t tid, int sig) {
+  if (!notified_) return;
+  user_regs_struct regs;
+  // ESRCH: killed meanwhile; its exit comes next.
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0) return;
+  // orig_rax is the number of the call the task stopped in, or -1 when
+  // the signal came while it ran its own code (an interrupt entry).
+  const auto nr = static_cast<int64_t>(regs.orig_rax);
+  if (nr < 0 || !notified_(nr)) return;
+  const bool interrupted = static_cast<int64_t>(regs.rax) == -kErestartSys;
+  // A stopping signal without a handler stops the task inside get_signal
+  // (do_signal_stop) and changes nothing: the call's fate is decided at
+  // the next stop (SIGCONT's, whose handler's SA_RESTART counts, as in
+  // Linux), so leave the registers and the sentry's mark for it. With
+  // SIGCONT blocked no stop comes, no handler runs, and the call restarts
+  // either way (the sandbox drops the mark at the task's next call).
+  if (interrupted && IsStoppingSignal(sig) && !Catches(tid, sig)) return;
+  // Asked (and the sentry's mark dropped) at every other such stop, so a
+  // mark is never left for a later call.
+  const bool sentry_answered = observer_.TakeRestartAnswer(tid);
+  if (!interrupted || sentry_answered) return;
+  // kernel/seccomp.c seccomp_do_user_notification: a signal before the
+  // listener's NOTIF_RECV ends wait_for_completion_interruptible with
+  // -ERESTARTSYS (after the receive the wait is killable only:
+  // should_sleep_killable), which syscall_set_return_value puts in rax,
+  // and the call is skipped. The sentry never saw it; Linux would have
+  // served it after the handler. arch/x86/kernel/signal.c: handle_signal
+  // turns -ERESTARTSYS into -EINTR for a handler without SA_RESTART but
+  // re-executes the call for -ERESTARTNOINTR whatever the handler's flags
+  // (rax = orig_rax, rip -= 2), and arch_do_signal_or_restart restarts it
+  // when no handler runs (an ignored or stopping signal) either way.
+  // Only rax changes; the stop's registers are what get_signal resumes
+  // with (ptrace_signal).
+  ptrace(PTRACE_POKEUSER, tid,
+         reinterpret_cast<void*>(offsetof(user_regs_struct, rax)),
+         reinterpret_cast<void*>(-kErestartNoIntr));
 }
 
 void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
@@ -328,7 +397,9 @@ void Tracer::Serve() {
         break;
       case 0:
         // Signal-delivery-stop: pass the signal on (a child's SIGCHLD,
-        // job-control and app signals alike).
+        // job-control and app signals alike), a trapped call it cut
+        // short before the sentry saw it made to restart.
+        RestartUnreceived(tid, sig);
         Resume(tid, sig);
         break;
       default:

@@ -15,6 +15,8 @@
 //   before the child runs (a child whose parent process is killed before
 //   reporting it is killed too: README.md);
 // - signal-delivery-stop: the signal is re-injected (PTRACE_CONT with it);
+//   a trapped call the signal interrupted before the sentry received it
+//   is made to restart first (RestartUnreceived below);
 // - PTRACE_EVENT_FORK/VFORK/CLONE: OnClone(parent, child, kind);
 // - PTRACE_EVENT_SECCOMP (the filter's RET_TRACE, execve/execveat):
 //   OnExecStop, with the task's registers at hand;
@@ -94,7 +96,19 @@ class TaskObserver {
   virtual void OnExec(pid_t tid, pid_t former_tid) = 0;
   // The task exited or died; `wait_status` as waitpid(2) gives it.
   virtual void OnExit(pid_t tid, int wait_status) = 0;
+  // A signal-delivery-stop of `tid` while its last call was a notified
+  // one. True if the sentry itself answered that call with -ERESTARTSYS
+  // (a blocking call it interrupted for a signal: Linux's SA_RESTART rule
+  // must then stand); the observer forgets that mark here, whatever the
+  // registers say. The default: the sentry never answers restart codes.
+  virtual bool TakeRestartAnswer(pid_t tid) {
+    (void)tid;
+    return false;
+  }
 };
+
+// Which syscall numbers the filter notifies (hands to the sentry).
+using NotifiedCall = std::function<bool(int64_t nr)>;
 
 class Tracer final {
  public:
@@ -103,8 +117,20 @@ class Tracer final {
   // stopped itself (SIGSTOP, untraced). The thread seizes it, sends it
   // SIGCONT and serves stops until no task is left. Returns spawn's error,
   // or PTRACE_SEIZE's (the child is then killed and reaped).
+  //
+  // `notified` (may be empty: then nothing below happens) names the
+  // filter's notified calls. A signal that comes while such a call waits
+  // for the sentry to receive it ends the call with -ERESTARTSYS (the
+  // seccomp wait is interruptible until the receive), so without help a
+  // handler without SA_RESTART would see EINTR from calls Linux never
+  // interrupts (close, stat, mkdir). At that signal-delivery-stop the
+  // tracer sets the result to -ERESTARTNOINTR instead, unless the
+  // observer's TakeRestartAnswer says the sentry answered it: the kernel
+  // then runs the handler and makes the call again, as if the signal had
+  // come just before it (it had: the sentry never saw the call).
   static Result<std::unique_ptr<Tracer>> Start(
-      TaskObserver& observer, std::function<Result<pid_t>()> spawn);
+      TaskObserver& observer, std::function<Result<pid_t>()> spawn,
+      NotifiedCall notified = {});
   // Kills every task still alive (SIGKILL) and joins the thread.
   ~Tracer();
   Tracer(const Tracer&) = delete;
@@ -117,7 +143,8 @@ class Tracer final {
   void KillAll() VEIL_EXCLUDES(mu_);
 
  private:
-  explicit Tracer(TaskObserver& observer) : observer_(observer) {}
+  Tracer(TaskObserver& observer, NotifiedCall notified)
+      : observer_(observer), notified_(std::move(notified)) {}
   void Run(const std::function<Result<pid_t>()>& spawn) VEIL_EXCLUDES(mu_);
   void Serve() VEIL_EXCLUDES(mu_);
   // Records a live task; false if the tracer is stopping (it was killed).
@@ -126,8 +153,12 @@ class Tracer final {
   // The next stop or exit of a task (waitpid's status), -1 once no task
   // is left.
   pid_t NextReport(int* status) VEIL_EXCLUDES(mu_);
+  // At a signal-delivery-stop of `tid`: a notified call the signal ended
+  // before the sentry received it restarts (Start's comment).
+  void RestartUnreceived(pid_t tid, int sig);
 
   TaskObserver& observer_;
+  const NotifiedCall notified_;  // immutable
   pid_t first_task_ = -1;  // set before Start returns, then immutable
 
   Mutex mu_;

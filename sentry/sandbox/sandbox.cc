@@ -21,6 +21,7 @@
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/fd_table.h"
 #include "sentry/kernel/fs_context.h"
+#include "sentry/kernel/restart.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/platform/launcher.h"
 #include "sentry/platform/seccomp_filter.h"
@@ -141,7 +142,10 @@ void PrintTrace(const SyscallRequest& req, const SyscallAnswer& answer) {
   switch (answer.kind()) {
     case SyscallAnswer::Kind::kError:
       line += "-1 errno " + std::to_string(answer.error()) + " (" +
-              std::strerror(answer.error()) + ")";
+              (answer.error() == kErestartSys     ? "ERESTARTSYS"
+               : answer.error() == kErestartNoHand ? "ERESTARTNOHAND"
+                                                   : std::strerror(answer.error())) +
+              ")";
       break;
     case SyscallAnswer::Kind::kInstallFd:
       line += "fd";
@@ -168,6 +172,8 @@ SandboxImpl::~SandboxImpl() {
 std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
   auto slot = std::make_shared<TaskSlot>();
   slot->task = std::move(task);
+  slot->sleep = std::make_unique<SlotSleep>(watcher_, slot, slot.get());
+  slot->task->waiter().set_sleep_observer(slot->sleep.get());
   MutexLock lock(mu_);
   tasks_[slot->task->tid()] = slot;
   return slot;
@@ -231,6 +237,11 @@ void SandboxImpl::OnExit(pid_t tid, int /*wait_status*/) {
   slot->task->Interrupt();
 }
 
+bool SandboxImpl::TakeRestartAnswer(pid_t tid) {
+  std::shared_ptr<TaskSlot> slot = FindTask(tid);
+  return slot && slot->answered_restart.exchange(false);
+}
+
 void SandboxImpl::StartReceiver() {
   ++receivers_;
   std::thread([this] { ReceiverLoop(); }).detach();
@@ -270,6 +281,9 @@ void SandboxImpl::ReceiverLoop() {
 }
 
 void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
+  // A new call: the last answer's stops are over, so a restart mark the
+  // tracer did not take (SIGCONT blocked after a stop) is dropped.
+  slot.answered_restart.store(false, std::memory_order_relaxed);
   {
     MutexLock lock(slot.mu);
     if (slot.exec && slot.exec->server) {
@@ -289,7 +303,7 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
     }
   }
   Task& task = *slot.task;
-  std::optional<SyscallAnswer> answer = Dispatch(task, req);
+  std::optional<SyscallAnswer> answer = DispatchInterruptible(slot, req);
   // The host fds the answer installs, kept open until it is sent. Taken
   // out of the task now: once answered, the task's next call may be
   // served by another receiver (which starts with fresh effects) before
@@ -309,6 +323,39 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   (void)platform_.Answer(req, *answer);
 }
 
+std::optional<SyscallAnswer> SandboxImpl::DispatchInterruptible(
+    TaskSlot& slot, const SyscallRequest& req) {
+  for (;;) {
+    std::optional<SyscallAnswer> answer = Dispatch(*slot.task, req);
+    // Only a wait ends with EINTR, and only Task::Interrupt ends one so:
+    // the watcher saw a signal pending, or the task exited (OnExit).
+    if (!answer || answer->kind() != SyscallAnswer::Kind::kError ||
+        answer->error() != EINTR) {
+      return answer;
+    }
+    switch (PendingSignal(slot.task->tid())) {
+      case SignalState::kGone:
+        return answer;  // goes nowhere
+      case SignalState::kPending: {
+        const int code = InterruptedAnswer(req.nr);
+        // The tracer must leave this -ERESTARTSYS alone: the handler's
+        // SA_RESTART decides (it turns an unreceived call's into
+        // -ERESTARTNOINTR, tracer.h). Marked before the answer: the
+        // signal-delivery-stop comes after it.
+        if (code == kErestartSys) slot.answered_restart.store(true);
+        return SyscallAnswer::Error(Errno(code));
+      }
+      case SignalState::kNone:
+        // A stale interrupt (the watcher's came as the wait ended, and
+        // the signal was taken since): nothing would act on a restart
+        // code, so serve the call again (handlers are safe to run twice;
+        // an interrupted one did nothing).
+        slot.task->effects() = CallEffects{};
+        break;
+    }
+  }
+}
+
 Result<int> SandboxImpl::Run() {
   {
     vfs::Context ctx = vfs_.RootContext();
@@ -321,6 +368,7 @@ Result<int> SandboxImpl::Run() {
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
   if (spec_.mode == Mode::kDefault) twins_ = VEIL_TRY(HostTwins::Create());
+  watcher_.Start();
 
   LaunchSpec launch;
   launch.path = spec_.stub_path;
@@ -345,6 +393,7 @@ Result<int> SandboxImpl::Run() {
     while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
   }
   launched->tracer.reset();
+  watcher_.Stop();
   return status;
 }
 

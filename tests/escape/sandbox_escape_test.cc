@@ -70,6 +70,7 @@ TEST_F(SandboxEscapeTest, ProcLinksNameTheSandboxsProc) {
 
 TEST_F(SandboxEscapeTest, SignalStormDuringTrappedCallsLeaksNoFd) {
   EXPECT_EQ(Probe("signal_storm").output, "signal_storm clean\n");
+  EXPECT_EQ(Probe("signal_storm", "--strict").output, "signal_storm clean\n");
 }
 
 TEST_F(SandboxEscapeTest, NoHostDescriptorReachesTheProgram) {

@@ -29,6 +29,7 @@
 #include "sentry/platform/seccomp_platform.h"
 #include "sentry/platform/tracer.h"
 #include "sentry/sandbox/sandbox.h"
+#include "sentry/sandbox/signal_watch.h"
 
 namespace veil::sentry::internal {
 
@@ -79,6 +80,13 @@ struct PendingExec {
 // pending), each served by whichever receiver thread took it.
 struct TaskSlot {
   std::unique_ptr<Task> task;
+  // Tells the signal watcher when the task's serving thread waits (set
+  // before the slot is published, then fixed).
+  std::unique_ptr<SlotSleep> sleep;
+  // The sentry answered the task's call with -ERESTARTSYS: set before the
+  // answer, taken (and cleared) by the tracer at the signal-delivery-stop
+  // that follows (TaskObserver::TakeRestartAnswer).
+  std::atomic<bool> answered_restart{false};
   Mutex mu;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
@@ -99,6 +107,7 @@ class SandboxImpl final : public TaskObserver {
   void OnExecStop(ExecStop& stop) override;
   void OnExec(pid_t tid, pid_t former_tid) override;
   void OnExit(pid_t tid, int wait_status) override;
+  bool TakeRestartAnswer(pid_t tid) override;
 
  private:
   // The first task, made at its first exec stop (the launcher's exec of
@@ -119,6 +128,11 @@ class SandboxImpl final : public TaskObserver {
   void ReceiverLoop() VEIL_EXCLUDES(pool_mu_);
   void StartReceiver() VEIL_REQUIRES(pool_mu_);
   void ServeOne(TaskSlot& slot, const SyscallRequest& req);
+  // Dispatch, with a call a signal interrupted answered by Linux's
+  // restart code (sentry/kernel/restart.h) when the task has a signal
+  // pending, and served again when it has none (a stale interrupt).
+  std::optional<SyscallAnswer> DispatchInterruptible(TaskSlot& slot,
+                                                     const SyscallRequest& req);
 
   // exec.cc: the plan for an exec stop of `task`, or the errno the call
   // must fail with.
@@ -137,6 +151,8 @@ class SandboxImpl final : public TaskObserver {
   ForwardingPlatform platform_;
   // The data plane's host side (Mode::kDefault), or null (--strict).
   std::unique_ptr<HostTwins> twins_;
+  // Interrupts waiting calls of tasks that have a signal pending.
+  SignalWatcher watcher_;
 
   static constexpr int kSpareReceivers = 4;
   Mutex pool_mu_;

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -120,6 +121,42 @@ TEST(ThreadWaiterTest, WakesOnAReadyHostFdAndOnInterruptWhilePolling) {
   Async<Result<void>> again([&] { return w.Wait(host); });
   w.Notify(kEventIn);
   EXPECT_THAT(again.Get(), IsOk());
+}
+
+// Records the calls a ThreadWaiter makes, and interrupts it on the first
+// OnSleep (what the sentry's signal watcher does, later and from its own
+// thread).
+class RecordingSleepObserver final : public SleepObserver {
+ public:
+  explicit RecordingSleepObserver(ThreadWaiter& waiter) : waiter_(waiter) {}
+  void OnSleep() override {
+    log += "sleep ";
+    if (interrupt_on_sleep) waiter_.Interrupt();
+  }
+  void OnWake() override { log += "wake "; }
+  std::string log;
+  bool interrupt_on_sleep = false;
+
+ private:
+  ThreadWaiter& waiter_;
+};
+
+TEST(ThreadWaiterTest, TellsItsSleepObserverAroundEveryWait) {
+  ThreadWaiter w;
+  RecordingSleepObserver observer(w);
+  w.set_sleep_observer(&observer);
+  w.Notify(kEventIn);
+  EXPECT_THAT(w.Wait(), IsOk());
+  observer.interrupt_on_sleep = true;
+  EXPECT_THAT(w.Wait(), ErrnoIs(EINTR));  // the observer's interrupt
+  observer.interrupt_on_sleep = false;
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd r(fds[0]), wr(fds[1]);
+  ASSERT_EQ(write(wr.get(), "x", 1), 1);
+  HostPoll ready{r.get(), POLLIN};
+  EXPECT_THAT(w.Wait(std::span<const HostPoll>(&ready, 1)), IsOk());
+  EXPECT_EQ(observer.log, "sleep wake sleep wake sleep wake ");
 }
 
 }  // namespace

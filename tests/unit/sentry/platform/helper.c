@@ -119,6 +119,20 @@ int main(int argc, char** argv) {
     SAY("fd=%d handled=%d open=%d\n", fd, (int)handled, CountOpenFds());
     return 0;
   }
+  if (strcmp(mode, "nosarestart") == 0) {
+    // Handlers without SA_RESTART (SIGUSR1, SIGCONT), then a notified
+    // getppid: prints its result and errno as the program sees them.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnSignal;
+    if (sigaction(SIGUSR1, &sa, NULL) != 0) return 95;
+    if (sigaction(SIGCONT, &sa, NULL) != 0) return 95;
+    long r = syscall(SYS_getppid);
+    int err = r < 0 ? errno : 0;
+    SAY("r=%ld errno=%s handled=%d\n", r, err == EINTR ? "EINTR" : err ? "other" : "0",
+        (int)handled);
+    return 0;
+  }
   if (strcmp(mode, "fork") == 0) {
     pid_t child = fork();
     if (child == 0) _exit(7);

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,12 @@ class RecordingObserver final : public TaskObserver {
   void OnExit(pid_t tid, int status) override {
     Add({Event::kExit, tid, 0, status});
   }
+  bool TakeRestartAnswer(pid_t) override {
+    return restart_answered.exchange(false);
+  }
+  // What TakeRestartAnswer answers (once): "the sentry answered
+  // -ERESTARTSYS itself".
+  std::atomic<bool> restart_answered{false};
   // Blocks until `tid`'s exit has been reported.
   void WaitForExit(pid_t tid) {
     MutexLock lock(mu_);

@@ -211,6 +211,76 @@ TEST_F(LaunchTest, SignalWhileANotificationIsPendingLeaksNoFd) {
   EXPECT_EQ(Finish(&status), "fd=3 handled=1 open=1\n");
 }
 
+// Sends SIGUSR1 to a task whose notified call waits, not yet received,
+// and returns once the task has taken the signal (it left the wait).
+void SignalBeforeReceive(Platform& platform, pid_t tid) {
+  pollfd p{platform.ReceiveFd(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, -1), 1);  // the call is queued: the task waits
+  ASSERT_EQ(kill(tid, SIGUSR1), 0);
+  while (SignalPending(tid, SIGUSR1)) sched_yield();
+}
+
+TEST_F(LaunchTest, ACallInterruptedBeforeItsReceiveRestartsWithoutSaRestart) {
+  Start("nosarestart");
+  SignalBeforeReceive(platform(), task_.pid);
+  // The tracer made the call restart after the handler: it comes again
+  // (the first request was withdrawn, which Receive skips).
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req) << req.error().code();
+  EXPECT_EQ(req->nr, SYS_getppid);
+  ASSERT_TRUE(platform().Answer(*req, SyscallAnswer::Value(4242)));
+  EXPECT_EQ(platform().Receive().error().code(), ECANCELED);
+  int status;
+  EXPECT_EQ(Finish(&status), "r=4242 errno=0 handled=1\n");
+}
+
+TEST_F(LaunchTest, ASentrysOwnRestartCodeKeepsLinuxsSaRestartRule) {
+  Start("nosarestart");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(kill(req->tid, SIGUSR1), 0);
+  while (!SignalPending(req->tid, SIGUSR1)) sched_yield();
+  // The sentry interrupted the call for the signal: -ERESTARTSYS, marked
+  // first, which the tracer leaves alone; a handler without SA_RESTART
+  // sees EINTR, as on Linux.
+  observer_.restart_answered = true;
+  ASSERT_TRUE(platform().Answer(*req, SyscallAnswer::Error(Errno(512))));
+  Result<SyscallRequest> again = platform().Receive();
+  if (again) {
+    ADD_FAILURE() << "the call restarted";
+    (void)platform().Answer(*again, SyscallAnswer::Value(7));
+  } else {
+    EXPECT_EQ(again.error().code(), ECANCELED);
+  }
+  int status;
+  EXPECT_EQ(Finish(&status), "r=-1 errno=EINTR handled=1\n");
+  EXPECT_FALSE(observer_.restart_answered.load());  // taken by the tracer
+}
+
+TEST_F(LaunchTest, ARestartCodeAnsweredBeforeAStopIsDecidedAtSigcont) {
+  Start("nosarestart");
+  Result<SyscallRequest> req = platform().Receive();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(kill(req->tid, SIGSTOP), 0);
+  while (!SignalPending(req->tid, SIGSTOP)) sched_yield();
+  observer_.restart_answered = true;
+  ASSERT_TRUE(platform().Answer(*req, SyscallAnswer::Error(Errno(512))));
+  // SIGSTOP (no handler) stops the task with the call's fate open; the
+  // SIGCONT handler, without SA_RESTART, makes it EINTR, as on Linux.
+  while (TaskState(req->tid) != 't' && TaskState(req->tid) != 'T')
+    sched_yield();
+  ASSERT_EQ(kill(req->tid, SIGCONT), 0);
+  Result<SyscallRequest> again = platform().Receive();
+  if (again) {
+    ADD_FAILURE() << "the call restarted";
+    (void)platform().Answer(*again, SyscallAnswer::Value(7));
+  } else {
+    EXPECT_EQ(again.error().code(), ECANCELED);
+  }
+  int status;
+  EXPECT_EQ(Finish(&status), "r=-1 errno=EINTR handled=1\n");
+}
+
 TEST_F(LaunchTest, ASignalStormDuringTrappedCallsLeaksNoFd) {
   Start("storm");
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, task_.pid, 0)));
