@@ -149,6 +149,12 @@ Result<int64_t> DoIo(Task& task, SyscallArgs& args, Access access,
           ? VEIL_TRY(CopyInIovecs(args.mem, args.Addr(1), args.ULong(2)))
           : VEIL_TRY(OneSegment(args.Addr(1), args.ULong(2)));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
+  // vfs_read calls the file's read even for a count of 0, and a
+  // directory's is generic_read_dir: EISDIR (found by difftest_sentry).
+  // vfs_readv returns 0 for an empty iovec before the file sees it.
+  if (access == Access::kRead && vectored == Vectored::kNo &&
+      file->inode().IsDir())
+    return Errno(EISDIR);
   if (access == Access::kRead)
     return ReadToTask(task, args, *file, segs, offset);
   return WriteFromTask(task, args, *file, segs, offset);

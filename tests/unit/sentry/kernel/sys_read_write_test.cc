@@ -53,6 +53,10 @@ TEST_F(SysReadWriteTest, AccessModeIsChecked) {
   EXPECT_EQ(Call(SYS_read, 99, buf, 1), -EBADF);
   int64_t dir = Call(SYS_open, Str("/"), O_RDONLY);
   EXPECT_EQ(Call(SYS_read, dir, buf, 1), -EISDIR);
+  // Even for nothing (generic_read_dir); readv of no bytes is 0 (vfs_readv).
+  EXPECT_EQ(Call(SYS_read, dir, buf, 0), -EISDIR);
+  EXPECT_EQ(Call(SYS_pread64, dir, buf, 0, 0), -EISDIR);
+  EXPECT_EQ(Call(SYS_readv, dir, buf, 0), 0);
 }
 
 TEST_F(SysReadWriteTest, BadBuffers) {
