@@ -8,6 +8,7 @@
 #include <linux/close_range.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -142,6 +143,22 @@ Result<int64_t> SysMkdir(Task& task, SyscallArgs& args) {
 }
 
 Result<int64_t> SysMknodat(Task& task, SyscallArgs& args) {
+  // do_mknodat: may_mknod judges the type before filename_create, which is
+  // where a bad name (getname's EFAULT, ENAMETOOLONG, ENOENT) surfaces
+  // (found by difftest_sentry).
+  switch (args.UInt(2) & S_IFMT) {
+    case 0:
+    case S_IFREG:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
+    case S_IFSOCK:
+      break;
+    case S_IFDIR:
+      return Errno(EPERM);  // may_mknod
+    default:
+      return Errno(EINVAL);  // may_mknod
+  }
   std::string path = VEIL_TRY(CopyPath(args, 1));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   unsigned dev = args.UInt(3);
@@ -225,12 +242,20 @@ Result<int64_t> SysLinkat(Task& task, SyscallArgs& args) {
   std::string from = VEIL_TRY(CopyInPath(
       args.mem, args.Addr(1),
       (flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kDeny));
-  std::string to = VEIL_TRY(CopyPath(args, 3));
+  Result<std::string> to = CopyPath(args, 3);
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
-  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(task.vfs().LinkAt(ctx, from_dir, from, to_dir, to, flags));
+  if (!to) {
+    // do_linkat: a bad new name (getname) surfaces in filename_create,
+    // after filename_lookup of the old one (found by difftest_sentry).
+    int how = ((flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW) |
+              (flags & AT_EMPTY_PATH);
+    VEIL_TRY(task.vfs().ResolveAt(ctx, from_dir, from, how));
+    return to.error();
+  }
+  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), *to));
+  VEIL_TRY_VOID(task.vfs().LinkAt(ctx, from_dir, from, to_dir, *to, flags));
   return 0;
 }
 

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/difftest/syscall_runner_calls.h"
 #include "tests/difftest/wire.h"
 
 namespace {
@@ -49,33 +50,12 @@ using veil::difftest::wire::kMaxFrame;
 using veil::difftest::wire::WireOp;
 using veil::difftest::wire::WireReader;
 using veil::difftest::wire::WireWriter;
+namespace calls = veil::difftest::runner;
 
 // Reads are clamped here (both sides run this code, so both clamp).
 constexpr size_t kMaxRead = 1u << 20;
 
 long Ret(long rc) { return rc < 0 ? -errno : rc; }
-
-bool ReadFull(int fd, char* buf, size_t n) {
-  while (n > 0) {
-    ssize_t got = read(fd, buf, n);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    buf += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
-bool WriteFull(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 void PutStat(const struct stat& st, WireWriter* w) {
   for (int64_t v : {int64_t{st.st_mode}, static_cast<int64_t>(st.st_nlink),
@@ -104,7 +84,16 @@ class Runner {
   long SetCreds(WireReader& r);
   bool Owns(long fd) const { return fds_.count(static_cast<int>(fd)) != 0; }
 
+  // The next turn of each call kind (syscall_runner_calls.h).
+  unsigned Turn(WireOp op) { return turns_[static_cast<int>(op)]++; }
+  int FreeFd() const {
+    int fd = 60;
+    while (fds_.count(fd)) ++fd;
+    return fd;
+  }
+
   std::set<int> fds_;
+  unsigned turns_[static_cast<int>(WireOp::kLast) + 1] = {};
   CredState creds_;
   struct __user_cap_data_struct saved_caps_[2] = {};
   bool caps_saved_ = false;
@@ -172,6 +161,8 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       mode_t mode = static_cast<mode_t>(r.I64());
       if (!r.done()) return false;
       rc = Ret(openat(AT_FDCWD, path.c_str(), flags | O_CLOEXEC, mode));
+      if (rc >= 0)
+        rc = calls::MaybeDuplicate(Turn(op), static_cast<int>(rc), FreeFd());
       if (rc >= 0) fds_.insert(static_cast<int>(rc));
       break;
     }
@@ -240,7 +231,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       std::string path = r.Str();
       int flags = static_cast<int>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(fstatat(AT_FDCWD, path.c_str(), &st, flags));
+      rc = calls::StatVariant(Turn(op), path.c_str(), flags, &st);
       put_stat = rc == 0;
       break;
     }
@@ -349,9 +340,9 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       }
       if (count > kMaxRead) count = kMaxRead;
       data.assign(count, '\0');
-      rc = op == WireOp::kPread
-               ? Ret(pread(static_cast<int>(fd), data.data(), count, offset))
-               : Ret(read(static_cast<int>(fd), data.data(), count));
+      rc = calls::ReadVariant(Turn(op), static_cast<int>(fd), data.data(),
+                                 count,
+                                 op == WireOp::kPread ? &offset : nullptr);
       if (rc >= 0) data.resize(static_cast<size_t>(rc));
       put_data = rc >= 0;
       break;
@@ -366,11 +357,9 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
         rc = -EBADF;
         break;
       }
-      rc = op == WireOp::kPwrite
-               ? Ret(pwrite(static_cast<int>(fd), payload.data(),
-                            payload.size(), offset))
-               : Ret(write(static_cast<int>(fd), payload.data(),
-                           payload.size()));
+      rc = calls::WriteVariant(Turn(op), static_cast<int>(fd),
+                                  payload.data(), payload.size(),
+                                  op == WireOp::kPwrite ? &offset : nullptr);
       break;
     }
     case WireOp::kLseek: {
@@ -402,7 +391,8 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
     case WireOp::kFstat: {
       long fd = r.I64();
       if (!r.done()) return false;
-      rc = Owns(fd) ? Ret(fstat(static_cast<int>(fd), &st)) : -EBADF;
+      rc = Owns(fd) ? calls::FstatVariant(Turn(op), static_cast<int>(fd), &st)
+                    : -EBADF;
       put_stat = rc == 0;
       break;
     }
@@ -422,8 +412,9 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       }
       // The whole directory from the current position, in chunks.
       alignas(8) static char buf[32768];
+      size_t size = calls::DentsBufferSize(Turn(op));
       for (;;) {
-        rc = Ret(syscall(SYS_getdents64, fd, buf, sizeof(buf)));
+        rc = Ret(syscall(SYS_getdents64, fd, buf, size));
         if (rc <= 0) break;
         for (long pos = 0; pos < rc;) {
           struct Dirent64 {
@@ -474,18 +465,18 @@ int main(int argc, char** argv) {
   umask(022);
   WireWriter w;
   w.I64(hello);
-  if (!WriteFull(1, w.Frame()) || hello != 0) return 1;
+  if (!calls::WriteFull(1, w.Frame()) || hello != 0) return 1;
   Runner runner;
   for (;;) {
     char len_bytes[4];
-    if (!ReadFull(0, len_bytes, 4)) return 0;  // the harness is done
+    if (!calls::ReadFull(0, len_bytes, 4)) return 0;  // the harness is done
     uint32_t len;
     memcpy(&len, len_bytes, 4);
     if (len == 0 || len > kMaxFrame) return 2;
     std::string body(len, '\0');
-    if (!ReadFull(0, body.data(), len)) return 2;
+    if (!calls::ReadFull(0, body.data(), len)) return 2;
     WireWriter out;
     if (!runner.Serve(body, &out)) return 2;
-    if (!WriteFull(1, out.Frame())) return 1;
+    if (!calls::WriteFull(1, out.Frame())) return 1;
   }
 }
