@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "sentry/kernel/file_ops.h"
 #include "sentry/kernel/handlers.h"
@@ -212,12 +213,26 @@ Result<int64_t> SysRenameat2(Task& task, SyscallArgs& args) {
       (flags & RENAME_EXCHANGE))
     return Errno(EINVAL);
   std::string from = VEIL_TRY(CopyPath(args, 1));
-  std::string to = VEIL_TRY(CopyPath(args, 3));
+  Result<std::string> to = CopyPath(args, 3);
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
-  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(task.vfs().RenameAt(ctx, from_dir, from, to_dir, to, flags));
+  if (!to) {
+    // do_renameat2: a bad new name (getname) surfaces in the second
+    // filename_parentat, after the old name's parent was walked. The walk
+    // into "<parent>/." checks what filename_parentat checks: every
+    // component up to the parent, which must be a searchable directory.
+    std::string_view p = from;
+    while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+    size_t slash = p.rfind('/');
+    std::string parent =
+        slash == std::string_view::npos ? "." : std::string(p.substr(0, slash));
+    VEIL_TRY(task.vfs().ResolveAt(ctx, from_dir, parent + "/.", 0));
+    return to.error();
+  }
+  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), *to));
+  VEIL_TRY_VOID(
+      task.vfs().RenameAt(ctx, from_dir, from, to_dir, *to, flags));
   return 0;
 }
 

@@ -149,6 +149,14 @@ TEST_F(SysFileTest, BadNamesSurfaceInLinuxsOrder) {
             -ENOENT);
   EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f/"), AT_FDCWD, 0, 0), -ENOTDIR);
   EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f"), AT_FDCWD, 0, 0), -EFAULT);
+  // rename: the old name's parent walk, then the new name.
+  EXPECT_EQ(Call(SYS_rename, Str("/f/x"), Str("")), -ENOTDIR);
+  EXPECT_EQ(Call(SYS_rename, Str("f/x"), Str("")), -ENOTDIR);
+  EXPECT_EQ(Call(SYS_rename, Str("/nope/x"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f/"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f/x"), 0), -ENOTDIR);
 }
 
 TEST_F(SysFileTest, SymlinksAndReadlink) {
