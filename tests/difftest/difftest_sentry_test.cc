@@ -199,7 +199,11 @@ RunOptions Options(std::FILE** trace) {
   return run;
 }
 
-void RunSentrySeed(uint64_t seed, int steps, DoMode mode) {
+// A fault for the sandboxed runner only (see InjectedFaultIsCaught).
+enum class Fault { kNone, kChmod };
+
+void RunSentrySeed(uint64_t seed, int steps, DoMode mode,
+                   Fault fault = Fault::kNone) {
   if (std::string why = Unavailable(); !why.empty()) GTEST_SKIP() << why;
   if (access(VEIL_BINARY, X_OK) != 0)
     GTEST_SKIP() << "no veil binary at " << VEIL_BINARY;
@@ -213,6 +217,10 @@ void RunSentrySeed(uint64_t seed, int steps, DoMode mode) {
   std::vector<std::string> argv = {VEIL_BINARY, "do", "--rootfs",
                                    scratch.dir() + "/rootfs"};
   if (mode == DoMode::kStrict) argv.push_back("--strict");
+  if (fault == Fault::kChmod) {
+    argv.push_back("--env");
+    argv.push_back("VEIL_RUNNER_FAULT=chmod");
+  }
   for (const char* arg : {"--", "/bin/syscall_runner", "/tmp/root"})
     argv.push_back(arg);
   auto sentry = RemoteBackend::Start(
@@ -229,6 +237,13 @@ void RunSentrySeed(uint64_t seed, int steps, DoMode mode) {
   std::string report;
   bool same = RunDifferential(**host, **sentry, seed, steps, &report, run);
   if (trace) std::fclose(trace);
+  if (fault == Fault::kChmod) {
+    EXPECT_FALSE(same) << "a chmod that differs inside veil do went unseen";
+    EXPECT_NE(report.find("DIVERGENCE"), std::string::npos) << report;
+    std::printf("caught, as it must be: %s\n",
+                report.substr(0, report.find("\n  expected:")).c_str());
+    return;
+  }
   FinishRun(**host, **sentry, same, report, scratch);
 }
 
@@ -262,6 +277,12 @@ TEST(DifftestSentryFreshSeedTest, AgreesWithTheHostKernel) {
 // (the replay of either); otherwise a seed of its own, under --strict.
 TEST(DifftestSentryFreshSeedTest, StrictAgreesWithTheHostKernel) {
   RunSentrySeed(FreshSeed(), Steps(), DoMode::kStrict);
+}
+
+// The comparison itself, through veil do: the sandboxed runner flips a
+// mode bit in every chmod, which the run must report.
+TEST(DifftestSentryFaultTest, InjectedFaultIsCaught) {
+  RunSentrySeed(1, 300, DoMode::kDefault, Fault::kChmod);
 }
 
 // The runner itself, as root and as the generator's two users: the host

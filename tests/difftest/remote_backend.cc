@@ -36,6 +36,9 @@ Result<std::unique_ptr<RemoteBackend>> RemoteBackend::Start(
     std::string name, const std::vector<std::string>& argv,
     const std::string& log_path) {
   if (argv.empty()) return Errno(EINVAL, "no command for the runner");
+  // A runner that died must not take the harness with it: a request to
+  // its closed stdin is EPIPE (the backend breaks), not SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   int to[2], from[2];
   if (pipe2(to, O_CLOEXEC) != 0) return Errno(errno, "pipe2 failed");
   UniqueFd to_r(to[0]), to_w(to[1]);

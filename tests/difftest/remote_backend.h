@@ -44,7 +44,8 @@ class RemoteBackend final : public Backend {
   // on pipes to this backend and its stderr appended to `log_path`, killed
   // if this process dies; waits for the runner's hello. Fails if it cannot
   // start or its hello is not rc 0 (the message then names the errno, and
-  // the log holds what the command printed).
+  // the log holds what the command printed). Sets SIGPIPE to SIG_IGN in
+  // this process (as HostBackend does).
   static Result<std::unique_ptr<RemoteBackend>> Start(
       std::string name, const std::vector<std::string>& argv,
       const std::string& log_path);

@@ -81,6 +81,13 @@ class Runner {
   bool Serve(const std::string& body, WireWriter* out);
 
  private:
+  // VEIL_RUNNER_FAULT=chmod flips S_IXOTH in every chmod but the harness's
+  // own one of "/" at the start:
+  // a check that a difference made inside `veil do` is caught.
+  const bool fault_chmod_ = [] {
+    const char* fault = getenv("VEIL_RUNNER_FAULT");
+    return fault != nullptr && std::string(fault) == "chmod";
+  }();
   long SetCreds(WireReader& r);
   bool Owns(long fd) const { return fds_.count(static_cast<int>(fd)) != 0; }
 
@@ -248,6 +255,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       std::string path = r.Str();
       mode_t mode = static_cast<mode_t>(r.I64());
       if (!r.done()) return false;
+      if (fault_chmod_ && path != "/") mode ^= S_IXOTH;  // injected fault
       rc = Ret(fchmodat(AT_FDCWD, path.c_str(), mode, 0));
       break;
     }
