@@ -16,6 +16,9 @@
 // trees after every step, as for the other difftests (inode numbers by
 // identity class, timestamps through its probe scheme).
 //
+// Fault check: DifftestSentryFaultTest makes the sandboxed runner flip a
+// mode bit in chmod, and the run must report it.
+//
 // Runner self-check: DifftestRunnerTest compares the host runner with
 // HostBackend (in-process syscalls), credential switches included, so a
 // bug in the runner or the wire cannot hide behind the sentry comparison.
