@@ -167,7 +167,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       int flags = static_cast<int>(r.I64());
       mode_t mode = static_cast<mode_t>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(openat(AT_FDCWD, path.c_str(), flags | O_CLOEXEC, mode));
+      rc = calls::OpenVariant(Turn(op), path.c_str(), flags, mode);
       if (rc >= 0)
         rc = calls::MaybeDuplicate(Turn(op), static_cast<int>(rc), FreeFd());
       if (rc >= 0) fds_.insert(static_cast<int>(rc));
@@ -188,7 +188,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       std::string path = r.Str();
       mode_t mode = static_cast<mode_t>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(mkdirat(AT_FDCWD, path.c_str(), mode));
+      rc = calls::MkdirVariant(Turn(op), path.c_str(), mode);
       break;
     }
     case WireOp::kMknod: {
@@ -202,36 +202,35 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
                 major(dev), minor(dev));
         abort();
       }
-      rc = Ret(mknodat(AT_FDCWD, path.c_str(), mode, dev));
+      rc = calls::MknodVariant(Turn(op), path.c_str(), mode, dev);
       break;
     }
     case WireOp::kSymlink: {
       std::string target = r.Str(), path = r.Str();
       if (!r.done()) return false;
-      rc = Ret(symlinkat(target.c_str(), AT_FDCWD, path.c_str()));
+      rc = calls::SymlinkVariant(Turn(op), target.c_str(), path.c_str());
       break;
     }
     case WireOp::kLink: {
       std::string from = r.Str(), to = r.Str();
       int flags = static_cast<int>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags));
+      rc = calls::LinkVariant(Turn(op), from.c_str(), to.c_str(), flags);
       break;
     }
     case WireOp::kUnlink:
     case WireOp::kRmdir: {
       std::string path = r.Str();
       if (!r.done()) return false;
-      rc = Ret(unlinkat(AT_FDCWD, path.c_str(),
-                        op == WireOp::kRmdir ? AT_REMOVEDIR : 0));
+      rc = calls::UnlinkVariant(Turn(op), path.c_str(),
+                                op == WireOp::kRmdir ? AT_REMOVEDIR : 0);
       break;
     }
     case WireOp::kRename: {
       std::string from = r.Str(), to = r.Str();
       unsigned flags = static_cast<unsigned>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD,
-                       to.c_str(), flags));
+      rc = calls::RenameVariant(Turn(op), from.c_str(), to.c_str(), flags);
       break;
     }
     case WireOp::kStat: {
@@ -246,7 +245,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       std::string path = r.Str();
       if (!r.done()) return false;
       char buf[PATH_MAX + 1];
-      rc = Ret(readlinkat(AT_FDCWD, path.c_str(), buf, sizeof(buf)));
+      rc = calls::ReadlinkVariant(Turn(op), path.c_str(), buf, sizeof(buf));
       if (rc >= 0) data.assign(buf, static_cast<size_t>(rc));
       put_data = rc >= 0;
       break;
@@ -256,7 +255,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       mode_t mode = static_cast<mode_t>(r.I64());
       if (!r.done()) return false;
       if (fault_chmod_ && path != "/") mode ^= S_IXOTH;  // injected fault
-      rc = Ret(fchmodat(AT_FDCWD, path.c_str(), mode, 0));
+      rc = calls::ChmodVariant(Turn(op), path.c_str(), mode);
       break;
     }
     case WireOp::kChown: {
@@ -265,7 +264,7 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       gid_t gid = static_cast<gid_t>(r.I64());
       int flags = static_cast<int>(r.I64());
       if (!r.done()) return false;
-      rc = Ret(fchownat(AT_FDCWD, path.c_str(), uid, gid, flags));
+      rc = calls::ChownVariant(Turn(op), path.c_str(), uid, gid, flags);
       break;
     }
     case WireOp::kUtimens: {
@@ -294,9 +293,11 @@ bool Runner::Serve(const std::string& body, WireWriter* out) {
       int mode = static_cast<int>(r.I64());
       int flags = static_cast<int>(r.I64());
       if (!r.done()) return false;
-      // AT_EACCESS: the fs ids, not the real uid (which stays 0).
-      rc = Ret(syscall(SYS_faccessat2, AT_FDCWD, path.c_str(), mode,
-                       flags | AT_EACCESS));
+      // faccessat2(AT_EACCESS): the fs ids, not the real uid (always 0).
+      rc = calls::AccessVariant(
+          Turn(op), path.c_str(), mode, flags,
+          creds_.known && creds_.uid != 0 ? calls::Ids::kOther
+                                          : calls::Ids::kRoot);
       break;
     }
     case WireOp::kSetXattr: {

@@ -39,8 +39,11 @@ long Statx(int dirfd, const char* path, int at_flags, struct stat* st) {
 
 long StatVariant(unsigned turn, const char* path, int at_flags,
                  struct stat* st) {
-  if (turn % 2 == 0) return Ret(fstatat(AT_FDCWD, path, st, at_flags));
-  return Statx(AT_FDCWD, path, at_flags, st);
+  if (turn % 3 == 1) return Statx(AT_FDCWD, path, at_flags, st);
+  if (turn % 3 == 2 && at_flags == 0) return Ret(syscall(SYS_stat, path, st));
+  if (turn % 3 == 2 && at_flags == AT_SYMLINK_NOFOLLOW)
+    return Ret(syscall(SYS_lstat, path, st));
+  return Ret(syscall(SYS_newfstatat, AT_FDCWD, path, st, at_flags));
 }
 
 long FstatVariant(unsigned turn, int fd, struct stat* st) {

@@ -12,12 +12,13 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace veil::difftest::runner {
 
-// newfstatat, or statx(AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS) with its
-// fields put in *st; every other turn.
+// newfstatat, statx(AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS) with its
+// fields put in *st, or stat/lstat where the flags allow.
 long StatVariant(unsigned turn, const char* path, int at_flags,
                  struct stat* st);
 // fstat, newfstatat(fd, "", AT_EMPTY_PATH), statx(fd, "", AT_EMPTY_PATH).
@@ -38,6 +39,27 @@ long MaybeDuplicate(unsigned turn, int fd, int free_fd);
 // getdents64 buffer sizes: one large read, or several short ones that make
 // the directory continue from its offset (512 still fits a 255-byte name).
 size_t DentsBufferSize(unsigned turn);
+
+// Path calls (syscall_runner_paths.cc): the *at form, or the old call
+// that Linux (and the sentry) turn into it, wherever the old call can
+// express the same request; raw syscalls, so libc picks nothing.
+long OpenVariant(unsigned turn, const char* path, int flags, mode_t mode);
+long MkdirVariant(unsigned turn, const char* path, mode_t mode);
+long MknodVariant(unsigned turn, const char* path, mode_t mode, dev_t dev);
+long SymlinkVariant(unsigned turn, const char* target, const char* path);
+long LinkVariant(unsigned turn, const char* from, const char* to, int flags);
+long UnlinkVariant(unsigned turn, const char* path, int at_flags);
+long RenameVariant(unsigned turn, const char* from, const char* to,
+                   unsigned flags);
+long ReadlinkVariant(unsigned turn, const char* path, char* buf, size_t size);
+long ChmodVariant(unsigned turn, const char* path, mode_t mode);
+long ChownVariant(unsigned turn, const char* path, uid_t uid, gid_t gid,
+                  int at_flags);
+// faccessat2(flags | AT_EACCESS); access and faccessat check the real ids,
+// so they stand in only for root (Ids::kRoot: the fs ids are 0).
+enum class Ids : uint8_t { kRoot, kOther };
+long AccessVariant(unsigned turn, const char* path, int mode, int at_flags,
+                   Ids ids);
 
 // Reads exactly n bytes (false at EOF or on an error); writes all of data.
 // EINTR is retried.
