@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "tests/difftest/host_backend.h"
 #include "tests/difftest/host_thread.h"
 #include "tests/difftest/remote_backend.h"
@@ -85,17 +86,16 @@ std::string Describe(const Errno& e) {
 }
 
 bool CopyFile(const std::string& from, const std::string& to, mode_t mode) {
-  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return false;
-  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  bool ok = out >= 0;
+  UniqueFd in(open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd out(
+      open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!in || !out) return false;
   char buf[65536];
   ssize_t n;
-  while (ok && (n = read(in, buf, sizeof buf)) > 0)
-    ok = write(out, buf, static_cast<size_t>(n)) == n;
-  close(in);
-  if (out >= 0 && close(out) != 0) ok = false;
-  return ok;
+  while ((n = read(in.get(), buf, sizeof buf)) > 0) {
+    if (write(out.get(), buf, static_cast<size_t>(n)) != n) return false;
+  }
+  return n == 0 && close(out.release()) == 0;
 }
 
 // A scratch directory (mode 0700) on the host's tmpfs: `host` is the host
