@@ -59,10 +59,10 @@ constexpr const char kHelp[] =
     "  --env K=V      set K in CMD's environment (repeatable); without any\n"
     "                 --env, CMD gets the PATH above, HOME=/root and our TERM\n"
     "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
-    "  --strict       trap file I/O too and serve it from the VFS (no host\n"
-    "                 descriptor of a file in the sandbox's tasks); today\n"
-    "                 this is also the default, until the native data\n"
-    "                 plane is wired\n"
+    "  --strict       trap file I/O too and serve it from the VFS: no host\n"
+    "                 descriptor of a sandbox file in the tasks (by\n"
+    "                 default read, write, pread, pwrite and poll run in\n"
+    "                 the host kernel on a host fd the sentry installed)\n"
     "  --strace       print each trapped syscall with its raw arguments and\n"
     "                 its result to stderr\n"
     "  -h, --help     print this help\n"
@@ -199,9 +199,14 @@ bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
     }
     gofer::GoferFsOptions options;
     options.access = gofer::FileAccess::kShared;
+    options.writable_donations =
+        gofer::GoferFsOptions::WritableDonations::kTake;
     gofers->emplace_back();
+    // A read-write bind's files are written natively by the tasks (the
+    // data plane): the gofer donates their writable descriptors too.
     auto fs = ConnectGofer(b.host, b.access, options, GoferStdio::kInherit,
-                           &gofers->back());
+                           &gofers->back(),
+                           gofer::GoferDonation::kWritableToo);
     if (!fs) return false;
     Result<void> mounted = vfs.MountAt(ctx, *fs, vfs.RootLocation(),
                                        b.sandbox, 0);
