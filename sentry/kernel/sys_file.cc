@@ -8,10 +8,12 @@
 #include <linux/close_range.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "sentry/kernel/file_ops.h"
 #include "sentry/kernel/handlers.h"
@@ -145,6 +147,22 @@ Result<int64_t> SysMkdir(Task& task, SyscallArgs& args) {
 }
 
 Result<int64_t> SysMknodat(Task& task, SyscallArgs& args) {
+  // do_mknodat: may_mknod judges the type before filename_create, which is
+  // where a bad name (getname's EFAULT, ENAMETOOLONG, ENOENT) surfaces
+  // (found by difftest_sentry).
+  switch (args.UInt(2) & S_IFMT) {
+    case 0:
+    case S_IFREG:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
+    case S_IFSOCK:
+      break;
+    case S_IFDIR:
+      return Errno(EPERM);  // may_mknod
+    default:
+      return Errno(EINVAL);  // may_mknod
+  }
   std::string path = VEIL_TRY(CopyPath(args, 1));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   unsigned dev = args.UInt(3);
@@ -198,12 +216,26 @@ Result<int64_t> SysRenameat2(Task& task, SyscallArgs& args) {
       (flags & RENAME_EXCHANGE))
     return Errno(EINVAL);
   std::string from = VEIL_TRY(CopyPath(args, 1));
-  std::string to = VEIL_TRY(CopyPath(args, 3));
+  Result<std::string> to = CopyPath(args, 3);
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
-  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(task.vfs().RenameAt(ctx, from_dir, from, to_dir, to, flags));
+  if (!to) {
+    // do_renameat2: a bad new name (getname) surfaces in the second
+    // filename_parentat, after the old name's parent was walked. The walk
+    // into "<parent>/." checks what filename_parentat checks: every
+    // component up to the parent, which must be a searchable directory.
+    std::string_view p = from;
+    while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+    size_t slash = p.rfind('/');
+    std::string parent =
+        slash == std::string_view::npos ? "." : std::string(p.substr(0, slash));
+    VEIL_TRY(task.vfs().ResolveAt(ctx, from_dir, parent + "/.", 0));
+    return to.error();
+  }
+  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), *to));
+  VEIL_TRY_VOID(
+      task.vfs().RenameAt(ctx, from_dir, from, to_dir, *to, flags));
   return 0;
 }
 
@@ -228,12 +260,20 @@ Result<int64_t> SysLinkat(Task& task, SyscallArgs& args) {
   std::string from = VEIL_TRY(CopyInPath(
       args.mem, args.Addr(1),
       (flags & AT_EMPTY_PATH) ? EmptyPath::kAllow : EmptyPath::kDeny));
-  std::string to = VEIL_TRY(CopyPath(args, 3));
+  Result<std::string> to = CopyPath(args, 3);
   VEIL_TRY_VOID(args.mem.CheckStillPending());
   vfs::Context ctx = task.Context();
   vfs::Location from_dir = VEIL_TRY(StartDir(task, ctx, args.Int(0), from));
-  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), to));
-  VEIL_TRY_VOID(task.vfs().LinkAt(ctx, from_dir, from, to_dir, to, flags));
+  if (!to) {
+    // do_linkat: a bad new name (getname) surfaces in filename_create,
+    // after filename_lookup of the old one (found by difftest_sentry).
+    int how = ((flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW) |
+              (flags & AT_EMPTY_PATH);
+    VEIL_TRY(task.vfs().ResolveAt(ctx, from_dir, from, how));
+    return to.error();
+  }
+  vfs::Location to_dir = VEIL_TRY(StartDir(task, ctx, args.Int(2), *to));
+  VEIL_TRY_VOID(task.vfs().LinkAt(ctx, from_dir, from, to_dir, *to, flags));
   return 0;
 }
 

@@ -300,7 +300,7 @@ Op Generator::Next(const std::vector<TreeEntry>& tree) {
     return MakeRepair();
   }
 
-  if (Chance(3)) return MakeSetCreds();
+  if (Chance(options_.set_creds_percent)) return MakeSetCreds();
   // Relative weights of the operations.
   const std::pair<OpKind, int> kMix[] = {
       {OpKind::kOpen, 15},     {OpKind::kClose, 4},

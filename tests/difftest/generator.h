@@ -31,6 +31,10 @@ struct GeneratorOptions {
   // stress directory moves (the overlay's redirects).
   int rename_weight = 8;
   int rename_dir_percent = 30;
+  // How often (percent of steps) the identity switches among root and
+  // the two users. 0 keeps every operation root's (the sentry difftest:
+  // the sentry does not serve setfsuid & co. yet).
+  int set_creds_percent = 3;
 };
 
 inline constexpr int kMaxFdSlots = 32;

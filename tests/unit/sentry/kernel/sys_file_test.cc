@@ -133,6 +133,32 @@ TEST_F(SysFileTest, NamesComeAndGo) {
             -EINVAL);
 }
 
+// A bad name surfaces where Linux looks at it: mknod's type first
+// (may_mknod), linkat's new name after the old one's lookup.
+TEST_F(SysFileTest, BadNamesSurfaceInLinuxsOrder) {
+  std::string long_path(5000, '/');
+  EXPECT_EQ(Call(SYS_mknod, Str(long_path), S_IFLNK | 0777, 0), -EINVAL);
+  EXPECT_EQ(Call(SYS_mknod, Str(""), S_IFDIR | 0777, 0), -EPERM);
+  EXPECT_EQ(Call(SYS_mknod, Str(""), S_IFIFO | 0777, 0), -ENOENT);
+  WriteFile("/f", "data");
+  EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f/"), AT_FDCWD, Str(""), 0),
+            -ENOTDIR);
+  EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/nope"), AT_FDCWD, Str(""), 0),
+            -ENOENT);
+  EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f"), AT_FDCWD, Str(""), 0),
+            -ENOENT);
+  EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f/"), AT_FDCWD, 0, 0), -ENOTDIR);
+  EXPECT_EQ(Call(SYS_linkat, AT_FDCWD, Str("/f"), AT_FDCWD, 0, 0), -EFAULT);
+  // rename: the old name's parent walk, then the new name.
+  EXPECT_EQ(Call(SYS_rename, Str("/f/x"), Str("")), -ENOTDIR);
+  EXPECT_EQ(Call(SYS_rename, Str("f/x"), Str("")), -ENOTDIR);
+  EXPECT_EQ(Call(SYS_rename, Str("/nope/x"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f/"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/"), Str("")), -ENOENT);
+  EXPECT_EQ(Call(SYS_rename, Str("/f/x"), 0), -ENOTDIR);
+}
+
 TEST_F(SysFileTest, SymlinksAndReadlink) {
   EXPECT_EQ(Call(SYS_symlink, Str("target/path"), Str("/l")), 0);
   EXPECT_EQ(Call(SYS_symlink, Str(""), Str("/l2")), -ENOENT);

@@ -2,8 +2,10 @@
 //
 // File data through Dispatch (--strict: every read and write trapped).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <cstdint>
 #include <string>
 
 #include "tests/unit/sentry/kernel/fixture.h"
@@ -39,6 +41,15 @@ TEST_F(SysReadWriteTest, PreadPwriteLeaveTheOffset) {
   // A negative position is EINVAL before the fd is looked at.
   EXPECT_EQ(Call(SYS_pread64, 99, buf, 32, -1), -EINVAL);
   EXPECT_EQ(Call(SYS_pread64, 99, buf, 32, 0), -EBADF);
+  // rw_verify_area: a range ending past LLONG_MAX.
+  EXPECT_EQ(Call(SYS_pread64, fd, buf, 6, INT64_MAX - 5), -EINVAL);
+  EXPECT_EQ(Call(SYS_pwrite64, fd, buf, 6, INT64_MAX - 5), -EINVAL);
+  EXPECT_EQ(Call(SYS_pread64, fd, buf, 5, INT64_MAX - 5), 0);
+  // The whole vector counts, not each segment on its own.
+  const struct iovec two[2] = {{reinterpret_cast<void*>(buf), 3},
+                               {reinterpret_cast<void*>(buf + 3), 3}};
+  EXPECT_EQ(Call(SYS_preadv, fd, Put(two), 2, INT64_MAX - 5, 0), -EINVAL);
+  EXPECT_EQ(Call(SYS_pwritev, fd, Put(two), 2, INT64_MAX - 5, 0), -EINVAL);
 }
 
 TEST_F(SysReadWriteTest, AccessModeIsChecked) {
@@ -53,6 +64,30 @@ TEST_F(SysReadWriteTest, AccessModeIsChecked) {
   EXPECT_EQ(Call(SYS_read, 99, buf, 1), -EBADF);
   int64_t dir = Call(SYS_open, Str("/"), O_RDONLY);
   EXPECT_EQ(Call(SYS_read, dir, buf, 1), -EISDIR);
+  // Even for nothing (generic_read_dir); readv of no bytes is 0 (vfs_readv).
+  EXPECT_EQ(Call(SYS_read, dir, buf, 0), -EISDIR);
+  EXPECT_EQ(Call(SYS_pread64, dir, buf, 0, 0), -EISDIR);
+  EXPECT_EQ(Call(SYS_readv, dir, buf, 0), 0);
+}
+
+// A read of nothing still reaches a regular file, which stamps atime
+// (shmem_file_read_iter); readv of nothing stops before (vfs_readv).
+TEST_F(SysReadWriteTest, ReadOfNothingTouchesAtime) {
+  WriteFile("/f", "data");
+  int64_t fd = Call(SYS_open, Str("/f"), O_RDONLY);
+  uint64_t buf = Alloc(8), st = Alloc(sizeof(struct stat));
+  const struct timespec old[2] = {{1000, 0}, {2000, 0}};  // relatime: due
+  auto atime_after = [&](int nr, uint64_t count) {
+    EXPECT_EQ(Call(SYS_utimensat, AT_FDCWD, Str("/f"), Put(old), 0), 0);
+    EXPECT_EQ(nr == SYS_readv ? Call(nr, fd, buf, count)
+                              : Call(nr, fd, buf, count, 0),
+              0);
+    EXPECT_EQ(Call(SYS_fstat, fd, st), 0);
+    return Get<struct stat>(st).st_atim.tv_sec;
+  };
+  EXPECT_NE(atime_after(SYS_pread64, 0), 1000);
+  EXPECT_NE(atime_after(SYS_read, 0), 1000);
+  EXPECT_EQ(atime_after(SYS_readv, 0), 1000);
 }
 
 TEST_F(SysReadWriteTest, BadBuffers) {
