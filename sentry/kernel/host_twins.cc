@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/kernel/host_twins.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -71,7 +72,50 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
   UniqueFd empty(memfd_create("veil-path", MFD_CLOEXEC));
   if (!empty) return Errno::FromErrno();
   twins->dead_path_ = VEIL_TRY(Reopen(empty.get(), O_ACCMODE));
+  std::string fifos = std::string(base && *base ? base : "/tmp") +
+                      "/veil-fifos-XXXXXX";
+  if (!mkdtemp(fifos.data())) return Errno::FromErrno();
+  twins->fifo_dir_path_ = fifos;
+  int fifo_dir = ::open(fifos.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fifo_dir < 0) return Errno::FromErrno();
+  twins->fifo_dir_.reset(fifo_dir);
   return twins;
+}
+
+HostTwins::~HostTwins() {
+  if (fifo_dir_path_.empty()) return;
+  if (DIR* dir = fifo_dir_ ? fdopendir(::dup(fifo_dir_.get())) : nullptr) {
+    while (struct dirent* e = readdir(dir)) {
+      if (e->d_name[0] != '.') ::unlinkat(fifo_dir_.get(), e->d_name, 0);
+    }
+    closedir(dir);
+  }
+  ::rmdir(fifo_dir_path_.c_str());
+}
+
+Result<UniqueFd> HostTwins::FifoTwin(vfs::FileDescription& file) const {
+  vfs::Attr attr = VEIL_TRY(file.Stat());
+  const std::string name = "fifo-" + std::to_string(attr.dev) + "-" +
+                           std::to_string(attr.ino);
+  if (::mkfifoat(fifo_dir_.get(), name.c_str(), 0600) != 0 && errno != EEXIST)
+    return Errno::FromErrno();
+  const int flags = file.flags();
+  const int access = flags & O_ACCMODE;
+  // Never waits here: the VFS's open already met its peer (fifo_open),
+  // whose host open is done or about to be. A writer without a host
+  // reader yet (ENXIO) tries again while that reader's open is served.
+  int fd = -1;
+  for (int tries = 0; tries < 2000; ++tries) {
+    fd = ::openat(fifo_dir_.get(), name.c_str(),
+                  access | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0 || errno != ENXIO || access != O_WRONLY) break;
+    usleep(1000);
+  }
+  if (fd < 0) return Errno::FromErrno();
+  UniqueFd twin(fd);
+  if (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, 0) != 0)
+    return Errno::FromErrno();
+  return twin;
 }
 
 Result<UniqueFd> HostTwins::TwinOf(vfs::FileDescription& file) const {
@@ -85,6 +129,7 @@ Result<UniqueFd> HostTwins::TwinOf(vfs::FileDescription& file) const {
     if (memory && memory->offset == 0) return Reopen(memory->fd, file.flags());
     return Dup(dead_dir_.get());  // no twin yet (host_twins.h)
   }
+  if (inode.type() == S_IFIFO) return FifoTwin(file);
   if (inode.type() == S_IFCHR) {
     Result<vfs::Attr> attr = file.Stat();
     const char* dev = attr ? MemoryDevicePath(attr->rdev) : nullptr;

@@ -19,10 +19,15 @@
 //  - the memory devices (null, zero, full, random, urandom): the host's
 //    own, which behave identically and lead nowhere;
 //  - veil do's stdio: the host description itself.
-// Anything else (a FIFO node, a socket node, a regular file without host
-// memory) has no twin yet and gets the dead directory, so native reads
-// and writes on it fail (EISDIR, EBADF) where Linux's would work: the
-// limit is written down in sentry/kernel/README.md; --strict serves them.
+//  - a FIFO: a host FIFO of its own in a private directory of the
+//    sentry's (one per FIFO inode, made at its first open), opened with
+//    the open's access mode once the VFS's open (which waits for the
+//    peer as fifo_open does) is done, so data, end of file, EPIPE and
+//    poll are the host kernel's.
+// Anything else (a socket node, a regular file without host memory) has
+// no twin yet and gets the dead directory, so native reads and writes on
+// it fail (EISDIR, EBADF) where Linux's would work: the limit is written
+// down in sentry/kernel/README.md; --strict serves them.
 // pipe(2) makes host pipes directly (anon_fs.h MakeHostPipe).
 //
 // The sentry keeps no host fd per open file: once installed, the task's
@@ -39,6 +44,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -51,6 +57,7 @@ class HostTwins final {
   // Makes the dead directory (a private directory made and removed at
   // once) and opens the host's memory devices.
   static Result<std::unique_ptr<HostTwins>> Create();
+  ~HostTwins();
 
   // The host fd a task gets at its number for `file` (O_CLOEXEC in the
   // sentry; the install sets the task's own flag).
@@ -58,9 +65,12 @@ class HostTwins final {
 
  private:
   HostTwins() = default;
+  Result<UniqueFd> FifoTwin(vfs::FileDescription& file) const;
 
   UniqueFd dead_dir_;   // O_RDONLY | O_DIRECTORY
   UniqueFd dead_path_;  // an empty memfd, access mode 3
+  UniqueFd fifo_dir_;   // the host FIFOs' directory (0700)
+  std::string fifo_dir_path_;  // to remove it at the end
 };
 
 }  // namespace veil::sentry

@@ -192,7 +192,8 @@ Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ:
       // A host pipe of the data plane answers for itself.
-      if (IsTwinPipe(file)) {
+      if (IsTwinPipe(file) ||
+          (task.twins() && file.inode().type() == S_IFIFO)) {
         // pipe_set_size: past fs.pipe-max-size needs CAP_SYS_RESOURCE,
         // judged by the sandbox's credentials, not the host's.
         constexpr uint64_t kPipeMaxSize = 1 << 20;

@@ -23,11 +23,6 @@
 // HostBackend (in-process syscalls), credential switches included, so a
 // bug in the runner or the wire cannot hide behind the sentry comparison.
 //
-// Known gaps (sentry_gaps.h), excluded on both sides and named there:
-// FIFO fds in the default mode (no host twin yet); the times a new host
-// file (memfd) lends a tmpfs file at fallocate and, in the default mode,
-// at its first open. VEIL_DIFFTEST_NO_GAPS=1 runs without the exclusions.
-//
 // What is excluded, and why: credential switches (GeneratorOptions::
 // set_creds_percent = 0): the sentry answers setgroups, setfsuid and
 // setfsgid with ENOSYS ("tasks: not served yet", #12 item 3), so the
@@ -60,7 +55,6 @@
 #include "tests/difftest/host_thread.h"
 #include "tests/difftest/remote_backend.h"
 #include "tests/difftest/runner.h"
-#include "tests/difftest/sentry_gaps.h"
 #include "tests/difftest/seeds.h"
 
 #ifndef VEIL_BINARY
@@ -244,16 +238,8 @@ void RunSentrySeed(uint64_t seed, int steps, DoMode mode,
   run.generator.set_creds_percent = 0;  // see the file comment
   run.generator.max_entries =
       static_cast<int>(EnvOr("VEIL_DIFFTEST_MAX_ENTRIES", kMaxEntries));
-  // The known gaps of this mode (sentry_gaps.h), on both sides.
-  std::set<SentryGap> gaps = {SentryGap::kHostFileTimes};
-  if (mode == DoMode::kDefault) {
-    gaps.insert(SentryGap::kNativeFifo);
-    gaps.insert(SentryGap::kHostFileTimesOnOpen);
-  }
-  if (std::getenv("VEIL_DIFFTEST_NO_GAPS") != nullptr) gaps.clear();
-  SentryGaps expected(**host, gaps), actual(**sentry, gaps);
   std::string report;
-  bool same = RunDifferential(expected, actual, seed, steps, &report, run);
+  bool same = RunDifferential(**host, **sentry, seed, steps, &report, run);
   if (trace) std::fclose(trace);
   if (fault == Fault::kChmod) {
     EXPECT_FALSE(same) << "a chmod that differs inside veil do went unseen";

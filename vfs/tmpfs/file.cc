@@ -122,7 +122,9 @@ Result<size_t> TmpfsInode::Read(std::span<uint8_t> buf, int64_t offset,
   size_t done;
   {
     ReaderMutexLock data(data_mu_);
+    SyncHostTimes(HostTimesFrom::kTasks);
     done = VEIL_TRY(ReadDataLocked(buf, offset));
+    SyncHostTimes(HostTimesFrom::kVeil);  // our pread stamped its atime
   }
   if (atime == Atime::kTouch) TouchAtime();
   return done;
@@ -132,6 +134,7 @@ Result<size_t> TmpfsInode::Write(const Credentials& creds,
                                  std::span<const uint8_t> buf, int64_t* offset,
                                  WriteAt at) {
   WriterMutexLock data(data_mu_);
+  SyncHostTimes(HostTimesFrom::kTasks);
   if (at == WriteAt::kEnd) *offset = static_cast<int64_t>(SizeDataLocked());
   if (buf.empty()) return size_t{0};
   Result<size_t> done = WriteDataLocked(buf, *offset);
@@ -178,6 +181,7 @@ Result<int64_t> TmpfsInode::Seek(int64_t offset, int whence, int64_t current) {
 Result<void> TmpfsInode::Allocate(const Credentials& creds, int mode,
                                   int64_t offset, int64_t length) {
   WriterMutexLock data(data_mu_);
+  SyncHostTimes(HostTimesFrom::kTasks);
   if (Result<void> r = AllocateDataLocked(mode, offset, length); !r) {
     PublishDataLocked(nullptr, {});
     return r;
@@ -267,16 +271,19 @@ Result<void> TmpfsInode::MoveDataBackLocked() {
   host_fd_ = -1;
   data_size_ = size;
   data_blocks_ = BlocksDataLocked();
-  // What native writes and reads stamped on the host file is ours now.
-  if (!(st.st_mtim <= mtime_)) mtime_ = st.st_mtim;
-  if (!(st.st_ctim <= ctime_)) ctime_ = st.st_ctim;
-  if (!(st.st_atim <= atime_)) atime_ = st.st_atim;
+  // What tasks' native writes and reads stamped on the host file is ours
+  // now (as GetAttrLocked reports it: only times that moved since veil's
+  // own last use).
+  TakeNativeTime(mtime_, st.st_mtim, host_seen_.mtime);
+  TakeNativeTime(ctime_, st.st_ctim, host_seen_.ctime);
+  TakeNativeAtime(atime_, mtime_, ctime_, st.st_atim, host_seen_.atime);
   AtimeChangedMetaLocked();
   return Ok();
 }
 
 Result<void> TmpfsInode::TruncateData(uint64_t size, timespec now) {
   WriterMutexLock data(data_mu_);
+  SyncHostTimes(HostTimesFrom::kTasks);
   const uint64_t old_size = SizeDataLocked();
   const bool has_pages = BlocksDataLocked() > 0;
   // Without a page store (threshold 0) a size change makes the memfd, as
@@ -330,7 +337,21 @@ uint64_t TmpfsInode::BlocksDataLocked() {
          (PageStore::kPageSize / 512);
 }
 
+void TmpfsInode::SyncHostTimes(HostTimesFrom from) {
+  struct stat st;
+  if (!host_file_ || fstat(host_file_.get(), &st) != 0) return;
+  MutexLock meta(meta_mu_);
+  if (from == HostTimesFrom::kTasks) {
+    TakeNativeTime(mtime_, st.st_mtim, host_seen_.mtime);
+    TakeNativeTime(ctime_, st.st_ctim, host_seen_.ctime);
+    TakeNativeAtime(atime_, mtime_, ctime_, st.st_atim, host_seen_.atime);
+    AtimeChangedMetaLocked();
+  }
+  host_seen_ = {st.st_atim, st.st_mtim, st.st_ctim};
+}
+
 void TmpfsInode::PublishDataLocked(const Credentials* writer, timespec now) {
+  SyncHostTimes(HostTimesFrom::kVeil);  // our change's stamps
   MutexLock meta(meta_mu_);
   if (!host_file_) {
     data_size_ = stored_ ? stored_->size() : data_.size();
@@ -365,6 +386,7 @@ Result<int> TmpfsInode::HostFileDataLocked(HostFile kind) {
     }
     host_file_ = std::move(file);
     host_pinned_ = true;  // BeginHostUse says otherwise for its own
+    SyncHostTimes(HostTimesFrom::kVeil);  // the copy's stamps are not ours
     // From now on stat asks the host file (the published size and blocks
     // were those of the data it now holds).
     MutexLock meta(meta_mu_);

@@ -61,6 +61,41 @@ inline constexpr int64_t kDaySeconds = 24 * 60 * 60;
 // Symlink targets up to this length (with NUL) are stored in the inode.
 inline constexpr size_t kShortSymlinkLen = 128;
 
+// One time of a file whose data a task may access natively: `host` is the
+// host file's, `seen` the host file's as veil's own last use left it. If
+// the host's moved since, a task's native access stamped it: the file's
+// time becomes the host's, or, the host's clock being coarser than veil's
+// (a jiffy's coarse time against CLOCK_REALTIME), one nanosecond past
+// ours, so a change always shows as one and times never go back.
+inline void TakeNativeTime(timespec& own, const timespec& host,
+                           const timespec& seen);
+// atime: the host file's moved, so a task read natively; whether that
+// moves the file's atime is relatime's rule on the file's own times
+// (atime not after mtime or ctime, or a day old), as Linux decides it;
+// the host file's own times differ and so would its decision.
+inline void TakeNativeAtime(timespec& atime, const timespec& mtime,
+                            const timespec& ctime, const timespec& host,
+                            const timespec& seen) {
+  if (host.tv_sec == seen.tv_sec && host.tv_nsec == seen.tv_nsec) return;
+  auto not_after = [](const timespec& a, const timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+  };
+  if (not_after(atime, mtime) || not_after(atime, ctime) ||
+      host.tv_sec - atime.tv_sec >= kDaySeconds)
+    TakeNativeTime(atime, host, seen);
+}
+inline void TakeNativeTime(timespec& own, const timespec& host,
+                           const timespec& seen) {
+  if (host.tv_sec == seen.tv_sec && host.tv_nsec == seen.tv_nsec) return;
+  if (own.tv_sec < host.tv_sec ||
+      (own.tv_sec == host.tv_sec && own.tv_nsec < host.tv_nsec)) {
+    own = host;
+  } else if (++own.tv_nsec == 1000000000) {
+    own.tv_nsec = 0;
+    ++own.tv_sec;
+  }
+}
+
 class TmpfsInode final : public Inode {
  public:
   TmpfsInode(Tmpfs& fs, uint64_t ino, const CreateSpec& spec, timespec now);
@@ -203,6 +238,21 @@ class TmpfsInode final : public Inode {
   uint64_t data_blocks_ VEIL_GUARDED_BY(meta_mu_) = 0;
   // host_file_'s fd once set (borrowed from it; it lives as long as we do).
   int host_fd_ VEIL_GUARDED_BY(meta_mu_) = -1;
+  // The host file's times as veil's own last use of it left them (making
+  // it, writing, truncating, reading, setting its times): stat takes the
+  // host file's time only where it moved since (a task's native write or
+  // read), so the stamps veil's own operations put on it never show.
+  struct HostTimes {
+    timespec atime{}, mtime{}, ctime{};
+  };
+  HostTimes host_seen_ VEIL_GUARDED_BY(meta_mu_);
+  // Brings host_seen_ up to the host file (if any); takes meta_mu_.
+  // kTasks before veil's own use of it: times that moved since the last
+  // record are the tasks' native accesses, folded into ours first (else
+  // veil's use would hide them). kVeil after it: recorded only.
+  enum class HostTimesFrom : uint8_t { kTasks, kVeil };
+  void SyncHostTimes(HostTimesFrom from) VEIL_REQUIRES_SHARED(data_mu_)
+      VEIL_EXCLUDES(meta_mu_);
   // Reads before this second (CLOCK_REALTIME) leave atime alone: INT64_MIN
   // while atime is not newer than mtime and ctime. Written under meta_mu_,
   // read without it.

@@ -104,6 +104,7 @@ uint64_t TmpfsInode::PublishedSize() {
 Attr TmpfsInode::GetAttrLocked() {
   Attr a;
   int host = -1;
+  HostTimes seen;
   {
     MutexLock meta(meta_mu_);
     a.mode = mode_;
@@ -116,6 +117,7 @@ Attr TmpfsInode::GetAttrLocked() {
       host = host_fd_;
       a.size = data_size_;
       a.blocks = data_blocks_;
+      seen = host_seen_;
     }
   }
   a.nlink = nlink_;
@@ -129,12 +131,12 @@ Attr TmpfsInode::GetAttrLocked() {
     if (fstat(host, &st) == 0) {
       a.size = static_cast<uint64_t>(st.st_size);
       a.blocks = static_cast<uint64_t>(st.st_blocks);
-      // A native write or read stamps the host file's times; ours are
-      // copied to it when set (SetAttrLocked), so the later of the two
-      // is the file's.
-      if (!(st.st_mtim <= a.mtime)) a.mtime = st.st_mtim;
-      if (!(st.st_ctim <= a.ctime)) a.ctime = st.st_ctim;
-      if (!(st.st_atim <= a.atime)) a.atime = st.st_atim;
+      // A task's native write or read stamps the host file's times: where
+      // one moved since veil's own last use of the file (host_seen_), the
+      // later of it and ours is the file's.
+      TakeNativeTime(a.mtime, st.st_mtim, seen.mtime);
+      TakeNativeTime(a.ctime, st.st_ctim, seen.ctime);
+      TakeNativeAtime(a.atime, a.mtime, a.ctime, st.st_atim, seen.atime);
     }
   } else if (IsDir()) {
     a.size = dir_size_;
@@ -170,7 +172,9 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
     // the past is not hidden by the host's (GetAttrLocked takes the
     // later). Its ctime moves to now, as ours.
     const timespec times[2] = {atime_, mtime_};
-    (void)futimens(host_fd_, times);
+    struct stat st;
+    if (futimens(host_fd_, times) == 0 && fstat(host_fd_, &st) == 0)
+      host_seen_ = {st.st_atim, st.st_mtim, st.st_ctim};
   }
   return Ok();
 }
