@@ -219,6 +219,41 @@ void TmpfsInode::EndHostUse() {
   (void)MoveDataBackLocked();
 }
 
+Result<void> TmpfsInode::CopyHostDataLocked(int fd, uint64_t size,
+                                             StorePages* stored) {
+  // Extent by extent (SEEK_DATA/SEEK_HOLE), so holes stay holes.
+  std::vector<uint8_t> buf(64 * 1024);
+  off_t at = 0;
+  while (static_cast<uint64_t>(at) < size) {
+    off_t data = lseek(fd, at, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole is left
+      return Errno::FromErrno();
+    }
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) return Errno::FromErrno();
+    for (off_t pos = data; pos < hole;) {
+      size_t want = static_cast<size_t>(
+          std::min<off_t>(hole - pos, static_cast<off_t>(buf.size())));
+      ssize_t n = pread(fd, buf.data(), want, pos);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Errno::FromErrno();
+      if (n == 0) break;
+      std::span<const uint8_t> got(buf.data(), static_cast<size_t>(n));
+      if (stored) {
+        VEIL_TRY(stored->Write(got, static_cast<uint64_t>(pos)));
+      } else {
+        data_.Write(got, static_cast<uint64_t>(pos));
+      }
+      pos += n;
+    }
+    at = hole;
+  }
+  if (stored) return stored->Truncate(size);
+  data_.Truncate(size);
+  return Ok();
+}
+
 Result<void> TmpfsInode::MoveDataBackLocked() {
   const int fd = host_file_.get();
   struct stat st;
@@ -228,39 +263,7 @@ Result<void> TmpfsInode::MoveDataBackLocked() {
   if (tmpfs().store()) stored = std::make_unique<StorePages>(*tmpfs().store());
   // data_ is empty while the host file holds the data (HostFileDataLocked
   // emptied it); filled here, and emptied again if anything fails.
-  Result<void> copied = [&]() -> Result<void> {
-    // Extent by extent (SEEK_DATA/SEEK_HOLE), so holes stay holes.
-    std::vector<uint8_t> buf(64 * 1024);
-    off_t at = 0;
-    while (static_cast<uint64_t>(at) < size) {
-      off_t data = lseek(fd, at, SEEK_DATA);
-      if (data < 0) {
-        if (errno == ENXIO) break;  // only a hole is left
-        return Errno::FromErrno();
-      }
-      off_t hole = lseek(fd, data, SEEK_HOLE);
-      if (hole < 0) return Errno::FromErrno();
-      for (off_t pos = data; pos < hole;) {
-        size_t want = static_cast<size_t>(
-            std::min<off_t>(hole - pos, static_cast<off_t>(buf.size())));
-        ssize_t n = pread(fd, buf.data(), want, pos);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Errno::FromErrno();
-        if (n == 0) break;
-        std::span<const uint8_t> got(buf.data(), static_cast<size_t>(n));
-        if (stored) {
-          VEIL_TRY(stored->Write(got, static_cast<uint64_t>(pos)));
-        } else {
-          data_.Write(got, static_cast<uint64_t>(pos));
-        }
-        pos += n;
-      }
-      at = hole;
-    }
-    if (stored) return stored->Truncate(size);
-    data_.Truncate(size);
-    return Ok();
-  }();
+  Result<void> copied = CopyHostDataLocked(fd, size, stored.get());
   if (!copied) {
     data_.Clear();
     return copied.error();

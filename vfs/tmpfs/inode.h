@@ -188,6 +188,10 @@ class TmpfsInode final : public Inode {
   // error nothing changes (the host file stays).
   Result<void> MoveDataBackLocked() VEIL_REQUIRES(data_mu_)
       VEIL_EXCLUDES(meta_mu_);
+  // Its copy: the host file's extents into `stored` (a self-backed
+  // tmpfs) or data_.
+  Result<void> CopyHostDataLocked(int fd, uint64_t size, StorePages* stored)
+      VEIL_REQUIRES(data_mu_);
   Result<size_t> WriteDataLocked(std::span<const uint8_t> buf, int64_t offset)
       VEIL_REQUIRES(data_mu_);
   // SEEK_DATA/SEEK_HOLE for 0 <= offset < size.
