@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/platform/proc_dir.h"
+
+#include <fcntl.h>
+
+#include <atomic>
+#include <cstdio>
+
+namespace veil::sentry {
+namespace {
+
+std::atomic<int> g_proc_dir{-1};
+
+}  // namespace
+
+void SetProcDir(UniqueFd dir) {
+  const int old = g_proc_dir.exchange(dir.release());
+  // A second call leaks nothing: the old descriptor is closed.
+  UniqueFd closing(old);
+}
+
+int ProcDirFd() { return g_proc_dir.load(); }
+
+UniqueFd OpenProcStatus(pid_t tid) {
+  char path[48];
+  const int dir = g_proc_dir.load();
+  if (dir >= 0) {
+    std::snprintf(path, sizeof path, "%d/status", static_cast<int>(tid));
+    return UniqueFd(openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  }
+  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+  return UniqueFd(open(path, O_RDONLY | O_CLOEXEC));
+}
+
+}  // namespace veil::sentry

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/platform/self_confine.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "base/unique_fd.h"
+#include "sentry/platform/empty_root.h"
+#include "sentry/platform/proc_dir.h"
+#include "sentry/platform/sentry_allowlist.h"
+
+namespace veil::sentry {
+namespace {
+
+Errno StepFailed(const char* step) { return Errno(errno, step); }
+
+// Writes `text` to a file of /proc/self (the id maps).
+Result<void> WriteProcSelf(const char* name, const char* text,
+                           const char* step) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/%s", name);
+  UniqueFd fd(open(path, O_WRONLY | O_CLOEXEC));
+  if (!fd) return StepFailed(step);
+  const size_t len = std::strlen(text);
+  if (write(fd.get(), text, len) != static_cast<ssize_t>(len)) {
+    return StepFailed(step);
+  }
+  return Ok();
+}
+
+struct SeccompContextDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using SeccompContext = std::unique_ptr<void, SeccompContextDeleter>;
+
+// libseccomp answers -errno.
+Result<void> Check(int rc, const char* step) {
+  if (rc < 0) return Errno(-rc, step);
+  return Ok();
+}
+
+}  // namespace
+
+Confinement ConfinementFromEnvironment() {
+  const char* v = std::getenv("VEIL_UNCONFINED");
+  return v != nullptr && std::strcmp(v, "1") == 0 ? Confinement::kUnconfined
+                                                  : Confinement::kConfined;
+}
+
+FilterMode FilterModeFromEnvironment() {
+  const char* v = std::getenv("VEIL_SENTRY_FILTER");
+  return v != nullptr && std::strcmp(v, "log") == 0 ? FilterMode::kLog
+                                                    : FilterMode::kKill;
+}
+
+Result<SentryFork> EnterSentryNamespaces() {
+  const uid_t uid = geteuid();
+  const gid_t gid = getegid();
+  if (unshare(CLONE_NEWUSER) != 0) {
+    return StepFailed("sentry: unshare(CLONE_NEWUSER)");
+  }
+  char map[64];
+  std::snprintf(map, sizeof map, "0 %u 1\n", static_cast<unsigned>(uid));
+  VEIL_TRY_VOID(WriteProcSelf("uid_map", map, "sentry: write uid_map"));
+  VEIL_TRY_VOID(
+      WriteProcSelf("setgroups", "deny", "sentry: write setgroups (deny)"));
+  std::snprintf(map, sizeof map, "0 %u 1\n", static_cast<unsigned>(gid));
+  VEIL_TRY_VOID(WriteProcSelf("gid_map", map, "sentry: write gid_map"));
+  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0) {
+    return StepFailed("sentry: unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID)");
+  }
+  const pid_t pid = fork();
+  if (pid < 0) return StepFailed("sentry: fork");
+  if (pid == 0) {
+    // The sentry dies with veil (an init ignores the terminal's signals
+    // it has no handler for; SIGKILL is forced), and its tasks with it
+    // (PTRACE_O_EXITKILL). NOTE: veil dying between fork and this call
+    // leaves the sentry to run to its end unsupervised (getppid() is 0
+    // for an init whose parent is outside its namespace: no check).
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+      return StepFailed("sentry: prctl(PR_SET_PDEATHSIG)");
+    }
+  }
+  return SentryFork{pid};
+}
+
+Result<void> ConfineSentryMounts() {
+  // A procfs of the sentry's own pid namespace (it must be mounted from
+  // inside: a procfs shows the mounter's namespace), pid directories
+  // only (subset=pid), detached: reached through its fd alone.
+  UniqueFd fs(static_cast<int>(syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC)));
+  if (!fs) return StepFailed("sentry: fsopen(proc)");
+  if (syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "subset", "pid",
+              0) != 0) {
+    return StepFailed("sentry: fsconfig(proc, subset=pid)");
+  }
+  if (syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr,
+              0) != 0) {
+    return StepFailed("sentry: fsconfig(proc, FSCONFIG_CMD_CREATE)");
+  }
+  UniqueFd proc(static_cast<int>(
+      syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC,
+              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                  MOUNT_ATTR_NOEXEC)));
+  if (!proc) return StepFailed("sentry: fsmount(proc)");
+  VEIL_TRY_VOID(EnterEmptyRoot(nullptr));
+  SetProcDir(std::move(proc));
+  return Ok();
+}
+
+Result<void> InstallSentryFilter(FilterMode mode) {
+  SeccompContext ctx(seccomp_init(mode == FilterMode::kLog
+                                      ? SCMP_ACT_LOG
+                                      : SCMP_ACT_KILL_PROCESS));
+  if (!ctx) return Errno(ENOMEM, "sentry: seccomp_init");
+  // Every thread of the sentry (the gofer clients', the tracer) gets it.
+  VEIL_TRY_VOID(Check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1),
+                      "sentry: seccomp TSYNC"));
+  VEIL_TRY_VOID(AddSentryAllowlist(ctx.get(), ProcDirFd()));
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return StepFailed("sentry: prctl(PR_SET_NO_NEW_PRIVS)");
+  }
+  return Check(seccomp_load(ctx.get()), "sentry: seccomp_load");
+}
+
+Result<int> WaitForSentry(pid_t sentry) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(sentry, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Errno::FromErrno();
+  return status;
+}
+
+}  // namespace veil::sentry
