@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,27 @@ using SeccompContext = std::unique_ptr<void, SeccompContextDeleter>;
 Result<void> Check(int rc, const char* step) {
   if (rc < 0) return Errno(-rc, step);
   return Ok();
+}
+
+// VEIL_SENTRY_FILTER=log: the filter traps (SIGSYS) instead of killing;
+// this reports the call on stderr and makes it fail with ENOSYS. Only
+// write(2) and arithmetic: it runs in a signal handler.
+void ReportTrappedCall(int, siginfo_t* info, void* context) {
+  char msg[80] = "veil: sentry filter: syscall ";
+  size_t len = std::strlen(msg);
+  char digits[12];
+  size_t n = 0;
+  unsigned nr = static_cast<unsigned>(info->si_syscall);
+  do {
+    digits[n++] = static_cast<char>('0' + nr % 10);
+    nr /= 10;
+  } while (nr != 0 && n < sizeof digits);
+  while (n > 0) msg[len++] = digits[--n];
+  const char tail[] = " is not on the allowlist (ENOSYS)\n";
+  std::memcpy(msg + len, tail, sizeof tail - 1);
+  len += sizeof tail - 1;
+  (void)!write(STDERR_FILENO, msg, len);
+  static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 
 }  // namespace
@@ -125,8 +147,16 @@ Result<void> ConfineSentryMounts() {
 }
 
 Result<void> InstallSentryFilter(FilterMode mode) {
+  if (mode == FilterMode::kLog) {
+    struct sigaction sa = {};
+    sa.sa_sigaction = ReportTrappedCall;
+    sa.sa_flags = SA_SIGINFO;
+    if (sigaction(SIGSYS, &sa, nullptr) != 0) {
+      return StepFailed("sentry: sigaction(SIGSYS)");
+    }
+  }
   SeccompContext ctx(seccomp_init(mode == FilterMode::kLog
-                                      ? SCMP_ACT_LOG
+                                      ? SCMP_ACT_TRAP
                                       : SCMP_ACT_KILL_PROCESS));
   if (!ctx) return Errno(ENOMEM, "sentry: seccomp_init");
   // Every thread of the sentry (the gofer clients', the tracer) gets it.

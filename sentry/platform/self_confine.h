@@ -25,8 +25,9 @@
 //     anything else kills the sentry (SECCOMP_RET_KILL_PROCESS).
 //
 // VEIL_UNCONFINED=1 in the environment skips all three (debugging only);
-// VEIL_SENTRY_FILTER=log makes the filter log what it would kill instead
-// (SECCOMP_RET_LOG: the kernel's audit log), to find a missing call.
+// VEIL_SENTRY_FILTER=log makes the filter trap what it would kill
+// (SECCOMP_RET_TRAP): the sentry prints the call's number on stderr and
+// the call fails with ENOSYS, so one run finds every missing call.
 // Neither is in --help; sentry/README.md documents them.
 #pragma once
 
