@@ -6,7 +6,9 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <malloc.h>
 #include <sys/ioctl.h>
+#include <sys/sysinfo.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -147,6 +149,13 @@ Result<void> ConfineSentryMounts() {
 }
 
 Result<void> InstallSentryFilter(FilterMode mode) {
+  // glibc's malloc counts the CPUs (opening /sys/devices/system/cpu/online,
+  // then /proc/stat) the first time threads need more arenas than its
+  // test allows; fixed here to what it would compute (8 per CPU), so the
+  // sentry never opens a path for it under the filter.
+  if (mallopt(M_ARENA_MAX, 8 * get_nprocs()) != 1) {
+    return Errno(EINVAL, "sentry: mallopt(M_ARENA_MAX)");
+  }
   if (mode == FilterMode::kLog) {
     struct sigaction sa = {};
     sa.sa_sigaction = ReportTrappedCall;
