@@ -61,10 +61,10 @@ constexpr const char kHelp[] =
     "  --env K=V      set K in CMD's environment (repeatable); without any\n"
     "                 --env, CMD gets the PATH above, HOME=/root and our TERM\n"
     "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
-    "  --strict       trap file I/O too and serve it from the VFS (no host\n"
-    "                 descriptor of a file in the sandbox's tasks); today\n"
-    "                 this is also the default, until the native data\n"
-    "                 plane is wired\n"
+    "  --strict       trap file I/O too and serve it from the VFS: no host\n"
+    "                 descriptor of a sandbox file in the tasks (by\n"
+    "                 default read, write, pread, pwrite and poll run in\n"
+    "                 the host kernel on a host fd the sentry installed)\n"
     "  --strace       print each trapped syscall with its raw arguments and\n"
     "                 its result to stderr\n"
     "  -h, --help     print this help\n"
@@ -92,9 +92,9 @@ struct StartedGofer {
 // Starts `veil gofer` for host directory `dir`. Runs before the sentry
 // confines itself: only the veil process can start host programs.
 bool StartOneGofer(const std::string& dir, gofer::GoferAccess access,
-                   StartedGofer* out) {
+                   gofer::GoferDonation donation, StartedGofer* out) {
   auto started = gofer::StartGofer("/proc/self/exe", dir, access, 0,
-                                   gofer::GoferClient::kHostUsers);
+                                   gofer::GoferClient::kHostUsers, donation);
   if (!started) {
     std::fprintf(stderr, "veil do: cannot start the gofer for %s: %s\n",
                  dir.c_str(), std::strerror(started.error().code()));
@@ -237,6 +237,11 @@ bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
     }
     gofer::GoferFsOptions options;
     options.access = gofer::FileAccess::kShared;
+    options.writable_donations =
+        gofer::GoferFsOptions::WritableDonations::kTake;
+    // A read-write bind's files are written natively by the tasks (the
+    // data plane): its gofer donates their writable descriptors too
+    // (StartOneGofer, kWritableToo).
     auto fs = ConnectSocket(gofers[1 + n], options);
     if (!fs) return false;
     Result<void> mounted = vfs.MountAt(ctx, *fs, vfs.RootLocation(),
@@ -339,10 +344,12 @@ int RunDo(int argc, char** argv) {
   options.stub_fd = stub->get();
   // Declared before the filesystems: destroyed (each gofer reaped) after.
   std::vector<StartedGofer> gofers(1 + binds.size());
-  if (!StartOneGofer(rootfs_dir, gofer::GoferAccess::kReadOnly, &gofers[0]))
+  if (!StartOneGofer(rootfs_dir, gofer::GoferAccess::kReadOnly,
+                     gofer::GoferDonation::kReadOnlyFiles, &gofers[0]))
     return kExitSetupFailed;
   for (size_t n = 0; n < binds.size(); ++n) {
-    if (!StartOneGofer(binds[n].host, binds[n].access, &gofers[n + 1]))
+    if (!StartOneGofer(binds[n].host, binds[n].access,
+                       gofer::GoferDonation::kWritableToo, &gofers[n + 1]))
       return kExitSetupFailed;
   }
   const sentry::Confinement confinement = sentry::ConfinementFromEnvironment();

@@ -113,9 +113,9 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
   spec.argv = options.argv;
   spec.envp = options.env;
   spec.cwd = options.cwd;
-  // The native data plane (installed host fds) comes with the next step
-  // of the sentry; until then every file call is served by the VFS.
-  spec.mode = sentry::Mode::kStrict;
+  spec.mode = options.data_plane == DataPlane::kTrapped
+                  ? sentry::Mode::kStrict
+                  : sentry::Mode::kDefault;
   spec.strace = options.trace == SyscallTrace::kPrint
                     ? sentry::StraceOutput::kStderr
                     : sentry::StraceOutput::kOff;

@@ -24,7 +24,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: veil gofer --root DIR --fd N [--ro] [--max-node-fds N]\n"
-    "                  [--allow-suid] [--ids FIRST:COUNT] [--send-timeout S]\n"
+    "                  [--donate-writable] [--allow-suid] [--ids FIRST:COUNT]\n"
+    "                  [--send-timeout S] [--max-open-files N]\n"
     "\n"
     "Serves the host directory DIR over LISAFS on descriptor N, which must be\n"
     "a connected AF_UNIX SOCK_SEQPACKET socket inherited from the caller (one\n"
@@ -42,7 +43,8 @@ constexpr char kUsage[] =
     "Every lookup is openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|\n"
     "RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV) of one name; symlinks are never\n"
     "followed, device nodes never opened, only user.* and trusted.overlay.*\n"
-    "xattrs served. Regular files opened read-only are donated to the client.\n"
+    "xattrs served. Regular files opened read-only are donated to the client\n"
+    "(and those opened for writing with --donate-writable).\n"
     "\n"
     "options:\n"
     "  --root DIR   the directory to serve\n"
@@ -54,6 +56,9 @@ constexpr char kUsage[] =
     "               raises to its hard limit); past it, those of files not\n"
     "               in use are closed and opened again by name when needed,\n"
     "               checked to be the same inode (ESTALE if not)\n"
+    "  --donate-writable  donate the descriptors of regular files opened for\n"
+    "               writing too (veil do's read-write binds: the sandbox's\n"
+    "               tasks write them natively)\n"
     "  --allow-suid apply set-user-ID and set-group-ID bits as the client\n"
     "               asks (default: never created on, and removed from, files\n"
     "               other than directories, which keep set-group-ID)\n"
@@ -170,6 +175,8 @@ int RunGofer(int argc, char** argv) {
         return UsageError("--max-node-fds needs a positive number");
       }
       options.max_node_fds = n;
+    } else if (arg == "--donate-writable") {
+      options.donation = gofer::Donation::kAllFiles;
     } else if (arg == "--allow-suid") {
       options.setid = gofer::SetIdBits::kAllow;
     } else if (arg == "--ids") {

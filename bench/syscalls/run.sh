@@ -42,13 +42,14 @@ head -c 65536 /dev/urandom > "$root/data/lower"
 
 native_tmp=$work/native-tmp
 mkdir -p "$native_tmp"
-declare -A native veil gvisor
+declare -A native veil strict gvisor
 read_figures() {  # name -> array
   local -n into=$1
   while read -r name ns; do into[$name]=$ns; done
 }
 read_figures native < <("$root/bin/syscall_loop" "$n" "$root/data/lower" "$native_tmp")
 read_figures veil < <("$veil" do --rootfs "$root" -- /bin/syscall_loop "$n" /data/lower /tmp 2>/dev/null)
+read_figures strict < <("$veil" do --strict --rootfs "$root" -- /bin/syscall_loop "$n" /data/lower /tmp 2>/dev/null)
 if command -v runsc >/dev/null &&
    runsc --network=none do true >/dev/null 2>&1; then
   read_figures gvisor < <(runsc --network=none do "$root/bin/syscall_loop" "$n" "$root/data/lower" /tmp 2>/dev/null)
@@ -69,11 +70,16 @@ fi
 
 ratio() { [[ -n "$1" && -n "$2" && "$2" != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}' || echo "-"; }
 echo "# $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); N=$n calls per figure, $starts starts"
-printf '%-18s %10s %10s %10s %11s %11s\n' "ns per call" native veil gVisor veil/native veil/gVisor
+printf '%-18s %9s %9s %9s %9s %11s %11s %11s\n' "ns per call" native veil \
+  "--strict" gVisor veil/native strict/nat. veil/gVisor
 for k in getppid fstat stat_tmpfs stat_lower open_close_tmpfs pread4k_tmpfs pread4k_lower start_us; do
-  printf '%-18s %10s %10s %10s %11s %11s\n' "$k" "${native[$k]:--}" "${veil[$k]:--}" \
-    "${gvisor[$k]:--}" "$(ratio "${veil[$k]:-}" "${native[$k]:-}")" \
+  printf '%-18s %9s %9s %9s %9s %11s %11s %11s\n' "$k" "${native[$k]:--}" \
+    "${veil[$k]:--}" "${strict[$k]:--}" "${gvisor[$k]:--}" \
+    "$(ratio "${veil[$k]:-}" "${native[$k]:-}")" \
+    "$(ratio "${strict[$k]:-}" "${native[$k]:-}")" \
     "$(ratio "${veil[$k]:-}" "${gvisor[$k]:-}")"
 done
+echo "# veil: the default mode (the native data plane: read/pread/write on a"
+echo "# host fd the sentry installed); --strict: every file call trapped"
 echo "# start_us: microseconds from fork to exit of busybox true (veil: all of"
 echo "# veil do, its gofer and overlay included; gVisor: all of runsc do)"

@@ -124,6 +124,12 @@ struct GoferFsOptions {
   // round trip (internal/handle_cache.h). 0: 1024, or an eighth of
   // RLIMIT_NOFILE's soft limit if that is less.
   size_t max_cached_handles = 0;
+  // Whether descriptors the server donates for files opened for writing
+  // are taken (for the sentry's data plane: veil do's read-write binds,
+  // whose gofer runs with --donate-writable). By default only read-only
+  // regular files' are, which can do no more than PRead could.
+  enum class WritableDonations : uint8_t { kRefuse, kTake };
+  WritableDonations writable_donations = WritableDonations::kRefuse;
 };
 
 // Whether a reply's file may already have a live inode.

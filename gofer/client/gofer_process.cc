@@ -91,7 +91,8 @@ Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
                                          const std::string& dir,
                                          GoferAccess access,
                                          size_t max_node_fds,
-                                         GoferClient client) {
+                                         GoferClient client,
+                                         GoferDonation donation) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return Errno::FromErrno();
@@ -109,6 +110,8 @@ Result<GoferProcess> GoferProcess::Start(const std::string& veil_binary,
       args.push_back(arg);
     }
   }
+  if (donation == GoferDonation::kWritableToo)
+    args.push_back("--donate-writable");
   if (max_node_fds != 0) {
     args.push_back("--max-node-fds");
     args.push_back(std::to_string(max_node_fds));

@@ -51,6 +51,13 @@ enum class GoferClient : uint8_t {
   kHostUsers,
 };
 
+// Which host descriptors the gofer donates: those of regular files opened
+// read-only (its default), or also of those opened for writing
+// (`--donate-writable`: veil do's read-write binds, whose tasks write
+// natively on them, DESIGN.md's data plane, so a database's writes and
+// fsync reach the host file with no round trip).
+enum class GoferDonation : uint8_t { kReadOnlyFiles, kWritableToo };
+
 class GoferProcess final {
  public:
   // Starts `veil_binary gofer --root dir --fd 3 [--ro] [--max-node-fds
@@ -61,7 +68,9 @@ class GoferProcess final {
   static Result<GoferProcess> Start(const std::string& veil_binary,
                                     const std::string& dir, GoferAccess access,
                                     size_t max_node_fds = 0,
-                                    GoferClient client = GoferClient::kSandbox);
+                                    GoferClient client = GoferClient::kSandbox,
+                                    GoferDonation donation =
+                                        GoferDonation::kReadOnlyFiles);
 
   GoferProcess(GoferProcess&& other) noexcept;
   GoferProcess& operator=(GoferProcess&& other) noexcept;
@@ -89,8 +98,10 @@ class GoferProcess final {
 // StartGofer: GoferProcess::Start.
 inline Result<GoferProcess> StartGofer(
     const std::string& veil_binary, const std::string& dir, GoferAccess access,
-    size_t max_node_fds = 0, GoferClient client = GoferClient::kSandbox) {
-  return GoferProcess::Start(veil_binary, dir, access, max_node_fds, client);
+    size_t max_node_fds = 0, GoferClient client = GoferClient::kSandbox,
+    GoferDonation donation = GoferDonation::kReadOnlyFiles) {
+  return GoferProcess::Start(veil_binary, dir, access, max_node_fds, client,
+                             donation);
 }
 
 }  // namespace veil::gofer

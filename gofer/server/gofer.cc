@@ -106,6 +106,7 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
   ::umask(0);
   HostBackendOptions backend_options;
   backend_options.access = options.access;
+  backend_options.donation = options.donation;
   backend_options.max_node_fds = options.max_node_fds;
   backend_options.setid = options.setid;
   backend_options.ids = options.ids;

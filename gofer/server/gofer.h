@@ -44,6 +44,8 @@ enum class Confinement : uint8_t {
 struct GoferOptions {
   std::string root;  // The directory to export.
   Access access = Access::kReadWrite;
+  // HostBackendOptions::donation.
+  Donation donation = Donation::kReadOnlyFiles;
   Confinement confinement = Confinement::kFull;
   // HostBackendOptions::max_node_fds (0: half of RLIMIT_NOFILE).
   size_t max_node_fds = 0;

@@ -197,8 +197,10 @@ Result<lisafs::OpenedFile> HostBackend::OpenAt(lisafs::ServerFd& fd,
   }
   HostNode::PathFd pin = VEIL_TRY(node->Fd());
   lisafs::OpenedFile file;
-  if (options_.donation == Donation::kReadOnlyFiles &&
-      node->type() == S_IFREG && accmode == O_RDONLY) {
+  if (node->type() == S_IFREG &&
+      (options_.donation == Donation::kAllFiles ||
+       (options_.donation == Donation::kReadOnlyFiles &&
+        accmode == O_RDONLY))) {
     // The client gets its own descriptor for the same open file; ours
     // serves PRead for clients that prefer round trips.
     const int dup = ::fcntl(opened.get(), F_DUPFD_CLOEXEC, 0);

@@ -24,7 +24,8 @@
 //  - Read-only exports (Access::kReadOnly) fail every change with EROFS.
 //  - Opening a regular file read-only donates the host descriptor to the
 //    client (SCM_RIGHTS) so its reads need no round trip (DESIGN.md);
-//    writable descriptors are never donated.
+//    writable descriptors only with Donation::kAllFiles (a client whose
+//    tasks write natively, by the bind's owner's choice).
 //  - Xattrs: only "user." and "trusted.overlay." names are served; others
 //    are EOPNOTSUPP, as a filesystem without that handler. A "security."
 //    write (file capabilities, SELinux labels) would change what the file
@@ -74,7 +75,10 @@
 namespace veil::gofer {
 
 enum class Access : uint8_t { kReadWrite, kReadOnly };
-enum class Donation : uint8_t { kReadOnlyFiles, kNever };
+// Which opened regular files' host descriptors go to the client:
+// read-only opens (the default), every open (a client whose tasks write
+// natively: `veil do`'s read-write binds), or none.
+enum class Donation : uint8_t { kReadOnlyFiles, kAllFiles, kNever };
 // Whether renaming a directory with a mount point somewhere below it is
 // refused (EBUSY) rather than moving the mount along (mount_points.h).
 enum class MountGuard : uint8_t {

@@ -117,8 +117,9 @@ Result<lisafs::CreatedFile> HostBackend::OpenCreateAt(
   if (KeyOf(st) != host_node->key()) return Errno(ESTALE);
 
   lisafs::OpenedFile file;
-  if (options_.donation == Donation::kReadOnlyFiles &&
-      (flags & O_ACCMODE) == O_RDONLY) {
+  if (options_.donation == Donation::kAllFiles ||
+      (options_.donation == Donation::kReadOnlyFiles &&
+       (flags & O_ACCMODE) == O_RDONLY)) {
     const int dup = ::fcntl(opened.get(), F_DUPFD_CLOEXEC, 0);
     if (dup < 0) return Errno::FromErrno();
     file.host_fd = UniqueFd(dup);

@@ -124,6 +124,16 @@ class PipeInode final : public AnonInode {
   vfs::FifoPipe pipe_;
 };
 
+// A host pipe's end as the sentry's table holds it in the default mode:
+// the task's fd is the host pipe itself (installed with the answer), and
+// the sentry keeps no end (or a reader would never see end of file).
+// Reads and writes run natively; the sentry never serves them.
+class TwinPipeImpl final : public vfs::FileImpl {
+ public:
+  bool Positional() const override { return false; }
+  bool HasFasync() const override { return true; }
+};
+
 // The sandbox's stdio: the host description veil itself was given, so
 // the file offset is the host's, shared with whoever else holds it (the
 // shell that ran `veil do > file` writes after our output, as it would
@@ -207,6 +217,28 @@ Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags) {
   VEIL_TRY_VOID(read->SetStatusFlags(creds, status));
   VEIL_TRY_VOID(write->SetStatusFlags(creds, status));
   return PipeEnds{std::move(read), std::move(write)};
+}
+
+Result<HostPipe> MakeHostPipe(const vfs::Credentials& creds, int flags) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | (flags & (O_NONBLOCK | O_DIRECT))) != 0)
+    return Errno::FromErrno();
+  UniqueFd read_fd(fds[0]), write_fd(fds[1]);
+  AnonMount& anon = Anon();
+  Ref<vfs::Inode> inode = AdoptRef(
+      *static_cast<vfs::Inode*>(new PipeInode(*anon.fs, creds)));
+  vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
+  int status = flags & (O_NONBLOCK | O_DIRECT);
+  return HostPipe{
+      PipeEnds{MakeRef<vfs::FileDescription>(loc, O_RDONLY | status, creds,
+                                             std::make_unique<TwinPipeImpl>()),
+               MakeRef<vfs::FileDescription>(loc, O_WRONLY | status, creds,
+                                             std::make_unique<TwinPipeImpl>())},
+      std::move(read_fd), std::move(write_fd)};
+}
+
+bool IsTwinPipe(const vfs::FileDescription& file) {
+  return dynamic_cast<TwinPipeImpl*>(&file.impl()) != nullptr;
 }
 
 Ref<vfs::FileDescription> MakeHostFdFile(UniqueFd host_fd, int flags) {

@@ -33,6 +33,20 @@ struct PipeEnds {
 // caller). Errors: those of making the host pipe (EMFILE, ENFILE).
 Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags);
 
+// pipe2(2) in the default mode (the data plane): a host pipe whose ends
+// the task gets at its numbers, and the sentry's descriptions for its fd
+// table (a FIFO inode of pipefs; reads and writes run natively, so the
+// descriptions serve neither). The caller installs both fds and drops
+// them. Errors: pipe2's (EMFILE, ENFILE).
+struct HostPipe {
+  PipeEnds ends;
+  UniqueFd read_fd;
+  UniqueFd write_fd;
+};
+Result<HostPipe> MakeHostPipe(const vfs::Credentials& creds, int flags);
+// Whether `file` is an end of a pipe from MakeHostPipe.
+bool IsTwinPipe(const vfs::FileDescription& file);
+
 // A description over `host_fd` (stdin, stdout or stderr of `veil do`),
 // open with `flags` (O_RDONLY, O_WRONLY or O_RDWR). Reads and writes go
 // to the host fd; a call that would block answers kWouldBlock and names

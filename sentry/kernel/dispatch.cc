@@ -26,6 +26,42 @@ bool Trapped(const SyscallEntry& entry, Mode mode) {
   return true;
 }
 
+namespace {
+
+// A successful call's answer with its data-plane effects: the fds it made
+// installed at their numbers (the one the call returns with the answer,
+// atomically; a second one, pipe(2)'s, first), or the call continued
+// natively.
+std::optional<SyscallAnswer> AnswerWithEffects(Task& task,
+                                               const SyscallRequest& req,
+                                               int64_t value) {
+  CallEffects& fx = task.effects();
+  if (fx.continue_natively) return SyscallAnswer::Continue();
+  const CallEffects::Install* with_answer = nullptr;
+  for (const CallEffects::Install& in : fx.installs) {
+    if (in.number == value && !with_answer) {
+      with_answer = &in;
+      continue;
+    }
+    Result<void> added =
+        task.platform().AddFd(req, in.fd.get(), in.number, in.cloexec);
+    // The task is gone (ENOENT), or could not take the fd (EMFILE past
+    // its host RLIMIT_NOFILE): the call fails as get_unused_fd would.
+    if (!added) {
+      if (added.error().code() == ENOENT) return std::nullopt;
+      return SyscallAnswer::Error(added.error());
+    }
+  }
+  if (with_answer) {
+    // Kept open until the answer is sent: the Task holds the effects.
+    return SyscallAnswer::InstallFd(with_answer->fd.get(), FdPlacement::kExact,
+                                    with_answer->number, with_answer->cloexec);
+  }
+  return SyscallAnswer::Value(value);
+}
+
+}  // namespace
+
 std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
   const SyscallEntry* entry = FindSyscall(req.nr);
   // A number Linux does not assign: sys_ni_syscall.
@@ -43,8 +79,11 @@ std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
   if (!entry->handler) return SyscallAnswer::Error(Errno(entry->error));
   TaskMemory mem(task.platform(), req);
   SyscallArgs args{mem, req.args};
+  // The task's last close has run natively by now (one call at a time).
+  task.ReleaseClosing();
+  task.effects() = CallEffects{};
   Result<int64_t> result = entry->handler(task, args);
-  if (result) return SyscallAnswer::Value(*result);
+  if (result) return AnswerWithEffects(task, req, *result);
   Errno error = result.error();
   if (error.code() == kNotPendingCode) return std::nullopt;
   if (vfs::IsWouldBlock(error)) {

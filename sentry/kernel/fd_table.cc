@@ -94,7 +94,7 @@ Result<void> FdTable::SetCloseOnExec(int fd, CloseOnExec cloexec) {
   return Ok();
 }
 
-Result<Ref<vfs::FileDescription>> FdTable::Remove(int fd) {
+Result<Ref<vfs::FileDescription>> FdTable::Remove(int fd, AfterRemove after) {
   MutexLock lock(mu_);
   if (fd < 0 || fd >= static_cast<int>(state_.slots.size()) ||
       !state_.slots[fd].file)
@@ -102,8 +102,21 @@ Result<Ref<vfs::FileDescription>> FdTable::Remove(int fd) {
   Slot& slot = state_.slots[fd];
   Ref<vfs::FileDescription> file = slot.file.ToRef();
   slot = Slot{};
-  state_.next_free_hint = std::min(state_.next_free_hint, fd);
+  if (after == AfterRemove::kKeepReserved) {
+    slot.reserved = true;
+  } else {
+    state_.next_free_hint = std::min(state_.next_free_hint, fd);
+  }
   return file;
+}
+
+void FdTable::ReleaseReserved(int fd) {
+  MutexLock lock(mu_);
+  if (fd < 0 || fd >= static_cast<int>(state_.slots.size())) return;
+  Slot& slot = state_.slots[fd];
+  if (!slot.reserved || slot.file) return;
+  slot.reserved = false;
+  state_.next_free_hint = std::min(state_.next_free_hint, fd);
 }
 
 Result<RefPtr<vfs::FileDescription>> FdTable::Replace(

@@ -85,7 +85,14 @@ class FdTable final : public RefCounted<FdTable> {
   Result<void> SetCloseOnExec(int fd, CloseOnExec cloexec);
 
   // close(2) (close_fd): removes `fd` and returns its description; EBADF.
-  Result<Ref<vfs::FileDescription>> Remove(int fd);
+  // kKeepReserved leaves the number reserved until ReleaseReserved: the
+  // data plane's close, whose host fd the task closes natively after the
+  // answer (no other thread may get the number before that).
+  enum class AfterRemove : uint8_t { kFree, kKeepReserved };
+  Result<Ref<vfs::FileDescription>> Remove(
+      int fd, AfterRemove after = AfterRemove::kFree);
+  // Frees a number Remove kept reserved (nothing if it is not).
+  void ReleaseReserved(int fd);
   // dup2/dup3's replace (do_dup2): makes `fd` name `file`, returning what
   // it named before (null if nothing). EBUSY if `fd` is reserved by an
   // open in progress (Linux: the fd is allocated but not yet installed).

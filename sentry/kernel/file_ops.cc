@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include "sentry/kernel/host_twins.h"
 #include "vfs/blocking.h"
 #include "vfs/fcntl_lock.h"
 
@@ -52,13 +53,25 @@ Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd,
   vfs::Location dir = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   Ref<vfs::FileDescription> file = VEIL_TRY(
       vfs::OpenAtBlocking(task.vfs(), ctx, dir, path, how, task.waiter()));
+  return VEIL_TRY(InstallWithTwin(task, std::move(fd), std::move(file), cloexec));
+}
+
+Result<int> InstallWithTwin(Task& task, FdReservation fd,
+                            Ref<vfs::FileDescription> file,
+                            CloseOnExec cloexec) {
+  if (task.twins()) {
+    // The twin first: if the host cannot make it (EMFILE, ENFILE), the
+    // call fails and the number goes back.
+    UniqueFd twin = VEIL_TRY(task.twins()->TwinOf(*file));
+    task.effects().installs.push_back({std::move(twin), fd.fd(), cloexec});
+  }
   return std::move(fd).Install(std::move(file), cloexec);
 }
 
 Result<int> InstallLowest(Task& task, Ref<vfs::FileDescription> file,
                           CloseOnExec cloexec) {
   FdReservation fd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
-  return std::move(fd).Install(std::move(file), cloexec);
+  return InstallWithTwin(task, std::move(fd), std::move(file), cloexec);
 }
 
 void ReleaseClosed(Task& task, vfs::FileDescription& file) {
@@ -67,6 +80,16 @@ void ReleaseClosed(Task& task, vfs::FileDescription& file) {
 }
 
 Result<void> CloseFd(Task& task, int fd) {
+  if (task.twins()) {
+    // The task closes its host fd itself, natively, after the answer; the
+    // number stays reserved until then (Task::KeepClosing).
+    Ref<vfs::FileDescription> file = VEIL_TRY(
+        task.fds().Remove(fd, FdTable::AfterRemove::kKeepReserved));
+    task.KeepClosing(fd);
+    task.effects().continue_natively = true;
+    ReleaseClosed(task, *file);
+    return Ok();
+  }
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Remove(fd));
   ReleaseClosed(task, *file);
   return Ok();

@@ -41,7 +41,13 @@ Result<vfs::Location> StartDir(Task& task, const vfs::Context& ctx, int dirfd,
 Result<int64_t> OpenAt(Task& task, SyscallArgs& args, int dirfd, TaskAddr path,
                        vfs::OpenHow how);
 
-// Reserves the lowest free fd and installs `file` there.
+// Installs `file` at the reserved number; in the default mode (the data
+// plane) with its host twin (host_twins.h), which the answer installs at
+// the same number in the task. Errors: the twin's (EMFILE, ENFILE).
+Result<int> InstallWithTwin(Task& task, FdReservation fd,
+                            Ref<vfs::FileDescription> file,
+                            CloseOnExec cloexec);
+// Reserves the lowest free fd and installs `file` there (with its twin).
 Result<int> InstallLowest(Task& task, Ref<vfs::FileDescription> file,
                           CloseOnExec cloexec);
 

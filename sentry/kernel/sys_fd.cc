@@ -8,6 +8,7 @@
 #include <termios.h>
 
 #include <cstring>
+#include <optional>
 
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/file_ops.h"
@@ -17,10 +18,24 @@
 namespace veil::sentry {
 namespace {
 
+// In the default mode, the host description behind the task's `oldfd`,
+// to install again at the new number (the same open file description, as
+// dup's). Nothing under --strict.
+Result<void> FetchTwin(Task& task, SyscallArgs& args, int oldfd, int newfd,
+                       CloseOnExec cloexec) {
+  if (!task.twins()) return Ok();
+  UniqueFd twin =
+      VEIL_TRY(task.platform().GetTaskFd(args.mem.request(), oldfd));
+  task.effects().installs.push_back({std::move(twin), newfd, cloexec});
+  return Ok();
+}
+
 // dup2/dup3's shared part (do_dup2): installs `file` at `newfd` and
 // closes what was there.
-Result<int64_t> DupTo(Task& task, Ref<vfs::FileDescription> file, int newfd,
+Result<int64_t> DupTo(Task& task, SyscallArgs& args, int oldfd,
+                      Ref<vfs::FileDescription> file, int newfd,
                       CloseOnExec cloexec) {
+  VEIL_TRY_VOID(FetchTwin(task, args, oldfd, newfd, cloexec));
   RefPtr<vfs::FileDescription> old = VEIL_TRY(
       task.fds().Replace(newfd, std::move(file), cloexec, task.nofile_limit()));
   if (old) ReleaseClosed(task, *old);  // filp_close of the replaced file
@@ -28,12 +43,14 @@ Result<int64_t> DupTo(Task& task, Ref<vfs::FileDescription> file, int newfd,
 }
 
 // F_DUPFD/F_DUPFD_CLOEXEC (f_dupfd): the lowest free fd >= `from`.
-Result<int64_t> DupFrom(Task& task, Ref<vfs::FileDescription> file,
-                        uint64_t from, CloseOnExec cloexec) {
+Result<int64_t> DupFrom(Task& task, SyscallArgs& args, int oldfd,
+                        Ref<vfs::FileDescription> file, uint64_t from,
+                        CloseOnExec cloexec) {
   // f_dupfd: from >= RLIMIT_NOFILE is EINVAL.
   if (from >= static_cast<uint64_t>(task.nofile_limit())) return Errno(EINVAL);
   FdReservation fd = VEIL_TRY(
       task.fds().Allocate(static_cast<int>(from), task.nofile_limit()));
+  VEIL_TRY_VOID(FetchTwin(task, args, oldfd, fd.fd(), cloexec));
   return std::move(fd).Install(std::move(file), cloexec);
 }
 
@@ -80,8 +97,9 @@ Result<int64_t> PipeSize(Task& task, vfs::FileDescription& file, int cmd,
 
 Result<int64_t> SysDup(Task& task, SyscallArgs& args) {
   // dup: fget_raw (O_PATH files too), then get_unused_fd.
-  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
-  return VEIL_TRY(InstallLowest(task, std::move(file), CloseOnExec::kNo));
+  int oldfd = args.Int(0);
+  Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(oldfd));
+  return DupFrom(task, args, oldfd, std::move(file), 0, CloseOnExec::kNo);
 }
 
 Result<int64_t> SysDup3(Task& task, SyscallArgs& args) {
@@ -92,7 +110,7 @@ Result<int64_t> SysDup3(Task& task, SyscallArgs& args) {
   if (oldfd == newfd) return Errno(EINVAL);
   if (newfd < 0 || newfd >= task.nofile_limit()) return Errno(EBADF);
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(oldfd));
-  return DupTo(task, std::move(file), newfd,
+  return DupTo(task, args, oldfd, std::move(file), newfd,
                (flags & O_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo);
 }
 
@@ -106,7 +124,7 @@ Result<int64_t> SysDup2(Task& task, SyscallArgs& args) {
   if (newfd < 0 || newfd >= task.nofile_limit())
     return Errno(EBADF);  // ksys_dup3
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(oldfd));
-  return DupTo(task, std::move(file), newfd, CloseOnExec::kNo);
+  return DupTo(task, args, oldfd, std::move(file), newfd, CloseOnExec::kNo);
 }
 
 Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
@@ -119,20 +137,28 @@ Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
     return Errno(EBADF);
   switch (cmd) {
     case F_DUPFD:
-      return DupFrom(task, entry.file, args.ULong(2), CloseOnExec::kNo);
+      return DupFrom(task, args, fd, entry.file, args.ULong(2),
+                     CloseOnExec::kNo);
     case F_DUPFD_CLOEXEC:
-      return DupFrom(task, entry.file, args.ULong(2), CloseOnExec::kYes);
+      return DupFrom(task, args, fd, entry.file, args.ULong(2),
+                     CloseOnExec::kYes);
     case F_GETFD:
       return entry.cloexec == CloseOnExec::kYes ? FD_CLOEXEC : 0;
     case F_SETFD:
       VEIL_TRY_VOID(task.fds().SetCloseOnExec(fd, (args.ULong(2) & FD_CLOEXEC)
                                                       ? CloseOnExec::kYes
                                                       : CloseOnExec::kNo));
+      // The host fd's own flag, which the host's exec honours: the same
+      // call, natively (registers only).
+      if (task.twins()) task.effects().continue_natively = true;
       return 0;
     case F_GETFL:
       return file.flags();
     case F_SETFL:
       VEIL_TRY_VOID(file.SetStatusFlags(task.creds(), args.Int(2)));
+      // The host description's flags (O_NONBLOCK on a pipe, O_APPEND on a
+      // file) change by the same call, natively.
+      if (task.twins()) task.effects().continue_natively = true;
       return 0;
     case F_GETLK:
     case F_SETLK:
@@ -165,6 +191,18 @@ Result<int64_t> SysFcntl(Task& task, SyscallArgs& args) {
     }
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ:
+      // A host pipe of the data plane answers for itself.
+      if (IsTwinPipe(file)) {
+        // pipe_set_size: past fs.pipe-max-size needs CAP_SYS_RESOURCE,
+        // judged by the sandbox's credentials, not the host's.
+        constexpr uint64_t kPipeMaxSize = 1 << 20;
+        constexpr unsigned kCapSysResource = 24;
+        if (cmd == F_SETPIPE_SZ && args.ULong(2) > kPipeMaxSize &&
+            !((task.creds().caps >> kCapSysResource) & 1))
+          return Errno(EPERM);
+        task.effects().continue_natively = true;
+        return 0;
+      }
       return PipeSize(task, file, cmd, args.ULong(2));
     default:
       return Errno(EINVAL);  // do_fcntl: an unknown command
@@ -262,14 +300,25 @@ Result<int64_t> SysPipe2(Task& task, SyscallArgs& args) {
   // __do_pipe_flags: both fds are reserved before the files are made.
   FdReservation rfd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
   FdReservation wfd = VEIL_TRY(task.fds().Allocate(0, task.nofile_limit()));
-  PipeEnds ends = VEIL_TRY(MakePipe(task.creds(), flags));
+  CloseOnExec cloexec =
+      (flags & O_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
+  std::optional<PipeEnds> ends;
+  if (task.twins()) {
+    // The data plane: a host pipe, whose ends the answer installs.
+    HostPipe pipe = VEIL_TRY(MakeHostPipe(task.creds(), flags));
+    ends.emplace(std::move(pipe.ends));
+    task.effects().installs.push_back(
+        {std::move(pipe.read_fd), rfd.fd(), cloexec});
+    task.effects().installs.push_back(
+        {std::move(pipe.write_fd), wfd.fd(), cloexec});
+  } else {
+    ends.emplace(VEIL_TRY(MakePipe(task.creds(), flags)));
+  }
   int numbers[2] = {rfd.fd(), wfd.fd()};
   // do_pipe2: copy_to_user fails -> EFAULT, and nothing was installed.
   VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(0), numbers));
-  CloseOnExec cloexec =
-      (flags & O_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
-  std::move(rfd).Install(std::move(ends.read), cloexec);
-  std::move(wfd).Install(std::move(ends.write), cloexec);
+  std::move(rfd).Install(std::move(ends->read), cloexec);
+  std::move(wfd).Install(std::move(ends->write), cloexec);
   return 0;
 }
 

@@ -120,6 +120,9 @@ Result<int64_t> SysCloseRange(Task& task, SyscallArgs& args) {
   for (const Ref<vfs::FileDescription>& file :
        task.fds().CloseRange(first, last, action))
     ReleaseClosed(task, *file);
+  // The data plane: the host fds go (or get FD_CLOEXEC) by the same call,
+  // natively; CLOSE_RANGE_UNSHARE unshares the host table too.
+  if (task.twins()) task.effects().continue_natively = true;
   return 0;
 }
 

@@ -203,6 +203,13 @@ Result<int64_t> SysPwritev2(Task& task, SyscallArgs& args) {
 Result<int64_t> SysLseek(Task& task, SyscallArgs& args) {
   Ref<vfs::FileDescription> file = VEIL_TRY(task.fds().Get(args.Int(0)));
   if (file->is_path()) return Errno(EBADF);  // ksys_lseek: fdget_pos
+  // The data plane: the host description holds the position of anything
+  // but a directory (whose placeholder is shared; getdents is the
+  // sentry's), so the call runs there, natively.
+  if (task.twins() && !file->inode().IsDir()) {
+    task.effects().continue_natively = true;
+    return 0;
+  }
   return file->Seek(args.Long(1), args.Int(2));
 }
 

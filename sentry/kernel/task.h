@@ -15,7 +15,11 @@
 
 #include <sys/types.h>
 
+#include <utility>
+#include <vector>
+
 #include "base/ref.h"
+#include "base/unique_fd.h"
 #include "sentry/kernel/fd_table.h"
 #include "sentry/kernel/fs_context.h"
 #include "sentry/platform/platform.h"
@@ -25,6 +29,22 @@
 #include "vfs/wait.h"
 
 namespace veil::sentry {
+
+class HostTwins;
+
+// What a served call does besides its value (the data plane): host fds
+// to install in the task at the numbers the sentry chose, or a native
+// continuation of the call (close, lseek, F_SETFD ...: registers only,
+// checked by the sentry first). Dispatch turns them into the answer.
+struct CallEffects {
+  struct Install {
+    UniqueFd fd;
+    int number;
+    CloseOnExec cloexec;
+  };
+  std::vector<Install> installs;
+  bool continue_natively = false;
+};
 
 class Task final {
  public:
@@ -54,6 +74,20 @@ class Task final {
   void set_nofile_limit(int limit) { nofile_limit_ = limit; }
   // The waiter blocking calls of this task sleep in (vfs/blocking.h).
   vfs::ThreadWaiter& waiter() { return waiter_; }
+  // The data plane's host side, or null under --strict (every call
+  // trapped, no host fd in the task but its stdio).
+  const HostTwins* twins() const { return twins_; }
+  void set_twins(const HostTwins* twins) { twins_ = twins; }
+  // The effects of the call being served (cleared before each).
+  CallEffects& effects() { return effects_; }
+  // Numbers a close kept reserved until the task closed its host fd
+  // natively: freed when its next call comes (a task makes one call at
+  // a time, so its native close has run by then) or when it exits.
+  void KeepClosing(int fd) { closing_.emplace_back(fds_, fd); }
+  void ReleaseClosing() {
+    for (auto& [table, fd] : closing_) table->ReleaseReserved(fd);
+    closing_.clear();
+  }
   // The VFS context of a call: credentials, root, cwd, umask.
   vfs::Context Context() { return fs_->ContextFor(creds_); }
   // The owner of this task's POSIX record locks: its fd table (Linux:
@@ -84,6 +118,9 @@ class Task final {
   vfs::Credentials creds_;
   int nofile_limit_ = 1024;  // Linux's default soft RLIMIT_NOFILE
   vfs::ThreadWaiter waiter_;
+  const HostTwins* twins_ = nullptr;  // borrowed: the sandbox's
+  CallEffects effects_;
+  std::vector<std::pair<Ref<FdTable>, int>> closing_;
 
   Ref<FdTable> fds_;
   Ref<FsContext> fs_;

@@ -31,6 +31,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "sentry/platform/task_addr.h"
 
 namespace veil::sentry {
@@ -136,6 +137,27 @@ class Platform {
   // come again as a new request (nothing was installed).
   virtual Result<int64_t> Answer(const SyscallRequest& req,
                                  const SyscallAnswer& answer) = 0;
+
+  // --- The data plane (DESIGN.md): host fds at the task's numbers -------
+  // Installs `host_fd` (borrowed) at exactly `number` in the task of
+  // `req`, replacing what is there, without answering (a call that makes
+  // two fds, pipe(2), installs the first this way). Not atomic with the
+  // answer; safe because the task waits killably once its call is
+  // received (a signal cannot end the call in between). ENOENT: the task
+  // is gone.
+  virtual Result<void> AddFd(const SyscallRequest& req, int host_fd,
+                             int number, CloseOnExec cloexec) {
+    (void)req, (void)host_fd, (void)number, (void)cloexec;
+    return Errno(ENOSYS);
+  }
+  // A duplicate of the host fd at `number` in the task of `req`
+  // (pidfd_getfd): what dup(2) installs again at a new number, and what
+  // the sentry asks for a host file's position. EBADF if the task has no
+  // host fd there.
+  virtual Result<UniqueFd> GetTaskFd(const SyscallRequest& req, int number) {
+    (void)req, (void)number;
+    return Errno(ENOSYS);
+  }
 };
 
 }  // namespace veil::sentry

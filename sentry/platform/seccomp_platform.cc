@@ -5,7 +5,9 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -192,6 +194,36 @@ Result<int64_t> SeccompPlatform::Answer(const SyscallRequest& req,
   return answer.kind() == SyscallAnswer::Kind::kError
              ? int64_t{-answer.error()}
              : answer.value();
+}
+
+Result<void> SeccompPlatform::AddFd(const SyscallRequest& req, int host_fd,
+                                    int number, CloseOnExec cloexec) {
+  seccomp_notif_addfd addfd;
+  memset(&addfd, 0, sizeof addfd);
+  addfd.id = req.id;
+  addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
+  addfd.newfd = static_cast<uint32_t>(number);
+  addfd.srcfd = static_cast<uint32_t>(host_fd);
+  addfd.newfd_flags = cloexec == CloseOnExec::kYes ? O_CLOEXEC : 0;
+  if (ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) < 0)
+    return Errno::FromErrno();
+  return Ok();
+}
+
+Result<UniqueFd> SeccompPlatform::GetTaskFd(const SyscallRequest& req,
+                                            int number) {
+  // PIDFD_THREAD (Linux 6.9): the thread's own table, which differs from
+  // its leader's after unshare(CLONE_FILES).
+  constexpr unsigned kPidfdThread = O_EXCL;
+  UniqueFd pidfd(static_cast<int>(
+      syscall(SYS_pidfd_open, req.tid, kPidfdThread)));
+  if (!pidfd) return Errno::FromErrno();
+  // The tid may have been reused since the call was made.
+  if (!StillPending(req)) return Errno(ENOENT);
+  UniqueFd fd(static_cast<int>(
+      syscall(SYS_pidfd_getfd, pidfd.get(), number, 0)));
+  if (!fd) return Errno::FromErrno();  // EBADF: nothing there
+  return fd;
 }
 
 }  // namespace veil::sentry

@@ -64,6 +64,9 @@ class SeccompPlatform final : public Platform {
   bool StillPending(const SyscallRequest& req) override;
   Result<int64_t> Answer(const SyscallRequest& req,
                          const SyscallAnswer& answer) override;
+  Result<void> AddFd(const SyscallRequest& req, int host_fd, int number,
+                     CloseOnExec cloexec) override;
+  Result<UniqueFd> GetTaskFd(const SyscallRequest& req, int number) override;
 
  private:
   SeccompPlatform(UniqueFd listener, SyncWakeUp wake)

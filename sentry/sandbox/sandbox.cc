@@ -193,6 +193,7 @@ Result<std::shared_ptr<TaskSlot>> SandboxImpl::MakeFirstTask(pid_t tid) {
   auto task = std::make_unique<Task>(
       platform_, vfs_, tid, tid, vfs::Credentials::Root(), std::move(fds),
       FsContext::Create(ctx.root, std::move(cwd), 022));
+  task->set_twins(twins_.get());
   return AddTask(std::move(task));
 }
 
@@ -210,6 +211,7 @@ void SandboxImpl::OnClone(pid_t parent, pid_t child, CloneKind kind) {
       thread ? p.fds_ref() : p.fds().Fork(),
       thread ? p.fs_ref() : p.fs().Fork());
   task->set_nofile_limit(p.nofile_limit());
+  task->set_twins(twins_.get());
   AddTask(std::move(task));
 }
 
@@ -297,6 +299,7 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   // An interrupted call (ENOENT) comes again; nothing else can be done
   // for a task the platform can no longer answer.
   (void)platform_.Answer(req, *answer);
+  task.effects() = CallEffects{};  // the host fds it installed
 }
 
 Result<int> SandboxImpl::Run() {
@@ -310,6 +313,7 @@ Result<int> SandboxImpl::Run() {
     first_exec_->plan = std::move(plan);
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
+  if (spec_.mode == Mode::kDefault) twins_ = VEIL_TRY(HostTwins::Create());
 
   LaunchSpec launch;
   // The stub by its name in the tasks' own root, which holds nothing else

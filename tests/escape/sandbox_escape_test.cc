@@ -32,9 +32,9 @@ class SandboxEscapeTest : public ::testing::Test {
   }
   // Runs the probe for `what`; its output (the gofer's chroot note
   // dropped) and veil's exit status.
-  ShellResult Probe(const std::string& what) {
-    return Shell(std::string(VEIL_BINARY) + " do --rootfs " + dir_ +
-                     " -- /bin/sandbox_probe " + what + " > " + dir_ +
+  ShellResult Probe(const std::string& what, const std::string& mode = "") {
+    return Shell(std::string(VEIL_BINARY) + " do " + mode + " --rootfs " +
+                     dir_ + " -- /bin/sandbox_probe " + what + " > " + dir_ +
                      "/out 2>&1; s=$?; grep -v 'falling back' " + dir_ +
                      "/out; exit $s",
                  60);
@@ -74,7 +74,17 @@ TEST_F(SandboxEscapeTest, SignalStormDuringTrappedCallsLeaksNoFd) {
 
 TEST_F(SandboxEscapeTest, NoHostDescriptorReachesTheProgram) {
   EXPECT_EQ(Probe("hostfds").output, "hostfds 0\n");
-  EXPECT_EQ(Probe("dirfd").output, "dirfd no-host-fd\n");
+  EXPECT_EQ(Probe("hostfds", "--strict").output, "hostfds 0\n");
+  // A directory's fd: under --strict none at all; by default the data
+  // plane's placeholder, a directory that no longer exists.
+  EXPECT_EQ(Probe("dirfd", "--strict").output, "dirfd no-host-fd\n");
+  EXPECT_EQ(Probe("dirfd").output, "dirfd placeholder\n");
+}
+
+TEST_F(SandboxEscapeTest, DataPlaneFdIsNoDirfd) {
+  ASSERT_EQ(Shell("mkdir " + dir_ + "/tmp").status, 0);
+  EXPECT_EQ(Probe("dataplane_dirfd").output,
+            "dataplane_dirfd ENOTDIR ENOTDIR ENOTDIR mapped\n");
 }
 
 }  // namespace

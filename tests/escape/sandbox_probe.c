@@ -30,6 +30,7 @@ static const char* Name(long r) {
     case EINVAL: return "EINVAL";
     case ESRCH: return "ESRCH";
     case EFAULT: return "EFAULT";
+    case ENOTDIR: return "ENOTDIR";
     default: return strerror(errno);
   }
 }
@@ -130,10 +131,43 @@ int main(int argc, char** argv) {
       // host kernel did not resolve it (its fstat would name a host dir).
       r = syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, dir, 0);
       if (r == -1 && errno == EBADF) {
-        printf("%s no-host-fd\n", what);
+        printf("%s no-host-fd\n", what);  // --strict: nothing there
+        return 0;
+      }
+      // The data plane: a placeholder directory, which answers native
+      // calls as Linux answers them for a directory (mmap ENODEV, read
+      // EISDIR) and has nothing in it to reach.
+      char c;
+      if (r == -1 && errno == ENODEV && read(dir, &c, 1) == -1 &&
+          errno == EISDIR) {
+        printf("%s placeholder\n", what);
         return 0;
       }
     }
+  } else if (!strcmp(what, "dataplane_dirfd")) {
+    // A regular file's host fd (the data plane) is no way to a directory:
+    // *at() calls from it and fchdir to it are the sentry's (ENOTDIR),
+    // while its data maps natively.
+    int fd = open("/tmp/f", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, "data", 4) != 4) {
+      printf("%s setup %s\n", what, Name(-1));
+      return 0;
+    }
+    long at = syscall(SYS_openat, fd, "x", O_RDONLY);
+    int at_errno = errno;
+    long mk = syscall(SYS_mkdirat, fd, "d", 0700);
+    int mk_errno = errno;
+    long cd = syscall(SYS_fchdir, fd);
+    int cd_errno = errno;
+    char* p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    errno = at_errno;
+    printf("%s %s", what, Name(at));
+    errno = mk_errno;
+    printf(" %s", Name(mk));
+    errno = cd_errno;
+    printf(" %s %s\n", Name(cd),
+           p != MAP_FAILED && !memcmp(p, "data", 4) ? "mapped" : "unmapped");
+    return 0;
   } else {
     return 2;
   }

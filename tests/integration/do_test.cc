@@ -17,22 +17,14 @@
 
 namespace {
 
+using veil::integration::Quote;
 using veil::integration::Shell;
 using veil::integration::ShellResult;
 
-// Quotes `s` for /bin/sh.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
 
-class DoTest : public ::testing::Test {
+// Each test runs in both modes: the native data plane (the default) and
+// --strict (every file call served by the VFS).
+class DoTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "veil do needs root (the gofer)";
@@ -67,7 +59,8 @@ class DoTest : public ::testing::Test {
     // The gofer's note that it confines itself with chroot where
     // pivot_root is refused (some container hosts) is not the script's.
     const std::string out = Quote(dir_ + "/out");
-    return Shell(std::string(VEIL_BINARY) + " do " + extra + " --rootfs " +
+    return Shell(std::string(VEIL_BINARY) + " do " + GetParam() + " " + extra +
+                     " --rootfs " +
                      Quote(root_) + " -- /bin/sh -c " + Quote(script) + " >" +
                      out + " 2>&1; s=$?; grep -v 'falling back to chroot' " +
                      out + "; exit $s",
@@ -131,7 +124,7 @@ echo gone > /dev/null; head -c 3 /dev/zero | wc -c
 echo done
 )sh";
 
-TEST_F(DoTest, BusyboxScriptMatchesTheHost) {
+TEST_P(DoTest, BusyboxScriptMatchesTheHost) {
   ShellResult host = OnHost(kScript);
   ASSERT_EQ(host.status, 0) << host.output;
   ShellResult veil = InSandbox(kScript);
@@ -139,7 +132,7 @@ TEST_F(DoTest, BusyboxScriptMatchesTheHost) {
   EXPECT_EQ(veil.output, host.output);
 }
 
-TEST_F(DoTest, RootfsIsUntouched) {
+TEST_P(DoTest, RootfsIsUntouched) {
   const std::string before = Fingerprint();
   ShellResult r = InSandbox(
       "rm -rf /data/sub; echo x > /data/words; chmod 600 /data/words;"
@@ -150,7 +143,7 @@ TEST_F(DoTest, RootfsIsUntouched) {
   EXPECT_EQ(Fingerprint(), before);
 }
 
-TEST_F(DoTest, ExitStatusIsTheCommands) {
+TEST_P(DoTest, ExitStatusIsTheCommands) {
   EXPECT_EQ(InSandbox("exit 3").status, 3);
   // The shell is the init of the sandbox's pid namespace, which a signal
   // from inside cannot kill; its child can be, and a signal is an exit
@@ -164,7 +157,7 @@ TEST_F(DoTest, ExitStatusIsTheCommands) {
   EXPECT_NE(missing.output.find("/no/such/program"), std::string::npos);
 }
 
-TEST_F(DoTest, HostFilesAroundTheRootfsAreOutOfReach) {
+TEST_P(DoTest, HostFilesAroundTheRootfsAreOutOfReach) {
   // The host has these; the rootfs does not. `..` stops at the root.
   // /proc and /sys are empty (the sentry serves no /proc yet).
   ShellResult r = InSandbox(
@@ -178,7 +171,7 @@ TEST_F(DoTest, HostFilesAroundTheRootfsAreOutOfReach) {
             "empty\n");
 }
 
-TEST_F(DoTest, TasksSeeOnlyTheSandboxsProcesses) {
+TEST_P(DoTest, TasksSeeOnlyTheSandboxsProcesses) {
   // A pid namespace of its own: the shell is pid 1, the host's init is
   // out of reach (ESRCH), and so is veil itself.
   ShellResult r = InSandbox(
@@ -188,7 +181,7 @@ TEST_F(DoTest, TasksSeeOnlyTheSandboxsProcesses) {
                           ": No such process\n1\n");
 }
 
-TEST_F(DoTest, BindServesAHostDirectory) {
+TEST_P(DoTest, BindServesAHostDirectory) {
   const std::string host = dir_ + "/shared";
   ASSERT_EQ(Shell("mkdir " + Quote(host) + " && echo from host > " +
                   Quote(host + "/h"))
@@ -211,12 +204,17 @@ TEST_F(DoTest, BindServesAHostDirectory) {
             2);
 }
 
-TEST_F(DoTest, PipelinesAndProcessesWork) {
+TEST_P(DoTest, PipelinesAndProcessesWork) {
   ShellResult r = InSandbox(
       "seq 1 2000 | sort -rn | head -n 3; (exit 7); echo $?;"
       " sh -c 'echo nested $0' arg; x=$(echo captured); echo $x");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "2000\n1999\n1998\n7\nnested arg\ncaptured\n");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, DoTest, ::testing::Values("", "--strict"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(*p.param ? "Strict" : "Default");
+                         });
 
 }  // namespace

@@ -56,6 +56,18 @@ inline ShellResult Shell(const std::string& script,
   return r;
 }
 
+// Quotes `s` for /bin/sh.
+inline std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
 inline bool IsFuseMount(const std::string& path) {
   struct statfs st;
   return statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;

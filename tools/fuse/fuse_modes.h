@@ -38,7 +38,8 @@ enum class GoferStdio {
 std::optional<Ref<gofer::GoferFs>> ConnectGofer(
     const std::string& dir, gofer::GoferAccess access,
     const gofer::GoferFsOptions& options, GoferStdio stdio,
-    std::optional<gofer::GoferProcess>* process);
+    std::optional<gofer::GoferProcess>* process,
+    gofer::GoferDonation donation = gofer::GoferDonation::kReadOnlyFiles);
 
 // --rootfs DIR [--restore IMG] [--snapshot-out IMG]. Paths are absolute
 // and were checked by the caller; `restore` and `snapshot_out` may be

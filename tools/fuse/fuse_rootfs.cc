@@ -195,11 +195,13 @@ void StopGofer(std::optional<gofer::GoferProcess>* process) {
 std::optional<Ref<gofer::GoferFs>> ConnectGofer(
     const std::string& dir, gofer::GoferAccess access,
     const gofer::GoferFsOptions& options, GoferStdio stdio,
-    std::optional<gofer::GoferProcess>* process) {
+    std::optional<gofer::GoferProcess>* process,
+    gofer::GoferDonation donation) {
   auto started = stdio == GoferStdio::kRelay
                      ? StartGoferRelayed(dir, access)
                      : gofer::StartGofer("/proc/self/exe", dir, access, 0,
-                                    gofer::GoferClient::kHostUsers);
+                                         gofer::GoferClient::kHostUsers,
+                                         donation);
   if (!started) {
     std::fprintf(stderr, "veil fuse: cannot start the gofer for %s: %s\n",
                  dir.c_str(), std::strerror(started.error().code()));

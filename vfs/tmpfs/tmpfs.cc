@@ -129,6 +129,12 @@ Attr TmpfsInode::GetAttrLocked() {
     if (fstat(host, &st) == 0) {
       a.size = static_cast<uint64_t>(st.st_size);
       a.blocks = static_cast<uint64_t>(st.st_blocks);
+      // A native write or read stamps the host file's times; ours are
+      // copied to it when set (SetAttrLocked), so the later of the two
+      // is the file's.
+      if (!(st.st_mtim <= a.mtime)) a.mtime = st.st_mtim;
+      if (!(st.st_ctim <= a.ctime)) a.ctime = st.st_ctim;
+      if (!(st.st_atim <= a.atime)) a.atime = st.st_atim;
     }
   } else if (IsDir()) {
     a.size = dir_size_;
@@ -157,6 +163,15 @@ Result<void> TmpfsInode::SetAttrLocked(const SetAttr& attr) {
   if (attr.mask & kSetMtimeNow) mtime_ = now;
   if (attr.mask & kSetCtimeNow) ctime_ = now;
   AtimeChangedMetaLocked();
+  constexpr uint32_t kTimes =
+      kSetAtime | kSetAtimeNow | kSetMtime | kSetMtimeNow;
+  if ((attr.mask & kTimes) && host_fd_ >= 0) {
+    // The data plane's host file takes the same times, so a time set to
+    // the past is not hidden by the host's (GetAttrLocked takes the
+    // later). Its ctime moves to now, as ours.
+    const timespec times[2] = {atime_, mtime_};
+    (void)futimens(host_fd_, times);
+  }
   return Ok();
 }
 

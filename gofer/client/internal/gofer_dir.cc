@@ -111,6 +111,7 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
   const uint32_t perm = spec.mode & 07777;
   lisafs::Inode child;
   lisafs::FdId opened = lisafs::kNoFdId;  // a created file's open FDID
+  UniqueFd donated;                       // and its donated descriptor
   switch (type) {
     case S_IFDIR: {
       lisafs::MkdirAtReq req{control_, std::string(name), perm, spec.uid,
@@ -131,7 +132,7 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
       auto reply = VEIL_TRY(client().Call(req));
       child = reply.message.child;
       opened = reply.message.open_fd;
-      // A writable descriptor is never taken (see EnsureHandleLocked).
+      donated = std::move(reply.fd);  // checked once the inode exists
       break;
     }
     case S_IFLNK: {
@@ -172,7 +173,9 @@ Result<Ref<GoferInode>> GoferInode::CreateNodeLocked(
     // Cached idle: the open(O_CREAT) that follows takes it from the cache.
     gofer().handles().Insert(
         *inode, HandleKind::kReadWrite,
-        std::make_shared<const Handle>(gofer(), opened, UniqueFd()));
+        std::make_shared<const Handle>(
+            gofer(), opened,
+            inode->CheckDonated(std::move(donated), HandleKind::kReadWrite)));
   }
   if (type == S_IFDIR) inode->set_parent_ino(ino());
   inode->AddNameLocked(*this, name);

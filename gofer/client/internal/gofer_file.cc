@@ -156,9 +156,14 @@ class GoferFile final : public vfs::FileImpl {
   }
 
   Result<vfs::HostMemory> GetHostMemory() override {
-    // Only the read-only donated descriptor can be handed out; a mapping
-    // that writes needs the data plane the server does not donate.
-    if (read_host_ < 0 || write_fd_ != lisafs::kNoFdId) return Errno(ENODEV);
+    // A writing open's host file is the one the server donated with the
+    // write handle (only a server that donates writable files does);
+    // else the read-only donated descriptor.
+    if (write_fd_ != lisafs::kNoFdId) {
+      if (!write_->host) return Errno(ENODEV);
+      return vfs::HostMemory{write_->host.get(), 0};
+    }
+    if (read_host_ < 0) return Errno(ENODEV);
     return vfs::HostMemory{read_host_, 0};
   }
 

@@ -394,6 +394,26 @@ Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenLocked(int flags) {
   }
 }
 
+UniqueFd GoferInode::CheckDonated(UniqueFd host, HandleKind kind) {
+  if (!host.valid()) return host;
+  // A donated descriptor goes into the sandbox's data plane: take only a
+  // regular file open as the handle is (read-only, or read-write when
+  // writable donations were asked for).
+  const bool writable_ok = gofer().options().writable_donations ==
+                           GoferFsOptions::WritableDonations::kTake;
+  const int want = kind == HandleKind::kRead ? O_RDONLY : O_RDWR;
+  struct stat st;
+  int fl = fcntl(host.get(), F_GETFL);
+  if ((kind != HandleKind::kRead && !writable_ok) || fl < 0 ||
+      (fl & O_ACCMODE) != want || fstat(host.get(), &st) != 0 ||
+      !S_ISREG(st.st_mode) || !IsRegular()) {
+    VEIL_LOG(kWarning) << "gofer client: ignoring a donated descriptor "
+                          "that is not a regular file open as asked";
+    host.reset();
+  }
+  return host;
+}
+
 Result<std::shared_ptr<const Handle>> GoferInode::EnsureHandleLocked(
     HandleKind kind) {
   HandleCache& cache = gofer().handles();
@@ -413,19 +433,7 @@ Result<std::shared_ptr<const Handle>> GoferInode::EnsureHandleLocked(
     }
   }
   if (!reply) return reply.error();
-  UniqueFd host = std::move(reply->fd);
-  if (host.valid()) {
-    // A donated descriptor goes into the sandbox's data plane: take only
-    // a read-only regular file, which can do no more than PRead could.
-    struct stat st;
-    int fl = fcntl(host.get(), F_GETFL);
-    if (kind != HandleKind::kRead || fl < 0 || (fl & O_ACCMODE) != O_RDONLY ||
-        fstat(host.get(), &st) != 0 || !S_ISREG(st.st_mode) || !IsRegular()) {
-      VEIL_LOG(kWarning) << "gofer client: ignoring a donated descriptor "
-                            "that is not a read-only regular file";
-      host.reset();
-    }
-  }
+  UniqueFd host = CheckDonated(std::move(reply->fd), kind);
   auto h = std::make_shared<const Handle>(gofer(), reply->message.open_fd,
                                           std::move(host));
   cache.Insert(*this, kind, h);

@@ -147,6 +147,10 @@ class GoferInode final : public vfs::Inode {
   // descriptors, idle cached handles are released and the open is tried
   // once more. Errors: the server's errno for OpenAt.
   Result<std::shared_ptr<const Handle>> EnsureHandleLocked(HandleKind kind);
+  // A descriptor the server donated with a handle of `kind`, if it is
+  // one to take (a regular file open as the handle is; a writable one
+  // only with GoferFsOptions::writable_donations), else closed.
+  UniqueFd CheckDonated(UniqueFd host, HandleKind kind);
   // file_remove_privs: drops S_ISUID/S_ISGID after a data change by a
   // caller without CAP_FSETID (the server writes as root and never would).
   Result<void> RemovePrivsLocked(const vfs::Credentials& creds);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "sentry/kernel/host_twins.h"
 #include "sentry/kernel/task.h"
 #include "sentry/loader/load_plan.h"
 #include "sentry/loader/stub_server.h"
@@ -54,6 +55,13 @@ class ForwardingPlatform final : public Platform {
   Result<int64_t> Answer(const SyscallRequest& req,
                          const SyscallAnswer& answer) override {
     return target_.load()->Answer(req, answer);
+  }
+  Result<void> AddFd(const SyscallRequest& req, int host_fd, int number,
+                     CloseOnExec cloexec) override {
+    return target_.load()->AddFd(req, host_fd, number, cloexec);
+  }
+  Result<UniqueFd> GetTaskFd(const SyscallRequest& req, int number) override {
+    return target_.load()->GetTaskFd(req, number);
   }
 
  private:
@@ -127,6 +135,8 @@ class SandboxImpl final : public TaskObserver {
   // What tasks and the receive loop use; points at Launch's platform
   // before the first call is received.
   ForwardingPlatform platform_;
+  // The data plane's host side (Mode::kDefault), or null (--strict).
+  std::unique_ptr<HostTwins> twins_;
 
   static constexpr int kSpareReceivers = 4;
   Mutex pool_mu_;

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sentry/kernel/host_twins.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "sentry/kernel/anon_fs.h"
+#include "vfs/inode.h"
+
+namespace veil::sentry {
+namespace {
+
+constexpr int kOLargefile = 0100000;  // x86-64's, as file_ops.h
+
+// The status flags a host open can carry over (F_GETFL's, minus what
+// belongs to the sentry's side only).
+constexpr int kCarriedFlags = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME |
+                              O_SYNC | O_DSYNC | kOLargefile;
+
+Result<UniqueFd> Reopen(int host_fd, int flags) {
+  std::string path = "/proc/self/fd/" + std::to_string(host_fd);
+  int fd = ::open(path.c_str(), (flags & (O_ACCMODE | kCarriedFlags)) |
+                                    O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Errno::FromErrno();
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> Dup(int fd) {
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return Errno::FromErrno();
+  return UniqueFd(copy);
+}
+
+// The host node of one of the memory devices (drivers/char/mem.c), or
+// null.
+const char* MemoryDevicePath(uint64_t rdev) {
+  if (major(rdev) != 1) return nullptr;
+  switch (minor(rdev)) {
+    case 3: return "/dev/null";
+    case 5: return "/dev/zero";
+    case 7: return "/dev/full";
+    case 8: return "/dev/random";
+    case 9: return "/dev/urandom";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
+  std::unique_ptr<HostTwins> twins(new HostTwins());
+  const char* base = getenv("TMPDIR");
+  std::string templ = std::string(base && *base ? base : "/tmp") +
+                      "/veil-dead-XXXXXX";
+  if (!mkdtemp(templ.data())) return Errno::FromErrno();
+  int dir = ::open(templ.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int saved = errno;
+  ::rmdir(templ.c_str());  // dead from now on: nothing can be made in it
+  if (dir < 0) return Errno(saved);
+  twins->dead_dir_.reset(dir);
+  // An O_PATH file cannot be installed (seccomp's ADDFD takes its source
+  // with fget, which refuses O_PATH files): an empty memfd open for
+  // neither reading nor writing (access mode 3, "ioctl only") answers
+  // read and write with EBADF, as O_PATH does.
+  UniqueFd empty(memfd_create("veil-path", MFD_CLOEXEC));
+  if (!empty) return Errno::FromErrno();
+  twins->dead_path_ = VEIL_TRY(Reopen(empty.get(), O_ACCMODE));
+  return twins;
+}
+
+Result<UniqueFd> HostTwins::TwinOf(vfs::FileDescription& file) const {
+  if (file.is_path()) return Dup(dead_path_.get());
+  int host = HostFdOf(file);
+  if (host >= 0) return Dup(host);  // veil do's stdio
+  vfs::Inode& inode = file.inode();
+  if (inode.IsDir()) return Dup(dead_dir_.get());
+  if (inode.IsRegular()) {
+    Result<vfs::HostMemory> memory = file.GetHostMemory();
+    if (memory && memory->offset == 0) return Reopen(memory->fd, file.flags());
+    return Dup(dead_dir_.get());  // no twin yet (host_twins.h)
+  }
+  if (inode.type() == S_IFCHR) {
+    Result<vfs::Attr> attr = file.Stat();
+    const char* dev = attr ? MemoryDevicePath(attr->rdev) : nullptr;
+    if (dev) {
+      int fd = ::open(dev, (file.flags() & (O_ACCMODE | O_NONBLOCK)) |
+                               O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) return Errno::FromErrno();
+      return UniqueFd(fd);
+    }
+  }
+  return Dup(dead_dir_.get());  // no twin yet (host_twins.h)
+}
+
+}  // namespace veil::sentry
