@@ -342,6 +342,16 @@ int RunDo(int argc, char** argv) {
   std::optional<UniqueFd> stub = OpenExecStub();
   if (!stub) return kExitSetupFailed;
   options.stub_fd = stub->get();
+  if (options.data_plane == DataPlane::kNative) {
+    Result<std::unique_ptr<sentry::HostTwins>> twins =
+        sentry::HostTwins::Create();
+    if (!twins) {
+      std::fprintf(stderr, "veil do: cannot prepare the data plane: %s\n",
+                   std::strerror(twins.error().code()));
+      return kExitSetupFailed;
+    }
+    options.twins = std::move(*twins);
+  }
   // Declared before the filesystems: destroyed (each gofer reaped) after.
   std::vector<StartedGofer> gofers(1 + binds.size());
   if (!StartOneGofer(rootfs_dir, gofer::GoferAccess::kReadOnly,

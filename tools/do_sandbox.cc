@@ -121,6 +121,7 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
                     : sentry::StraceOutput::kOff;
   spec.stub_fd = options.stub_fd;
   spec.before_serving = options.before_serving;
+  spec.twins = options.twins;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

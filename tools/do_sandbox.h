@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "sentry/kernel/host_twins.h"
 #include "vfs/vfs.h"
 
 namespace veil::tools {
@@ -32,6 +34,8 @@ struct SandboxOptions {
   int stub_fd = -1;  // OpenExecStub's
   // sentry::SandboxSpec::before_serving (the sentry's own filter).
   std::function<Result<void>()> before_serving;
+  // The native data plane's host twins, made before confinement.
+  std::shared_ptr<sentry::HostTwins> twins;
 };
 
 // The exec stub next to veil, checked and copied into a sealed memfd (a

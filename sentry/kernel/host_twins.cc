@@ -8,8 +8,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <string>
 
+#include "base/proc_dir.h"
 #include "sentry/kernel/anon_fs.h"
 #include "vfs/inode.h"
 
@@ -23,12 +25,10 @@ constexpr int kOLargefile = 0100000;  // x86-64's, as file_ops.h
 constexpr int kCarriedFlags = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME |
                               O_SYNC | O_DSYNC | kOLargefile;
 
+// Through the process's procfs (base/proc_dir.h): a confined sentry has
+// no /proc in its root.
 Result<UniqueFd> Reopen(int host_fd, int flags) {
-  std::string path = "/proc/self/fd/" + std::to_string(host_fd);
-  int fd = ::open(path.c_str(), (flags & (O_ACCMODE | kCarriedFlags)) |
-                                    O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return Errno::FromErrno();
-  return UniqueFd(fd);
+  return ReopenFd(host_fd, flags & (O_ACCMODE | kCarriedFlags));
 }
 
 Result<UniqueFd> Dup(int fd) {
@@ -37,19 +37,16 @@ Result<UniqueFd> Dup(int fd) {
   return UniqueFd(copy);
 }
 
-// The host node of one of the memory devices (drivers/char/mem.c), or
-// null.
-const char* MemoryDevicePath(uint64_t rdev) {
-  if (major(rdev) != 1) return nullptr;
-  switch (minor(rdev)) {
-    case 3: return "/dev/null";
-    case 5: return "/dev/zero";
-    case 7: return "/dev/full";
-    case 8: return "/dev/random";
-    case 9: return "/dev/urandom";
-    default: return nullptr;
-  }
-}
+// The host nodes of the memory devices (drivers/char/mem.c), by minor.
+constexpr struct {
+  unsigned minor;
+  const char* path;
+} kMemoryDeviceNodes[] = {{3, "/dev/null"},
+                      {5, "/dev/zero"},
+                      {7, "/dev/full"},
+                      {8, "/dev/random"},
+                      {9, "/dev/urandom"}};
+static_assert(std::size(kMemoryDeviceNodes) == HostTwins::kMemoryDevices);
 
 }  // namespace
 
@@ -71,6 +68,12 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
   UniqueFd empty(memfd_create("veil-path", MFD_CLOEXEC));
   if (!empty) return Errno::FromErrno();
   twins->dead_path_ = VEIL_TRY(Reopen(empty.get(), O_ACCMODE));
+  // O_PATH now, reopened per twin: Create runs before the sentry confines
+  // itself, TwinOf after (no /dev in its root, no open by path).
+  for (size_t i = 0; i < std::size(kMemoryDeviceNodes); ++i) {
+    twins->devices_[i].reset(
+        ::open(kMemoryDeviceNodes[i].path, O_PATH | O_CLOEXEC | O_NOFOLLOW));
+  }
   return twins;
 }
 
@@ -87,12 +90,13 @@ Result<UniqueFd> HostTwins::TwinOf(vfs::FileDescription& file) const {
   }
   if (inode.type() == S_IFCHR) {
     Result<vfs::Attr> attr = file.Stat();
-    const char* dev = attr ? MemoryDevicePath(attr->rdev) : nullptr;
-    if (dev) {
-      int fd = ::open(dev, (file.flags() & (O_ACCMODE | O_NONBLOCK)) |
-                               O_CLOEXEC | O_NOCTTY);
-      if (fd < 0) return Errno::FromErrno();
-      return UniqueFd(fd);
+    for (size_t i = 0; attr && major(attr->rdev) == 1 &&
+                       i < std::size(kMemoryDeviceNodes);
+         ++i) {
+      if (minor(attr->rdev) == kMemoryDeviceNodes[i].minor && devices_[i]) {
+        return Reopen(devices_[i].get(),
+                      file.flags() & (O_ACCMODE | O_NONBLOCK));
+      }
     }
   }
   return Dup(dead_dir_.get());  // no twin yet (host_twins.h)

@@ -8,7 +8,7 @@
 // for an open file description:
 //  - a regular file with host memory (a tmpfs or upper file's memfd, a
 //    lower file's donated descriptor): a new host open file description
-//    of that host file (reopened through /proc/self/fd), with the open's
+//    of that host file (reopened through /proc/self/fd, base/proc_dir.h), with the open's
 //    access mode and status flags, so each open has its own offset as on
 //    Linux;
 //  - a directory: a directory that no longer exists (read answers EISDIR,
@@ -50,7 +50,10 @@ class HostTwins final {
  public:
   // Makes the dead directory (a private directory made and removed at
   // once) and opens the host's memory devices.
+  // Opens host paths: call it before the sentry confines itself.
   static Result<std::unique_ptr<HostTwins>> Create();
+
+  static constexpr size_t kMemoryDevices = 5;
 
   // The host fd a task gets at its number for `file` (O_CLOEXEC in the
   // sentry; the install sets the task's own flag).
@@ -61,6 +64,9 @@ class HostTwins final {
 
   UniqueFd dead_dir_;   // O_RDONLY | O_DIRECTORY
   UniqueFd dead_path_;  // an empty memfd, access mode 3
+  // The host's null, zero, full, random, urandom (O_PATH; invalid if the
+  // host has none).
+  UniqueFd devices_[kMemoryDevices];
 };
 
 }  // namespace veil::sentry

@@ -28,7 +28,7 @@
 
 #include "base/unique_fd.h"
 #include "sentry/platform/empty_root.h"
-#include "sentry/platform/proc_dir.h"
+#include "base/proc_dir.h"
 #include "sentry/platform/sentry_allowlist.h"
 
 #if defined(__SANITIZE_ADDRESS__)

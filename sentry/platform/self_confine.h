@@ -17,7 +17,7 @@
 //                                     its tasks); the caller stays behind
 //                                     to wait for it and reap the gofers
 //   ConfineSentryMounts()     in the sentry, before it makes a thread:
-//     mount a procfs of its pid namespace, detached (proc_dir.h)
+//     mount a procfs of its pid namespace, detached (base/proc_dir.h)
 //     EnterEmptyRoot(nullptr)         "/" an empty read-only tmpfs
 //   InstallSentryFilter()     once the first task was forked (it must not
 //                             inherit the allowlist: every later task is

@@ -87,6 +87,10 @@ Result<void> AddSentryAllowlist(void* ctx, int proc_dir_fd) {
   VEIL_TRY_VOID(Check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
                                        SCMP_SYS(clone3), 0),
                       "sentry: seccomp clone3 ENOSYS"));
+  // futimens(fd): utimensat with a NULL path, the times of a memfd.
+  VEIL_TRY_VOID(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(utimensat),
+                                       1, SCMP_A1(SCMP_CMP_EQ, 0)),
+                      "sentry: seccomp allow futimens"));
   if (proc_dir_fd >= 0) {
     VEIL_TRY_VOID(Check(
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,

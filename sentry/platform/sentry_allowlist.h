@@ -9,8 +9,9 @@
 // process: the sentry forks nothing after its first task); clone3 answers
 // ENOSYS (its flags are in memory, so libc falls back to clone); ioctl
 // only with the seccomp-notify requests and the terminal requests the
-// sentry forwards (TCGETS, TIOCGWINSZ, FIONREAD); openat only relative to
-// the procfs descriptor (proc_dir.h), whose absolute paths land in the
+// sentry forwards (TCGETS, TIOCGWINSZ, FIONREAD); utimensat only with a
+// NULL path (futimens: a memfd's times); openat only relative to
+// the procfs descriptor (base/proc_dir.h), whose absolute paths land in the
 // empty root.
 #pragma once
 

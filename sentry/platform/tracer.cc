@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/tracer.h"
 
-#include "sentry/platform/proc_dir.h"
+#include "base/proc_dir.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -21,7 +21,7 @@
 #include "sentry/kernel/fs_context.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/platform/launcher.h"
-#include "sentry/platform/proc_dir.h"
+#include "base/proc_dir.h"
 #include "sentry/platform/seccomp_filter.h"
 #include "sentry/sandbox/internal/sandbox_impl.h"
 
@@ -106,7 +106,7 @@ bool RaisesSigpipe(int nr) {
 }
 
 // The thread group of `tid` (/proc/TID/status, through the sentry's
-// procfs: sentry/platform/proc_dir.h), or `tid`.
+// procfs: base/proc_dir.h), or `tid`.
 pid_t ThreadGroupOf(pid_t tid) {
   UniqueFd status = OpenProcStatus(tid);
   if (!status) return tid;
@@ -313,7 +313,11 @@ Result<int> SandboxImpl::Run() {
     first_exec_->plan = std::move(plan);
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
-  if (spec_.mode == Mode::kDefault) twins_ = VEIL_TRY(HostTwins::Create());
+  if (spec_.mode == Mode::kDefault) {
+    twins_ = spec_.twins ? spec_.twins
+                         : std::shared_ptr<HostTwins>(
+                               VEIL_TRY(HostTwins::Create()));
+  }
 
   LaunchSpec launch;
   // The stub by its name in the tasks' own root, which holds nothing else

@@ -32,10 +32,12 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "sentry/kernel/host_twins.h"
 #include "sentry/kernel/syscall_table.h"
 #include "vfs/vfs.h"
 
@@ -60,6 +62,9 @@ struct SandboxSpec {
   // every task, a fork of it) must not inherit. An error kills the task
   // and is RunSandbox's.
   std::function<Result<void>()> before_serving;
+  // Mode::kDefault's host twins (sentry/kernel/host_twins.h), made before
+  // the sentry confined itself (they open host paths); null: made here.
+  std::shared_ptr<HostTwins> twins;
 };
 
 // The stub's path in the tasks' root (their own mount namespace): no host

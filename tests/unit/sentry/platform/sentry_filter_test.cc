@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sentry/platform/proc_dir.h"
+#include "base/proc_dir.h"
 #include "sentry/platform/self_confine.h"
 #include "sentry/platform/sentry_allowlist.h"
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "sentry/platform/proc_dir.h"
+#include "base/proc_dir.h"
 
 #include <fcntl.h>
 
 #include <atomic>
 #include <cstdio>
 
-namespace veil::sentry {
+namespace veil {
 namespace {
 
 std::atomic<int> g_proc_dir{-1};
@@ -32,4 +32,19 @@ UniqueFd OpenProcStatus(pid_t tid) {
   return UniqueFd(open(path, O_RDONLY | O_CLOEXEC));
 }
 
-}  // namespace veil::sentry
+Result<UniqueFd> ReopenFd(int fd, int flags) {
+  char path[48];
+  const int dir = g_proc_dir.load();
+  int got;
+  if (dir >= 0) {
+    std::snprintf(path, sizeof path, "self/fd/%d", fd);
+    got = openat(dir, path, flags | O_CLOEXEC | O_NOCTTY);
+  } else {
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    got = open(path, flags | O_CLOEXEC | O_NOCTTY);
+  }
+  if (got < 0) return Errno::FromErrno();
+  return UniqueFd(got);
+}
+
+}  // namespace veil
