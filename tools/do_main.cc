@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,11 +18,12 @@
 
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
+#include "lisafs/client.h"
 #include "overlay/overlay.h"
+#include "sentry/platform/self_confine.h"
 #include "sentry/sandbox/devices.h"
 #include "tools/do_command.h"
 #include "tools/do_sandbox.h"
-#include "tools/fuse/fuse_modes.h"
 #include "tools/snapshot_cli.h"
 #include "tools/verbs.h"
 #include "vfs/tmpfs/tmpfs.h"
@@ -79,28 +81,60 @@ int UsageError(const std::string& what) {
   return 2;
 }
 
-// The sandbox's root: tmpfs upper (its root a copy of DIR's mode, owner
-// and times, as overlayfs's merged root) over DIR served by a read-only
-// gofer whose tree nothing else changes.
-struct Rootfs {
-  // Declared first, destroyed last: the gofer child is reaped once the
-  // filesystems using its connection are gone.
-  std::optional<gofer::GoferProcess> gofer;
-  RefPtr<overlay::OverlayFs> overlay;
+// A started gofer: its process (reaped by the veil process, never by the
+// sentry) and the client end of its socket (the sentry's).
+struct StartedGofer {
+  std::string dir;
+  std::optional<gofer::GoferProcess> process;
+  UniqueFd socket;
 };
 
-std::optional<Rootfs> MakeRootfs(const std::string& dir) {
-  struct stat dir_st;
-  if (stat(dir.c_str(), &dir_st) != 0) {
-    std::fprintf(stderr, "veil do: --rootfs %s: %s\n", dir.c_str(),
-                 std::strerror(errno));
+// Starts `veil gofer` for host directory `dir`. Runs before the sentry
+// confines itself: only the veil process can start host programs.
+bool StartOneGofer(const std::string& dir, gofer::GoferAccess access,
+                   gofer::GoferDonation donation, StartedGofer* out) {
+  auto started = gofer::StartGofer("/proc/self/exe", dir, access, 0,
+                                   gofer::GoferClient::kHostUsers, donation);
+  if (!started) {
+    std::fprintf(stderr, "veil do: cannot start the gofer for %s: %s\n",
+                 dir.c_str(), std::strerror(started.error().code()));
+    return false;
+  }
+  out->dir = dir;
+  out->socket = started->TakeSocket();
+  out->process.emplace(std::move(*started));
+  return true;
+}
+
+// The filesystem a started gofer serves, over its socket (LISAFS). The
+// gofer prints its own reason (not root, say) when it does not serve.
+std::optional<Ref<gofer::GoferFs>> ConnectSocket(
+    StartedGofer& g, const gofer::GoferFsOptions& options) {
+  auto channel = lisafs::Channel::Adopt(std::move(g.socket));
+  Result<std::unique_ptr<lisafs::Client>> client =
+      channel ? lisafs::Client::Create(std::move(*channel))
+              : Result<std::unique_ptr<lisafs::Client>>(channel.error());
+  if (!client) {
+    std::fprintf(stderr, "veil do: the gofer for %s did not serve: %s\n",
+                 g.dir.c_str(), std::strerror(client.error().code()));
     return std::nullopt;
   }
-  if (!S_ISDIR(dir_st.st_mode)) {
-    std::fprintf(stderr, "veil do: --rootfs %s: %s\n", dir.c_str(),
-                 std::strerror(ENOTDIR));
+  auto fs = gofer::GoferFs::Create(std::move(*client), options);
+  if (!fs) {
+    std::fprintf(stderr, "veil do: cannot use the gofer for %s: %s\n",
+                 g.dir.c_str(), std::strerror(fs.error().code()));
     return std::nullopt;
   }
+  return std::move(*fs);
+}
+
+// The sandbox's root: tmpfs upper (its root a copy of DIR's mode, owner
+// and times, as overlayfs's merged root) over DIR served by a read-only
+// gofer whose tree nothing else changes. `dir_st`: DIR's stat, taken
+// before the sentry lost sight of the host.
+RefPtr<overlay::OverlayFs> MakeRootfs(const struct stat& dir_st,
+                                      StartedGofer& root_gofer) {
+  const std::string& dir = root_gofer.dir;
   vfs::tmpfs::TmpfsOptions upper_options;
   upper_options.root_mode = dir_st.st_mode & 07777;
   upper_options.root_uid = dir_st.st_uid;
@@ -115,37 +149,33 @@ std::optional<Rootfs> MakeRootfs(const std::string& dir) {
     // the overlay must be the layer's only user.
     vfs::Vfs upper_vfs(upper);
     vfs::Context ctx = upper_vfs.RootContext();
-    for (const char* dir : {"/dev", "/proc", "/sys"}) {
+    for (const char* d : {"/dev", "/proc", "/sys"}) {
       Result<void> made =
-          upper_vfs.MkdirAt(ctx, upper_vfs.RootLocation(), dir, 0555);
+          upper_vfs.MkdirAt(ctx, upper_vfs.RootLocation(), d, 0555);
       if (made) {
-        made = upper_vfs.SetXattrAt(ctx, upper_vfs.RootLocation(), dir,
+        made = upper_vfs.SetXattrAt(ctx, upper_vfs.RootLocation(), d,
                                     "trusted.overlay.opaque", "y", 0, 0);
       }
       if (!made) {
-        std::fprintf(stderr, "veil do: cannot prepare %s: %s\n", dir,
+        std::fprintf(stderr, "veil do: cannot prepare %s: %s\n", d,
                      std::strerror(made.error().code()));
-        return std::nullopt;
+        return nullptr;
       }
     }
   }
-
-  Rootfs rootfs;
   gofer::GoferFsOptions lower_options;
   // Served --ro and private to this sandbox, as overlayfs's lower: names
   // and attributes are never asked about again.
   lower_options.access = gofer::FileAccess::kImmutable;
-  auto lower = ConnectGofer(dir, gofer::GoferAccess::kReadOnly, lower_options,
-                            GoferStdio::kInherit, &rootfs.gofer);
-  if (!lower) return std::nullopt;
+  auto lower = ConnectSocket(root_gofer, lower_options);
+  if (!lower) return nullptr;
   auto overlay = overlay::OverlayFs::Create(upper, {*lower});
   if (!overlay) {
     std::fprintf(stderr, "veil do: cannot build the overlay over %s: %s\n",
                  dir.c_str(), std::strerror(overlay.error().code()));
-    return std::nullopt;
+    return nullptr;
   }
-  rootfs.overlay = std::move(*overlay);
-  return rootfs;
+  return std::move(*overlay);
 }
 
 // --bind HOST:SANDBOX[:ro].
@@ -172,11 +202,8 @@ std::optional<Bind> ParseBind(const std::string& spec) {
   return b;
 }
 
-// Serves each bind through a gofer of its own (a tree the host shares:
-// names revalidated, attributes asked for) mounted at its sandbox path,
-// made (with its parents) in the rootfs's upper layer if missing.
-bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
-                std::vector<std::optional<gofer::GoferProcess>>* gofers) {
+// Checks each bind's host directory, on the host (before confinement).
+bool CheckBinds(const std::vector<Bind>& binds) {
   for (const Bind& b : binds) {
     struct stat st;
     if (stat(b.host.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -184,6 +211,17 @@ bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
                    std::strerror(errno ? errno : ENOTDIR));
       return false;
     }
+  }
+  return true;
+}
+
+// Serves each bind through its gofer, gofers[1 + n] (a tree the host shares: names
+// revalidated, attributes asked for) mounted at its sandbox path, made
+// (with its parents) in the rootfs's upper layer if missing.
+bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
+                std::vector<StartedGofer>& gofers) {
+  for (size_t n = 0; n < binds.size(); ++n) {
+    const Bind& b = binds[n];
     vfs::Context ctx = vfs.RootContext();
     // mkdir -p of the sandbox path.
     for (size_t at = 1; at <= b.sandbox.size(); ++at) {
@@ -201,12 +239,10 @@ bool MountBinds(vfs::Vfs& vfs, const std::vector<Bind>& binds,
     options.access = gofer::FileAccess::kShared;
     options.writable_donations =
         gofer::GoferFsOptions::WritableDonations::kTake;
-    gofers->emplace_back();
     // A read-write bind's files are written natively by the tasks (the
-    // data plane): the gofer donates their writable descriptors too.
-    auto fs = ConnectGofer(b.host, b.access, options, GoferStdio::kInherit,
-                           &gofers->back(),
-                           gofer::GoferDonation::kWritableToo);
+    // data plane): its gofer donates their writable descriptors too
+    // (StartOneGofer, kWritableToo).
+    auto fs = ConnectSocket(gofers[1 + n], options);
     if (!fs) return false;
     Result<void> mounted = vfs.MountAt(ctx, *fs, vfs.RootLocation(),
                                        b.sandbox, 0);
@@ -294,15 +330,72 @@ int RunDo(int argc, char** argv) {
   if (options.env.empty()) options.env = DefaultEnvironment();
 
   RaiseFdLimit();
-  std::optional<Rootfs> rootfs = MakeRootfs(rootfs_dir);
-  if (!rootfs) return kExitSetupFailed;
-  // Destroyed after the Vfs (declared first): each gofer is reaped once
-  // its filesystem is gone.
-  std::vector<std::optional<gofer::GoferProcess>> bind_gofers;
-  bind_gofers.reserve(binds.size());
-  vfs::Vfs vfs(Ref<overlay::OverlayFs>(*rootfs->overlay));
+  // Everything of the host's is looked at, opened or started first: the
+  // sentry then confines itself (sentry/platform/self_confine.h).
+  struct stat dir_st;
+  if (stat(rootfs_dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
+    std::fprintf(stderr, "veil do: --rootfs %s: %s\n", rootfs_dir.c_str(),
+                 std::strerror(errno ? errno : ENOTDIR));
+    return kExitSetupFailed;
+  }
+  if (!CheckBinds(binds)) return kExitSetupFailed;
+  std::optional<UniqueFd> stub = OpenExecStub();
+  if (!stub) return kExitSetupFailed;
+  options.stub_fd = stub->get();
+  if (options.data_plane == DataPlane::kNative) {
+    Result<std::unique_ptr<sentry::HostTwins>> twins =
+        sentry::HostTwins::Create();
+    if (!twins) {
+      std::fprintf(stderr, "veil do: cannot prepare the data plane: %s\n",
+                   std::strerror(twins.error().code()));
+      return kExitSetupFailed;
+    }
+    options.twins = std::move(*twins);
+  }
+  // Declared before the filesystems: destroyed (each gofer reaped) after.
+  std::vector<StartedGofer> gofers(1 + binds.size());
+  if (!StartOneGofer(rootfs_dir, gofer::GoferAccess::kReadOnly,
+                     gofer::GoferDonation::kReadOnlyFiles, &gofers[0]))
+    return kExitSetupFailed;
+  for (size_t n = 0; n < binds.size(); ++n) {
+    if (!StartOneGofer(binds[n].host, binds[n].access,
+                       gofer::GoferDonation::kWritableToo, &gofers[n + 1]))
+      return kExitSetupFailed;
+  }
+  const sentry::Confinement confinement = sentry::ConfinementFromEnvironment();
+  if (confinement == sentry::Confinement::kConfined) {
+    Result<sentry::SentryFork> forked = sentry::EnterSentryNamespaces();
+    if (!forked) {
+      std::fprintf(stderr, "veil do: cannot confine the sentry: %s: %s\n",
+                   forked.error().message() ? forked.error().message() : "",
+                   std::strerror(forked.error().code()));
+      return kExitSetupFailed;
+    }
+    if (!forked->in_sentry()) {
+      // veil itself: the sockets are the sentry's alone (a gofer ends when
+      // its client hangs up), so it waits, then reaps the gofers.
+      for (StartedGofer& g : gofers) g.socket.reset();
+      stub->reset();
+      return ExitStatusOfSentry(forked->sentry);
+    }
+    if (Result<void> mounts = sentry::ConfineSentryMounts(); !mounts) {
+      std::fprintf(stderr, "veil do: cannot confine the sentry: %s: %s\n",
+                   mounts.error().message() ? mounts.error().message() : "",
+                   std::strerror(mounts.error().code()));
+      return kExitSetupFailed;
+    }
+    const sentry::FilterMode mode = sentry::FilterModeFromEnvironment();
+    const int fifo_dir = options.twins ? options.twins->fifo_dir_fd() : -1;
+    options.before_serving = [mode, fifo_dir] {
+      return sentry::InstallSentryFilter(mode, fifo_dir);
+    };
+  }
+  RefPtr<overlay::OverlayFs> overlay = MakeRootfs(dir_st, gofers[0]);
+  if (!overlay) return kExitSetupFailed;
+  vfs::Vfs vfs{Ref<overlay::OverlayFs>(*overlay)};
+  overlay = nullptr;
   MountTmp(vfs);
-  if (!MountBinds(vfs, binds, &bind_gofers)) return kExitSetupFailed;
+  if (!MountBinds(vfs, binds, gofers)) return kExitSetupFailed;
   if (Result<void> dev = sentry::MountDev(vfs); !dev) {
     std::fprintf(stderr, "veil do: cannot make the sandbox's /dev: %s\n",
                  std::strerror(dev.error().code()));

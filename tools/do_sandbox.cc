@@ -4,12 +4,17 @@
 // command under the sentry, and turns its end into veil's exit status.
 #include "tools/do_sandbox.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 
 #include "sentry/loader/stub_binary.h"
+#include "sentry/platform/self_confine.h"
 #include "sentry/sandbox/sandbox.h"
 #include "tools/do_command.h"
 
@@ -20,7 +25,70 @@ constexpr int kExitSetupFailed = 125;
 constexpr int kExitCannotRun = 126;
 constexpr int kExitNotFound = 127;
 
+// A sealed memfd holding a copy of `fd`'s file.
+Result<UniqueFd> SealedCopy(int fd) {
+  UniqueFd copy(memfd_create(sentry::loader::kStubBinaryName,
+                             MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!copy) return Errno::FromErrno();
+  char buf[65536];
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t n = pread(fd, buf, sizeof buf, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno::FromErrno();
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = write(copy.get(), buf + done,
+                              static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Errno::FromErrno();
+      done += w;
+    }
+    offset += n;
+  }
+  if (fcntl(copy.get(), F_ADD_SEALS,
+            F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    return Errno::FromErrno();
+  }
+  return copy;
+}
+
 }  // namespace
+
+std::optional<UniqueFd> OpenExecStub() {
+  Result<std::string> path = sentry::loader::StubPathNextToSelf();
+  Result<UniqueFd> stub =
+      path ? sentry::loader::OpenStubBinary(*path) : Result<UniqueFd>(path.error());
+  if (stub) stub = SealedCopy(stub->get());
+  if (!stub) {
+    std::fprintf(stderr,
+                 "veil do: cannot find the exec stub (%s, next to veil): %s\n",
+                 sentry::loader::kStubBinaryName,
+                 std::strerror(stub.error().code()));
+    return std::nullopt;
+  }
+  return std::move(*stub);
+}
+
+int ExitStatusOfSentry(pid_t sentry) {
+  Result<int> status = sentry::WaitForSentry(sentry);
+  if (!status) {
+    std::fprintf(stderr, "veil do: lost the sentry: %s\n",
+                 std::strerror(status.error().code()));
+    return kExitSetupFailed;
+  }
+  if (WIFEXITED(*status)) return WEXITSTATUS(*status);
+  if (WIFSIGNALED(*status)) {
+    if (WTERMSIG(*status) == SIGSYS) {
+      std::fprintf(stderr,
+                   "veil do: the sentry made a call outside its seccomp "
+                   "allowlist and was killed (the kernel's audit log names "
+                   "it)\n");
+    }
+    return 128 + WTERMSIG(*status);
+  }
+  return kExitSetupFailed;
+}
 
 int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
   vfs::Context ctx = vfs.RootContext();
@@ -40,18 +108,6 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
                                                      path.error().code()));
     return path.error().code() == ENOENT ? kExitNotFound : kExitCannotRun;
   }
-  Result<std::string> stub = sentry::loader::StubPathNextToSelf();
-  if (stub) {
-    if (auto checked = sentry::loader::OpenStubBinary(*stub); !checked)
-      stub = checked.error();
-  }
-  if (!stub) {
-    std::fprintf(stderr,
-                 "veil do: cannot find the exec stub (%s, next to veil): %s\n",
-                 sentry::loader::kStubBinaryName,
-                 std::strerror(stub.error().code()));
-    return kExitSetupFailed;
-  }
   sentry::SandboxSpec spec;
   spec.path = *path;
   spec.argv = options.argv;
@@ -63,7 +119,9 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
   spec.strace = options.trace == SyscallTrace::kPrint
                     ? sentry::StraceOutput::kStderr
                     : sentry::StraceOutput::kOff;
-  spec.stub_path = *stub;
+  spec.stub_fd = options.stub_fd;
+  spec.before_serving = options.before_serving;
+  spec.twins = options.twins;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

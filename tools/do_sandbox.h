@@ -4,10 +4,18 @@
 // Vfs the caller built.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "sentry/kernel/host_twins.h"
 #include "vfs/vfs.h"
 
 namespace veil::tools {
@@ -23,7 +31,23 @@ struct SandboxOptions {
   std::string cwd = "/";          // in the sandbox
   DataPlane data_plane = DataPlane::kNative;
   SyscallTrace trace = SyscallTrace::kOff;
+  int stub_fd = -1;  // OpenExecStub's
+  // sentry::SandboxSpec::before_serving (the sentry's own filter).
+  std::function<Result<void>()> before_serving;
+  // The native data plane's host twins, made before confinement.
+  std::shared_ptr<sentry::HostTwins> twins;
 };
+
+// The exec stub next to veil, checked and copied into a sealed memfd (a
+// change to the installed file cannot reach a running sandbox; the
+// sentry keeps it across its confinement). Prints the reason and returns
+// nullopt on failure.
+std::optional<UniqueFd> OpenExecStub();
+
+// In veil, after EnterSentryNamespaces: waits for the sentry and returns
+// veil's exit status (the sentry's; 128+N if a signal N ended it, with a
+// note when that was its seccomp filter's SIGSYS).
+int ExitStatusOfSentry(pid_t sentry);
 
 // Runs options.argv in `vfs` and returns the exit status veil should
 // have: the command's, 128+N for a signal N, 125 if the sandbox could not

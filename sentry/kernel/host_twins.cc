@@ -9,8 +9,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <string>
 
+#include "base/proc_dir.h"
 #include "sentry/kernel/anon_fs.h"
 #include "vfs/inode.h"
 
@@ -24,12 +26,10 @@ constexpr int kOLargefile = 0100000;  // x86-64's, as file_ops.h
 constexpr int kCarriedFlags = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME |
                               O_SYNC | O_DSYNC | kOLargefile;
 
+// Through the process's procfs (base/proc_dir.h): a confined sentry has
+// no /proc in its root.
 Result<UniqueFd> Reopen(int host_fd, int flags) {
-  std::string path = "/proc/self/fd/" + std::to_string(host_fd);
-  int fd = ::open(path.c_str(), (flags & (O_ACCMODE | kCarriedFlags)) |
-                                    O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return Errno::FromErrno();
-  return UniqueFd(fd);
+  return ReopenFd(host_fd, flags & (O_ACCMODE | kCarriedFlags));
 }
 
 Result<UniqueFd> Dup(int fd) {
@@ -38,19 +38,16 @@ Result<UniqueFd> Dup(int fd) {
   return UniqueFd(copy);
 }
 
-// The host node of one of the memory devices (drivers/char/mem.c), or
-// null.
-const char* MemoryDevicePath(uint64_t rdev) {
-  if (major(rdev) != 1) return nullptr;
-  switch (minor(rdev)) {
-    case 3: return "/dev/null";
-    case 5: return "/dev/zero";
-    case 7: return "/dev/full";
-    case 8: return "/dev/random";
-    case 9: return "/dev/urandom";
-    default: return nullptr;
-  }
-}
+// The host nodes of the memory devices (drivers/char/mem.c), by minor.
+constexpr struct {
+  unsigned minor;
+  const char* path;
+} kMemoryDeviceNodes[] = {{3, "/dev/null"},
+                      {5, "/dev/zero"},
+                      {7, "/dev/full"},
+                      {8, "/dev/random"},
+                      {9, "/dev/urandom"}};
+static_assert(std::size(kMemoryDeviceNodes) == HostTwins::kMemoryDevices);
 
 }  // namespace
 
@@ -76,14 +73,23 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
                       "/veil-fifos-XXXXXX";
   if (!mkdtemp(fifos.data())) return Errno::FromErrno();
   twins->fifo_dir_path_ = fifos;
+  twins->creator_ = getpid();
   int fifo_dir = ::open(fifos.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fifo_dir < 0) return Errno::FromErrno();
   twins->fifo_dir_.reset(fifo_dir);
+  // O_PATH now, reopened per twin: Create runs before the sentry confines
+  // itself, TwinOf after (no /dev in its root, no open by path).
+  for (size_t i = 0; i < std::size(kMemoryDeviceNodes); ++i) {
+    twins->devices_[i].reset(
+        ::open(kMemoryDeviceNodes[i].path, O_PATH | O_CLOEXEC | O_NOFOLLOW));
+  }
   return twins;
 }
 
 HostTwins::~HostTwins() {
-  if (fifo_dir_path_.empty()) return;
+  // The confined sentry (a child, with no path to the directory and no
+  // call to remove it) leaves it to veil, which made it.
+  if (fifo_dir_path_.empty() || getpid() != creator_) return;
   if (DIR* dir = fifo_dir_ ? fdopendir(::dup(fifo_dir_.get())) : nullptr) {
     while (struct dirent* e = readdir(dir)) {
       if (e->d_name[0] != '.') ::unlinkat(fifo_dir_.get(), e->d_name, 0);
@@ -132,12 +138,13 @@ Result<UniqueFd> HostTwins::TwinOf(vfs::FileDescription& file) const {
   if (inode.type() == S_IFIFO) return FifoTwin(file);
   if (inode.type() == S_IFCHR) {
     Result<vfs::Attr> attr = file.Stat();
-    const char* dev = attr ? MemoryDevicePath(attr->rdev) : nullptr;
-    if (dev) {
-      int fd = ::open(dev, (file.flags() & (O_ACCMODE | O_NONBLOCK)) |
-                               O_CLOEXEC | O_NOCTTY);
-      if (fd < 0) return Errno::FromErrno();
-      return UniqueFd(fd);
+    for (size_t i = 0; attr && major(attr->rdev) == 1 &&
+                       i < std::size(kMemoryDeviceNodes);
+         ++i) {
+      if (minor(attr->rdev) == kMemoryDeviceNodes[i].minor && devices_[i]) {
+        return Reopen(devices_[i].get(),
+                      file.flags() & (O_ACCMODE | O_NONBLOCK));
+      }
     }
   }
   return Dup(dead_dir_.get());  // no twin yet (host_twins.h)

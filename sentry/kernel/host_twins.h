@@ -8,7 +8,7 @@
 // for an open file description:
 //  - a regular file with host memory (a tmpfs or upper file's memfd, a
 //    lower file's donated descriptor): a new host open file description
-//    of that host file (reopened through /proc/self/fd), with the open's
+//    of that host file (reopened through /proc/self/fd, base/proc_dir.h), with the open's
 //    access mode and status flags, so each open has its own offset as on
 //    Linux;
 //  - a directory: a directory that no longer exists (read answers EISDIR,
@@ -56,12 +56,18 @@ class HostTwins final {
  public:
   // Makes the dead directory (a private directory made and removed at
   // once) and opens the host's memory devices.
+  // Opens host paths: call it before the sentry confines itself.
   static Result<std::unique_ptr<HostTwins>> Create();
   ~HostTwins();
+
+  static constexpr size_t kMemoryDevices = 5;
 
   // The host fd a task gets at its number for `file` (O_CLOEXEC in the
   // sentry; the install sets the task's own flag).
   Result<UniqueFd> TwinOf(vfs::FileDescription& file) const;
+  // The directory the sandbox's FIFOs have their host twins in (the
+  // sentry's allowlist lets it make and open FIFOs there only).
+  int fifo_dir_fd() const { return fifo_dir_.get(); }
 
  private:
   HostTwins() = default;
@@ -71,6 +77,10 @@ class HostTwins final {
   UniqueFd dead_path_;  // an empty memfd, access mode 3
   UniqueFd fifo_dir_;   // the host FIFOs' directory (0700)
   std::string fifo_dir_path_;  // to remove it at the end
+  pid_t creator_ = -1;  // only the process that made it removes it
+  // The host's null, zero, full, random, urandom (O_PATH; invalid if the
+  // host has none).
+  UniqueFd devices_[kMemoryDevices];
 };
 
 }  // namespace veil::sentry

@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sentry/platform/empty_root.h"
+
 namespace veil::sentry {
 namespace {
 
@@ -100,6 +102,15 @@ void SendResult(int sock, int32_t error, int fd) {
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     Fail(sock, errno);
   }
+  if (spec.mount_namespace == MountNamespace::kEmptyRoot) {
+    // Defence in depth under the filter: a path call that slipped past it
+    // would find nothing (DESIGN.md). No /proc, no host file, no device.
+    if (unshare(CLONE_NEWNS) != 0) Fail(sock, errno);
+    const EmptyRootFile program{spec.path.c_str() + 1, spec.program_fd};
+    if (Result<void> root = EnterEmptyRoot(&program); !root) {
+      Fail(sock, root.error().code());
+    }
+  }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(sock, errno);
   Result<UniqueFd> listener = filter.Install(FilterListener::kNewListener);
   if (!listener) Fail(sock, listener.error().code());
@@ -177,6 +188,11 @@ Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
     return Errno(EINVAL, "launcher: the filter must allow or trace execve");
   }
   if (spec.argv.empty()) return Errno(EINVAL, "launcher: empty argv");
+  if (spec.mount_namespace == MountNamespace::kEmptyRoot &&
+      (spec.program_fd < 0 || spec.path.size() < 2 || spec.path[0] != '/' ||
+       spec.path.find('/', 1) != std::string::npos)) {
+    return Errno(EINVAL, "launcher: an empty root needs /NAME and its fd");
+  }
 
   // Everything the child needs, built before fork (it may not allocate).
   std::vector<char*> argv;

@@ -9,7 +9,9 @@
 // The sequence, on the tracer thread (tracer.h):
 //   fork; child: default signal dispositions and an empty signal mask,
 //   the requested stdio, every other fd marked close-on-exec (so no fd of
-//   the sentry reaches the program), PR_SET_NO_NEW_PRIVS, install the filter
+//   the sentry reaches the program), with kEmptyRoot a mount namespace of
+//   its own whose root is empty but for the program (empty_root.h),
+//   PR_SET_NO_NEW_PRIVS, install the filter
 //   (NEW_LISTENER | WAIT_KILLABLE_RECV), send the listener to the parent
 //   over an AF_UNIX socketpair (SCM_RIGHTS), stop itself (SIGSTOP),
 //   execve. Parent: receive the listener, wait for the stop, PTRACE_SEIZE,
@@ -46,8 +48,18 @@ enum class PidNamespace : uint8_t {
   kNew,     // one of its own, the first task its init (unshare(CLONE_NEWPID))
 };
 
+enum class MountNamespace : uint8_t {
+  kShared,  // the sentry's
+  // One of its own whose root is an empty, read-only tmpfs holding only
+  // the program (empty_root.h): `path` is "/NAME" in that root, copied
+  // there from `program_fd`.
+  kEmptyRoot,
+};
+
 struct LaunchSpec {
-  std::string path;               // a host path, executed by the host kernel
+  // The program, executed by the host kernel: a host path (kShared) or
+  // "/NAME" in the task's own root (kEmptyRoot).
+  std::string path;
   std::vector<std::string> argv;  // argv[0] included
   std::vector<std::string> envp;
   // Host fds that become the task's 0, 1 and 2 (-1: the sentry's own);
@@ -56,6 +68,9 @@ struct LaunchSpec {
   // The tasks' pid namespace. Tids the platform and the tracer report
   // stay the sentry's (host) view either way.
   PidNamespace pid_namespace = PidNamespace::kShared;
+  // The tasks' mount namespace, made in the child before the filter.
+  MountNamespace mount_namespace = MountNamespace::kShared;
+  int program_fd = -1;  // kEmptyRoot: the program's bytes (read with pread)
 };
 
 struct Launched {
@@ -71,7 +86,8 @@ std::span<const int32_t> SyscallsBeforeExec();
 
 // The observer's calls start on the tracer thread before Launch returns
 // (the first exec stop, with execve kTrace): have it ready first.
-// EINVAL: the filter does not allow what the child needs (above).
+// EINVAL: the filter does not allow what the child needs (above), or a
+// kEmptyRoot spec without a "/NAME" path and a program_fd.
 // Otherwise fork's, seccomp's (in the child) or ptrace's errno.
 Result<Launched> Launch(const SeccompFilter& filter, const LaunchSpec& spec,
                         TaskObserver& observer, SyncWakeUp wake);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/tracer.h"
 
+#include "base/proc_dir.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -43,9 +45,7 @@ unsigned long EventMessage(pid_t tid) {
 // thread: a thread dies with its group), from /proc; -1 if it is a
 // thread or unknown (no /proc, or the task is gone).
 pid_t ParentProcess(pid_t tid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", tid);
-  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  UniqueFd fd = OpenProcStatus(tid);
   if (!fd) return -1;
   char buf[4096];
   ssize_t n = read(fd.get(), buf, sizeof buf - 1);

@@ -145,8 +145,8 @@ void SandboxImpl::OnExecStop(ExecStop& stop) {
   if (plan) {
     auto exec = std::make_unique<PendingExec>();
     exec->plan = std::move(*plan);
-    const std::vector<std::string> stub_argv = {spec_.stub_path};
-    Result<void> redirected = stop.RedirectExec(spec_.stub_path, stub_argv);
+    const std::vector<std::string> stub_argv = {kTaskStubPath};
+    Result<void> redirected = stop.RedirectExec(kTaskStubPath, stub_argv);
     if (redirected) {
       MutexLock lock(slot->mu);
       slot->exec = std::move(exec);

@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
-#include <fstream>
 #include <string>
 #include <utility>
 
@@ -24,6 +23,7 @@
 #include "sentry/kernel/restart.h"
 #include "sentry/loader/stub_protocol.h"
 #include "sentry/platform/launcher.h"
+#include "base/proc_dir.h"
 #include "sentry/platform/seccomp_filter.h"
 #include "sentry/sandbox/internal/sandbox_impl.h"
 
@@ -118,12 +118,21 @@ bool RaisesSigpipe(int nr) {
   }
 }
 
-// The thread group of `tid` (/proc/TID/status), or `tid`.
+// The thread group of `tid` (/proc/TID/status, through the sentry's
+// procfs: base/proc_dir.h), or `tid`.
 pid_t ThreadGroupOf(pid_t tid) {
-  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("Tgid:", 0) == 0) return std::stoi(line.substr(5));
+  UniqueFd status = OpenProcStatus(tid);
+  if (!status) return tid;
+  char buf[4096];
+  const ssize_t n = read(status.get(), buf, sizeof buf - 1);
+  if (n <= 0) return tid;
+  buf[n] = '\0';
+  // Fields at the start of a line only (the name line may hold anything).
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    int tgid = -1;
+    if (std::sscanf(line, "Tgid: %d", &tgid) == 1 && tgid > 0) return tgid;
+    line = std::strchr(line, '\n');
+    if (line != nullptr) ++line;
   }
   return tid;
 }
@@ -367,12 +376,20 @@ Result<int> SandboxImpl::Run() {
     first_exec_->plan = std::move(plan);
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
-  if (spec_.mode == Mode::kDefault) twins_ = VEIL_TRY(HostTwins::Create());
+  if (spec_.mode == Mode::kDefault) {
+    twins_ = spec_.twins ? spec_.twins
+                         : std::shared_ptr<HostTwins>(
+                               VEIL_TRY(HostTwins::Create()));
+  }
   watcher_.Start();
 
   LaunchSpec launch;
-  launch.path = spec_.stub_path;
-  launch.argv = {spec_.stub_path};
+  // The stub by its name in the tasks' own root, which holds nothing else
+  // (a mount namespace of their own: sentry/platform/empty_root.h).
+  launch.path = kTaskStubPath;
+  launch.argv = {kTaskStubPath};
+  launch.mount_namespace = MountNamespace::kEmptyRoot;
+  launch.program_fd = spec_.stub_fd;
   // A pid namespace of their own (the first task is its init, as in a
   // container): a task's native kill, wait4 and getpid name only the
   // sandbox's processes, never the host's.
@@ -381,6 +398,12 @@ Result<int> SandboxImpl::Run() {
   // and the first task's calls wait until Receive runs.
   Result<Launched> launched = Launch(filter, launch, *this, SyncWakeUp::kOn);
   if (!launched) return launched.error();
+  if (spec_.before_serving) {
+    if (Result<void> ready = spec_.before_serving(); !ready) {
+      launched->tracer.reset();  // kills the first task
+      return ready.error();
+    }
+  }
   platform_.Set(launched->platform.get());
   {
     MutexLock lock(pool_mu_);

@@ -21,8 +21,8 @@
 // Exec: an execve/execveat stops in the tracer (RET_TRACE); the sentry
 // reads the path, argv and envp, resolves and parses the program in the
 // VFS (PrepareExec) and either makes the call fail with the errno Linux
-// gives, or turns it into an exec of our stub (a host path of veil's
-// own, never a sandbox one). Once the exec happened (OnExec) the task's
+// gives, or turns it into an exec of our stub (kTaskStubPath, the one
+// file of the tasks' own empty root: never a host or a sandbox path). Once the exec happened (OnExec) the task's
 // close-on-exec fds are closed and its calls go to a StubServer until the
 // stub has mapped the program and closed what it was given.
 #pragma once
@@ -31,10 +31,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "sentry/kernel/host_twins.h"
 #include "sentry/kernel/syscall_table.h"
 #include "vfs/vfs.h"
 
@@ -49,9 +52,24 @@ struct SandboxSpec {
   std::string cwd = "/";  // in the sandbox
   Mode mode = Mode::kStrict;
   StraceOutput strace = StraceOutput::kOff;
-  // The stub's host path (sentry/loader/stub_binary.h).
-  std::string stub_path;
+  // The exec stub's bytes (sentry/loader/stub_binary.h), read with pread:
+  // a sealed memfd, opened before the sentry confines itself. Tasks exec
+  // it as kTaskStubPath, the one file of their otherwise empty root.
+  int stub_fd = -1;
+  // Called once the first task exists (forked, not yet running the
+  // program) and before any of its calls is served: where the sentry
+  // installs its own seccomp allowlist, which the first task (and so
+  // every task, a fork of it) must not inherit. An error kills the task
+  // and is RunSandbox's.
+  std::function<Result<void>()> before_serving;
+  // Mode::kDefault's host twins (sentry/kernel/host_twins.h), made before
+  // the sentry confined itself (they open host paths); null: made here.
+  std::shared_ptr<HostTwins> twins;
 };
+
+// The stub's path in the tasks' root (their own mount namespace): no host
+// path and no sandbox path, never resolved by the sentry's VFS.
+inline constexpr char kTaskStubPath[] = "/veil-exec-stub";
 
 // Runs `spec` over `vfs` (which must outlive the call) with the sentry's
 // own stdin, stdout and stderr as the program's, and returns the first

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/sandbox/signal_watch.h"
 
+#include "base/proc_dir.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/proc_dir.h"
 #include "base/unique_fd.h"
 #include "sentry/sandbox/internal/sandbox_impl.h"
 
@@ -35,9 +38,8 @@ bool HexField(const char* line, const char* name, uint64_t* out) {
 }  // namespace
 
 SignalState PendingSignal(pid_t tid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", tid);
-  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  // Through the sentry's own procfs once it is confined (base/proc_dir.h).
+  UniqueFd fd = OpenProcStatus(tid);
   if (!fd) return SignalState::kGone;
   char buf[8192];
   size_t used = 0;

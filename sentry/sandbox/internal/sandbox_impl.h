@@ -150,7 +150,7 @@ class SandboxImpl final : public TaskObserver {
   // before the first call is received.
   ForwardingPlatform platform_;
   // The data plane's host side (Mode::kDefault), or null (--strict).
-  std::unique_ptr<HostTwins> twins_;
+  std::shared_ptr<HostTwins> twins_;
   // Interrupts waiting calls of tasks that have a signal pending.
   SignalWatcher watcher_;
 

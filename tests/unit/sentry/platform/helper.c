@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -220,6 +223,21 @@ int main(int argc, char** argv) {
     }
     SAY("opened=%d failed=%d open=%d caught=%d\n", opened, failed,
         CountOpenFds(), (int)handled);
+    return 0;
+  }
+  if (strcmp(mode, "root") == 0) {
+    /* What native path calls find in the task's root (errno, 0 if found):
+       the launcher's empty root holds this program only, read-only. */
+    struct stat st;
+    struct statfs fs;
+    const int proc = stat("/proc", &st) == 0 ? 0 : errno;
+    const int passwd = stat("/etc/passwd", &st) == 0 ? 0 : errno;
+    const int self = stat("/helper", &st) == 0 ? 0 : errno;
+    const int made = mkdir("/x", 0700) == 0 ? 0 : errno;
+    const int ro = statfs("/", &fs) == 0 && (fs.f_flags & ST_RDONLY) != 0 &&
+                   fs.f_type == 0x01021994; /* TMPFS_MAGIC */
+    SAY("proc=%d passwd=%d self=%d mkdir=%d ro_tmpfs=%d\n", proc, passwd,
+        self, made, ro);
     return 0;
   }
   if (strcmp(mode, "env") == 0) {

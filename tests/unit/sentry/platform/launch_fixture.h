@@ -119,8 +119,10 @@ inline SeccompFilter TestFilter() {
 class LaunchTest : public ::testing::Test {
  protected:
   // Starts the helper in `mode`; its stdout goes to a pipe Output() reads.
+  // kEmptyRoot: in a root of its own holding only the helper, as /helper.
   void Start(const char* mode, std::vector<std::string> more_args = {},
-             std::vector<std::string> envp = {}) {
+             std::vector<std::string> envp = {},
+             MountNamespace mounts = MountNamespace::kShared) {
     int p[2];
     ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
     out_read_.reset(p[0]);
@@ -131,6 +133,14 @@ class LaunchTest : public ::testing::Test {
     spec.argv.insert(spec.argv.end(), more_args.begin(), more_args.end());
     spec.envp = std::move(envp);
     spec.stdio = {-1, out_write.get(), -1};
+    UniqueFd program;
+    if (mounts == MountNamespace::kEmptyRoot) {
+      program.reset(open(VEIL_PLATFORM_HELPER, O_RDONLY | O_CLOEXEC));
+      ASSERT_TRUE(program);
+      spec.path = "/helper";
+      spec.mount_namespace = mounts;
+      spec.program_fd = program.get();
+    }
     Result<Launched> launched =
         Launch(TestFilter(), spec, observer_, SyncWakeUp::kOn);
     ASSERT_TRUE(launched) << launched.error().code();

@@ -183,5 +183,35 @@ TEST_F(LaunchTest, ExecStopLeftAloneRunsTheCall) {
   EXPECT_EQ(Finish(&status), "errno=2\n");
 }
 
+// The tasks' mount namespace (launcher.h, kEmptyRoot): a native path
+// call finds the program and nothing else; nothing can be made there.
+TEST_F(LaunchTest, EmptyRootHoldsOnlyTheProgramReadOnly) {
+  Start("root", {}, {}, MountNamespace::kEmptyRoot);
+  int status;
+  EXPECT_EQ(Finish(&status), "proc=2 passwd=2 self=0 mkdir=30 ro_tmpfs=1\n");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST_F(LaunchTest, EmptyRootNeedsANameAndTheProgram) {
+  LaunchSpec spec;
+  spec.argv = {"helper", "root"};
+  spec.mount_namespace = MountNamespace::kEmptyRoot;
+  spec.path = "/helper";  // no program_fd
+  EXPECT_EQ(Launch(testing::TestFilter(), spec, observer_, SyncWakeUp::kOn)
+                .error()
+                .code(),
+            EINVAL);
+  UniqueFd program(open(VEIL_PLATFORM_HELPER, O_RDONLY | O_CLOEXEC));
+  spec.program_fd = program.get();
+  for (const char* bad : {"helper", "/", "/a/b"}) {
+    spec.path = bad;
+    EXPECT_EQ(Launch(testing::TestFilter(), spec, observer_, SyncWakeUp::kOn)
+                  .error()
+                  .code(),
+              EINVAL)
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace veil::sentry
