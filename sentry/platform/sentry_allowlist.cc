@@ -43,7 +43,8 @@ constexpr AllowedCall kAllowed[] = {
     VEIL_CALL(dup3), VEIL_CALL(poll), VEIL_CALL(ppoll),
     VEIL_CALL(memfd_create), VEIL_CALL(ftruncate), VEIL_CALL(fallocate),
     VEIL_CALL(pipe2), VEIL_CALL(sendmsg), VEIL_CALL(recvmsg),
-    VEIL_CALL(shutdown), VEIL_CALL(eventfd2),
+    VEIL_CALL(shutdown), VEIL_CALL(eventfd2), VEIL_CALL(timerfd_create),
+    VEIL_CALL(timerfd_settime),
     // Its tasks: tracing, memory, fds.
     VEIL_CALL(ptrace), VEIL_CALL(wait4), VEIL_CALL(waitid),
     VEIL_CALL(process_vm_readv), VEIL_CALL(process_vm_writev),
