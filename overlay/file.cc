@@ -28,8 +28,13 @@ class RegularFile final : public vfs::FileImpl {
   Result<void> OpenRealLocked() {
     if (vfs::Inode* upper = inode_->upper()) {
       MutexLock lock(upper->fs().mutex());
-      real_.store(std::shared_ptr<vfs::FileImpl>(
-          VEIL_TRY(upper->OpenLocked(RealFlags(flags_)))));
+      std::shared_ptr<vfs::FileImpl> up(
+          VEIL_TRY(upper->OpenLocked(RealFlags(flags_))));
+      // The lower file stays open with us: host memory it gave (a
+      // mapping, a task's fd) is the description's until it closes
+      // (file_description.h), as a mapping taken before a copy-up keeps
+      // the lower bytes in Linux.
+      retired_ = real_.exchange(std::move(up));
       real_is_upper_.store(true, std::memory_order_release);
       return Ok();
     }
@@ -115,6 +120,8 @@ class RegularFile final : public vfs::FileImpl {
   // upper's for good.
   std::atomic<std::shared_ptr<vfs::FileImpl>> real_;
   std::atomic<bool> real_is_upper_{false};
+  // The lower file real_ held before the copy-up (overlay mutex).
+  std::shared_ptr<vfs::FileImpl> retired_;
 };
 
 }  // namespace
