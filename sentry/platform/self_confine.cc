@@ -90,6 +90,18 @@ void ReportTrappedCall(int, siginfo_t* info, void* context) {
   std::memcpy(msg + len, tail, sizeof tail - 1);
   len += sizeof tail - 1;
   (void)!write(STDERR_FILENO, msg, len);
+  // The path of a call that names one (openat's second argument, the
+  // first of the rest), which usually says who made it.
+  const greg_t* regs = static_cast<ucontext_t*>(context)->uc_mcontext.gregs;
+  const char* path = reinterpret_cast<const char*>(
+      info->si_syscall == SYS_openat ? regs[REG_RSI] : regs[REG_RDI]);
+  if (info->si_syscall == SYS_openat || info->si_syscall == SYS_open) {
+    size_t plen = 0;
+    while (path && plen < 200 && path[plen] != '\0') ++plen;
+    (void)!write(STDERR_FILENO, "  path: ", 8);
+    (void)!write(STDERR_FILENO, path, plen);
+    (void)!write(STDERR_FILENO, "\n", 1);
+  }
   static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 

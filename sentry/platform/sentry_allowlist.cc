@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/sentry_allowlist.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -100,6 +101,15 @@ Result<void> AddSentryAllowlist(void* ctx, int proc_dir_fd, int fifo_dir_fd) {
                                  static_cast<uint64_t>(proc_dir_fd))),
         "sentry: seccomp allow openat(procfs)"));
   }
+  // A path from the cwd or absolute (AT_FDCWD: glibc's own opens, as
+  // malloc's lazy look at /proc/sys/vm/overcommit_memory when it first
+  // shrinks a thread's heap) fails with EACCES instead of killing: it
+  // would find only the empty root, and glibc copes with the failure.
+  VEIL_TRY_VOID(Check(
+      seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
+                       SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
+                               static_cast<uint32_t>(AT_FDCWD))),
+      "sentry: seccomp openat(AT_FDCWD) EACCES"));
   if (fifo_dir_fd >= 0) {
     // The host twins of the sandbox's FIFOs: made (a FIFO, nothing else)
     // and opened in their own directory only.
