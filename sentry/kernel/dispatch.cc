@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Dispatch: the one place a handler's Result becomes an answer.
+#include <sys/stat.h>
+
 #include "base/logging.h"
 #include "sentry/kernel/syscall_table.h"
 #include "sentry/kernel/task.h"
@@ -37,9 +39,15 @@ std::optional<SyscallAnswer> AnswerWithEffects(Task& task,
                                                int64_t value) {
   CallEffects& fx = task.effects();
   if (fx.continue_natively) return SyscallAnswer::Continue();
-  const CallEffects::Install* with_answer = nullptr;
-  for (const CallEffects::Install& in : fx.installs) {
-    if (in.number == value && !with_answer) {
+  CallEffects::Install* with_answer = nullptr;
+  for (CallEffects::Install& in : fx.installs) {
+    // A pipe's or FIFO's end must not stay open in the sentry once the
+    // task runs: a reader would miss end of file, a writer EPIPE. It is
+    // installed first and our copy closed before the answer goes; any
+    // other file goes with the answer, atomically (ADDFD SEND).
+    struct stat st;
+    const bool stream = fstat(in.fd.get(), &st) == 0 && S_ISFIFO(st.st_mode);
+    if (in.number == value && !with_answer && !stream) {
       with_answer = &in;
       continue;
     }
@@ -51,6 +59,7 @@ std::optional<SyscallAnswer> AnswerWithEffects(Task& task,
       if (added.error().code() == ENOENT) return std::nullopt;
       return SyscallAnswer::Error(added.error());
     }
+    in.fd.reset();
   }
   if (with_answer) {
     // Kept open until the answer is sent: the Task holds the effects.
