@@ -252,11 +252,6 @@ bool SandboxImpl::TakeRestartAnswer(pid_t tid) {
 }
 
 void SandboxImpl::StartReceiver() {
-  if (parked_ > handed_) {
-    ++handed_;  // a parked receiver goes back to Receive
-    park_cv_.Signal();
-    return;
-  }
   ++receivers_;
   std::thread([this] { ReceiverLoop(); }).detach();
 }
@@ -265,16 +260,7 @@ void SandboxImpl::ReceiverLoop() {
   for (;;) {
     {
       MutexLock lock(pool_mu_);
-      if (!draining_ && idle_ >= kSpareReceivers) {
-        // Enough receivers wait: park until StartReceiver needs one (a
-        // condition variable's wake costs less than a thread's end and
-        // another's start, which the race below made frequent).
-        ++parked_;
-        while (!draining_ && handed_ == 0) park_cv_.Wait(pool_mu_);
-        --parked_;
-        if (handed_ > 0) --handed_;
-      }
-      if (draining_) {
+      if (draining_ || idle_ >= kSpareReceivers) {
         --receivers_;
         pool_cv_.SignalAll();
         return;
@@ -287,7 +273,6 @@ void SandboxImpl::ReceiverLoop() {
       --idle_;
       if (!req && req.error().code() != EINTR) {
         draining_ = true;  // ECANCELED: no task is left
-        park_cv_.SignalAll();
       } else if (idle_ == 0) {
         StartReceiver();  // someone must wait while we serve
       }
@@ -310,7 +295,6 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
   slot.answered_restart.store(false, std::memory_order_relaxed);
   {
     MutexLock lock(slot.mu);
-    while (slot.answering) slot.answered_cv.Wait(slot.mu);
     if (slot.exec && slot.exec->server) {
       auto outcome = slot.exec->server->Serve(req);
       if (outcome && *outcome != loader::StubServer::Outcome::kNotStub) {
@@ -343,19 +327,9 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
     // is delivered as the call returns, as Linux does.
     (void)syscall(SYS_tgkill, task.tgid(), task.tid(), SIGPIPE);
   }
-  {
-    MutexLock lock(slot.mu);
-    slot.answering = true;
-  }
   // An interrupted call (ENOENT) comes again; nothing else can be done
   // for a task the platform can no longer answer.
   (void)platform_.Answer(req, *answer);
-  effects = CallEffects{};  // the answer was the host fds' last use
-  {
-    MutexLock lock(slot.mu);
-    slot.answering = false;
-  }
-  slot.answered_cv.SignalAll();
 }
 
 std::optional<SyscallAnswer> SandboxImpl::DispatchInterruptible(

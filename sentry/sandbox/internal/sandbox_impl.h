@@ -90,13 +90,6 @@ struct TaskSlot {
   Mutex mu;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
-  // From just before an answer is sent until the thread that sent it has
-  // closed the host fds the call installed (CallEffects): the task runs
-  // again at the answer, and its next call waits in ServeOne until then,
-  // so no host fd of the sentry's outlives the call in its eyes (a pipe
-  // end the task closed next must be gone: EPIPE).
-  bool answering VEIL_GUARDED_BY(mu) = false;
-  CondVar answered_cv;  // answering went false
 };
 
 class SandboxImpl final : public TaskObserver {
@@ -161,12 +154,9 @@ class SandboxImpl final : public TaskObserver {
   // Interrupts waiting calls of tasks that have a signal pending.
   SignalWatcher watcher_;
 
-  static constexpr int kSpareReceivers = 2;
+  static constexpr int kSpareReceivers = 4;
   Mutex pool_mu_;
   CondVar pool_cv_;  // receivers_ went down
-  CondVar park_cv_;  // handed_ went up, or draining_ was set
-  int parked_ VEIL_GUARDED_BY(pool_mu_) = 0;  // receivers waiting in park_cv_
-  int handed_ VEIL_GUARDED_BY(pool_mu_) = 0;  // of them, asked to receive
   int receivers_ VEIL_GUARDED_BY(pool_mu_) = 0;  // threads alive
   int idle_ VEIL_GUARDED_BY(pool_mu_) = 0;       // of them, in Receive
   bool draining_ VEIL_GUARDED_BY(pool_mu_) = false;  // no task is left
