@@ -117,6 +117,19 @@ TEST_F(GoferProcessTest, AGoferNobodyTalksToIsReaped) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+TEST_F(GoferProcessTest, AGoferStillServingIsKilledAfterTheGrace) {
+  auto gofer = StartGofer(VEIL_BINARY, dir_, GoferAccess::kReadOnly);
+  ASSERT_TRUE(gofer.has_value()) << ErrnoOf(gofer);
+  // Its client end stays open: the gofer waits for requests and never
+  // exits by itself, so Stop's wait on its pidfd must end at the grace.
+  UniqueFd socket = gofer->TakeSocket();
+  auto status = gofer->Stop(std::chrono::milliseconds(50));
+  ASSERT_TRUE(status.has_value()) << ErrnoOf(status);
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL)
+      << *status;
+  EXPECT_EQ(ErrnoOf(gofer->Stop(std::chrono::milliseconds(50))), ECHILD);
+}
+
 TEST(GoferProcessStartTest, AMissingBinaryIsEnoent) {
   auto gofer = StartGofer("/nonexistent/veil", "/", GoferAccess::kReadOnly);
   EXPECT_EQ(ErrnoOf(gofer), ENOENT);
