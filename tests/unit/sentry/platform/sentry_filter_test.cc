@@ -65,12 +65,24 @@ TEST(SentryFilterTest, AllowedCallsRun) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
-TEST(SentryFilterTest, OpenatOfAHostPathKills) {
-  EXPECT_TRUE(KilledBySigsys(UnderFilter([] {
-    syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
-  })));
+TEST(SentryFilterTest, OpenatOfAHostPathFailsOrKills) {
+  // From the cwd or absolute: EACCES (glibc's own lazy opens cope), and
+  // the empty root would hold nothing anyway.
+  const int fdcwd = UnderFilter([] {
+    if (syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC) !=
+            -1 ||
+        errno != EACCES)
+      _exit(1);
+  });
+  ASSERT_TRUE(WIFEXITED(fdcwd)) << fdcwd;
+  EXPECT_EQ(WEXITSTATUS(fdcwd), 0);
   EXPECT_TRUE(KilledBySigsys(
       UnderFilter([] { syscall(SYS_open, "/etc/passwd", O_RDONLY); })));
+  // From any other directory the sentry holds: killed.
+  static int root_fd = -1;
+  EXPECT_TRUE(KilledBySigsys(UnderFilter(
+      [] { syscall(SYS_openat, root_fd, "etc/passwd", O_RDONLY | O_CLOEXEC); },
+      [] { root_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC); })));
 }
 
 TEST(SentryFilterTest, OpenatRelativeToTheProcDirOnly) {
@@ -88,9 +100,13 @@ TEST(SentryFilterTest, OpenatRelativeToTheProcDirOnly) {
       before);
   ASSERT_TRUE(WIFEXITED(ok)) << ok;
   EXPECT_EQ(WEXITSTATUS(ok), 0);
+  static int root_fd = -1;
   EXPECT_TRUE(KilledBySigsys(UnderFilter(
-      [] { syscall(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_CLOEXEC); },
-      before)));
+      [] { syscall(SYS_openat, root_fd, "proc", O_RDONLY | O_CLOEXEC); },
+      [&] {
+        before();
+        root_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      })));
 }
 
 TEST(SentryFilterTest, ExecveKills) {
