@@ -69,13 +69,21 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
   UniqueFd empty(memfd_create("veil-path", MFD_CLOEXEC));
   if (!empty) return Errno::FromErrno();
   twins->dead_path_ = VEIL_TRY(Reopen(empty.get(), O_ACCMODE));
-  std::string fifos = std::string(base && *base ? base : "/tmp") +
-                      "/veil-fifos-XXXXXX";
+  const std::string parent = base && *base ? base : "/tmp";
+  std::string fifos = parent + "/veil-fifos-XXXXXX";
   if (!mkdtemp(fifos.data())) return Errno::FromErrno();
-  twins->fifo_dir_path_ = fifos;
+  twins->fifo_dir_name_ = fifos.substr(parent.size() + 1);
+  twins->fifo_parent_.reset(
+      ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   twins->creator_ = getpid();
   int fifo_dir = ::open(fifos.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fifo_dir < 0) return Errno::FromErrno();
+  if (fifo_dir < 0 || !twins->fifo_parent_) {
+    int saved = errno;
+    if (fifo_dir >= 0) ::close(fifo_dir);
+    ::rmdir(fifos.c_str());
+    twins->fifo_dir_name_.clear();
+    return Errno(saved);
+  }
   twins->fifo_dir_.reset(fifo_dir);
   // O_PATH now, reopened per twin: Create runs before the sentry confines
   // itself, TwinOf after (no /dev in its root, no open by path).
@@ -89,14 +97,14 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
 HostTwins::~HostTwins() {
   // The confined sentry (a child, with no path to the directory and no
   // call to remove it) leaves it to veil, which made it.
-  if (fifo_dir_path_.empty() || getpid() != creator_) return;
+  if (fifo_dir_name_.empty() || getpid() != creator_) return;
   if (DIR* dir = fifo_dir_ ? fdopendir(::dup(fifo_dir_.get())) : nullptr) {
     while (struct dirent* e = readdir(dir)) {
       if (e->d_name[0] != '.') ::unlinkat(fifo_dir_.get(), e->d_name, 0);
     }
     closedir(dir);
   }
-  ::rmdir(fifo_dir_path_.c_str());
+  ::unlinkat(fifo_parent_.get(), fifo_dir_name_.c_str(), AT_REMOVEDIR);
 }
 
 Result<UniqueFd> HostTwins::FifoTwin(vfs::FileDescription& file) const {

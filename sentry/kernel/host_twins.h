@@ -76,7 +76,10 @@ class HostTwins final {
   UniqueFd dead_dir_;   // O_RDONLY | O_DIRECTORY
   UniqueFd dead_path_;  // an empty memfd, access mode 3
   UniqueFd fifo_dir_;   // the host FIFOs' directory (0700)
-  std::string fifo_dir_path_;  // to remove it at the end
+  // To remove it at the end: its parent directory and name (by fd: veil
+  // itself may have lost the path, sharing the sentry's mount namespace).
+  UniqueFd fifo_parent_;
+  std::string fifo_dir_name_;
   pid_t creator_ = -1;  // only the process that made it removes it
   // The host's null, zero, full, random, urandom (O_PATH; invalid if the
   // host has none).

@@ -226,6 +226,26 @@ TEST_P(DoDataPlaneTest, DescriptorsStayBoundedOverManyFiles) {
   EXPECT_EQ(r.output, "30000\n30000\n");
 }
 
+TEST_P(DoDataPlaneTest, FifosWorkAndLeaveNothingBehind) {
+  // A FIFO's host twin lives in a directory veil makes under TMPDIR and
+  // removes at the end, even though it shares the confined sentry's mount
+  // namespace (whose root is empty by then).
+  const std::string tmpdir = dir_ + "/hosttmp";
+  ASSERT_EQ(Shell("mkdir " + Quote(tmpdir)).status, 0);
+  const std::string out = Quote(dir_ + "/out");
+  ShellResult r = Shell(
+      "TMPDIR=" + Quote(tmpdir) + " " + std::string(VEIL_BINARY) +
+          " do --rootfs " + Quote(root_) + " -- /bin/sh -c " +
+          Quote("mkfifo /tmp/f; (echo through > /tmp/f &); cat /tmp/f;"
+                " exec 3<>/tmp/f; echo rw >&3; read x <&3; echo $x") +
+          " >" + out + " 2>&1; s=$?; grep -v 'falling back' " + out +
+          "; exit $s",
+      60);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "through\nrw\n");
+  EXPECT_EQ(Shell("ls -A " + Quote(tmpdir)).output, "");
+}
+
 TEST_P(DoTest, PipelinesAndProcessesWork) {
   ShellResult r = InSandbox(
       "seq 1 2000 | sort -rn | head -n 3; (exit 7); echo $?;"
@@ -252,7 +272,10 @@ TEST_P(DoTest, ATrappedSignalEndsABlockedRead) {
   EXPECT_EQ(r.output, host.output);
 }
 
-INSTANTIATE_TEST_SUITE_P(Default, DoDataPlaneTest, ::testing::Values(""));
+INSTANTIATE_TEST_SUITE_P(Modes, DoDataPlaneTest, ::testing::Values(""),
+                         [](const ::testing::TestParamInfo<const char*>&) {
+                           return std::string("Default");
+                         });
 INSTANTIATE_TEST_SUITE_P(Modes, DoTest, ::testing::Values("", "--strict"),
                          [](const ::testing::TestParamInfo<const char*>& p) {
                            return std::string(*p.param ? "Strict" : "Default");
