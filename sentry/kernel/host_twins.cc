@@ -115,15 +115,23 @@ Result<UniqueFd> HostTwins::FifoTwin(vfs::FileDescription& file) const {
     return Errno::FromErrno();
   const int flags = file.flags();
   const int access = flags & O_ACCMODE;
-  // Never waits here: the VFS's open already met its peer (fifo_open),
-  // whose host open is done or about to be. A writer without a host
-  // reader yet (ENXIO) tries again while that reader's open is served.
   int fd = -1;
-  for (int tries = 0; tries < 2000; ++tries) {
+  if (!(flags & O_NONBLOCK) && access != O_RDWR) {
+    // A blocking open waits for its peer's host open as fifo_open waits:
+    // the VFS's open already met that peer, whose host open is done or
+    // about to be. (Returning first would let a reader see end of file
+    // before its writer's host end exists.)
     fd = ::openat(fifo_dir_.get(), name.c_str(),
-                  access | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd >= 0 || errno != ENXIO || access != O_WRONLY) break;
-    usleep(1000);
+                  access | O_CLOEXEC | O_NOCTTY);
+  } else {
+    // Non-blocking: a writer without a host reader yet (ENXIO) tries
+    // again while the reader the VFS saw has its open served.
+    for (int tries = 0; tries < 2000; ++tries) {
+      fd = ::openat(fifo_dir_.get(), name.c_str(),
+                    access | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      if (fd >= 0 || errno != ENXIO || access != O_WRONLY) break;
+      usleep(1000);
+    }
   }
   if (fd < 0) return Errno::FromErrno();
   UniqueFd twin(fd);

@@ -226,18 +226,40 @@ Result<int64_t> SysIoctl(Task& task, SyscallArgs& args) {
   switch (cmd) {
     case FIOCLEX:
       VEIL_TRY_VOID(task.fds().SetCloseOnExec(fd, CloseOnExec::kYes));
+      // The data plane: the host fd's flag too, by the same call.
+      if (task.twins()) task.effects().continue_natively = true;
       return 0;
     case FIONCLEX:
       VEIL_TRY_VOID(task.fds().SetCloseOnExec(fd, CloseOnExec::kNo));
+      if (task.twins()) task.effects().continue_natively = true;
       return 0;
     case FIONBIO: {
       int on = VEIL_TRY(CopyIn<int>(args.mem, args.Addr(2)));
       int flags = file.flags();
       flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
       VEIL_TRY_VOID(file.SetStatusFlags(task.creds(), flags));
+      if (task.twins()) {
+        // The host description's flag, from the value read once (the
+        // task's memory is not read again).
+        UniqueFd host = VEIL_TRY(
+            task.platform().GetTaskFd(args.mem.request(), fd));
+        int host_flags = ::fcntl(host.get(), F_GETFL);
+        if (host_flags >= 0) {
+          host_flags = on ? (host_flags | O_NONBLOCK)
+                          : (host_flags & ~O_NONBLOCK);
+          (void)::fcntl(host.get(), F_SETFL, host_flags);
+        }
+      }
       return 0;
     }
     case FIONREAD:
+      // The data plane: the host description knows the bytes in a pipe
+      // and its position in a file; the call runs there (it only writes
+      // the task's int). A directory's is the placeholder's: not it.
+      if (task.twins() && !file.inode().IsDir()) {
+        task.effects().continue_natively = true;
+        return 0;
+      }
       if (file.inode().type() == S_IFIFO) {
         // pipe_ioctl: the bytes in the pipe, which is a host pipe (either
         // end answers for both).

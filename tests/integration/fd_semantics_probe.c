@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -174,6 +175,12 @@ int main(int argc, char** argv) {
   struct pollfd pfd = {p[0], POLLIN, 0};
   Step("poll", poll(&pfd, 1, 0));
   Step("poll revents", pfd.revents);
+  int queued = -1;
+  Step("fionread", ioctl(p[0], FIONREAD, &queued));
+  Step("fionread bytes", queued);
+  int nb = 1;
+  Step("fionbio", ioctl(p[1], FIONBIO, &nb));
+  Step("fionbio getfl", fcntl(p[1], F_GETFL) & O_NONBLOCK);
   Step("setfl nonblock", fcntl(p[0], F_SETFL, O_NONBLOCK));
   StepText("pipe read", buf, read(p[0], buf, sizeof buf));
   Step("pipe empty", read(p[0], buf, sizeof buf));
@@ -197,7 +204,8 @@ int main(int argc, char** argv) {
   Step("zero read", read(zero, buf, 4) == 4 && !buf[0] && !buf[3]);
 
   // exec: close-on-exec fds are gone from both tables, others stay.
-  int ce = open("f", O_RDONLY | O_CLOEXEC);
+  int ce = open("f", O_RDONLY);
+  Step("fioclex", ioctl(ce, FIOCLEX));
   int kept = dup2(a, ce + 1);
   (void)kept;
   char fdarg[16];
