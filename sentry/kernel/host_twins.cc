@@ -57,7 +57,8 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
   std::string templ = std::string(base && *base ? base : "/tmp") +
                       "/veil-dead-XXXXXX";
   if (!mkdtemp(templ.data())) return Errno::FromErrno();
-  int dir = ::open(templ.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dir = ::open(templ.c_str(),
+                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int saved = errno;
   ::rmdir(templ.c_str());  // dead from now on: nothing can be made in it
   if (dir < 0) return Errno(saved);
@@ -76,7 +77,8 @@ Result<std::unique_ptr<HostTwins>> HostTwins::Create() {
   twins->fifo_parent_.reset(
       ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   twins->creator_ = getpid();
-  int fifo_dir = ::open(fifos.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fifo_dir = ::open(fifos.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fifo_dir < 0 || !twins->fifo_parent_) {
     int saved = errno;
     if (fifo_dir >= 0) ::close(fifo_dir);
