@@ -39,6 +39,7 @@ const char* MessageName(MessageId id) {
     case MessageId::kFListXattr: return "FListXattr";
     case MessageId::kFRemoveXattr: return "FRemoveXattr";
     case MessageId::kBindAt: return "BindAt";
+    case MessageId::kSeekData: return "SeekData";
   }
   return "Unknown";
 }

@@ -29,7 +29,7 @@ using Request =
                  LinkAtReq, FStatFSReq, FAllocateReq, ReadLinkAtReq, FlushReq,
                  ConnectReq, UnlinkAtReq, RenameAtReq, Getdents64Req,
                  FGetXattrReq, FSetXattrReq, FListXattrReq, FRemoveXattrReq,
-                 BindAtReq>;
+                 BindAtReq, SeekDataReq>;
 
 // Any reply.
 using Response =
@@ -39,7 +39,8 @@ using Response =
                  MknodAtResp, SymlinkAtResp, LinkAtResp, FStatFSResp,
                  FAllocateResp, ReadLinkAtResp, FlushResp, ConnectResp,
                  UnlinkAtResp, RenameAtResp, Getdents64Resp, FGetXattrResp,
-                 FSetXattrResp, FListXattrResp, FRemoveXattrResp, BindAtResp>;
+                 FSetXattrResp, FListXattrResp, FRemoveXattrResp, BindAtResp,
+                 SeekDataResp>;
 
 inline MessageId IdOf(const Request& request) {
   return std::visit([](const auto& m) { return m.kId; }, request);

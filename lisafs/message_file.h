@@ -226,6 +226,36 @@ struct FAllocateReq {
   bool operator==(const FAllocateReq&) const = default;
 };
 
+// SeekData (lseek(2) with SEEK_DATA or SEEK_HOLE) on an open FDID: where
+// the next data or hole starts at or after offset, as the server's file
+// system knows it. A client whose file has no donated descriptor (opened
+// only for writing, say, and since unlinked) has no other way to ask.
+struct SeekDataResp {
+  static constexpr MessageId kId = MessageId::kSeekData;
+  uint64_t offset = 0;
+  template <typename Io, typename Self>
+  static void Schema(Io& io, Self& m) {
+    io.AtMost(m.offset, kMaxOffset);
+  }
+  bool operator==(const SeekDataResp&) const = default;
+};
+
+struct SeekDataReq {
+  static constexpr MessageId kId = MessageId::kSeekData;
+  using Response = SeekDataResp;
+  FdId fd = kNoFdId;
+  uint64_t offset = 0;
+  uint32_t whence = 3;  // SEEK_DATA (3) or SEEK_HOLE (4)
+  template <typename Io, typename Self>
+  static void Schema(Io& io, Self& m) {
+    io.Fd(m.fd);
+    io.AtMost(m.offset, kMaxOffset);
+    io.Num(m.whence);
+    io.Check(m.whence == 3 || m.whence == 4);
+  }
+  bool operator==(const SeekDataReq&) const = default;
+};
+
 // Flush: what close(2) does for one descriptor of an open file (the
 // ->flush() hook), without forgetting the FDID.
 using FlushResp = EmptyResp<MessageId::kFlush>;

@@ -152,6 +152,10 @@ class ServerBackend {
   virtual Result<void> FAllocate(ServerFd&, const FAllocateReq&) {
     return Errno(EOPNOTSUPP);
   }
+  // lseek(2) SEEK_DATA/SEEK_HOLE; ENXIO at or past the end of the file.
+  virtual Result<uint64_t> SeekData(ServerFd&, const SeekDataReq&) {
+    return Errno(EOPNOTSUPP);
+  }
   // Files without a ->flush() hook succeed, as close(2) does on Linux.
   virtual Result<void> Flush(ServerFd&) { return Ok(); }
   // Entries worth at most req.count bytes of linux_dirent64 records,

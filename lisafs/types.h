@@ -56,8 +56,9 @@ enum class MessageId : uint16_t {
   kFListXattr = 27,    // flistxattr(2).
   kFRemoveXattr = 28,  // fremovexattr(2).
   kBindAt = 29,        // socket(2)+bind(2)+listen(2) on a new unix socket.
+  kSeekData = 30,      // lseek(2) SEEK_DATA/SEEK_HOLE on an open FDID.
 };
-inline constexpr uint16_t kMaxMessageIdValue = 29;
+inline constexpr uint16_t kMaxMessageIdValue = 30;
 
 // Stable, human-readable name ("PRead"); "Unknown" for values outside the
 // enum. Never returns nullptr.

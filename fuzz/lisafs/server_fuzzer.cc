@@ -254,6 +254,10 @@ class Session final {
       case MessageId::kFRemoveXattr: return FRemoveXattrReq{Fd(), XattrName()};
       case MessageId::kBindAt:
         return BindAtReq{Fd(), Name(), SockType(), Perm(), Id(), Id()};
+      case MessageId::kSeekData:
+        return SeekDataReq{
+            Fd(), in_.ConsumeIntegralInRange<uint64_t>(0, kMaxAllocate),
+            in_.ConsumeBool() ? uint32_t{SEEK_DATA} : uint32_t{SEEK_HOLE}};
       case MessageId::kError: break;
     }
     return FStatReq{Fd()};

@@ -75,6 +75,14 @@ Result<void> HostBackend::FAllocate(lisafs::ServerFd& fd,
                                  static_cast<off_t>(req.length)));
 }
 
+Result<uint64_t> HostBackend::SeekData(lisafs::ServerFd& fd,
+                                       const lisafs::SeekDataReq& req) {
+  const off_t at = ::lseek(OpenOf(fd).fd(), static_cast<off_t>(req.offset),
+                           static_cast<int>(req.whence));
+  if (at < 0) return Errno::FromErrno();
+  return static_cast<uint64_t>(at);
+}
+
 Result<std::vector<lisafs::Dirent64>> HostBackend::Getdents64(
     lisafs::ServerFd& fd, const lisafs::Getdents64Req& req) {
   const HostOpenFd& dir = OpenOf(fd);

@@ -154,6 +154,7 @@ Result<void> InstallSeccompFilter() {
                    SCMP_SYS(utimensat),
                    SCMP_SYS(ftruncate),
                    SCMP_SYS(fallocate),
+                   SCMP_SYS(lseek),  // SeekData only (SEEK_DATA, SEEK_HOLE)
                    SCMP_SYS(fsync),
                    SCMP_SYS(pread64),
                    SCMP_SYS(pwrite64),

@@ -322,6 +322,13 @@ Result<Outgoing> Connection::Do(const FAllocateReq& req) {
   return Reply(FAllocateResp{});
 }
 
+Result<Outgoing> Connection::Do(const SeekDataReq& req) {
+  auto file = VEIL_TRY(fds_.Lookup(req.fd, FdKind::kOpen));
+  const uint64_t offset = VEIL_TRY(backend_.SeekData(*file, req));
+  if (offset > kMaxOffset) return BackendBug("sought past the largest offset");
+  return Reply(SeekDataResp{offset});
+}
+
 Result<Outgoing> Connection::Do(const FlushReq& req) {
   auto file = VEIL_TRY(fds_.Lookup(req.fd, FdKind::kOpen));
   VEIL_TRY_VOID(backend_.Flush(*file));

@@ -77,6 +77,7 @@ class Connection final {
   Result<Outgoing> Do(const LinkAtReq& req);
   Result<Outgoing> Do(const FStatFSReq& req);
   Result<Outgoing> Do(const FAllocateReq& req);
+  Result<Outgoing> Do(const SeekDataReq& req);
   Result<Outgoing> Do(const ReadLinkAtReq& req);
   Result<Outgoing> Do(const FlushReq& req);
   Result<Outgoing> Do(const ConnectReq& req);

@@ -104,7 +104,9 @@ void RunSeed(uint64_t seed, int steps, size_t max_node_fds = 0,
   ASSERT_TRUE(side.has_value()) << "gofer: " << Describe(side.error());
   std::string report;
   GoferPolicy expected(**host), actual((*side)->backend());
-  bool same = RunDifferential(expected, actual, seed, steps, &report);
+  RunOptions options;
+  if (std::getenv("VEIL_DIFFTEST_TRACE") != nullptr) options.trace = stderr;
+  bool same = RunDifferential(expected, actual, seed, steps, &report, options);
   EXPECT_TRUE(same) << report;
   if (same) std::printf("%s\n", report.c_str());
 }

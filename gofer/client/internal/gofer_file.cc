@@ -212,24 +212,38 @@ class GoferFile final : public vfs::FileImpl {
     return static_cast<int64_t>(inode_->stat_locked().size());
   }
 
-  // SEEK_DATA/SEEK_HOLE: the host's own answer through the donated
-  // descriptor (shmem_file_llseek knows the holes); without one, the
-  // generic answer (the whole file is data).
+  // SEEK_DATA/SEEK_HOLE: the host's own answer, through a donated
+  // descriptor (shmem_file_llseek knows the holes) or else from the gofer
+  // on an open FDID (a write-only open has no donated descriptor, and an
+  // unlinked file cannot be opened again for one).
   Result<int64_t> SeekData(int64_t offset, int whence) {
-    std::shared_ptr<const Handle> handle = read_;
-    if (handle == nullptr) {
+    if (offset < 0) return Errno(ENXIO);
+    std::shared_ptr<const Handle> spare;
+    if (read_ == nullptr && write_ == nullptr) {
+      // Opened for neither (access mode 3): the inode's read handle, if
+      // the file can still be opened.
       MutexLock lock(inode_->fs().mutex());
       Result<std::shared_ptr<const Handle>> h =
           inode_->EnsureHandleLocked(HandleKind::kRead);
-      if (h) handle = std::move(*h);
+      if (h) spare = std::move(*h);
     }
-    if (handle != nullptr && handle->host.valid()) {
-      off_t r = lseek(handle->host.get(), offset, whence);
-      if (r < 0) return Errno::FromErrno();
-      return static_cast<int64_t>(r);
+    for (const std::shared_ptr<const Handle>& h : {read_, write_, spare}) {
+      if (h == nullptr) continue;
+      if (h->host.valid()) {
+        off_t r = lseek(h->host.get(), offset, whence);
+        if (r < 0) return Errno::FromErrno();
+        return static_cast<int64_t>(r);
+      }
+      auto reply = inode_->client().Call(lisafs::SeekDataReq{
+          h->fd, static_cast<uint64_t>(offset), static_cast<uint32_t>(whence)});
+      if (reply) return static_cast<int64_t>(reply->message.offset);
+      if (reply.error().code() != EOPNOTSUPP) return reply.error();
+      break;
     }
+    // No handle, or a server without SeekData: the generic answer (the
+    // whole file is data).
     int64_t size = VEIL_TRY(Size());
-    if (offset < 0 || offset >= size) return Errno(ENXIO);
+    if (offset >= size) return Errno(ENXIO);
     return whence == SEEK_DATA ? offset : size;
   }
 

@@ -166,6 +166,34 @@ TEST_F(GoferAttrTest, FSyncAndFAllocateOnOpenFiles) {
   EXPECT_TRUE(ops().Call(lisafs::FlushReq{open_fd}));
 }
 
+// SeekData answers as the host's lseek(2) on the same file does, on an
+// open FDID of either access mode, and refuses other whence values.
+TEST_F(GoferAttrTest, SeekDataAnswersAsTheHost) {
+  lisafs::FdId open_fd = MustOpen(MustWalk({"file"}), O_WRONLY);
+  constexpr uint64_t kFar = 1 << 20;
+  auto wrote = ops().Call(lisafs::PWriteReq{open_fd, kFar, Bytes("x")});
+  ASSERT_TRUE(wrote.has_value()) << ErrnoOf(wrote);
+  UniqueFd host(::open(scratch_.InRoot("file").c_str(), O_RDONLY));
+  ASSERT_TRUE(host.valid());
+  for (uint64_t at : {uint64_t{0}, uint64_t{8192}, kFar, kFar + 1}) {
+    for (uint32_t whence : {uint32_t{SEEK_DATA}, uint32_t{SEEK_HOLE}}) {
+      off_t want = ::lseek(host.get(), static_cast<off_t>(at),
+                           static_cast<int>(whence));
+      auto got = ops().Call(lisafs::SeekDataReq{open_fd, at, whence});
+      if (want < 0) {
+        EXPECT_EQ(ErrnoOf(got), errno) << at << " " << whence;
+      } else {
+        ASSERT_TRUE(got.has_value()) << at << " " << whence;
+        EXPECT_EQ(got->offset, static_cast<uint64_t>(want))
+            << at << " " << whence;
+      }
+    }
+  }
+  EXPECT_EQ(ErrnoOf(ops().Call(lisafs::SeekDataReq{MustWalk({"file"}), 0,
+                                                   SEEK_DATA})),
+            EBADF);  // a control FDID is not open
+}
+
 class GoferReadOnlyTest : public GoferServerTest {
  protected:
   GoferProcess::Options GoferOptions() override {

@@ -80,6 +80,7 @@ inline std::vector<Request> SampleRequests() {
   r.push_back(FListXattrReq{1, 4096});
   r.push_back(FRemoveXattrReq{1, "trusted.overlay.opaque"});
   r.push_back(BindAtReq{1, "sock", SOCK_STREAM, 0700, 3, 4});
+  r.push_back(SeekDataReq{4, 8192, SEEK_HOLE});
   return r;
 }
 
@@ -120,6 +121,7 @@ inline std::vector<Response> SampleResponses() {
   r.push_back(FListXattrResp{{"user.a", "security.selinux"}});
   r.push_back(FRemoveXattrResp{});
   r.push_back(BindAtResp{SampleInode(24)});
+  r.push_back(SeekDataResp{12288});
   return r;
 }
 
