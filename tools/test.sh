@@ -26,10 +26,13 @@ case "$mode" in
   "")
     if [[ "${CI:-}" == true ]]; then
       tools/thread_safety.sh
+      echo "== test.sh: lock-claim check done after ${SECONDS} s"
       "$0" --sanitize-core
+      echo "== test.sh: sanitized core done after ${SECONDS} s"
       # New inputs, not just the committed corpora ctest replays below;
       # two targets at a time, one per core.
       VEIL_FUZZ_JOBS=2 tools/fuzz.sh 20
+      echo "== test.sh: fuzzing done after ${SECONDS} s"
     fi ;;
   --plain) mode="" ;;
   --sanitize|--sanitize-core) build=build-asan ;;
@@ -61,5 +64,6 @@ if [[ $mode == --sanitize-core ]]; then
   exit 0
 fi
 ninja -C "$build"
+[[ -z $mode ]] && echo "== test.sh: $type build done after ${SECONDS} s"
 cd "$build"
 ctest --output-on-failure --timeout 900 -j2
