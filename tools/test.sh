@@ -12,10 +12,12 @@
 #                    difftest) under the sanitizers: what CI runs, to stay
 #                    within its time budget. Run --sanitize for the rest.
 # Under CI (CI=true) the default is the lock-claim check
-# (tools/thread_safety.sh: clang -Wthread-safety), --sanitize-core, every
-# fuzz target for 20 s (tools/fuzz.sh 20: clang, libFuzzer, ASan, UBSan),
-# then the plain suite built as a user's Release build, whose ctest summary
-# closes the output.
+# (tools/thread_safety.sh: clang -Wthread-safety), every fuzz target for
+# 20 s (tools/fuzz.sh 20: clang, libFuzzer, ASan, UBSan), the core suites
+# of --sanitize-core built in that same sanitized build (sharing its
+# objects, so they cost a fraction of a build of their own), then the
+# plain suite built as a user's Release build, whose ctest summary closes
+# the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
@@ -27,17 +29,17 @@ case "$mode" in
     if [[ "${CI:-}" == true ]]; then
       tools/thread_safety.sh
       echo "== test.sh: lock-claim check done after ${SECONDS} s"
-      "$0" --sanitize-core
-      echo "== test.sh: sanitized core done after ${SECONDS} s"
       # New inputs, not just the committed corpora ctest replays below;
       # two targets at a time, one per core.
       VEIL_FUZZ_JOBS=2 tools/fuzz.sh 20
       echo "== test.sh: fuzzing done after ${SECONDS} s"
+      VEIL_SANITIZED_BUILD=build-fuzz "$0" --sanitize-core
+      echo "== test.sh: sanitized core done after ${SECONDS} s"
     fi ;;
   --plain) mode="" ;;
   --sanitize|--sanitize-core) build=build-asan ;;
   -h|--help)
-    sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac
@@ -52,7 +54,11 @@ type=RelWithDebInfo
 [[ "${CI:-}" == true && $build == build ]] && type=Release
 # Configured every time (cheap), so a build directory made without
 # -Werror (tools/build.sh's) gets it here.
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=$type "${extra[@]}" >/dev/null
+if [[ $mode == --sanitize-core && -n ${VEIL_SANITIZED_BUILD:-} ]]; then
+  build=$VEIL_SANITIZED_BUILD  # configured sanitized by its maker (fuzz.sh)
+else
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=$type "${extra[@]}" >/dev/null
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [[ $mode == --sanitize-core ]]; then
