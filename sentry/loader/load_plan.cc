@@ -33,14 +33,17 @@ bool Overlaps(uint64_t a_start, uint64_t a_end, uint64_t b_start,
 // before it (segments are sorted and disjoint, so only the last page of
 // the previous one can be shared).
 void Append(std::vector<Mapping>& out, Mapping m) {
-  if (!out.empty() && m.addr < out.back().addr + out.back().length) {
+  if (!out.empty() && m.addr >= out.back().addr &&
+      m.addr < out.back().addr + out.back().length) {
     m.overlap = MapOverlap::kReplace;
   }
   out.push_back(m);
 }
 
-// The mappings of one PT_LOAD placed at `start` (p_vaddr + bias).
-void MapSegment(const ElfSegment& seg, uint64_t start, LoadPlan& plan) {
+// The mappings of one PT_LOAD of plan.files[file] placed at `start`
+// (p_vaddr + bias).
+void MapSegment(const ElfSegment& seg, uint64_t start, int32_t file,
+                LoadPlan& plan) {
   const uint32_t prot = ProtOf(seg.flags);
   const uint64_t page = PageDown(start);
   const uint64_t file_end = start + seg.filesz;
@@ -51,7 +54,7 @@ void MapSegment(const ElfSegment& seg, uint64_t start, LoadPlan& plan) {
     m.addr = page;
     m.length = PageUp(file_end) - page;
     m.prot = prot;
-    m.file = 0;
+    m.file = file;
     m.file_offset = PageDown(seg.offset);
     // padzero: the rest of the last file page is bss, not file bytes.
     if (seg.memsz > seg.filesz && (prot & PROT_WRITE) &&
@@ -71,42 +74,76 @@ void MapSegment(const ElfSegment& seg, uint64_t start, LoadPlan& plan) {
   }
 }
 
+// The bias that puts an ET_DYN's first PT_LOAD at `base` aligned down to
+// its maximum_alignment (load_elf_binary: ELF_PAGESTART(base - first
+// p_vaddr)); 0 for ET_EXEC. A first p_vaddr above the base wraps around
+// and fails the BAD_ADDR checks of MapImage, as on Linux.
+uint64_t BiasFor(const ElfFile& elf, uint64_t base) {
+  if (elf.kind() != ElfKind::kDyn) return 0;
+  base &= ~(elf.max_align() - 1);
+  return PageDown(base - elf.loads().front().vaddr);
+}
+
+// Every PT_LOAD of `elf` (plan.files[file]) at `bias`; returns the end of
+// the highest segment.
+Result<uint64_t> MapImage(const ElfFile& elf, uint64_t bias, int32_t file,
+                          LoadPlan& plan) {
+  uint64_t highest = 0;
+  for (const ElfSegment& seg : elf.loads()) {
+    if (seg.memsz == 0) continue;  // elf_load maps nothing for it
+    const uint64_t start = seg.vaddr + bias;
+    if (start >= kTaskSize || kTaskSize - start < seg.memsz) {
+      return Errno(EINVAL);  // load_elf_binary: BAD_ADDR / TASK_SIZE check
+    }
+    MapSegment(seg, start, file, plan);
+    highest = std::max(highest, start + seg.memsz);
+  }
+  if (elf.entry() + bias >= kTaskSize) {
+    return Errno(EINVAL);  // load_elf_binary: BAD_ADDR(e_entry)
+  }
+  return highest;
+}
+
 }  // namespace
 
 Result<LoadPlan> MakeLoadPlan(const ElfFile& elf,
                               Ref<vfs::FileDescription> file,
                               const ExecArgs& args,
-                              const LoadOptions& options) {
-  // TODO(#12): dynamic programs (part 2) map the interpreter too.
-  if (elf.interpreter()) return Errno(ENOEXEC, "dynamic programs: part 2");
+                              const LoadOptions& options,
+                              const Interpreter* interp) {
+  if (elf.interpreter() && interp == nullptr) {
+    return Errno(ENOEXEC, "a dynamic program without its interpreter");
+  }
 
   LoadPlan plan;
   plan.files.push_back(std::move(file));
-  if (elf.kind() == ElfKind::kDyn) {
-    // load_elf_binary: load_bias = ELF_PAGESTART(base - first p_vaddr),
-    // base aligned down to maximum_alignment. A first p_vaddr above the
-    // base wraps around and fails the BAD_ADDR checks below, as on Linux.
-    const uint64_t base = options.dyn_base & ~(elf.max_align() - 1);
-    plan.load_bias = PageDown(base - elf.loads().front().vaddr);
-  }
-
-  uint64_t highest = 0;
-  for (const ElfSegment& seg : elf.loads()) {
-    if (seg.memsz == 0) continue;  // elf_load maps nothing for it
-    const uint64_t start = seg.vaddr + plan.load_bias;
-    if (start >= kTaskSize || kTaskSize - start < seg.memsz) {
-      return Errno(EINVAL);  // load_elf_binary: BAD_ADDR / TASK_SIZE check
-    }
-    MapSegment(seg, start, plan);
-    highest = std::max(highest, start + seg.memsz);
-  }
+  plan.load_bias = BiasFor(elf, options.dyn_base);
+  const uint64_t highest = VEIL_TRY(MapImage(elf, plan.load_bias, 0, plan));
   // set_brk: the heap starts at the page after the highest segment byte.
   plan.brk_start = PageUp(highest);
-  plan.entry = elf.entry() + plan.load_bias;
-  if (plan.entry >= kTaskSize) {
-    return Errno(EINVAL);  // load_elf_binary: BAD_ADDR(e_entry)
-  }
+  plan.program_entry = elf.entry() + plan.load_bias;
+  plan.entry = plan.program_entry;
   plan.phdr_addr = elf.phdr_vaddr() + plan.load_bias;
+  if (elf.interpreter()) {
+    // load_elf_interp: the interpreter's own PT_LOADs, then its entry is
+    // where the task starts. An ET_EXEC interpreter stays where it is
+    // linked (its bias is 0), as on Linux.
+    plan.files.push_back(interp->file);
+    plan.interp_base = BiasFor(interp->elf, kInterpBase);
+    const uint64_t interp_end =
+        VEIL_TRY(MapImage(interp->elf, plan.interp_base, 1, plan));
+    plan.entry = interp->elf.entry() + plan.interp_base;
+    // Mappings are placed in order and must not overlap across images.
+    for (const ElfSegment& seg : elf.loads()) {
+      const uint64_t s = seg.vaddr + plan.load_bias;
+      if (seg.memsz > 0 &&
+          Overlaps(s, s + seg.memsz,
+                   interp->elf.loads().front().vaddr + plan.interp_base,
+                   interp_end)) {
+        return Errno(ENOMEM);  // no room for the interpreter
+      }
+    }
+  }
 
   // The stack: the whole rlimit, reserved up front (Linux grows its stack
   // VMA on demand up to the rlimit; a MAP_NORESERVE mapping costs the

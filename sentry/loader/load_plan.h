@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// LoadPlan: everything a task's address space must hold when a static
-// program starts, computed by the sentry from an ElfFile and carried out
-// inside the task by the stub (sentry/loader/stub/). Linux analogue: what
+// LoadPlan: everything a task's address space must hold when a program
+// (and, for a dynamic one, its interpreter) starts, computed by the sentry
+// from ElfFiles and carried out inside the task by the stub (sentry/loader/stub/). Linux analogue: what
 // load_elf_binary maps (elf_load, padzero, set_brk), setup_arg_pages and
 // create_elf_tables lay out, and start_thread sets.
 //
@@ -101,8 +101,10 @@ struct LoadOptions {
 struct LoadPlan {
   std::vector<Ref<vfs::FileDescription>> files;  // mapped by `mappings`
   std::vector<Mapping> mappings;                 // in the order to map
-  uint64_t entry = 0;
+  uint64_t entry = 0;       // where the task starts: the interpreter's, if any
+  uint64_t program_entry = 0;  // AT_ENTRY: the program's own entry
   uint64_t load_bias = 0;   // 0 for ET_EXEC
+  uint64_t interp_base = 0;  // AT_BASE: the interpreter's bias, or 0
   uint64_t brk_start = 0;   // page after the highest segment byte
   uint64_t phdr_addr = 0;   // AT_PHDR
   // The stack mapping [stack_start, stack_end), read-write (and exec when
@@ -120,14 +122,30 @@ struct LoadPlan {
   std::optional<size_t> vdso_slot;
 };
 
-// The plan for `elf`, opened as `file`, run with `args`. Errors:
-// ENOEXEC for a dynamic program (PT_INTERP: not supported yet), E2BIG
-// (limits above), EINVAL when the loaded image leaves the address space
+// Where a dynamic program's interpreter goes (rounded down to its
+// alignment): below the stub's region, far above program images. Linux
+// puts it wherever mmap finds room near the top; ours is fixed, so the
+// host kernel's later mmaps (top-down from far above) never meet it.
+inline constexpr uint64_t kInterpBase = kStubRegionStart - (4ull << 30);
+
+// A dynamic program's PT_INTERP, opened and parsed (load_elf_interp's
+// input).
+struct Interpreter {
+  const ElfFile& elf;
+  Ref<vfs::FileDescription> file;
+};
+
+// The plan for `elf`, opened as `file`, run with `args`; a dynamic
+// program's interpreter is mapped too (at kInterpBase) and started
+// instead, AT_BASE and AT_ENTRY telling it where it and the program are.
+// Errors: ENOEXEC for a dynamic program without `interp`, E2BIG (limits
+// above), EINVAL when the loaded image leaves the address space
 // (load_elf_binary's BAD_ADDR checks), ENOMEM when it would cover the
 // stack or the stub's region, EAGAIN/EIO if getrandom fails.
 Result<LoadPlan> MakeLoadPlan(const ElfFile& elf,
                               Ref<vfs::FileDescription> file,
-                              const ExecArgs& args, const LoadOptions& options);
+                              const ExecArgs& args, const LoadOptions& options,
+                              const Interpreter* interp = nullptr);
 
 // The stack part of MakeLoadPlan (stack.cc): fills the stack fields of
 // `plan` (whose entry, load_bias and phdr_addr are set). Errors: E2BIG.

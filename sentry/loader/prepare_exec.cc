@@ -31,11 +31,23 @@ Result<LoadPlan> PrepareExec(const OpenExecFn& open, ExecRequest request,
     }
     // Anything else is binfmt_elf's or nobody's: ENOEXEC either way.
     const ElfFile elf = VEIL_TRY(ElfFile::Read(*file));
-    return MakeLoadPlan(
-        elf, std::move(file),
-        ExecArgs{std::move(request.argv), std::move(request.envp),
-                 std::move(request.path)},
-        options);
+    ExecArgs args{std::move(request.argv), std::move(request.envp),
+                  std::move(request.path)};
+    if (!elf.interpreter()) {
+      return MakeLoadPlan(elf, std::move(file), args, options);
+    }
+    // load_elf_binary: the interpreter is opened with open_exec (so
+    // MAY_EXEC and noexec apply) and must be an ELF this machine runs;
+    // otherwise ELIBBAD. Its own PT_INTERP, if any, is ignored.
+    Ref<vfs::FileDescription> interp_file =
+        VEIL_TRY(open(*elf.interpreter()));
+    Result<ElfFile> interp = ElfFile::Read(*interp_file);
+    if (!interp) {
+      if (interp.error().code() == ENOEXEC) return Errno(ELIBBAD);
+      return interp.error();
+    }
+    const Interpreter with{*interp, std::move(interp_file)};
+    return MakeLoadPlan(elf, std::move(file), args, options, &with);
   }
 }
 

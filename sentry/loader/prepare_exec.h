@@ -34,7 +34,8 @@ struct ExecRequest {
 };
 
 // Errors: the opener's; ENOEXEC for a file that is neither `#!` nor an
-// ELF executable we can run (dynamic ELF for now); ELOOP past the depth
+// ELF executable we can run; ELIBBAD for a dynamic program whose
+// interpreter is not one (its open's errors as they are); ELOOP past the depth
 // limit; the ElfFile and MakeLoadPlan errors; the reads' errors.
 Result<LoadPlan> PrepareExec(const OpenExecFn& open, ExecRequest request,
                              const LoadOptions& options);

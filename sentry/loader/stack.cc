@@ -152,9 +152,9 @@ Result<void> BuildStack(const ElfFile& elf, const ExecArgs& args,
   auxv.emplace_back(AT_PHDR, plan.phdr_addr);
   auxv.emplace_back(AT_PHENT, sizeof(Elf64_Phdr));
   auxv.emplace_back(AT_PHNUM, elf.phnum());
-  auxv.emplace_back(AT_BASE, 0);  // no interpreter
+  auxv.emplace_back(AT_BASE, plan.interp_base);  // 0: no interpreter
   auxv.emplace_back(AT_FLAGS, 0);
-  auxv.emplace_back(AT_ENTRY, plan.entry);
+  auxv.emplace_back(AT_ENTRY, plan.program_entry);
   auxv.emplace_back(AT_UID, options.uid);
   auxv.emplace_back(AT_EUID, options.euid);
   auxv.emplace_back(AT_GID, options.gid);

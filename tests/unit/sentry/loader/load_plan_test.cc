@@ -139,7 +139,7 @@ TEST_F(LoadPlanTest, PieGetsALoadBias) {
 TEST_F(LoadPlanTest, RefusesDynamicProgramsAndCollisions) {
   ElfBuilder dynamic;
   dynamic.AddInterp(std::string("/lib/ld.so") + '\0');
-  EXPECT_THAT(Plan(dynamic), ErrnoIs(ENOEXEC));
+  EXPECT_THAT(Plan(dynamic), ErrnoIs(ENOEXEC));  // no interpreter given
   ElfBuilder in_stub;
   in_stub.ph[1].p_vaddr = kStubRegionStart + 0x100;
   EXPECT_THAT(Plan(in_stub), ErrnoIs(ENOMEM));
@@ -358,6 +358,58 @@ TEST_F(PrepareExecTest, DepthLimitAndErrors) {
   EXPECT_THAT(Prepare("/text", {"text"}), ErrnoIs(ENOEXEC));
   WriteFile("/empty", "", 0755);
   EXPECT_THAT(Prepare("/empty", {"e"}), ErrnoIs(ENOEXEC));
+}
+
+// A dynamic program: its interpreter (ET_DYN) is mapped at kInterpBase
+// and started; AT_BASE and AT_ENTRY say where it and the program are.
+TEST_F(PrepareExecTest, MapsTheInterpreterOfADynamicProgram) {
+  ElfBuilder interp;
+  interp.eh.e_type = ET_DYN;
+  interp.eh.e_entry = 0x120;
+  interp.ph[0] = ElfBuilder::Load(0, 0, 0x1000, 0x1000, PF_R | PF_X);
+  interp.ph[1] = ElfBuilder::Load(0x1100, 0x1100, 0x100, 0x2000, PF_R | PF_W);
+  ASSERT_THAT(Mkdir("/lib"), IsOk());
+  WriteFile("/lib/ld.so", interp.Build(), 0755);
+  ElfBuilder prog;
+  prog.AddInterp(std::string("/lib/ld.so") + '\0');
+  WriteFile("/prog", prog.Build(), 0755);
+
+  auto plan = Prepare("/prog", {"prog"});
+  ASSERT_THAT(plan, IsOk());
+  ASSERT_EQ(plan->files.size(), 2u);
+  EXPECT_EQ(plan->interp_base, kInterpBase);
+  EXPECT_EQ(plan->entry, kInterpBase + 0x120);
+  EXPECT_EQ(plan->program_entry, 0x400100u);
+  std::vector<std::pair<uint64_t, int32_t>> where;
+  for (const Mapping& m : plan->mappings) where.emplace_back(m.addr, m.file);
+  EXPECT_THAT(where, ::testing::Contains(std::pair<uint64_t, int32_t>(
+                         kInterpBase, 1)));
+  EXPECT_THAT(where, ::testing::Contains(std::pair<uint64_t, int32_t>(
+                         0x400000, 0)));
+  // The heap follows the program, not the interpreter.
+  EXPECT_EQ(plan->brk_start, 0x404000u);
+
+  StackReader st{*plan};
+  uint64_t at = plan->initial_rsp + 8 * 4;  // argc, argv[0], NULL, NULL
+  std::map<uint64_t, uint64_t> aux;
+  for (;;) {
+    const uint64_t key = st.Word(at), value = st.Word(at + 8);
+    at += 16;
+    aux[key] = value;
+    if (key == AT_NULL) break;
+  }
+  EXPECT_EQ(aux[AT_BASE], kInterpBase);
+  EXPECT_EQ(aux[AT_ENTRY], 0x400100u);
+  EXPECT_EQ(aux[AT_PHDR], 0x400040u);
+
+  // The interpreter is opened as exec opens files; one that is not an ELF
+  // this machine runs is ELIBBAD (load_elf_binary).
+  WriteFile("/lib/ld.so", "#!/bin/sh\n", 0755);
+  EXPECT_THAT(Prepare("/prog", {"prog"}), ErrnoIs(ELIBBAD));
+  ElfBuilder missing;
+  missing.AddInterp(std::string("/lib/none.so") + '\0');
+  WriteFile("/prog2", missing.Build(), 0755);
+  EXPECT_THAT(Prepare("/prog2", {"prog2"}), ErrnoIs(ENOENT));
 }
 
 }  // namespace
