@@ -21,14 +21,16 @@ void SetProcDir(UniqueFd dir) {
 
 int ProcDirFd() { return g_proc_dir.load(); }
 
-UniqueFd OpenProcStatus(pid_t tid) {
+UniqueFd OpenProcStatus(pid_t tid) { return OpenProcFile(tid, "status"); }
+
+UniqueFd OpenProcFile(pid_t tid, const char* name) {
   char path[48];
   const int dir = g_proc_dir.load();
   if (dir >= 0) {
-    std::snprintf(path, sizeof path, "%d/status", static_cast<int>(tid));
+    std::snprintf(path, sizeof path, "%d/%s", static_cast<int>(tid), name);
     return UniqueFd(openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   }
-  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+  std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(tid), name);
   return UniqueFd(open(path, O_RDONLY | O_CLOEXEC));
 }
 

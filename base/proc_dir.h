@@ -31,6 +31,8 @@ int ProcDirFd();
 // "TID/status" under that directory, or "/proc/TID/status" if none was
 // set (O_RDONLY | O_CLOEXEC). Invalid if it cannot be opened.
 UniqueFd OpenProcStatus(pid_t tid);
+// The same for /proc/TID/`name` (one component: status, stat, maps, ...).
+UniqueFd OpenProcFile(pid_t tid, const char* name);
 
 // A new open file description of the file `fd` refers to, opened through
 // "self/fd/FD" (Linux: proc_fd_link; a magic link, so the file's own mount

@@ -342,6 +342,9 @@ int RunDo(int argc, char** argv) {
   std::optional<UniqueFd> stub = OpenExecStub();
   if (!stub) return kExitSetupFailed;
   options.stub_fd = stub->get();
+  // What /proc shows of the host: read now, while the host's /proc is in
+  // reach (the confined sentry sees only its own tasks).
+  options.proc = sentry::CaptureProcHostInfo();
   if (options.data_plane == DataPlane::kNative) {
     Result<std::unique_ptr<sentry::HostTwins>> twins =
         sentry::HostTwins::Create();

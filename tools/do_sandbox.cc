@@ -122,6 +122,7 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
   spec.stub_fd = options.stub_fd;
   spec.before_serving = options.before_serving;
   spec.twins = options.twins;
+  spec.proc = options.proc;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

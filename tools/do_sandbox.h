@@ -16,6 +16,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "sentry/kernel/host_twins.h"
+#include "sentry/kernel/procfs.h"
 #include "vfs/vfs.h"
 
 namespace veil::tools {
@@ -36,6 +37,8 @@ struct SandboxOptions {
   std::function<Result<void>()> before_serving;
   // The native data plane's host twins, made before confinement.
   std::shared_ptr<sentry::HostTwins> twins;
+  // The host facts the sandbox's /proc shows, read before confinement.
+  std::optional<sentry::ProcHostInfo> proc;
 };
 
 // The exec stub next to veil, checked and copied into a sealed memfd (a

@@ -71,6 +71,26 @@ std::optional<SyscallAnswer> AnswerWithEffects(Task& task,
 
 }  // namespace
 
+namespace {
+thread_local Task* current_task = nullptr;
+
+// Makes `task` current for the life of the scope.
+class CurrentScope {
+ public:
+  explicit CurrentScope(Task& task) : previous_(current_task) {
+    current_task = &task;
+  }
+  ~CurrentScope() { current_task = previous_; }
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+
+ private:
+  Task* previous_;
+};
+}  // namespace
+
+Task* CurrentTask() { return current_task; }
+
 std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
   const SyscallEntry* entry = FindSyscall(req.nr);
   // A number Linux does not assign: sys_ni_syscall.
@@ -91,6 +111,7 @@ std::optional<SyscallAnswer> Dispatch(Task& task, const SyscallRequest& req) {
   // The task's last close has run natively by now (one call at a time).
   task.ReleaseClosing();
   task.effects() = CallEffects{};
+  CurrentScope current(task);
   Result<int64_t> result = entry->handler(task, args);
   if (result) return AnswerWithEffects(task, req, *result);
   Errno error = result.error();

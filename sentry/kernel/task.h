@@ -15,8 +15,11 @@
 
 #include <sys/types.h>
 
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "base/mutex.h"
 
 #include "base/ref.h"
 #include "base/unique_fd.h"
@@ -31,6 +34,25 @@
 namespace veil::sentry {
 
 class HostTwins;
+
+// What exec made of a thread group's image, as /proc shows it: the file
+// it runs (exe), its name (comm: the file name's last component, 15
+// bytes, as __set_task_comm) and where its argv and envp strings lie.
+struct ExecImage {
+  RefPtr<vfs::FileDescription> exe;  // null before the first exec
+  std::string comm;
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+};
+
+// A copy of what other threads may look at of a task (/proc): taken
+// under the task's view lock, so it never races its serving thread.
+struct TaskView {
+  pid_t tid = 0, tgid = 0;
+  vfs::Credentials creds;
+  RefPtr<FdTable> fds;     // never null in a View()
+  RefPtr<FsContext> fs;    // never null in a View()
+  ExecImage image;
+};
 
 // What a served call does besides its value (the data plane): host fds
 // to install in the task at the numbers the sentry chose, or a native
@@ -68,7 +90,10 @@ class Task final {
 
   // --- Owned by the serving thread ----------------------------------------
   const vfs::Credentials& creds() const { return creds_; }
-  void set_creds(vfs::Credentials creds) { creds_ = std::move(creds); }
+  void set_creds(vfs::Credentials creds) {
+    MutexLock lock(view_mu_);
+    creds_ = std::move(creds);
+  }
   // RLIMIT_NOFILE's soft limit (the fd table's EMFILE bound).
   int nofile_limit() const { return nofile_limit_; }
   void set_nofile_limit(int limit) { nofile_limit_ = limit; }
@@ -103,7 +128,22 @@ class Task final {
   FsContext& fs() const { return *fs_; }
   const Ref<FsContext>& fs_ref() const { return fs_; }
   // unshare(CLONE_FILES)/exec replace the table; serving thread only.
-  void set_fds(Ref<FdTable> fds) { fds_ = std::move(fds); }
+  void set_fds(Ref<FdTable> fds) {
+    MutexLock lock(view_mu_);
+    fds_ = std::move(fds);
+  }
+  // exec's new image (the tracer or serving thread).
+  void set_image(ExecImage image) {
+    MutexLock lock(view_mu_);
+    image_ = std::move(image);
+  }
+
+  // --- Any thread -----------------------------------------------------------
+  // What /proc shows of the task, copied at once.
+  TaskView View() const {
+    MutexLock lock(view_mu_);
+    return TaskView{tid_, tgid_, creds_, fds_, fs_, image_};
+  }
 
   // --- Any thread -----------------------------------------------------------
   // Ends the task's current (or next) blocking wait with EINTR.
@@ -122,8 +162,17 @@ class Task final {
   CallEffects effects_;
   std::vector<std::pair<Ref<FdTable>, int>> closing_;
 
+  // Written by the serving thread under view_mu_ (so it may read them
+  // without it); read by other threads only through View().
+  mutable Mutex view_mu_;
   Ref<FdTable> fds_;
   Ref<FsContext> fs_;
+  ExecImage image_ VEIL_GUARDED_BY(view_mu_);
 };
+
+// The task whose call this thread is serving (Linux's `current`), or
+// null: set by Dispatch around a handler, for what has no other way to
+// learn its caller (/proc/self).
+Task* CurrentTask();
 
 }  // namespace veil::sentry

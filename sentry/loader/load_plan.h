@@ -117,6 +117,12 @@ struct LoadPlan {
   uint64_t initial_rsp = 0;          // 16-byte aligned, points at argc
   uint64_t random_addr = 0;          // AT_RANDOM
   uint64_t execfn_addr = 0;          // AT_EXECFN
+  // Where the argv and envp strings lie (Linux mm->arg_start/arg_end,
+  // env_start/env_end: what /proc/PID/cmdline and environ read).
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  // The task's name from now on (Linux __set_task_comm: the last
+  // component of the path exec was given, at most 15 bytes).
+  std::string comm;
   // Offset in stack_image of AT_SYSINFO_EHDR's value, when the stub is
   // to report it (VdsoSource::kFromStub).
   std::optional<size_t> vdso_slot;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/loader/prepare_exec.h"
 
+#include <algorithm>
 #include <array>
 
 #include "sentry/loader/elf.h"
@@ -13,6 +14,8 @@ Result<LoadPlan> PrepareExec(const OpenExecFn& open, ExecRequest request,
   // do_execveat_common (5.18+): an empty argv becomes {""}, before any
   // binfmt sees it, so a script's remove_arg_zero has an argv[0] to drop.
   if (request.argv.empty()) request.argv.emplace_back();
+  std::string comm = request.path.substr(request.path.rfind('/') + 1);
+  comm.resize(std::min<size_t>(comm.size(), 15));
   std::string path = request.path;  // bprm->interp: this file's name
   Ref<vfs::FileDescription> file = VEIL_TRY(open(path));
   for (int depth = 0;; ++depth) {
@@ -34,7 +37,9 @@ Result<LoadPlan> PrepareExec(const OpenExecFn& open, ExecRequest request,
     ExecArgs args{std::move(request.argv), std::move(request.envp),
                   std::move(request.path)};
     if (!elf.interpreter()) {
-      return MakeLoadPlan(elf, std::move(file), args, options);
+      LoadPlan plan = VEIL_TRY(MakeLoadPlan(elf, std::move(file), args, options));
+      plan.comm = std::move(comm);
+      return plan;
     }
     // load_elf_binary: the interpreter is opened with open_exec (so
     // MAY_EXEC and noexec apply) and must be an ELF this machine runs;
@@ -47,7 +52,10 @@ Result<LoadPlan> PrepareExec(const OpenExecFn& open, ExecRequest request,
       return interp.error();
     }
     const Interpreter with{*interp, std::move(interp_file)};
-    return MakeLoadPlan(elf, std::move(file), args, options, &with);
+    LoadPlan plan =
+        VEIL_TRY(MakeLoadPlan(elf, std::move(file), args, options, &with));
+    plan.comm = std::move(comm);
+    return plan;
   }
 }
 

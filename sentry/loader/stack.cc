@@ -130,6 +130,11 @@ Result<void> BuildStack(const ElfFile& elf, const ExecArgs& args,
   }
   std::vector<uint64_t> arg_ptrs(argv.size());
   for (size_t i = argv.size(); i-- > 0;) arg_ptrs[i] = st.PushString(argv[i]);
+  // The strings lie argv[0] lowest, then envp, then execfn.
+  plan.arg_start = arg_ptrs.front();
+  plan.arg_end = plan.env_start =
+      env_ptrs.empty() ? plan.execfn_addr : env_ptrs.front();
+  plan.env_end = plan.execfn_addr;
 
   st.AlignDown(16);  // arch_align_stack, without its random offset
   const uint64_t platform_addr = st.PushBytes(kPlatform, sizeof(kPlatform));

@@ -182,6 +182,10 @@ void SandboxImpl::OnExec(pid_t tid, pid_t former_tid) {
   CloseFilesOnExec(*slot->task);
   MutexLock lock(slot->mu);
   if (!slot->exec) return;
+  const loader::LoadPlan& plan = slot->exec->plan;
+  slot->task->set_image(ExecImage{plan.files.front(), plan.comm,
+                                  plan.arg_start, plan.arg_end,
+                                  plan.env_start, plan.env_end});
   Result<loader::StubServer> server =
       loader::StubServer::Create(platform_, slot->exec->plan);
   if (!server) {

@@ -172,7 +172,16 @@ void PrintTrace(const SyscallRequest& req, const SyscallAnswer& answer) {
 
 }  // namespace
 
+std::vector<std::shared_ptr<TaskSlot>> SandboxImpl::AllTasks() {
+  MutexLock lock(mu_);
+  std::vector<std::shared_ptr<TaskSlot>> out;
+  out.reserve(tasks_.size());
+  for (const auto& [tid, slot] : tasks_) out.push_back(slot);
+  return out;
+}
+
 SandboxImpl::~SandboxImpl() {
+  if (proc_) proc_->Detach();
   // Receivers leave once Receive fails (no task left); wait for them.
   MutexLock lock(pool_mu_);
   while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
@@ -230,6 +239,7 @@ void SandboxImpl::OnClone(pid_t parent, pid_t child, CloneKind kind) {
       thread ? p.fs_ref() : p.fs().Fork());
   task->set_nofile_limit(p.nofile_limit());
   task->set_twins(twins_.get());
+  task->set_image(p.View().image);  // the same memory (or a copy of it)
   AddTask(std::move(task));
 }
 
@@ -374,6 +384,17 @@ Result<int> SandboxImpl::Run() {
     MutexLock lock(mu_);
     first_exec_ = std::make_unique<PendingExec>();
     first_exec_->plan = std::move(plan);
+  }
+  if (spec_.proc) {
+    // The sandbox's /proc, over the rootfs's /proc (made if missing).
+    proc_ = std::make_shared<SandboxProcTasks>(this);
+    vfs::Context ctx = vfs_.RootContext();
+    ctx.umask = 0;
+    if (Result<void> made = vfs_.MkdirAt(ctx, ctx.root, "/proc", 0555);
+        !made && made.error().code() != EEXIST)
+      return made.error();
+    VEIL_TRY_VOID(vfs_.MountAt(ctx, MakeProcFs(vfs_, proc_, *spec_.proc),
+                               ctx.root, "/proc", 0));
   }
   SeccompFilter filter = VEIL_TRY(MakeFilter(spec_.mode));
   if (spec_.mode == Mode::kDefault) {

@@ -33,11 +33,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "sentry/kernel/host_twins.h"
+#include "sentry/kernel/procfs.h"
 #include "sentry/kernel/syscall_table.h"
 #include "vfs/vfs.h"
 
@@ -65,6 +67,10 @@ struct SandboxSpec {
   // Mode::kDefault's host twins (sentry/kernel/host_twins.h), made before
   // the sentry confined itself (they open host paths); null: made here.
   std::shared_ptr<HostTwins> twins;
+  // The host facts /proc shows (captured before the sentry confined
+  // itself): when set, a /proc of the sandbox (sentry/kernel/procfs.h)
+  // is mounted for the run.
+  std::optional<ProcHostInfo> proc;
 };
 
 // The stub's path in the tasks' root (their own mount namespace): no host

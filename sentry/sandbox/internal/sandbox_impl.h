@@ -23,6 +23,7 @@
 
 #include "base/mutex.h"
 #include "sentry/kernel/host_twins.h"
+#include "sentry/kernel/procfs.h"
 #include "sentry/kernel/task.h"
 #include "sentry/loader/load_plan.h"
 #include "sentry/loader/stub_server.h"
@@ -71,6 +72,32 @@ class ForwardingPlatform final : public Platform {
 
 // An exec between its stop and the stub's jump: the plan and, once the
 // exec happened, the server answering the stub.
+class SandboxImpl;
+
+// /proc's view of a sandbox's tasks (proc_tasks.cc): answers from the
+// SandboxImpl until Detach, nothing after (the VFS, and so /proc, may
+// outlive the run).
+class SandboxProcTasks final : public ProcTasks {
+ public:
+  explicit SandboxProcTasks(SandboxImpl* impl) : impl_(impl) {}
+  void Detach() VEIL_EXCLUDES(mu_);
+
+  std::vector<pid_t> Pids() override;
+  std::optional<ProcTask> Find(pid_t pid) override;
+  std::optional<std::pair<pid_t, pid_t>> Caller() override;
+  Result<std::string> ReadMemory(pid_t host_tid, uint64_t addr,
+                                 size_t length) override;
+  Result<std::string> HostFile(pid_t host_tid, const char* name) override;
+  pid_t SandboxPidOf(pid_t host_pid) override;
+
+ private:
+  // The threads of each thread group, by sandbox pid.
+  std::map<pid_t, ProcTask> Groups() VEIL_EXCLUDES(mu_);
+
+  Mutex mu_;  // held while impl_ is used
+  SandboxImpl* impl_ VEIL_GUARDED_BY(mu_);
+};
+
 struct PendingExec {
   loader::LoadPlan plan;
   std::optional<loader::StubServer> server;  // borrows `plan`
@@ -87,6 +114,9 @@ struct TaskSlot {
   // answer, taken (and cleared) by the tracer at the signal-delivery-stop
   // that follows (TaskObserver::TakeRestartAnswer).
   std::atomic<bool> answered_restart{false};
+  // The task's tid in the sandbox's pid namespace, looked up once (0: not
+  // yet).
+  std::atomic<pid_t> sandbox_tid{0};
   Mutex mu;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
@@ -101,6 +131,10 @@ class SandboxImpl final : public TaskObserver {
   // Prepares the first program and starts it; then serves until every
   // task has exited. Returns the first task's wait status.
   Result<int> Run();
+
+  // What /proc reads (proc_tasks.cc): every task now.
+  std::vector<std::shared_ptr<TaskSlot>> AllTasks() VEIL_EXCLUDES(mu_);
+  Platform& platform() { return platform_; }
 
   // ^TaskObserver (tracer thread)
   void OnClone(pid_t parent, pid_t child, CloneKind kind) override;
@@ -153,6 +187,8 @@ class SandboxImpl final : public TaskObserver {
   std::shared_ptr<HostTwins> twins_;
   // Interrupts waiting calls of tasks that have a signal pending.
   SignalWatcher watcher_;
+  // /proc's view of the tasks (proc_tasks.cc), detached when Run ends.
+  std::shared_ptr<SandboxProcTasks> proc_;
 
   static constexpr int kSpareReceivers = 4;
   Mutex pool_mu_;
