@@ -536,7 +536,8 @@ class ProcFs final : public vfs::Filesystem {
           std::vector<Child> fds;
           Result<ProcThread> th = thread();
           if (!th) return fds;
-          for (const auto& [fd, entry] : th->view.fds->Snapshot()) {
+          for (const auto& numbered : th->view.fds->Snapshot()) {
+            const int fd = numbered.first;
             fds.push_back(Link(
                 std::to_string(fd), p + "/fd/" + std::to_string(fd),
                 [this, thread, fd]() -> Result<std::string> {
