@@ -119,4 +119,25 @@ Result<int64_t> SysMmap(Task& task, SyscallArgs& args);
 // sys_dir.cc: the old getdents.
 Result<int64_t> SysGetdents(Task& task, SyscallArgs& args);
 
+// sys_cred.cc
+Result<int64_t> SysGetuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGeteuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetgid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetegid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetresuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetresgid(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetgroups(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetgroups(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetgid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetreuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetregid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetresuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetresgid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetfsuid(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetfsgid(Task& task, SyscallArgs& args);
+Result<int64_t> SysCapget(Task& task, SyscallArgs& args);
+Result<int64_t> SysCapset(Task& task, SyscallArgs& args);
+Result<int64_t> SysPrctl(Task& task, SyscallArgs& args);
+
 }  // namespace veil::sentry

@@ -637,8 +637,17 @@ class ProcFs final : public vfs::Filesystem {
     std::optional<ProcTask> t = tasks_->Find(pid);
     std::string host = VEIL_TRY(tasks_->HostFile(th.host_tid, "status"));
     const vfs::Credentials& c = th.view.creds;
-    const std::string uid = std::to_string(c.fsuid);
-    const std::string gid = std::to_string(c.fsgid);
+    const TaskCreds& ids = th.view.ids;
+    auto four = [](uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+      return std::to_string(a) + "\t" + std::to_string(b) + "\t" +
+             std::to_string(c) + "\t" + std::to_string(d);
+    };
+    auto caps = [](uint64_t v) {
+      char buf[20];
+      std::snprintf(buf, sizeof buf, "%016llx",
+                    static_cast<unsigned long long>(v));
+      return std::string(buf);
+    };
     std::string out;
     out += "Name:\t" + th.view.image.comm + "\n";
     out += "Umask:\t" + Octal(th.view.fs->ContextFor(c).umask, 4) + "\n";
@@ -648,13 +657,14 @@ class ProcFs final : public vfs::Filesystem {
     out += "Pid:\t" + std::to_string(th.tid) + "\n";
     out += "PPid:\t" + std::to_string(t ? t->ppid : 0) + "\n";
     out += "TracerPid:\t0\n";
-    out += "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid + "\n";
-    out += "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid + "\n";
+    out += "Uid:\t" + four(ids.uid, ids.euid, ids.suid, ids.fsuid) + "\n";
+    out += "Gid:\t" + four(ids.gid, ids.egid, ids.sgid, ids.fsgid) + "\n";
     out += "FDSize:\t64\n";
     out += "Groups:\t";
+    // task_state: the groups space-separated, then " \n" even when none.
     for (size_t i = 0; i < c.groups.size(); ++i)
       out += (i ? " " : "") + std::to_string(c.groups[i]);
-    out += "\n";
+    out += " \n";
     out += "NStgid:\t" + std::to_string(pid) + "\n";
     out += "NSpid:\t" + std::to_string(th.tid) + "\n";
     out += "NSpgid:\t" + std::to_string(tasks_->SandboxPidOf(
@@ -675,6 +685,14 @@ class ProcFs final : public vfs::Filesystem {
       // The sandbox's view of itself: no filter shows (Linux shows the
       // one a task installed itself; ours are the sentry's business).
       if (std::strcmp(key, "Seccomp") == 0) v = "0";
+      // The capabilities are the sentry's (the host's are the namespace
+      // root's, whatever the task did); so is no_new_privs.
+      if (std::strcmp(key, "CapInh") == 0) v = caps(ids.cap_inheritable);
+      if (std::strcmp(key, "CapPrm") == 0) v = caps(ids.cap_permitted);
+      if (std::strcmp(key, "CapEff") == 0) v = caps(ids.cap_effective);
+      if (std::strcmp(key, "CapBnd") == 0) v = caps(ids.cap_bset);
+      if (std::strcmp(key, "CapAmb") == 0) v = caps(0);
+      if (std::strcmp(key, "NoNewPrivs") == 0) v = "0";
       if (!v.empty() || std::strcmp(key, "Seccomp") == 0)
         out += std::string(key) + ":\t" + v + "\n";
     }

@@ -39,11 +39,15 @@ constexpr const char* kTodoExec = "exec: the loader's (#12 item 6)";
 constexpr const char* kTodoSocket = "sockets: not served yet";
 constexpr const char* kTodoData = "data plane: native; not served under --strict yet";
 constexpr const char* kTodo = "not served yet";
+constexpr const char* kCreds = "credentials: the sentry's (a task's host ids never change)";
 // clang-format on
 
 // --- Entry makers ------------------------------------------------------------
 constexpr SyscallEntry H(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kFile};
+}
+constexpr SyscallEntry HC(int nr, const char* name, SyscallHandler h) {
+  return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kCreds};
 }
 constexpr SyscallEntry HD(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kYes, kData};
@@ -170,31 +174,31 @@ constexpr SyscallEntry kTable[] = {
     N(99, "sysinfo", kMisc),
     N(100, "times", kTime),
     D(101, "ptrace", EPERM, kOther),
-    N(102, "getuid", kIds),
+    HC(102, "getuid", SysGetuid),
     D(103, "syslog", EPERM, kPriv),
-    N(104, "getgid", kIds),
-    U(105, "setuid", kTodoTask),
-    U(106, "setgid", kTodoTask),
-    N(107, "geteuid", kIds),
-    N(108, "getegid", kIds),
+    HC(104, "getgid", SysGetgid),
+    HC(105, "setuid", SysSetuid),
+    HC(106, "setgid", SysSetgid),
+    HC(107, "geteuid", SysGeteuid),
+    HC(108, "getegid", SysGetegid),
     U(109, "setpgid", kTodoTask),
     N(110, "getppid", kIds),
     N(111, "getpgrp", kIds),
     U(112, "setsid", kTodoTask),
-    U(113, "setreuid", kTodoTask),
-    U(114, "setregid", kTodoTask),
-    N(115, "getgroups", kIds),
-    U(116, "setgroups", kTodoTask),
-    U(117, "setresuid", kTodoTask),
-    N(118, "getresuid", kIds),
-    U(119, "setresgid", kTodoTask),
-    N(120, "getresgid", kIds),
+    HC(113, "setreuid", SysSetreuid),
+    HC(114, "setregid", SysSetregid),
+    HC(115, "getgroups", SysGetgroups),
+    HC(116, "setgroups", SysSetgroups),
+    HC(117, "setresuid", SysSetresuid),
+    HC(118, "getresuid", SysGetresuid),
+    HC(119, "setresgid", SysSetresgid),
+    HC(120, "getresgid", SysGetresgid),
     N(121, "getpgid", kIds),
-    U(122, "setfsuid", kTodoTask),
-    U(123, "setfsgid", kTodoTask),
+    HC(122, "setfsuid", SysSetfsuid),
+    HC(123, "setfsgid", SysSetfsgid),
     N(124, "getsid", kIds),
-    N(125, "capget", kIds),
-    U(126, "capset", kTodoTask),
+    HC(125, "capget", SysCapget),
+    HC(126, "capset", SysCapset),
     N(127, "rt_sigpending", kSignal),
     N(128, "rt_sigtimedwait", kSignal),
     N(129, "rt_sigqueueinfo", kSignal),
@@ -225,7 +229,7 @@ constexpr SyscallEntry kTable[] = {
     N(154, "modify_ldt", kTls),
     D(155, "pivot_root", EPERM, kMount),
     D(156, "_sysctl", EPERM, kPriv),
-    N(157, "prctl", kMisc),
+    HC(157, "prctl", SysPrctl),
     N(158, "arch_prctl", kTls),
     D(159, "adjtimex", EPERM, kPriv),
     N(160, "setrlimit", kMisc),

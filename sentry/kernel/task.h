@@ -23,6 +23,7 @@
 
 #include "base/ref.h"
 #include "base/unique_fd.h"
+#include "sentry/kernel/creds.h"
 #include "sentry/kernel/fd_table.h"
 #include "sentry/kernel/fs_context.h"
 #include "sentry/platform/platform.h"
@@ -49,6 +50,7 @@ struct ExecImage {
 struct TaskView {
   pid_t tid = 0, tgid = 0;
   vfs::Credentials creds;
+  TaskCreds ids;
   RefPtr<FdTable> fds;     // never null in a View()
   RefPtr<FsContext> fs;    // never null in a View()
   ExecImage image;
@@ -77,6 +79,7 @@ class Task final {
         tid_(tid),
         tgid_(tgid),
         creds_(std::move(creds)),
+        task_creds_(TaskCreds::From(creds_)),
         fds_(std::move(fds)),
         fs_(std::move(fs)) {}
   Task(const Task&) = delete;
@@ -90,9 +93,16 @@ class Task final {
 
   // --- Owned by the serving thread ----------------------------------------
   const vfs::Credentials& creds() const { return creds_; }
-  void set_creds(vfs::Credentials creds) {
+  // The ids and capabilities behind creds() (the id calls').
+  const TaskCreds& task_creds() const { return task_creds_; }
+  // Every id the fs id of `creds` (tests, and a task made as a user).
+  void set_creds(const vfs::Credentials& creds) {
+    set_task_creds(TaskCreds::From(creds));
+  }
+  void set_task_creds(TaskCreds creds) {
     MutexLock lock(view_mu_);
-    creds_ = std::move(creds);
+    creds_ = creds.Vfs();
+    task_creds_ = std::move(creds);
   }
   // RLIMIT_NOFILE's soft limit (the fd table's EMFILE bound).
   int nofile_limit() const { return nofile_limit_; }
@@ -142,7 +152,7 @@ class Task final {
   // What /proc shows of the task, copied at once.
   TaskView View() const {
     MutexLock lock(view_mu_);
-    return TaskView{tid_, tgid_, creds_, fds_, fs_, image_};
+    return TaskView{tid_, tgid_, creds_, task_creds_, fds_, fs_, image_};
   }
 
   // --- Any thread -----------------------------------------------------------
@@ -155,7 +165,8 @@ class Task final {
   const pid_t tid_;
   const pid_t tgid_;
 
-  vfs::Credentials creds_;
+  vfs::Credentials creds_;  // task_creds_.Vfs()
+  TaskCreds task_creds_;
   int nofile_limit_ = 1024;  // Linux's default soft RLIMIT_NOFILE
   vfs::ThreadWaiter waiter_;
   const HostTwins* twins_ = nullptr;  // borrowed: the sandbox's

@@ -62,7 +62,8 @@ Result<loader::LoadPlan> SandboxImpl::PlanFor(const vfs::Context& ctx,
                                               const vfs::Location& start,
                                               const std::string& path,
                                               std::vector<std::string> argv,
-                                              std::vector<std::string> envp) {
+                                              std::vector<std::string> envp,
+                                              TaskCreds* creds) {
   // open_exec: the file the path names (symlinks followed), which must be
   // a regular file (EACCES otherwise, as may_open for exec) that the
   // caller may execute (MAY_EXEC: EACCES), opened for reading.
@@ -75,16 +76,38 @@ Result<loader::LoadPlan> SandboxImpl::PlanFor(const vfs::Context& ctx,
     how.flags = O_RDONLY | O_CLOEXEC;
     return vfs_.OpenAt(ctx, start, p, how);
   };
-  loader::LoadOptions options;
-  // Part 1 has no setuid: real and effective ids are the fs ids.
-  options.uid = options.euid = ctx.creds.fsuid;
-  options.gid = options.egid = ctx.creds.fsgid;
-  options.vdso = loader::VdsoSource::kFromStub;
-  return loader::PrepareExec(open_exec,
-                             {path, std::move(argv), std::move(envp)}, options);
+  auto options_for = [](const TaskCreds& c, bool secure) {
+    loader::LoadOptions options;
+    options.uid = c.uid;
+    options.euid = c.euid;
+    options.gid = c.gid;
+    options.egid = c.egid;
+    options.secure = secure ? loader::SecureExec::kYes : loader::SecureExec::kNo;
+    options.vdso = loader::VdsoSource::kFromStub;
+    return options;
+  };
+  const TaskCreds before = *creds;
+  loader::LoadPlan plan = VEIL_TRY(loader::PrepareExec(
+      open_exec, {path, argv, envp}, options_for(before, false)));
+  // bprm_fill_uid and cap_bprm_creds_from_file on the program itself (a
+  // script's interpreter, never the script; never its PT_INTERP).
+  vfs::FileDescription& file = *plan.files.front();
+  const vfs::Attr attr = VEIL_TRY(file.Stat());
+  const bool nosuid = file.location().mount->flags() & vfs::kMountNoSuid;
+  const TaskCreds::Exec exec =
+      creds->ApplyExec(attr.mode, attr.uid, attr.gid, nosuid);
+  if (creds->euid != before.euid || creds->egid != before.egid ||
+      exec.secure) {
+    // A set-id program: its auxv tells it so (rare enough to plan twice).
+    plan = VEIL_TRY(loader::PrepareExec(
+        open_exec, {path, std::move(argv), std::move(envp)},
+        options_for(*creds, exec.secure)));
+  }
+  return plan;
 }
 
-Result<loader::LoadPlan> SandboxImpl::PlanExec(Task& task, ExecStop& stop) {
+Result<loader::LoadPlan> SandboxImpl::PlanExec(Task& task, ExecStop& stop,
+                                               TaskCreds* creds) {
   Registers regs = VEIL_TRY(stop.GetRegisters());
   // Read through the platform with the stopped task's tid; there is no
   // notification to re-check (the task is stopped by ptrace).
@@ -107,7 +130,8 @@ Result<loader::LoadPlan> SandboxImpl::PlanExec(Task& task, ExecStop& stop) {
   vfs::Location start = VEIL_TRY(StartDir(task, ctx, dirfd, path));
   // execveat(fd, "", AT_EMPTY_PATH): the open file itself.
   if (path.empty()) return Errno(ENOSYS);  // TODO(#12): exec of an open file
-  return PlanFor(ctx, start, path, std::move(argv), std::move(envp));
+  *creds = task.task_creds();
+  return PlanFor(ctx, start, path, std::move(argv), std::move(envp), creds);
 }
 
 void SandboxImpl::OnExecStop(ExecStop& stop) {
@@ -141,10 +165,12 @@ void SandboxImpl::OnExecStop(ExecStop& stop) {
     }
     return;
   }
-  Result<loader::LoadPlan> plan = PlanExec(*slot->task, stop);
+  TaskCreds creds;
+  Result<loader::LoadPlan> plan = PlanExec(*slot->task, stop, &creds);
   if (plan) {
     auto exec = std::make_unique<PendingExec>();
     exec->plan = std::move(*plan);
+    exec->creds = std::move(creds);
     const std::vector<std::string> stub_argv = {kTaskStubPath};
     Result<void> redirected = stop.RedirectExec(kTaskStubPath, stub_argv);
     if (redirected) {
@@ -183,6 +209,8 @@ void SandboxImpl::OnExec(pid_t tid, pid_t former_tid) {
   MutexLock lock(slot->mu);
   if (!slot->exec) return;
   const loader::LoadPlan& plan = slot->exec->plan;
+  // The point of no return: the program's credentials (commit_creds).
+  slot->task->set_task_creds(slot->exec->creds);
   slot->task->set_image(ExecImage{plan.files.front(), plan.comm,
                                   plan.arg_start, plan.arg_end,
                                   plan.env_start, plan.env_end});

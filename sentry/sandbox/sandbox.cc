@@ -380,10 +380,13 @@ Result<int> SandboxImpl::Run() {
     vfs::Context ctx = vfs_.RootContext();
     vfs::Location cwd = VEIL_TRY(vfs_.ResolveAt(ctx, ctx.root, spec_.cwd, 0));
     ctx.cwd = cwd;
-    auto plan = VEIL_TRY(PlanFor(ctx, cwd, spec_.path, spec_.argv, spec_.envp));
+    TaskCreds creds = TaskCreds::Root();
+    auto plan = VEIL_TRY(
+        PlanFor(ctx, cwd, spec_.path, spec_.argv, spec_.envp, &creds));
     MutexLock lock(mu_);
     first_exec_ = std::make_unique<PendingExec>();
     first_exec_->plan = std::move(plan);
+    first_exec_->creds = std::move(creds);
   }
   if (spec_.proc) {
     // The sandbox's /proc, over the rootfs's /proc (made if missing).

@@ -167,4 +167,35 @@ echo ok
 )sh");
 }
 
+// Credentials: util-linux setpriv and python's os module switch users
+// as on the host, and the VFS checks as the user they switched to.
+TEST_F(DoDynamicTest, CredentialSwitchesMatchTheHost) {
+  NeedProgram("/usr/bin/setpriv");
+  NeedProgram("/usr/bin/python3");
+  ExpectSameAsHost("/bin/sh", R"sh(set -e
+cd "$W"; chmod 1777 .
+setpriv --reuid=1000 --regid=1000 --clear-groups sh -c '
+  id; touch f; stat -c "%u %g %a" f
+  cat /etc/shadow > /dev/null 2>&1 || echo denied
+  grep -E "^(Uid|Gid|Groups|CapEff|CapPrm):" /proc/self/status'
+python3 -c '
+import os
+os.setgroups([5, 3]); os.setresgid(50, 50, 50); os.setresuid(1000, 1000, 0)
+print(os.getresuid(), os.getresgid(), os.getgroups())
+try:
+    open("/etc/shadow").close()
+except PermissionError:
+    print("denied")
+os.setuid(0)
+print(os.getuid(), os.geteuid())
+try:
+    os.setuid(0)
+    os.setresuid(0, 0, 0)
+except PermissionError:
+    print("no way back")
+'
+echo ok
+)sh");
+}
+
 }  // namespace

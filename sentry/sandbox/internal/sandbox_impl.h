@@ -100,6 +100,7 @@ class SandboxProcTasks final : public ProcTasks {
 
 struct PendingExec {
   loader::LoadPlan plan;
+  TaskCreds creds;  // the task's from the exec on
   std::optional<loader::StubServer> server;  // borrows `plan`
 };
 
@@ -170,13 +171,18 @@ class SandboxImpl final : public TaskObserver {
 
   // exec.cc: the plan for an exec stop of `task`, or the errno the call
   // must fail with.
-  Result<loader::LoadPlan> PlanExec(Task& task, ExecStop& stop);
-  // Opens `path` from `start` as open_exec does, following #!.
+  Result<loader::LoadPlan> PlanExec(Task& task, ExecStop& stop,
+                                    TaskCreds* creds);
+  // Opens `path` from `start` as open_exec does, following #!. `creds`
+  // holds the caller's credentials and receives the program's (set-id
+  // bits, capabilities: TaskCreds::ApplyExec), which the plan's auxv
+  // (AT_UID ... AT_SECURE) describes.
   Result<loader::LoadPlan> PlanFor(const vfs::Context& ctx,
                                    const vfs::Location& start,
                                    const std::string& path,
                                    std::vector<std::string> argv,
-                                   std::vector<std::string> envp);
+                                   std::vector<std::string> envp,
+                                   TaskCreds* creds);
 
   vfs::Vfs& vfs_;            // borrowed: outlives Run
   const SandboxSpec& spec_;  // borrowed: outlives Run
