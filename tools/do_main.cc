@@ -34,7 +34,8 @@ namespace {
 
 constexpr const char kUsage[] =
     "usage: veil do [--rootfs DIR] [--bind HOST:SANDBOX[:ro]]... [--env K=V]...\n"
-    "               [--cwd DIR] [--strict] [--strace] -- CMD [ARG]...\n";
+    "               [--cwd DIR] [--user USER[:GROUP]] [--strict] [--strace]\n"
+    "               -- CMD [ARG]...\n";
 
 constexpr const char kHelp[] =
     "\n"
@@ -47,8 +48,9 @@ constexpr const char kHelp[] =
     "CMD is looked up in the sandbox's PATH (from --env, else\n"
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) unless\n"
     "it contains a slash. Its stdin, stdout and stderr are veil's.\n"
-    "Statically linked programs only, for now (a dynamic one fails with\n"
-    "ENOEXEC); there is no /proc in the sandbox yet.\n"
+    "Static and dynamic programs run (the dynamic loader and libraries come\n"
+    "from the VFS too; under --strict only static ones, for now). /proc is\n"
+    "the sandbox's own: its processes, fds and mounts, never the host's.\n"
     "Needs root (the gofer).\n"
     "\n"
     "  --rootfs DIR   the lower layer of the sandbox's root (default: /)\n"
@@ -61,6 +63,12 @@ constexpr const char kHelp[] =
     "  --env K=V      set K in CMD's environment (repeatable); without any\n"
     "                 --env, CMD gets the PATH above, HOME=/root and our TERM\n"
     "  --cwd DIR      CMD's working directory in the sandbox (default: /)\n"
+    "  --user USER[:GROUP]\n"
+    "                 run CMD as USER (a name or uid, looked up in the\n"
+    "                 sandbox's /etc/passwd) with its groups from the\n"
+    "                 sandbox's /etc/group, or GROUP (a name or gid), and\n"
+    "                 no capabilities unless USER is root; HOME is USER's\n"
+    "                 home when no --env is given (default: root)\n"
     "  --strict       trap file I/O too and serve it from the VFS: no host\n"
     "                 descriptor of a sandbox file in the tasks (by\n"
     "                 default read, write, pread, pwrite and poll run in\n"
@@ -293,7 +301,7 @@ int RunDo(int argc, char** argv) {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
     } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env" ||
-               arg == "--bind") {
+               arg == "--bind" || arg == "--user") {
       std::optional<std::string> v = value();
       if (!v) return UsageError(std::string(arg) + " needs a value");
       if (arg == "--rootfs") {
@@ -306,6 +314,9 @@ int RunDo(int argc, char** argv) {
         binds.push_back(std::move(*b));
       } else if (arg == "--cwd") {
         options.cwd = *v;
+      } else if (arg == "--user") {
+        if (v->empty()) return UsageError("--user needs NAME|UID[:GROUP|GID]");
+        options.user = *v;
       } else {
         if (v->find('=') == std::string::npos || v->front() == '=')
           return UsageError("--env needs K=V, not '" + *v + "'");
@@ -327,7 +338,10 @@ int RunDo(int argc, char** argv) {
     return UsageError("--cwd needs an absolute path in the sandbox");
   if (rootfs_dir.empty() || rootfs_dir.front() != '/')
     return UsageError("--rootfs needs an absolute path");
-  if (options.env.empty()) options.env = DefaultEnvironment();
+  if (options.env.empty()) {
+    options.env = DefaultEnvironment();
+    options.default_env = true;
+  }
 
   RaiseFdLimit();
   // Everything of the host's is looked at, opened or started first: the

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -90,8 +91,32 @@ int ExitStatusOfSentry(pid_t sentry) {
   return kExitSetupFailed;
 }
 
-int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
+int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& given) {
+  SandboxOptions options = given;
   vfs::Context ctx = vfs.RootContext();
+  std::optional<sentry::TaskCreds> creds;
+  if (!options.user.empty()) {
+    Result<SandboxUser> user = LookUpUser(vfs, options.user);
+    if (!user) {
+      std::fprintf(stderr, "veil do: --user %s: %s\n", options.user.c_str(),
+                   user.error().message() ? user.error().message()
+                                          : std::strerror(user.error().code()));
+      return kExitSetupFailed;
+    }
+    // As a user's login (initgroups, setgid, setuid): no capabilities.
+    sentry::TaskCreds c;
+    c.uid = c.euid = c.suid = c.fsuid = user->uid;
+    c.gid = c.egid = c.sgid = c.fsgid = user->gid;
+    c.groups = user->groups;
+    std::sort(c.groups.begin(), c.groups.end());
+    if (user->uid != 0) c.cap_permitted = c.cap_effective = 0;
+    ctx.creds = c.Vfs();
+    creds = std::move(c);
+    if (options.default_env) {
+      for (std::string& kv : options.env)
+        if (kv.starts_with("HOME=")) kv = "HOME=" + user->home;
+    }
+  }
   auto cwd = vfs.ResolveAt(ctx, ctx.root, options.cwd, 0);
   if (!cwd) {
     std::fprintf(stderr, "veil do: --cwd %s: %s\n", options.cwd.c_str(),
@@ -123,6 +148,7 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& options) {
   spec.before_serving = options.before_serving;
   spec.twins = options.twins;
   spec.proc = options.proc;
+  spec.creds = creds;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

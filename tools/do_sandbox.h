@@ -39,6 +39,9 @@ struct SandboxOptions {
   std::shared_ptr<sentry::HostTwins> twins;
   // The host facts the sandbox's /proc shows, read before confinement.
   std::optional<sentry::ProcHostInfo> proc;
+  // --user's SPEC (do_command.h LookUpUser), or empty: root.
+  std::string user;
+  bool default_env = false;  // env is DefaultEnvironment()'s
 };
 
 // The exec stub next to veil, checked and copied into a sealed memfd (a

@@ -380,7 +380,8 @@ Result<int> SandboxImpl::Run() {
     vfs::Context ctx = vfs_.RootContext();
     vfs::Location cwd = VEIL_TRY(vfs_.ResolveAt(ctx, ctx.root, spec_.cwd, 0));
     ctx.cwd = cwd;
-    TaskCreds creds = TaskCreds::Root();
+    TaskCreds creds = spec_.creds ? *spec_.creds : TaskCreds::Root();
+    ctx.creds = creds.Vfs();
     auto plan = VEIL_TRY(
         PlanFor(ctx, cwd, spec_.path, spec_.argv, spec_.envp, &creds));
     MutexLock lock(mu_);

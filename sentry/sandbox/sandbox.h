@@ -71,6 +71,8 @@ struct SandboxSpec {
   // itself): when set, a /proc of the sandbox (sentry/kernel/procfs.h)
   // is mounted for the run.
   std::optional<ProcHostInfo> proc;
+  // The first program's credentials (veil do --user); root if unset.
+  std::optional<TaskCreds> creds;
 };
 
 // The stub's path in the tasks' root (their own mount namespace): no host

@@ -90,6 +90,32 @@ TEST_P(DoProcTest, ShowsNoHostPathOrProcess) {
   EXPECT_EQ(r.output, "0\nTracerPid:\t0\n0\n") << r.output;
 }
 
+// veil do --user: the user from the sandbox's /etc/passwd, checked as that
+// user by the VFS, with no capabilities; unknown names are refused.
+TEST_P(DoProcTest, UserRunsAsThatUser) {
+  ShellResult r = Shell(
+      std::string(VEIL_BINARY) + " do " + GetParam() +
+          " --user nobody -- /bin/busybox sh -c " +
+          Quote("busybox id; echo $HOME; busybox touch /tmp/f;"
+                " busybox stat -c '%u %g' /tmp/f;"
+                " busybox cat /etc/shadow >/dev/null 2>&1 || echo denied;"
+                " busybox grep CapEff /proc/self/status") +
+          " 2>&1 | grep -v 'falling back to chroot'",
+      60);
+  EXPECT_EQ(r.output,
+            "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"
+            "/nonexistent\n65534 65534\ndenied\nCapEff:\t0000000000000000\n")
+      << r.output;
+  ShellResult bad = Shell(std::string(VEIL_BINARY) + " do " + GetParam() +
+                              " --user no-such-user -- /bin/busybox true 2>&1;"
+                              " echo status $?",
+                          60);
+  EXPECT_NE(bad.output.find("no such user in the sandbox's /etc/passwd"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_NE(bad.output.find("status 125"), std::string::npos) << bad.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, DoProcTest, ::testing::Values("", "--strict"),
                          [](const auto& info) {
                            return std::string(info.param[0] ? "Strict"
