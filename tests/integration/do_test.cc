@@ -159,16 +159,16 @@ TEST_P(DoTest, ExitStatusIsTheCommands) {
 
 TEST_P(DoTest, HostFilesAroundTheRootfsAreOutOfReach) {
   // The host has these; the rootfs does not. `..` stops at the root.
-  // /proc and /sys are empty (the sentry serves no /proc yet).
+  // /sys is empty; /proc is the sandbox's own (do_proc_test).
   ShellResult r = InSandbox(
       "cat /etc/hostname; cat /../../etc/hostname; cd /../..; ls;"
-      " echo $(ls -A /proc) $(ls -A /sys) empty");
+      " echo $(ls -A /sys) empty; ls /proc/1/fd > /dev/null && echo proc");
   EXPECT_EQ(r.output,
             "cat: can't open '/etc/hostname': No such file or directory\n"
             "cat: can't open '/../../etc/hostname': No such file or "
             "directory\n"
             "bin\ndata\ndev\netc\nproc\nroot\nsys\ntmp\n"
-            "empty\n");
+            "empty\nproc\n");
 }
 
 TEST_P(DoTest, TasksSeeOnlyTheSandboxsProcesses) {
