@@ -237,6 +237,42 @@ Result<HostPipe> MakeHostPipe(const vfs::Credentials& creds, int flags) {
       std::move(read_fd), std::move(write_fd)};
 }
 
+namespace {
+
+class TwinAnonInode final : public AnonInode {
+ public:
+  TwinAnonInode(AnonFs& fs, const vfs::Credentials& creds, const char* kind)
+      : AnonInode(fs, 0600, creds), kind_(kind) {}
+  const char* kind() const { return kind_; }
+
+ private:
+  const char* const kind_;  // a string literal
+};
+
+// Every call on such a file runs natively; what reaches here (a trapped
+// read under a mode that installs no twin) cannot be served.
+class TwinAnonImpl final : public vfs::FileImpl {
+ public:
+  bool Positional() const override { return false; }
+};
+
+}  // namespace
+
+Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
+                                           int flags, const char* kind) {
+  AnonMount& anon = Anon();
+  Ref<vfs::Inode> inode = AdoptRef(
+      *static_cast<vfs::Inode*>(new TwinAnonInode(*anon.fs, creds, kind)));
+  vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
+  return MakeRef<vfs::FileDescription>(loc, flags, creds,
+                                       std::make_unique<TwinAnonImpl>());
+}
+
+const char* TwinAnonKind(const vfs::FileDescription& file) {
+  auto* inode = dynamic_cast<const TwinAnonInode*>(&file.inode());
+  return inode ? inode->kind() : nullptr;
+}
+
 bool IsTwinPipe(const vfs::FileDescription& file) {
   return dynamic_cast<TwinPipeImpl*>(&file.impl()) != nullptr;
 }

@@ -47,6 +47,17 @@ Result<HostPipe> MakeHostPipe(const vfs::Credentials& creds, int flags);
 // Whether `file` is an end of a pipe from MakeHostPipe.
 bool IsTwinPipe(const vfs::FileDescription& file);
 
+// A description for a host object the task holds at its own number in
+// the default mode (an eventfd, epoll instance, timerfd or signalfd the
+// sentry made and installs with the answer): the sentry keeps no host fd
+// of it, and every call on it runs natively. Its inode is an anonymous
+// inode (mode 0600, no file type, as anon_inode_getfile's); `kind` names
+// it as /proc does: "eventfd" for anon_inode:[eventfd].
+Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
+                                           int flags, const char* kind);
+// The kind MakeTwinAnonFile was given for `file`, or null.
+const char* TwinAnonKind(const vfs::FileDescription& file);
+
 // A description over `host_fd` (stdin, stdout or stderr of `veil do`),
 // open with `flags` (O_RDONLY, O_WRONLY or O_RDWR). Reads and writes go
 // to the host fd; a call that would block answers kWouldBlock and names

@@ -140,4 +140,13 @@ Result<int64_t> SysCapget(Task& task, SyscallArgs& args);
 Result<int64_t> SysCapset(Task& task, SyscallArgs& args);
 Result<int64_t> SysPrctl(Task& task, SyscallArgs& args);
 
+// sys_event.cc
+Result<int64_t> SysEventfd(Task& task, SyscallArgs& args);
+Result<int64_t> SysEventfd2(Task& task, SyscallArgs& args);
+Result<int64_t> SysEpollCreate(Task& task, SyscallArgs& args);
+Result<int64_t> SysEpollCreate1(Task& task, SyscallArgs& args);
+Result<int64_t> SysTimerfdCreate(Task& task, SyscallArgs& args);
+Result<int64_t> SysSignalfd(Task& task, SyscallArgs& args);
+Result<int64_t> SysSignalfd4(Task& task, SyscallArgs& args);
+
 }  // namespace veil::sentry

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "base/unique_fd.h"
+#include "sentry/kernel/anon_fs.h"
 #include "vfs/dentry.h"
 #include "vfs/file_description.h"
 #include "vfs/inode.h"
@@ -284,6 +285,9 @@ std::string PathOfHolding(vfs::Vfs& vfs, const vfs::Context& ctx,
 std::string FdTarget(vfs::Vfs& vfs, const vfs::Context& ctx,
                      vfs::FileDescription& file, vfs::Filesystem& held) {
   vfs::Inode& inode = file.inode();
+  if (const char* anon = TwinAnonKind(file)) {
+    return std::string("anon_inode:[") + anon + "]";
+  }
   if (std::strcmp(inode.fs().TypeName(), "pipefs") == 0) {
     const char* kind = inode.type() == S_IFIFO    ? "pipe"
                        : inode.type() == S_IFSOCK ? "socket"

@@ -39,6 +39,7 @@ constexpr const char* kTodoExec = "exec: the loader's (#12 item 6)";
 constexpr const char* kTodoSocket = "sockets: not served yet";
 constexpr const char* kTodoData = "data plane: native; not served under --strict yet";
 constexpr const char* kTodo = "not served yet";
+constexpr const char* kEvent = "event fds: a host object installed in the default mode; ENOSYS under --strict";
 constexpr const char* kCreds = "credentials: the sentry's (a task's host ids never change)";
 // clang-format on
 
@@ -48,6 +49,9 @@ constexpr SyscallEntry H(int nr, const char* name, SyscallHandler h) {
 }
 constexpr SyscallEntry HC(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kCreds};
+}
+constexpr SyscallEntry HE(int nr, const char* name, SyscallHandler h) {
+  return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kEvent};
 }
 constexpr SyscallEntry HD(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kYes, kData};
@@ -285,7 +289,7 @@ constexpr SyscallEntry kTable[] = {
     U(210, "io_cancel", kTodo),
     N(211, "get_thread_area", kTls),
     D(212, "lookup_dcookie", EPERM, kHostView),
-    U(213, "epoll_create", kTodo),
+    HE(213, "epoll_create", SysEpollCreate),
     D(214, "epoll_ctl_old", ENOSYS, kGone),
     D(215, "epoll_wait_old", ENOSYS, kGone),
     N(216, "remap_file_pages", kMem),
@@ -304,8 +308,8 @@ constexpr SyscallEntry kTable[] = {
     N(229, "clock_getres", kTime),
     N(230, "clock_nanosleep", kTime),
     N(231, "exit_group", kExit),
-    U(232, "epoll_wait", kTodo),
-    U(233, "epoll_ctl", kTodo),
+    UD(232, "epoll_wait", kTodoData),
+    UD(233, "epoll_ctl", kTodoData),
     N(234, "tgkill", kSignal),
     H(235, "utimes", SysUtimes),
     D(236, "vserver", ENOSYS, kGone),
@@ -353,17 +357,17 @@ constexpr SyscallEntry kTable[] = {
     UD(278, "vmsplice", kTodoData),
     D(279, "move_pages", EPERM, kOther),
     H(280, "utimensat", SysUtimensat),
-    U(281, "epoll_pwait", kTodo),
-    U(282, "signalfd", kTodo),
-    U(283, "timerfd_create", kTodo),
-    U(284, "eventfd", kTodo),
+    UD(281, "epoll_pwait", kTodoData),
+    HE(282, "signalfd", SysSignalfd),
+    HE(283, "timerfd_create", SysTimerfdCreate),
+    HE(284, "eventfd", SysEventfd),
     H(285, "fallocate", SysFallocate),
-    U(286, "timerfd_settime", kTodo),
-    U(287, "timerfd_gettime", kTodo),
+    UD(286, "timerfd_settime", kTodoData),
+    UD(287, "timerfd_gettime", kTodoData),
     U(288, "accept4", kTodoSocket),
-    U(289, "signalfd4", kTodo),
-    U(290, "eventfd2", kTodo),
-    U(291, "epoll_create1", kTodo),
+    HE(289, "signalfd4", SysSignalfd4),
+    HE(290, "eventfd2", SysEventfd2),
+    HE(291, "epoll_create1", SysEpollCreate1),
     H(292, "dup3", SysDup3),
     H(293, "pipe2", SysPipe2),
     U(294, "inotify_init1", kTodo),
@@ -424,7 +428,7 @@ constexpr SyscallEntry kTable[] = {
     D(438, "pidfd_getfd", EPERM, kOther),
     H(439, "faccessat2", SysFaccessat2),
     D(440, "process_madvise", EPERM, kOther),
-    U(441, "epoll_pwait2", kTodo),
+    UD(441, "epoll_pwait2", kTodoData),
     D(442, "mount_setattr", EPERM, kMount),
     D(443, "quotactl_fd", EPERM, kPriv),
     D(444, "landlock_create_ruleset", ENOSYS, kHostLsm),

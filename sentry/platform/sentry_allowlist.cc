@@ -46,6 +46,8 @@ constexpr AllowedCall kAllowed[] = {
     VEIL_CALL(pipe2), VEIL_CALL(sendmsg), VEIL_CALL(recvmsg),
     VEIL_CALL(shutdown), VEIL_CALL(eventfd2), VEIL_CALL(timerfd_create),
     VEIL_CALL(timerfd_settime),
+    // The tasks' event fds, made here and installed (sys_event.cc).
+    VEIL_CALL(epoll_create1), VEIL_CALL(signalfd4),
     // Its tasks: tracing, memory, fds.
     VEIL_CALL(ptrace), VEIL_CALL(wait4), VEIL_CALL(waitid),
     VEIL_CALL(process_vm_readv), VEIL_CALL(process_vm_writev),

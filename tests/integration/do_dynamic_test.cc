@@ -198,4 +198,55 @@ echo ok
 )sh");
 }
 
+// Event fds (eventfd, epoll over a pipe and the others, timerfd through
+// libc, signalfd), shared with a child, as /proc names them.
+TEST_F(DoDynamicTest, EventFdsMatchTheHost) {
+  NeedProgram("/usr/bin/python3");
+  ExpectSameAsHost("/usr/bin/python3", R"py(
+import os, select, signal, ctypes, struct, time
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+ep = select.epoll()
+ep.register(r, select.EPOLLIN)
+print("empty", ep.poll(0))
+os.write(w, b"x")
+print("pipe", [(fd == r, ev) for fd, ev in ep.poll(1)])
+e = os.eventfd(3, os.EFD_NONBLOCK)
+os.eventfd_write(e, 4)
+print("eventfd", os.eventfd_read(e))
+try:
+    os.eventfd_read(e)
+except BlockingIOError:
+    print("eventfd empty")
+ep.register(e, select.EPOLLIN)
+os.eventfd_write(e, 1)
+print("both", sorted((fd == e, ev) for fd, ev in ep.poll(1)))
+# timerfd via libc
+t = libc.timerfd_create(1, 0)  # CLOCK_MONOTONIC
+spec = struct.pack("qqqq", 0, 0, 0, 20_000_000)  # 20 ms, once
+print("settime", libc.timerfd_settime(t, 0, spec, None))
+ep2 = select.epoll()
+ep2.register(t, select.EPOLLIN)
+ready = ep2.poll(2)
+print("timer", [fd == t for fd, _ in ready], struct.unpack("Q", os.read(t, 8))[0])
+# signalfd via libc
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+mask = struct.pack("Q", 1 << (signal.SIGUSR1 - 1)) + bytes(120)
+s = libc.signalfd(-1, mask, 0)
+os.kill(os.getpid(), signal.SIGUSR1)
+info = os.read(s, 128)
+print("signalfd", struct.unpack("I", info[:4])[0] == signal.SIGUSR1)
+print("links", sorted(os.readlink(f"/proc/self/fd/{fd}") for fd in (e, t, s, ep.fileno())))
+print("modes", [oct(os.fstat(fd).st_mode) for fd in (e, t, s, ep.fileno())])
+print("flags", os.get_blocking(e), os.get_inheritable(e))
+child = os.fork()
+if child == 0:
+    os.eventfd_write(e, 9)
+    os._exit(0)
+os.waitpid(child, 0)
+print("from child", os.eventfd_read(e))
+print("ok")
+)py");
+}
+
 }  // namespace
