@@ -113,8 +113,11 @@ Result<void> EnterRoot(const std::string& root, Access access) {
       return StepFailed("confine: umount2(old root, MNT_DETACH)");
     }
   } else {
-    VEIL_LOG(kWarning) << "gofer: pivot_root failed (" << strerrorname_np(errno)
-                       << "), falling back to chroot";
+    // Expected where DIR is the host's own root (a rootfs that cannot be
+    // pivoted away, as on initramfs machines): every `veil do` of the
+    // host's / would print it, so it is a note for VEIL_LOG=info.
+    VEIL_LOG(kInfo) << "gofer: pivot_root failed (" << strerrorname_np(errno)
+                    << "), falling back to chroot";
     if (::chroot(".") != 0) return StepFailed("confine: chroot(DIR)");
   }
   if (::chdir("/") != 0) return StepFailed("confine: chdir(/)");
