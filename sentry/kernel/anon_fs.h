@@ -58,6 +58,10 @@ Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
 // The kind MakeTwinAnonFile was given for `file`, or null.
 const char* TwinAnonKind(const vfs::FileDescription& file);
 
+// Whether `file` is a memfd_create(2) file (sys_memfd.cc): an unlinked
+// file of the sentry's private tmpfs, its dentry named "memfd:NAME".
+bool IsMemfd(const vfs::FileDescription& file);
+
 // A description over `host_fd` (stdin, stdout or stderr of `veil do`),
 // open with `flags` (O_RDONLY, O_WRONLY or O_RDWR). Reads and writes go
 // to the host fd; a call that would block answers kWouldBlock and names

@@ -148,5 +148,7 @@ Result<int64_t> SysEpollCreate1(Task& task, SyscallArgs& args);
 Result<int64_t> SysTimerfdCreate(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd4(Task& task, SyscallArgs& args);
+// sys_memfd.cc
+Result<int64_t> SysMemfdCreate(Task& task, SyscallArgs& args);
 
 }  // namespace veil::sentry

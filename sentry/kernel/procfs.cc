@@ -285,6 +285,11 @@ std::string PathOfHolding(vfs::Vfs& vfs, const vfs::Context& ctx,
 std::string FdTarget(vfs::Vfs& vfs, const vfs::Context& ctx,
                      vfs::FileDescription& file, vfs::Filesystem& held) {
   vfs::Inode& inode = file.inode();
+  if (IsMemfd(file)) {
+    const vfs::Dentry& d = *file.location().dentry;
+    MutexLock lock(d.fs().mutex());
+    return "/" + std::string(d.name()) + " (deleted)";
+  }
   if (const char* anon = TwinAnonKind(file)) {
     return std::string("anon_inode:[") + anon + "]";
   }

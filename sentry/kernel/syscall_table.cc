@@ -395,7 +395,7 @@ constexpr SyscallEntry kTable[] = {
     H(316, "renameat2", SysRenameat2),
     D(317, "seccomp", EPERM, kSeccomp),
     N(318, "getrandom", kMisc),
-    U(319, "memfd_create", kTodo),
+    H(319, "memfd_create", SysMemfdCreate),
     D(320, "kexec_file_load", EPERM, kPriv),
     D(321, "bpf", EPERM, kHostView),
     U(322, "execveat", kTodoExec),

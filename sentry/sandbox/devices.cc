@@ -103,6 +103,13 @@ Result<void> MountDev(vfs::Vfs& vfs) {
     VEIL_TRY_VOID(vfs.MknodAt(ctx, root, std::string("/dev/") + node.name,
                               S_IFCHR | 0666, makedev(node.major, node.minor)));
   }
+  // /dev/shm: a tmpfs of its own, world-writable and sticky (POSIX shared
+  // memory and semaphores: shm_open, sem_open).
+  VEIL_TRY_VOID(vfs.MkdirAt(ctx, root, "/dev/shm", 01777));
+  vfs::tmpfs::TmpfsOptions shm;
+  shm.root_mode = 01777;
+  VEIL_TRY_VOID(
+      vfs.MountAt(ctx, vfs::tmpfs::Tmpfs::Create(shm), root, "/dev/shm", 0));
   VEIL_TRY_VOID(vfs.SymlinkAt(ctx, "/proc/self/fd", root, "/dev/fd"));
   VEIL_TRY_VOID(vfs.SymlinkAt(ctx, "/proc/self/fd/0", root, "/dev/stdin"));
   VEIL_TRY_VOID(vfs.SymlinkAt(ctx, "/proc/self/fd/1", root, "/dev/stdout"));

@@ -17,7 +17,8 @@ void RegisterMemoryDevices(vfs::Vfs& vfs);
 
 // RegisterMemoryDevices, then a tmpfs (mode 0755) on /dev (made in the
 // rootfs's upper layer if missing) with those nodes (0666) and the
-// links fd, stdin, stdout and stderr into /proc/self/fd. Errors: those of
+// links fd, stdin, stdout and stderr into /proc/self/fd, and a tmpfs
+// (mode 1777) on /dev/shm. Errors: those of
 // mkdir, mount and mknod in the VFS.
 Result<void> MountDev(vfs::Vfs& vfs);
 

@@ -249,4 +249,44 @@ print("ok")
 )py");
 }
 
+// memfd_create (written, mapped, named in /proc) and POSIX shared memory
+// and semaphores in /dev/shm under multiprocessing with four children.
+TEST_F(DoDynamicTest, MemfdAndDevShmMatchTheHost) {
+  NeedProgram("/usr/bin/python3");
+  ExpectSameAsHost("/usr/bin/python3", R"py(
+import os, mmap
+fd = os.memfd_create("my-buf", os.MFD_CLOEXEC)
+os.write(fd, b"hello memfd")
+os.lseek(fd, 0, 0)
+print(os.read(fd, 5), os.fstat(fd).st_size, oct(os.fstat(fd).st_mode))
+print(os.readlink(f"/proc/self/fd/{fd}"))
+m = mmap.mmap(fd, 11)
+m[0:5] = b"HELLO"
+print(os.pread(fd, 11, 0))
+print(os.get_inheritable(fd))
+try:
+    os.memfd_create("x" * 250)
+except OSError as e:
+    print("long", e.errno)
+print("ok")
+import multiprocessing as mp, os
+from multiprocessing import shared_memory
+s = shared_memory.SharedMemory(create=True, size=64)
+s.buf[:5] = b"abcde"
+t = shared_memory.SharedMemory(name=s.name)
+print(bytes(t.buf[:5]))
+t.close(); s.close(); s.unlink()
+lock = mp.Lock()
+with lock:
+    print("locked")
+v = mp.Value("i", 0)
+def work(v):
+    with v.get_lock():
+        v.value += 1
+ps = [mp.Process(target=work, args=(v,)) for _ in range(4)]
+[p.start() for p in ps]; [p.join() for p in ps]
+print("value", v.value, [p.exitcode for p in ps])
+)py");
+}
+
 }  // namespace
