@@ -63,6 +63,23 @@ Result<int> InstallWithTwin(Task& task, FdReservation fd,
     // The twin first: if the host cannot make it (EMFILE, ENFILE), the
     // call fails and the number goes back.
     UniqueFd twin = VEIL_TRY(task.twins()->TwinOf(*file));
+    vfs::Inode& inode = file->inode();
+    if (inode.IsRegular() && (file->flags() & O_ACCMODE) != O_RDONLY) {
+      // Writes to the twin run natively and cannot drop a set-id bit as
+      // file_remove_privs would on the first write: the bits go now, at
+      // the open, for an opener without CAP_FSETID (sooner than Linux, if
+      // it never writes; never later, so no write keeps a set-id program
+      // someone else could then run with its owner's ids).
+      MutexLock lock(inode.fs().mutex());
+      const vfs::Attr cur = inode.GetAttrLocked();
+      if (const uint32_t kill =
+              vfs::SetIdBitsClearedByWrite(task.creds(), cur.mode, cur.gid)) {
+        vfs::SetAttr attr;
+        attr.mask = vfs::kKillModeBits | vfs::kSetCtimeNow;
+        attr.kill = kill;
+        VEIL_TRY_VOID(inode.SetAttrLocked(attr));
+      }
+    }
     task.effects().installs.push_back({std::move(twin), fd.fd(), cloexec});
   }
   return std::move(fd).Install(std::move(file), cloexec);

@@ -26,11 +26,11 @@
 // Credential switches (setgroups, setfsuid, setfsgid, capset, as the
 // runner makes them) are the sentry's (sentry/kernel/creds.h): under
 // --strict the runner switches users as on the host. In the default mode
-// they stay out (GeneratorOptions::set_creds_percent = 0): a task's
-// native write does not drop a set-id bit as Linux's does for a writer
-// without CAP_FSETID (the host file's mode is not the file's: a data-plane
-// limit, sentry/sandbox/README.md), and with users switching, the
-// generator's chmods and writes meet it within a few hundred steps.
+// they stay out (GeneratorOptions::set_creds_percent = 0): a native write
+// cannot drop a set-id bit, so the sentry drops them when a user opens
+// the file for writing, sooner than Linux (sentry/sandbox/README.md); with
+// users switching, the generator meets an open without a write within a
+// few hundred steps.
 //
 // To replay a failure:
 //   VEIL_DIFFTEST_SEED=<seed> VEIL_DIFFTEST_STEPS=<n>

@@ -194,6 +194,19 @@ try:
 except PermissionError:
     print("no way back")
 '
+# A user's write to a set-id file it may write drops the bits.
+python3 -c '
+import os
+open("s", "w").close(); os.chmod("s", 0o6777)
+pid = os.fork()
+if pid == 0:
+    os.setgid(1000); os.setuid(1000)
+    with open("s", "a") as f:
+        f.write("x")
+    os._exit(0)
+os.waitpid(pid, 0)
+print(oct(os.stat("s").st_mode))
+'
 echo ok
 )sh");
 }
