@@ -13,7 +13,7 @@
 #                    within its time budget. Run --sanitize for the rest.
 # Under CI (CI=true) the default is the lock-claim check
 # (tools/thread_safety.sh: clang -Wthread-safety), every fuzz target for
-# 20 s (tools/fuzz.sh 20: clang, libFuzzer, ASan, UBSan), the core suites
+# 10 s (tools/fuzz.sh 10: clang, libFuzzer, ASan, UBSan), the core suites
 # of --sanitize-core built in that same sanitized build (sharing its
 # objects, so they cost a fraction of a build of their own), then the
 # plain suite built as a user's Release build, whose ctest summary closes
@@ -31,7 +31,7 @@ case "$mode" in
       echo "== test.sh: lock-claim check done after ${SECONDS} s"
       # New inputs, not just the committed corpora ctest replays below;
       # two targets at a time, one per core.
-      VEIL_FUZZ_JOBS=2 tools/fuzz.sh 20
+      VEIL_FUZZ_JOBS=2 tools/fuzz.sh 10
       echo "== test.sh: fuzzing done after ${SECONDS} s"
       VEIL_SANITIZED_BUILD=build-fuzz "$0" --sanitize-core
       echo "== test.sh: sanitized core done after ${SECONDS} s"
@@ -65,7 +65,9 @@ if [[ $mode == --sanitize-core ]]; then
   ninja -C "$build" "${core_tests[@]##*/}"
   for t in "${core_tests[@]}"; do
     echo "== sanitized: $t"
-    "$build/$t" --gtest_brief=1
+    # The differential seeds run a third of their steps here (the plain
+    # suite runs them whole): ASan makes each step several times slower.
+    VEIL_DIFFTEST_STEPS=${VEIL_DIFFTEST_STEPS:-300} "$build/$t" --gtest_brief=1
   done
   exit 0
 fi

@@ -241,8 +241,9 @@ namespace {
 
 class TwinAnonInode final : public AnonInode {
  public:
-  TwinAnonInode(AnonFs& fs, const vfs::Credentials& creds, const char* kind)
-      : AnonInode(fs, 0600, creds), kind_(kind) {}
+  TwinAnonInode(AnonFs& fs, const vfs::Credentials& creds, const char* kind,
+                uint32_t mode)
+      : AnonInode(fs, mode, creds), kind_(kind) {}
   const char* kind() const { return kind_; }
 
  private:
@@ -259,10 +260,11 @@ class TwinAnonImpl final : public vfs::FileImpl {
 }  // namespace
 
 Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
-                                           int flags, const char* kind) {
+                                           int flags, const char* kind,
+                                           uint32_t mode) {
   AnonMount& anon = Anon();
-  Ref<vfs::Inode> inode = AdoptRef(
-      *static_cast<vfs::Inode*>(new TwinAnonInode(*anon.fs, creds, kind)));
+  Ref<vfs::Inode> inode = AdoptRef(*static_cast<vfs::Inode*>(
+      new TwinAnonInode(*anon.fs, creds, kind, mode)));
   vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
   return MakeRef<vfs::FileDescription>(loc, flags, creds,
                                        std::make_unique<TwinAnonImpl>());

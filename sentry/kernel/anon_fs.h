@@ -53,8 +53,10 @@ bool IsTwinPipe(const vfs::FileDescription& file);
 // of it, and every call on it runs natively. Its inode is an anonymous
 // inode (mode 0600, no file type, as anon_inode_getfile's); `kind` names
 // it as /proc does: "eventfd" for anon_inode:[eventfd].
+// `mode`: a socket's is S_IFSOCK | 0777 (sock_alloc_inode).
 Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
-                                           int flags, const char* kind);
+                                           int flags, const char* kind,
+                                           uint32_t mode = 0600);
 // The kind MakeTwinAnonFile was given for `file`, or null.
 const char* TwinAnonKind(const vfs::FileDescription& file);
 

@@ -148,6 +148,9 @@ Result<int64_t> SysEpollCreate1(Task& task, SyscallArgs& args);
 Result<int64_t> SysTimerfdCreate(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd4(Task& task, SyscallArgs& args);
+// sys_socket.cc
+Result<int64_t> SysSocketpair(Task& task, SyscallArgs& args);
+Result<int64_t> SysSetsockopt(Task& task, SyscallArgs& args);
 // sys_memfd.cc
 Result<int64_t> SysMemfdCreate(Task& task, SyscallArgs& args);
 

@@ -291,6 +291,8 @@ std::string FdTarget(vfs::Vfs& vfs, const vfs::Context& ctx,
     return "/" + std::string(d.name()) + " (deleted)";
   }
   if (const char* anon = TwinAnonKind(file)) {
+    if (inode.type() == S_IFSOCK)
+      return "socket:[" + std::to_string(inode.ino()) + "]";
     return std::string("anon_inode:[") + anon + "]";
   }
   if (std::strcmp(inode.fs().TypeName(), "pipefs") == 0) {

@@ -40,6 +40,8 @@ constexpr const char* kTodoSocket = "sockets: not served yet";
 constexpr const char* kTodoData = "data plane: native; not served under --strict yet";
 constexpr const char* kTodo = "not served yet";
 constexpr const char* kEvent = "event fds: a host object installed in the default mode; ENOSYS under --strict";
+constexpr const char* kSocketPair = "sockets: socketpair(AF_UNIX) a host pair in the default mode, no fd passing (SO_PASSRIGHTS off); ENOSYS under --strict";
+constexpr const char* kSocketData = "sockets: native on the task's socket ends; ENOSYS under --strict";
 constexpr const char* kCreds = "credentials: the sentry's (a task's host ids never change)";
 // clang-format on
 
@@ -52,6 +54,13 @@ constexpr SyscallEntry HC(int nr, const char* name, SyscallHandler h) {
 }
 constexpr SyscallEntry HE(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kEvent};
+}
+constexpr SyscallEntry HS(int nr, const char* name, SyscallHandler h) {
+  return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kNo, kSocketPair};
+}
+constexpr SyscallEntry UDS(int nr, const char* name) {
+  return {nr, name, SyscallKind::kHandler, nullptr, ENOSYS, DataPlane::kYes,
+          kSocketData};
 }
 constexpr SyscallEntry HD(int nr, const char* name, SyscallHandler h) {
   return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kYes, kData};
@@ -120,18 +129,18 @@ constexpr SyscallEntry kTable[] = {
     U(41, "socket", kTodoSocket),
     U(42, "connect", kTodoSocket),
     U(43, "accept", kTodoSocket),
-    U(44, "sendto", kTodoSocket),
-    U(45, "recvfrom", kTodoSocket),
-    U(46, "sendmsg", kTodoSocket),
-    U(47, "recvmsg", kTodoSocket),
-    U(48, "shutdown", kTodoSocket),
+    UDS(44, "sendto"),
+    UDS(45, "recvfrom"),
+    UDS(46, "sendmsg"),
+    UDS(47, "recvmsg"),
+    UDS(48, "shutdown"),
     U(49, "bind", kTodoSocket),
     U(50, "listen", kTodoSocket),
-    U(51, "getsockname", kTodoSocket),
-    U(52, "getpeername", kTodoSocket),
-    U(53, "socketpair", kTodoSocket),
-    U(54, "setsockopt", kTodoSocket),
-    U(55, "getsockopt", kTodoSocket),
+    UDS(51, "getsockname"),
+    UDS(52, "getpeername"),
+    HS(53, "socketpair", SysSocketpair),
+    HS(54, "setsockopt", SysSetsockopt),
+    UDS(55, "getsockopt"),
     U(56, "clone", kTodoTask),
     U(57, "fork", kTodoTask),
     U(58, "vfork", kTodoTask),
@@ -375,7 +384,7 @@ constexpr SyscallEntry kTable[] = {
     HD(296, "pwritev", SysPwritev),
     N(297, "rt_tgsigqueueinfo", kSignal),
     D(298, "perf_event_open", EPERM, kHostView),
-    U(299, "recvmmsg", kTodoSocket),
+    UDS(299, "recvmmsg"),
     D(300, "fanotify_init", EPERM, kHostView),
     D(301, "fanotify_mark", EPERM, kHostView),
     N(302, "prlimit64", kMisc),
@@ -383,7 +392,7 @@ constexpr SyscallEntry kTable[] = {
     D(304, "open_by_handle_at", EPERM, kHostView),
     D(305, "clock_adjtime", EPERM, kPriv),
     H(306, "syncfs", SysSyncfs),
-    U(307, "sendmmsg", kTodoSocket),
+    UDS(307, "sendmmsg"),
     D(308, "setns", EPERM, kNs),
     N(309, "getcpu", kSched),
     D(310, "process_vm_readv", EPERM, kOther),

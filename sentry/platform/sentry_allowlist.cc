@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -112,6 +113,17 @@ Result<void> AddSentryAllowlist(void* ctx, int proc_dir_fd, int fifo_dir_fd) {
                        SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
                                static_cast<uint32_t>(AT_FDCWD))),
       "sentry: seccomp openat(AT_FDCWD) EACCES"));
+  // The tasks' socket pairs (sentry/kernel/sys_socket.cc): AF_UNIX pairs,
+  // connected to nothing else, with SO_PASSRIGHTS turned off.
+  VEIL_TRY_VOID(Check(
+      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+                       SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
+      "sentry: seccomp allow socketpair(AF_UNIX)"));
+  VEIL_TRY_VOID(Check(
+      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+                       SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
+                       SCMP_A2(SCMP_CMP_EQ, 83 /* SO_PASSRIGHTS */)),
+      "sentry: seccomp allow setsockopt(SO_PASSRIGHTS)"));
   if (fifo_dir_fd >= 0) {
     // The host twins of the sandbox's FIFOs: made (a FIFO, nothing else)
     // and opened in their own directory only.

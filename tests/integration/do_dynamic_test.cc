@@ -302,4 +302,61 @@ print("value", v.value, [p.exitcode for p in ps])
 )py");
 }
 
+// Socket pairs: asyncio's event loop (its self-pipe is one), a pair used
+// directly, multiprocessing's duplex Pipe with a child.
+TEST_F(DoDynamicTest, SocketPairsMatchTheHost) {
+  NeedProgram("/usr/bin/python3");
+  ExpectSameAsHost("/usr/bin/python3", R"py(
+import asyncio, socket, os, array, multiprocessing as mp
+async def main():
+    r, w = await asyncio.open_connection(sock=socket.socketpair()[0]) if False else (None, None)
+    q = asyncio.Queue()
+    async def producer():
+        for i in range(3):
+            await asyncio.sleep(0.01)
+            await q.put(i)
+    asyncio.get_running_loop().call_soon(lambda: None)
+    t = asyncio.create_task(producer())
+    got = [await q.get() for _ in range(3)]
+    await t
+    return got
+print("asyncio", asyncio.run(main()))
+a, b = socket.socketpair()
+a.sendall(b"ping")
+print("pair", b.recv(4), a.family == socket.AF_UNIX, oct(os.fstat(a.fileno()).st_mode))
+print("link", os.readlink(f"/proc/self/fd/{a.fileno()}").startswith("socket:["))
+p1, p2 = mp.Pipe()
+def child(c):
+    c.send({"hello": [1, 2]})
+    c.close()
+pr = mp.Process(target=child, args=(p2,))
+pr.start(); print("mp.Pipe", p1.recv()); pr.join(); print("exit", pr.exitcode)
+)py");
+}
+
+// No descriptor reaches a task over a socket pair (SO_PASSRIGHTS is off,
+// sentry/kernel/sys_socket.cc), and the task cannot turn that back on.
+TEST_F(DoDynamicTest, DescriptorsCannotBePassedOverSocketPairs) {
+  NeedProgram("/usr/bin/python3");
+  ShellResult r = Shell(std::string(VEIL_BINARY) + " do -- /usr/bin/python3 -c " +
+                            Quote(R"py(
+import socket, os, array
+a, b = socket.socketpair()
+r, w = os.pipe()
+try:
+    a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
+    print("sent")
+except OSError as e:
+    print("refused", e.errno)
+for s in (a, b):
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 83, 1)
+        print("turned on")
+    except OSError as e:
+        print("stays off", e.errno)
+)py") + " 2>&1",
+                        60);
+  EXPECT_EQ(r.output, "refused 1\nstays off 1\nstays off 1\n");
+}
+
 }  // namespace
