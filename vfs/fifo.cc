@@ -156,7 +156,10 @@ class FifoFile final : public FileImpl {
 };
 
 Result<std::unique_ptr<FileImpl>> OpenFifoLocked(Inode& inode, FifoPipe& pipe,
-                                                 int flags) {
+                                                 int flags, FifoKind kind) {
+  // fifo_open's is_pipe: a pipe's own inode (opened again through
+  // /proc/PID/fd) never waits for a partner and is never ENXIO.
+  const bool is_pipe = kind == FifoKind::kPipe;
   int acc = flags & O_ACCMODE;
   // fifo_open: O_ACCMODE (3) opens for neither reading nor writing.
   if (acc == O_ACCMODE) return Errno(EINVAL);
@@ -165,7 +168,7 @@ Result<std::unique_ptr<FileImpl>> OpenFifoLocked(Inode& inode, FifoPipe& pipe,
                                           : Access::kReadWrite;
   const bool nonblock = flags & O_NONBLOCK;
   // fifo_open: a non-blocking writer without readers is ENXIO.
-  if (access == Access::kWrite && nonblock && pipe.readers_ == 0)
+  if (!is_pipe && access == Access::kWrite && nonblock && pipe.readers_ == 0)
     return Errno(ENXIO);
   if (!pipe.read_end_) {
     int fds[2];
@@ -185,14 +188,14 @@ Result<std::unique_ptr<FileImpl>> OpenFifoLocked(Inode& inode, FifoPipe& pipe,
     ++pipe.w_counter_;
     if (pipe.writers_++ == 0) wake |= kEventPeerOpened;
   }
-  if (access == Access::kRead && pipe.writers_ == 0) {
+  if (!is_pipe && access == Access::kRead && pipe.writers_ == 0) {
     if (nonblock) {
       file->SetSeenWriterLocked(pipe.w_counter_);  // suppress HUP until then
     } else {
       file->AwaitLocked(FifoFile::Await::kWriter, pipe.w_counter_);
     }
   }
-  if (access == Access::kWrite && pipe.readers_ == 0)
+  if (!is_pipe && access == Access::kWrite && pipe.readers_ == 0)
     file->AwaitLocked(FifoFile::Await::kReader, pipe.r_counter_);
   if (wake) pipe.queue_.Notify(wake);
   return std::unique_ptr<FileImpl>(std::move(file));

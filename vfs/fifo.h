@@ -50,6 +50,10 @@
 
 namespace veil::vfs {
 
+// A named FIFO, or a pipe's own inode (pipe(2), opened again through
+// /proc/PID/fd/N: fifo_open's is_pipe, which never waits for a partner).
+enum class FifoKind : uint8_t { kFifo, kPipe };
+
 class FifoPipe final {
  public:
   FifoPipe() = default;
@@ -62,7 +66,7 @@ class FifoPipe final {
  private:
   friend class FifoFile;
   friend Result<std::unique_ptr<FileImpl>> OpenFifoLocked(Inode&, FifoPipe&,
-                                                          int);
+                                                          int, FifoKind);
   UniqueFd read_end_, write_end_;
   int readers_ = 0;
   int writers_ = 0;
@@ -80,7 +84,7 @@ class FifoPipe final {
 // O_ACCMODE (3); ENXIO for a non-blocking writer without readers. A
 // blocking open without its peer returns a file whose CompleteOpen()
 // answers kWouldBlock until the peer comes (see above).
-Result<std::unique_ptr<FileImpl>> OpenFifoLocked(Inode& inode, FifoPipe& pipe,
-                                                 int flags);
+Result<std::unique_ptr<FileImpl>> OpenFifoLocked(
+    Inode& inode, FifoPipe& pipe, int flags, FifoKind kind = FifoKind::kFifo);
 
 }  // namespace veil::vfs

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vfs/inode.h"
 
+#include "vfs/mount.h"
+
 #include <linux/limits.h>
 #include <sys/sysmacros.h>
 
@@ -87,6 +89,9 @@ Result<void> Inode::RenameLocked(std::string_view, Inode&, Inode&,
 }
 Result<void> Inode::ReadDirLocked(uint64_t, const DirEmitter&) {
   return Errno(ENOTDIR);
+}
+Result<std::optional<Location>> Inode::JumpLocked() {
+  return std::optional<Location>();
 }
 // Linux: readlink on something that is not a symlink is EINVAL.
 Result<std::string> Inode::ReadlinkLocked() { return Errno(EINVAL); }

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,7 @@
 namespace veil::vfs {
 
 class FileImpl;
+struct Location;
 class FileLocks;
 
 // What to create: the type and permission bits, owner, device number and
@@ -142,6 +144,10 @@ class Inode : public RefCounted<Inode> {
   // --- Symlinks (default: EINVAL, as readlink on a non-symlink) --------
 
   virtual Result<std::string> ReadlinkLocked();
+  // A magic link (Linux nd_jump_link, /proc/PID/fd/N and friends): where
+  // following it lands, instead of resolving its text; nullopt for an
+  // ordinary symlink (the default). readlink(2) still reads the text.
+  virtual Result<std::optional<Location>> JumpLocked();
 
   // --- Extended attributes (default: EOPNOTSUPP) ------------------------
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "base/proc_dir.h"
 #include "vfs/dentry.h"
 #include "vfs/fifo.h"
 #include "vfs/filesystem.h"
@@ -117,7 +118,7 @@ class PipeInode final : public AnonInode {
   PipeInode(AnonFs& fs, const vfs::Credentials& creds)
       : AnonInode(fs, S_IFIFO | 0600, creds) {}
   Result<std::unique_ptr<vfs::FileImpl>> OpenLocked(int flags) override {
-    return vfs::OpenFifoLocked(*this, pipe_, flags);
+    return vfs::OpenFifoLocked(*this, pipe_, flags, vfs::FifoKind::kPipe);
   }
 
  private:
@@ -194,7 +195,33 @@ class HostInode final : public AnonInode {
   HostInode(AnonFs& fs, uint32_t mode) : AnonInode(fs, mode, {}) {}
 };
 
+// The target of a magic link to a host object (MakeReopenLocation).
+class ReopenInode final : public AnonInode {
+ public:
+  ReopenInode(AnonFs& fs, UniqueFd host, uint32_t mode,
+              const vfs::Credentials& owner)
+      : AnonInode(fs, mode, owner), host_(std::move(host)), mode_(mode) {}
+  Result<std::unique_ptr<vfs::FileImpl>> OpenLocked(int flags) override {
+    UniqueFd fd = VEIL_TRY(
+        ReopenFd(host_.get(),
+                 flags & (O_ACCMODE | O_NONBLOCK | O_APPEND | O_TRUNC)));
+    return std::unique_ptr<vfs::FileImpl>(new HostFdImpl(std::move(fd), mode_));
+  }
+
+ private:
+  const UniqueFd host_;
+  const uint32_t mode_;
+};
+
 }  // namespace
+
+vfs::Location MakeReopenLocation(UniqueFd host, uint32_t mode,
+                                 const vfs::Credentials& owner) {
+  AnonMount& anon = Anon();
+  Ref<vfs::Inode> inode = AdoptRef(*static_cast<vfs::Inode*>(
+      new ReopenInode(*anon.fs, std::move(host), mode, owner)));
+  return vfs::Location{anon.mount, vfs::Dentry::CreateRoot(inode)};
+}
 
 Result<PipeEnds> MakePipe(const vfs::Credentials& creds, int flags) {
   AnonMount& anon = Anon();

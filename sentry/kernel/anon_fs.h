@@ -60,6 +60,14 @@ Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
 // The kind MakeTwinAnonFile was given for `file`, or null.
 const char* TwinAnonKind(const vfs::FileDescription& file);
 
+// Where a /proc/PID/fd/N magic link to a host object of the data plane
+// (a host pipe's end, a socket, an event fd, stdio) lands: an inode whose
+// every open reopens `host` (the task's own file, taken with pidfd_getfd)
+// through the sentry's procfs, as Linux's open of /proc/PID/fd/N opens
+// the same pipe or file anew. `mode` is the file's as fstat reports it.
+vfs::Location MakeReopenLocation(UniqueFd host, uint32_t mode,
+                                 const vfs::Credentials& owner);
+
 // Whether `file` is a memfd_create(2) file (sys_memfd.cc): an unlinked
 // file of the sentry's private tmpfs, its dentry named "memfd:NAME".
 bool IsMemfd(const vfs::FileDescription& file);

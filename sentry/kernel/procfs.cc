@@ -45,6 +45,8 @@ struct Child {
 };
 using Lister = std::function<std::vector<Child>()>;
 using Content = std::function<Result<std::string>()>;
+// Where a magic link lands (Inode::JumpLocked).
+using Jumper = std::function<Result<std::optional<vfs::Location>>()>;
 
 class ProcFs;
 
@@ -159,13 +161,19 @@ class ProcFile final : public ProcInode {
 class ProcLink final : public ProcInode {
  public:
   ProcLink(vfs::Filesystem& fs, uint64_t ino, uid_t uid, gid_t gid,
-           Content target)
+           Content target, Jumper jump)
       : ProcInode(fs, ino, S_IFLNK | 0777, uid, gid),
-        target_(std::move(target)) {}
+        target_(std::move(target)),
+        jump_(std::move(jump)) {}
   Result<std::string> ReadlinkLocked() override { return target_(); }
+  Result<std::optional<vfs::Location>> JumpLocked() override {
+    if (!jump_) return std::optional<vfs::Location>();
+    return jump_();
+  }
 
  private:
   const Content target_;
+  const Jumper jump_;  // null: an ordinary symlink
 };
 
 class ProcDirImpl final : public vfs::FileImpl {
@@ -381,10 +389,10 @@ class ProcFs final : public vfs::Filesystem {
                  }};
   }
   Child Link(std::string name, const std::string& path, Content target,
-             uid_t uid = 0, gid_t gid = 0) {
+             uid_t uid = 0, gid_t gid = 0, Jumper jump = nullptr) {
     return Child{std::move(name), DT_LNK, [=, this]() -> Ref<vfs::Inode> {
                    return MakeRef<ProcLink>(*this, InoOf(path), uid, gid,
-                                            target);
+                                            target, jump);
                  }};
   }
   Child Dir(std::string name, const std::string& path,
@@ -526,21 +534,36 @@ class ProcFs final : public vfs::Filesystem {
                          return PathOfHolding(vfs_, ctx, th.view.image.exe->location(),
                                              *this);
                        },
-                       uid, gid));
+                       uid, gid,
+                       [thread]() -> Result<std::optional<vfs::Location>> {
+                         ProcThread th = VEIL_TRY(thread());
+                         if (!th.view.image.exe) return Errno(ENOENT);
+                         return std::optional(th.view.image.exe->location());
+                       }));
     out.push_back(Link("cwd", p + "/cwd",
                        [this, thread]() -> Result<std::string> {
                          ProcThread th = VEIL_TRY(thread());
                          vfs::Context ctx = th.view.fs->ContextFor(th.view.creds);
                          return PathOfHolding(vfs_, ctx, ctx.cwd, *this);
                        },
-                       uid, gid));
+                       uid, gid,
+                       [thread]() -> Result<std::optional<vfs::Location>> {
+                         ProcThread th = VEIL_TRY(thread());
+                         return std::optional(
+                             th.view.fs->ContextFor(th.view.creds).cwd);
+                       }));
     out.push_back(Link("root", p + "/root",
                        [this, thread]() -> Result<std::string> {
                          ProcThread th = VEIL_TRY(thread());
                          vfs::Context ctx = th.view.fs->ContextFor(th.view.creds);
                          return PathOfHolding(vfs_, ctx, ctx.root, *this);
                        },
-                       uid, gid));
+                       uid, gid,
+                       [thread]() -> Result<std::optional<vfs::Location>> {
+                         ProcThread th = VEIL_TRY(thread());
+                         return std::optional(
+                             th.view.fs->ContextFor(th.view.creds).root);
+                       }));
     out.push_back(Dir(
         "fd", p + "/fd", p,
         [this, thread, p, uid, gid] {
@@ -558,7 +581,25 @@ class ProcFs final : public vfs::Filesystem {
                   vfs::Context ctx = now.view.fs->ContextFor(now.view.creds);
                   return FdTarget(vfs_, ctx, *file, *this);
                 },
-                uid, gid));
+                uid, gid,
+                [this, thread, fd]() -> Result<std::optional<vfs::Location>> {
+                  ProcThread now = VEIL_TRY(thread());
+                  Ref<vfs::FileDescription> file =
+                      VEIL_TRY(now.view.fds->Get(fd));
+                  // A host object of the data plane (a host pipe's end, a
+                  // socket, an event fd, stdio) is not the VFS's: its
+                  // opens reopen the task's own host file.
+                  if (TwinAnonKind(*file) || IsTwinPipe(*file) ||
+                      HostFdOf(*file) >= 0) {
+                    UniqueFd host = VEIL_TRY(tasks_->TaskFd(now.host_tid, fd));
+                    struct stat st {};
+                    if (::fstat(host.get(), &st) != 0)
+                      return Errno::FromErrno();
+                    return std::optional(MakeReopenLocation(
+                        std::move(host), st.st_mode, now.view.creds));
+                  }
+                  return std::optional(file->location());
+                }));
           }
           return fds;
         },

@@ -37,6 +37,7 @@
 
 #include "base/ref.h"
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "sentry/kernel/task.h"
 #include "vfs/filesystem.h"
 #include "vfs/vfs.h"
@@ -74,6 +75,9 @@ class ProcTasks {
   virtual Result<std::string> HostFile(pid_t host_tid, const char* name) = 0;
   // A pid of the sentry's namespace in the sandbox's, or 0.
   virtual pid_t SandboxPidOf(pid_t host_pid) = 0;
+  // The host fd `fd` of thread `host_tid` (pidfd_getfd): a new reference
+  // to its open file. EBADF if it has none there.
+  virtual Result<UniqueFd> TaskFd(pid_t host_tid, int fd) = 0;
 };
 
 // What the confined sentry can no longer read: captured at startup.

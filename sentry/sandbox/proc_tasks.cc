@@ -4,6 +4,7 @@
 // SandboxImpl's task table, with each thread's ids translated into the
 // sandbox's pid namespace through the sentry's own procfs (NSpid).
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -148,6 +149,16 @@ Result<std::string> SandboxProcTasks::ReadMemory(pid_t host_tid,
 Result<std::string> SandboxProcTasks::HostFile(pid_t host_tid,
                                                const char* name) {
   return ReadAll(OpenProcFile(host_tid, name));
+}
+
+Result<UniqueFd> SandboxProcTasks::TaskFd(pid_t host_tid, int fd) {
+  constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD (Linux 6.9)
+  UniqueFd pidfd(
+      static_cast<int>(syscall(SYS_pidfd_open, host_tid, kPidfdThread)));
+  if (!pidfd) return Errno::FromErrno();
+  UniqueFd got(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  if (!got) return Errno::FromErrno();
+  return got;
 }
 
 pid_t SandboxProcTasks::SandboxPidOf(pid_t host_pid) {

@@ -302,6 +302,21 @@ print("value", v.value, [p.exitcode for p in ps])
 )py");
 }
 
+// bash process substitution and /dev/stdin over pipes: /dev/fd/N and
+// /proc/self/fd/N open the pipe itself (magic links).
+TEST_F(DoDynamicTest, ProcessSubstitutionMatchesTheHost) {
+  NeedProgram("/bin/bash");
+  ExpectSameAsHost("/bin/bash", R"sh(
+echo hi | cat /dev/stdin
+echo piped | cat /proc/self/fd/0
+diff <(printf 'a\nb\n') <(printf 'a\nc\n'); echo "diff=$?"
+cat <(echo from-subst) <(echo second)
+cd "$W" && echo data > f && exec 5<f && rm f && cat /proc/self/fd/5 /dev/fd/5
+cd /proc/self/cwd && pwd -P | sed "s#$W#W#"
+echo ok
+)sh");
+}
+
 // Socket pairs: asyncio's event loop (its self-pipe is one), a pair used
 // directly, multiprocessing's duplex Pipe with a child.
 TEST_F(DoDynamicTest, SocketPairsMatchTheHost) {

@@ -90,6 +90,18 @@ TEST_P(DoProcTest, ShowsNoHostPathOrProcess) {
   EXPECT_EQ(r.output, "0\nTracerPid:\t0\n0\n") << r.output;
 }
 
+// The fd, cwd, exe and root links are magic links, as Linux's: they open
+// the task's own file (a pipe, an unlinked file), not a path.
+TEST_P(DoProcTest, FdLinksOpenTheFileItself) {
+  ShellResult r = InSandbox(
+      "echo piped | busybox cat /dev/stdin;"
+      " echo x > /tmp/f; exec 5</tmp/f; busybox rm /tmp/f;"
+      " busybox cat /proc/self/fd/5;"
+      " cd /tmp && busybox mkdir d && cd d && busybox rmdir /tmp/d;"
+      " cd /proc/$$/root/tmp && pwd");
+  EXPECT_EQ(r.output, "piped\nx\n/proc/1/root/tmp\n") << r.output;
+}
+
 // veil do --user: the user from the sandbox's /etc/passwd, checked as that
 // user by the VFS, with no capabilities; unknown names are refused.
 TEST_P(DoProcTest, UserRunsAsThatUser) {

@@ -177,10 +177,27 @@ Result<void> Resolver::PushSymlink(Inode& link, const Location& link_parent) {
   if (resolve_ & RESOLVE_NO_SYMLINKS) return Errno(ELOOP);
   if (++links_followed_ > kMaxSymlinks) return Errno(ELOOP);
   std::string target;
+  std::optional<Location> jump;
   {
     MutexLock lock(link.fs().mutex());
-    target = VEIL_TRY(link.ReadlinkLocked());
+    jump = VEIL_TRY(link.JumpLocked());
+    if (!jump) target = VEIL_TRY(link.ReadlinkLocked());
     link.TouchAtimeLocked();
+  }
+  if (jump) {
+    // nd_jump_link: refused to RESOLVE_NO_MAGICLINKS (ELOOP) and to
+    // scoped lookups (EXDEV); otherwise the walk goes on from there.
+    if (resolve_ & RESOLVE_NO_MAGICLINKS) return Errno(ELOOP);
+    if (resolve_ & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) return Errno(EXDEV);
+    if ((resolve_ & RESOLVE_NO_XDEV) && jump->mount.get() != current_.mount.get())
+      return Errno(EXDEV);
+    current_ = std::move(*jump);
+    while (!stack_.empty()) {
+      const Segment& top = stack_.back();
+      if (top.text.find_first_not_of('/', top.pos) != std::string::npos) break;
+      stack_.pop_back();
+    }
+    return Ok();
   }
   if (target.empty()) return Errno(ENOENT);
   if (target[0] == '/') {

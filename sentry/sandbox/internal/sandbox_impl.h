@@ -89,6 +89,7 @@ class SandboxProcTasks final : public ProcTasks {
                                  size_t length) override;
   Result<std::string> HostFile(pid_t host_tid, const char* name) override;
   pid_t SandboxPidOf(pid_t host_pid) override;
+  Result<UniqueFd> TaskFd(pid_t host_tid, int fd) override;
 
  private:
   // The threads of each thread group, by sandbox pid.
