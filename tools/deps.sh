@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # real programs the integration tests and the demo run
   busybox-static sqlite3 python3 tar coreutils diffutils findutils
+  # a database server for do_database_test (PostgreSQL, run inside veil do)
+  postgresql
 )
 
 missing=()

@@ -289,12 +289,18 @@ class TwinAnonImpl final : public vfs::FileImpl {
 Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
                                            int flags, const char* kind,
                                            uint32_t mode) {
+  return MakeTwinAnonFile(creds, flags, kind, mode,
+                          std::make_unique<TwinAnonImpl>());
+}
+
+Ref<vfs::FileDescription> MakeTwinAnonFile(
+    const vfs::Credentials& creds, int flags, const char* kind, uint32_t mode,
+    std::unique_ptr<vfs::FileImpl> impl) {
   AnonMount& anon = Anon();
   Ref<vfs::Inode> inode = AdoptRef(*static_cast<vfs::Inode*>(
       new TwinAnonInode(*anon.fs, creds, kind, mode)));
   vfs::Location loc{anon.mount, vfs::Dentry::CreateRoot(inode)};
-  return MakeRef<vfs::FileDescription>(loc, flags, creds,
-                                       std::make_unique<TwinAnonImpl>());
+  return MakeRef<vfs::FileDescription>(loc, flags, creds, std::move(impl));
 }
 
 const char* TwinAnonKind(const vfs::FileDescription& file) {

@@ -15,6 +15,8 @@
 // Thread-safety: MakePipe and MakeHostFdFile may be called concurrently.
 #pragma once
 
+#include <memory>
+
 #include "base/ref.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -57,6 +59,12 @@ bool IsTwinPipe(const vfs::FileDescription& file);
 Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
                                            int flags, const char* kind,
                                            uint32_t mode = 0600);
+// The same with the description's own FileImpl (a socket's, which keeps
+// what the sentry knows of it: socket_file.h).
+Ref<vfs::FileDescription> MakeTwinAnonFile(const vfs::Credentials& creds,
+                                           int flags, const char* kind,
+                                           uint32_t mode,
+                                           std::unique_ptr<vfs::FileImpl> impl);
 // The kind MakeTwinAnonFile was given for `file`, or null.
 const char* TwinAnonKind(const vfs::FileDescription& file);
 

@@ -149,7 +149,14 @@ Result<int64_t> SysTimerfdCreate(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd(Task& task, SyscallArgs& args);
 Result<int64_t> SysSignalfd4(Task& task, SyscallArgs& args);
 // sys_socket.cc
+Result<int64_t> SysSocket(Task& task, SyscallArgs& args);
 Result<int64_t> SysSocketpair(Task& task, SyscallArgs& args);
+Result<int64_t> SysBind(Task& task, SyscallArgs& args);
+Result<int64_t> SysConnect(Task& task, SyscallArgs& args);
+Result<int64_t> SysAccept(Task& task, SyscallArgs& args);
+Result<int64_t> SysAccept4(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetsockname(Task& task, SyscallArgs& args);
+Result<int64_t> SysGetpeername(Task& task, SyscallArgs& args);
 Result<int64_t> SysSetsockopt(Task& task, SyscallArgs& args);
 // sys_memfd.cc
 Result<int64_t> SysMemfdCreate(Task& task, SyscallArgs& args);

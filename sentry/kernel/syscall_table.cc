@@ -36,12 +36,12 @@ constexpr const char* kHostLsm = "host security modules are not the sandbox's";
 constexpr const char* kSeccomp = "nested seccomp filters: not offered yet";
 constexpr const char* kTodoTask = "tasks: not served yet (#12 item 3)";
 constexpr const char* kTodoExec = "exec: the loader's (#12 item 6)";
-constexpr const char* kTodoSocket = "sockets: not served yet";
 constexpr const char* kTodoData = "data plane: native; not served under --strict yet";
 constexpr const char* kTodo = "not served yet";
 constexpr const char* kEvent = "event fds: a host object installed in the default mode; ENOSYS under --strict";
-constexpr const char* kSocketPair = "sockets: socketpair(AF_UNIX) a host pair in the default mode, no fd passing (SO_PASSRIGHTS off); ENOSYS under --strict";
+constexpr const char* kSocketPair = "sockets: host sockets of the sandbox's network namespace, installed in the default mode; unix paths are the VFS's; no fd passing (SO_PASSRIGHTS off); ENOSYS under --strict";
 constexpr const char* kSocketData = "sockets: native on the task's socket ends; ENOSYS under --strict";
+constexpr const char* kSysvIpc = "SysV IPC: the sandbox's own IPC namespace";
 constexpr const char* kCreds = "credentials: the sentry's (a task's host ids never change)";
 // clang-format on
 
@@ -114,9 +114,9 @@ constexpr SyscallEntry kTable[] = {
     N(26, "msync", kMem),
     N(27, "mincore", kMem),
     N(28, "madvise", kMem),
-    U(29, "shmget", kTodo),
-    U(30, "shmat", kTodo),
-    U(31, "shmctl", kTodo),
+    N(29, "shmget", kSysvIpc),
+    N(30, "shmat", kSysvIpc),
+    N(31, "shmctl", kSysvIpc),
     H(32, "dup", SysDup),
     H(33, "dup2", SysDup2),
     N(34, "pause", kSignal),
@@ -126,18 +126,18 @@ constexpr SyscallEntry kTable[] = {
     N(38, "setitimer", kTime),
     N(39, "getpid", kIds),
     UD(40, "sendfile", kTodoData),
-    U(41, "socket", kTodoSocket),
-    U(42, "connect", kTodoSocket),
-    U(43, "accept", kTodoSocket),
+    HS(41, "socket", SysSocket),
+    HS(42, "connect", SysConnect),
+    HS(43, "accept", SysAccept),
     UDS(44, "sendto"),
     UDS(45, "recvfrom"),
     UDS(46, "sendmsg"),
     UDS(47, "recvmsg"),
     UDS(48, "shutdown"),
-    U(49, "bind", kTodoSocket),
-    U(50, "listen", kTodoSocket),
-    UDS(51, "getsockname"),
-    UDS(52, "getpeername"),
+    HS(49, "bind", SysBind),
+    UDS(50, "listen"),
+    HS(51, "getsockname", SysGetsockname),
+    HS(52, "getpeername", SysGetpeername),
     HS(53, "socketpair", SysSocketpair),
     HS(54, "setsockopt", SysSetsockopt),
     UDS(55, "getsockopt"),
@@ -149,14 +149,14 @@ constexpr SyscallEntry kTable[] = {
     U(61, "wait4", kTodoTask),
     N(62, "kill", kSignal),
     N(63, "uname", kMisc),
-    U(64, "semget", kTodo),
-    U(65, "semop", kTodo),
-    U(66, "semctl", kTodo),
-    U(67, "shmdt", kTodo),
-    U(68, "msgget", kTodo),
-    U(69, "msgsnd", kTodo),
-    U(70, "msgrcv", kTodo),
-    U(71, "msgctl", kTodo),
+    N(64, "semget", kSysvIpc),
+    N(65, "semop", kSysvIpc),
+    N(66, "semctl", kSysvIpc),
+    N(67, "shmdt", kSysvIpc),
+    N(68, "msgget", kSysvIpc),
+    N(69, "msgsnd", kSysvIpc),
+    N(70, "msgrcv", kSysvIpc),
+    N(71, "msgctl", kSysvIpc),
     H(72, "fcntl", SysFcntl),
     H(73, "flock", SysFlock),
     HD(74, "fsync", SysFsync),
@@ -305,7 +305,7 @@ constexpr SyscallEntry kTable[] = {
     H(217, "getdents64", SysGetdents64),
     N(218, "set_tid_address", kTls),
     N(219, "restart_syscall", kSignal),
-    U(220, "semtimedop", kTodo),
+    N(220, "semtimedop", kSysvIpc),
     UD(221, "fadvise64", kTodoData),
     N(222, "timer_create", kTime),
     N(223, "timer_settime", kTime),
@@ -373,7 +373,7 @@ constexpr SyscallEntry kTable[] = {
     H(285, "fallocate", SysFallocate),
     UD(286, "timerfd_settime", kTodoData),
     UD(287, "timerfd_gettime", kTodoData),
-    U(288, "accept4", kTodoSocket),
+    HS(288, "accept4", SysAccept4),
     HE(289, "signalfd4", SysSignalfd4),
     HE(290, "eventfd2", SysEventfd2),
     HE(291, "epoll_create1", SysEpollCreate1),

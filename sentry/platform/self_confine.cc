@@ -150,8 +150,9 @@ Result<SentryFork> EnterSentryNamespaces() {
       WriteProcSelf("setgroups", "deny", "sentry: write setgroups (deny)"));
   std::snprintf(map, sizeof map, "0 %u 1\n", static_cast<unsigned>(gid));
   VEIL_TRY_VOID(WriteProcSelf("gid_map", map, "sentry: write gid_map"));
-  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0) {
-    return StepFailed("sentry: unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID)");
+  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0) {
+    return StepFailed(
+        "sentry: unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWIPC)");
   }
   VEIL_TRY_VOID(LoopbackUp());
   const pid_t pid = fork();

@@ -10,8 +10,9 @@
 //     uid_map "0 UID 1", setgroups    outside (one id each; setgroups
 //       "deny", gid_map "0 GID 1"     denied, so no group can be dropped
 //                                     to gain access)
-//     unshare(NEWNS|NEWNET|NEWPID)    mounts, network (its own loopback,
-//                                     up: the host's is out of reach)
+//     unshare(NEWNS|NEWNET|NEWPID|    mounts, network (its own loopback,
+//             NEWIPC)                 up: the host's is out of reach),
+//                                     SysV IPC of its own
 //     fork                            the sentry: init of the new pid
 //                                     namespace (it sees only itself and
 //                                     its tasks); the caller stays behind

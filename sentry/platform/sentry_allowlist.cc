@@ -49,6 +49,11 @@ constexpr AllowedCall kAllowed[] = {
     VEIL_CALL(timerfd_settime),
     // The tasks' event fds, made here and installed (sys_event.cc).
     VEIL_CALL(epoll_create1), VEIL_CALL(signalfd4),
+    // The tasks' sockets, served on the task's own (sys_socket.cc): a
+    // unix path never reaches these (the VFS resolves it; the host
+    // socket gets an abstract name).
+    VEIL_CALL(bind), VEIL_CALL(connect), VEIL_CALL(accept4),
+    VEIL_CALL(getsockname), VEIL_CALL(getpeername), VEIL_CALL(getsockopt),
     // Its tasks: tracing, memory, fds.
     VEIL_CALL(ptrace), VEIL_CALL(wait4), VEIL_CALL(waitid),
     VEIL_CALL(process_vm_readv), VEIL_CALL(process_vm_writev),
@@ -119,6 +124,13 @@ Result<void> AddSentryAllowlist(void* ctx, int proc_dir_fd, int fifo_dir_fd) {
       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
                        SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
       "sentry: seccomp allow socketpair(AF_UNIX)"));
+  // And the families they may make (sys_socket.cc SysSocket).
+  for (int family : {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK}) {
+    VEIL_TRY_VOID(Check(
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                         SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family))),
+        "sentry: seccomp allow socket"));
+  }
   VEIL_TRY_VOID(Check(
       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
                        SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),

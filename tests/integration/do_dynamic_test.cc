@@ -374,4 +374,140 @@ for s in (a, b):
   EXPECT_EQ(r.output, "refused 1\nstays off 1\nstays off 1\n");
 }
 
+// Sockets of the sandbox's own network namespace: unix sockets bound to
+// paths of the VFS (a relative path, a hard link and a rename reach the
+// same socket; the names getsockname, getpeername and accept report),
+// Linux's errnos for binds and connects that fail, an accept restarted
+// after a signal, datagrams, abstract and autobound names, and TCP and
+// UDP echoes over loopback (v4 and v6): the same output as the host's.
+TEST_F(DoDynamicTest, SocketsMatchTheHost) {
+  NeedProgram("/usr/bin/python3");
+  ExpectSameAsHost("/usr/bin/python3", R"py(
+import socket, os, errno, signal, time
+W = os.environ["W"]
+os.chdir(W)
+def err(what, f):
+    try:
+        r = f()
+        print(what, "ok", r)
+    except OSError as e:
+        print(what, errno.errorcode.get(e.errno, e.errno))
+# A unix stream server and a client process; relative path, umask.
+os.umask(0o022)
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind("s.sock"); srv.listen(8)
+st = os.stat("s.sock")
+print("node", oct(st.st_mode), "name", srv.getsockname())
+pid = os.fork()
+if pid == 0:
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(W + "/s.sock")
+    c.sendall(b"hello " + c.getpeername().encode() + b" " + repr(c.getsockname()).encode())
+    c.recv(1)
+    os._exit(0)
+conn, addr = srv.accept()
+print("accepted", repr(addr), "local", conn.getsockname(), "got", conn.recv(100).decode())
+conn.sendall(b"x"); conn.close(); os.waitpid(pid, 0)
+# A hard link reaches the same socket; a rename too.
+os.link("s.sock", "l.sock"); os.rename("s.sock", "r.sock")
+for p in ("l.sock", "r.sock"):
+    c = socket.socket(socket.AF_UNIX); c.connect(p)
+    a, _ = srv.accept(); print("via", p, "peer", c.getpeername()); a.close(); c.close()
+# Errors.
+err("bind existing", lambda: socket.socket(socket.AF_UNIX).bind("r.sock"))
+err("bind twice", lambda: srv.bind("other.sock"))
+print("other left", os.path.exists("other.sock"))
+err("connect missing", lambda: socket.socket(socket.AF_UNIX).connect("nope.sock"))
+open("plain", "w").close()
+err("connect file", lambda: socket.socket(socket.AF_UNIX).connect("plain"))
+err("connect dir", lambda: socket.socket(socket.AF_UNIX).connect(W))
+err("bind too long", lambda: socket.socket(socket.AF_UNIX).bind("x" * 120))
+err("bind no dir", lambda: socket.socket(socket.AF_UNIX).bind("no/such.sock"))
+err("accept not listening", lambda: socket.socket(socket.AF_UNIX).accept())
+err("accept dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).accept())
+err("family", lambda: socket.socket(socket.AF_APPLETALK, socket.SOCK_DGRAM))
+nb = socket.socket(socket.AF_UNIX); nb.bind("nb.sock"); nb.listen(1); nb.setblocking(False)
+err("accept nonblocking", lambda: nb.accept())
+nb.close()
+err("connect closed", lambda: socket.socket(socket.AF_UNIX).connect("nb.sock"))
+# An accept interrupted by a signal whose handler has SA_RESTART (the
+# default of Python's signal.signal) is made again; then a connection.
+signal.signal(signal.SIGALRM, lambda *a: print("alarm"))
+pid = os.fork()
+if pid == 0:
+    time.sleep(0.3)
+    socket.socket(socket.AF_UNIX).connect("r.sock"); os._exit(0)
+signal.setitimer(signal.ITIMER_REAL, 0.1)
+a, _ = srv.accept(); print("accept after alarm", a.recv(1)); os.waitpid(pid, 0)
+# Datagrams: connected, and abstract names.
+d1 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d1.bind("d1.sock")
+d2 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d2.connect("d1.sock")
+d2.send(b"dgram"); print("dgram", d1.recv(10), d2.getpeername())
+ab = socket.socket(socket.AF_UNIX); ab.bind("\0veil-test-abstract"); ab.listen(1)
+c = socket.socket(socket.AF_UNIX); c.connect("\0veil-test-abstract")
+a, addr = ab.accept(); print("abstract", ab.getsockname(), c.getpeername(), repr(addr))
+au = socket.socket(socket.AF_UNIX); au.bind(""); print("autobind", len(au.getsockname()))
+# Loopback TCP and UDP, v4 and v6.
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    s = socket.socket(fam); s.bind((host, 0)); s.listen(1); port = s.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        c = socket.create_connection((host, port)); c.sendall(b"tcp echo"); c.recv(100); os._exit(0)
+    a, addr = s.accept(); data = a.recv(100); a.sendall(data)
+    print("tcp", fam.name, data, addr[0], a.getsockname()[1] == port); os.waitpid(pid, 0)
+    u1 = socket.socket(fam, socket.SOCK_DGRAM); u1.bind((host, 0))
+    u2 = socket.socket(fam, socket.SOCK_DGRAM); u2.sendto(b"udp", u1.getsockname())
+    m, frm = u1.recvfrom(10); print("udp", fam.name, m, frm[0], frm[1] == u2.getsockname()[1])
+print("gai", sorted({a[4][0] for a in socket.getaddrinfo("localhost", 5432, type=socket.SOCK_STREAM)}))
+)py");
+}
+
+// What a task cannot do with sockets: pass a descriptor (SO_PASSRIGHTS is
+// off on every unix socket, not only on pairs), reach the sentry's
+// private names, connect to a socket node it may not write, bind a
+// privileged port or make a raw socket without the capability.
+TEST_F(DoDynamicTest, SocketsRefuseWhatLinuxRefuses) {
+  NeedProgram("/usr/bin/python3");
+  ShellResult r = Shell(std::string(VEIL_BINARY) + " do -- /usr/bin/python3 -c " +
+                            Quote(R"py(
+import socket, os, array, errno
+def err(what, f):
+    try:
+        f(); print(what, "ok", flush=True)
+    except OSError as e:
+        print(what, errno.errorcode.get(e.errno, e.errno), flush=True)
+os.chdir("/tmp"); os.umask(0o022)
+srv = socket.socket(socket.AF_UNIX); srv.bind("root.sock"); srv.listen(4)
+c = socket.socket(socket.AF_UNIX); c.connect("root.sock"); a, _ = srv.accept()
+r, w = os.pipe()
+err("SCM_RIGHTS", lambda: c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))]))
+err("SO_PASSRIGHTS on", lambda: c.setsockopt(socket.SOL_SOCKET, 83, 1))
+err("private name", lambda: socket.socket(socket.AF_UNIX).connect("\0veil/1"))
+err("bind private name", lambda: socket.socket(socket.AF_UNIX).bind("\0veil/999"))
+err("packet family", lambda: socket.socket(17, socket.SOCK_RAW))
+pid = os.fork()
+if pid == 0:
+    os.setgid(65534); os.setuid(65534)
+    err("user connect 0755", lambda: socket.socket(socket.AF_UNIX).connect("root.sock"))
+    err("user bind port 80", lambda: socket.socket().bind(("127.0.0.1", 80)))
+    err("user bind port 8080", lambda: socket.socket().bind(("127.0.0.1", 8080)))
+    err("user raw socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, 1))
+    os._exit(0)
+os.waitpid(pid, 0)
+err("root bind port 80", lambda: socket.socket().bind(("127.0.0.1", 80)))
+)py") + " 2>&1",
+                        60);
+  EXPECT_EQ(r.output,
+            "SCM_RIGHTS EPERM\n"
+            "SO_PASSRIGHTS on EPERM\n"
+            "private name ECONNREFUSED\n"
+            "bind private name EADDRINUSE\n"
+            "packet family EAFNOSUPPORT\n"
+            "user connect 0755 EACCES\n"
+            "user bind port 80 EACCES\n"
+            "user bind port 8080 ok\n"
+            "user raw socket EPERM\n"
+            "root bind port 80 ok\n");
+}
+
 }  // namespace

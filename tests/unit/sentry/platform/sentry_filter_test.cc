@@ -124,8 +124,11 @@ TEST(SentryFilterTest, AProcessCannotBeMadeOnlyThreads) {
 }
 
 TEST(SentryFilterTest, OtherCallsAndIoctlRequestsKill) {
+  // The tasks' families only (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK).
   EXPECT_TRUE(KilledBySigsys(
-      UnderFilter([] { syscall(SYS_socket, AF_INET, SOCK_STREAM, 0); })));
+      UnderFilter([] { syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0); })));
+  EXPECT_TRUE(KilledBySigsys(
+      UnderFilter([] { syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0); })));
   EXPECT_TRUE(KilledBySigsys(UnderFilter([] {
     syscall(SYS_mount, "none", "/", "tmpfs", 0, nullptr);
   })));
