@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "base/blocking.h"
 #include "lisafs/client.h"
 
 #include <algorithm>
@@ -103,6 +104,9 @@ Result<Client::Frame> Client::RoundTrip(std::vector<uint8_t> request) {
   }
   internal::SetTag(request, tag);
   Result<void> sent = channel_.Send(request, {});
+  // The reply takes a round trip to the gofer (a disk's fsync, perhaps):
+  // a sentry thread lets another serve the tasks meanwhile.
+  if (sent) MayBlock();
 
   MutexLock lock(mu_);
   if (!sent) {

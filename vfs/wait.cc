@@ -3,6 +3,7 @@
 // Wait queues and the thread waiter (Linux: kernel/sched/wait.c
 // __wake_up, prepare_to_wait; a blocked thread here sleeps in a condition
 // variable or in poll(2) instead of schedule()).
+#include "base/blocking.h"
 #include "vfs/wait.h"
 
 #include <sys/eventfd.h>
@@ -92,6 +93,7 @@ std::optional<Result<void>> ThreadWaiter::TakeWakeLocked() {
 }
 
 Result<void> ThreadWaiter::Wait(std::span<const HostPoll> host) {
+  MayBlock();  // another task may be what this waits for
   if (sleep_observer_ == nullptr) {
     MutexLock lock(mu_);
     return WaitLocked(host);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "base/blocking.h"
 #include "sentry/kernel/host_twins.h"
 
 #include <dirent.h>
@@ -118,6 +119,9 @@ Result<UniqueFd> HostTwins::FifoTwin(vfs::FileDescription& file) const {
   const int flags = file.flags();
   const int access = flags & O_ACCMODE;
   int fd = -1;
+  // Either open may wait for the peer's, which another call of the
+  // sandbox makes: that call must find a thread to serve it.
+  MayBlock();
   if (!(flags & O_NONBLOCK) && access != O_RDWR) {
     // A blocking open waits for its peer's host open as fifo_open waits:
     // the VFS's open already met that peer, whose host open is done or

@@ -40,6 +40,7 @@
 #include <memory>
 #include <string>
 
+#include "base/blocking.h"
 #include "base/unique_fd.h"
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/file_ops.h"
@@ -399,6 +400,9 @@ Result<int64_t> SysConnect(Task& task, SyscallArgs& args) {
   SockAddr addr =
       VEIL_TRY(CopyInSockAddr(args.mem, args.Addr(1), args.Int(2)));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
+  // A blocking connect may wait for the peer (a full backlog, a
+  // handshake): another thread serves the sandbox meanwhile.
+  MayBlock();
   if (sock.impl->domain() != AF_UNIX)
     return HostCall(::connect(sock.host.get(), addr.get(), addr.len));
   // unix_dgram_connect: AF_UNSPEC dissolves the association.

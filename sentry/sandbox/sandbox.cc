@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/sandbox/sandbox.h"
 
+#include <poll.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -16,6 +17,7 @@
 #include <string>
 #include <utility>
 
+#include "base/blocking.h"
 #include "base/unique_fd.h"
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/fd_table.h"
@@ -192,8 +194,11 @@ std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
   slot->task = std::move(task);
   slot->sleep = std::make_unique<SlotSleep>(watcher_, slot, slot.get());
   slot->task->waiter().set_sleep_observer(slot->sleep.get());
+  // Pinned before it runs (a clone is reported before the child runs).
+  slot->cpu = cpus_.Place(slot->task->tid());
   MutexLock lock(mu_);
   tasks_[slot->task->tid()] = slot;
+  task_count_.store(tasks_.size(), std::memory_order_relaxed);
   return slot;
 }
 
@@ -251,6 +256,7 @@ void SandboxImpl::OnExit(pid_t tid, int /*wait_status*/) {
     if (it == tasks_.end()) return;
     slot = std::move(it->second);
     tasks_.erase(it);
+    task_count_.store(tasks_.size(), std::memory_order_relaxed);
   }
   // A call it was blocked in ends (EINTR); its answer goes nowhere.
   slot->task->Interrupt();
@@ -266,36 +272,88 @@ void SandboxImpl::StartReceiver() {
   std::thread([this] { ReceiverLoop(); }).detach();
 }
 
+namespace {
+
+// The pool whose lead this thread holds while it serves a call, or null.
+thread_local SandboxImpl* held_lead = nullptr;
+
+}  // namespace
+
+void SandboxImpl::GiveUpLead() {
+  if (SandboxImpl* pool = std::exchange(held_lead, nullptr))
+    pool->HandOffLead();
+}
+
+void SandboxImpl::HandOffLead() {
+  MutexLock lock(pool_mu_);
+  lead_taken_ = false;
+  if (draining_) return;
+  if (followers_ > 0) {
+    lead_cv_.Signal();
+  } else {
+    StartReceiver();
+  }
+}
+
+bool SandboxImpl::MoreCallsWaiting() {
+  pollfd p{platform_.ReceiveFd(), POLLIN, 0};
+  return p.fd >= 0 && ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 void SandboxImpl::ReceiverLoop() {
+  // Leader and followers: a thread serves the calls it receives itself,
+  // so a task's quick call costs one hand-off between the task and one
+  // sentry thread, on one CPU (a pool that woke a thread per call, or
+  // made one, cost two to three times the floor: sentry/README.md).
+  SetMayBlockHook(&GiveUpLead);
+  bool lead = false;
   for (;;) {
-    {
+    if (!lead) {
       MutexLock lock(pool_mu_);
-      if (draining_ || idle_ >= kSpareReceivers) {
+      ++followers_;
+      while (lead_taken_ && !draining_) lead_cv_.Wait(pool_mu_);
+      --followers_;
+      if (draining_) {
         --receivers_;
         pool_cv_.SignalAll();
         return;
       }
-      ++idle_;
+      lead_taken_ = true;
+      lead = true;
     }
     Result<SyscallRequest> req = platform_.Receive();
-    {
+    if (!req) {
+      if (req.error().code() == EINTR) continue;  // still the leader
       MutexLock lock(pool_mu_);
-      --idle_;
-      if (!req && req.error().code() != EINTR) {
-        draining_ = true;  // ECANCELED: no task is left
-      } else if (idle_ == 0) {
-        StartReceiver();  // someone must wait while we serve
-      }
+      draining_ = true;  // ECANCELED: no task is left
+      lead_taken_ = false;
+      lead_cv_.SignalAll();
+      --receivers_;
+      pool_cv_.SignalAll();
+      return;
     }
-    if (!req) continue;
+    held_lead = this;
+    // Calls of other tasks already waiting are served alongside this one
+    // (a lone task's next call cannot be waiting: the poll is saved).
+    if (task_count_.load(std::memory_order_relaxed) > 1 && MoreCallsWaiting())
+      GiveUpLead();
     std::shared_ptr<TaskSlot> slot = FindTask(req->tid);
     if (!slot) {
       // Not a task of ours (cannot happen: every clone is reported
       // before the child runs). It must not hang.
       (void)platform_.Answer(*req, SyscallAnswer::Error(Errno(ENOSYS)));
-      continue;
+    } else {
+      ServeOne(*slot, *req);
     }
-    ServeOne(*slot, *req);
+    lead = std::exchange(held_lead, nullptr) == this;
+    if (!lead) {
+      MutexLock lock(pool_mu_);
+      if (followers_ >= kSpareReceivers) {
+        --receivers_;
+        pool_cv_.SignalAll();
+        return;
+      }
+    }
   }
 }
 

@@ -29,6 +29,7 @@
 #include "sentry/loader/stub_server.h"
 #include "sentry/platform/seccomp_platform.h"
 #include "sentry/platform/tracer.h"
+#include "sentry/sandbox/cpu_placer.h"
 #include "sentry/sandbox/sandbox.h"
 #include "sentry/sandbox/signal_watch.h"
 
@@ -119,6 +120,9 @@ struct TaskSlot {
   // The task's tid in the sandbox's pid namespace, looked up once (0: not
   // yet).
   std::atomic<pid_t> sandbox_tid{0};
+  // The CPU the task is pinned to (null: not pinned); released with the
+  // slot.
+  std::unique_ptr<CpuPlacer::Claim> cpu;
   Mutex mu;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
@@ -163,6 +167,14 @@ class SandboxImpl final : public TaskObserver {
   // and ended every dozen calls: 12,000 in a 140,000-call run.)
   void ReceiverLoop() VEIL_EXCLUDES(pool_mu_);
   void StartReceiver() VEIL_REQUIRES(pool_mu_);
+  // The lead's holder gives it up (it may block, or more calls wait):
+  // a follower takes it, or a new receiver if none is idle.
+  void HandOffLead() VEIL_EXCLUDES(pool_mu_);
+  // base/blocking.h's hook in a receiver: the call being served may
+  // block, so the lead this thread holds goes to another.
+  static void GiveUpLead();
+  // Whether another call waits to be received (a poll of the listener).
+  bool MoreCallsWaiting();
   void ServeOne(TaskSlot& slot, const SyscallRequest& req);
   // Dispatch, with a call a signal interrupted answered by Linux's
   // restart code (sentry/kernel/restart.h) when the task has a signal
@@ -194,18 +206,28 @@ class SandboxImpl final : public TaskObserver {
   std::shared_ptr<HostTwins> twins_;
   // Interrupts waiting calls of tasks that have a signal pending.
   SignalWatcher watcher_;
+  // Where each task runs (declared before tasks_: outlives every claim).
+  CpuPlacer cpus_;
   // /proc's view of the tasks (proc_tasks.cc), detached when Run ends.
   std::shared_ptr<SandboxProcTasks> proc_;
 
+  // The receivers (sandbox.cc, "leader and followers"): one thread at a
+  // time holds the lead: it receives the next call and serves it itself,
+  // keeping the lead, unless the call may block (base/blocking.h) or
+  // another call is already waiting; then it hands the lead to an idle
+  // follower. At most kSpareReceivers followers stay idle.
   static constexpr int kSpareReceivers = 4;
   Mutex pool_mu_;
   CondVar pool_cv_;  // receivers_ went down
+  CondVar lead_cv_;  // the lead is free, or draining_
   int receivers_ VEIL_GUARDED_BY(pool_mu_) = 0;  // threads alive
-  int idle_ VEIL_GUARDED_BY(pool_mu_) = 0;       // of them, in Receive
+  int followers_ VEIL_GUARDED_BY(pool_mu_) = 0;  // of them, idle
+  bool lead_taken_ VEIL_GUARDED_BY(pool_mu_) = false;
   bool draining_ VEIL_GUARDED_BY(pool_mu_) = false;  // no task is left
 
   Mutex mu_;
   std::map<pid_t, std::shared_ptr<TaskSlot>> tasks_ VEIL_GUARDED_BY(mu_);
+  std::atomic<size_t> task_count_{0};  // tasks_.size(), read without mu_
   bool first_made_ VEIL_GUARDED_BY(mu_) = false;
   // The first program's plan, made before the launch (so a missing
   // command fails before anything starts).
