@@ -7,10 +7,14 @@
 //   auto walked = VEIL_TRY(client->Call(WalkReq{client->root().control_fd,
 //                                               {"etc", "passwd"}}));
 //
-// Create performs the Mount handshake and starts a receiver thread. After
-// that any number of threads may Call at once: each request gets a fresh
-// tag, the receiver routes every reply to the thread waiting on its tag, so
-// replies may come back in any order.
+// Create performs the Mount handshake. After that any number of threads
+// may Call at once: each request gets a fresh tag, and the callers read
+// the replies themselves, one at a time (the reader): the reader routes
+// every reply to the thread waiting on its tag, so replies may come back
+// in any order, and when its own has come it hands the reading on to a
+// caller still waiting. A lone call thus costs one wake-up each way (a
+// receiver thread cost one more, and a wake-up across CPUs costs tens of
+// microseconds on a VM).
 //
 // Trust: the server's replies are untrusted input. They are decoded with
 // the bounds-checked codec and checked against their request
@@ -18,12 +22,13 @@
 // and a reply with an unknown tag or an unparsable header ends the
 // connection (every pending and later call fails with EPROTO).
 //
-// Ownership: a Client owns its channel and receiver thread. Thread-safety:
-// Call and the accessors are thread-safe. Destroying the client shuts the
-// channel down, wakes pending calls with ECONNRESET and joins the receiver;
-// no call may start after destruction begins.
+// Ownership: a Client owns its channel. Thread-safety: Call and the
+// accessors are thread-safe. Destroying the client shuts the channel down
+// (a reader then fails every pending call with ECONNRESET); no call may
+// be in progress or start once destruction begins.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -53,6 +58,14 @@ class Client final {
   // another protocol version (the Errno says so); EPROTO for a malformed
   // reply; the server's Mount errno; the channel's errors.
   static Result<std::unique_ptr<Client>> Create(Channel channel);
+
+  // Opens one more channel per CPU this thread may run on (ChannelReq),
+  // up to `max`, so a call travels on the channel of the CPU its thread
+  // runs on: with a server that runs each channel's thread on the CPU of
+  // the same rank (ServerOptions::pin_channels), a round trip stays on
+  // one CPU. Without them (one CPU, an old server, an error) every call
+  // uses the first channel. Call once, before any other call.
+  void OpenCpuLanes(size_t max);
 
   ~Client();
   Client(const Client&) = delete;
@@ -92,19 +105,34 @@ class Client final {
     std::vector<uint8_t> bytes;
     std::vector<UniqueFd> fds;
   };
-  // One call waiting for its reply; lives on the caller's stack.
+  // One call waiting for its reply (or for its turn to read); lives on
+  // the caller's stack.
   struct Pending {
     CondVar done_cv;
-    // Guarded by the client's mu_ (not nameable from here for the
-    // analysis).
+    // Guarded by its lane's mu (not nameable from here for the analysis).
     bool done = false;
     Errno error{0};  // 0 if `frame` holds the reply.
     Frame frame;
   };
+  // A channel and the calls waiting on it; the callers read its replies
+  // themselves, one at a time.
+  struct Lane {
+    explicit Lane(Channel c) : channel(std::move(c)) {}
+    Channel channel;
+    Mutex mu;
+    std::map<uint64_t, Pending*> pending VEIL_GUARDED_BY(mu);
+    // A caller is reading the channel; buffer is its alone meanwhile.
+    bool reading VEIL_GUARDED_BY(mu) = false;
+    std::vector<uint8_t> buffer;
+  };
 
-  explicit Client(Channel channel) : channel_(std::move(channel)) {}
+  explicit Client(Channel channel) {
+    lanes_.push_back(std::make_unique<Lane>(std::move(channel)));
+  }
 
   Result<void> Mount();
+  // The lane for the CPU the calling thread runs on.
+  Lane& PickLane();
   // Tags `request`, sends it and blocks until its reply (or a failure).
   Result<Frame> RoundTrip(std::vector<uint8_t> request);
   // Checks the reply's header: an Error reply becomes its errno; any id
@@ -112,23 +140,31 @@ class Client final {
   static Result<Header> ParseReplyHeader(const Frame& frame,
                                          MessageId expected);
   static Errno MalformedReply(Errno decode_error);
-  void ReceiveLoop();
+  // Reads one reply from `lane` as its reader and routes it (lane.mu
+  // released while it waits on the channel). `first`: the caller's first
+  // wait for its reply, which says MayBlock only if the reply is slow.
+  void ReadOneLocked(Lane& lane, bool first) VEIL_REQUIRES(lane.mu);
   // Hands a reply to the call waiting on `tag`; false if there is none.
-  bool Deliver(uint64_t tag, std::span<const uint8_t> bytes,
-               std::vector<UniqueFd> fds);
-  // Ends the connection: every pending and future call fails with `error`.
-  void Fail(Errno error);
+  static bool DeliverLocked(Lane& lane, uint64_t tag,
+                            std::span<const uint8_t> bytes,
+                            std::vector<UniqueFd> fds) VEIL_REQUIRES(lane.mu);
+  // Ends the connection: every pending and future call fails with
+  // `error` (those of other lanes when their reader's Recv fails).
+  void Fail(Lane& held, Errno error) VEIL_REQUIRES(held.mu);
+  // The error the connection ended with, or 0.
+  Errno Broken();
 
-  Channel channel_;
+  // lanes_[0] is the connection's channel; the others are per CPU, fixed
+  // after OpenCpuLanes.
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::vector<int> lane_of_cpu_;  // CPU number -> index in lanes_
   Inode root_;
   std::vector<MessageId> supported_;
   size_t max_io_size_ = 0;
 
-  Mutex mu_;
-  uint64_t next_tag_ VEIL_GUARDED_BY(mu_) = 1;
-  std::map<uint64_t, Pending*> pending_ VEIL_GUARDED_BY(mu_);
-  Errno broken_ VEIL_GUARDED_BY(mu_){0};
-  std::thread receiver_;
+  std::atomic<uint64_t> next_tag_{1};
+  Mutex broken_mu_;
+  Errno broken_ VEIL_GUARDED_BY(broken_mu_){0};
 };
 
 }  // namespace veil::lisafs

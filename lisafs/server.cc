@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lisafs/server.h"
 
+#include <sched.h>
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
@@ -42,8 +43,16 @@ Result<void> Sent(Result<void> sent) {
 // StopAll can shut it down without racing the thread's exit.
 class ExtraChannels final {
  public:
-  ExtraChannels(size_t max, std::chrono::milliseconds send_timeout)
-      : max_(max), send_timeout_(send_timeout) {}
+  ExtraChannels(size_t max, std::chrono::milliseconds send_timeout,
+                bool pin)
+      : max_(max), send_timeout_(send_timeout) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pin && sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &set)) cpus_.push_back(cpu);
+    }
+  }
 
   // Starts a thread running `serve` on the server end of a new channel and
   // returns the client end. EMFILE past the limit or once stopping.
@@ -53,8 +62,18 @@ class ExtraChannels final {
     auto pair = VEIL_TRY(Channel::CreatePair());
     VEIL_TRY_VOID(pair.first.SetSendTimeout(send_timeout_));
     auto served = std::make_unique<Served>(Served{std::move(pair.first), {}});
-    served->thread =
-        std::thread([serve = std::move(serve), channel = &served->channel] {
+    // ServerOptions::pin_channels: the channel of rank i on CPU i.
+    const int cpu = cpus_.size() > 1 ? cpus_[served_.size() % cpus_.size()]
+                                     : -1;
+    served->thread = std::thread(
+        [serve = std::move(serve), channel = &served->channel, cpu] {
+          if (cpu >= 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            // Refused (a filter without it): the thread runs anywhere.
+            (void)sched_setaffinity(0, sizeof one, &one);
+          }
           serve(*channel);
         });
     served_.push_back(std::move(served));
@@ -81,6 +100,7 @@ class ExtraChannels final {
 
   const size_t max_;
   const std::chrono::milliseconds send_timeout_;
+  std::vector<int> cpus_;  // pin_channels: the CPUs, in order; fixed
   Mutex mu_;
   bool stopping_ VEIL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Served>> served_ VEIL_GUARDED_BY(mu_);
@@ -299,7 +319,8 @@ Result<void> ChannelServer::SendError(uint64_t tag, Errno error) {
 Result<void> Server::Serve(Channel channel) {
   VEIL_TRY_VOID(channel.SetSendTimeout(options_.send_timeout));
   Connection connection(backend_, options_);
-  ExtraChannels extras(options_.max_channels, options_.send_timeout);
+  ExtraChannels extras(options_.max_channels, options_.send_timeout,
+                       options_.pin_channels);
   Result<void> result =
       ChannelServer(connection, extras, options_, channel).Run();
   // The main channel is the connection: when it ends, so do the others.

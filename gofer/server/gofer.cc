@@ -134,6 +134,7 @@ Result<void> RunGoferServer(const GoferOptions& options, UniqueFd socket) {
 
   lisafs::ServerOptions server_options;
   server_options.send_timeout = options.send_timeout;
+  server_options.pin_channels = true;  // the sentry's per-CPU channels
   lisafs::Server server(**backend, server_options);
   Result<void> served = server.Serve(std::move(*channel));
   if (!served) {

@@ -96,6 +96,12 @@ Result<void> AddArgumentRules(scmp_filter_ctx ctx) {
       Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_getaffinity),
                              1, SCMP_A0(SCMP_CMP_EQ, 0)),
             step));
+  // A channel's thread runs on one CPU (lisafs ServerOptions::
+  // pin_channels): its own affinity only (pid 0: the calling thread).
+  VEIL_TRY_VOID(
+      Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity),
+                             1, SCMP_A0(SCMP_CMP_EQ, 0)),
+            step));
   // abort() signals its own process; no other.
   VEIL_TRY_VOID(
       Check(seccomp_rule_add(

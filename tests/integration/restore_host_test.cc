@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,6 +67,14 @@ FileState Look(const std::string& path) {
 bool operator==(const FileState& a, const FileState& b) {
   return a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
          a.xattrs == b.xattrs && a.content == b.content;
+}
+
+// What a failed comparison shows.
+std::ostream& operator<<(std::ostream& os, const FileState& s) {
+  os << "mode " << std::oct << s.mode << std::dec << " uid " << s.uid
+     << " gid " << s.gid << " xattrs [";
+  for (const std::string& x : s.xattrs) os << x << " ";
+  return os << "] " << s.content.size() << " bytes";
 }
 
 class RestoreHostTest : public ::testing::Test {
@@ -185,11 +194,11 @@ TEST_F(RestoreHostTest, ConcurrentSwapperChangesNothingOutsideDir) {
   kill(attacker, SIGKILL);
   waitpid(attacker, nullptr, 0);
 
-  EXPECT_TRUE(Look(victim + "/secret") == secret)
+  EXPECT_EQ(Look(victim + "/secret"), secret)
       << "root's 0600 file was changed by a restore";
-  EXPECT_TRUE(Look(victim + "/bin") == bin)
+  EXPECT_EQ(Look(victim + "/bin"), bin)
       << "root's binary was changed by a restore";
-  EXPECT_TRUE(Look(victim) == victim_dir);
+  EXPECT_EQ(Look(victim), victim_dir);
   DIR* d = opendir(victim.c_str());
   ASSERT_NE(d, nullptr);
   int entries = 0;

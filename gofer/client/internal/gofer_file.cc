@@ -30,11 +30,13 @@ class GoferFile final : public vfs::FileImpl {
   // handle cache never releases them under us.
   GoferFile(Ref<GoferInode> inode, int flags,
             std::shared_ptr<const Handle> read,
-            std::shared_ptr<const Handle> write)
+            std::shared_ptr<const Handle> write,
+            std::shared_ptr<const Handle> seek)
       : inode_(std::move(inode)),
         flags_(flags),
         read_(std::move(read)),
         write_(std::move(write)),
+        seek_(std::move(seek)),
         read_fd_(read_ ? read_->fd : lisafs::kNoFdId),
         read_host_(read_ ? read_->host.get() : -1),
         write_fd_(write_ ? write_->fd : lisafs::kNoFdId) {}
@@ -42,6 +44,7 @@ class GoferFile final : public vfs::FileImpl {
     // Our handles may be idle now: the cache's bound applies to them.
     read_.reset();
     write_.reset();
+    seek_.reset();
     inode_->gofer().handles().Trim();
   }
 
@@ -219,15 +222,16 @@ class GoferFile final : public vfs::FileImpl {
   Result<int64_t> SeekData(int64_t offset, int whence) {
     if (offset < 0) return Errno(ENXIO);
     std::shared_ptr<const Handle> spare;
-    if (read_ == nullptr && write_ == nullptr) {
-      // Opened for neither (access mode 3): the inode's read handle, if
-      // the file can still be opened.
+    if (read_ == nullptr && write_ == nullptr && seek_ == nullptr) {
+      // Opened for neither (access mode 3) without a handle taken at the
+      // open: the inode's read handle, if the file can still be opened.
       MutexLock lock(inode_->fs().mutex());
       Result<std::shared_ptr<const Handle>> h =
           inode_->EnsureHandleLocked(HandleKind::kRead);
       if (h) spare = std::move(*h);
     }
-    for (const std::shared_ptr<const Handle>& h : {read_, write_, spare}) {
+    for (const std::shared_ptr<const Handle>& h :
+         {read_, write_, seek_, spare}) {
       if (h == nullptr) continue;
       if (h->host.valid()) {
         off_t r = lseek(h->host.get(), offset, whence);
@@ -251,6 +255,10 @@ class GoferFile final : public vfs::FileImpl {
   const int flags_;
   std::shared_ptr<const Handle> read_;   // reset only by the destructor
   std::shared_ptr<const Handle> write_;  // reset only by the destructor
+  // Access mode 3 (neither read nor write): a read handle taken at the
+  // open, for SEEK_DATA/SEEK_HOLE only (the file may be unlinked by the
+  // time they come), or null. Never used for data.
+  std::shared_ptr<const Handle> seek_;
   const lisafs::FdId read_fd_;
   const int read_host_;  // borrowed from read_
   const lisafs::FdId write_fd_;
@@ -266,9 +274,17 @@ Result<std::unique_ptr<vfs::FileImpl>> GoferInode::OpenFileLocked(int flags) {
     read = VEIL_TRY(EnsureHandleLocked(HandleKind::kRead));
   if (acc == O_WRONLY || acc == O_RDWR)
     write = VEIL_TRY(EnsureHandleLocked(HandleKind::kReadWrite));
+  std::shared_ptr<const Handle> seek;
+  if (acc == O_ACCMODE) {
+    // may_open checked read and write permission; a file the gofer cannot
+    // open still opens, and its holes are then guessed (SeekData).
+    Result<std::shared_ptr<const Handle>> h =
+        EnsureHandleLocked(HandleKind::kRead);
+    if (h) seek = std::move(*h);
+  }
   return std::unique_ptr<vfs::FileImpl>(
       new GoferFile(Ref<GoferInode>(*this), flags, std::move(read),
-                    std::move(write)));
+                    std::move(write), std::move(seek)));
 }
 
 }  // namespace veil::gofer::client::internal
