@@ -107,6 +107,26 @@ printf '%s\n' "$in_veil" | sed 's/^/   | /'
 [[ "$in_veil" == "$on_host" ]] || { diff <(echo "$on_host") <(echo "$in_veil") >&2; fail "veil do and the host disagree"; }
 ok "identical to the same workload on the host ($(( (t1 - t0) / 1000000 )) ms in veil, $(( (t3 - t2) / 1000000 )) ms on the host)"
 
+# A database server in the sandbox: Debian's PostgreSQL, its cluster made
+# in the sandbox's /tmp, answering psql over its unix socket (a node of
+# veil's VFS) and over the sandbox's own loopback.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
+if [[ -n "$pg_bin" && -x "$pg_bin/initdb" ]] && getent passwd postgres >/dev/null; then
+  step "veil do --user postgres -- PostgreSQL: initdb, pg_ctl start, psql over a unix socket and TCP"
+  t0=$(date +%s%N)
+  build/veil do --user postgres -- /bin/sh -c "export PATH=$pg_bin:\$PATH; set -e
+initdb -D /tmp/pg -A trust >/dev/null
+pg_ctl -D /tmp/pg -l /tmp/pg.log -w -o '-k /tmp -c listen_addresses=127.0.0.1' start >/dev/null
+psql -X -q -h /tmp -d postgres -Atc \"create table t as select g, md5(g::text) from generate_series(1, 10000) g; select 'unix socket: ' || count(*) || ' rows' from t\"
+psql -X -h 127.0.0.1 -d postgres -Atc \"select 'tcp ' || inet_server_addr() || ': ' || sum(g) from t\"
+pg_ctl -D /tmp/pg -m fast -w stop >/dev/null" 2>&1 | sed 's/^/   | /'
+  [[ ${PIPESTATUS[0]} == 0 ]] || fail "PostgreSQL in veil do"
+  t1=$(date +%s%N)
+  ok "a database server in the sandbox ($(( (t1 - t0) / 1000000 )) ms, initdb included)"
+else
+  step "PostgreSQL in veil do: skipped (Debian's postgresql package is not installed)"
+fi
+
 step "veil do: writes land in the sandbox only"
 marker=/etc/veil-demo-$$
 build/veil do -- "$bb" sh -c "echo sandboxed > $marker && busybox cat $marker && busybox rm -rf /usr/share/doc && busybox ls -d /usr/share/doc 2>&1 || true" 2>/dev/null | sed 's/^/   | /'

@@ -34,7 +34,8 @@ namespace {
 
 constexpr const char kUsage[] =
     "usage: veil do [--rootfs DIR] [--bind HOST:SANDBOX[:ro]]... [--env K=V]...\n"
-    "               [--cwd DIR] [--user USER[:GROUP]] [--strict] [--strace]\n"
+    "               [--cwd DIR] [--user USER[:GROUP]] [--hostname NAME]\n"
+    "               [--strict] [--strace]\n"
     "               -- CMD [ARG]...\n";
 
 constexpr const char kHelp[] =
@@ -69,6 +70,9 @@ constexpr const char kHelp[] =
     "                 sandbox's /etc/group, or GROUP (a name or gid), and\n"
     "                 no capabilities unless USER is root; HOME is USER's\n"
     "                 home when no --env is given (default: root)\n"
+    "  --hostname NAME\n"
+    "                 the sandbox's hostname, as uname and /proc report it\n"
+    "                 (default: veil; never the host's)\n"
     "  --strict       trap file I/O too and serve it from the VFS: no host\n"
     "                 descriptor of a sandbox file in the tasks (by\n"
     "                 default read, write, pread, pwrite and poll run in\n"
@@ -291,6 +295,7 @@ void MountTmp(vfs::Vfs& vfs) {
 int RunDo(int argc, char** argv) {
   SandboxOptions options;
   std::string rootfs_dir = "/";
+  std::string hostname = "veil";
   std::vector<Bind> binds;
   int i = 1;
   for (; i < argc; ++i) {
@@ -307,7 +312,7 @@ int RunDo(int argc, char** argv) {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
     } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env" ||
-               arg == "--bind" || arg == "--user") {
+               arg == "--bind" || arg == "--user" || arg == "--hostname") {
       std::optional<std::string> v = value();
       if (!v) return UsageError(std::string(arg) + " needs a value");
       if (arg == "--rootfs") {
@@ -320,6 +325,18 @@ int RunDo(int argc, char** argv) {
         binds.push_back(std::move(*b));
       } else if (arg == "--cwd") {
         options.cwd = *v;
+      } else if (arg == "--hostname") {
+        // sethostname takes up to 64 bytes (HOST_NAME_MAX); a name others
+        // can parse (RFC 1123's characters) is asked for.
+        const bool ok =
+            !v->empty() && v->size() <= 64 &&
+            v->find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") ==
+                std::string::npos;
+        if (!ok)
+          return UsageError("--hostname needs 1 to 64 letters, digits, '-' "
+                            "or '.', not '" + *v + "'");
+        hostname = *v;
       } else if (arg == "--user") {
         if (v->empty()) return UsageError("--user needs NAME|UID[:GROUP|GID]");
         options.user = *v;
@@ -365,6 +382,7 @@ int RunDo(int argc, char** argv) {
   // What /proc shows of the host: read now, while the host's /proc is in
   // reach (the confined sentry sees only its own tasks).
   options.proc = sentry::CaptureProcHostInfo();
+  if (options.proc) options.proc->hostname = hostname;
   if (options.data_plane == DataPlane::kNative) {
     Result<std::unique_ptr<sentry::HostTwins>> twins =
         sentry::HostTwins::Create();
@@ -387,7 +405,8 @@ int RunDo(int argc, char** argv) {
   }
   const sentry::Confinement confinement = sentry::ConfinementFromEnvironment();
   if (confinement == sentry::Confinement::kConfined) {
-    Result<sentry::SentryFork> forked = sentry::EnterSentryNamespaces();
+    Result<sentry::SentryFork> forked =
+        sentry::EnterSentryNamespaces(hostname);
     if (!forked) {
       std::fprintf(stderr, "veil do: cannot confine the sentry: %s: %s\n",
                    forked.error().message() ? forked.error().message() : "",

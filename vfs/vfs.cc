@@ -124,7 +124,9 @@ Context Vfs::RootContext() const {
   return Context{Credentials::Root(), RootLocation(), RootLocation(), 022};
 }
 
-std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
+std::string Vfs::PathOf(const Context& ctx, const Location& loc,
+                        const Filesystem* held)
+    VEIL_NO_THREAD_SAFETY_ANALYSIS {  // `held`'s lock is the caller's
   std::vector<std::string> parts;
   Location cur = loc;
   bool reachable = true;
@@ -139,9 +141,12 @@ std::string Vfs::PathOf(const Context& ctx, const Location& loc) {
       cur = std::move(*up);
       continue;
     }
-    MutexLock lock(cur.dentry->fs().mutex());
+    Filesystem& fs = cur.dentry->fs();
+    if (&fs != held) fs.mutex().Lock();
     parts.emplace_back(cur.dentry->name());
-    cur = Location{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
+    Location next{cur.mount, Ref<Dentry>(*cur.dentry->parent())};
+    if (&fs != held) fs.mutex().Unlock();
+    cur = std::move(next);
   }
   std::string path;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {

@@ -153,7 +153,12 @@ class Vfs final {
   Result<Location> ResolveDirectory(const Context& ctx, const Location& dir,
                                     std::string_view path);
   // The path of `loc` as seen from `ctx.root` (getcwd(2), /proc fd links).
-  std::string PathOf(const Context& ctx, const Location& loc);
+  // `held`: a filesystem whose mutex the caller holds already (a /proc
+  // link read under its own filesystem's lock, for a process whose cwd is
+  // in /proc): its names are read under that lock, the others under their
+  // own filesystem's, one at a time.
+  std::string PathOf(const Context& ctx, const Location& loc,
+                     const Filesystem* held = nullptr);
 
   // --- Metadata (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) ----------------
   Result<Attr> StatAt(const Context& ctx, const Location& dir,

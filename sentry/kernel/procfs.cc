@@ -251,45 +251,6 @@ class ProcDir final : public ProcInode {
 
 // ---- The filesystem -------------------------------------------------------
 
-// Vfs::PathOf for a caller that holds `held`'s mutex (a /proc link being
-// read): names in `held` are read under the lock already held, the rest
-// under their own filesystem's, one at a time, as PathOf does. (PathOf
-// itself would take `held`'s mutex again for a path inside /proc: a
-// process whose cwd is /proc.)
-std::string PathOfHolding(vfs::Vfs& vfs, const vfs::Context& ctx,
-                          const vfs::Location& loc, vfs::Filesystem& held)
-    VEIL_NO_THREAD_SAFETY_ANALYSIS {
-  std::vector<std::string> parts;
-  vfs::Location cur = loc;
-  bool reachable = true;
-  for (;;) {
-    if (cur == ctx.root) break;
-    if (cur.dentry.get() == cur.mount->root().get()) {
-      std::optional<vfs::Location> up = vfs.mounts().MountPointOf(*cur.mount);
-      if (!up) {
-        reachable = false;
-        break;
-      }
-      cur = std::move(*up);
-      continue;
-    }
-    vfs::Filesystem& fs = cur.dentry->fs();
-    if (&fs != &held) fs.mutex().Lock();
-    parts.emplace_back(cur.dentry->name());
-    vfs::Location next{cur.mount, Ref<vfs::Dentry>(*cur.dentry->parent())};
-    if (&fs != &held) fs.mutex().Unlock();
-    cur = std::move(next);
-  }
-  std::string path;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    path.push_back('/');
-    path.append(*it);
-  }
-  if (path.empty()) path = "/";
-  if (!reachable) path.insert(0, "(unreachable)");
-  return path;
-}
-
 std::string FdTarget(vfs::Vfs& vfs, const vfs::Context& ctx,
                      vfs::FileDescription& file, vfs::Filesystem& held) {
   vfs::Inode& inode = file.inode();
@@ -309,7 +270,7 @@ std::string FdTarget(vfs::Vfs& vfs, const vfs::Context& ctx,
                                                   : "anon_inode";
     return std::string(kind) + ":[" + std::to_string(inode.ino()) + "]";
   }
-  return PathOfHolding(vfs, ctx, file.location(), held);
+  return vfs.PathOf(ctx, file.location(), &held);
 }
 
 std::string Octal(uint32_t v, int width) {
@@ -531,8 +492,8 @@ class ProcFs final : public vfs::Filesystem {
                          ProcThread th = VEIL_TRY(thread());
                          if (!th.view.image.exe) return Errno(ENOENT);
                          vfs::Context ctx = th.view.fs->ContextFor(th.view.creds);
-                         return PathOfHolding(vfs_, ctx, th.view.image.exe->location(),
-                                             *this);
+                         return vfs_.PathOf(
+                             ctx, th.view.image.exe->location(), this);
                        },
                        uid, gid,
                        [thread]() -> Result<std::optional<vfs::Location>> {
@@ -544,7 +505,7 @@ class ProcFs final : public vfs::Filesystem {
                        [this, thread]() -> Result<std::string> {
                          ProcThread th = VEIL_TRY(thread());
                          vfs::Context ctx = th.view.fs->ContextFor(th.view.creds);
-                         return PathOfHolding(vfs_, ctx, ctx.cwd, *this);
+                         return vfs_.PathOf(ctx, ctx.cwd, this);
                        },
                        uid, gid,
                        [thread]() -> Result<std::optional<vfs::Location>> {
@@ -556,7 +517,7 @@ class ProcFs final : public vfs::Filesystem {
                        [this, thread]() -> Result<std::string> {
                          ProcThread th = VEIL_TRY(thread());
                          vfs::Context ctx = th.view.fs->ContextFor(th.view.creds);
-                         return PathOfHolding(vfs_, ctx, ctx.root, *this);
+                         return vfs_.PathOf(ctx, ctx.root, this);
                        },
                        uid, gid,
                        [thread]() -> Result<std::optional<vfs::Location>> {
@@ -664,7 +625,7 @@ class ProcFs final : public vfs::Filesystem {
     mounts.insert(mounts.begin(), vfs_.RootLocation().mount);
     for (const Ref<vfs::Mount>& m : mounts) {
       std::string where =
-          PathOfHolding(vfs_, ctx, vfs::Location{m, m->root()}, *this);
+          vfs_.PathOf(ctx, vfs::Location{m, m->root()}, this);
       if (where.rfind("(unreachable)", 0) == 0) continue;
       const char* type = m->fs().TypeName();
       const char* opts = m->read_only() ? "ro" : "rw";

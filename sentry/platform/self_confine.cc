@@ -137,7 +137,7 @@ FilterMode FilterModeFromEnvironment() {
                                                     : FilterMode::kKill;
 }
 
-Result<SentryFork> EnterSentryNamespaces() {
+Result<SentryFork> EnterSentryNamespaces(const std::string& hostname) {
   const uid_t uid = geteuid();
   const gid_t gid = getegid();
   if (unshare(CLONE_NEWUSER) != 0) {
@@ -150,10 +150,16 @@ Result<SentryFork> EnterSentryNamespaces() {
       WriteProcSelf("setgroups", "deny", "sentry: write setgroups (deny)"));
   std::snprintf(map, sizeof map, "0 %u 1\n", static_cast<unsigned>(gid));
   VEIL_TRY_VOID(WriteProcSelf("gid_map", map, "sentry: write gid_map"));
-  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0) {
+  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC |
+              CLONE_NEWUTS) != 0) {
     return StepFailed(
-        "sentry: unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWIPC)");
+        "sentry: unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWIPC|"
+        "CLONE_NEWUTS)");
   }
+  // The sandbox's own name: uname(2), which runs natively, and /proc
+  // report it, never the host's.
+  if (sethostname(hostname.data(), hostname.size()) != 0)
+    return StepFailed("sentry: sethostname");
   VEIL_TRY_VOID(LoopbackUp());
   const pid_t pid = fork();
   if (pid < 0) return StepFailed("sentry: fork");

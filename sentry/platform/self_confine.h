@@ -11,8 +11,8 @@
 //       "deny", gid_map "0 GID 1"     denied, so no group can be dropped
 //                                     to gain access)
 //     unshare(NEWNS|NEWNET|NEWPID|    mounts, network (its own loopback,
-//             NEWIPC)                 up: the host's is out of reach),
-//                                     SysV IPC of its own
+//             NEWIPC|NEWUTS)          up: the host's is out of reach),
+//                                     SysV IPC and a hostname of its own
 //     fork                            the sentry: init of the new pid
 //                                     namespace (it sees only itself and
 //                                     its tasks); the caller stays behind
@@ -32,6 +32,8 @@
 // the call fails with ENOSYS, so one run finds every missing call.
 // Neither is in --help; sentry/README.md documents them.
 #pragma once
+
+#include <string>
 
 #include <sys/types.h>
 
@@ -57,7 +59,9 @@ struct SentryFork {
 
 // Steps above. Errors: the failing step's errno, the step in the message.
 // The caller must be single-threaded (unshare's EINVAL otherwise).
-Result<SentryFork> EnterSentryNamespaces();
+// `hostname`: the name uname(2) gives in the sandbox (its own UTS
+// namespace).
+Result<SentryFork> EnterSentryNamespaces(const std::string& hostname);
 
 // In the sentry, single-threaded. Mounts need CAP_SYS_ADMIN in its
 // namespaces, which EnterSentryNamespaces gave it.

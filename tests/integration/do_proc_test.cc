@@ -128,6 +128,30 @@ TEST_P(DoProcTest, UserRunsAsThatUser) {
   EXPECT_NE(bad.output.find("status 125"), std::string::npos) << bad.output;
 }
 
+// The sandbox's hostname: "veil" unless --hostname says otherwise, the
+// same from uname(2) (native), hostname and /proc; never the host's.
+TEST_P(DoProcTest, HostnameIsTheSandboxs) {
+  const std::string script =
+      "busybox uname -n; busybox hostname;"
+      " busybox cat /proc/sys/kernel/hostname";
+  ShellResult r = InSandbox(script);
+  EXPECT_EQ(r.output, "veil\nveil\nveil\n");
+  ShellResult named = Shell(std::string(VEIL_BINARY) + " do " + GetParam() +
+                                " --hostname db-1.example -- /bin/busybox sh -c " +
+                                Quote(script) +
+                                " 2>&1 | grep -v 'falling back to chroot'",
+                            60);
+  EXPECT_EQ(named.output, "db-1.example\ndb-1.example\ndb-1.example\n");
+  ShellResult bad = Shell(std::string(VEIL_BINARY) + " do " + GetParam() +
+                              " --hostname 'a b' -- /bin/busybox true 2>&1;"
+                              " echo status $?",
+                          60);
+  EXPECT_NE(bad.output.find("--hostname needs 1 to 64 letters"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_NE(bad.output.find("status 2"), std::string::npos) << bad.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, DoProcTest, ::testing::Values("", "--strict"),
                          [](const auto& info) {
                            return std::string(info.param[0] ? "Strict"
