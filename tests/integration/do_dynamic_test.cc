@@ -510,4 +510,62 @@ err("root bind port 80", lambda: socket.socket().bind(("127.0.0.1", 80)))
             "root bind port 80 ok\n");
 }
 
+// A host socket is never reachable from the sandbox, nor the sandbox's
+// from the host: a unix socket the host listens on in a bound directory
+// (its node is visible there) and an abstract one refuse the sandbox's
+// connect; a socket the sandbox binds in the bound directory leaves a
+// node on the host that refuses the host's connect.
+TEST_F(DoDynamicTest, HostAndSandboxSocketsDoNotMeet) {
+  NeedProgram("/usr/bin/python3");
+  const std::string made = Shell("mktemp -d -p /dev/shm veil-sock.XXXXXX").output;
+  const std::string d = made.substr(0, made.find('\n'));
+  ASSERT_FALSE(d.empty());
+  // The host's listeners, for as long as the test runs.
+  ShellResult host = Shell(
+      "cd " + Quote(d) + " && /usr/bin/python3 -c " + Quote(R"py(
+import socket, os, time
+s = socket.socket(socket.AF_UNIX); s.bind("host.sock"); s.listen(4)
+a = socket.socket(socket.AF_UNIX); a.bind("\0veil-host-only-test"); a.listen(4)
+open("ready", "w").close()
+time.sleep(30)
+)py") + " >/dev/null 2>&1 & echo $!; while [ ! -e " + Quote(d + "/ready") +
+          " ]; do sleep 0.05; done");
+  const std::string host_pid = host.output.substr(0, host.output.find('\n'));
+  ShellResult r = Shell(
+      std::string(VEIL_BINARY) + " do --bind " + d + ":/h -- /usr/bin/python3 -c " +
+          Quote(R"py(
+import socket, os, errno, stat
+def err(what, f):
+    try:
+        f(); print(what, "ok", flush=True)
+    except OSError as e:
+        print(what, errno.errorcode.get(e.errno, e.errno), flush=True)
+print("node", stat.S_ISSOCK(os.lstat("/h/host.sock").st_mode))
+err("host path", lambda: socket.socket(socket.AF_UNIX).connect("/h/host.sock"))
+err("host abstract", lambda: socket.socket(socket.AF_UNIX).connect("\0veil-host-only-test"))
+s = socket.socket(socket.AF_UNIX); s.bind("/h/sandbox.sock"); s.listen(4)
+c = socket.socket(socket.AF_UNIX); c.connect("/h/sandbox.sock"); print("sandbox's own ok", flush=True)
+open("/h/bound", "w").close()
+import time
+while os.path.exists("/h/bound"):
+    time.sleep(0.05)
+)py") + " 2>&1 & v=$!; while [ ! -e " + Quote(d + "/bound") +
+          " ]; do sleep 0.05; done; /usr/bin/python3 -c " + Quote(R"py(
+import socket, sys, errno
+try:
+    socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("host reached the sandbox")
+except OSError as e:
+    print("from the host", errno.errorcode[e.errno])
+)py") + " " + Quote(d + "/sandbox.sock") + "; rm -f " + Quote(d + "/bound") +
+          "; wait $v",
+      60);
+  Shell("kill " + host_pid + "; rm -rf " + Quote(d));
+  EXPECT_EQ(r.output,
+            "node True\n"
+            "host path ECONNREFUSED\n"
+            "host abstract ECONNREFUSED\n"
+            "sandbox's own ok\n"
+            "from the host ECONNREFUSED\n");
+}
+
 }  // namespace
