@@ -157,6 +157,7 @@ Result<int64_t> SysAccept(Task& task, SyscallArgs& args);
 Result<int64_t> SysAccept4(Task& task, SyscallArgs& args);
 Result<int64_t> SysGetsockname(Task& task, SyscallArgs& args);
 Result<int64_t> SysGetpeername(Task& task, SyscallArgs& args);
+Result<int64_t> SysSendto(Task& task, SyscallArgs& args);
 Result<int64_t> SysSetsockopt(Task& task, SyscallArgs& args);
 // sys_memfd.cc
 Result<int64_t> SysMemfdCreate(Task& task, SyscallArgs& args);

@@ -15,6 +15,9 @@
 //    signal ends the wait as Linux's inet_csk_wait_for_connect) and
 //    install the new socket at the lowest free number.
 //  - getsockname and getpeername translate the private names back.
+//  - sendto naming an address is trapped (a seccomp guard on its pointer,
+//    in the default mode): a datagram to a unix path goes to the socket
+//    the VFS's node names; anything else continues natively.
 //  - socketpair(2): a host pair installed at the task's numbers.
 // Descriptors cannot travel over unix sockets: SO_PASSRIGHTS (Linux
 // 6.16+) is off on every unix socket the sentry makes or accepts, so an
@@ -22,8 +25,8 @@
 // behind the sentry's fd table; setsockopt(SO_PASSRIGHTS) is trapped to
 // keep it off. Under --strict no socket is served (ENOSYS).
 //
-// Not Linux yet: a blocking connect waits in the sentry's thread, where a
-// signal cannot end it (loopback connects finish at once; a unix
+// Not Linux yet: a blocking connect (or sendto a full datagram
+// receiver) waits in the sentry's thread, where a signal cannot end it (loopback connects finish at once; a unix
 // listener's full backlog makes it wait for the server's accept).
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -428,6 +431,49 @@ Result<int64_t> SysAccept(Task& task, SyscallArgs& args) {
 
 Result<int64_t> SysAccept4(Task& task, SyscallArgs& args) {
   return Accept(task, args, args.Int(3));
+}
+
+Result<int64_t> SysSendto(Task& task, SyscallArgs& args) {
+  if (!task.twins()) return Errno(ENOSYS);
+  TaskSocket sock = VEIL_TRY(GetSocket(task, args, args.Int(0)));
+  // Only a datagram to a unix path needs the sentry (a stream or
+  // seqpacket socket answers EISCONN or EOPNOTSUPP, or ignores the
+  // name, whatever it says): anything else runs natively, on the task's
+  // own socket, and no address it gives reaches a host socket.
+  if (sock.impl->domain() != AF_UNIX || sock.impl->type() != SOCK_DGRAM ||
+      args.ULong(4) == 0) {
+    task.effects().continue_natively = true;
+    return 0;
+  }
+  SockAddr addr =
+      VEIL_TRY(CopyInSockAddr(args.mem, args.Addr(4), args.Int(5)));
+  if (addr.len < offsetof(sockaddr_un, sun_path) + 1 ||
+      addr.family() != AF_UNIX || IsAbstract(addr)) {
+    if (addr.family() == AF_UNIX && IsPrivateName(addr))
+      return Errno(ECONNREFUSED);
+    task.effects().continue_natively = true;
+    return 0;
+  }
+  VEIL_TRY_VOID(ValidateUnixAddr(addr));
+  // unix_dgram_sendmsg: a datagram larger than the send buffer is
+  // EMSGSIZE before anything else; the buffer is at most wmem_max here.
+  const uint64_t len = args.ULong(2);
+  int sndbuf = 0;
+  socklen_t optlen = sizeof sndbuf;
+  if (::getsockopt(sock.host.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) !=
+      0)
+    return Errno::FromErrno();
+  if (len > static_cast<uint64_t>(sndbuf)) return Errno(EMSGSIZE);
+  std::vector<uint8_t> data(len);
+  if (len > 0) VEIL_TRY_VOID(args.mem.Read(args.Addr(1), data));
+  const SockAddr host = VEIL_TRY(FindUnixPath(task, UnixPath(addr)));
+  VEIL_TRY_VOID(args.mem.CheckStillPending());
+  MayBlock();  // a full receiver blocks a blocking sender
+  const ssize_t sent =
+      ::sendto(sock.host.get(), data.data(), data.size(),
+               args.Int(3) | MSG_NOSIGNAL, host.get(), host.len);
+  if (sent < 0) return Errno::FromErrno();
+  return sent;
 }
 
 Result<int64_t> SysGetsockname(Task& task, SyscallArgs& args) {

@@ -40,7 +40,7 @@ constexpr const char* kTodoData = "data plane: native; not served under --strict
 constexpr const char* kTodo = "not served yet";
 constexpr const char* kEvent = "event fds: a host object installed in the default mode; ENOSYS under --strict";
 constexpr const char* kSocketPair = "sockets: host sockets of the sandbox's network namespace, installed in the default mode; unix paths are the VFS's; no fd passing (SO_PASSRIGHTS off); ENOSYS under --strict";
-constexpr const char* kSocketData = "sockets: native on the task's socket ends; ENOSYS under --strict";
+constexpr const char* kSocketData = "sockets: native on the task's socket ends (sendto naming a unix path: the sentry's); ENOSYS under --strict";
 constexpr const char* kSysvIpc = "SysV IPC: the sandbox's own IPC namespace";
 constexpr const char* kCreds = "credentials: the sentry's (a task's host ids never change)";
 // clang-format on
@@ -60,6 +60,10 @@ constexpr SyscallEntry HS(int nr, const char* name, SyscallHandler h) {
 }
 constexpr SyscallEntry UDS(int nr, const char* name) {
   return {nr, name, SyscallKind::kHandler, nullptr, ENOSYS, DataPlane::kYes,
+          kSocketData};
+}
+constexpr SyscallEntry HDS(int nr, const char* name, SyscallHandler h) {
+  return {nr, name, SyscallKind::kHandler, h, 0, DataPlane::kYes,
           kSocketData};
 }
 constexpr SyscallEntry HD(int nr, const char* name, SyscallHandler h) {
@@ -129,7 +133,7 @@ constexpr SyscallEntry kTable[] = {
     HS(41, "socket", SysSocket),
     HS(42, "connect", SysConnect),
     HS(43, "accept", SysAccept),
-    UDS(44, "sendto"),
+    HDS(44, "sendto", SysSendto),
     UDS(45, "recvfrom"),
     UDS(46, "sendmsg"),
     UDS(47, "recvmsg"),

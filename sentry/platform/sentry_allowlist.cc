@@ -54,6 +54,7 @@ constexpr AllowedCall kAllowed[] = {
     // socket gets an abstract name).
     VEIL_CALL(bind), VEIL_CALL(connect), VEIL_CALL(accept4),
     VEIL_CALL(getsockname), VEIL_CALL(getpeername), VEIL_CALL(getsockopt),
+    VEIL_CALL(sendto),
     // Its tasks: tracing, memory, fds.
     VEIL_CALL(ptrace), VEIL_CALL(wait4), VEIL_CALL(waitid),
     VEIL_CALL(process_vm_readv), VEIL_CALL(process_vm_writev),

@@ -101,6 +101,12 @@ Result<SeccompFilter> MakeFilter(Mode mode) {
   if (mode == Mode::kDefault) {
     guards.push_back({9, 3, MAP_ANONYMOUS, SeccompAction::Notify(),
                       GuardWhen::kNoneSet});
+    // sendto with an address: a unix path in it is the VFS's to resolve
+    // (SysSendto); without one (the usual send on a connected socket) it
+    // stays native. A filter sees the pointer's low 32 bits only; an
+    // address whose low half is 0 runs natively and, resolved by the
+    // host in the task's empty root, reaches no host socket.
+    guards.push_back({44, 4, 0xffffffffu, SeccompAction::Notify()});
   }
   return SeccompFilter::Create(rules, SeccompAction::Error(ENOSYS), guards);
 }
