@@ -87,12 +87,12 @@ UnixRegistry& Registry() {
   return *registry;
 }
 
-bool IsPrivate(const SockAddr& addr) {
+}  // namespace
+
+bool IsPrivateUnixName(const SockAddr& addr) {
   if (addr.family() != AF_UNIX) return false;
   return UnixRegistry::Key(addr).starts_with(kPrivatePrefix);
 }
-
-}  // namespace
 
 SockAddr UnixPathAddr(const std::string& path) {
   SockAddr addr;
@@ -120,7 +120,7 @@ std::optional<SockAddr> FindUnixBinding(uint64_t dev, uint64_t ino) {
 
 SockAddr SandboxUnixAddr(const SockAddr& addr,
                          const std::optional<std::string>& fallback) {
-  if (!IsPrivate(addr)) return addr;
+  if (!IsPrivateUnixName(addr)) return addr;
   if (std::optional<std::string> path = Registry().PathOf(addr))
     return UnixPathAddr(*path);
   if (fallback) return UnixPathAddr(*fallback);

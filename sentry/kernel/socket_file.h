@@ -82,6 +82,10 @@ class UnixBinding final {
   SockAddr host_addr_;
 };
 
+// Whether `addr` is one of the sentry's private names ("\0veil/N"):
+// tasks reach those through the VFS's nodes only.
+bool IsPrivateUnixName(const SockAddr& addr);
+
 // The host address of the socket bound at node (`dev`, `ino`), or
 // nullopt: nothing listens there (ECONNREFUSED).
 std::optional<SockAddr> FindUnixBinding(uint64_t dev, uint64_t ino);

@@ -146,13 +146,30 @@ bool IsAbstract(const SockAddr& addr) {
          '\0';
 }
 
-// An abstract name of the sentry's own ("\0veil/..."): tasks reach those
-// through the VFS's nodes only.
-bool IsPrivateName(const SockAddr& addr) {
-  static constexpr char kPrefix[] = {'\0', 'v', 'e', 'i', 'l', '/'};
-  const auto* un = reinterpret_cast<const sockaddr_un*>(&addr.storage);
-  return addr.len >= offsetof(sockaddr_un, sun_path) + sizeof kPrefix &&
-         std::memcmp(un->sun_path, kPrefix, sizeof kPrefix) == 0;
+// Installs `host` at the reserved `fd` with the sentry's description of
+// it; `flags`: SOCK_CLOEXEC and SOCK_NONBLOCK as socket(2)'s. Returns
+// the number.
+int InstallSocket(Task& task, FdReservation fd, UniqueFd host, int flags,
+                  std::unique_ptr<SocketImpl> impl) {
+  const CloseOnExec cloexec =
+      (flags & SOCK_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
+  const int number = fd.fd();
+  task.effects().installs.push_back({std::move(host), number, cloexec});
+  std::move(fd).Install(
+      MakeSocketFile(task.creds(),
+                     O_RDWR | ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0),
+                     std::move(impl)),
+      cloexec);
+  return number;
+}
+
+// A call about to run on `host` that waits when the socket blocks (a
+// connect's handshake or full backlog, a datagram to a full receiver):
+// another thread serves the sandbox meanwhile (base/blocking.h). A
+// non-blocking socket's call returns at once and hands nothing on.
+void MayBlockOn(int host) {
+  const int flags = ::fcntl(host, F_GETFL);
+  if (flags < 0 || !(flags & O_NONBLOCK)) MayBlock();
 }
 
 Result<int64_t> HostCall(int rc) {
@@ -311,16 +328,8 @@ Result<int64_t> Accept(Task& task, SyscallArgs& args, int flags) {
     VEIL_TRY_VOID(
         CopyOutSockAddr(args.mem, args.Addr(1), args.Addr(2), named));
   }
-  const CloseOnExec cloexec =
-      (flags & SOCK_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
-  const int number = fd.fd();
-  task.effects().installs.push_back({std::move(conn), number, cloexec});
-  std::move(fd).Install(
-      MakeSocketFile(task.creds(),
-                     O_RDWR | ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0),
-                     std::move(impl)),
-      cloexec);
-  return number;
+  return InstallSocket(task, std::move(fd), std::move(conn), flags,
+                       std::move(impl));
 }
 
 }  // namespace
@@ -355,16 +364,8 @@ Result<int64_t> SysSocket(Task& task, SyscallArgs& args) {
   UniqueFd host(::socket(domain, type | SOCK_CLOEXEC, protocol));
   if (!host) return Errno::FromErrno();
   if (domain == AF_UNIX) VEIL_TRY_VOID(NoPassRights(host.get()));
-  const CloseOnExec cloexec =
-      (type & SOCK_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
-  const int number = fd.fd();
-  task.effects().installs.push_back({std::move(host), number, cloexec});
-  std::move(fd).Install(
-      MakeSocketFile(task.creds(),
-                     O_RDWR | ((type & SOCK_NONBLOCK) ? O_NONBLOCK : 0),
-                     std::make_unique<SocketImpl>(domain, kind, protocol)),
-      cloexec);
-  return number;
+  return InstallSocket(task, std::move(fd), std::move(host), type,
+                       std::make_unique<SocketImpl>(domain, kind, protocol));
 }
 
 Result<int64_t> SysBind(Task& task, SyscallArgs& args) {
@@ -381,7 +382,7 @@ Result<int64_t> SysBind(Task& task, SyscallArgs& args) {
         break;
       VEIL_TRY_VOID(ValidateUnixAddr(addr));
       if (IsAbstract(addr)) {
-        if (IsPrivateName(addr)) return Errno(EADDRINUSE);
+        if (IsPrivateUnixName(addr)) return Errno(EADDRINUSE);
         break;
       }
       return BindUnixPath(task, sock, UnixPath(addr));
@@ -403,9 +404,7 @@ Result<int64_t> SysConnect(Task& task, SyscallArgs& args) {
   SockAddr addr =
       VEIL_TRY(CopyInSockAddr(args.mem, args.Addr(1), args.Int(2)));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
-  // A blocking connect may wait for the peer (a full backlog, a
-  // handshake): another thread serves the sandbox meanwhile.
-  MayBlock();
+  MayBlockOn(sock.host.get());
   if (sock.impl->domain() != AF_UNIX)
     return HostCall(::connect(sock.host.get(), addr.get(), addr.len));
   // unix_dgram_connect: AF_UNSPEC dissolves the association.
@@ -414,7 +413,7 @@ Result<int64_t> SysConnect(Task& task, SyscallArgs& args) {
     return HostCall(::connect(sock.host.get(), addr.get(), addr.len));
   VEIL_TRY_VOID(ValidateUnixAddr(addr));
   if (IsAbstract(addr)) {
-    if (IsPrivateName(addr)) return Errno(ECONNREFUSED);
+    if (IsPrivateUnixName(addr)) return Errno(ECONNREFUSED);
     return HostCall(::connect(sock.host.get(), addr.get(), addr.len));
   }
   const SockAddr host = VEIL_TRY(FindUnixPath(task, UnixPath(addr)));
@@ -449,7 +448,7 @@ Result<int64_t> SysSendto(Task& task, SyscallArgs& args) {
       VEIL_TRY(CopyInSockAddr(args.mem, args.Addr(4), args.Int(5)));
   if (addr.len < offsetof(sockaddr_un, sun_path) + 1 ||
       addr.family() != AF_UNIX || IsAbstract(addr)) {
-    if (addr.family() == AF_UNIX && IsPrivateName(addr))
+    if (IsPrivateUnixName(addr))
       return Errno(ECONNREFUSED);
     task.effects().continue_natively = true;
     return 0;
@@ -468,7 +467,7 @@ Result<int64_t> SysSendto(Task& task, SyscallArgs& args) {
   if (len > 0) VEIL_TRY_VOID(args.mem.Read(args.Addr(1), data));
   const SockAddr host = VEIL_TRY(FindUnixPath(task, UnixPath(addr)));
   VEIL_TRY_VOID(args.mem.CheckStillPending());
-  MayBlock();  // a full receiver blocks a blocking sender
+  MayBlockOn(sock.host.get());
   const ssize_t sent =
       ::sendto(sock.host.get(), data.data(), data.size(),
                args.Int(3) | MSG_NOSIGNAL, host.get(), host.len);
@@ -502,23 +501,14 @@ Result<int64_t> SysSocketpair(Task& task, SyscallArgs& args) {
     return Errno::FromErrno();
   UniqueFd end0(sv[0]), end1(sv[1]);
   for (int end : sv) VEIL_TRY_VOID(NoPassRights(end));
-  const CloseOnExec cloexec =
-      (type & SOCK_CLOEXEC) ? CloseOnExec::kYes : CloseOnExec::kNo;
-  const int status = (type & SOCK_NONBLOCK) ? O_NONBLOCK : 0;
   int numbers[2] = {fd0.fd(), fd1.fd()};
   // __sys_socketpair: copy_to_user fails -> EFAULT, nothing installed.
   VEIL_TRY_VOID(CopyOut(args.mem, args.Addr(3), numbers));
-  task.effects().installs.push_back({std::move(end0), fd0.fd(), cloexec});
-  task.effects().installs.push_back({std::move(end1), fd1.fd(), cloexec});
   const int kind = type & kSockTypeMask;
-  std::move(fd0).Install(
-      MakeSocketFile(task.creds(), O_RDWR | status,
-                     std::make_unique<SocketImpl>(domain, kind, protocol)),
-      cloexec);
-  std::move(fd1).Install(
-      MakeSocketFile(task.creds(), O_RDWR | status,
-                     std::make_unique<SocketImpl>(domain, kind, protocol)),
-      cloexec);
+  InstallSocket(task, std::move(fd0), std::move(end0), type,
+                std::make_unique<SocketImpl>(domain, kind, protocol));
+  InstallSocket(task, std::move(fd1), std::move(end1), type,
+                std::make_unique<SocketImpl>(domain, kind, protocol));
   return 0;
 }
 
