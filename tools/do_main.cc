@@ -4,6 +4,7 @@
 // line and builds the sandbox's file system (an overlay of a veil tmpfs
 // over DIR, served read-only by a gofer, with a tmpfs on /tmp);
 // do_sandbox.cc starts the command under the sentry and serves it.
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "sentry/sandbox/devices.h"
 #include "tools/do_command.h"
 #include "tools/do_sandbox.h"
+#include "tools/sandbox_registry.h"
 #include "tools/snapshot_cli.h"
 #include "tools/verbs.h"
 #include "vfs/tmpfs/tmpfs.h"
@@ -35,7 +37,8 @@ namespace {
 constexpr const char kUsage[] =
     "usage: veil do [--rootfs DIR] [--bind HOST:SANDBOX[:ro]]... [--env K=V]...\n"
     "               [--cwd DIR] [--user USER[:GROUP]] [--hostname NAME]\n"
-    "               [--strict] [--strace]\n"
+    "               [--strict] [--strace] [--name NAME] [--root DIR]\n"
+    "               [--verbose]\n"
     "               -- CMD [ARG]...\n";
 
 constexpr const char kHelp[] =
@@ -79,6 +82,13 @@ constexpr const char kHelp[] =
     "                 the host kernel on a host fd the sentry installed)\n"
     "  --strace       print each trapped syscall with its raw arguments and\n"
     "                 its result to stderr\n"
+    "  --name NAME    the sandbox's name, for veil ps and veil fuse NAME MNT\n"
+    "                 (1 to 64 letters, digits, '_', '.', '-'; default: 8\n"
+    "                 random hex digits); a name a running sandbox has is\n"
+    "                 refused\n"
+    "  --root DIR     the runtime directory holding each running sandbox's\n"
+    "                 state and control socket (default: /run/veil)\n"
+    "  --verbose      print the sandbox's name to stderr when it starts\n"
     "  -h, --help     print this help\n"
     "\n"
     "Exit status: CMD's, or 128+N if a signal N ended it; 125 if veil\n"
@@ -296,6 +306,9 @@ int RunDo(int argc, char** argv) {
   SandboxOptions options;
   std::string rootfs_dir = "/";
   std::string hostname = "veil";
+  std::string name;
+  std::string runtime_root = kDefaultRuntimeRoot;
+  bool verbose = false;
   std::vector<Bind> binds;
   int i = 1;
   for (; i < argc; ++i) {
@@ -312,11 +325,21 @@ int RunDo(int argc, char** argv) {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
     } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env" ||
-               arg == "--bind" || arg == "--user" || arg == "--hostname") {
+               arg == "--bind" || arg == "--user" || arg == "--hostname" ||
+               arg == "--name" || arg == "--root") {
       std::optional<std::string> v = value();
       if (!v) return UsageError(std::string(arg) + " needs a value");
       if (arg == "--rootfs") {
         rootfs_dir = *v;
+      } else if (arg == "--name") {
+        if (!ValidSandboxName(*v))
+          return UsageError("--name needs 1 to 64 letters, digits, '_', '.' "
+                            "or '-' (not first), not '" + *v + "'");
+        name = *v;
+      } else if (arg == "--root") {
+        if (v->empty() || v->front() != '/')
+          return UsageError("--root needs an absolute path");
+        runtime_root = *v;
       } else if (arg == "--bind") {
         std::optional<Bind> b = ParseBind(*v);
         if (!b)
@@ -349,6 +372,8 @@ int RunDo(int argc, char** argv) {
       options.data_plane = DataPlane::kTrapped;
     } else if (arg == "--strace") {
       options.trace = SyscallTrace::kPrint;
+    } else if (arg == "--verbose") {
+      verbose = true;
     } else if (!arg.empty() && arg.front() == '-') {
       return UsageError("unknown option '" + std::string(arg) + "'");
     } else {
@@ -403,6 +428,41 @@ int RunDo(int argc, char** argv) {
                        gofer::GoferDonation::kWritableToo, &gofers[n + 1]))
       return kExitSetupFailed;
   }
+  // The sandbox's name, state and control socket (veil ps, veil fuse
+  // NAME): claimed before the sentry exists, so a name in use fails here.
+  SandboxRecord record;
+  record.name = name.empty() ? GenerateSandboxName() : name;
+  record.owner = getuid();
+  record.rootfs = rootfs_dir;
+  record.command = options.argv;
+  Result<SandboxRegistration> registration =
+      SandboxRegistration::Create(runtime_root, record);
+  if (!registration) {
+    if (registration.error().code() == EEXIST) {
+      std::fprintf(stderr, "veil do: --name %s: a running sandbox has that "
+                   "name (see veil ps)\n", record.name.c_str());
+    } else {
+      std::fprintf(stderr, "veil do: cannot register sandbox %s in %s: %s%s%s\n",
+                   record.name.c_str(), runtime_root.c_str(),
+                   registration.error().message() ? registration.error().message() : "",
+                   registration.error().message() ? ": " : "",
+                   std::strerror(registration.error().code()));
+    }
+    return kExitSetupFailed;
+  }
+  if (verbose) std::fprintf(stderr, "veil do: sandbox %s\n", record.name.c_str());
+  // veil's link to the sentry: connections to the control socket pass
+  // through it once veil has checked who is asking.
+  int link[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link) != 0) {
+    std::fprintf(stderr, "veil do: cannot make the control link: %s\n",
+                 std::strerror(errno));
+    return kExitSetupFailed;
+  }
+  UniqueFd veil_link(link[0]);
+  UniqueFd sentry_link(link[1]);
+  options.control_fd = sentry_link.get();
+  std::optional<ControlRelay> relay;
   const sentry::Confinement confinement = sentry::ConfinementFromEnvironment();
   if (confinement == sentry::Confinement::kConfined) {
     Result<sentry::SentryFork> forked =
@@ -418,8 +478,19 @@ int RunDo(int argc, char** argv) {
       // its client hangs up), so it waits, then reaps the gofers.
       for (StartedGofer& g : gofers) g.socket.reset();
       stub->reset();
+      sentry_link.reset();
+      if (Result<void> set = registration->SetSentry(forked->sentry); !set) {
+        std::fprintf(stderr, "veil do: cannot record sandbox %s's sentry: %s\n",
+                     record.name.c_str(), std::strerror(set.error().code()));
+      }
+      RelayUntilExit(registration->listen_fd(), veil_link.get(), record.owner,
+                     forked->sentry);
       return ExitStatusOfSentry(forked->sentry);
     }
+    // The sentry: the socket and the state are veil's.
+    registration->CloseListener();
+    registration->Abandon();
+    veil_link.reset();
     if (Result<void> mounts = sentry::ConfineSentryMounts(); !mounts) {
       std::fprintf(stderr, "veil do: cannot confine the sentry: %s: %s\n",
                    mounts.error().message() ? mounts.error().message() : "",
@@ -431,6 +502,11 @@ int RunDo(int argc, char** argv) {
     options.before_serving = [mode, fifo_dir] {
       return sentry::InstallSentryFilter(mode, fifo_dir);
     };
+  } else {
+    // Unconfined (tests): veil is the sentry, and relays to itself.
+    (void)registration->SetSentry(getpid());
+    relay.emplace(registration->listen_fd(), std::move(veil_link),
+                  record.owner);
   }
   RefPtr<overlay::OverlayFs> overlay = MakeRootfs(dir_st, gofers[0]);
   if (!overlay) return kExitSetupFailed;

@@ -149,6 +149,7 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& given) {
   spec.twins = options.twins;
   spec.proc = options.proc;
   spec.creds = creds;
+  spec.control_fd = options.control_fd;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

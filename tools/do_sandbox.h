@@ -42,6 +42,8 @@ struct SandboxOptions {
   // --user's SPEC (do_command.h LookUpUser), or empty: root.
   std::string user;
   bool default_env = false;  // env is DefaultEnvironment()'s
+  // The sentry's end of veil's control link (sandbox_registry.h), or -1.
+  int control_fd = -1;
 };
 
 // The exec stub next to veil, checked and copied into a sealed memfd (a

@@ -13,6 +13,9 @@ int RunRestore(int argc, char** argv);
 int RunGofer(int argc, char** argv);
 // do_main.cc: a command in a sandbox under the sentry.
 int RunDo(int argc, char** argv);
+// ps_main.cc: the running sandboxes, and a stopped one's leftovers.
+int RunPs(int argc, char** argv);
+int RunDelete(int argc, char** argv);
 // syscalls_main.cc: the sentry's syscall table.
 int RunSyscalls(int argc, char** argv);
 

@@ -137,6 +137,15 @@ Result<void> AddSentryAllowlist(void* ctx, int proc_dir_fd, int fifo_dir_fd) {
                        SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
                        SCMP_A2(SCMP_CMP_EQ, 83 /* SO_PASSRIGHTS */)),
       "sentry: seccomp allow setsockopt(SO_PASSRIGHTS)"));
+  // The live view's LISAFS channels (sentry/control): lisafs::Channel
+  // sizes its send buffer and bounds how long a reply may wait.
+  for (int option : {SO_SNDBUF, SO_SNDTIMEO}) {
+    VEIL_TRY_VOID(Check(
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+                         SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
+                         SCMP_A2(SCMP_CMP_EQ, static_cast<uint64_t>(option))),
+        "sentry: seccomp allow setsockopt(SO_SNDBUF, SO_SNDTIMEO)"));
+  }
   if (fifo_dir_fd >= 0) {
     // The host twins of the sandbox's FIFOs: made (a FIFO, nothing else)
     // and opened in their own directory only.

@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "base/blocking.h"
 #include "base/unique_fd.h"
+#include "sentry/control/control_server.h"
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/fd_table.h"
 #include "sentry/kernel/fs_context.h"
@@ -186,6 +189,22 @@ std::vector<std::shared_ptr<TaskSlot>> SandboxImpl::AllTasks() {
   out.reserve(tasks_.size());
   for (const auto& [tid, slot] : tasks_) out.push_back(slot);
   return out;
+}
+
+std::string SandboxImpl::StatusLines() {
+  std::set<pid_t> processes;
+  std::set<const FdTable*> tables;
+  size_t tasks = 0, fds = 0;
+  for (const std::shared_ptr<TaskSlot>& slot : AllTasks()) {
+    if (!slot->task) continue;
+    TaskView view = slot->task->View();
+    ++tasks;
+    processes.insert(view.tgid);
+    if (tables.insert(view.fds.get()).second) fds += view.fds->Snapshot().size();
+  }
+  return "tasks " + std::to_string(tasks) + "\nprocesses " +
+         std::to_string(processes.size()) + "\nopen_fds " +
+         std::to_string(fds) + "\n";
 }
 
 SandboxImpl::~SandboxImpl() {
@@ -498,12 +517,20 @@ Result<int> SandboxImpl::Run() {
     MutexLock lock(pool_mu_);
     StartReceiver();
   }
+  // The control socket (veil ps, veil fuse SANDBOX) for the whole run;
+  // stopped, its views ended, before the Vfs can go.
+  std::optional<ControlServer> control;
+  if (spec_.control_fd >= 0) {
+    control.emplace(vfs_, [this] { return StatusLines(); });
+    control->Start(spec_.control_fd);
+  }
   const int status = launched->tracer->Wait();
   {
     // Every task is gone: Receive fails in each receiver now.
     MutexLock lock(pool_mu_);
     while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
   }
+  if (control) control->Stop();
   launched->tracer.reset();
   watcher_.Stop();
   return status;

@@ -73,6 +73,10 @@ struct SandboxSpec {
   std::optional<ProcHostInfo> proc;
   // The first program's credentials (veil do --user); root if unset.
   std::optional<TaskCreds> creds;
+  // The sentry's end of veil's link for the control socket
+  // (sentry/control/control_server.h), or -1: no control socket.
+  // Borrowed; open until RunSandbox returns.
+  int control_fd = -1;
 };
 
 // The stub's path in the tasks' root (their own mount namespace): no host

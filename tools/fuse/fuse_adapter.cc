@@ -224,9 +224,10 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
   return kOps;
 }
 
-FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive)
+FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive, bool synthetic)
     : vfs_(vfs),
       exclusive_(exclusive),
+      synthetic_(synthetic),
       root_(vfs.RootLocation()),
       root_ctx_(vfs.RootContext()),
       nodes_(vfs) {}

@@ -82,7 +82,12 @@ class FuseAdapter final {
   // `exclusive`: nothing but this mount changes `vfs`, so a file's page
   // cache stays valid from one open to the next (keep_cache); otherwise
   // it is dropped at every open.
-  explicit FuseAdapter(vfs::Vfs& vfs, bool exclusive = false);
+  // `synthetic`: the Vfs has files whose content is made when read and
+  // whose size says nothing of it (a sandbox's /proc): a regular file
+  // that reports size 0 is opened with direct_io, so the kernel asks for
+  // its bytes instead of stopping at the size.
+  explicit FuseAdapter(vfs::Vfs& vfs, bool exclusive = false,
+                       bool synthetic = false);
   ~FuseAdapter();
   FuseAdapter(const FuseAdapter&) = delete;
   FuseAdapter& operator=(const FuseAdapter&) = delete;
@@ -227,6 +232,7 @@ class FuseAdapter final {
 
   vfs::Vfs& vfs_;  // borrowed; see the constructor
   const bool exclusive_;
+  const bool synthetic_;
   const vfs::Location root_;
   const vfs::Context root_ctx_;  // full root, for forced changes
 

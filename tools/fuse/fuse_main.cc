@@ -19,6 +19,9 @@
 
 #include "gofer/client/gofer_fs.h"
 #include "gofer/client/gofer_process.h"
+#include "lisafs/channel.h"
+#include "lisafs/client.h"
+#include "tools/sandbox_registry.h"
 #include "tools/fuse/fuse_modes.h"
 #include "tools/fuse/fuse_serve.h"
 #include "tools/snapshot_cli.h"
@@ -38,7 +41,7 @@ constexpr const char kUsage[] =
     "                 [--snapshot-out IMG] MNT\n"
     "       veil fuse [OPTS] [--self-backed DIR] [--max-expanded SIZE]\n"
     "                 [--image] IMG MNT\n"
-    "       veil fuse SANDBOX MNT              (not built yet)\n"
+    "       veil fuse [OPTS] [--rw] [--root DIR] SANDBOX MNT\n"
     "OPTS: [-f] [-d] [-s] [--dcache N]\n";
 
 constexpr const char kHelp[] =
@@ -142,8 +145,18 @@ constexpr const char kHelp[] =
     "                    hundred bytes per name, and for --gofer and --rootfs\n"
     "                    one gofer FDID each), at the cost of lookups again\n"
     "                    for what was evicted.\n"
-    "  SANDBOX MNT       show a running sandbox's root: not built yet (exits\n"
-    "                    with status 2).\n"
+    "  SANDBOX MNT       mount a running sandbox's live view: its whole\n"
+    "                    mount tree from its root (the rootfs overlay, /tmp,\n"
+    "                    binds, its /proc and /dev), served by the sandbox's\n"
+    "                    own sentry over LISAFS. What its tasks write shows\n"
+    "                    at once (names, attributes and listings are asked\n"
+    "                    for each time). Read-only (EROFS) unless --rw;\n"
+    "                    with --rw, what is written in MNT is what the\n"
+    "                    sandbox sees. Only root and the sandbox's owner may\n"
+    "                    (see veil ps for the names).\n"
+    "  --rw              with SANDBOX: a writable view.\n"
+    "  --root DIR        with SANDBOX: the runtime directory (default\n"
+    "                    /run/veil).\n"
     "  -f, --foreground  stay in the foreground (default: detach once MNT is\n"
     "                    mounted).\n"
     "  -d, --debug       print every FUSE request (implies -f).\n"
@@ -151,7 +164,7 @@ constexpr const char kHelp[] =
     "  -h, --help        print this help.\n"
     "\n"
     "The mount is named fsname=veil, type fuse.veil-tmpfs (fuse.veil-gofer,\n"
-    "fuse.veil-rootfs, fuse.veil-image). Run as root, it adds allow_other\n"
+    "fuse.veil-rootfs, fuse.veil-image, fuse.veil-sandbox). Run as root, it adds allow_other\n"
     "so that every user can use it (their own permissions apply). Unmount\n"
     "with `fusermount3 -u MNT` (or `umount MNT` as root), or send\n"
     "SIGINT/SIGTERM to the veil process. The veil tmpfs keeps small files\n"
@@ -174,6 +187,8 @@ struct Options {
   const char* self_backed = nullptr;
   const char* max_expanded = nullptr;
   const char* dcache = nullptr;
+  const char* runtime_root = nullptr;
+  bool rw = false;
   std::vector<const char*> positional;
 };
 
@@ -247,6 +262,57 @@ int ServeGofer(const ServeOptions& options, const std::string& dir,
   return Serve(vfs, mountpoint, serve_options, "veil-gofer", hooks);
 }
 
+// SANDBOX MNT: the sandbox's sentry serves its Vfs over a LISAFS channel
+// (sentry/control/vfs_backend.h) that GoferFs sees as it sees a gofer's:
+// a tree others change (kShared). The channel is asked for before
+// detaching, so a refusal reaches the terminal.
+int ServeSandbox(const ServeOptions& options, const std::string& root,
+                 const std::string& name, bool rw,
+                 const std::string& mountpoint) {
+  UniqueFd channel_fd;
+  Result<std::string> reply =
+      AskSandbox(root, name, rw ? "VIEW rw" : "VIEW ro", &channel_fd);
+  if (!reply || !channel_fd) {
+    const int e = reply ? EPROTO : reply.error().code();
+    std::fprintf(stderr, "veil fuse: sandbox %s: %s\n", name.c_str(),
+                 e == ENOENT ? "no such sandbox (see veil ps)"
+                 : e == EACCES
+                     ? "permission denied (only root and the sandbox's owner "
+                       "may mount it)"
+                 : e == ECONNREFUSED ? "it is not running"
+                                     : std::strerror(e));
+    return 1;
+  }
+  UniqueFd ready;
+  if (std::optional<int> status = DetachBeforeThreads(options, &ready))
+    return *status;
+  Result<lisafs::Channel> channel = lisafs::Channel::Adopt(std::move(channel_fd));
+  Result<std::unique_ptr<lisafs::Client>> client =
+      channel ? lisafs::Client::Create(std::move(*channel))
+              : Result<std::unique_ptr<lisafs::Client>>(channel.error());
+  if (!client) {
+    std::fprintf(stderr, "veil fuse: sandbox %s did not serve its view: %s\n",
+                 name.c_str(), std::strerror(client.error().code()));
+    return 1;
+  }
+  gofer::GoferFsOptions fs_options;
+  fs_options.access = gofer::FileAccess::kShared;  // its tasks change it
+  auto fs = gofer::GoferFs::Create(std::move(*client), fs_options);
+  if (!fs) {
+    std::fprintf(stderr, "veil fuse: cannot use sandbox %s's view: %s\n",
+                 name.c_str(), std::strerror(fs.error().code()));
+    return 1;
+  }
+  ServeOptions serve_options = options;
+  serve_options.foreground = true;  // detached above already, if at all
+  serve_options.read_only = !rw;
+  serve_options.synthetic = true;  // its /proc
+  vfs::Vfs vfs(std::move(*fs));
+  ServeHooks hooks;
+  hooks.on_mounted = [&] { ReleaseParent(ready); };
+  return Serve(vfs, mountpoint, serve_options, "veil-sandbox", hooks);
+}
+
 }  // namespace
 
 int RunFuse(int argc, char** argv) {
@@ -257,6 +323,7 @@ int RunFuse(int argc, char** argv) {
       {"--restore", &opt.restore}, {"--snapshot-out", &opt.snapshot_out},
       {"--image", &opt.image},         {"--self-backed", &opt.self_backed},
       {"--max-expanded", &opt.max_expanded}, {"--dcache", &opt.dcache},
+      {"--root", &opt.runtime_root},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -277,6 +344,8 @@ int RunFuse(int argc, char** argv) {
       opt.serve.single_thread = true;
     } else if (arg == "--tmpfs") {
       opt.tmpfs = true;
+    } else if (arg == "--rw") {
+      opt.rw = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return UsageError("unknown option '" + std::string(arg) + "'");
     } else {
@@ -304,16 +373,28 @@ int RunFuse(int argc, char** argv) {
   if (modes == 0 && opt.positional.size() == 2) {
     struct stat st;
     if (stat(opt.positional[0], &st) != 0 || !S_ISREG(st.st_mode)) {
-      std::fprintf(stderr,
-                   "veil fuse: %s is not an image file, and mounting a "
-                   "sandbox is not built yet (it needs the sentry)\n",
-                   opt.positional[0]);
-      return 2;
+      // Not an image file: a sandbox's name.
+      if (!ValidSandboxName(opt.positional[0])) {
+        std::fprintf(stderr,
+                     "veil fuse: %s is neither an image file nor a sandbox's "
+                     "name\n",
+                     opt.positional[0]);
+        return 2;
+      }
+      std::optional<std::string> mnt =
+          ExistingPath("cannot mount on", opt.positional[1], Want::kDirectory);
+      if (!mnt) return 1;
+      return ServeSandbox(opt.serve,
+                          opt.runtime_root ? opt.runtime_root
+                                           : kDefaultRuntimeRoot,
+                          opt.positional[0], opt.rw, *mnt);
     }
     opt.image = opt.positional[0];
     opt.positional.erase(opt.positional.begin());
     modes = 1;
   }
+  if (opt.rw || opt.runtime_root)
+    return UsageError("--rw and --root are for a sandbox's view (SANDBOX MNT)");
   if (modes == 0)
     return UsageError(
         "say what to mount (--tmpfs, --gofer DIR, --rootfs DIR or --image "

@@ -91,6 +91,10 @@ void FuseAdapter::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // through the kernel, which keeps the cache in step (writes, truncates).
   fi->keep_cache = exclusive_ ? 1 : 0;
   fi->direct_io = 0;
+  if (synthetic_ && open->file->inode().IsRegular()) {
+    Result<vfs::Attr> attr = open->file->Stat();
+    if (attr && attr->size == 0) fi->direct_io = 1;
+  }
   if (fuse_reply_open(req, fi) != 0) Release(open);  // else release does
 }
 

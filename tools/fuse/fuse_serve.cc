@@ -123,7 +123,7 @@ class ExitWatcher {
 int Serve(vfs::Vfs& vfs, const std::string& mountpoint,
           const ServeOptions& options, const char* subtype,
           const ServeHooks& hooks) {
-  FuseAdapter adapter(vfs, options.exclusive);
+  FuseAdapter adapter(vfs, options.exclusive, options.synthetic);
   const size_t budget =
       options.dcache != 0 ? options.dcache : vfs::DentryCache::kDefaultBudget;
   vfs.RootLocation().mount->fs().SetDentryCacheBudget(budget);

@@ -38,6 +38,8 @@ struct ServeOptions {
   // (vfs/dentry_cache.h), and the most nodes the kernel is let keep
   // (FuseNodes::StartTrimming). 0: vfs::DentryCache::kDefaultBudget.
   size_t dcache = 0;
+  // The Vfs has synthetic files (FuseAdapter's `synthetic`).
+  bool synthetic = false;
 };
 
 // How a session ended.

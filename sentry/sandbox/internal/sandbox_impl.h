@@ -140,6 +140,8 @@ class SandboxImpl final : public TaskObserver {
 
   // What /proc reads (proc_tasks.cc): every task now.
   std::vector<std::shared_ptr<TaskSlot>> AllTasks() VEIL_EXCLUDES(mu_);
+  // A STATUS reply's lines (sentry/control/control_protocol.h).
+  std::string StatusLines() VEIL_EXCLUDES(mu_);
   Platform& platform() { return platform_; }
 
   // ^TaskObserver (tracer thread)
