@@ -372,6 +372,14 @@ void RelayWaiting(int listen_fd, int link, uid_t owner) {
     socklen_t len = sizeof cred;
     if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         (cred.uid != 0 && cred.uid != owner)) {
+      // The request is read first (a moment at most): a unix socket
+      // closed with unread data resets its peer, which would then never
+      // see the refusal.
+      struct pollfd p = {conn.get(), POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        char ignored[sentry::kMaxControlMessage];
+        (void)::recv(conn.get(), ignored, sizeof ignored, MSG_DONTWAIT);
+      }
       (void)SendWithFd(conn.get(),
                        sentry::ControlError(EACCES, "not the sandbox's owner"));
       continue;
