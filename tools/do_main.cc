@@ -4,6 +4,7 @@
 // line and builds the sandbox's file system (an overlay of a veil tmpfs
 // over DIR, served read-only by a gofer, with a tmpfs on /tmp);
 // do_sandbox.cc starts the command under the sentry and serves it.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #include "gofer/client/gofer_process.h"
 #include "lisafs/client.h"
 #include "overlay/overlay.h"
+#include "overlay/snapshot/io.h"
+#include "overlay/snapshot/snapshot.h"
 #include "sentry/platform/self_confine.h"
 #include "sentry/sandbox/devices.h"
 #include "tools/do_command.h"
@@ -38,7 +41,7 @@ constexpr const char kUsage[] =
     "usage: veil do [--rootfs DIR] [--bind HOST:SANDBOX[:ro]]... [--env K=V]...\n"
     "               [--cwd DIR] [--user USER[:GROUP]] [--hostname NAME]\n"
     "               [--strict] [--strace] [--name NAME] [--root DIR]\n"
-    "               [--verbose]\n"
+    "               [--verbose] [--restore IMG] [--snapshot-out IMG]\n"
     "               -- CMD [ARG]...\n";
 
 constexpr const char kHelp[] =
@@ -89,11 +92,22 @@ constexpr const char kHelp[] =
     "  --root DIR     the runtime directory holding each running sandbox's\n"
     "                 state and control socket (default: /run/veil)\n"
     "  --verbose      print the sandbox's name to stderr when it starts\n"
+    "  --restore IMG  start from a snapshot image of a sandbox's changes to\n"
+    "                 its rootfs (veil snapshot SANDBOX IMG, --snapshot-out,\n"
+    "                 veil fuse --snapshot-out): verified in full first; a\n"
+    "                 damaged image is refused and nothing runs\n"
+    "  --snapshot-out IMG\n"
+    "                 when CMD's last process has exited, save the sandbox's\n"
+    "                 changes to its rootfs to IMG (mode 0600), under a\n"
+    "                 temporary name in IMG's directory, verified, fsync'd\n"
+    "                 and renamed: IMG is whole or as it was. IMG may be the\n"
+    "                 --restore image\n"
     "  -h, --help     print this help\n"
     "\n"
     "Exit status: CMD's, or 128+N if a signal N ended it; 125 if veil\n"
-    "could not start the sandbox, 127 if CMD was not found, 126 if it\n"
-    "could not be executed.\n";
+    "could not start the sandbox (or CMD succeeded and --snapshot-out's\n"
+    "IMG could not be saved), 127 if CMD was not found, 126 if it could\n"
+    "not be executed.\n";
 
 constexpr int kExitSetupFailed = 125;
 // Per-CPU channels to each gofer (its server allows 16 extra channels).
@@ -161,13 +175,30 @@ std::optional<Ref<gofer::GoferFs>> ConnectSocket(
 // gofer whose tree nothing else changes. `dir_st`: DIR's stat, taken
 // before the sentry lost sight of the host.
 RefPtr<overlay::OverlayFs> MakeRootfs(const struct stat& dir_st,
-                                      StartedGofer& root_gofer) {
+                                      StartedGofer& root_gofer,
+                                      int restore_fd,
+                                      const std::string& restore_name,
+                                      RefPtr<vfs::Filesystem>* upper_out) {
   const std::string& dir = root_gofer.dir;
   vfs::tmpfs::TmpfsOptions upper_options;
   upper_options.root_mode = dir_st.st_mode & 07777;
   upper_options.root_uid = dir_st.st_uid;
   upper_options.root_gid = dir_st.st_gid;
   Ref<vfs::tmpfs::Tmpfs> upper = vfs::tmpfs::Tmpfs::Create(upper_options);
+  if (restore_fd >= 0) {
+    // --restore: the image's tree is the upper layer, as a snapshot saw
+    // it (verified in full before anything is made).
+    vfs::Vfs upper_vfs(upper);
+    auto restored = RestoreImageFd(restore_fd, restore_name, upper_vfs,
+                                   upper_vfs.RootLocation(), "do",
+                                   TmpfsLimits(std::nullopt, ""));
+    if (!restored) {
+      std::fprintf(stderr, "veil do: --restore %s\n",
+                   restored.error().message.c_str());
+      return nullptr;
+    }
+  }
+  *upper_out = upper;
   {
     // /dev, /proc and /sys in the upper layer, opaque (overlayfs's
     // trusted.overlay.opaque): the sandbox's /dev is a tmpfs of ours
@@ -180,6 +211,8 @@ RefPtr<overlay::OverlayFs> MakeRootfs(const struct stat& dir_st,
     for (const char* d : {"/dev", "/proc", "/sys"}) {
       Result<void> made =
           upper_vfs.MkdirAt(ctx, upper_vfs.RootLocation(), d, 0555);
+      if (!made && made.error().code() == EEXIST && restore_fd >= 0)
+        made = Ok();  // the restored layer has it
       if (made) {
         made = upper_vfs.SetXattrAt(ctx, upper_vfs.RootLocation(), d,
                                     "trusted.overlay.opaque", "y", 0, 0);
@@ -300,6 +333,107 @@ void MountTmp(vfs::Vfs& vfs) {
   }
 }
 
+// --snapshot-out IMG: a temporary file in IMG's directory, made before
+// the sentry exists (it reaches no host path), written by the sentry once
+// the command is over, then checked and put in place by veil by
+// descriptor (the sentry's pivot_root changed the root veil shares with
+// it, so no host path resolves for veil either by then).
+class PendingImage final {
+ public:
+  static std::optional<PendingImage> Create(const std::string& img) {
+    if (auto writable = CheckImageWritable(img); !writable) {
+      std::fprintf(stderr, "veil do: --snapshot-out %s\n",
+                   writable.error().message.c_str());
+      return std::nullopt;
+    }
+    SweepStalePartials(img);
+    PendingImage p;
+    p.img_ = img;
+    p.partial_ = PartialName(img);
+    p.dir_.reset(open(DirOf(img).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    p.fd_.reset(open(p.partial_.c_str(),
+                     O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!p.dir_ || !p.fd_) {
+      std::fprintf(stderr, "veil do: --snapshot-out %s: %s\n", img.c_str(),
+                   std::strerror(errno));
+      if (p.fd_) unlink(p.partial_.c_str());
+      return std::nullopt;
+    }
+    return p;
+  }
+  PendingImage(PendingImage&&) = default;
+  PendingImage& operator=(PendingImage&&) = default;
+  ~PendingImage() {
+    if (fd_ && dir_) unlinkat(dir_.get(), Base(partial_).c_str(), 0);
+  }
+
+  // In the sentry: the directory is veil's (the sentry holds no host
+  // directory; nor does it remove the file, veil does).
+  void LeaveToVeil() { dir_.reset(); }
+
+  // In the sentry, the layer at rest: the image into the file. Failures
+  // are printed; Finish finds the file incomplete.
+  void Write(const RefPtr<vfs::Filesystem>& layer) {
+    if (!layer) return;
+    vfs::Vfs layer_vfs{Ref<vfs::Filesystem>(*layer)};
+    snapshot::FdSink sink(fd_.get());
+    TtyProgress progress("do", "writing the snapshot");
+    snapshot::WriteOptions options;
+    options.progress = progress.Fn();
+    auto stats = snapshot::WriteImage(layer_vfs, layer_vfs.RootLocation(),
+                                      sink, options);
+    progress.Finish();
+    if (!stats) {
+      std::fprintf(stderr, "veil do: --snapshot-out %s: %s\n", img_.c_str(),
+                   stats.error().message.c_str());
+    }
+  }
+
+  // In veil: verifies the file, fsyncs it and renames it over IMG. False
+  // (the message printed, IMG as it was) if it is not a whole image.
+  bool Finish() {
+    auto source = snapshot::FdSource::Create(fd_.get());
+    snapshot::SnapshotResult<void> checked =
+        source ? snapshot::SnapshotResult<void>() : source.error();
+    std::optional<snapshot::Image> image;
+    if (checked) {
+      auto opened = snapshot::Image::Open(*source);
+      if (opened) {
+        image.emplace(std::move(*opened));
+        checked = image->Verify({});
+      } else {
+        checked = opened.error();
+      }
+    }
+    if (!checked) {
+      std::fprintf(stderr,
+                   "veil do: --snapshot-out %s: not saved (the sandbox's "
+                   "image is not whole: %s)\n",
+                   img_.c_str(), checked.error().message.c_str());
+      return false;
+    }
+    if (fsync(fd_.get()) != 0 ||
+        renameat(dir_.get(), Base(partial_).c_str(), dir_.get(),
+                 Base(img_).c_str()) != 0) {
+      std::fprintf(stderr, "veil do: --snapshot-out %s: %s\n", img_.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+    (void)fsync(dir_.get());
+    fd_.reset();  // nothing left to remove
+    return true;
+  }
+
+ private:
+  PendingImage() = default;
+  static std::string Base(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  }
+  std::string img_, partial_;
+  UniqueFd dir_, fd_;
+};
+
 }  // namespace
 
 int RunDo(int argc, char** argv) {
@@ -308,6 +442,7 @@ int RunDo(int argc, char** argv) {
   std::string hostname = "veil";
   std::string name;
   std::string runtime_root = kDefaultRuntimeRoot;
+  std::string restore_img, snapshot_out;
   bool verbose = false;
   std::vector<Bind> binds;
   int i = 1;
@@ -326,7 +461,8 @@ int RunDo(int argc, char** argv) {
       return 0;
     } else if (arg == "--rootfs" || arg == "--cwd" || arg == "--env" ||
                arg == "--bind" || arg == "--user" || arg == "--hostname" ||
-               arg == "--name" || arg == "--root") {
+               arg == "--name" || arg == "--root" || arg == "--restore" ||
+               arg == "--snapshot-out") {
       std::optional<std::string> v = value();
       if (!v) return UsageError(std::string(arg) + " needs a value");
       if (arg == "--rootfs") {
@@ -340,6 +476,10 @@ int RunDo(int argc, char** argv) {
         if (v->empty() || v->front() != '/')
           return UsageError("--root needs an absolute path");
         runtime_root = *v;
+      } else if (arg == "--restore") {
+        restore_img = *v;
+      } else if (arg == "--snapshot-out") {
+        snapshot_out = *v;
       } else if (arg == "--bind") {
         std::optional<Bind> b = ParseBind(*v);
         if (!b)
@@ -401,6 +541,21 @@ int RunDo(int argc, char** argv) {
     return kExitSetupFailed;
   }
   if (!CheckBinds(binds)) return kExitSetupFailed;
+  // The images, opened now: the sentry reaches no host path.
+  UniqueFd restore_fd;
+  if (!restore_img.empty()) {
+    restore_fd.reset(open(restore_img.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!restore_fd) {
+      std::fprintf(stderr, "veil do: --restore %s: %s\n", restore_img.c_str(),
+                   std::strerror(errno));
+      return kExitSetupFailed;
+    }
+  }
+  std::optional<PendingImage> pending;
+  if (!snapshot_out.empty()) {
+    pending = PendingImage::Create(snapshot_out);
+    if (!pending) return kExitSetupFailed;
+  }
   std::optional<UniqueFd> stub = OpenExecStub();
   if (!stub) return kExitSetupFailed;
   options.stub_fd = stub->get();
@@ -485,9 +640,12 @@ int RunDo(int argc, char** argv) {
       }
       RelayUntilExit(registration->listen_fd(), veil_link.get(), record.owner,
                      forked->sentry);
-      return ExitStatusOfSentry(forked->sentry);
+      const int status = ExitStatusOfSentry(forked->sentry);
+      if (pending && !pending->Finish()) return status == 0 ? kExitSetupFailed : status;
+      return status;
     }
-    // The sentry: the socket and the state are veil's.
+    // The sentry: the socket, the state and the image's place are veil's.
+    if (pending) pending->LeaveToVeil();
     registration->CloseListener();
     registration->Abandon();
     veil_link.reset();
@@ -508,8 +666,12 @@ int RunDo(int argc, char** argv) {
     relay.emplace(registration->listen_fd(), std::move(veil_link),
                   record.owner);
   }
-  RefPtr<overlay::OverlayFs> overlay = MakeRootfs(dir_st, gofers[0]);
+  RefPtr<vfs::Filesystem> upper;
+  RefPtr<overlay::OverlayFs> overlay = MakeRootfs(
+      dir_st, gofers[0], restore_fd.get(), restore_img, &upper);
   if (!overlay) return kExitSetupFailed;
+  restore_fd.reset();
+  options.snapshot_layer = upper;
   vfs::Vfs vfs{Ref<overlay::OverlayFs>(*overlay)};
   overlay = nullptr;
   MountTmp(vfs);
@@ -519,7 +681,15 @@ int RunDo(int argc, char** argv) {
                  std::strerror(dev.error().code()));
     return kExitSetupFailed;
   }
-  return RunSandbox(vfs, options);
+  const int status = RunSandbox(vfs, options);
+  if (pending) {
+    // Every task is gone: the layer is at rest. veil (or, unconfined,
+    // this process) checks the image and puts it in place.
+    pending->Write(upper);
+    if (confinement != sentry::Confinement::kConfined && !pending->Finish())
+      return status == 0 ? kExitSetupFailed : status;
+  }
+  return status;
 }
 
 }  // namespace veil::tools

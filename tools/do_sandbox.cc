@@ -150,6 +150,7 @@ int RunSandbox(vfs::Vfs& vfs, const SandboxOptions& given) {
   spec.proc = options.proc;
   spec.creds = creds;
   spec.control_fd = options.control_fd;
+  spec.snapshot_layer = options.snapshot_layer;
   Result<int> status = sentry::RunSandbox(vfs, spec);
   if (!status) {
     const int err = status.error().code();

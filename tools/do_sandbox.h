@@ -44,6 +44,8 @@ struct SandboxOptions {
   bool default_env = false;  // env is DefaultEnvironment()'s
   // The sentry's end of veil's control link (sandbox_registry.h), or -1.
   int control_fd = -1;
+  // The rootfs's upper layer, for live snapshots (null: none).
+  RefPtr<vfs::Filesystem> snapshot_layer;
 };
 
 // The exec stub next to veil, checked and copied into a sealed memfd (a

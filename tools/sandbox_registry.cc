@@ -325,7 +325,8 @@ Result<void> DeleteSandbox(const std::string& root, const std::string& name) {
 
 Result<std::string> AskSandbox(const std::string& root,
                                const std::string& name,
-                               const std::string& request, UniqueFd* fd) {
+                               const std::string& request, UniqueFd* fd,
+                               int send_fd) {
   if (!ValidSandboxName(name)) return Errno(EINVAL);
   const std::string path = root + "/" + name + "/" + kControlSocket;
   struct sockaddr_un addr = {};
@@ -338,7 +339,8 @@ Result<std::string> AskSandbox(const std::string& root,
                 sizeof(addr)) != 0)
     return Errno::FromErrno();
   VEIL_TRY_VOID(SendWithFd(
-      sock.get(), std::string(sentry::kControlVersion) + " " + request));
+      sock.get(), std::string(sentry::kControlVersion) + " " + request,
+      send_fd));
   std::string buffer(sentry::kMaxControlMessage, '\0');
   UniqueFd attached;
   const size_t n = VEIL_TRY(ReceiveWithFd(sock.get(), buffer, &attached));

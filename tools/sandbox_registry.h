@@ -100,12 +100,12 @@ Result<SandboxEntry> FindSandbox(const std::string& root,
 Result<void> DeleteSandbox(const std::string& root, const std::string& name);
 
 // Sends `request` ("STATUS", "VIEW ro" ...) to the sandbox's control
-// socket and returns the reply after "OK" (and its descriptor in *fd, if
-// given). A refusal is its errno, with the sandbox's text as message.
+// socket, with descriptor `send_fd` unless -1, and returns the reply after
+// "OK" (and its descriptor in *fd, if given). A refusal is its errno.
 Result<std::string> AskSandbox(const std::string& root,
                                const std::string& name,
                                const std::string& request,
-                               UniqueFd* fd = nullptr);
+                               UniqueFd* fd = nullptr, int send_fd = -1);
 
 // veil's side of the control socket while its sentry runs: accepts each
 // connection, checks the peer (root or the owner; others get an EACCES

@@ -48,13 +48,12 @@ class CancellableSink final : public snapshot::ByteSink {
 
 constexpr char kPartialInfix[] = ".partial.";
 
-// img's directory ("." for a bare name).
+}  // namespace
+
 std::string DirOf(const std::string& img) {
   std::string copy = img;
   return dirname(copy.data());
 }
-
-}  // namespace
 
 TtyProgress::TtyProgress(const char* verb, const char* stage)
     : verb_(verb), stage_(stage), enabled_(isatty(STDERR_FILENO)) {}
@@ -242,7 +241,13 @@ snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(
     const char* verb, const snapshot::ImageLimits& limits) {
   UniqueFd fd(open(img.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return snapshot::FromErrno(Errno::FromErrno(), img);
-  auto source = snapshot::FdSource::Create(fd.get());
+  return RestoreImageFd(fd.get(), img, vfs, target, verb, limits);
+}
+
+snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFd(
+    int fd, const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
+    const char* verb, const snapshot::ImageLimits& limits) {
+  auto source = snapshot::FdSource::Create(fd);
   if (!source)
     return snapshot::SnapshotError{source.error().code,
                                    img + ": " + source.error().message};

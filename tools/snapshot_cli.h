@@ -96,6 +96,11 @@ snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFile(
     const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
     const char* verb, const snapshot::ImageLimits& limits);
 
+// The same from an open image file (named `img` in messages).
+snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFd(
+    int fd, const std::string& img, vfs::Vfs& vfs, const vfs::Location& target,
+    const char* verb, const snapshot::ImageLimits& limits);
+
 struct ImageFileOptions {
   snapshot::WriteOptions write;  // chunk size, progress
   // Checked between writes: once true, writing stops with EINTR and
@@ -127,6 +132,9 @@ snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
 // read-only filesystem). A check made up front, so that an hour's work is
 // not lost at the end for a typo. The message names img and the reason.
 snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img);
+
+// img's directory ("." for a bare name).
+std::string DirOf(const std::string& img);
 
 // "IMG.partial.PID": where this process writes img before renaming it.
 std::string PartialName(const std::string& img);

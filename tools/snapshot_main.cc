@@ -15,16 +15,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "base/unique_fd.h"
 #include "overlay/snapshot/snapshot.h"
 #include "tools/snapshot_cli.h"
+#include "tools/sandbox_registry.h"
 #include "tools/snapshot_host.h"
 #include "tools/verbs.h"
 
@@ -33,6 +38,7 @@ namespace {
 
 constexpr const char kSnapshotHelp[] =
     "usage: veil snapshot [--chunk-size BYTES] DIR IMG\n"
+    "       veil snapshot [--root DIR] SANDBOX IMG\n"
     "\n"
     "Writes the tree under host directory DIR to the image file IMG: file\n"
     "data in chunks of BYTES (default 262144; 4096 to 4194304), each LZ4-\n"
@@ -50,6 +56,15 @@ constexpr const char kSnapshotHelp[] =
     "complete; SIGINT, SIGTERM or SIGHUP stops the write and removes it,\n"
     "and those left by writers that were killed are removed. Progress is\n"
     "shown when stderr is a terminal. Format: overlay/FORMAT.md.\n"
+    "\n"
+    "SANDBOX (a name veil ps shows; when no directory of that name is in\n"
+    "the way) snapshots a running sandbox's changes to its rootfs (the\n"
+    "overlay's upper layer) while it runs: its sentry holds every call and\n"
+    "stops every task (a ptrace stop its processes do not see) for as\n"
+    "long as it writes the image, so IMG is one consistent state; the\n"
+    "tasks then go on. `veil do --restore IMG` starts a sandbox from it.\n"
+    "Only root and the sandbox's owner may. --root DIR: the runtime\n"
+    "directory (default /run/veil).\n"
     "\n"
     "Exit status: 0 written, 1 failed (nothing left at IMG), 2 usage.\n";
 
@@ -121,9 +136,73 @@ extern "C" void Cancel(int) { g_cancel.store(true, std::memory_order_relaxed); }
 
 }  // namespace
 
+// SANDBOX IMG: the sandbox's sentry writes the image into a file we made
+// (IMG.partial.PID) and pass it over the control socket; it is renamed
+// once the sentry says it is whole.
+int SnapshotSandbox(const std::string& root, const std::string& name,
+                    const std::string& img) {
+  if (auto writable = CheckImageWritable(img); !writable)
+    return Fail("snapshot", writable.error().message);
+  SweepStalePartials(img);
+  const std::string partial = PartialName(img);
+  UniqueFd fd(open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                   0600));
+  if (!fd) return Fail("snapshot", partial + ": " + std::strerror(errno));
+  std::atomic<bool> done{false};
+  std::thread shown([&] {
+    TtyProgress progress("snapshot", "writing");
+    snapshot::ProgressFn update = progress.Fn();
+    while (!done.load()) {
+      struct stat st;
+      if (fstat(fd.get(), &st) == 0)
+        update(snapshot::Progress{static_cast<uint64_t>(st.st_size), 0, 0, 0});
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  Result<std::string> reply = AskSandbox(root, name, "SNAPSHOT", nullptr,
+                                         fd.get());
+  done.store(true);
+  shown.join();
+  if (!reply) {
+    unlink(partial.c_str());
+    const int e = reply.error().code();
+    return Fail("snapshot",
+                "sandbox " + name + ": " +
+                    (e == ENOENT ? std::string("no such sandbox (see veil ps)")
+                     : e == EACCES
+                         ? std::string("permission denied (only root and the "
+                                       "sandbox's owner may)")
+                     : e == ECONNREFUSED ? std::string("it is not running")
+                     : e == EBUSY
+                         ? std::string("its calls did not come to rest; try again")
+                     : e == ETIMEDOUT
+                         ? std::string("its tasks did not stop; try again")
+                         : std::string(std::strerror(e))));
+  }
+  if (fsync(fd.get()) != 0 || rename(partial.c_str(), img.c_str()) != 0) {
+    const int e = errno;
+    unlink(partial.c_str());
+    return Fail("snapshot", img + ": " + std::strerror(e));
+  }
+  UniqueFd dir(open(DirOf(img).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir) (void)fsync(dir.get());
+  std::map<std::string, unsigned long long> figures;
+  std::istringstream in(*reply);
+  std::string key;
+  unsigned long long value;
+  while (in >> key >> value) figures[key] = value;
+  std::printf("%s: %llu entries, %.1f MiB of data in a %.1f MiB image "
+              "(sandbox %s, while it ran)\n",
+              img.c_str(), figures["entries"],
+              MiB(figures["data_bytes"]), MiB(figures["image_bytes"]),
+              name.c_str());
+  return 0;
+}
+
 int RunSnapshot(int argc, char** argv) {
   std::vector<std::string> args;
   snapshot::WriteOptions options;
+  std::string runtime_root = kDefaultRuntimeRoot;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -138,6 +217,8 @@ int RunSnapshot(int argc, char** argv) {
         return Usage("snapshot", "--chunk-size must be 4096..4194304",
                      kSnapshotHelp);
       options.chunk_size = static_cast<uint32_t>(v);
+    } else if (a == "--root" && i + 1 < argc) {
+      runtime_root = argv[++i];
     } else if (a.starts_with("-") && a != "-") {
       return Usage("snapshot", "unknown option", kSnapshotHelp);
     } else {
@@ -149,6 +230,9 @@ int RunSnapshot(int argc, char** argv) {
   const std::string& dir = args[0];
   const std::string& img = args[1];
   struct stat st;
+  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT &&
+      ValidSandboxName(dir))
+    return SnapshotSandbox(runtime_root, dir, img);
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail("snapshot", dir + ": not a directory");
 

@@ -21,6 +21,15 @@
 //            SOCK_SEQPACKET LISAFS channel serving the sandbox's whole
 //            mount tree (VfsBackend), read-only or read-write
 //
+//   request  "veil-control/1 SNAPSHOT" with one descriptor: a file open
+//            for writing, empty
+//   reply    "veil-control/1 OK\n" then "KEY VALUE\n" lines: entries,
+//            data_bytes, image_bytes; the file holds the rootfs's upper
+//            layer as a snapshot image (overlay/FORMAT.md), written while
+//            the sandbox was at rest (sentry/README.md, "Live snapshots").
+//            ERR 16 (EBUSY) or 110 (ETIMEDOUT) if it did not come to rest
+//            in time; the file is then to be thrown away
+//
 //   failure  "veil-control/1 ERR ERRNO TEXT" (ERRNO decimal)
 //
 // A request of another version is answered "veil-control/1 ERR 93 ..."

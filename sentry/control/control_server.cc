@@ -30,10 +30,10 @@ std::string Ok(std::string_view rest = {}) {
 
 }  // namespace
 
-ControlServer::ControlServer(vfs::Vfs& vfs, std::function<std::string()> status)
-    : status_(std::move(status)),
-      read_only_(vfs, ViewAccess::kReadOnly),
-      read_write_(vfs, ViewAccess::kReadWrite),
+ControlServer::ControlServer(vfs::Vfs& vfs, Hooks hooks)
+    : hooks_(std::move(hooks)),
+      read_only_(vfs, ViewAccess::kReadOnly, hooks_.gate),
+      read_write_(vfs, ViewAccess::kReadWrite, hooks_.gate),
       read_only_server_(read_only_),
       read_write_server_(read_write_) {}
 
@@ -83,18 +83,19 @@ void ControlServer::Serve(UniqueFd conn) {
   } while (ready < 0 && errno == EINTR);
   if (ready <= 0) return;  // silent client: dropped
   char buffer[kMaxControlMessage];
-  UniqueFd unwanted;
-  Result<size_t> got = ReceiveWithFd(conn.get(), buffer, &unwanted);
+  UniqueFd given;
+  Result<size_t> got = ReceiveWithFd(conn.get(), buffer, &given);
   if (!got || *got == 0) return;
   UniqueFd attach;
   const std::string reply =
-      Answer(std::string_view(buffer, *got), &attach);
+      Answer(std::string_view(buffer, *got), std::move(given), &attach);
   // NOTE: a client that went away meanwhile loses its reply; the view it
   // asked for ends when the channel's last end closes.
   (void)SendWithFd(conn.get(), reply, attach.get());
 }
 
-std::string ControlServer::Answer(std::string_view request, UniqueFd* attach) {
+std::string ControlServer::Answer(std::string_view request, UniqueFd given,
+                                  UniqueFd* attach) {
   const size_t space = request.find(' ');
   if (space == std::string_view::npos ||
       request.substr(0, space) != kControlVersion) {
@@ -102,7 +103,19 @@ std::string ControlServer::Answer(std::string_view request, UniqueFd* attach) {
                         "this sandbox speaks " + std::string(kControlVersion));
   }
   const std::string_view verb = request.substr(space + 1);
-  if (verb == "STATUS") return Ok("\n" + status_());
+  if (verb == "STATUS") return Ok("\n" + hooks_.status());
+  if (verb == "SNAPSHOT") {
+    if (!hooks_.snapshot) return ControlError(EOPNOTSUPP, "no snapshots here");
+    if (!given) return ControlError(EBADF, "SNAPSHOT needs the image's file");
+    Result<std::string> done = hooks_.snapshot(given.get());
+    if (!done) {
+      const int e = done.error().code();
+      return ControlError(e, e == EBUSY ? "the sandbox's calls did not come to rest"
+                             : e == ETIMEDOUT ? "the sandbox's tasks did not stop"
+                                              : std::strerror(e));
+    }
+    return Ok("\n" + *done);
+  }
   if (verb == "VIEW ro" || verb == "VIEW rw") {
     Result<UniqueFd> channel = StartView(
         verb == "VIEW rw" ? ViewAccess::kReadWrite : ViewAccess::kReadOnly);

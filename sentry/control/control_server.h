@@ -29,6 +29,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "lisafs/server.h"
+#include "sentry/control/call_gate.h"
 #include "sentry/control/vfs_backend.h"
 #include "vfs/vfs.h"
 
@@ -36,8 +37,16 @@ namespace veil::sentry {
 
 class ControlServer final {
  public:
-  // `status`: the "KEY VALUE\n" lines of a STATUS reply (any thread).
-  ControlServer(vfs::Vfs& vfs, std::function<std::string()> status);
+  struct Hooks {
+    // The "KEY VALUE\n" lines of a STATUS reply (any thread).
+    std::function<std::string()> status;
+    // SNAPSHOT: writes the image to the descriptor and returns the
+    // reply's lines; null: not offered (EOPNOTSUPP).
+    std::function<Result<std::string>(int fd)> snapshot;
+    // Held by every request of a view (may be null).
+    CallGate* gate = nullptr;
+  };
+  ControlServer(vfs::Vfs& vfs, Hooks hooks);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
@@ -57,11 +66,12 @@ class ControlServer final {
   };
   void Loop();
   void Serve(UniqueFd conn) VEIL_EXCLUDES(mu_);
-  std::string Answer(std::string_view request, UniqueFd* attach)
-      VEIL_EXCLUDES(mu_);
+  // `given`: the descriptor that came with the request (SNAPSHOT's).
+  std::string Answer(std::string_view request, UniqueFd given,
+                     UniqueFd* attach) VEIL_EXCLUDES(mu_);
   Result<UniqueFd> StartView(ViewAccess access) VEIL_EXCLUDES(mu_);
 
-  std::function<std::string()> status_;
+  Hooks hooks_;
   VfsBackend read_only_;
   VfsBackend read_write_;
   lisafs::Server read_only_server_;

@@ -96,6 +96,7 @@ Result<lisafs::NewNode> VfsBackend::NewChild(const vfs::Location& dir,
 }
 
 Result<lisafs::NewNode> VfsBackend::Mount() {
+  GateHold hold(gate_);
   vfs::Location root = vfs_.RootLocation();
   vfs::Attr attr =
       VEIL_TRY(vfs_.StatAt(vfs_.RootContext(), root, "", kThisNode));
@@ -105,6 +106,7 @@ Result<lisafs::NewNode> VfsBackend::Mount() {
 }
 
 Result<lisafs::Statx> VfsBackend::FStat(lisafs::ServerFd& fd) {
+  GateHold hold(gate_);
   VfsFd& f = FdOf(fd);
   if (f.file) return ToStatx(VEIL_TRY(f.file->Stat()));
   return ToStatx(VEIL_TRY(vfs_.StatAt(vfs_.RootContext(), f.loc, "", kThisNode)));
@@ -112,6 +114,7 @@ Result<lisafs::Statx> VfsBackend::FStat(lisafs::ServerFd& fd) {
 
 Result<lisafs::SetStatResp> VfsBackend::SetStat(lisafs::ServerFd& fd,
                                                 const lisafs::SetStatReq& req) {
+  GateHold hold(gate_);
   VfsFd& f = FdOf(fd);
   const uint32_t changes = req.mask & lisafs::kSetStatChanges;
   if (changes == 0) return lisafs::SetStatResp{};
@@ -166,6 +169,7 @@ Result<lisafs::SetStatResp> VfsBackend::SetStat(lisafs::ServerFd& fd,
 }
 
 Result<lisafs::FStatFSResp> VfsBackend::FStatFS(lisafs::ServerFd& fd) {
+  GateHold hold(gate_);
   struct statfs st =
       VEIL_TRY(vfs_.StatFsAt(vfs_.RootContext(), FdOf(fd).loc, "", kThisNode));
   lisafs::FStatFSResp resp;
@@ -182,6 +186,7 @@ Result<lisafs::FStatFSResp> VfsBackend::FStatFS(lisafs::ServerFd& fd) {
 
 Result<std::vector<uint8_t>> VfsBackend::FGetXattr(
     lisafs::ServerFd& fd, const lisafs::FGetXattrReq& req) {
+  GateHold hold(gate_);
   std::string value = VEIL_TRY(
       vfs_.GetXattrAt(vfs_.RootContext(), FdOf(fd).loc, "", req.name, kThisNode));
   if (req.size != 0 && value.size() > req.size) return Errno(ERANGE);
@@ -190,6 +195,7 @@ Result<std::vector<uint8_t>> VfsBackend::FGetXattr(
 
 Result<void> VfsBackend::FSetXattr(lisafs::ServerFd& fd,
                                    const lisafs::FSetXattrReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   std::string_view value(reinterpret_cast<const char*>(req.value.data()),
                          req.value.size());
@@ -199,11 +205,13 @@ Result<void> VfsBackend::FSetXattr(lisafs::ServerFd& fd,
 
 Result<std::vector<std::string>> VfsBackend::FListXattr(
     lisafs::ServerFd& fd, const lisafs::FListXattrReq&) {
+  GateHold hold(gate_);
   return vfs_.ListXattrAt(vfs_.RootContext(), FdOf(fd).loc, "", kThisNode);
 }
 
 Result<void> VfsBackend::FRemoveXattr(lisafs::ServerFd& fd,
                                       const lisafs::FRemoveXattrReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   return vfs_.RemoveXattrAt(vfs_.RootContext(), FdOf(fd).loc, "", req.name,
                             kThisNode);
@@ -211,6 +219,7 @@ Result<void> VfsBackend::FRemoveXattr(lisafs::ServerFd& fd,
 
 Result<lisafs::WalkResult> VfsBackend::Walk(lisafs::ServerFd& dir,
                                             const lisafs::WalkReq& req) {
+  GateHold hold(gate_);
   lisafs::WalkResult result;
   vfs::Location at = FdOf(dir).loc;
   for (const std::string& name : req.names) {
@@ -237,6 +246,7 @@ Result<lisafs::WalkResult> VfsBackend::Walk(lisafs::ServerFd& dir,
 
 Result<std::vector<lisafs::Statx>> VfsBackend::WalkStat(
     lisafs::ServerFd& dir, const lisafs::WalkStatReq& req) {
+  GateHold hold(gate_);
   const vfs::Context ctx = vfs_.RootContext();
   std::vector<lisafs::Statx> stats;
   vfs::Location at = FdOf(dir).loc;
@@ -258,6 +268,7 @@ Result<std::vector<lisafs::Statx>> VfsBackend::WalkStat(
 
 Result<lisafs::OpenedFile> VfsBackend::OpenAt(lisafs::ServerFd& node,
                                               const lisafs::OpenAtReq& req) {
+  GateHold hold(gate_);
   VfsFd& f = FdOf(node);
   const int flags = static_cast<int>(req.flags);
   const int accmode = flags & O_ACCMODE;
@@ -295,6 +306,7 @@ Result<lisafs::OpenedFile> VfsBackend::OpenAt(lisafs::ServerFd& node,
 
 Result<lisafs::CreatedFile> VfsBackend::OpenCreateAt(
     lisafs::ServerFd& dir, const lisafs::OpenCreateAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   const vfs::Location& at = FdOf(dir).loc;
   vfs::OpenHow how;
@@ -315,6 +327,7 @@ Result<lisafs::CreatedFile> VfsBackend::OpenCreateAt(
 
 Result<lisafs::NewNode> VfsBackend::MkdirAt(lisafs::ServerFd& dir,
                                             const lisafs::MkdirAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   const vfs::Location& at = FdOf(dir).loc;
   VEIL_TRY_VOID(
@@ -324,6 +337,7 @@ Result<lisafs::NewNode> VfsBackend::MkdirAt(lisafs::ServerFd& dir,
 
 Result<lisafs::NewNode> VfsBackend::MknodAt(lisafs::ServerFd& dir,
                                             const lisafs::MknodAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   const vfs::Location& at = FdOf(dir).loc;
   VEIL_TRY_VOID(vfs_.MknodAt(ContextAs(req.uid, req.gid), at, req.name,
@@ -333,6 +347,7 @@ Result<lisafs::NewNode> VfsBackend::MknodAt(lisafs::ServerFd& dir,
 
 Result<lisafs::NewNode> VfsBackend::SymlinkAt(lisafs::ServerFd& dir,
                                               const lisafs::SymlinkAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   const vfs::Location& at = FdOf(dir).loc;
   VEIL_TRY_VOID(
@@ -343,6 +358,7 @@ Result<lisafs::NewNode> VfsBackend::SymlinkAt(lisafs::ServerFd& dir,
 Result<lisafs::NewNode> VfsBackend::LinkAt(lisafs::ServerFd& dir,
                                            lisafs::ServerFd& target,
                                            const lisafs::LinkAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   const vfs::Location& at = FdOf(dir).loc;
   VEIL_TRY_VOID(vfs_.LinkAt(vfs_.RootContext(), FdOf(target).loc, "", at,
@@ -352,6 +368,7 @@ Result<lisafs::NewNode> VfsBackend::LinkAt(lisafs::ServerFd& dir,
 
 Result<void> VfsBackend::UnlinkAt(lisafs::ServerFd& dir,
                                   const lisafs::UnlinkAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   return vfs_.UnlinkAt(vfs_.RootContext(), FdOf(dir).loc, req.name,
                        static_cast<int>(req.flags & AT_REMOVEDIR));
@@ -360,12 +377,14 @@ Result<void> VfsBackend::UnlinkAt(lisafs::ServerFd& dir,
 Result<void> VfsBackend::RenameAt(lisafs::ServerFd& old_dir,
                                   lisafs::ServerFd& new_dir,
                                   const lisafs::RenameAtReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   return vfs_.RenameAt(vfs_.RootContext(), FdOf(old_dir).loc, req.old_name,
                        FdOf(new_dir).loc, req.new_name, req.flags);
 }
 
 Result<std::string> VfsBackend::ReadLinkAt(lisafs::ServerFd& fd) {
+  GateHold hold(gate_);
   VfsFd& f = FdOf(fd);
   if (!f.loc.dentry->inode().IsSymlink()) return Errno(EINVAL);
   std::string target = VEIL_TRY(vfs_.ReadlinkAt(vfs_.RootContext(), f.loc, ""));
@@ -375,6 +394,7 @@ Result<std::string> VfsBackend::ReadLinkAt(lisafs::ServerFd& fd) {
 
 Result<std::vector<uint8_t>> VfsBackend::PRead(lisafs::ServerFd& fd,
                                                const lisafs::PReadReq& req) {
+  GateHold hold(gate_);
   vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
   if (req.offset > static_cast<uint64_t>(INT64_MAX)) return Errno(EINVAL);
   std::vector<uint8_t> data(req.count);
@@ -386,6 +406,7 @@ Result<std::vector<uint8_t>> VfsBackend::PRead(lisafs::ServerFd& fd,
 
 Result<uint64_t> VfsBackend::PWrite(lisafs::ServerFd& fd,
                                     const lisafs::PWriteReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
   if (req.offset > static_cast<uint64_t>(INT64_MAX)) return Errno(EINVAL);
@@ -394,12 +415,14 @@ Result<uint64_t> VfsBackend::PWrite(lisafs::ServerFd& fd,
 }
 
 Result<void> VfsBackend::FSync(lisafs::ServerFd& fd) {
+  GateHold hold(gate_);
   vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
   return file->impl().Sync();
 }
 
 Result<void> VfsBackend::FAllocate(lisafs::ServerFd& fd,
                                    const lisafs::FAllocateReq& req) {
+  GateHold hold(gate_);
   if (read_only()) return Errno(EROFS);
   vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
   if (req.offset > static_cast<uint64_t>(INT64_MAX) ||
@@ -412,6 +435,7 @@ Result<void> VfsBackend::FAllocate(lisafs::ServerFd& fd,
 
 Result<std::vector<lisafs::Dirent64>> VfsBackend::Getdents64(
     lisafs::ServerFd& fd, const lisafs::Getdents64Req& req) {
+  GateHold hold(gate_);
   VfsFd& f = FdOf(fd);
   vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
   if (!file->inode().IsDir()) return Errno(ENOTDIR);

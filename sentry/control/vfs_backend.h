@@ -32,6 +32,7 @@
 
 #include "base/result.h"
 #include "lisafs/server_backend.h"
+#include "sentry/control/call_gate.h"
 #include "vfs/vfs.h"
 
 namespace veil::sentry {
@@ -41,8 +42,10 @@ enum class ViewAccess : uint8_t { kReadOnly, kReadWrite };
 class VfsBackend final : public lisafs::ServerBackend {
  public:
   // `vfs` is borrowed and must outlive the backend and every server
-  // using it.
-  VfsBackend(vfs::Vfs& vfs, ViewAccess access) : vfs_(vfs), access_(access) {}
+  // using it. `gate` (may be null): held by each request, so a live
+  // snapshot sees the view's changes whole.
+  VfsBackend(vfs::Vfs& vfs, ViewAccess access, CallGate* gate = nullptr)
+      : vfs_(vfs), access_(access), gate_(gate) {}
 
   Result<lisafs::NewNode> Mount() override;
   Result<lisafs::Statx> FStat(lisafs::ServerFd& fd) override;
@@ -101,6 +104,7 @@ class VfsBackend final : public lisafs::ServerBackend {
 
   vfs::Vfs& vfs_;
   const ViewAccess access_;
+  CallGate* const gate_;
 };
 
 }  // namespace veil::sentry

@@ -12,9 +12,11 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -34,6 +36,11 @@ constexpr long kOptions = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEEXEC |
 void Resume(pid_t tid, int sig) {
   ptrace(PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(long{sig}));
 }
+
+// What wakes the tracer thread from waitid for a Freeze or Thaw: a
+// handler that does nothing, installed without SA_RESTART.
+int WakeSignal() { return SIGRTMIN + 7; }
+void IgnoreWake(int) {}
 
 unsigned long EventMessage(pid_t tid) {
   unsigned long msg = 0;
@@ -209,7 +216,7 @@ pid_t Tracer::NextReport(int* status) {
     memset(&info, 0, sizeof info);
     if (waitid(P_ALL, 0, &info,
                WEXITED | WSTOPPED | WNOWAIT | __WALL | __WNOTHREAD) != 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) return 0;  // WakeTracer: look at the requests
       if (errno != ECHILD) {
         VEIL_LOG(kError) << "tracer: waitid: " << strerror(errno);
       }
@@ -284,6 +291,10 @@ void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
   } else {
     first_task_ = *child;
     AddLive(*child);
+    {
+      MutexLock lock(mu_);
+      tracer_tid_ = static_cast<pid_t>(syscall(SYS_gettid));
+    }
     // The task stopped itself before exec; SIGCONT lets it go on to exec
     // under the tracer.
     kill(*child, SIGCONT);
@@ -302,6 +313,120 @@ void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
   cv_.SignalAll();
 }
 
+void Tracer::Continue(pid_t tid, int sig) {
+  {
+    MutexLock lock(mu_);
+    if (frozen_) {
+      deferred_.emplace_back(tid, sig);
+      stopped_.insert(tid);
+      cv_.SignalAll();
+      return;
+    }
+  }
+  Resume(tid, sig);
+}
+
+void Tracer::NoteStopped(pid_t tid) {
+  MutexLock lock(mu_);
+  if (!frozen_) return;
+  stopped_.insert(tid);
+  cv_.SignalAll();
+}
+
+void Tracer::ApplyFreeze(const std::unordered_map<pid_t, pid_t>& held) {
+  MutexLock lock(mu_);
+  if (freeze_asked_ && !frozen_) {
+    frozen_ = true;
+    stopped_.clear();
+    for (const auto& [child, parent] : held) stopped_.insert(child);
+    // A task in a stop already (a LISTEN'd group-stop) reports a new
+    // PTRACE_EVENT_STOP; one running stops at once; one in a notified
+    // call the sentry has not received leaves it (the call restarts
+    // after the stop); one whose call was received stops once answered.
+    for (pid_t tid : live_) ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    cv_.SignalAll();
+  } else if (!freeze_asked_ && frozen_) {
+    frozen_ = false;
+    for (const auto& [tid, sig] : deferred_) Resume(tid, sig);
+    deferred_.clear();
+    stopped_.clear();
+    cv_.SignalAll();
+  }
+}
+
+void Tracer::WakeTracer() {
+  pid_t tid;
+  {
+    MutexLock lock(mu_);
+    tid = tracer_tid_;
+  }
+  if (tid > 0) syscall(SYS_tgkill, getpid(), tid, WakeSignal());
+}
+
+Result<void> Tracer::Freeze(const std::function<bool(pid_t)>& busy,
+                            std::chrono::milliseconds timeout) {
+  static const bool installed = [] {
+    struct sigaction sa = {};
+    sa.sa_handler = IgnoreWake;  // no SA_RESTART: waitid returns EINTR
+    sigemptyset(&sa.sa_mask);
+    return sigaction(WakeSignal(), &sa, nullptr) == 0;
+  }();
+  if (!installed) return Errno(ENOSYS);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  {
+    MutexLock lock(mu_);
+    if (finished_ || stopping_) return Errno(ESRCH);
+    freeze_asked_ = true;
+  }
+  for (;;) {
+    std::vector<pid_t> running;  // live, not seen stopped
+    bool frozen;
+    {
+      MutexLock lock(mu_);
+      if (finished_) {
+        freeze_asked_ = false;
+        return Errno(ESRCH);
+      }
+      frozen = frozen_;
+      for (pid_t tid : live_)
+        if (!stopped_.contains(tid)) running.push_back(tid);
+    }
+    // Asked without the lock: `busy` takes the sandbox's.
+    if (frozen && std::all_of(running.begin(), running.end(), busy))
+      return Ok();
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (frozen) {
+      MutexLock lock(mu_);
+      cv_.WaitUntil(mu_, std::min(deadline, std::chrono::steady_clock::now() +
+                                                std::chrono::milliseconds(1)));
+      continue;
+    }
+    // The signal may come just before the tracer enters waitid and be
+    // lost: it is sent again until the freeze is in force.
+    WakeTracer();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  Thaw();
+  return Errno(ETIMEDOUT);
+}
+
+void Tracer::Thaw() {
+  {
+    MutexLock lock(mu_);
+    freeze_asked_ = false;
+  }
+  for (;;) {
+    {
+      MutexLock lock(mu_);
+      if (!frozen_ || finished_) return;
+      cv_.WaitUntil(mu_, std::chrono::steady_clock::now() +
+                             std::chrono::milliseconds(1));
+      if (!frozen_ || finished_) return;
+    }
+    WakeTracer();
+  }
+}
+
 void Tracer::Serve() {
   // Owned by this thread: every task seen stopped at least once; children
   // stopped before their parent's clone event was reported (held), and
@@ -310,9 +435,11 @@ void Tracer::Serve() {
   std::unordered_map<pid_t, pid_t> held;  // child -> its parent process
   std::unordered_set<pid_t> announced;
   for (;;) {
+    ApplyFreeze(held);
     int status = 0;
     pid_t tid = NextReport(&status);
     if (tid < 0) return;  // no task left
+    if (tid == 0) continue;  // woken for a request
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
       known.erase(tid);
       held.erase(tid);
@@ -329,7 +456,7 @@ void Tracer::Serve() {
       for (auto it = held.begin(); it != held.end();) {
         if (it->second == tid) {
           kill(it->first, SIGKILL);
-          Resume(it->first, 0);
+          Continue(it->first, 0);
           it = held.erase(it);
         } else {
           ++it;
@@ -347,9 +474,10 @@ void Tracer::Serve() {
         // An auto-attached child's first stop: it runs once its parent's
         // event has been reported.
         if (announced.erase(tid) != 0) {
-          Resume(tid, 0);
+          Continue(tid, 0);
         } else {
           held.emplace(tid, ParentProcess(tid));
+          NoteStopped(tid);
         }
         continue;
       }
@@ -364,11 +492,11 @@ void Tracer::Serve() {
                                                        : CloneKind::kClone;
         observer_.OnClone(tid, child, kind);
         if (held.erase(child) != 0) {
-          Resume(child, 0);
+          Continue(child, 0);
         } else {
           announced.insert(child);
         }
-        Resume(tid, 0);
+        Continue(tid, 0);
         break;
       }
       case PTRACE_EVENT_EXEC: {
@@ -378,21 +506,22 @@ void Tracer::Serve() {
           RemoveLive(former);
         }
         observer_.OnExec(tid, former);
-        Resume(tid, 0);
+        Continue(tid, 0);
         break;
       }
       case PTRACE_EVENT_SECCOMP: {
         ExecStop stop(tid, static_cast<uint16_t>(EventMessage(tid)));
         observer_.OnExecStop(stop);
-        Resume(tid, 0);
+        Continue(tid, 0);
         break;
       }
       case PTRACE_EVENT_STOP:
         if (IsStoppingSignal(sig)) {
           // Group-stop: stay stopped, but let the tracer see the SIGCONT.
           ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+          NoteStopped(tid);
         } else {
-          Resume(tid, 0);
+          Continue(tid, 0);
         }
         break;
       case 0:
@@ -400,10 +529,10 @@ void Tracer::Serve() {
         // job-control and app signals alike), a trapped call it cut
         // short before the sentry saw it made to restart.
         RestartUnreceived(tid, sig);
-        Resume(tid, sig);
+        Continue(tid, sig);
         break;
       default:
-        Resume(tid, 0);
+        Continue(tid, 0);
         break;
     }
   }

@@ -36,6 +36,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <set>
@@ -43,6 +44,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "base/mutex.h"
 #include "base/result.h"
@@ -142,6 +146,23 @@ class Tracer final {
   // SIGKILLs every task the tracer knows (and each one it learns of later).
   void KillAll() VEIL_EXCLUDES(mu_);
 
+  // Freezes the tasks for a live snapshot: every task is stopped
+  // (PTRACE_INTERRUPT: a ptrace-stop, which the task's parent does not
+  // see, unlike SIGSTOP), so none runs a native call (a write to a memfd
+  // on the data plane, say) until Thaw. Returns once each live task has
+  // reported a stop, or `busy(tid)` says it waits in a call the sentry
+  // holds (a received notification cannot be interrupted: it returns
+  // only when answered, and then stops). Every resume the tracer would
+  // make meanwhile is held back until Thaw. ETIMEDOUT (thawed again) if
+  // that takes longer than `timeout`; ESRCH once no task is left. One
+  // freeze at a time; any thread but the tracer's. `busy` must not call
+  // back into the tracer.
+  Result<void> Freeze(const std::function<bool(pid_t)>& busy,
+                      std::chrono::milliseconds timeout) VEIL_EXCLUDES(mu_);
+  // Ends a Freeze: the held-back resumes are made. Waits for the tracer
+  // thread to make them.
+  void Thaw() VEIL_EXCLUDES(mu_);
+
  private:
   Tracer(TaskObserver& observer, NotifiedCall notified)
       : observer_(observer), notified_(std::move(notified)) {}
@@ -156,6 +177,17 @@ class Tracer final {
   // At a signal-delivery-stop of `tid`: a notified call the signal ended
   // before the sentry received it restarts (Start's comment).
   void RestartUnreceived(pid_t tid, int sig);
+  // Resumes `tid` (delivering `sig`), or while frozen notes it stopped
+  // and holds the resume back for Thaw.
+  void Continue(pid_t tid, int sig) VEIL_EXCLUDES(mu_);
+  // Notes a task left stopped (a group-stop's LISTEN, a held child).
+  void NoteStopped(pid_t tid) VEIL_EXCLUDES(mu_);
+  // On the tracer thread: carries out a Freeze or Thaw asked for.
+  // `held`: the children stopped before their parent's event.
+  void ApplyFreeze(const std::unordered_map<pid_t, pid_t>& held)
+      VEIL_EXCLUDES(mu_);
+  // Makes the tracer thread leave waitid (EINTR) to look at requests.
+  void WakeTracer() VEIL_EXCLUDES(mu_);
 
   TaskObserver& observer_;
   const NotifiedCall notified_;  // immutable
@@ -169,6 +201,14 @@ class Tracer final {
   bool stopping_ VEIL_GUARDED_BY(mu_) = false;
   int first_status_ VEIL_GUARDED_BY(mu_) = 0;
   std::set<pid_t> live_ VEIL_GUARDED_BY(mu_);
+  // Freeze: asked for (Freeze/Thaw), in force (the tracer thread
+  // interrupted the tasks), the tasks seen stopped since, and the resumes
+  // held back.
+  bool freeze_asked_ VEIL_GUARDED_BY(mu_) = false;
+  bool frozen_ VEIL_GUARDED_BY(mu_) = false;
+  std::set<pid_t> stopped_ VEIL_GUARDED_BY(mu_);
+  std::vector<std::pair<pid_t, int>> deferred_ VEIL_GUARDED_BY(mu_);
+  pid_t tracer_tid_ VEIL_GUARDED_BY(mu_) = 0;
 
   std::thread thread_;
 };

@@ -21,6 +21,9 @@
 
 #include "base/blocking.h"
 #include "base/unique_fd.h"
+#include "base/logging.h"
+#include "overlay/snapshot/io.h"
+#include "overlay/snapshot/snapshot.h"
 #include "sentry/control/control_server.h"
 #include "sentry/kernel/anon_fs.h"
 #include "sentry/kernel/fd_table.h"
@@ -207,6 +210,44 @@ std::string SandboxImpl::StatusLines() {
          std::to_string(fds) + "\n";
 }
 
+Result<std::string> SandboxImpl::Snapshot(int fd) {
+  MutexLock one(snapshot_mu_);
+  Tracer* tracer = tracer_.load();
+  if (tracer == nullptr) return Errno(ESRCH);
+  // Bounded: a call that never comes to rest (a FIFO's open waiting for a
+  // peer held at the gate, say) fails the snapshot, not the sandbox.
+  const auto deadline = std::chrono::steady_clock::now() + kSnapshotWait;
+  if (!gate_.Pause(deadline)) return Errno(EBUSY);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  Result<void> frozen = tracer->Freeze(
+      [this](pid_t tid) {
+        std::shared_ptr<TaskSlot> slot = FindTask(tid);
+        return slot && slot->in_call.load(std::memory_order_acquire);
+      },
+      std::max(left, std::chrono::milliseconds(1)));
+  if (!frozen) {
+    gate_.Resume();
+    return frozen.error();
+  }
+  // At rest: no call is served, no task runs. A Vfs of the layer's own
+  // (the overlay's is idle), as `veil fuse --rootfs` does on SIGUSR1.
+  snapshot::SnapshotResult<snapshot::WriteStats> stats = [&] {
+    vfs::Vfs layer(Ref<vfs::Filesystem>(*spec_.snapshot_layer));
+    snapshot::FdSink sink(fd);
+    return snapshot::WriteImage(layer, layer.RootLocation(), sink, {});
+  }();
+  tracer->Thaw();
+  gate_.Resume();
+  if (!stats) {
+    VEIL_LOG(kWarning) << "sentry: snapshot: " << stats.error().message;
+    return Errno(stats.error().code);
+  }
+  return "entries " + std::to_string(stats->entries) + "\ndata_bytes " +
+         std::to_string(stats->data_bytes) + "\nimage_bytes " +
+         std::to_string(stats->image_bytes) + "\n";
+}
+
 SandboxImpl::~SandboxImpl() {
   if (proc_) proc_->Detach();
   // Receivers leave once Receive fails (no task left); wait for them.
@@ -217,7 +258,8 @@ SandboxImpl::~SandboxImpl() {
 std::shared_ptr<TaskSlot> SandboxImpl::AddTask(std::unique_ptr<Task> task) {
   auto slot = std::make_shared<TaskSlot>();
   slot->task = std::move(task);
-  slot->sleep = std::make_unique<SlotSleep>(watcher_, slot, slot.get());
+  slot->sleep =
+      std::make_unique<SlotSleep>(watcher_, gate_, slot, slot.get());
   slot->task->waiter().set_sleep_observer(slot->sleep.get());
   // Pinned before it runs (a clone is reported before the child runs).
   slot->cpu = cpus_.Place(slot->task->tid());
@@ -383,6 +425,18 @@ void SandboxImpl::ReceiverLoop() {
 }
 
 void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
+  // The call holds the gate until answered (but while it sleeps), and is
+  // the task's call in hand meanwhile.
+  slot.in_call.store(true, std::memory_order_release);
+  gate_.Enter();
+  struct Done {
+    TaskSlot& slot;
+    CallGate& gate;
+    ~Done() {
+      gate.Leave();
+      slot.in_call.store(false, std::memory_order_release);
+    }
+  } done{slot, gate_};
   // A new call: the last answer's stops are over, so a restart mark the
   // tracer did not take (SIGCONT blocked after a stop) is dropped.
   slot.answered_restart.store(false, std::memory_order_relaxed);
@@ -521,7 +575,13 @@ Result<int> SandboxImpl::Run() {
   // stopped, its views ended, before the Vfs can go.
   std::optional<ControlServer> control;
   if (spec_.control_fd >= 0) {
-    control.emplace(vfs_, [this] { return StatusLines(); });
+    tracer_.store(launched->tracer.get());
+    ControlServer::Hooks hooks;
+    hooks.status = [this] { return StatusLines(); };
+    if (spec_.snapshot_layer)
+      hooks.snapshot = [this](int fd) { return Snapshot(fd); };
+    hooks.gate = &gate_;
+    control.emplace(vfs_, std::move(hooks));
     control->Start(spec_.control_fd);
   }
   const int status = launched->tracer->Wait();
@@ -531,6 +591,7 @@ Result<int> SandboxImpl::Run() {
     while (receivers_ > 0) pool_cv_.Wait(pool_mu_);
   }
   if (control) control->Stop();
+  tracer_.store(nullptr);
   launched->tracer.reset();
   watcher_.Stop();
   return status;

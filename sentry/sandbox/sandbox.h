@@ -77,6 +77,9 @@ struct SandboxSpec {
   // (sentry/control/control_server.h), or -1: no control socket.
   // Borrowed; open until RunSandbox returns.
   int control_fd = -1;
+  // The rootfs's upper layer, which a live snapshot writes (SNAPSHOT on
+  // the control socket); null: no snapshots.
+  RefPtr<vfs::Filesystem> snapshot_layer;
 };
 
 // The stub's path in the tasks' root (their own mount namespace): no host

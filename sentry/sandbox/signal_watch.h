@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "sentry/control/call_gate.h"
 #include "vfs/wait.h"
 
 namespace veil::sentry::internal {
@@ -75,19 +76,26 @@ class SignalWatcher final {
   std::thread thread_;  // Start/Stop's thread only
 };
 
-// A task's vfs::SleepObserver: reports its waits to the watcher.
+// A task's vfs::SleepObserver: reports its waits to the watcher, and
+// lets go of the call gate while it sleeps (a live snapshot need not wait
+// for a call that waits for another task).
 class SlotSleep final : public vfs::SleepObserver {
  public:
-  SlotSleep(SignalWatcher& watcher, std::weak_ptr<TaskSlot> slot,
-            const TaskSlot* raw)
-      : watcher_(watcher), slot_(std::move(slot)), raw_(raw) {}
+  SlotSleep(SignalWatcher& watcher, CallGate& gate,
+            std::weak_ptr<TaskSlot> slot, const TaskSlot* raw)
+      : watcher_(watcher), gate_(gate), slot_(std::move(slot)), raw_(raw) {}
   void OnSleep() override {
+    gate_.Leave();
     if (std::shared_ptr<TaskSlot> s = slot_.lock()) watcher_.Sleeping(s);
   }
-  void OnWake() override { watcher_.Awake(raw_); }
+  void OnWake() override {
+    watcher_.Awake(raw_);
+    gate_.Enter();
+  }
 
  private:
   SignalWatcher& watcher_;  // borrowed: the sandbox's, outlives its tasks
+  CallGate& gate_;          // the same
   const std::weak_ptr<TaskSlot> slot_;
   const TaskSlot* const raw_;  // the key; never dereferenced
 };

@@ -95,9 +95,9 @@ class LiveSandboxTest : public ::testing::Test {
     return std::string(VEIL_BINARY) + " " + args;
   }
 
-  // Starts `veil do --root ROOT --name NAME -- sh -c kLoop` and waits
+  // Starts `veil do --root ROOT --name NAME -- sh -c SCRIPT` and waits
   // until it is registered with its sentry's pid.
-  void StartSandbox(const std::string& name) {
+  void StartSandbox(const std::string& name, const char* script = kLoop) {
     const std::string log = base_ + "/do.log";
     const pid_t parent = getpid();
     do_pid_ = fork();
@@ -111,7 +111,7 @@ class LiveSandboxTest : public ::testing::Test {
         dup2(fd, 2);
       }
       execl(VEIL_BINARY, "veil", "do", "--root", root_.c_str(), "--name",
-            name.c_str(), "--", "/bin/busybox", "sh", "-c", kLoop, nullptr);
+            name.c_str(), "--", "/bin/sh", "-c", script, nullptr);
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + kTimeout;
@@ -167,7 +167,7 @@ TEST_F(LiveSandboxTest, PsListsTheRunningSandbox) {
   EXPECT_NE(json.output.find("\"name\": \"t1\", \"state\": \"running\""),
             std::string::npos)
       << json.output;
-  EXPECT_NE(json.output.find("\"command\": [\"/bin/busybox\", \"sh\", \"-c\""),
+  EXPECT_NE(json.output.find("\"command\": [\"/bin/sh\", \"-c\""),
             std::string::npos)
       << json.output;
   for (const char* key : {"\"tasks\": ", "\"open_fds\": ", "\"processes\": ",
@@ -248,7 +248,7 @@ TEST_F(LiveSandboxTest, TheViewShowsWhatTasksDoAndIsReadOnly) {
   EXPECT_GT(Lines(ReadFile(log)), first);
   // The sandbox's own /proc: its first process's command line.
   const std::string cmdline = ReadFile(mnt_ + "/proc/1/cmdline");
-  EXPECT_EQ(cmdline, std::string("/bin/busybox\0sh\0-c\0", 19) + kLoop +
+  EXPECT_EQ(cmdline, std::string("/bin/sh\0-c\0", 11) + kLoop +
                          std::string(1, '\0'));
   // Read-only: nothing is written.
   errno = 0;
@@ -332,6 +332,12 @@ TEST_F(LiveSandboxTest, OnlyRootAndTheOwnerReachTheSandbox) {
   // Another user: the directory's permissions keep it out.
   EXPECT_EQ(AsNobody([&] { return AskRaw(socket_path); }),
             "connect: " + std::to_string(EACCES));
+  auto snap = Shell("setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                    Veil("snapshot --root " + Quote(root_) +
+                         " t1 /tmp/veil-live-nobody.img"));
+  EXPECT_EQ(snap.status, 1) << snap.output;
+  EXPECT_NE(snap.output.find("permission denied"), std::string::npos)
+      << snap.output;
   auto fuse = Shell("setpriv --reuid=65534 --regid=65534 --clear-groups " +
                     Veil("fuse --root " + Quote(root_) + " t1 " + Quote(mnt_)));
   EXPECT_EQ(fuse.status, 1) << fuse.output;
@@ -351,6 +357,93 @@ TEST_F(LiveSandboxTest, OnlyRootAndTheOwnerReachTheSandbox) {
   EXPECT_EQ(AskRaw(socket_path, "veil-control/1 VIEW ../x")
                 .rfind("veil-control/1 ERR 22 ", 0),
             0u);
+}
+
+// 400 files, each written under a temporary name and renamed: a
+// consistent state has each final name whole or absent.
+constexpr char kWriter[] =
+    "mkdir -p /root/data; i=0; while [ $i -lt 400 ]; do "
+    "echo \"file $i\" >/root/data/f$i.tmp && mv /root/data/f$i.tmp "
+    "/root/data/f$i; i=$((i+1)); sleep 0.005; done; sleep 30";
+
+// Inside a restored sandbox: each final file whole, and how many.
+constexpr char kChecker[] =
+    "n=0; for f in /root/data/f*; do case $f in *.tmp) continue;; esac; "
+    "k=${f##*/f}; [ \"$(cat $f)\" = \"file $k\" ] || echo BAD $f; "
+    "n=$((n+1)); done; echo files $n";
+
+TEST_F(LiveSandboxTest, ASnapshotWhileItRunsIsOneStateAndRestores) {
+  StartSandbox("w1", kWriter);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::vector<std::string> seen;
+  for (int k = 0; k < 3; ++k) {
+    const std::string img = base_ + "/w" + std::to_string(k) + ".img";
+    auto snap = Shell(Veil("snapshot --root " + Quote(root_) + " w1 " +
+                           Quote(img)));
+    ASSERT_EQ(snap.status, 0) << snap.output;
+    EXPECT_NE(snap.output.find("while it ran"), std::string::npos);
+    auto restored = Shell(Veil("do --restore " + Quote(img) +
+                               " -- /bin/sh -c " + Quote(kChecker)));
+    ASSERT_EQ(restored.status, 0) << restored.output;
+    EXPECT_EQ(restored.output.find("BAD"), std::string::npos)
+        << restored.output;
+    seen.push_back(restored.output);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  // The writer went on meanwhile (its tasks were thawed each time).
+  EXPECT_NE(seen.front(), seen.back());
+  // A name no sandbox has.
+  auto none = Shell(Veil("snapshot --root " + Quote(root_) + " nosuch " +
+                         Quote(base_ + "/x.img")));
+  EXPECT_EQ(none.status, 1) << none.output;
+  EXPECT_NE(none.output.find("no such sandbox"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(base_ + "/x.img"));
+}
+
+TEST_F(LiveSandboxTest, ASqliteDatabaseSnapshotsWhileWritten) {
+  if (access("/usr/bin/sqlite3", X_OK) != 0) GTEST_SKIP() << "no sqlite3";
+  StartSandbox("db1",
+               "sqlite3 /root/db 'create table t(a, b)'; i=0; "
+               "while [ $i -lt 2000 ]; do sqlite3 /root/db "
+               "\"insert into t values($i, randomblob(3000))\"; "
+               "i=$((i+1)); done; sleep 30");
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const std::string img = base_ + "/db.img";
+  auto snap =
+      Shell(Veil("snapshot --root " + Quote(root_) + " db1 " + Quote(img)));
+  ASSERT_EQ(snap.status, 0) << snap.output;
+  auto check = Shell(Veil("do --restore " + Quote(img) +
+                          " -- sqlite3 /root/db 'pragma integrity_check; "
+                          "select count(*) > 0 from t'"));
+  EXPECT_EQ(check.status, 0) << check.output;
+  EXPECT_EQ(check.output, "ok\n1\n");
+}
+
+TEST_F(LiveSandboxTest, SnapshotOutSavesWhatTheSandboxChanged) {
+  const std::string img = base_ + "/out.img";
+  auto first = Shell(Veil("do --snapshot-out " + Quote(img) +
+                          " -- /bin/sh -c 'echo one >/root/x; mkdir /etc/new'"));
+  ASSERT_EQ(first.status, 0) << first.output;
+  // Restored, changed again and saved over itself.
+  auto second = Shell(Veil("do --restore " + Quote(img) + " --snapshot-out " +
+                           Quote(img) +
+                           " -- /bin/sh -c 'cat /root/x; test -d /etc/new && "
+                           "echo two >>/root/x'"));
+  ASSERT_EQ(second.status, 0) << second.output;
+  EXPECT_EQ(second.output, "one\n");
+  auto third = Shell(Veil("do --restore " + Quote(img) + " -- cat /root/x"));
+  EXPECT_EQ(third.output, "one\ntwo\n");
+  // A damaged image is refused and nothing runs.
+  { std::ofstream(base_ + "/bad.img") << "not an image"; }
+  auto bad = Shell(Veil("do --restore " + Quote(base_ + "/bad.img") +
+                        " -- /bin/echo ran"));
+  EXPECT_EQ(bad.status, 125) << bad.output;
+  EXPECT_EQ(bad.output.find("ran"), std::string::npos);
+  // Nothing is left but the image.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(base_))
+    files += e.path().string().find(".partial.") != std::string::npos;
+  EXPECT_EQ(files, 0);
 }
 
 }  // namespace

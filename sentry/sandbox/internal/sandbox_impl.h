@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <span>
 #include <map>
@@ -123,6 +124,9 @@ struct TaskSlot {
   // The CPU the task is pinned to (null: not pinned); released with the
   // slot.
   std::unique_ptr<CpuPlacer::Claim> cpu;
+  // A call of the task was received and is not answered yet (a frozen
+  // task waiting in it counts as stopped: Tracer::Freeze).
+  std::atomic<bool> in_call{false};
   Mutex mu;
   // Prepared at the exec stop, armed at the exec, gone after the stub.
   std::unique_ptr<PendingExec> exec VEIL_GUARDED_BY(mu);
@@ -142,6 +146,10 @@ class SandboxImpl final : public TaskObserver {
   std::vector<std::shared_ptr<TaskSlot>> AllTasks() VEIL_EXCLUDES(mu_);
   // A STATUS reply's lines (sentry/control/control_protocol.h).
   std::string StatusLines() VEIL_EXCLUDES(mu_);
+  // A SNAPSHOT: the rootfs's upper layer written to `fd` as an image,
+  // with every call held at the gate and every task frozen meanwhile
+  // (sentry/README.md, "Live snapshots"). Returns the reply's lines.
+  Result<std::string> Snapshot(int fd) VEIL_EXCLUDES(snapshot_mu_);
   Platform& platform() { return platform_; }
 
   // ^TaskObserver (tracer thread)
@@ -208,6 +216,12 @@ class SandboxImpl final : public TaskObserver {
   std::shared_ptr<HostTwins> twins_;
   // Interrupts waiting calls of tasks that have a signal pending.
   SignalWatcher watcher_;
+  // Held by every call being served (and by the live views' requests);
+  // paused by a live snapshot.
+  CallGate gate_;
+  // One snapshot at a time; the tracer while the control socket serves.
+  Mutex snapshot_mu_;
+  std::atomic<Tracer*> tracer_{nullptr};
   // Where each task runs (declared before tasks_: outlives every claim).
   CpuPlacer cpus_;
   // /proc's view of the tasks (proc_tasks.cc), detached when Run ends.
@@ -219,6 +233,9 @@ class SandboxImpl final : public TaskObserver {
   // another call is already waiting; then it hands the lead to an idle
   // follower. At most kSpareReceivers followers stay idle.
   static constexpr int kSpareReceivers = 4;
+  // How long a live snapshot waits for the calls to come to rest and the
+  // tasks to stop.
+  static constexpr std::chrono::seconds kSnapshotWait{10};
   Mutex pool_mu_;
   CondVar pool_cv_;  // receivers_ went down
   CondVar lead_cv_;  // the lead is free, or draining_
