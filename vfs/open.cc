@@ -156,6 +156,35 @@ Result<Ref<FileDescription>> Vfs::OpenAt(const Context& ctx,
   }
   if ((last.must_be_dir || (flags & O_DIRECTORY)) && !inode.IsDir())
     return Errno(ENOTDIR);
+  return FinishOpen(ctx, std::move(loc), flags, acc_mode, created);
+}
+
+Result<Ref<FileDescription>> Vfs::OpenLocation(const Context& ctx,
+                                               const Location& loc,
+                                               int flags) {
+  // As OpenAt does with what it found, minus the name: no O_CREAT, and a
+  // symlink is never followed (open(2) with O_NOFOLLOW: ELOOP).
+  if (flags & O_PATH) flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+  if (flags & O_CREAT) return Errno(EINVAL);
+  if ((flags & O_TMPFILE) == O_TMPFILE) return Errno(EOPNOTSUPP);
+  Inode& inode = loc.dentry->inode();
+  if (inode.IsSymlink() && !(flags & O_PATH)) return Errno(ELOOP);
+  if ((flags & O_DIRECTORY) && !inode.IsDir()) return Errno(ENOTDIR);
+  int acc_mode = 0;
+  if (!(flags & O_PATH)) {
+    static constexpr int kAccMode[4] = {kMayRead, kMayWrite,
+                                        kMayRead | kMayWrite,
+                                        kMayRead | kMayWrite};
+    acc_mode = kAccMode[flags & O_ACCMODE];
+    if (flags & O_TRUNC) acc_mode |= kMayWrite;
+  }
+  return FinishOpen(ctx, loc, flags, acc_mode, /*created=*/false);
+}
+
+Result<Ref<FileDescription>> Vfs::FinishOpen(const Context& ctx, Location loc,
+                                             int flags, int acc_mode,
+                                             bool created) {
+  Inode& inode = loc.dentry->inode();
   bool truncate = false;
   if (created) {
     acc_mode = 0;  // the creator may open what it just made

@@ -109,6 +109,11 @@ class Vfs final {
   Result<Ref<FileDescription>> OpenAt(const Context& ctx, const Location& dir,
                                       std::string_view path,
                                       const OpenHow& how);
+  // open(2) of a file found already (a live view's FDID): OpenAt's checks
+  // and effects on `loc` itself (permission, EROFS, O_TRUNC, devices), no
+  // O_CREAT (EINVAL), a symlink never followed (ELOOP unless O_PATH).
+  Result<Ref<FileDescription>> OpenLocation(const Context& ctx,
+                                            const Location& loc, int flags);
   Result<void> MkdirAt(const Context& ctx, const Location& dir,
                        std::string_view path, mode_t mode);
   Result<void> MknodAt(const Context& ctx, const Location& dir,
@@ -226,6 +231,11 @@ class Vfs final {
 
  private:
   friend class Resolver;
+  // OpenAt and OpenLocation once the file is found: may_open, the
+  // truncate, the file's own open.
+  Result<Ref<FileDescription>> FinishOpen(const Context& ctx, Location loc,
+                                          int flags, int acc_mode,
+                                          bool created);
   const VfsOptions options_;
   Ref<Mount> root_mount_;
   MountTable mounts_;

@@ -20,19 +20,14 @@ namespace {
 // symlink itself.
 constexpr int kThisNode = AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW;
 
-// One FDID: a file of the sandbox by its Location, with the directory and
-// name it was reached by (an open goes by name, as the Vfs opens only
-// paths), and for an open FDID the description and a directory's read
-// position.
+// One FDID: a file of the sandbox by its Location (the file itself,
+// wherever a rename moves it), and for an open FDID the description and a
+// directory's read position.
 class VfsFd final : public lisafs::ServerFd {
  public:
-  VfsFd(vfs::Location loc, std::optional<vfs::Location> parent,
-        std::string name)
-      : loc(std::move(loc)), parent(std::move(parent)), name(std::move(name)) {}
+  explicit VfsFd(vfs::Location loc) : loc(std::move(loc)) {}
 
   const vfs::Location loc;
-  const std::optional<vfs::Location> parent;  // none for the root
-  const std::string name;
   RefPtr<vfs::FileDescription> file;  // set once, before the FDID exists
   Mutex dir_mu;
   uint64_t cookie VEIL_GUARDED_BY(dir_mu) = 0;
@@ -91,7 +86,7 @@ Result<lisafs::NewNode> VfsBackend::NewChild(const vfs::Location& dir,
   vfs::Location child = VEIL_TRY(vfs_.LookupChildUnchecked(dir, name));
   vfs::Attr attr =
       VEIL_TRY(vfs_.StatAt(vfs_.RootContext(), child, "", kThisNode));
-  return lisafs::NewNode{std::make_unique<VfsFd>(std::move(child), dir, name),
+  return lisafs::NewNode{std::make_unique<VfsFd>(std::move(child)),
                          ToStatx(attr)};
 }
 
@@ -101,7 +96,7 @@ Result<lisafs::NewNode> VfsBackend::Mount() {
   vfs::Attr attr =
       VEIL_TRY(vfs_.StatAt(vfs_.RootContext(), root, "", kThisNode));
   return lisafs::NewNode{
-      std::make_unique<VfsFd>(std::move(root), std::nullopt, std::string()),
+      std::make_unique<VfsFd>(std::move(root)),
       ToStatx(attr)};
 }
 
@@ -144,9 +139,11 @@ Result<lisafs::SetStatResp> VfsBackend::SetStat(lisafs::ServerFd& fd,
     Result<void> done = [&]() -> Result<void> {
       if (f.file && f.file->writable())
         return vfs_.Ftruncate(ctx, *f.file, static_cast<int64_t>(req.size));
-      if (!f.parent) return Errno(EISDIR);  // the root
-      return vfs_.TruncateAt(ctx, *f.parent, f.name,
-                             static_cast<int64_t>(req.size));
+      // truncate(2) of the file itself: opened for writing, as its name
+      // may have moved since the walk.
+      Ref<vfs::FileDescription> file = VEIL_TRY(
+          vfs_.OpenLocation(ctx, f.loc, O_WRONLY | O_NONBLOCK | O_NOFOLLOW));
+      return vfs_.Ftruncate(ctx, *file, static_cast<int64_t>(req.size));
     }();
     note(lisafs::kSetStatSize, done);
   }
@@ -289,17 +286,10 @@ Result<lisafs::OpenedFile> VfsBackend::OpenAt(lisafs::ServerFd& node,
   how.flags = (flags & (O_ACCMODE | O_TRUNC | O_APPEND | O_DIRECTORY |
                         O_DSYNC | O_SYNC)) |
               O_NOFOLLOW | O_NONBLOCK;
-  const vfs::Context ctx = vfs_.RootContext();
-  // By name, as the Vfs opens paths; a rename or replacement since the
-  // walk is ESTALE (the client walks again).
+  // The file itself, wherever it is now (renamed since the walk, say).
   Ref<vfs::FileDescription> file =
-      f.parent ? VEIL_TRY(vfs_.OpenAt(ctx, *f.parent, f.name, how))
-               : VEIL_TRY(vfs_.OpenAt(ctx, vfs_.RootLocation(), "/", how));
-  const vfs::Location& got = file->location();
-  if (got.mount.get() != f.loc.mount.get() ||
-      &got.dentry->inode() != &f.loc.dentry->inode())
-    return Errno(ESTALE);
-  auto opened = std::make_unique<VfsFd>(f.loc, f.parent, f.name);
+      VEIL_TRY(vfs_.OpenLocation(vfs_.RootContext(), f.loc, how.flags));
+  auto opened = std::make_unique<VfsFd>(f.loc);
   opened->file = std::move(file);
   return lisafs::OpenedFile{std::move(opened), UniqueFd()};
 }
@@ -317,9 +307,9 @@ Result<lisafs::CreatedFile> VfsBackend::OpenCreateAt(
       VEIL_TRY(vfs_.OpenAt(ContextAs(req.uid, req.gid), at, req.name, how));
   vfs::Attr attr = VEIL_TRY(file->Stat());
   vfs::Location loc = file->location();
-  auto opened = std::make_unique<VfsFd>(loc, at, req.name);
+  auto opened = std::make_unique<VfsFd>(loc);
   opened->file = std::move(file);
-  lisafs::NewNode node{std::make_unique<VfsFd>(loc, at, req.name),
+  lisafs::NewNode node{std::make_unique<VfsFd>(loc),
                        ToStatx(attr)};
   return lisafs::CreatedFile{std::move(node),
                              lisafs::OpenedFile{std::move(opened), UniqueFd()}};
@@ -431,6 +421,17 @@ Result<void> VfsBackend::FAllocate(lisafs::ServerFd& fd,
   return file->Allocate(static_cast<int>(req.mode),
                         static_cast<int64_t>(req.offset),
                         static_cast<int64_t>(req.length));
+}
+
+Result<uint64_t> VfsBackend::SeekData(lisafs::ServerFd& fd,
+                                      const lisafs::SeekDataReq& req) {
+  GateHold hold(gate_);
+  vfs::FileDescription* file = VEIL_TRY(OpenOf(fd));
+  if (req.offset > static_cast<uint64_t>(INT64_MAX)) return Errno(ENXIO);
+  // The file's own answer, leaving the description's position alone.
+  const int64_t at = VEIL_TRY(file->impl().Seek(
+      static_cast<int64_t>(req.offset), static_cast<int>(req.whence), 0));
+  return static_cast<uint64_t>(at);
 }
 
 Result<std::vector<lisafs::Dirent64>> VfsBackend::Getdents64(

@@ -91,6 +91,8 @@ class VfsBackend final : public lisafs::ServerBackend {
   Result<void> FSync(lisafs::ServerFd& fd) override;
   Result<void> FAllocate(lisafs::ServerFd& fd,
                          const lisafs::FAllocateReq& req) override;
+  Result<uint64_t> SeekData(lisafs::ServerFd& fd,
+                            const lisafs::SeekDataReq& req) override;
   Result<std::vector<lisafs::Dirent64>> Getdents64(
       lisafs::ServerFd& fd, const lisafs::Getdents64Req& req) override;
 

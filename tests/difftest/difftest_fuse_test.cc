@@ -8,6 +8,11 @@
 // credentials). The one under test mounts, in its `prepare` hook,
 //   --tmpfs:  `veil fuse -f --tmpfs <scratch>/root`
 //   --gofer:  `veil fuse -f --gofer <scratch>/served <scratch>/root`
+//   SANDBOX:  `veil do --name difftest -- sleep` (a running sandbox over
+//             the host's /), `veil fuse -f --rw difftest <scratch>/view`
+//             (its live view, served by its sentry), and the sandbox's
+//             /tmp (a veil tmpfs, made 0755 as the host side's root) bind-
+//             mounted on <scratch>/root
 // as a foreground child process, and unmounts it and reaps the child in
 // `teardown`. The kernel sends every request with the caller's fsuid, fsgid
 // and groups, and the adapter lets veil's VFS make every decision, so the
@@ -76,7 +81,10 @@ using integration::ReadFile;
 constexpr auto kMountTimeout = std::chrono::seconds(10);
 constexpr auto kExitTimeout = std::chrono::seconds(10);
 
-enum class Mode { kTmpfs, kGofer };
+enum class Mode { kTmpfs, kGofer, kSandbox };
+
+// The sandbox a view is mounted from (Mode::kSandbox).
+constexpr char kSandboxName[] = "difftest";
 
 // The `veil fuse` child on `<scratch>/root`: Start() is the HostBackend's
 // prepare hook, Stop() its teardown. Stop() also runs from the destructor,
@@ -97,6 +105,14 @@ class FuseChild {
       return Errno(errno, "mkdir of the gofer's directory failed");
     std::vector<std::string> args = {"--tmpfs"};
     if (mode_ == Mode::kGofer) args = {"--gofer", served};
+    if (mode_ == Mode::kSandbox) {
+      VEIL_TRY_VOID(StartSandbox(scratch));
+      bind_ = mnt_;
+      mnt_ = scratch + "/view";
+      if (mkdir(mnt_.c_str(), 0755) != 0)
+        return Errno(errno, "mkdir of the view's mount point failed");
+      args = {"--rw", "--root", scratch + "/run", kSandboxName};
+    }
     // VEIL_DIFFTEST_DCACHE, as for the in-process backends (vfs_backend.h).
     if (const char* budget = std::getenv("VEIL_DIFFTEST_DCACHE"))
       args.insert(args.begin(), {"--dcache", budget});
@@ -115,12 +131,63 @@ class FuseChild {
       failure_ = "no FUSE mount after 10 s: " + ReadFile(log_);
       return Errno(ETIMEDOUT, "veil fuse did not mount in time");
     }
+    if (mode_ == Mode::kSandbox) {
+      // The sandbox's /tmp, through the view, is the tree under test.
+      const std::string tmp = mnt_ + "/tmp";
+      if (chmod(tmp.c_str(), 0755) != 0 ||
+          mount(tmp.c_str(), bind_.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return Errno(errno, "binding the sandbox's /tmp failed");
+    }
     return Ok();
+  }
+
+  // `veil do --root <scratch>/run --name difftest -- /bin/sleep`, until
+  // it is registered with its sentry.
+  Result<void> StartSandbox(const std::string& scratch) {
+    const std::string run = scratch + "/run";
+    const std::string log = scratch + "/do.log";
+    const pid_t parent = getpid();
+    do_pid_ = fork();
+    if (do_pid_ < 0) return Errno(errno, "fork failed");
+    if (do_pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execl(VEIL_BINARY, "veil", "do", "--root", run.c_str(), "--name",
+            kSandboxName, "--", "/bin/sleep", "100000", nullptr);
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kMountTimeout;
+    for (;;) {
+      const std::string state =
+          ReadFile(run + "/" + kSandboxName + "/state");
+      if (state.find("sentry_pid ") != std::string::npos &&
+          state.find("sentry_pid 0\n") == std::string::npos)
+        return Ok();
+      if (waitpid(do_pid_, nullptr, WNOHANG) == do_pid_) {
+        do_pid_ = -1;
+        failure_ = "veil do ended: " + ReadFile(log);
+        return Errno(ECHILD, "veil do ended before the sandbox ran");
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        failure_ = "no sandbox after 10 s: " + ReadFile(log);
+        return Errno(ETIMEDOUT, "the sandbox did not start in time");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
   // Unmounts, then reaps the child, which leaves its session loop when the
   // connection goes. Records how it exited in failure_.
   void Stop() {
+    if (!bind_.empty()) {
+      umount2(bind_.c_str(), MNT_DETACH);
+      bind_.clear();
+    }
     if (pid_ > 0) {
       // A plain unmount fails (EBUSY) only if something still uses the
       // mount; SIGTERM makes veil unmount it itself.
@@ -150,6 +217,11 @@ class FuseChild {
         umount2(mnt_.c_str(), MNT_DETACH);
       mnt_.clear();
     }
+    if (do_pid_ > 0) {
+      kill(do_pid_, SIGTERM);  // the sentry and its task die with veil
+      waitpid(do_pid_, nullptr, 0);
+      do_pid_ = -1;
+    }
   }
 
   bool cannot_mount() const { return cannot_mount_; }
@@ -158,7 +230,9 @@ class FuseChild {
  private:
   const Mode mode_;
   pid_t pid_ = -1;
+  pid_t do_pid_ = -1;  // Mode::kSandbox's veil do
   std::string mnt_, log_;
+  std::string bind_;  // Mode::kSandbox: the bind mount on the root
   bool cannot_mount_ = false;
   std::string failure_;  // why the mount failed or its daemon misbehaved
 };
@@ -178,6 +252,13 @@ class FuseChild {
 //    for every one. After a successful read/pread the file's atime reads
 //    as kMaskedAtime on both sides until its atime is next set
 //    explicitly (the runner does that before the next step).
+//  - the times of a FIFO read or written through a descriptor. A FIFO on
+//    a FUSE mount is the kernel's own pipe (init_special_inode): its
+//    reads and writes never reach the daemon, and the times pipe_read and
+//    pipe_write stamp stay in the kernel's inode, which the next stat
+//    replaces with the daemon's (attribute timeout 0). After a successful
+//    read or write on a FIFO its atime, or its mtime and ctime, read as
+//    kMaskedAtime on both sides until they are next set explicitly.
 //  - lseek on a directory with SEEK_END, SEEK_DATA or SEEK_HOLE. FUSE
 //    directories use generic_file_llseek, which the daemon never sees
 //    (FUSE_LSEEK is sent for regular files only): SEEK_END gives the
@@ -222,6 +303,13 @@ class FuseKernelEffects final : public ForwardingBackend {
     if (rc >= 0) NoteRead(fd);
     return rc;
   }
+  int Write(int fd, const std::string& data) override {
+    int rc = inner().Write(fd, data);
+    StatResult st;
+    if (rc >= 0 && inner().Fstat(fd, &st) == 0 && S_ISFIFO(st.mode))
+      written_.insert(st.ino);
+    return rc;
+  }
   int Pread(int fd, size_t count, off_t offset, std::string* out) override {
     int rc = inner().Pread(fd, count, offset, out);
     if (rc >= 0) NoteRead(fd);
@@ -232,8 +320,10 @@ class FuseKernelEffects final : public ForwardingBackend {
     int rc = inner().Utimens(path, times, flags);
     StatResult st;
     if (rc == 0 && (!times || times[0].tv_nsec != UTIME_OMIT) &&
-        inner().Stat(path, flags & AT_SYMLINK_NOFOLLOW, &st) == 0)
+        inner().Stat(path, flags & AT_SYMLINK_NOFOLLOW, &st) == 0) {
       read_.erase(st.ino);
+      if (!times || times[1].tv_nsec != UTIME_OMIT) written_.erase(st.ino);
+    }
     return rc;
   }
   off_t Lseek(int fd, off_t offset, int whence) override {
@@ -247,15 +337,22 @@ class FuseKernelEffects final : public ForwardingBackend {
  private:
   void NoteRead(int fd) {
     StatResult st;
-    if (inner().Fstat(fd, &st) == 0 && S_ISREG(st.mode)) read_.insert(st.ino);
+    if (inner().Fstat(fd, &st) == 0 && (S_ISREG(st.mode) || S_ISFIFO(st.mode)))
+      read_.insert(st.ino);
   }
   void Mask(StatResult* st) const {
-    if (!read_.count(st->ino)) return;
-    st->atime_sec = kMaskedAtime.tv_sec;
-    st->atime_nsec = kMaskedAtime.tv_nsec;
+    if (read_.count(st->ino)) {
+      st->atime_sec = kMaskedAtime.tv_sec;
+      st->atime_nsec = kMaskedAtime.tv_nsec;
+    }
+    if (written_.count(st->ino)) {
+      st->mtime_sec = st->ctime_sec = kMaskedAtime.tv_sec;
+      st->mtime_nsec = st->ctime_nsec = kMaskedAtime.tv_nsec;
+    }
   }
 
-  std::set<uint64_t> read_;  // inodes whose atime is masked
+  std::set<uint64_t> read_;     // inodes whose atime is masked
+  std::set<uint64_t> written_;  // FIFOs whose mtime and ctime are masked
 };
 
 std::string Describe(const Errno& e) {
@@ -312,7 +409,7 @@ void RunSeed(Mode mode, uint64_t seed, int steps) {
 
 int Steps(Mode mode) {
   return static_cast<int>(EnvOr(
-      "VEIL_DIFFTEST_STEPS", mode == Mode::kTmpfs ? kTmpfsSteps : kGoferSteps));
+      "VEIL_DIFFTEST_STEPS", mode == Mode::kGofer ? kGoferSteps : kTmpfsSteps));
 }
 
 class DifftestFuseTmpfsTest : public ::testing::TestWithParam<uint64_t> {};
@@ -339,6 +436,22 @@ INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestFuseGoferTest,
 
 TEST(DifftestFuseGoferFreshSeedTest, AgreesWithHostTmpfs) {
   RunSeed(Mode::kGofer, FreshSeed(), Steps(Mode::kGofer));
+}
+
+// The live view of a running sandbox (`veil fuse --rw SANDBOX MNT`): the
+// host kernel's FUSE client over GoferFs over LISAFS over the sentry's
+// Vfs (sentry/control/vfs_backend.h), a tmpfs of the sandbox at its end.
+class DifftestFuseSandboxTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(DifftestFuseSandboxTest, AgreesWithHostTmpfs) {
+  RunSeed(Mode::kSandbox, GetParam(), Steps(Mode::kSandbox));
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, DifftestFuseSandboxTest,
+                         ::testing::ValuesIn(kFixedSeeds));
+
+TEST(DifftestFuseSandboxFreshSeedTest, AgreesWithHostTmpfs) {
+  RunSeed(Mode::kSandbox, FreshSeed(), Steps(Mode::kSandbox));
 }
 
 }  // namespace
