@@ -228,6 +228,7 @@ FuseAdapter::FuseAdapter(vfs::Vfs& vfs, bool exclusive, bool synthetic)
     : vfs_(vfs),
       exclusive_(exclusive),
       synthetic_(synthetic),
+      dir_timeout_(exclusive ? kExclusiveDirTimeout : 0.0),
       root_(vfs.RootLocation()),
       root_ctx_(vfs.RootContext()),
       nodes_(vfs) {}
@@ -323,8 +324,8 @@ void FuseAdapter::ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
   // Node ids are never reused, so one generation number serves them all.
   entry.generation = 0;
   entry.attr = ToStat(attr);
-  entry.attr_timeout = kTimeout;
-  entry.entry_timeout = kTimeout;
+  entry.attr_timeout = TimeoutFor(entry.attr);
+  entry.entry_timeout = TimeoutFor(entry.attr);
   // An interrupted request never reached the kernel: undo its lookup.
   if (fuse_reply_entry(req, &entry) != 0) Forget(entry.ino, 1);
 }

@@ -115,8 +115,20 @@ class FuseAdapter final {
   }
   void StopTrimming() { nodes_.StopTrimming(); }
 
-  // The attribute/entry timeout in seconds (0: the Vfs is the authority).
-  static constexpr double kTimeout = 0.0;
+  // The attribute/entry timeouts in seconds. 0 where others change the
+  // Vfs too (the Vfs is the authority: asked every time). Where this
+  // mount is the Vfs's only writer (`exclusive`), the kernel may keep the
+  // names and attributes of directories: every change passes through it,
+  // and it drops or updates what each change makes stale (a parent's
+  // attributes after a create, unlink or rename in it; fs/fuse/dir.c), so
+  // a path's directories are not looked up again for each call. Other
+  // files' stay at 0: a node is resolved by the name it was last looked
+  // up under (fuse_nodes.h), and a hard link's cached other name would
+  // reach it by a name that was since replaced.
+  double TimeoutFor(const struct stat& st) const {
+    return S_ISDIR(st.st_mode) ? dir_timeout_ : 0.0;
+  }
+  static constexpr double kExclusiveDirTimeout = 86400.0;
 
  private:
   struct Dispatch;  // the fuse_lowlevel_ops trampolines (fuse_adapter.cc)
@@ -233,6 +245,7 @@ class FuseAdapter final {
   vfs::Vfs& vfs_;  // borrowed; see the constructor
   const bool exclusive_;
   const bool synthetic_;
+  const double dir_timeout_;  // 0, or kExclusiveDirTimeout
   const vfs::Location root_;
   const vfs::Context root_ctx_;  // full root, for forced changes
 
