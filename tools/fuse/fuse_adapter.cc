@@ -324,8 +324,8 @@ void FuseAdapter::ReplyEntry(fuse_req_t req, const vfs::Context& ctx,
   // Node ids are never reused, so one generation number serves them all.
   entry.generation = 0;
   entry.attr = ToStat(attr);
-  entry.attr_timeout = TimeoutFor(entry.attr);
-  entry.entry_timeout = TimeoutFor(entry.attr);
+  entry.attr_timeout = AttrTimeout();
+  entry.entry_timeout = EntryTimeout(entry.attr);
   // An interrupted request never reached the kernel: undo its lookup.
   if (fuse_reply_entry(req, &entry) != 0) Forget(entry.ino, 1);
 }

@@ -115,17 +115,20 @@ class FuseAdapter final {
   }
   void StopTrimming() { nodes_.StopTrimming(); }
 
-  // The attribute/entry timeouts in seconds. 0 where others change the
-  // Vfs too (the Vfs is the authority: asked every time). Where this
-  // mount is the Vfs's only writer (`exclusive`), the kernel may keep the
-  // names and attributes of directories: every change passes through it,
-  // and it drops or updates what each change makes stale (a parent's
-  // attributes after a create, unlink or rename in it; fs/fuse/dir.c), so
-  // a path's directories are not looked up again for each call. Other
-  // files' stay at 0: a node is resolved by the name it was last looked
-  // up under (fuse_nodes.h), and a hard link's cached other name would
-  // reach it by a name that was since replaced.
-  double TimeoutFor(const struct stat& st) const {
+  // The attribute and entry timeouts in seconds. 0 where others change
+  // the Vfs too (the Vfs is the authority: asked every time). Where this
+  // mount is the Vfs's only writer (`exclusive`), the kernel may keep
+  // attributes, and the names of directories: every change passes
+  // through it, and it drops or updates what each change makes stale (a
+  // parent's attributes after a create, unlink or rename in it, an
+  // inode's after a link, unlink, rename over it or write; fs/fuse), so
+  // a path's directories are not looked up again for each call, nor a
+  // file's attributes fetched again right after its lookup. The names of
+  // other files stay at 0: a node is resolved by the name it was last
+  // looked up under (fuse_nodes.h), and a hard link's cached other name
+  // would reach it by a name that was since replaced.
+  double AttrTimeout() const { return dir_timeout_; }
+  double EntryTimeout(const struct stat& st) const {
     return S_ISDIR(st.st_mode) ? dir_timeout_ : 0.0;
   }
   static constexpr double kExclusiveDirTimeout = 86400.0;

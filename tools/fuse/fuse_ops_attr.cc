@@ -30,7 +30,7 @@ void FuseAdapter::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     attr = VEIL_FUSE_TRY(req, StatLocation(MakeContext(req), loc));
   }
   struct stat st = ToStat(attr);
-  fuse_reply_attr(req, &st, TimeoutFor(st));
+  fuse_reply_attr(req, &st, AttrTimeout());
 }
 
 void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
@@ -104,7 +104,7 @@ void FuseAdapter::SetAttr(fuse_req_t req, fuse_ino_t ino,
   vfs::Attr now =
       VEIL_FUSE_TRY(req, fi ? FileOf(fi).file->Stat() : StatLocation(ctx, loc));
   struct stat st = ToStat(now);
-  fuse_reply_attr(req, &st, TimeoutFor(st));
+  fuse_reply_attr(req, &st, AttrTimeout());
 }
 
 void FuseAdapter::Readlink(fuse_req_t req, fuse_ino_t ino) {

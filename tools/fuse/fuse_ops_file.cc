@@ -112,8 +112,8 @@ void FuseAdapter::Create(fuse_req_t req, fuse_ino_t parent, const char* name,
   fuse_entry_param entry{};
   entry.ino = Remember(file->location(), parent, child);
   entry.attr = ToStat(attr);
-  entry.attr_timeout = TimeoutFor(entry.attr);
-  entry.entry_timeout = TimeoutFor(entry.attr);
+  entry.attr_timeout = AttrTimeout();
+  entry.entry_timeout = EntryTimeout(entry.attr);
   OpenFile* open = NewOpenFile(entry.ino, std::move(file));
   fi->fh = reinterpret_cast<uint64_t>(open);
   fi->keep_cache = exclusive_ ? 1 : 0;
