@@ -136,6 +136,20 @@ int main(int argc, char** argv) {
         (int)handled);
     return 0;
   }
+  if (strcmp(mode, "ticks") == 0) {
+    /* 40 ticks 10 ms apart, each a byte on stdout; a child does the same
+       (a freeze stops every task); then both exit. */
+    pid_t child = fork();
+    for (int i = 0; i < 40; ++i) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+      if (write(1, child == 0 ? "c" : "p", 1) != 1) return 3;
+    }
+    if (child == 0) _exit(0);
+    int status;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+  }
   if (strcmp(mode, "fork") == 0) {
     pid_t child = fork();
     if (child == 0) _exit(7);

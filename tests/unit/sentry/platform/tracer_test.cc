@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sentry/platform/tracer.h"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -135,6 +140,49 @@ TEST_F(LaunchTest, TracerPassesSignalsOn) {
   Start("signals");
   int status;
   EXPECT_EQ(Finish(&status), "usr1=1 sigchld=1\n");
+}
+
+TEST_F(LaunchTest, FreezeStopsEveryTaskUntilThaw) {
+  Start("ticks");
+  // Both tasks tick, then none while frozen, then both again to the end.
+  std::string before;
+  char buf[256];
+  while (before.find('c') == std::string::npos ||
+         before.find('p') == std::string::npos) {
+    ssize_t n = read(out_read_.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    before.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_TRUE(task_.tracer->Freeze([](pid_t) { return false; },
+                                   std::chrono::seconds(5)));
+  // Ticks written before the stop may still be in the pipe: drain them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(fcntl(out_read_.get(), F_SETFL, O_NONBLOCK), 0);
+  while (read(out_read_.get(), buf, sizeof buf) > 0) {
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LT(read(out_read_.get(), buf, sizeof buf), 0);  // nothing: frozen
+  EXPECT_EQ(errno, EAGAIN);
+  ASSERT_EQ(fcntl(out_read_.get(), F_SETFL, 0), 0);
+  task_.tracer->Thaw();
+  int status;
+  std::string rest = Finish(&status);
+  // The parent saw its child exit normally: the stops were the tracer's.
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_FALSE(rest.empty());
+}
+
+TEST_F(LaunchTest, AFreezeOutOfTimeThawsAndTheTasksGoOn) {
+  Start("ticks");
+  // No time at all: the freeze gives up (ETIMEDOUT), thaws what it
+  // stopped, and the tasks run to their end.
+  Result<void> frozen = task_.tracer->Freeze([](pid_t) { return false; },
+                                             std::chrono::milliseconds(0));
+  ASSERT_FALSE(frozen);
+  EXPECT_EQ(frozen.error().code(), ETIMEDOUT);
+  int status;
+  Finish(&status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST_F(LaunchTest, TracerKeepsAGroupStopStoppedUntilSigcont) {
