@@ -299,6 +299,8 @@ int ServeSandbox(const ServeOptions& options, const std::string& root,
                  name.c_str(), std::strerror(client.error().code()));
     return 1;
   }
+  // A channel per CPU, each served on its CPU by the sentry.
+  (*client)->OpenCpuLanes(15);
   gofer::GoferFsOptions fs_options;
   fs_options.access = gofer::FileAccess::kShared;  // its tasks change it
   auto fs = gofer::GoferFs::Create(std::move(*client), fs_options);
