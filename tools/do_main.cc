@@ -392,19 +392,7 @@ class PendingImage final {
   // In veil: verifies the file, fsyncs it and renames it over IMG. False
   // (the message printed, IMG as it was) if it is not a whole image.
   bool Finish() {
-    auto source = snapshot::FdSource::Create(fd_.get());
-    snapshot::SnapshotResult<void> checked =
-        source ? snapshot::SnapshotResult<void>() : source.error();
-    std::optional<snapshot::Image> image;
-    if (checked) {
-      auto opened = snapshot::Image::Open(*source);
-      if (opened) {
-        image.emplace(std::move(*opened));
-        checked = image->Verify({});
-      } else {
-        checked = opened.error();
-      }
-    }
+    snapshot::SnapshotResult<void> checked = VerifyImageFd(fd_.get(), img_);
     if (!checked) {
       std::fprintf(stderr,
                    "veil do: --snapshot-out %s: not saved (the sandbox's "

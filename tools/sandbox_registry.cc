@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -17,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -99,13 +99,45 @@ Result<SandboxRecord> Parse(const std::string& text) {
   return r;
 }
 
+// A small regular file's contents: never through a symlink, never
+// waiting on a FIFO.
 Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Errno(errno ? errno : ENOENT);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  UniqueFd fd(::open(path.c_str(),
+                     O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return Errno::FromErrno();
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno::FromErrno();
+  if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::FromErrno();
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1 << 20)) return Errno(EFBIG);
+  }
 }
+
+// The runtime directory's lock (flock on it): held while a name is
+// claimed, or a stopped sandbox's directory removed, so two veil
+// processes never take or remove the same name at once.
+class RuntimeLock final {
+ public:
+  explicit RuntimeLock(int root) : root_(root) {
+    while (::flock(root_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~RuntimeLock() { (void)::flock(root_, LOCK_UN); }
+  RuntimeLock(const RuntimeLock&) = delete;
+  RuntimeLock& operator=(const RuntimeLock&) = delete;
+
+ private:
+  const int root_;
+};
 
 // Writes the state into directory `dir` crash-safely. By descriptor: veil
 // writes it again after its sentry changed the root of the mount
@@ -113,8 +145,9 @@ Result<std::string> ReadFile(const std::string& path) {
 Result<void> WriteStateAt(int dir, const SandboxRecord& r) {
   const std::string tmp = std::string(".") + kStateFile + ".tmp";
   const std::string text = Format(r);
+  (void)::unlinkat(dir, tmp.c_str(), 0);  // a leftover of a killed veil
   UniqueFd fd(::openat(dir, tmp.c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                        0644));
   if (!fd) return Errno::FromErrno();
   if (::write(fd.get(), text.data(), text.size()) !=
@@ -145,10 +178,7 @@ void RemoveDirAt(int root, const std::string& name) {
   (void)::unlinkat(root, name.c_str(), AT_REMOVEDIR);
 }
 
-void RemoveDir(const std::string& root, const std::string& name) {
-  UniqueFd r(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (r) RemoveDirAt(r.get(), name);
-}
+void RemoveDir(int root, const std::string& name) { RemoveDirAt(root, name); }
 
 bool Alive(pid_t pid, uint64_t start) {
   return pid > 0 && start != 0 && ProcessStartTime(pid) == start;
@@ -223,7 +253,9 @@ Result<SandboxRegistration> SandboxRegistration::Create(
     return Errno(errno, "cannot open the runtime directory");
   if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0)
     return Errno(EPERM, "the runtime directory is writable by others");
-  // A stopped sandbox's leftovers give the name back.
+  // A stopped sandbox's leftovers give the name back (under the lock, so
+  // no other veil takes the name meanwhile).
+  RuntimeLock lock(root_fd.get());
   if (Result<SandboxEntry> old = FindSandbox(root, record.name)) {
     if (old->state == SandboxState::kRunning) return Errno(EEXIST);
     RemoveDirAt(root_fd.get(), record.name);
@@ -236,10 +268,12 @@ Result<SandboxRegistration> SandboxRegistration::Create(
     RemoveDirAt(root_fd.get(), tmp_name);
     return e;
   };
+  // Root's, mode 0711: only the socket is the owner's (a directory of the
+  // owner's would let them replace the state or the socket root uses).
   UniqueFd dir_fd(::openat(root_fd.get(), tmp_name.c_str(),
                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir_fd || ::fchown(dir_fd.get(), record.owner, static_cast<gid_t>(-1)) != 0)
-    return fail(Errno(errno, "cannot give the sandbox's directory away"));
+  if (!dir_fd || ::fchmod(dir_fd.get(), 0711) != 0)
+    return fail(Errno(errno, "cannot make the sandbox's directory"));
   record.veil_pid = ::getpid();
   record.veil_start = ProcessStartTime(record.veil_pid);
   record.created = ::time(nullptr);
@@ -264,7 +298,16 @@ Result<SandboxRegistration> SandboxRegistration::Create(
 }
 
 SandboxRegistration::~SandboxRegistration() {
-  if (root_) RemoveDirAt(root_.get(), record_.name);
+  if (!root_ || !dir_) return;
+  // Ours only: after a `veil ps` took us for stopped (the sentry gone,
+  // veil not yet) another sandbox may have the name.
+  RuntimeLock lock(root_.get());
+  struct stat ours, named;
+  if (::fstat(dir_.get(), &ours) == 0 &&
+      ::fstatat(root_.get(), record_.name.c_str(), &named,
+                AT_SYMLINK_NOFOLLOW) == 0 &&
+      ours.st_dev == named.st_dev && ours.st_ino == named.st_ino)
+    RemoveDirAt(root_.get(), record_.name);
 }
 
 Result<void> SandboxRegistration::SetSentry(pid_t sentry) {
@@ -317,16 +360,19 @@ Result<std::vector<SandboxEntry>> ListSandboxes(const std::string& root) {
 }
 
 Result<void> DeleteSandbox(const std::string& root, const std::string& name) {
+  UniqueFd r(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!r) return Errno::FromErrno();
+  RuntimeLock lock(r.get());
   SandboxEntry e = VEIL_TRY(FindSandbox(root, name));
   if (e.state == SandboxState::kRunning) return Errno(EBUSY);
-  RemoveDir(root, name);
+  RemoveDir(r.get(), name);
   return Ok();
 }
 
 Result<std::string> AskSandbox(const std::string& root,
                                const std::string& name,
                                const std::string& request, UniqueFd* fd,
-                               int send_fd) {
+                               int send_fd, int timeout_ms) {
   if (!ValidSandboxName(name)) return Errno(EINVAL);
   const std::string path = root + "/" + name + "/" + kControlSocket;
   struct sockaddr_un addr = {};
@@ -341,6 +387,17 @@ Result<std::string> AskSandbox(const std::string& root,
   VEIL_TRY_VOID(SendWithFd(
       sock.get(), std::string(sentry::kControlVersion) + " " + request,
       send_fd));
+  // A sentry that does not answer (stopped by a debugger, say) must not
+  // hold `veil ps` for ever.
+  if (timeout_ms >= 0) {
+    struct pollfd p = {sock.get(), POLLIN, 0};
+    int ready;
+    do {
+      ready = ::poll(&p, 1, timeout_ms);
+    } while (ready < 0 && errno == EINTR);
+    if (ready < 0) return Errno::FromErrno();
+    if (ready == 0) return Errno(ETIMEDOUT);
+  }
   std::string buffer(sentry::kMaxControlMessage, '\0');
   UniqueFd attached;
   const size_t n = VEIL_TRY(ReceiveWithFd(sock.get(), buffer, &attached));

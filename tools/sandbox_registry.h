@@ -6,10 +6,12 @@
 //            file, fsync'd, renamed over it)
 //   control  the control socket (sentry/control/control_protocol.h),
 //            which veil serves and hands on to its sentry
-// The runtime directory is root's, mode 0711; each sandbox's directory
-// and socket belong to the sandbox's owner (the uid that ran `veil do`),
-// modes 0700 and 0600, so only root and the owner reach the socket, and
-// veil checks SO_PEERCRED on every connection as well.
+// The runtime directory and each sandbox's directory are root's (the
+// caller's), mode 0711; the socket belongs to the sandbox's owner (the
+// uid that ran `veil do`), mode 0600, so only root and the owner reach
+// it, and veil checks SO_PEERCRED on every connection as well. Names are
+// claimed and stopped sandboxes' directories removed under a lock (flock
+// on the runtime directory).
 //
 // A sandbox's directory appears whole: it is made under a temporary name
 // with its socket bound, then renamed to the sandbox's name (a name in
@@ -73,8 +75,13 @@ class SandboxRegistration final {
   // The listening socket is the veil process's alone: closed in the
   // sentry after the fork.
   void CloseListener() { listen_.reset(); }
-  // Forgets the directory without removing it (the sentry's copy).
-  void Abandon() { root_.reset(); }
+  // Forgets the directory without removing it, and closes every host
+  // descriptor of it (the sentry's copy: it keeps none).
+  void Abandon() {
+    root_.reset();
+    dir_.reset();
+    listen_.reset();
+  }
   const SandboxRecord& record() const { return record_; }
 
  private:
@@ -101,11 +108,13 @@ Result<void> DeleteSandbox(const std::string& root, const std::string& name);
 
 // Sends `request` ("STATUS", "VIEW ro" ...) to the sandbox's control
 // socket, with descriptor `send_fd` unless -1, and returns the reply after
-// "OK" (and its descriptor in *fd, if given). A refusal is its errno.
+// "OK" (and its descriptor in *fd, if given). A refusal is its errno;
+// ETIMEDOUT if no reply came within `timeout_ms` (-1: no limit).
 Result<std::string> AskSandbox(const std::string& root,
                                const std::string& name,
                                const std::string& request,
-                               UniqueFd* fd = nullptr, int send_fd = -1);
+                               UniqueFd* fd = nullptr, int send_fd = -1,
+                               int timeout_ms = 10000);
 
 // veil's side of the control socket while its sentry runs: accepts each
 // connection, checks the peer (root or the owner; others get an EACCES

@@ -270,6 +270,22 @@ snapshot::SnapshotResult<snapshot::RestoreStats> RestoreImageFd(
   return std::move(applied).value();
 }
 
+snapshot::SnapshotResult<void> VerifyImageFd(int fd, const std::string& img) {
+  auto source = snapshot::FdSource::Create(fd);
+  if (!source)
+    return snapshot::SnapshotError{source.error().code,
+                                   img + ": " + source.error().message};
+  auto image = snapshot::Image::Open(*source);
+  if (!image)
+    return snapshot::SnapshotError{image.error().code,
+                                   img + ": " + image.error().message};
+  auto verified = image->Verify({});
+  if (!verified)
+    return snapshot::SnapshotError{verified.error().code,
+                                   img + ": " + verified.error().message};
+  return {};
+}
+
 snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img) {
   struct stat st;
   if (stat(img.c_str(), &st) == 0 && S_ISDIR(st.st_mode))

@@ -133,6 +133,10 @@ snapshot::SnapshotResult<snapshot::WriteStats> WriteImageFile(
 // not lost at the end for a typo. The message names img and the reason.
 snapshot::SnapshotResult<void> CheckImageWritable(const std::string& img);
 
+// Checks that the open file `fd` holds a whole image (header, manifest
+// and every chunk verified), named `img` in the message.
+snapshot::SnapshotResult<void> VerifyImageFd(int fd, const std::string& img);
+
 // img's directory ("." for a bare name).
 std::string DirOf(const std::string& img);
 

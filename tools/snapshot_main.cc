@@ -145,7 +145,7 @@ int SnapshotSandbox(const std::string& root, const std::string& name,
     return Fail("snapshot", writable.error().message);
   SweepStalePartials(img);
   const std::string partial = PartialName(img);
-  UniqueFd fd(open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+  UniqueFd fd(open(partial.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                    0600));
   if (!fd) return Fail("snapshot", partial + ": " + std::strerror(errno));
   std::atomic<bool> done{false};
@@ -160,7 +160,7 @@ int SnapshotSandbox(const std::string& root, const std::string& name,
     }
   });
   Result<std::string> reply = AskSandbox(root, name, "SNAPSHOT", nullptr,
-                                         fd.get());
+                                         fd.get(), /*timeout_ms=*/-1);
   done.store(true);
   shown.join();
   if (!reply) {
@@ -178,6 +178,12 @@ int SnapshotSandbox(const std::string& root, const std::string& name,
                      : e == ETIMEDOUT
                          ? std::string("its tasks did not stop; try again")
                          : std::string(std::strerror(e))));
+  }
+  // The sentry wrote it: checked whole before it takes IMG's place.
+  if (auto whole = VerifyImageFd(fd.get(), img); !whole) {
+    unlink(partial.c_str());
+    return Fail("snapshot", "sandbox " + name + ": not saved: " +
+                                whole.error().message);
   }
   if (fsync(fd.get()) != 0 || rename(partial.c_str(), img.c_str()) != 0) {
     const int e = errno;

@@ -168,8 +168,8 @@ Result<Ref<FileDescription>> Vfs::OpenLocation(const Context& ctx,
   if (flags & O_CREAT) return Errno(EINVAL);
   if ((flags & O_TMPFILE) == O_TMPFILE) return Errno(EOPNOTSUPP);
   Inode& inode = loc.dentry->inode();
-  if (inode.IsSymlink() && !(flags & O_PATH)) return Errno(ELOOP);
   if ((flags & O_DIRECTORY) && !inode.IsDir()) return Errno(ENOTDIR);
+  if (inode.IsSymlink() && !(flags & O_PATH)) return Errno(ELOOP);
   int acc_mode = 0;
   if (!(flags & O_PATH)) {
     static constexpr int kAccMode[4] = {kMayRead, kMayWrite,

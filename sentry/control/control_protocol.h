@@ -11,10 +11,10 @@
 // kMaxControlMessage bytes:
 //
 //   request  "veil-control/1 STATUS"
-//   reply    "veil-control/1 OK\n" then "KEY VALUE\n" lines: tasks,
-//            fd_tables_fds (open sandbox fds, all fd tables), upper_bytes
-//            and upper_files (the rootfs's upper layer), with more keys
-//            possibly added later (readers skip unknown ones)
+//   reply    "veil-control/1 OK\n" then "KEY VALUE\n" lines: tasks
+//            (threads), processes, open_fds (the tasks' fds, each fd
+//            table counted once), with more keys possibly added later
+//            (readers skip unknown ones)
 //
 //   request  "veil-control/1 VIEW ro" or "veil-control/1 VIEW rw"
 //   reply    "veil-control/1 OK" with one descriptor (SCM_RIGHTS): a

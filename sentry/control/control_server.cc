@@ -79,7 +79,14 @@ void ControlServer::Loop() {
   for (;;) {
     UniqueFd conn;
     Result<size_t> got = ReceiveWithFd(link_, byte, &conn);
-    if (!got || *got == 0) return;  // veil went, or Stop
+    if (got && *got == 0) return;  // veil went, or Stop
+    if (!got) {
+      // One message's trouble (its descriptor did not fit: EMFILE here
+      // turns into a truncated message) ends only that connection.
+      const int e = got.error().code();
+      if (e == EMSGSIZE || e == EINTR || e == ENOBUFS || e == ENOMEM) continue;
+      return;
+    }
     if (conn) Serve(std::move(conn));
   }
 }

@@ -140,7 +140,12 @@ Result<lisafs::SetStatResp> VfsBackend::SetStat(lisafs::ServerFd& fd,
       if (f.file && f.file->writable())
         return vfs_.Ftruncate(ctx, *f.file, static_cast<int64_t>(req.size));
       // truncate(2) of the file itself: opened for writing, as its name
-      // may have moved since the walk.
+      // may have moved since the walk. do_truncate: EISDIR, then EINVAL
+      // for anything but a regular file (never opened: a FIFO's open
+      // would wake a task waiting for a peer, a device's its driver).
+      const uint32_t type = f.loc.dentry->inode().type();
+      if (type == S_IFDIR) return Errno(EISDIR);
+      if (type != S_IFREG) return Errno(EINVAL);
       Ref<vfs::FileDescription> file = VEIL_TRY(
           vfs_.OpenLocation(ctx, f.loc, O_WRONLY | O_NONBLOCK | O_NOFOLLOW));
       return vfs_.Ftruncate(ctx, *file, static_cast<int64_t>(req.size));

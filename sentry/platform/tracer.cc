@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -69,6 +70,26 @@ pid_t ParentProcess(pid_t tid) {
     if (line != nullptr) ++line;
   }
   return tgid == tid ? ppid : -1;
+}
+
+// Whether `tid` runs no code of its own: a zombie (a thread-group leader
+// that exited before its threads: its exit is reported only with the
+// group's, and PTRACE_INTERRUPT does nothing to it) or gone.
+bool Dead(pid_t tid) {
+  UniqueFd fd = OpenProcStatus(tid);
+  if (!fd) return true;
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    char state = 0;
+    if (sscanf(line, "State: %c", &state) == 1)
+      return state == 'Z' || state == 'X';
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return false;
 }
 
 // The kernel's restart codes (include/linux/errno.h: never seen by a
@@ -310,6 +331,7 @@ void Tracer::Run(const std::function<Result<pid_t>()>& spawn) {
   Serve();
   MutexLock lock(mu_);
   finished_ = true;
+  tracer_tid_ = 0;
   cv_.SignalAll();
 }
 
@@ -345,6 +367,12 @@ void Tracer::ApplyFreeze(const std::unordered_map<pid_t, pid_t>& held) {
     // after the stop); one whose call was received stops once answered.
     for (pid_t tid : live_) ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
     cv_.SignalAll();
+  } else if (freeze_asked_ && frozen_ && repoke_) {
+    repoke_ = false;
+    for (pid_t tid : live_) {
+      if (!stopped_.contains(tid))
+        ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    }
   } else if (!freeze_asked_ && frozen_) {
     frozen_ = false;
     for (const auto& [tid, sig] : deferred_) Resume(tid, sig);
@@ -355,12 +383,10 @@ void Tracer::ApplyFreeze(const std::unordered_map<pid_t, pid_t>& held) {
 }
 
 void Tracer::WakeTracer() {
-  pid_t tid;
-  {
-    MutexLock lock(mu_);
-    tid = tracer_tid_;
-  }
-  if (tid > 0) syscall(SYS_tgkill, getpid(), tid, WakeSignal());
+  // Under mu_: the thread clears tracer_tid_ under it before it ends, so
+  // a reused tid is never signalled.
+  MutexLock lock(mu_);
+  if (tracer_tid_ > 0) syscall(SYS_tgkill, getpid(), tracer_tid_, WakeSignal());
 }
 
 Result<void> Tracer::Freeze(const std::function<bool(pid_t)>& busy,
@@ -377,9 +403,13 @@ Result<void> Tracer::Freeze(const std::function<bool(pid_t)>& busy,
     MutexLock lock(mu_);
     if (finished_ || stopping_) return Errno(ESRCH);
     freeze_asked_ = true;
+    repoke_ = false;
   }
+  int polls = 0;
   for (;;) {
     std::vector<pid_t> running;  // live, not seen stopped
+    // Of them, vfork parents whose child is stopped (parent, child).
+    std::unordered_map<pid_t, pid_t> vforks;
     bool frozen;
     {
       MutexLock lock(mu_);
@@ -388,17 +418,57 @@ Result<void> Tracer::Freeze(const std::function<bool(pid_t)>& busy,
         return Errno(ESRCH);
       }
       frozen = frozen_;
-      for (pid_t tid : live_)
-        if (!stopped_.contains(tid)) running.push_back(tid);
+      for (pid_t tid : live_) {
+        if (stopped_.contains(tid)) continue;
+        running.push_back(tid);
+        auto v = vfork_child_.find(tid);
+        if (v != vfork_child_.end()) vforks.emplace(tid, v->second);
+      }
     }
     // Asked without the lock: `busy` takes the sandbox's.
-    if (frozen && std::all_of(running.begin(), running.end(), busy))
-      return Ok();
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    if (frozen) {
+    auto at_rest = [&](pid_t tid) {
+      if (busy(tid) || Dead(tid)) return true;
+      auto v = vforks.find(tid);
+      if (v == vforks.end()) return false;
+      if (busy(v->second)) return true;
       MutexLock lock(mu_);
-      cv_.WaitUntil(mu_, std::min(deadline, std::chrono::steady_clock::now() +
-                                                std::chrono::milliseconds(1)));
+      return stopped_.contains(v->second);
+    };
+    if (frozen && std::all_of(running.begin(), running.end(), at_rest))
+      return Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (pid_t tid : running) {
+        if (!at_rest(tid)) {
+          std::string state = "?";
+          if (UniqueFd f = OpenProcFile(tid, "stat")) {
+            char buf[512];
+            ssize_t n = read(f.get(), buf, sizeof buf - 1);
+            if (n > 0) state.assign(buf, static_cast<size_t>(n));
+          }
+          std::string sys = "?";
+          if (UniqueFd f = OpenProcFile(tid, "syscall")) {
+            char buf[256];
+            ssize_t n = read(f.get(), buf, sizeof buf - 1);
+            if (n > 0) sys.assign(buf, static_cast<size_t>(n));
+          }
+          VEIL_LOG(kWarning) << "tracer: freeze: task " << tid
+                             << " did not stop ("
+                             << (frozen ? "frozen" : "not frozen") << "): "
+                             << state << " syscall " << sys;
+        }
+      }
+      break;
+    }
+    if (frozen) {
+      {
+        MutexLock lock(mu_);
+        cv_.WaitUntil(mu_, std::min(deadline, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(1)));
+        // Every 50 ms without the freeze done: interrupt the others again.
+        if (++polls % 50 == 0) repoke_ = true;
+        if (!repoke_) continue;
+      }
+      WakeTracer();
       continue;
     }
     // The signal may come just before the tracer enters waitid and be
@@ -444,6 +514,17 @@ void Tracer::Serve() {
       known.erase(tid);
       held.erase(tid);
       announced.erase(tid);
+      {
+        // A resume held back for a thaw is for a task that is gone.
+        MutexLock lock(mu_);
+        std::erase_if(deferred_, [tid](const std::pair<pid_t, int>& d) {
+          return d.first == tid;
+        });
+        stopped_.erase(tid);
+        std::erase_if(vfork_child_, [tid](const std::pair<const pid_t, pid_t>& v) {
+          return v.first == tid || v.second == tid;
+        });
+      }
       if (tid == first_task_) {
         MutexLock lock(mu_);
         first_status_ = status;
@@ -487,6 +568,10 @@ void Tracer::Serve() {
       case PTRACE_EVENT_VFORK:
       case PTRACE_EVENT_CLONE: {
         auto child = static_cast<pid_t>(EventMessage(tid));
+        if (event == PTRACE_EVENT_VFORK) {
+          MutexLock lock(mu_);
+          vfork_child_[tid] = child;
+        }
         CloneKind kind = event == PTRACE_EVENT_FORK    ? CloneKind::kFork
                          : event == PTRACE_EVENT_VFORK ? CloneKind::kVfork
                                                        : CloneKind::kClone;
@@ -501,6 +586,13 @@ void Tracer::Serve() {
       }
       case PTRACE_EVENT_EXEC: {
         auto former = static_cast<pid_t>(EventMessage(tid));
+        {
+          // A vfork child's exec ends its parent's wait.
+          MutexLock lock(mu_);
+          std::erase_if(vfork_child_, [&](const std::pair<const pid_t, pid_t>& v) {
+            return v.second == tid || v.second == former;
+          });
+        }
         if (former != tid) {
           known.erase(former);
           RemoveLive(former);

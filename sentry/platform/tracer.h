@@ -206,6 +206,15 @@ class Tracer final {
   // held back.
   bool freeze_asked_ VEIL_GUARDED_BY(mu_) = false;
   bool frozen_ VEIL_GUARDED_BY(mu_) = false;
+  // Freeze asks the tracer thread to interrupt again the tasks that have
+  // not stopped (a stop of theirs may have taken the first interrupt's
+  // trap without a report the tracer held back).
+  bool repoke_ VEIL_GUARDED_BY(mu_) = false;
+  // vfork parents waiting for their child's exec or exit (parent ->
+  // child): such a parent runs nothing until then, and a freeze counts it
+  // stopped once its child is (it cannot stop itself: the wait is
+  // killable only).
+  std::unordered_map<pid_t, pid_t> vfork_child_ VEIL_GUARDED_BY(mu_);
   std::set<pid_t> stopped_ VEIL_GUARDED_BY(mu_);
   std::vector<std::pair<pid_t, int>> deferred_ VEIL_GUARDED_BY(mu_);
   pid_t tracer_tid_ VEIL_GUARDED_BY(mu_) = 0;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/blocking.h"
 #include "base/unique_fd.h"
@@ -210,7 +212,39 @@ std::string SandboxImpl::StatusLines() {
          std::to_string(fds) + "\n";
 }
 
+namespace {
+
+// The whole of memfd `from` (written from its start) to `to`, at its
+// position.
+Result<void> CopyImage(int from, int to) {
+  std::vector<uint8_t> buffer(1 << 20);
+  for (off_t at = 0;;) {
+    const ssize_t n = pread(from, buffer.data(), buffer.size(), at);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::FromErrno();
+    }
+    if (n == 0) return Ok();
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = write(to, buffer.data() + done,
+                              static_cast<size_t>(n - done));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Errno::FromErrno();
+      }
+      done += w;
+    }
+    at += n;
+  }
+}
+
+}  // namespace
+
 Result<std::string> SandboxImpl::Snapshot(int fd) {
+  // A regular file only: nothing the copy could wait on for ever.
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno::FromErrno();
+  if (!S_ISREG(st.st_mode)) return Errno(EINVAL);
   MutexLock one(snapshot_mu_);
   Tracer* tracer = tracer_.load();
   if (tracer == nullptr) return Errno(ESRCH);
@@ -231,18 +265,25 @@ Result<std::string> SandboxImpl::Snapshot(int fd) {
     return frozen.error();
   }
   // At rest: no call is served, no task runs. A Vfs of the layer's own
-  // (the overlay's is idle), as `veil fuse --rootfs` does on SIGUSR1.
-  snapshot::SnapshotResult<snapshot::WriteStats> stats = [&] {
+  // (the overlay's is idle), as `veil fuse --rootfs` does on SIGUSR1. The
+  // image goes to a memfd of ours first: the client's file could be one
+  // the sandbox serves (in a view of it), whose writes would wait for the
+  // gate, or a pipe nobody reads; nothing outside may hold the sandbox.
+  UniqueFd image(memfd_create("veil-snapshot", MFD_CLOEXEC));
+  snapshot::SnapshotResult<snapshot::WriteStats> stats =
+      snapshot::SnapshotError{image ? 0 : errno, "cannot make a memfd"};
+  if (image) {
     vfs::Vfs layer(Ref<vfs::Filesystem>(*spec_.snapshot_layer));
-    snapshot::FdSink sink(fd);
-    return snapshot::WriteImage(layer, layer.RootLocation(), sink, {});
-  }();
+    snapshot::FdSink sink(image.get());
+    stats = snapshot::WriteImage(layer, layer.RootLocation(), sink, {});
+  }
   tracer->Thaw();
   gate_.Resume();
   if (!stats) {
     VEIL_LOG(kWarning) << "sentry: snapshot: " << stats.error().message;
-    return Errno(stats.error().code);
+    return Errno(stats.error().code ? stats.error().code : EIO);
   }
+  VEIL_TRY_VOID(CopyImage(image.get(), fd));
   return "entries " + std::to_string(stats->entries) + "\ndata_bytes " +
          std::to_string(stats->data_bytes) + "\nimage_bytes " +
          std::to_string(stats->image_bytes) + "\n";
@@ -433,8 +474,10 @@ void SandboxImpl::ServeOne(TaskSlot& slot, const SyscallRequest& req) {
     TaskSlot& slot;
     CallGate& gate;
     ~Done() {
-      gate.Leave();
+      // Not in a call any more before leaving the gate: once a pause
+      // holds the gate, a task it counts as in a call must be one.
       slot.in_call.store(false, std::memory_order_release);
+      gate.Leave();
     }
   } done{slot, gate_};
   // A new call: the last answer's stops are over, so a restart mark the

@@ -380,7 +380,8 @@ TEST_F(LiveSandboxTest, ASnapshotWhileItRunsIsOneStateAndRestores) {
     const std::string img = base_ + "/w" + std::to_string(k) + ".img";
     auto snap = Shell(Veil("snapshot --root " + Quote(root_) + " w1 " +
                            Quote(img)));
-    ASSERT_EQ(snap.status, 0) << snap.output;
+    ASSERT_EQ(snap.status, 0) << snap.output << "\nthe sandbox's log:\n"
+                              << ReadFile(base_ + "/do.log");
     EXPECT_NE(snap.output.find("while it ran"), std::string::npos);
     auto restored = Shell(Veil("do --restore " + Quote(img) +
                                " -- /bin/sh -c " + Quote(kChecker)));
