@@ -42,10 +42,13 @@ constexpr Verb kVerbs[] = {
     {"fuse",
      "fuse --tmpfs MNT | --gofer DIR MNT | --rootfs DIR [--restore IMG] "
      "[--snapshot-out IMG] MNT | [--image] IMG MNT | [--rw] SANDBOX MNT",
-     "mount a veil filesystem (or a rootfs view, or an image) on MNT",
+     "mount a veil filesystem (a rootfs view, an image, or a running "
+     "sandbox's live view) on MNT",
      RunFuse, "issue #3"},
-    {"snapshot", "snapshot [--chunk-size BYTES] DIR IMG",
-     "write a snapshot image of a directory tree", RunSnapshot, "issue #4"},
+    {"snapshot", "snapshot [--chunk-size BYTES] DIR IMG | SANDBOX IMG",
+     "write a snapshot image of a directory tree, or of a running sandbox's "
+     "changes",
+     RunSnapshot, "issue #4"},
     {"restore", "restore IMG DIR | --verify IMG",
      "verify a snapshot image and unpack it into an empty directory",
      RunRestore, "issue #4"},
@@ -54,6 +57,8 @@ constexpr Verb kVerbs[] = {
      RunSyscalls, "issue #12"},
     {"ps", "ps [--format table|json] [--root DIR]", "list running sandboxes",
      RunPs, "issue #14"},
+    {"exec", "exec [--env K=V] [--cwd DIR] [-t] SANDBOX -- CMD...",
+     "run CMD as a new task of a running sandbox", nullptr, "issue #14"},
     {"bench", "bench [NAME]", "run benchmarks against native and runsc",
      nullptr, "the sentry"},
 };

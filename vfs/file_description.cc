@@ -123,7 +123,9 @@ Result<size_t> FileDescription::Write(const Credentials& creds,
       impl_->PWrite(creds, buf.first(count), &offset,
                     (status & O_APPEND) ? WriteAt::kEnd : WriteAt::kOffset),
       status));
-  offset_ = offset;
+  // new_sync_write: the position moves only when something was written
+  // (an empty write with O_APPEND leaves it where it was).
+  if (n > 0) offset_ = offset;
   return n;
 }
 
