@@ -9,6 +9,8 @@
 // on an O_PATH descriptor.
 #pragma once
 
+#include <sys/statfs.h>
+
 #include <linux/falloc.h>
 
 #include <cstdint>
@@ -122,6 +124,20 @@ struct FStatFSResp {
   }
   bool operator==(const FStatFSResp&) const = default;
 };
+
+// The reply for a host statfs(2) result (both backends' FStatFS).
+inline FStatFSResp ToFStatFS(const struct statfs& st) {
+  FStatFSResp resp;
+  resp.type = static_cast<uint64_t>(st.f_type);
+  resp.block_size = static_cast<uint64_t>(st.f_bsize);
+  resp.blocks = st.f_blocks;
+  resp.blocks_free = st.f_bfree;
+  resp.blocks_available = st.f_bavail;
+  resp.files = st.f_files;
+  resp.files_free = st.f_ffree;
+  resp.name_length = static_cast<uint64_t>(st.f_namelen);
+  return resp;
+}
 
 struct FStatFSReq {
   static constexpr MessageId kId = MessageId::kFStatFS;

@@ -91,16 +91,7 @@ Result<lisafs::FStatFSResp> HostBackend::FStatFS(lisafs::ServerFd& fd) {
   // fstatfs(2) works on O_PATH descriptors (Linux >= 3.12).
   HostNode::PathFd path = VEIL_TRY(NodeOf(fd)->Fd());
   if (::fstatfs(path->get(), &st) != 0) return Errno::FromErrno();
-  lisafs::FStatFSResp resp;
-  resp.type = static_cast<uint64_t>(st.f_type);
-  resp.block_size = static_cast<uint64_t>(st.f_bsize);
-  resp.blocks = st.f_blocks;
-  resp.blocks_free = st.f_bfree;
-  resp.blocks_available = st.f_bavail;
-  resp.files = st.f_files;
-  resp.files_free = st.f_ffree;
-  resp.name_length = static_cast<uint64_t>(st.f_namelen);
-  return resp;
+  return lisafs::ToFStatFS(st);
 }
 
 Result<lisafs::WalkResult> HostBackend::Walk(lisafs::ServerFd& dir,

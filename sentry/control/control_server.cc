@@ -20,6 +20,8 @@ namespace {
 
 // How long a client may take to send its request once veil passed it on.
 constexpr int kRequestTimeoutMs = 5000;
+// Live views served at once (each a thread, plus its extra channels').
+constexpr size_t kMaxViews = 64;
 
 // A view's extra channels are each served on the CPU of their rank, so a
 // client that sends each call on the channel of its own CPU
@@ -171,6 +173,9 @@ Result<UniqueFd> ControlServer::StartView(ViewAccess access) {
       ++it;
     }
   }
+  // Each view is a thread and a channel: as many as a client asks for
+  // would be without bound.
+  if (views_.size() >= kMaxViews) return Errno(EMFILE);
   View view;
   view.channel = shut.release();
   view.done = std::make_shared<std::atomic<bool>>(false);

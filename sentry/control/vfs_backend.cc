@@ -172,18 +172,8 @@ Result<lisafs::SetStatResp> VfsBackend::SetStat(lisafs::ServerFd& fd,
 
 Result<lisafs::FStatFSResp> VfsBackend::FStatFS(lisafs::ServerFd& fd) {
   GateHold hold(gate_);
-  struct statfs st =
-      VEIL_TRY(vfs_.StatFsAt(vfs_.RootContext(), FdOf(fd).loc, "", kThisNode));
-  lisafs::FStatFSResp resp;
-  resp.type = static_cast<uint64_t>(st.f_type);
-  resp.block_size = static_cast<uint64_t>(st.f_bsize);
-  resp.blocks = st.f_blocks;
-  resp.blocks_free = st.f_bfree;
-  resp.blocks_available = st.f_bavail;
-  resp.files = st.f_files;
-  resp.files_free = st.f_ffree;
-  resp.name_length = static_cast<uint64_t>(st.f_namelen);
-  return resp;
+  return lisafs::ToFStatFS(VEIL_TRY(
+      vfs_.StatFsAt(vfs_.RootContext(), FdOf(fd).loc, "", kThisNode)));
 }
 
 Result<std::vector<uint8_t>> VfsBackend::FGetXattr(

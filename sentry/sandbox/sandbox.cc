@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/blocking.h"
+#include "base/host_io.h"
 #include "base/unique_fd.h"
 #include "base/logging.h"
 #include "overlay/snapshot/io.h"
@@ -214,27 +215,18 @@ std::string SandboxImpl::StatusLines() {
 
 namespace {
 
-// The whole of memfd `from` (written from its start) to `to`, at its
-// position.
+// The whole of memfd `from` into `to` (an empty regular file), from the
+// start of each.
 Result<void> CopyImage(int from, int to) {
   std::vector<uint8_t> buffer(1 << 20);
-  for (off_t at = 0;;) {
-    const ssize_t n = pread(from, buffer.data(), buffer.size(), at);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno::FromErrno();
-    }
-    if (n == 0) return Ok();
-    for (ssize_t done = 0; done < n;) {
-      const ssize_t w = write(to, buffer.data() + done,
-                              static_cast<size_t>(n - done));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Errno::FromErrno();
-      }
-      done += w;
-    }
-    at += n;
+  for (uint64_t at = 0;;) {
+    const HostIo in = PReadFull(from, buffer, at);
+    if (in.error != 0) return Errno(in.error);
+    if (in.done == 0) return Ok();
+    const HostIo out =
+        PWriteFull(to, std::span<const uint8_t>(buffer.data(), in.done), at);
+    if (out.error != 0) return Errno(out.error);
+    at += in.done;
   }
 }
 
